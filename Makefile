@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh Debian machine with Python 3.11:
+#   make run    -- create .venv, install pricewar[all], run the baseline scenario
+#   make test   -- the same set-up plus Chromium (browser tests), then the default test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+OUT ?= runs/baseline
+
+.PHONY: run test test-slow bench lint figures chromium
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python >= 3.11)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[all]"
+	@touch $(STAMP)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: $(STAMP)
+	$(BIN)/pricewar demo
+
+# pytest exits 5 when it collects no test: that is a broken suite, not a pass.
+test: $(STAMP) chromium
+	@$(BIN)/python -m pytest -q -n 2 --dist loadgroup; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
+	exit $$rc
+
+test-slow: $(STAMP) chromium
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python experiments/bench_kernel.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+figures: $(STAMP)
+	$(BIN)/pricewar figures

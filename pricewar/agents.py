@@ -1,0 +1,84 @@
+"""The three agent types (DESIGN §2). Numeric state lives in the model's numpy arrays; an agent's
+attributes are views into them (``agent.price`` reads ``model.producer_price[agent.index]``), so
+the model steps all agents of a type at once and an agent object never goes stale."""
+
+from __future__ import annotations
+
+import mesa
+
+
+class ArrayField:
+    """Descriptor exposing element ``agent.index`` of the model array ``model.<array>``."""
+
+    def __init__(self, array: str, doc: str = ""):
+        self.array = array
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, agent, owner=None):
+        if agent is None:
+            return self
+        value = getattr(agent.model, self.array)[agent.index]
+        return value.item() if hasattr(value, "item") else value
+
+    def __set__(self, agent, value):
+        getattr(agent.model, self.array)[agent.index] = value
+
+
+class TokenProducer(mesa.Agent):
+    """A token factory / model provider in one region (prices in USD/Mtok, volumes Mtok/step)."""
+
+    price = ArrayField("producer_price", "posted price (USD/Mtok)")
+    marginal_cost = ArrayField("producer_marginal_cost", "energy cost of one more Mtok (USD/Mtok)")
+    full_unit_cost = ArrayField("producer_full_cost", "energy + hardware + opex (USD/Mtok)")
+    quantity = ArrayField("producer_served", "tokens served this step (Mtok)")
+    capacity = ArrayField("producer_capacity", "serving capacity (Mtok/step)")
+    utilisation = ArrayField("producer_utilisation", "served / capacity (0-1)")
+    profit = ArrayField("producer_profit", "profit this step (USD)")
+    cash = ArrayField("producer_cash", "cash (USD)")
+    gpus = ArrayField("producer_gpus", "fleet size (GPUs)")
+    quality = ArrayField("producer_quality", "model quality (utils per unit quality weight)")
+
+    def __init__(self, model, index: int, region: str, group: str, chip: str, strategy: str):
+        super().__init__(model)
+        self.index = index
+        self.region = region
+        self.group = group
+        self.chip = chip
+        self.strategy = strategy
+
+    def __repr__(self) -> str:
+        return f"TokenProducer({self.unique_id}, {self.region}, price={self.price:.4g})"
+
+
+class PlatformOperator(mesa.Agent):
+    """A cloud platform or router listing producers and adding a markup."""
+
+    markup = ArrayField("platform_markup", "markup added to listed prices (USD/Mtok)")
+    markup_rate = ArrayField("platform_markup_rate", "markup as a share of mean listed price")
+    quantity = ArrayField("platform_served", "tokens routed this step (Mtok)")
+    revenue = ArrayField("platform_revenue", "markup revenue this step (USD)")
+
+    def __init__(self, model, index: int, region: str, group: str):
+        super().__init__(model)
+        self.index = index
+        self.region = region
+        self.group = group
+
+
+class IndustrialConsumer(mesa.Agent):
+    """A demand segment (region x sector) choosing routes by logit with an outside option."""
+
+    demand = ArrayField("consumer_demand", "potential demand (Mtok/step)")
+    served = ArrayField("consumer_served", "tokens served (Mtok/step)")
+    unserved = ArrayField("consumer_unserved", "rationed demand (Mtok/step)")
+    outside = ArrayField("consumer_outside", "demand taking the outside option (Mtok/step)")
+    surplus = ArrayField("consumer_surplus", "consumer surplus (USD/step)")
+
+    def __init__(self, model, index: int, region: str, sector: str):
+        super().__init__(model)
+        self.index = index
+        self.region = region
+        self.sector = sector

@@ -22,7 +22,7 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: $(STAMP)
-	$(BIN)/pricewar demo
+	$(BIN)/pricewar run baseline --out $(OUT)
 
 # pytest exits 5 when it collects no test: that is a broken suite, not a pass.
 test: $(STAMP) chromium

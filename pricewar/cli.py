@@ -1,11 +1,26 @@
-"""Command-line interface: ``pricewar <command>`` (the CLI is the only place that prints)."""
+"""Command-line interface: ``pricewar <command>`` (the CLI is the only place that prints).
+
+Commands: ``run`` (one scenario run to Parquet), ``demo`` (the Calvano duopoly), and, provided by
+their modules, ``sweep`` (:mod:`pricewar.sweep`), ``viz`` (:mod:`pricewar.viz`) and ``figures``
+(:mod:`pricewar.figures`). A module providing a command defines ``add_arguments(parser)`` and
+``main(args) -> int``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from pathlib import Path
 
 from pricewar.errors import PricewarError
+
+#: commands implemented in other modules: name -> (module, help)
+MODULE_COMMANDS = {
+    "sweep": ("pricewar.sweep", "run a parameter sweep from a TOML spec (local or Dask)"),
+    "viz": ("pricewar.viz.server", "start the browser visualization (SolaraViz)"),
+    "figures": ("pricewar.figures", "regenerate every figure of experiments/"),
+}
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -19,11 +34,57 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_sets(pairs: list[str]) -> dict:
+    """``["key=value", ...]`` -> typed overrides (raises ScenarioError on a bad key or value)."""
+    from pricewar.errors import ScenarioError
+    from pricewar.scenario import parse_override_value
+
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ScenarioError("--set", pair, pair, "expected key=value")
+        key, value = pair.split("=", 1)
+        overrides[key.strip()] = parse_override_value(key.strip(), value.strip())
+    return overrides
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pricewar.runner import run_to_directory
+
+    overrides = parse_sets(args.set)
+    summary = run_to_directory(args.scenario, out=Path(args.out), steps=args.steps,
+                               seed=args.seed, overrides=overrides, progress=not args.quiet)
+    print(summary.to_string())
+    print(f"\nwrote {args.out}/model.parquet, {args.out}/agents.parquet, "
+          f"{args.out}/scenario.toml")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricewar", description="AI token price war ABM")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one scenario and write Parquet outputs")
+    run.add_argument("scenario", help="scenario name (baseline, parity) or path to a TOML file")
+    run.add_argument("--steps", type=int, default=None, help="steps (default: the scenario's)")
+    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="flat override, repeatable (e.g. --set electricity_cn_west=0.03)")
+    run.add_argument("--out", required=True, help="output directory")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_run)
+
     demo = sub.add_parser("demo", help="solve the Calvano et al. (2020) logit duopoly")
     demo.set_defaults(func=_demo)
+
+    for name, (module_name, help_text) in MODULE_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue  # the command's module (or its optional dependency) is not installed
+        command = sub.add_parser(name, help=help_text)
+        module.add_arguments(command)
+        command.set_defaults(func=module.main)
     return parser
 
 
@@ -35,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     except PricewarError as error:
         print(f"pricewar: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("pricewar: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

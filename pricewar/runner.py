@@ -1,0 +1,81 @@
+"""Running a model for a number of steps and writing its outputs (library side of ``pricewar run``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from pricewar.agents import PlatformOperator, TokenProducer
+from pricewar.model import PriceWarModel
+from pricewar.scenario import Scenario
+
+SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",
+                   "share_cn_west", "share_cn_east", "share_us", "share_eu", "served_total",
+                   "unserved_demand", "lerner", "hhi")
+
+
+def run_model(scenario: str | Path | Scenario = "baseline", steps: int | None = None,
+              seed: int | None = 1, overrides: dict | None = None,
+              progress: bool = True) -> PriceWarModel:
+    """Build a :class:`PriceWarModel` and step it ``steps`` times (default: the scenario's)."""
+    model = PriceWarModel(scenario, seed=seed, **(overrides or {}))
+    n = model.scenario.steps if steps is None else int(steps)
+    for _ in tqdm(range(n), desc=f"{model.scenario.name} seed {seed}", unit="step",
+                  disable=not progress, leave=False):
+        model.step()
+    return model
+
+
+def model_frame(model: PriceWarModel) -> pd.DataFrame:
+    """Model reporters with step and date columns (one row per step, step 0 = initial state)."""
+    frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    frame.insert(0, "step", range(len(frame)))
+    start = pd.Timestamp(model.start_date)
+    frame.insert(1, "date", start + pd.to_timedelta(frame["step"] * model.scenario.step_days,
+                                                    unit="D"))
+    return frame
+
+
+def agents_frame(model: PriceWarModel) -> pd.DataFrame:
+    """Producer and platform reporters stacked, with agent type, region and group columns."""
+    parts = []
+    for agent_type, name in ((TokenProducer, "producer"), (PlatformOperator, "platform")):
+        frame = model.datacollector.get_agenttype_vars_dataframe(agent_type).reset_index()
+        frame = frame.rename(columns={"Step": "step", "AgentID": "agent_id"})
+        agents = model.agents_by_type.get(agent_type, [])
+        frame.insert(2, "agent_type", name)
+        frame.insert(3, "region", frame["agent_id"].map({a.unique_id: a.region for a in agents}))
+        frame.insert(4, "group", frame["agent_id"].map({a.unique_id: a.group for a in agents}))
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """First and last step of the headline metrics, and their ratio."""
+    first, last = frame.iloc[0], frame.iloc[-1]
+    rows = []
+    for column in SUMMARY_COLUMNS:
+        ratio = last[column] / first[column] if first[column] else float("nan")
+        rows.append((column, first[column], last[column], ratio))
+    table = pd.DataFrame(rows, columns=["metric", f"step {int(first['step'])}",
+                                        f"step {int(last['step'])}", "last/first"])
+    return table.set_index("metric")
+
+
+def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | None = 1,
+                     overrides: dict | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run and write ``out/model.parquet``, ``out/agents.parquet`` and ``out/scenario.toml``
+    (the fully resolved scenario, reproducing the run with ``pricewar run out/scenario.toml``).
+
+    Returns the summary table.
+    """
+    model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = model_frame(model)
+    frame.to_parquet(out / "model.parquet", index=False)
+    agents_frame(model).to_parquet(out / "agents.parquet", index=False)
+    (out / "scenario.toml").write_text(model.scenario.to_toml())
+    return summary_table(frame)

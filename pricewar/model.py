@@ -95,6 +95,7 @@ class PriceWarModel(mesa.Model):
         self._clear_market()
         self._settle()
         self.datacollector.collect(self)
+        self.running = self.steps < self.scenario.steps
 
     @property
     def date(self) -> dt.date:
@@ -300,8 +301,9 @@ class PriceWarModel(mesa.Model):
         """Producers price by strategy, scarcity on top; then platforms set markups."""
         s = self.scenario
         previous_market = self.market
-        self.market = self._route_market()
-        view = PricingView(self.market, self.producer_base_price, self.producer_marginal_cost,
+        # the market producers price against: this step's demand, last step's platform markups
+        self.pricing_market = self._route_market()
+        view = PricingView(self.pricing_market, self.producer_base_price, self.producer_marginal_cost,
                            self.producer_full_cost, self.producer_cash, s.pricing)
         base = self.producer_base_price.copy()
         for name in np.unique(self.producer_strategy):

@@ -295,7 +295,7 @@ def test_quick_experiment_script_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_full_mode_reproduces_paper_profit_gain():
-    # Calvano et al. (2020), baseline: Delta ~ 0.85 (beta = 4e-6); 100 sessions take minutes.
+    # Calvano et al. (2020), baseline: Delta ~ 0.85 (beta = 4e-6); 100 sessions take ~1 min.
     result = run_sessions(BASELINE, 100, seed=2020, progress=False)
     assert result.converged.mean() > 0.9
     assert 0.75 < result.profit_gain.mean() < 0.95

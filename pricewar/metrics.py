@@ -16,7 +16,9 @@ REGION_METRICS = ("price", "share", "throughput", "unit_cost", "energy_mwh", "em
 MODEL_METRICS = (
     "price_avg", "hhi", "lerner", "consumer_surplus", "demand_total", "served_total",
     "outside_total", "unserved_demand", "energy_mwh", "emissions_t", "active_producers",
-    "efficiency",
+    "efficiency", "price_index", "exits", "entries", "exits_total", "entries_total",
+    "curtailment_absorbed_mwh", "emissions_avoided_t", "capacity_total", "gpus_total",
+    "gpus_ordered", "cn_share_western", "cn_share_global_south", "western_share_global_south",
     *[f"{m}_{r}" for m in REGION_METRICS for r in PRODUCER_REGIONS],
 )
 
@@ -54,7 +56,21 @@ def compute(model) -> dict[str, float]:
         "emissions_t": float(model.producer_emissions_t.sum()),
         "active_producers": int(len(model.producers)),
         "efficiency": float(model.efficiency),
+        "exits": int(model.exits_this_step),
+        "entries": int(model.entries_this_step),
+        "exits_total": int(model.exits_total),
+        "entries_total": int(model.entries_total),
+        "curtailment_absorbed_mwh": float(model.producer_green_mwh.sum()),
+        "emissions_avoided_t": float((model.producer_green_mwh * model.producer_carbon).sum()),
+        "capacity_total": float(model.producer_capacity.sum()),
+        "gpus_total": float(model.producer_gpus.sum()),
+        "gpus_ordered": float(model.orders_gpus_this_step),
     }
+    out.update(bloc_shares(model))
+    first = getattr(model, "initial_price_avg", None)
+    out["price_index"] = out["price_avg"] / first if first else 1.0
+    if first is None:
+        model.initial_price_avg = out["price_avg"]
     for region in PRODUCER_REGIONS:
         members = model.producer_region == model.region_names.index(region)
         q = served[members]
@@ -72,6 +88,40 @@ def compute(model) -> dict[str, float]:
         out[f"energy_mwh_{region}"] = float(model.producer_energy_mwh[members].sum())
         out[f"emissions_t_{region}"] = float(model.producer_emissions_t[members].sum())
     return out
+
+
+def flow_matrix(model) -> np.ndarray:
+    """Served volume by consumer region x consumer sector x producer region (Mtok/step).
+
+    Indexed by ``model.region_names``, ``model.sector_names`` and ``model.region_names``.
+    """
+    r = model.routes
+    n_regions, n_sectors = len(model.region_names), len(model.sector_names)
+    consumer = r.route_consumer
+    key = ((model.consumer_region[consumer] * n_sectors + model.consumer_sector[consumer])
+           * n_regions + model.producer_region[r.route_producer])
+    flows = np.bincount(key, model.clearing.route_served,
+                        minlength=n_regions * n_sectors * n_regions)
+    return flows.reshape(n_regions, n_sectors, n_regions)
+
+
+def bloc_shares(model) -> dict[str, float]:
+    """Shares of served volume by supplier bloc in the contested and partitioned markets."""
+    flows = flow_matrix(model).sum(axis=1)  # consumer region x producer region
+    names = model.region_names
+    cn = [names.index(r) for r in ("cn_west", "cn_east")]
+    west = [names.index(r) for r in ("us", "eu")]
+    south = names.index("global_south") if "global_south" in names else None
+
+    def share(rows, cols):
+        total = flows[rows].sum()
+        return float(flows[rows][..., cols].sum() / total) if total > 0 else 0.0
+
+    return {
+        "cn_share_western": share(west, cn),
+        "cn_share_global_south": share([south], cn) if south is not None else 0.0,
+        "western_share_global_south": share([south], west) if south is not None else 0.0,
+    }
 
 
 def model_reporters() -> dict:

@@ -57,6 +57,8 @@ class Region:
     pue: float = field(metadata=_num(1.0))
     facility_usd_per_w: float = field(metadata=_num())
     carbon_kg_per_kwh: float = field(metadata=_num())
+    ai_power_cap_mw: float = field(metadata=_num())
+    ai_power_growth_per_year: float = field(metadata=_num())
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class Chip:
     energy_j_per_token: float = field(metadata=_num(strict=True))
     release_date: str
     export_controlled: bool
+    purchasable: bool
+    supply_gpus_per_step: float = field(metadata=_num())
+    supply_growth_per_year: float = field(metadata=_num())
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,9 @@ class Policy:
     export_control_penalty: float = field(metadata=_num())
     friction_utils: float = field(metadata=_num())
     western_cn_share_cap: float = field(metadata=_num(0.0, 1.0))
+    export_control_lag_years: float = field(metadata=_num())
+    cn_chip_supply_gpus_per_step: float = field(metadata=_num())
+    cn_chip_supply_growth_per_year: float = field(metadata=_num())
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,42 @@ class Pricing:
     cost_plus_markup: float = field(metadata=_num())
     scarcity_threshold: float = field(metadata=_num(0.0, 1.0))
     scarcity_max_increase: float = field(metadata=_num())
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """Investment, exit and entry (DESIGN §8 steps 6-7)."""
+
+    investment_enabled: bool
+    investment_lag_steps: int = field(metadata=_num())
+    invest_pressure_threshold: float = field(metadata=_num())
+    invest_min_margin: float = field(metadata=_num(None, 1.0))
+    invest_speed: float = field(metadata=_num(0.0, 1.0))
+    demand_forecast_smoothing: float = field(metadata=_num(0.0, 1.0, strict=True))
+    exit_enabled: bool
+    bankruptcy_cash_usd: float = field(metadata=_num(None))
+    entry_enabled: bool
+    entry_interval_steps: int = field(metadata=_num(1))
+    entry_min_margin: float = field(metadata=_num(None, 1.0))
+    entry_gpus: float = field(metadata=_num(1))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A scheduled shock: a producer group's price cut, or a demand shock.
+
+    ``price_cut``: at ``step`` the ``producers`` largest (by volume) producers of ``group`` cut
+    their list price by ``fraction`` (0.97 = -97%) and hold it ``duration_steps`` steps.
+    ``demand_shock``: from ``step`` demand is multiplied by ``1 + fraction`` (all consumers, or
+    consumers of region ``group``) for ``duration_steps`` steps (0 = permanently).
+    """
+
+    kind: Literal["price_cut", "demand_shock"]
+    step: int = field(metadata=_num())
+    fraction: float = field(metadata=_num(-1.0))
+    duration_steps: int = field(metadata=_num())
+    group: str = ""
+    producers: int = field(default=1, metadata=_num(1))
 
 
 @dataclass(frozen=True)
@@ -182,6 +226,8 @@ class Scenario:
     technology: Technology
     policy: Policy
     pricing: Pricing
+    dynamics: Dynamics
+    events: tuple[Event, ...] = ()
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     origin: str = field(default="<object>", compare=False)
 
@@ -312,6 +358,8 @@ def _build_dataclass(cls, data: dict, path: str, origin: str, sources: dict):
             continue
         key = f"{path}.{f.name}" if path else f.name
         if f.name not in data:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
             _fail(origin, key, None, "missing required key")
         kwargs[f.name] = _build(hints[f.name], data[f.name], key, origin, f.metadata, sources)
     return cls(**kwargs)
@@ -393,6 +441,14 @@ def _check_consistency(s: Scenario) -> None:
             if sec.alpha <= 1.0:
                 _fail(o, f"sectors.{name}.alpha", sec.alpha,
                       "must be > 1 with price_form 'log' (otherwise no best response exists)")
+    for i, event in enumerate(s.events):
+        if event.kind == "price_cut" and event.group not in s.producers:
+            _fail(o, f"events[{i}].group", event.group,
+                  f"unknown producer group (expected one of {sorted(s.producers)})")
+        if event.kind == "price_cut" and not 0 < event.fraction < 1:
+            _fail(o, f"events[{i}].fraction", event.fraction, "a price cut must be in (0, 1)")
+        if event.kind == "demand_shock" and event.group and event.group not in regions:
+            _fail(o, f"events[{i}].group", event.group, "unknown region")
     if s.costs.planned_utilisation > s.costs.max_utilisation:
         _fail(o, "costs.planned_utilisation", s.costs.planned_utilisation,
               f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")

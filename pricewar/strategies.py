@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.errors import ConvergenceError
-from pricewar.kernel import MarketDemand, RouteMarket, bertrand_nash, best_response, market_demand
+from pricewar.kernel import (
+    MarketDemand,
+    RouteMarket,
+    bertrand_nash,
+    best_response,
+    market_demand,
+    own_price_derivative,
+)
 
 Strategy = Callable[["PricingView", np.ndarray], np.ndarray]
 STRATEGY_REGISTRY: dict[str, Strategy] = {}
@@ -59,11 +66,32 @@ class PricingView:
         return self.demand
 
 
+def best_response_target(view: PricingView) -> np.ndarray:
+    """Each producer's best response to rivals' current prices (USD/Mtok).
+
+    With ``phi = log P`` the first-order condition is the inverse-elasticity rule
+    ``p = c / (1 - 1/e)`` with own-price elasticity ``e = -dQ/dp x p / Q``, which depends on the
+    own price only weakly (through shares and route price extras), so evaluating ``e`` at the
+    current price gives nearly the exact best response; iterating the additive map
+    ``c + Q/|dQ/dp|`` instead contracts only by ``1/alpha`` per step. Where demand is inelastic
+    (``e <= 1``, no interior optimum at current shares) the price doubles (a bounded step up).
+    With the linear form the kernel's map is used.
+    """
+    demand = view.current_demand()
+    if view.market.price_form != "log":
+        return best_response(view.market, view.price, view.marginal_cost, demand=demand)
+    slope = -own_price_derivative(view.market, demand)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse_elasticity = demand.producer_demand / (view.price * slope)
+        target = np.where(inverse_elasticity < 1.0,
+                          view.marginal_cost / (1.0 - inverse_elasticity), 2.0 * view.price)
+    return np.where((slope > 0) & np.isfinite(target), target, view.price)
+
+
 @register("best_response")
 def best_response_step(view: PricingView, members: np.ndarray) -> np.ndarray:
     """One damped step toward the best response to rivals' current prices (gradual price war)."""
-    target = best_response(view.market, view.price, view.marginal_cost,
-                           demand=view.current_demand())
+    target = best_response_target(view)
     damping = view.params.best_response_damping
     base = view.price[members]
     return base + damping * (target[members] - base)

@@ -1,0 +1,92 @@
+"""Market dynamics beyond one clearing: investment, green energy, exit/entry rules, events.
+
+Pure, vectorized functions over producer arrays; the model (:mod:`pricewar.model`) calls them in
+its step phases. Volumes in Mtok/step, prices USD/Mtok, power MW, energy MWh.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def best_chip(chips, year: float, lag_years: np.ndarray) -> np.ndarray:
+    """Per producer, the newest purchasable chip released at least ``lag_years`` before ``year``.
+
+    Export controls are a lag on the frontier a producer can buy (``lag_years`` > 0 for CN
+    producers under controls). Falls back to the oldest purchasable chip.
+    """
+    purchasable = np.flatnonzero(chips.purchasable)
+    order = purchasable[np.argsort(chips.release_year[purchasable])]
+    released = chips.release_year[order][None, :] <= (year - lag_years)[:, None]
+    # index of the last released chip in release order (0 if none released yet)
+    last = np.where(released.any(axis=1),
+                    released.shape[1] - 1 - np.argmax(released[:, ::-1], axis=1), 0)
+    return order[last]
+
+
+def investment_orders(*, demand: np.ndarray, capacity: np.ndarray, pipeline: np.ndarray,
+                      growth_forecast: np.ndarray, lag_steps: int, pressure_threshold: float,
+                      target_load: float, speed: float, price: np.ndarray,
+                      new_unit_cost: np.ndarray, min_margin: float,
+                      capacity_per_gpu: np.ndarray) -> np.ndarray:
+    """GPUs each producer orders this step (before power and chip-supply limits).
+
+    A producer orders when its demand presses on capacity (``demand / capacity`` at or above
+    ``pressure_threshold``) and the expected margin of new capacity,
+    ``(price - new_unit_cost) / price``, is at least ``min_margin``. It orders ``speed`` times the
+    gap between the capacity that would serve the demand forecast at the end of the lead time at
+    ``target_load``, and its capacity plus pipeline.
+
+    Parameters
+    ----------
+    demand : unconstrained demand at posted prices (Mtok/step)
+    capacity, pipeline : online capacity and capacity already ordered (Mtok/step)
+    growth_forecast : expected demand growth per step (smoothed observation)
+    lag_steps : order-to-online lead time (steps)
+    pressure_threshold : demand/capacity ratio that triggers investment
+    target_load : planned demand/capacity ratio of new capacity
+    speed : share of the gap ordered per step (0-1)
+    price, new_unit_cost : list price and full unit cost of new capacity (USD/Mtok)
+    min_margin : minimum expected margin
+    capacity_per_gpu : Mtok/step one new GPU adds
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pressure = np.where(capacity > 0, demand / capacity, np.inf)
+        margin = (price - new_unit_cost) / price
+    forecast = demand * (1.0 + np.maximum(growth_forecast, 0.0)) ** lag_steps
+    gap = forecast / target_load - capacity - pipeline
+    wants = (pressure >= pressure_threshold) & (margin >= min_margin) & (gap > 0)
+    return np.where(wants, speed * gap / capacity_per_gpu, 0.0)
+
+
+def limit_by_group(orders: np.ndarray, group: np.ndarray, headroom: np.ndarray,
+                   usage_per_unit: np.ndarray) -> np.ndarray:
+    """Scale orders pro rata within each group so total usage stays within the group's headroom.
+
+    ``group`` indexes ``headroom`` (e.g. region power in MW, or chip supply in GPUs);
+    ``usage_per_unit`` is what one ordered unit uses of it.
+    """
+    usage = orders * usage_per_unit
+    wanted = np.bincount(group, usage, minlength=headroom.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(wanted > headroom, np.maximum(headroom, 0.0) / wanted, 1.0)
+    return orders * scale[group]
+
+
+def green_energy_split(flexible_mwh: np.ndarray, producer_region: np.ndarray,
+                       cap_mwh_by_region: np.ndarray) -> np.ndarray:
+    """Direct green supply used per producer (MWh): flexible (batch) load up to each region's cap,
+    shared pro rata to the producers' flexible load."""
+    regional = np.bincount(producer_region, flexible_mwh, minlength=cap_mwh_by_region.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        covered = np.where(regional > 0, np.minimum(cap_mwh_by_region, regional) / regional, 0.0)
+    return flexible_mwh * covered[producer_region]
+
+
+def update_growth_forecast(forecast: np.ndarray, demand: np.ndarray, previous: np.ndarray,
+                           smoothing: float) -> np.ndarray:
+    """Exponential smoothing of observed per-step demand growth (dimensionless)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = np.where(previous > 0, demand / previous - 1.0, 0.0)
+    observed = np.clip(np.nan_to_num(observed), -0.5, 1.0)
+    return (1.0 - smoothing) * forecast + smoothing * observed

@@ -86,6 +86,7 @@ class PriceWarModel(mesa.Model):
         self.sector_names: list[str] = list(s.sectors)
         self.chips = self._chip_table()
         self.fleet = Fleet()
+        self.strategy_state: dict = {}  # memory of strategies that learn (PricingView.state)
         self.exits_this_step = 0
         self.entries_this_step = 0
         self.exits_total = 0
@@ -416,7 +417,9 @@ class PriceWarModel(mesa.Model):
         self.pricing_market = self._route_market()
         view = PricingView(self.pricing_market, self.producer_base_price,
                            self.producer_marginal_cost, self.producer_full_cost,
-                           self.producer_cash, s.pricing)
+                           self.producer_cash, s.pricing,
+                           producer_ids=np.array([p.unique_id for p in self.producers]),
+                           state=self.strategy_state, step=self.steps, rng=self.rng)
         base = self.producer_base_price.copy()
         for name in np.unique(self.producer_strategy):
             members = np.flatnonzero(self.producer_strategy == name)

@@ -9,7 +9,7 @@ every strategy by the model (:func:`scarcity_multiplier`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +47,11 @@ class PricingView:
     cash : producers' cash (USD)
     params : the scenario's Pricing parameters
     demand : MarketDemand at ``price`` (computed once, shared by strategies)
+    producer_ids : Mesa ``unique_id`` of each producer (stable across exit and entry)
+    state : dict persisted by the model across steps, for strategies with memory (each
+        strategy keeps its own entry, e.g. ``state["q_learning"]``)
+    step : the model step being priced
+    rng : the model's numpy Generator (use it for any randomness: runs stay reproducible)
 
     Strategies compete in list prices; the scarcity surcharge is a separate, capacity-driven
     overlay (:func:`scarcity_update`), so it never feeds back into the strategies' markups.
@@ -59,6 +64,10 @@ class PricingView:
     cash: np.ndarray
     params: object
     demand: MarketDemand | None = None
+    producer_ids: np.ndarray | None = None
+    state: dict = field(default_factory=dict)
+    step: int = 0
+    rng: np.random.Generator | None = None
 
     def current_demand(self) -> MarketDemand:
         if self.demand is None:

@@ -78,15 +78,17 @@ class Fleet:
 
 
 def fleet_costs(fleet: Fleet, chips: ChipTable, step: int, n_producers: int, *,
-                export_penalty: np.ndarray, efficiency: float, pue: np.ndarray,
+                export_penalty: np.ndarray, hardware_penalty: np.ndarray, efficiency: float,
+                pue: np.ndarray,
                 electricity_usd_per_kwh: np.ndarray, facility_usd_per_w: np.ndarray,
                 gpu_life_years: float, planned_utilisation: float,
                 fixed_opex_share_per_year: float, fallback_chip: np.ndarray
                 ) -> tuple[ProducerCosts, np.ndarray, np.ndarray]:
     """Per-producer costs aggregated over online cohorts (docs/ODD.md "Costs").
 
-    Per cohort ``c`` of producer ``i``: throughput ``tps_c = chip_tps x efficiency / (1 + pen_i)``
-    and energy ``J_c = chip_J x (1 + pen_i) / efficiency``; producer figures are throughput-
+    Per cohort ``c`` of producer ``i``: throughput ``tps_c = chip_tps x efficiency / (1 + h_i)``
+    and energy ``J_c = chip_J x (1 + pen_i) / efficiency`` (``pen`` the export-control energy
+    penalty, ``h`` its hardware part: fewer tokens/s per GPU at the same capex); producer figures are throughput-
     weighted means, hardware and opex costs are the cohorts' capex flows over the producer's
     token capacity at the planned utilisation. A producer without online GPUs is costed as if
     it ran one GPU of ``fallback_chip[i]`` (its best purchasable chip), so prices stay defined.
@@ -101,9 +103,8 @@ def fleet_costs(fleet: Fleet, chips: ChipTable, step: int, n_producers: int, *,
     owner = fleet.producer[online]
     chip = fleet.chip[online]
     gpus = fleet.gpus[online]
-    penalty = export_penalty[owner]
-    tps = chips.tokens_per_s[chip] * efficiency / (1.0 + penalty)
-    joules = chips.energy_j_per_token[chip] * (1.0 + penalty) / efficiency
+    tps = chips.tokens_per_s[chip] * efficiency / (1.0 + hardware_penalty[owner])
+    joules = chips.energy_j_per_token[chip] * (1.0 + export_penalty[owner]) / efficiency
     capex = chips.price_usd[chip] + facility_usd_per_w[owner] * chips.power_w[chip]
 
     def per_producer(values):
@@ -113,9 +114,8 @@ def fleet_costs(fleet: Fleet, chips: ChipTable, step: int, n_producers: int, *,
     throughput = per_producer(gpus * tps)
     idle = throughput <= 0
     # fallback: one notional GPU of the producer's best purchasable chip
-    f_pen = export_penalty
-    f_tps = chips.tokens_per_s[fallback_chip] * efficiency / (1.0 + f_pen)
-    f_j = chips.energy_j_per_token[fallback_chip] * (1.0 + f_pen) / efficiency
+    f_tps = chips.tokens_per_s[fallback_chip] * efficiency / (1.0 + hardware_penalty)
+    f_j = chips.energy_j_per_token[fallback_chip] * (1.0 + export_penalty) / efficiency
     f_capex = chips.price_usd[fallback_chip] + facility_usd_per_w * chips.power_w[fallback_chip]
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_j = np.where(idle, f_j, per_producer(gpus * tps * joules) / throughput)

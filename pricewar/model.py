@@ -112,6 +112,9 @@ class PriceWarModel(mesa.Model):
         self._set_prices()
         self._clear_market()
         self._settle()
+        if "q_learning" in self.strategy_state:  # the learners' reward (qlearning_strategy)
+            self.strategy_state["q_learning"]["realised_profit"] = (
+                np.array([p.unique_id for p in self.producers]), self.producer_profit.copy())
         self._invest()
         self._exit_and_entry()
         self.metrics = metrics.compute(self)
@@ -337,6 +340,8 @@ class PriceWarModel(mesa.Model):
         is_cn = np.isin(self.producer_region, self._region_index(CN_REGIONS))
         # export controls degrade the frontier chips CN producers run (H20/domestic substitutes)
         self.producer_export_penalty = np.where(is_cn, s.policy.export_control_penalty, 0.0)
+        self.producer_hardware_penalty = (self.producer_export_penalty
+                                          * s.policy.export_control_hardware_share)
         region = self.producer_region
         grid = self._region_column("electricity_usd_per_kwh")[region]
         green = self._region_column("green_supply_usd_per_kwh")[region]
@@ -352,7 +357,8 @@ class PriceWarModel(mesa.Model):
                                                 s.technology.software_efficiency_per_year)
         self.costs, throughput, self.producer_fixed_usd_per_year = fleet_costs(
             self.fleet, self.chips, self.steps, self.n_producers,
-            export_penalty=self.producer_export_penalty, efficiency=self.efficiency,
+            export_penalty=self.producer_export_penalty,
+            hardware_penalty=self.producer_hardware_penalty, efficiency=self.efficiency,
             pue=self.producer_pue, electricity_usd_per_kwh=self.producer_electricity,
             facility_usd_per_w=facility, gpu_life_years=s.costs.gpu_life_years,
             planned_utilisation=s.costs.planned_utilisation,
@@ -508,9 +514,9 @@ class PriceWarModel(mesa.Model):
         """Full unit cost at planned utilisation (USD/Mtok) and capacity (Mtok/step) of one new
         GPU of ``chip`` per producer, at today's efficiency and prices."""
         s = self.scenario
-        penalty = self.producer_export_penalty
-        tps = self.chips.tokens_per_s[chip] * self.efficiency / (1.0 + penalty)
-        joules = self.chips.energy_j_per_token[chip] * (1.0 + penalty) / self.efficiency
+        tps = self.chips.tokens_per_s[chip] * self.efficiency / (1.0 + self.producer_hardware_penalty)
+        joules = (self.chips.energy_j_per_token[chip] * (1.0 + self.producer_export_penalty)
+                  / self.efficiency)
         capex = self.chips.price_usd[chip] + self.producer_facility * self.chips.power_w[chip]
         tokens_per_year = SECONDS_PER_YEAR * tps * s.costs.planned_utilisation
         unit_cost = (joules * self.producer_pue * self.producer_electricity / 3.6
@@ -582,7 +588,7 @@ class PriceWarModel(mesa.Model):
         for name in PRODUCER_FLOATS:
             setattr(self, f"producer_{name}", getattr(self, f"producer_{name}")[keep])
         for name in ("region", "group", "initial_chip", "strategy", "best_chip",
-                     "export_penalty", "electricity", "grid_electricity", "pue", "carbon",
+                     "export_penalty", "hardware_penalty", "electricity", "grid_electricity", "pue", "carbon",
                      "facility", "fixed_usd_per_year"):
             setattr(self, f"producer_{name}", getattr(self, f"producer_{name}")[keep])
 

@@ -152,6 +152,7 @@ class Policy:
     export_control_penalty: float = field(metadata=_num())
     friction_utils: float = field(metadata=_num())
     western_cn_share_cap: float = field(metadata=_num(0.0, 1.0))
+    export_control_hardware_share: float = field(metadata=_num(0.0, 1.0))
     export_control_lag_years: float = field(metadata=_num())
     cn_chip_supply_gpus_per_step: float = field(metadata=_num())
     cn_chip_supply_growth_per_year: float = field(metadata=_num())
@@ -249,6 +250,16 @@ class Scenario:
     def to_toml(self) -> str:
         """The fully resolved scenario as TOML, loadable by :func:`load_scenario`."""
         return tomli_w.dumps(self.to_dict())
+
+    def with_events(self, *events: Event | Mapping) -> Scenario:
+        """A new validated scenario with these events added (``Event`` objects or dicts with
+        ``kind, step, fraction, duration_steps[, group, producers]``)."""
+        data = _plain(dataclasses.asdict(self))
+        data.pop("origin")
+        data["sources"] = dict(self.sources)
+        data["events"] = list(data["events"]) + [
+            dataclasses.asdict(e) if isinstance(e, Event) else dict(e) for e in events]
+        return scenario_from_dict(data, origin=f"{self.origin} + events")
 
     def with_overrides(self, **overrides) -> Scenario:
         """A new validated scenario with flat overrides applied (see :data:`OVERRIDES`)."""

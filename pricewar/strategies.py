@@ -203,3 +203,4 @@ def scarcity_update(surcharge: np.ndarray, demand: np.ndarray, capacity: np.ndar
         step = np.where(demand > 0, pressure ** (1.0 / np.maximum(elasticity, 1e-3)), 0.0)
     step = np.nan_to_num(step, nan=1.0, posinf=1.0 + max_increase)
     return np.clip(surcharge * step, 1.0, 1.0 + max_increase)
+from pricewar import qlearning_strategy  # noqa: E402,F401  (registers "q_learning")

@@ -1,0 +1,219 @@
+"""Do learning pricing algorithms collude in the token market instead of fighting a price war?
+
+Question: Calvano et al. (2020, AER) find that independent tabular Q-learning algorithms learn to
+price above the static Bertrand-Nash level in a repeated logit duopoly (reproduced in
+``experiments/calvano_collusion.py``). In the baseline token market (50 producers in four regions
+with asymmetric electricity costs, falling costs, growing demand, capacity investment), do
+producers pricing with the ``q_learning`` strategy (:mod:`pricewar.qlearning_strategy`) keep
+prices and margins above those of producers who step toward their static best response
+(``best_response``, the model's price war), or below?
+
+Runs the baseline scenario with every producer on ``q_learning`` and, with the same seeds, every
+producer on ``best_response``; records each step's volume-weighted average list price, Lerner
+index ``(p - c) / p`` and markup ``p / c`` over marginal cost, and compares them. Producer exit
+is switched off in both arms (``dynamics.exit_enabled = False``): exploring learners run down
+their cash, and an exit *during* a step currently stops the model (``metrics.bloc_shares`` reads
+the previous routes' clearing after the routes are recompiled). Writes
+
+- ``<out>/qlearning_vs_best_response.png`` and ``.svg``: price, Lerner index and markup paths,
+- ``<out>/qlearning_vs_best_response.csv``: one row per strategy, seed and step,
+
+and prints the headline numbers (means over the last 26 steps) as one JSON object.
+
+    python experiments/qlearning_vs_best_response.py --quick   # 52 steps, 2 seeds, seconds
+    python experiments/qlearning_vs_best_response.py           # 156 steps, 8 seeds, ~1 minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from pricewar.model import PriceWarModel  # noqa: E402
+from pricewar.qlearning_strategy import DEFAULT_PARAMS, STATE_KEY  # noqa: E402
+from pricewar.scenario import Scenario, load_scenario  # noqa: E402
+
+STRATEGIES = ("q_learning", "best_response")
+LABELS = {"q_learning": "Q-learning producers", "best_response": "Best-response producers"}
+COLORS = {"q_learning": "tab:red", "best_response": "tab:blue"}
+HEADLINE_STEPS = 26  # the last half-year
+QUICK = {"steps": 52, "seeds": 2, "n_consumers": 100}
+FULL = {"steps": 156, "seeds": 8, "n_consumers": 1000}
+
+
+def scenario_without_exit(name: str = "baseline") -> Scenario:
+    """The scenario with producer exit switched off (see module docstring)."""
+    scenario = load_scenario(name)
+    return dataclasses.replace(
+        scenario, dynamics=dataclasses.replace(scenario.dynamics, exit_enabled=False))
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
+    total = weights.sum()
+    return float((values * weights).sum() / total) if total > 0 else float(values.mean())
+
+
+def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: int) -> pd.DataFrame:
+    """One run; one row per step (1..steps) with prices, margins and profits."""
+    model = PriceWarModel(scenario, seed=seed, n_consumers=n_consumers, steps=steps,
+                          producer_strategy=strategy)
+    rows = []
+    for _ in range(steps):
+        model.step()
+        served = model.producer_served
+        markup = model.producer_price / model.producer_marginal_cost
+        rows.append({
+            "strategy": strategy,
+            "seed": seed,
+            "step": model.steps,
+            "date": model.date.isoformat(),
+            "price_avg_usd_per_mtok": model.metrics["price_avg"],
+            "lerner": model.metrics["lerner"],
+            "markup_avg": _weighted(markup, served),
+            "markup_median": float(np.median(markup)),
+            "marginal_cost_avg_usd_per_mtok": _weighted(model.producer_marginal_cost, served),
+            "served_total_mtok": float(served.sum()),
+            "profit_total_usd": float(model.producer_profit.sum()),
+            "consumer_surplus_usd": model.metrics["consumer_surplus"],
+            "producers_negative_cash": int((model.producer_cash < 0).sum()),
+        })
+    table = pd.DataFrame(rows)
+    if strategy == "q_learning":
+        grid = model.strategy_state[STATE_KEY]["grid"]
+        table.attrs["grid"] = grid
+    return table
+
+
+def headline(table: pd.DataFrame, last: int = HEADLINE_STEPS) -> dict:
+    """Means over the last ``last`` steps, per strategy; price and profit relative to the
+    best-response run with the same seed (step by step, then averaged)."""
+    tail = table[table["step"] > table["step"].max() - last]
+    reference = tail[tail["strategy"] == "best_response"].set_index(["seed", "step"])
+    out = {}
+    for strategy, group in tail.groupby("strategy", sort=False):
+        paired = group.set_index(["seed", "step"])
+        price_ratio = paired["price_avg_usd_per_mtok"] / reference["price_avg_usd_per_mtok"]
+        profit_ratio = paired["profit_total_usd"] / reference["profit_total_usd"]
+        per_seed = price_ratio.groupby(level="seed").mean()
+        out[strategy] = {
+            "lerner_mean": float(group["lerner"].mean()),
+            "markup_avg_mean": float(group["markup_avg"].mean()),
+            "price_avg_usd_per_mtok_mean": float(group["price_avg_usd_per_mtok"].mean()),
+            "price_relative_to_best_response_mean": float(price_ratio.mean()),
+            "price_relative_to_best_response_seed_min": float(per_seed.min()),
+            "price_relative_to_best_response_seed_max": float(per_seed.max()),
+            "profit_relative_to_best_response_mean": float(profit_ratio.mean()),
+            "producers_negative_cash_mean": float(group["producers_negative_cash"].mean()),
+        }
+    return out
+
+
+def plot(table: pd.DataFrame, out_dir: Path, note: str, grid: np.ndarray | None) -> list[Path]:
+    """Price, Lerner index and markup paths: mean over seeds, band from the lowest to the highest
+    seed."""
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9.5), sharex=True)
+    panels = [
+        ("price_avg_usd_per_mtok", "Average list price\n(USD/Mtok, log scale)"),
+        ("lerner", "Lerner index (p − c) / p\n(volume-weighted, dimensionless)"),
+        ("markup_avg", "Markup p / c over marginal cost\n(volume-weighted, dimensionless)"),
+    ]
+    for strategy in STRATEGIES:
+        runs = table[table["strategy"] == strategy]
+        if runs.empty:
+            continue
+        dates = pd.to_datetime(runs.groupby("step")["date"].first())
+        for ax, (column, _) in zip(axes, panels, strict=True):
+            by_step = runs.groupby("step")[column]
+            ax.fill_between(dates, by_step.min(), by_step.max(), color=COLORS[strategy],
+                            alpha=0.15, linewidth=0)
+            n_seeds = runs["seed"].nunique()
+            ax.plot(dates, by_step.mean(), color=COLORS[strategy],
+                    label=f"{LABELS[strategy]} (mean of {n_seeds} seeds; band: min–max)")
+    for ax, (_, ylabel) in zip(axes, panels, strict=True):
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    if grid is not None:
+        axes[2].axhline(grid[0], color="grey", linestyle=":", linewidth=1,
+                        label=f"Q-learning markup grid: {grid[0]:.2f} … {grid[-1]:.1f}")
+        axes[2].axhline(grid[-1], color="grey", linestyle=":", linewidth=1)
+    axes[0].legend(fontsize=8, frameon=False)
+    axes[2].legend(fontsize=8, frameon=False, loc="center right")
+    axes[2].set_xlabel("Date (weekly steps)")
+    axes[0].set_title("Q-learning vs best-response pricing in the baseline token market")
+    fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey", ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    paths = [out_dir / "qlearning_vs_best_response.png",
+             out_dir / "qlearning_vs_best_response.svg"]
+    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[1], metadata={"Date": None})
+    plt.close(fig)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK['steps']} steps, {QUICK['seeds']} seeds, "
+                             f"{QUICK['n_consumers']} consumers (seconds; tests)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (1, 2, ...)")
+    parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+
+    mode = QUICK if args.quick else FULL
+    steps, n_consumers = mode["steps"], mode["n_consumers"]
+    seeds = list(range(1, (args.seeds or mode["seeds"]) + 1))
+    scenario = scenario_without_exit()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    tables, grid = [], None
+    runs = [(strategy, seed) for strategy in STRATEGIES for seed in seeds]
+    for strategy, seed in tqdm(runs, desc="runs", unit="run", disable=args.no_progress):
+        tables.append(run(scenario, strategy, seed, steps, n_consumers))
+        grid = tables[-1].attrs.get("grid", grid)
+    wall_time = time.perf_counter() - start
+    table = pd.concat(tables, ignore_index=True)
+    table_path = args.out / "qlearning_vs_best_response.csv"
+    table.to_csv(table_path, index=False)
+
+    p = DEFAULT_PARAMS
+    note = (f"Source: pricewar ABM, baseline scenario ({scenario.start_date}, weekly steps, "
+            f"regional electricity prices; producer exit off), {n_consumers} consumers, seeds "
+            f"{seeds[0]}–{seeds[-1]}. Q-learning after Calvano et al. (2020, AER): "
+            f"{p.n_prices} markups, state = (own last markup, rivals' mean markup), "
+            f"α={p.learning_rate}, δ={p.discount}, ε=exp(−{p.exploration_decay}t). "
+            "Generated by experiments/qlearning_vs_best_response.py.")
+    figure_paths = plot(table, args.out, note, grid)
+
+    result = {
+        "mode": "quick" if args.quick else "full",
+        "steps": steps,
+        "seeds": seeds,
+        "n_consumers": n_consumers,
+        "headline_steps": HEADLINE_STEPS,
+        "q_learning_params": dataclasses.asdict(p),
+        "markup_grid": [round(float(g), 4) for g in grid] if grid is not None else None,
+        **headline(table),
+        "wall_time_s": round(wall_time, 2),
+        "table": str(table_path),
+        "figures": [str(path) for path in figure_paths],
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,8 @@ prices and margins above those of producers who step toward their static best re
 
 Runs the baseline scenario with every producer on ``q_learning`` and, with the same seeds, every
 producer on ``best_response``; records each step's volume-weighted average list price, Lerner
-index ``(p - c) / p`` and markup ``p / c`` over marginal cost, and compares them. Producer exit
+index ``(p - c) / p`` and markup ``p / c`` over marginal cost (``p`` the posted price, scarcity
+surcharge included, as in the model's ``price_avg`` and ``lerner``), and compares them. Producer exit
 is switched off in both arms (``dynamics.exit_enabled = False``): exploring learners run down
 their cash, and an exit *during* a step currently stops the model (``metrics.bloc_shares`` reads
 the previous routes' clearing after the routes are recompiled). Writes
@@ -148,8 +149,9 @@ def plot(table: pd.DataFrame, out_dir: Path, note: str, grid: np.ndarray | None)
         axes[2].axhline(grid[0], color="grey", linestyle=":", linewidth=1,
                         label=f"Q-learning markup grid: {grid[0]:.2f} … {grid[-1]:.1f}")
         axes[2].axhline(grid[-1], color="grey", linestyle=":", linewidth=1)
+        axes[2].set_ylim(0, grid[-1] * 1.45)  # room for the legend above the grid's top
     axes[0].legend(fontsize=8, frameon=False)
-    axes[2].legend(fontsize=8, frameon=False, loc="center right")
+    axes[2].legend(fontsize=8, frameon=False, loc="upper right")
     axes[2].set_xlabel("Date (weekly steps)")
     axes[0].set_title("Q-learning vs best-response pricing in the baseline token market")
     fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey", ha="left", va="bottom", wrap=True)

@@ -20,8 +20,7 @@ class ArrayField:
     def __get__(self, agent, owner=None):
         if agent is None:
             return self
-        value = getattr(agent.model, self.array)[agent.index]
-        return value.item() if hasattr(value, "item") else value
+        return getattr(agent.model, self.array)[agent.index].item()
 
     def __set__(self, agent, value):
         getattr(agent.model, self.array)[agent.index] = value

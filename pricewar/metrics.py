@@ -95,12 +95,8 @@ def flow_matrix(model) -> np.ndarray:
 
     Indexed by ``model.region_names``, ``model.sector_names`` and ``model.region_names``.
     """
-    r = model.routes
     n_regions, n_sectors = len(model.region_names), len(model.sector_names)
-    consumer = r.route_consumer
-    key = ((model.consumer_region[consumer] * n_sectors + model.consumer_sector[consumer])
-           * n_regions + model.producer_region[r.route_producer])
-    flows = np.bincount(key, model.clearing.route_served,
+    flows = np.bincount(model.route_flow_key, model.clearing.route_served,
                         minlength=n_regions * n_sectors * n_regions)
     return flows.reshape(n_regions, n_sectors, n_regions)
 

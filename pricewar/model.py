@@ -300,7 +300,19 @@ class PriceWarModel(mesa.Model):
             - self.consumer_latency_cost[j] * r.route_latency_ms
             - s.policy.friction_utils * r.route_friction)
         self.route_transfer_usd = s.costs.transfer_usd_per_mtok * r.route_cross_region
-        self.route_flexible = self.consumer_flexible[j]
+        # with phi = log P a platform's percentage markup multiplies the route price, so it
+        # enters utility as -alpha log(1 + m_k) and leaves producers' own-price elasticities
+        # unchanged (an additive markup proportional to price would lower them and could remove
+        # the best response); with the linear form the markup is additive (USD/Mtok)
+        self.route_utility = self.route_static_utility
+        if s.price_form == "log":
+            self.route_utility = self.route_static_utility - self.consumer_alpha[j] * np.log1p(
+                self.platform_markup_rate[r.route_platform])
+        self.flexible_routes = np.flatnonzero(self.consumer_flexible[j])
+        # served flows are reported by consumer region x sector x producer region
+        n_regions, n_sectors = len(self.region_names), len(self.sector_names)
+        self.route_flow_key = ((self.consumer_region[j] * n_sectors + self.consumer_sector[j])
+                               * n_regions + self.producer_region[r.route_producer])
         log.debug("compiled %d routes for %d consumers", r.topology.n_routes,
                   self.consumer_region.size)
 
@@ -330,8 +342,13 @@ class PriceWarModel(mesa.Model):
         return np.where(is_cn, lag, 0.0)
 
     def _region_column(self, field: str) -> np.ndarray:
-        s = self.scenario
-        return np.array([getattr(s.regions[r], field) for r in self.region_names], dtype=float)
+        """A region attribute as an array over ``region_names`` (the scenario is frozen)."""
+        cache = self.__dict__.setdefault("_region_columns", {})
+        if field not in cache:
+            regions = self.scenario.regions
+            cache[field] = np.array([getattr(regions[r], field) for r in self.region_names],
+                                    dtype=float)
+        return cache[field]
 
     def _update_costs(self) -> None:
         s = self.scenario
@@ -372,24 +389,14 @@ class PriceWarModel(mesa.Model):
         self.producer_capacity = throughput * s.step_seconds * s.costs.max_utilisation / 1e6
 
     def _route_market(self) -> RouteMarket:
-        """The kernel's market at this step's demand, capacities and platform markups.
-
-        With ``phi = log P`` a platform's percentage markup multiplies the route price, so it
-        enters utility as ``-alpha log(1 + m_k)`` and leaves every producer's own-price elasticity
-        unchanged (an additive markup proportional to price would lower it and could remove the
-        best response). With the linear form the markup is additive (USD/Mtok).
-        """
+        """The kernel's market at this step's demand, capacities and platform markups."""
         r = self.routes
-        if self.scenario.price_form == "log":
-            utility = self.route_static_utility - self.consumer_alpha[r.route_consumer] * \
-                np.log1p(self.platform_markup_rate[r.route_platform])
-            extra = self.route_transfer_usd
-        else:
-            utility = self.route_static_utility
-            extra = self.platform_markup[r.route_platform] + self.route_transfer_usd
+        extra = self.route_transfer_usd
+        if self.scenario.price_form != "log":
+            extra = self.platform_markup[r.route_platform] + extra
         return RouteMarket(
             r.topology,
-            route_utility=utility,
+            route_utility=self.route_utility,
             route_price_extra=extra,
             consumer_alpha=self.consumer_alpha,
             consumer_demand=self.consumer_demand,
@@ -444,7 +451,10 @@ class PriceWarModel(mesa.Model):
             s.pricing.scarcity_threshold, s.pricing.scarcity_max_increase)
         self.producer_price = self.producer_base_price * self.producer_surcharge
         self._set_platform_markups()
-        self.market = self._route_market()
+        if s.price_form != "log":  # additive markups changed the route prices
+            self.market = self._route_market()
+        else:  # multiplicative markups live in the route utilities: same market
+            self.market = self.pricing_market
 
     def _set_platform_markups(self) -> None:
         mean_listed = np.array([self.producer_price[listed].mean() if listed.size else 0.0
@@ -476,8 +486,9 @@ class PriceWarModel(mesa.Model):
         mwh_per_mtok = c.energy_j_per_token * self.producer_pue * MWH_PER_MTOK_PER_J
         self.producer_energy_mwh = served * mwh_per_mtok
         # flexible (batch) load can run on otherwise-curtailed direct green supply
+        flexible = self.flexible_routes
         self.producer_flexible_served = np.bincount(
-            r.route_producer, clearing.route_served * self.route_flexible,
+            r.route_producer[flexible], clearing.route_served[flexible],
             minlength=self.n_producers)
         self.producer_green_mwh = dynamics.green_energy_split(
             self.producer_flexible_served * mwh_per_mtok, self.producer_region,

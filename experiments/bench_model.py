@@ -1,0 +1,110 @@
+"""Benchmark: whole-model speed, the share of step time spent outside the kernel, peak memory.
+
+Prints one JSON object per configuration:
+
+- ``baseline``: the shipped scenario (~50 producers, 10 platforms, 2,000 consumers), 156 weekly
+  steps, all dynamics on. Target: <= 10 s for the run.
+- ``large``: 1,000 producers, 100 platforms, 100,000 consumers. Targets: <= 1 s per step,
+  peak memory <= 4 GB. Run in a subprocess so its peak RSS is its own.
+
+``outside_kernel_fraction`` is the share of step time not spent inside ``pricewar.kernel``
+(timed by wrapping the kernel's entry points the model calls). Target <= 30%.
+
+    python experiments/bench_model.py [--large-steps 10] [--skip-large]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import resource
+import subprocess
+import sys
+import time
+
+KERNEL_ENTRY_POINTS = ("market_demand", "clear_capacity", "own_price_derivative",
+                       "best_response", "bertrand_nash")
+
+
+def _instrument() -> dict:
+    """Wrap the kernel entry points wherever the model imported them; returns the timer."""
+    import pricewar.kernel as kernel
+    import pricewar.model as model_module
+    import pricewar.strategies as strategies
+
+    timer = {"kernel_s": 0.0, "depth": 0}
+
+    def timed(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if timer["depth"]:  # nested kernel call: already counted
+                return fn(*args, **kwargs)
+            timer["depth"] += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                timer["kernel_s"] += time.perf_counter() - start
+                timer["depth"] -= 1
+        return wrapper
+
+    for module in (model_module, strategies):
+        for name in KERNEL_ENTRY_POINTS:
+            if hasattr(module, name):
+                setattr(module, name, timed(getattr(kernel, name)))
+    original_post_init = kernel.RouteMarket.__post_init__
+    kernel.RouteMarket.__post_init__ = timed(original_post_init)
+    return timer
+
+
+def run_config(name: str, steps: int, overrides: dict) -> dict:
+    timer = _instrument()
+    from pricewar.model import PriceWarModel
+
+    start = time.perf_counter()
+    model = PriceWarModel("baseline", seed=1, **overrides)
+    init_s = time.perf_counter() - start
+    timer["kernel_s"] = 0.0
+    step_times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        model.step()
+        step_times.append(time.perf_counter() - t0)
+    run_s = sum(step_times)
+    return {
+        "config": name,
+        "producers": len(model.producers),
+        "platforms": len(model.platforms),
+        "consumers": len(model.consumers),
+        "routes": int(model.routes.topology.n_routes),
+        "steps": steps,
+        "init_s": round(init_s, 3),
+        "run_s": round(run_s, 3),
+        "step_mean_s": round(run_s / steps, 4),
+        "step_max_s": round(max(step_times), 4),
+        "outside_kernel_fraction": round(1.0 - timer["kernel_s"] / run_s, 3),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large-steps", type=int, default=10)
+    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--only", choices=["baseline", "large"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.only == "large":
+        print(json.dumps(run_config("large", args.large_steps, {
+            "n_producers": 1000, "n_platforms": 100, "n_consumers": 100_000})))
+        return
+    print(json.dumps(run_config("baseline", 156, {})), flush=True)
+    if not args.skip_large:
+        # own process: its peak memory is not the baseline's
+        out = subprocess.run([sys.executable, __file__, "--only", "large", "--large-steps",
+                              str(args.large_steps)], capture_output=True, text=True, check=True)
+        print(out.stdout.strip())
+
+
+if __name__ == "__main__":
+    main()

@@ -54,12 +54,7 @@ def compute(model) -> dict[str, float]:
         "unserved_demand": float(model.consumer_unserved.sum()),
         "energy_mwh": float(model.producer_energy_mwh.sum()),
         "emissions_t": float(model.producer_emissions_t.sum()),
-        "active_producers": int(len(model.producers)),
         "efficiency": float(model.efficiency),
-        "exits": int(model.exits_this_step),
-        "entries": int(model.entries_this_step),
-        "exits_total": int(model.exits_total),
-        "entries_total": int(model.entries_total),
         "curtailment_absorbed_mwh": float(model.producer_green_mwh.sum()),
         "emissions_avoided_t": float((model.producer_green_mwh * model.producer_carbon).sum()),
         "capacity_total": float(model.producer_capacity.sum()),
@@ -67,6 +62,7 @@ def compute(model) -> dict[str, float]:
         "gpus_ordered": float(model.orders_gpus_this_step),
     }
     out.update(bloc_shares(model))
+    out.update(population(model))
     first = getattr(model, "initial_price_avg", None)
     out["price_index"] = out["price_avg"] / first if first else 1.0
     if first is None:
@@ -88,6 +84,17 @@ def compute(model) -> dict[str, float]:
         out[f"energy_mwh_{region}"] = float(model.producer_energy_mwh[members].sum())
         out[f"emissions_t_{region}"] = float(model.producer_emissions_t[members].sum())
     return out
+
+
+def population(model) -> dict[str, int]:
+    """Active producers and this step's exits and entries (updated after exit and entry)."""
+    return {
+        "active_producers": int(len(model.producers)),
+        "exits": int(model.exits_this_step),
+        "entries": int(model.entries_this_step),
+        "exits_total": int(model.exits_total),
+        "entries_total": int(model.entries_total),
+    }
 
 
 def flow_matrix(model) -> np.ndarray:

@@ -112,12 +112,9 @@ class PriceWarModel(mesa.Model):
         self._set_prices()
         self._clear_market()
         self._settle()
-        if "q_learning" in self.strategy_state:  # the learners' reward (qlearning_strategy)
-            self.strategy_state["q_learning"]["realised_profit"] = (
-                np.array([p.unique_id for p in self.producers]), self.producer_profit.copy())
         self._invest()
+        self.metrics = metrics.compute(self)  # this step's market, before exits change the arrays
         self._exit_and_entry()
-        self.metrics = metrics.compute(self)
         self.datacollector.collect(self)
         self.running = self.steps < self.scenario.steps
 
@@ -520,6 +517,9 @@ class PriceWarModel(mesa.Model):
         self.consumer_unserved = clearing.consumer_unserved
         self.consumer_outside = outcome.consumer_outside
         self.consumer_surplus = outcome.consumer_surplus
+        if "q_learning" in self.strategy_state:  # the learners' reward (qlearning_strategy)
+            self.strategy_state["q_learning"]["realised_profit"] = (
+                np.array([p.unique_id for p in self.producers]), self.producer_profit.copy())
 
     def _new_gpu_economics(self, chip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Full unit cost at planned utilisation (USD/Mtok) and capacity (Mtok/step) of one new
@@ -594,6 +594,8 @@ class PriceWarModel(mesa.Model):
                 self._remove_producers(bankrupt)
         if d.entry_enabled and self.steps % d.entry_interval_steps == 0:
             self._enter_producers()
+        if self.exits_this_step or self.entries_this_step:
+            self.metrics.update(metrics.population(self))
 
     def _resize_producers(self, keep: np.ndarray) -> None:
         for name in PRODUCER_FLOATS:
@@ -678,10 +680,13 @@ class PriceWarModel(mesa.Model):
         self._recompile()
 
     def _recompile(self) -> None:
+        """New topology: routes, costs and a market outcome consistent with the new arrays (the
+        settled volumes of this step stay as they were)."""
         self._build_network()
         self._update_costs()
         self.market = self._route_market()
         self.demand_outcome = market_demand(self.market, self.producer_price)
+        self.clearing = clear_capacity(self.market, self.demand_outcome)
 
     # ------------------------------------------------------------------------------------------
     # initial state

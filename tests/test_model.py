@@ -132,3 +132,40 @@ def test_mesa_batch_run_over_overrides_and_seeds(processes):
     assert len(runs) == 4
     assert set(runs["electricity_cn_west"]) == {0.03, 0.1}
     assert np.isfinite(runs["price_avg"]).all()
+
+
+def test_bankrupt_producer_exits_during_a_step_and_routes_are_recompiled():
+    model = PriceWarModel("baseline", seed=1, **SMALL)
+    model.step()
+    doomed = model.producers[3]
+    doomed_id = doomed.unique_id
+    model.producer_cash[3] = -1e15
+    model.step()
+    assert model.metrics["exits"] == 1 and model.metrics["active_producers"] == 49
+    assert doomed_id not in {a.unique_id for a in model.agents_by_type[TokenProducer]}
+    assert model.routes.topology.n_producers == 49 == model.producer_price.size
+    assert all(p.index == i for i, p in enumerate(model.producers))
+    for _ in range(3):
+        model.step()
+    frame = model_frame(model)
+    assert frame["exits_total"].iloc[-1] == 1
+    assert np.isfinite(frame.drop(columns=["date"]).to_numpy(dtype=float)).all()
+
+
+def test_entry_adds_listed_producers():
+    import dataclasses
+
+    from pricewar.scenario import load_scenario
+
+    base = load_scenario("baseline")
+    scenario = dataclasses.replace(base, dynamics=dataclasses.replace(
+        base.dynamics, entry_enabled=True, entry_interval_steps=2, entry_min_margin=-1.0))
+    model = PriceWarModel(scenario, seed=1, **SMALL)
+    model.step()
+    model.step()
+    assert model.metrics["entries"] == 4  # one per producer group
+    assert len(model.producers) == 54 == model.routes.topology.n_producers
+    newcomer = model.producers[-1]
+    assert any(newcomer.index in listed for listed in model.platform_listings)
+    model.step()
+    assert np.isfinite(model.producer_price).all()

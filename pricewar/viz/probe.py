@@ -1,0 +1,96 @@
+"""Drive a served ``pricewar viz`` from outside: start/stop the command, time a page in a browser.
+
+Shared by tests/test_viz_browser.py and experiments/bench_viz.py. Functions take Playwright
+``Browser``/``Page`` objects; this module imports neither Playwright nor solara.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pricewar.viz.server import HOST, wait_until_serving
+
+#: Debian's chromium under Playwright (``playwright install`` is not available offline)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking"]
+VIEWPORT = {"width": 1600, "height": 1300}
+
+#: click Step inside the page (no Playwright actionability waits) and resolve with the
+#: milliseconds until the counter reads "Step: n" and every figure's image has been replaced
+STEP_JS = """async (n) => {
+  const images = () => [...document.querySelectorAll('.v-main img')];
+  const before = images().map(img => img.src);
+  const button = [...document.querySelectorAll('button')]
+    .find(b => b.textContent.trim() === 'Step');
+  const done = () => [...document.querySelectorAll('span')]
+      .some(s => s.textContent === 'Step: ' + n)
+    && images().length === before.length
+    && images().every((img, i) => img.src !== before[i]);
+  const start = performance.now();
+  return await new Promise((resolve, reject) => {
+    const observer = new MutationObserver(() => {
+      if (done()) { observer.disconnect(); resolve(performance.now() - start); }
+    });
+    observer.observe(document.body, {subtree: true, childList: true, characterData: true,
+                                     attributes: true, attributeFilter: ['src']});
+    setTimeout(() => { observer.disconnect(); reject(new Error('no render of step ' + n)); },
+               15000);
+    button.click();
+  });
+}"""
+
+
+def free_port() -> int:
+    """A port on the loopback interface that is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def start_viz(port: int, log: Path, scenario: str = "baseline") -> subprocess.Popen:
+    """Run ``pricewar viz`` in its own process group (so :func:`stop_viz` stops its solara
+    child too), output to ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pricewar.cli", "viz", "--port", str(port),
+             "--scenario", scenario],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_viz(process: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    """Stop the process group of :func:`start_viz` (SIGTERM, then SIGKILL)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout_s)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def open_page(browser, url: str, timeout_s: float = 30.0):
+    """A new page at ``url``, returned once the model is shown and Step can be clicked."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(url)
+    page.get_by_text("Step: 0", exact=True).wait_for(timeout=timeout_s * 1000)
+    page.get_by_role("button", name="Step", exact=True).wait_for()
+    return page
+
+
+def time_startup(process: subprocess.Popen, url: str, browser, started: float) -> float:
+    """Seconds from ``started`` (perf_counter at launch) until a page at ``url`` is interactive."""
+    wait_until_serving(url, timeout_s=60, process=process)
+    open_page(browser, url).close()
+    return time.perf_counter() - started
+
+
+def click_step(page, n: int) -> float:
+    """Click Step; seconds until the counter and every figure show step ``n``."""
+    return page.evaluate(STEP_JS, n) / 1000.0

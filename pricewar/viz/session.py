@@ -1,0 +1,177 @@
+"""One browser session's market: the model built from the control panel, or why it could not be.
+
+SolaraViz rebuilds the model on Reset as ``type(model)(**model_parameters)``. A bad combination
+of controls must then show a message, not a traceback, so the class SolaraViz rebuilds is
+:class:`MarketSession`: it wraps :class:`~pricewar.model.PriceWarModel` and keeps the
+:class:`~pricewar.errors.ScenarioError` text when the scenario rejects the controls.
+
+The controls start at the selected scenario's own values. When the scenario selector names another
+scenario, Reset builds that scenario as it is (the controls still show the old scenario's values and
+would silently undo the new scenario's calibration, e.g. parity's electricity prices); the page then
+re-creates its controls from the new scenario (``app.Page`` keys the SolaraViz on the scenario).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import mesa
+
+from pricewar.errors import PricewarError, ScenarioError
+from pricewar.model import PriceWarModel
+from pricewar.scenario import Scenario, load_scenario, scenario_names
+from pricewar.strategies import STRATEGY_REGISTRY
+from pricewar.viz import drawing
+
+log = logging.getLogger(__name__)
+
+#: consumers in a browser session: enough for every region x sector segment, light enough that a
+#: step (model + six figures) renders well under a second
+VIZ_CONSUMERS = 500
+VIZ_SEED = 1
+
+#: value of the strategy selector that keeps each producer group's strategy from the scenario
+SCENARIO_STRATEGY = "as in scenario"
+
+#: override key -> (label, slider min, max, step); the slider starts at the scenario's value
+SLIDERS: dict[str, tuple[str, float, float, float]] = {
+    "electricity_cn_west": ("Electricity cn_west (USD/kWh)", 0.0, 0.30, 0.001),
+    "electricity_us": ("Electricity us (USD/kWh)", 0.0, 0.30, 0.001),
+    "hub_latency_ms": ("Hub latency cn_west-cn_east (ms)", 0.0, 200.0, 1.0),
+    "export_control_penalty": ("Export-control penalty", 0.0, 1.0, 0.01),
+    "demand_growth": ("Demand growth (per step)", -0.05, 0.15, 0.001),
+}
+
+
+def control_values(scenario: Scenario) -> dict[str, float]:
+    """The scenario's own values of the slider controls (units as in :data:`SLIDERS`)."""
+    return {
+        "electricity_cn_west": scenario.regions["cn_west"].electricity_usd_per_kwh,
+        "electricity_us": scenario.regions["us"].electricity_usd_per_kwh,
+        "hub_latency_ms": scenario.latency_ms["cn_west"]["cn_east"],
+        "export_control_penalty": scenario.policy.export_control_penalty,
+        "demand_growth": scenario.demand.growth_per_step,
+    }
+
+
+def model_params(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSUMERS,
+                 seed: int = VIZ_SEED) -> dict:
+    """SolaraViz ``model_params`` for :class:`MarketSession`, controls at ``scenario``'s values.
+
+    ``scenario`` is a shipped name or a TOML path (it is validated here: ScenarioError).
+    """
+    values = control_values(load_scenario(scenario))
+    names = scenario_names()
+    if scenario not in names:
+        names.append(scenario)
+    params: dict = {
+        "scenario": {"type": "Select", "label": "Scenario",
+                     "value": scenario, "values": names},
+    }
+    for key, (label, low, high, step) in SLIDERS.items():
+        value = float(values[key])
+        params[key] = {"type": "SliderFloat", "label": label, "value": value,
+                       "min": min(low, value), "max": max(high, value), "step": step}
+    params["producer_strategy"] = {"type": "Select", "label": "Producer strategy",
+                                   "value": SCENARIO_STRATEGY,
+                                   "values": [SCENARIO_STRATEGY, *sorted(STRATEGY_REGISTRY)]}
+    # fixed parameters: passed on every Reset, not shown
+    params.update(controls_scenario=scenario, n_consumers=n_consumers, seed=seed)
+    return params
+
+
+class MarketSession(mesa.Model):
+    """A :class:`PriceWarModel` built from the control panel, or the reason it was rejected.
+
+    Parameters
+    ----------
+    scenario : str
+        Scenario name or TOML path.
+    seed : int
+        Seed of the wrapped model.
+    n_consumers : int
+        Consumers of the wrapped model.
+    controls_scenario : str, optional
+        The scenario the controls were initialised from. When it differs from ``scenario`` the
+        controls are ignored and ``scenario`` is built as it is (see the module docstring).
+    electricity_cn_west, electricity_us, hub_latency_ms : float, optional
+    export_control_penalty, demand_growth : float, optional
+    producer_strategy : str, optional
+        The controls: flat scenario overrides (units in :data:`SLIDERS`). None, or
+        ``producer_strategy=SCENARIO_STRATEGY``, keeps the scenario's value.
+
+    Attributes
+    ----------
+    market : PriceWarModel or None
+        The model, None when the controls were rejected.
+    error : str or None
+        Why the model could not be built (or stepped), for display.
+    """
+
+    def __init__(self, scenario: str = "baseline", seed: int = VIZ_SEED,
+                 n_consumers: int = VIZ_CONSUMERS, controls_scenario: str | None = None, *,
+                 electricity_cn_west: float | None = None, electricity_us: float | None = None,
+                 hub_latency_ms: float | None = None,
+                 export_control_penalty: float | None = None,
+                 demand_growth: float | None = None, producer_strategy: str | None = None):
+        # explicit keywords, not **controls: Mesa's parameter check (_check_model_params) takes
+        # a **name other than **kwargs for a required parameter
+        super().__init__(seed=seed)
+        self.scenario_name = str(scenario)
+        self.seed = seed
+        controls = {"electricity_cn_west": electricity_cn_west, "electricity_us": electricity_us,
+                    "hub_latency_ms": hub_latency_ms,
+                    "export_control_penalty": export_control_penalty,
+                    "demand_growth": demand_growth, "producer_strategy": producer_strategy}
+        if controls_scenario is not None and controls_scenario != self.scenario_name:
+            controls = {}
+        controls = {k: v for k, v in controls.items()
+                    if v is not None and not (k == "producer_strategy"
+                                              and v == SCENARIO_STRATEGY)}
+        self.overrides = {**controls, "n_consumers": n_consumers}
+        self.market: PriceWarModel | None = None
+        self.error: str | None = None
+        self._network: tuple | None = None
+        try:
+            self.market = PriceWarModel(scenario, seed=seed, **self.overrides)
+        except ScenarioError as error:
+            self._fail(f"Cannot build the model with these parameters: {error}. "
+                       f"Change them and press Reset.")
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self.running = False
+
+    def step(self) -> None:
+        """Step the wrapped model; a model error stops the session with a message."""
+        if self.market is None:
+            return
+        try:
+            self.market.step()
+        except PricewarError as error:
+            log.exception("step %d failed", self.market.steps)
+            self._fail(f"The model stopped at step {self.market.steps}: {error}")
+
+    def describe(self) -> str:
+        """One line with the parameters in effect (read from the resolved scenario)."""
+        if self.market is None:
+            return f"{Path(self.scenario_name).stem}: no model"
+        s = self.market.scenario
+        values = control_values(s)
+        strategies = ", ".join(sorted({g.strategy for g in s.producers.values()}))
+        return (f"{s.name} · electricity cn_west {values['electricity_cn_west']:.3f}, "
+                f"us {values['electricity_us']:.3f} USD/kWh · hub latency "
+                f"{values['hub_latency_ms']:g} ms · export-control penalty "
+                f"{values['export_control_penalty']:.2f} · demand growth "
+                f"{values['demand_growth']:.3f}/step · strategy {strategies} · "
+                f"{len(self.market.consumers)} consumers · seed {self.seed}")
+
+    def network(self) -> tuple:
+        """``(graph, positions)`` of the market network, recomputed only when the model rebuilds
+        its graph (the layout stays put while flows change)."""
+        source = self.market.graph
+        if self._network is None or self._network[0] is not source:
+            graph = drawing.segment_graph(self.market)
+            self._network = (source, graph, drawing.network_layout(graph))
+        return self._network[1:]

@@ -17,7 +17,6 @@ emissions t CO2, latency ms, electricity USD/kWh.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,52 +55,10 @@ class ExperimentResult:
 # ------------------------------------------------------------------------------------------------
 # running the model
 # ------------------------------------------------------------------------------------------------
-class ExperimentModel(PriceWarModel):
-    """:class:`PriceWarModel` that keeps ``model.clearing`` aligned with the routes after exit or
-    entry.
-
-    Exit and entry recompile the routes after the market has cleared, so the step's
-    ``clearing.route_served`` no longer matches ``model.routes`` and :func:`flow_matrix` (called
-    by the model's own metrics) fails on the first exit. Here the served volume of every surviving
-    route (same consumer, platform and producer ``unique_id``) is carried over to the new route
-    arrays; routes of exited producers are dropped and entrants' routes start at zero. Remove
-    this class when the model does the same.
-    """
-
-    def _exit_and_entry(self) -> None:
-        old_routes, old_clearing = self.routes, self.clearing
-        old_ids = np.array([p.unique_id for p in self.producers], dtype=np.int64)
-        super()._exit_and_entry()
-        if self.exits_this_step or self.entries_this_step:
-            new_ids = np.array([p.unique_id for p in self.producers], dtype=np.int64)
-            served = _carry_route_values(old_routes, old_ids, old_clearing.route_served,
-                                         self.routes, new_ids)
-            self.clearing = dataclasses.replace(self.clearing, route_served=served)
-
-
-def _carry_route_values(old_routes, old_ids, values, new_routes, new_ids) -> np.ndarray:
-    """Values of the old routes on the new routes, matched by (consumer, platform, producer id)."""
-    n_ids = int(max(old_ids.max(initial=0), new_ids.max(initial=0))) + 1
-    n_platforms = int(max(old_routes.route_platform.max(initial=0),
-                          new_routes.route_platform.max(initial=0))) + 1
-
-    def key(routes, ids):
-        return ((routes.route_consumer.astype(np.int64) * n_platforms
-                 + routes.route_platform) * n_ids + ids[routes.route_producer])
-
-    old_key, new_key = key(old_routes, old_ids), key(new_routes, new_ids)
-    order = np.argsort(old_key)
-    position = np.clip(np.searchsorted(old_key[order], new_key), 0, max(old_key.size - 1, 0))
-    if old_key.size == 0:
-        return np.zeros(new_key.size)
-    found = old_key[order][position] == new_key
-    return np.where(found, values[order][position], 0.0)
-
-
 def build_model(overrides: Mapping | None = None, seed: int = 1,
-                scenario: str | Scenario = "baseline") -> ExperimentModel:
-    """An :class:`ExperimentModel` of ``scenario`` with flat ``overrides``."""
-    return ExperimentModel(scenario, seed=seed, **dict(overrides or {}))
+                scenario: str | Scenario = "baseline") -> PriceWarModel:
+    """A :class:`PriceWarModel` of ``scenario`` with flat ``overrides``."""
+    return PriceWarModel(scenario, seed=seed, **dict(overrides or {}))
 
 
 Observer = Callable[[PriceWarModel], dict]
@@ -115,7 +72,7 @@ def metrics_observer(model: PriceWarModel) -> dict:
 def run_observed(overrides: Mapping | None, seed: int, steps: int,
                  observe: Observer = metrics_observer, at_steps: Iterable[int] | None = None,
                  scenario: str | Scenario = "baseline"
-                 ) -> tuple[ExperimentModel, list[dict]]:
+                 ) -> tuple[PriceWarModel, list[dict]]:
     """Run ``steps`` steps and call ``observe(model)`` at ``at_steps`` (default: the last step).
 
     Returns the model and one dict per observation with ``step`` and ``date`` added.

@@ -1,0 +1,493 @@
+"""Sweep specs and experimental designs: TOML spec -> frozen, validated dataclasses -> run table.
+
+A sweep spec names a scenario, the number of steps, the seeds (replications), the outputs (model
+metrics and the steps at which to record them), fixed overrides and a design over the model's flat
+overrides (:data:`pricewar.scenario.OVERRIDES`)::
+
+    name = "energy_gap"
+    scenario = "baseline"          # shipped name or path (relative to the spec file)
+    steps = 104
+    seeds = [1, 2, 3]              # or: replications = 3  (seeds 1, 2, 3)
+
+    [outputs]
+    metrics = ["price_avg", "share_cn_west"]
+    steps = ["mid", "final"]       # step numbers, or "mid" / "final"
+    timeseries = false             # also keep every metric at every step
+
+    [fixed]
+    n_consumers = 1000
+
+    [design]
+    kind = "grid"                  # grid | random | lhs | sobol
+    [design.parameters]
+    electricity_cn_west = { values = [0.03, 0.05, 0.07] }
+    export_control_penalty = { low = 0.0, high = 0.6, num = 4 }   # grid: evenly spaced
+
+``random``, ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol`` (SALib Saltelli/Sobol sequence)
+take ``samples`` (sobol: the base sample N, a power of two; the design has N (D + 2) points, or
+N (2D + 2) with ``calc_second_order = true``), ``seed`` and per parameter ``{low, high}`` bounds
+(``random`` and ``lhs`` also accept ``{values = [...]}`` for categorical parameters). Integer
+overrides (``n_producers``, ...) are sampled uniformly over the integers ``low..high``.
+
+Validation happens once, in :func:`load_spec`: unknown keys, unknown overrides or metrics, bad
+bounds or design kind, ... raise :class:`SpecError` naming the file, the key and the value. Values
+that are well-typed but make the scenario invalid (a negative price, an unknown strategy) are not
+caught here: they fail their own runs, which the sweep records as failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pricewar.errors import PricewarError, ScenarioError
+from pricewar.metrics import MODEL_METRICS
+from pricewar.scenario import OVERRIDES, Scenario, load_scenario
+
+DESIGN_KINDS = ("grid", "random", "lhs", "sobol")
+SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
+             "fixed", "design")
+OUTPUT_KEYS = ("metrics", "steps", "timeseries")
+DESIGN_KEYS = ("kind", "samples", "seed", "calc_second_order", "parameters")
+PARAMETER_KEYS = ("values", "low", "high", "num")
+#: overrides a sweep may not vary: the sweep's own ``steps`` sets the run length
+RESERVED_OVERRIDES = ("steps",)
+
+
+class SpecError(PricewarError, ValueError):
+    """An invalid sweep spec (names the file, the key path and the value)."""
+
+    def __init__(self, source: str, key_path: str, value: object, problem: str):
+        self.source = source
+        self.key_path = key_path
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{source}: {key_path} = {value!r}: {problem}")
+
+
+# ------------------------------------------------------------------------------------------------
+# dataclasses
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Parameter:
+    """One swept override: explicit ``values`` (grid, categorical) or ``[low, high]`` bounds."""
+
+    name: str
+    kind: str  # "float", "int" or "str": the override's type
+    values: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def from_unit(self, u: np.ndarray) -> list:
+        """Map uniform samples in [0, 1) to parameter values (ints and categories uniformly)."""
+        if self.values is not None:
+            index = np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
+            return [self.values[i] for i in index]
+        if self.kind == "int":
+            span = int(self.high) - int(self.low) + 1
+            return [int(v) for v in np.minimum(int(self.low) + np.floor(u * span),
+                                               int(self.high))]
+        return [float(v) for v in self.low + u * (self.high - self.low)]
+
+    def to_dict(self) -> dict:
+        if self.values is not None:
+            return {"values": list(self.values)}
+        return {"low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class Design:
+    """How design points are chosen (see module docstring)."""
+
+    kind: str
+    parameters: tuple[Parameter, ...]
+    samples: int | None = None
+    seed: int = 0
+    calc_second_order: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    def salib_problem(self) -> dict:
+        """The SALib problem dict (sobol designs)."""
+        return {"num_vars": len(self.parameters), "names": self.names,
+                "bounds": [[p.low, p.high] for p in self.parameters]}
+
+    def points(self) -> pd.DataFrame:
+        """The design table: one row per design point (column ``point``, then one per parameter).
+
+        Grid: the Cartesian product in parameter order (the last parameter varies fastest).
+        """
+        if self.kind == "grid":
+            rows = list(itertools.product(*(p.values for p in self.parameters)))
+            columns = {p.name: [row[i] for row in rows] for i, p in enumerate(self.parameters)}
+        else:
+            unit = self._unit_sample()
+            columns = {p.name: p.from_unit(unit[:, i]) for i, p in enumerate(self.parameters)}
+        frame = pd.DataFrame(columns)
+        frame.insert(0, "point", np.arange(len(frame), dtype=np.int64))
+        return frame
+
+    def _unit_sample(self) -> np.ndarray:
+        d = len(self.parameters)
+        if self.kind == "random":
+            return np.random.default_rng(self.seed).random((self.samples, d))
+        if self.kind == "lhs":
+            from scipy.stats import qmc
+
+            return qmc.LatinHypercube(d=d, rng=np.random.default_rng(self.seed)).random(
+                self.samples)
+        from SALib.sample import sobol as saltelli
+
+        unit_problem = {"num_vars": d, "names": self.names, "bounds": [[0.0, 1.0]] * d}
+        return saltelli.sample(unit_problem, self.samples,
+                               calc_second_order=self.calc_second_order, seed=self.seed)
+
+    def to_dict(self) -> dict:
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.kind != "grid":
+            data.update(samples=self.samples, seed=self.seed)
+        if self.kind == "sobol":
+            data["calc_second_order"] = self.calc_second_order
+        data["parameters"] = {p.name: p.to_dict() for p in self.parameters}
+        return data
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Model metrics recorded per run, at which steps, and whether to keep full time series."""
+
+    metrics: tuple[str, ...]
+    steps: tuple[int, ...]
+    timeseries: bool = False
+
+    @property
+    def columns(self) -> list[str]:
+        """Result column names, ``metric@step`` (e.g. ``price_avg@156``)."""
+        return [f"{m}@{s}" for m in self.metrics for s in self.steps]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep. Build with :func:`load_spec`."""
+
+    name: str
+    scenario: str
+    steps: int
+    seeds: tuple[int, ...]
+    outputs: Outputs
+    design: Design
+    fixed: tuple[tuple[str, Any], ...] = ()
+    description: str = ""
+    source: str = field(default="<dict>", compare=False)
+    #: the scenario resolved at load time (a path is resolved relative to the spec file)
+    base_scenario: Scenario | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def fixed_overrides(self) -> dict[str, Any]:
+        return dict(self.fixed)
+
+    def to_dict(self) -> dict:
+        """Canonical TOML-shaped dict; :func:`load_spec` of it gives back an equal spec."""
+        return {"name": self.name, "description": self.description, "scenario": self.scenario,
+                "steps": self.steps, "seeds": list(self.seeds),
+                "outputs": {"metrics": list(self.outputs.metrics),
+                            "steps": list(self.outputs.steps),
+                            "timeseries": self.outputs.timeseries},
+                "fixed": dict(self.fixed), "design": self.design.to_dict()}
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that determines the runs and their outputs (not name/description)."""
+        data = self.to_dict()
+        data.pop("name")
+        data.pop("description")
+        return _digest(data)
+
+    def run_id(self, parameters: Mapping[str, Any], seed: int) -> str:
+        """Deterministic id of one run: a hash of scenario, steps, all overrides and the seed."""
+        return _digest({"scenario": self.scenario, "steps": self.steps,
+                        "overrides": {**self.fixed_overrides, **parameters},
+                        "seed": int(seed)})[:16]
+
+    def runs(self) -> pd.DataFrame:
+        """The run table: every design point x seed, with columns ``run_id, point, seed`` and
+        the parameters. Points that coincide (a categorical random design) share a run id."""
+        points = self.design.points()
+        names = self.design.names
+        records = []
+        for row in points.itertuples(index=False):
+            params = {n: _python(getattr(row, n)) for n in names}
+            for seed in self.seeds:
+                records.append({"run_id": self.run_id(params, seed), "point": int(row.point),
+                                "seed": int(seed), **params})
+        return pd.DataFrame(records, columns=["run_id", "point", "seed", *names])
+
+
+def _python(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _digest(data) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------
+# loading and validation
+# ------------------------------------------------------------------------------------------------
+def load_spec(spec: str | Path | Mapping | SweepSpec, source: str | None = None) -> SweepSpec:
+    """Read and validate a sweep spec (a TOML path, a dict of the same shape, or a spec).
+
+    Raises
+    ------
+    SpecError
+        On any invalid entry, naming the file, the key path and the value.
+    """
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return _build_spec(dict(spec), source or "<dict>", base_dir=Path.cwd())
+    path = Path(spec)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(str(path), "<file>", None, f"invalid TOML: {error}") from None
+    except OSError as error:
+        raise SpecError(str(path), "<file>", None, f"cannot read: {error}") from None
+    return _build_spec(data, source or str(path), base_dir=path.parent)
+
+
+def design_from_dict(table: Mapping, source: str = "<dict>") -> Design:
+    """Validate a ``[design]`` table alone (e.g. from a sweep's manifest)."""
+    return _build_design(dict(table), source, {})
+
+
+def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
+    def fail(key, value, problem):
+        raise SpecError(src, key, value, problem) from None
+
+    _check_keys(data, SPEC_KEYS, "", src)
+    name = data.get("name", Path(src).stem if src.endswith(".toml") else "sweep")
+    description = data.get("description", "")
+    for key, value in (("name", name), ("description", description)):
+        if not isinstance(value, str):
+            fail(key, value, "expected a string")
+
+    scenario = data.get("scenario", "baseline")
+    if not isinstance(scenario, str):
+        fail("scenario", scenario, "expected a scenario name or a path to a TOML file")
+    target: str | Path = scenario
+    if scenario.endswith(".toml") and not Path(scenario).is_absolute():
+        target = base_dir / scenario
+    try:
+        base = load_scenario(target)
+    except ScenarioError as error:
+        fail("scenario", scenario, f"cannot load scenario ({error})")
+
+    steps = data.get("steps", base.steps)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        fail("steps", steps, "expected an integer >= 1")
+
+    if "seeds" in data and "replications" in data:
+        fail("replications", data["replications"], "give either seeds or replications, not both")
+    if "seeds" in data:
+        seeds = data["seeds"]
+        if (not isinstance(seeds, list) or not seeds
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+            fail("seeds", seeds, "expected a non-empty list of integers")
+        if len(set(seeds)) != len(seeds):
+            fail("seeds", seeds, "seeds must be distinct")
+    else:
+        replications = data.get("replications", 1)
+        if isinstance(replications, bool) or not isinstance(replications, int) \
+                or replications < 1:
+            fail("replications", replications, "expected an integer >= 1")
+        seeds = list(range(1, replications + 1))
+
+    outputs = _build_outputs(data.get("outputs", {}), steps, src)
+    fixed = _build_fixed(data.get("fixed", {}), base, src)
+    design = _build_design(data.get("design"), src, fixed)
+    return SweepSpec(name=name, description=description, scenario=scenario, steps=steps,
+                     seeds=tuple(seeds), outputs=outputs, design=design,
+                     fixed=tuple(sorted(fixed.items())), source=src, base_scenario=base)
+
+
+def _check_keys(table, allowed, prefix: str, src: str) -> None:
+    if not isinstance(table, dict):
+        raise SpecError(src, prefix or "<root>", table, "expected a table")
+    for key in table:
+        if key not in allowed:
+            path = f"{prefix}.{key}" if prefix else key
+            raise SpecError(src, path, table[key], f"unknown key (allowed: {list(allowed)})")
+
+
+def _build_outputs(table, steps: int, src: str) -> Outputs:
+    _check_keys(table, OUTPUT_KEYS, "outputs", src)
+    metrics = table.get("metrics", ["price_avg"])
+    if not isinstance(metrics, list) or not metrics:
+        raise SpecError(src, "outputs.metrics", metrics, "expected a non-empty list of names")
+    for i, metric in enumerate(metrics):
+        if metric not in MODEL_METRICS:
+            raise SpecError(src, f"outputs.metrics[{i}]", metric,
+                            f"unknown metric (known: {list(MODEL_METRICS)})")
+    if len(set(metrics)) != len(metrics):
+        raise SpecError(src, "outputs.metrics", metrics, "metrics must be distinct")
+    raw_steps = table.get("steps", ["final"])
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise SpecError(src, "outputs.steps", raw_steps,
+                        'expected a non-empty list of step numbers, "mid" or "final"')
+    resolved = []
+    for i, step in enumerate(raw_steps):
+        if step == "final":
+            step = steps
+        elif step == "mid":
+            step = steps // 2
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= steps:
+            raise SpecError(src, f"outputs.steps[{i}]", raw_steps[i],
+                            f'expected a step in 0..{steps}, "mid" or "final"')
+        resolved.append(step)
+    timeseries = table.get("timeseries", False)
+    if not isinstance(timeseries, bool):
+        raise SpecError(src, "outputs.timeseries", timeseries, "expected true or false")
+    return Outputs(metrics=tuple(metrics), steps=tuple(sorted(set(resolved))),
+                   timeseries=timeseries)
+
+
+def _check_override_name(name: str, value, key: str, src: str) -> tuple[str, Any, type]:
+    if name in RESERVED_OVERRIDES:
+        raise SpecError(src, key, value, "set the run length with the sweep's top-level 'steps'")
+    if name not in OVERRIDES:
+        raise SpecError(src, key, value, f"unknown override (known: {sorted(OVERRIDES)})")
+    return OVERRIDES[name]
+
+
+def _check_value(value, kind: type, key: str, src: str):
+    if kind is str:
+        if not isinstance(value, str):
+            raise SpecError(src, key, value, "expected a string")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(src, key, value, f"expected {'an integer' if kind is int else 'a number'}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(src, key, value, "expected a finite number")
+    if kind is int:
+        if not float(value).is_integer():
+            raise SpecError(src, key, value, "expected an integer")
+        return int(value)
+    return float(value)
+
+
+def _build_fixed(table, base: Scenario, src: str) -> dict:
+    _check_keys(table, tuple(table) if isinstance(table, dict) else (), "fixed", src)
+    fixed = {}
+    for name, value in table.items():
+        _, _, kind = _check_override_name(name, value, f"fixed.{name}", src)
+        fixed[name] = _check_value(value, kind, f"fixed.{name}", src)
+    try:  # fixed overrides apply to every run: a bad one is a spec error, not N failed runs
+        base.with_overrides(**fixed)
+    except ScenarioError as error:
+        raise SpecError(src, f"fixed.{error.key_path}", error.value,
+                        f"invalid for the scenario: {error.problem}") from None
+    return fixed
+
+
+def _build_design(table, src: str, fixed: dict) -> Design:
+    if table is None:
+        raise SpecError(src, "design", None, "missing [design] table")
+    _check_keys(table, DESIGN_KEYS, "design", src)
+    kind = table.get("kind")
+    if kind not in DESIGN_KINDS:
+        raise SpecError(src, "design.kind", kind, f"expected one of {list(DESIGN_KINDS)}")
+    raw = table.get("parameters")
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError(src, "design.parameters", raw,
+                        "expected a table of override name -> {values} or {low, high}")
+    parameters = []
+    for name, entry in raw.items():
+        key = f"design.parameters.{name}"
+        _, _, kind_type = _check_override_name(name, entry, key, src)
+        if name in fixed:
+            raise SpecError(src, key, entry, "also set in [fixed]: an override is fixed or swept")
+        parameters.append(_build_parameter(name, entry, kind_type, kind, key, src))
+
+    samples, seed, second = None, 0, False
+    if kind == "grid":
+        for extra in ("samples", "seed", "calc_second_order"):
+            if extra in table:
+                raise SpecError(src, f"design.{extra}", table[extra],
+                                "not used by a grid design (it has every combination)")
+    else:
+        samples = table.get("samples")
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise SpecError(src, "design.samples", samples, "expected an integer >= 1")
+        if kind == "sobol" and samples & (samples - 1):
+            raise SpecError(src, "design.samples", samples,
+                            "a Sobol design needs a power of two (Saltelli base sample N)")
+        seed = table.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise SpecError(src, "design.seed", seed, "expected an integer >= 0")
+        second = table.get("calc_second_order", False)
+        if not isinstance(second, bool):
+            raise SpecError(src, "design.calc_second_order", second, "expected true or false")
+        if second and kind != "sobol":
+            raise SpecError(src, "design.calc_second_order", second, "only for sobol designs")
+    return Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
+                  calc_second_order=second)
+
+
+def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: str,
+                     src: str) -> Parameter:
+    if not isinstance(entry, dict):
+        raise SpecError(src, key, entry, "expected {values = [...]} or {low = ..., high = ...}")
+    _check_keys(entry, PARAMETER_KEYS, key, src)
+    kind = kind_type.__name__
+    if "values" in entry:
+        if set(entry) != {"values"}:
+            raise SpecError(src, key, entry, "give either values or low/high, not both")
+        if design_kind == "sobol":
+            raise SpecError(src, f"{key}.values", entry["values"],
+                            "a Sobol design needs {low, high} bounds for every parameter")
+        values = entry["values"]
+        if not isinstance(values, list) or not values:
+            raise SpecError(src, f"{key}.values", values, "expected a non-empty list")
+        values = [_check_value(v, kind_type, f"{key}.values[{i}]", src)
+                  for i, v in enumerate(values)]
+        if len(set(values)) != len(values):
+            raise SpecError(src, f"{key}.values", values, "values must be distinct")
+        return Parameter(name, kind, values=tuple(values))
+
+    if kind_type is str:
+        raise SpecError(src, key, entry, "a string override takes values = [...], not bounds")
+    for bound in ("low", "high"):
+        if bound not in entry:
+            raise SpecError(src, f"{key}.{bound}", None, "missing bound")
+    low = _check_value(entry["low"], kind_type, f"{key}.low", src)
+    high = _check_value(entry["high"], kind_type, f"{key}.high", src)
+    if not low < high:
+        raise SpecError(src, f"{key}.high", entry["high"],
+                        f"must be greater than low = {entry['low']!r}")
+    if design_kind == "grid":
+        num = entry.get("num")
+        if isinstance(num, bool) or not isinstance(num, int) or num < 2:
+            raise SpecError(src, f"{key}.num", num,
+                            "a grid over bounds needs num = number of points (>= 2)")
+        grid = np.linspace(low, high, num)
+        values = (sorted({int(round(v)) for v in grid}) if kind_type is int
+                  else [float(v) for v in grid])
+        return Parameter(name, kind, values=tuple(values))
+    if "num" in entry:
+        raise SpecError(src, f"{key}.num", entry["num"], "only for grid designs")
+    return Parameter(name, kind, low=low, high=high)

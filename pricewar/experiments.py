@@ -405,7 +405,7 @@ def _stops_mattering(ratios: np.ndarray, shares: np.ndarray, tolerance: float) -
 def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
                progress: bool = True) -> ExperimentResult:
     """How large must the western electricity price advantage be to win volume?"""
-    seeds, n_consumers = _mode(quick, seeds, (1,), (1, 2, 3))
+    seeds, n_consumers = _mode(quick, seeds, (1,), (1, 2, 3, 4, 5))
     ratios = (0.2, 0.6, 1.0) if quick else tuple(np.round(np.linspace(0.2, 1.0, 9), 2))
     at_steps = (26, 52) if quick else (52, 104)
     base = load_scenario("baseline")
@@ -482,49 +482,54 @@ def matching_price(prices: np.ndarray, shares: np.ndarray, target: float) -> flo
 def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
                     progress: bool = True) -> ExperimentResult:
     """Can cheap western power compensate for worse (export-controlled) chips?"""
-    seeds, n_consumers = _mode(quick, seeds, (1,), (1, 2))
+    seeds, n_consumers = _mode(quick, seeds, (1,), (1, 2, 3))
     base = load_scenario("baseline")
     baseline_price = base.regions["cn_west"].electricity_usd_per_kwh
     penalties = (0.0, 0.4, 0.8) if quick else (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     prices = (0.014, baseline_price, 0.09) if quick else (
         0.014, 0.025, 0.035, baseline_price, 0.07, 0.09)
-    step = 52 if quick else 104
+    at_steps = (26, 52) if quick else (52, 104)
     points = [{"export_control_penalty": p, "electricity_cn_west": e}
               for p in penalties for e in prices]
-    table = run_points(points, seeds, step, _cn_cost_observer, fixed={"n_consumers": n_consumers},
-                       progress=progress, desc="export_controls")
-    summary = aggregate(table, ["export_control_penalty", "electricity_cn_west"],
+    table = run_points(points, seeds, max(at_steps), _cn_cost_observer, at_steps,
+                       fixed={"n_consumers": n_consumers}, progress=progress,
+                       desc="export_controls")
+    summary = aggregate(table, ["step", "export_control_penalty", "electricity_cn_west"],
                         ["share_cn_west", "cn_us_cost_ratio", "cn_west_us_cost_ratio"])
-    parity = summary[(summary["export_control_penalty"] == 0.0)
-                     & np.isclose(summary["electricity_cn_west"], baseline_price)]
-    parity_share = float(parity["share_cn_west_mean"].iloc[0])
-    matches: dict[float, float | None] = {}
-    for penalty, part in summary.groupby("export_control_penalty"):
-        matches[float(penalty)] = matching_price(part["electricity_cn_west"].to_numpy(),
-                                                 part["share_cn_west_mean"].to_numpy(),
-                                                 parity_share)
-    at_baseline = summary[np.isclose(summary["electricity_cn_west"], baseline_price)]
-    headline = {
-        "mode": "quick" if quick else "full", "seeds": list(seeds), "step": step,
-        "date": pd.Timestamp(table["date"].iloc[0]).strftime("%Y-%m"),
-        "parity_share_cn_west": parity_share,
-        "electricity_grid_usd_per_kwh": [min(prices), max(prices)],
-        "electricity_matching_parity_share": {
-            f"{p:g}": (v if v is not None else "never") for p, v in matches.items()},
-        "share_cn_west_at_baseline_electricity": dict(zip(
-            (f"{p:g}" for p in at_baseline["export_control_penalty"]),
-            at_baseline["share_cn_west_mean"], strict=True)),
-        "cn_us_cost_ratio_at_baseline_electricity": dict(zip(
-            (f"{p:g}" for p in at_baseline["export_control_penalty"]),
-            at_baseline["cn_us_cost_ratio_mean"], strict=True)),
-    }
+    headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
+                      "electricity_grid_usd_per_kwh": [min(prices), max(prices)], "dates": {}}
+    matches: dict[int, dict[float, float | None]] = {}
+    for step, at_step in summary.groupby("step"):
+        parity = at_step[(at_step["export_control_penalty"] == 0.0)
+                         & np.isclose(at_step["electricity_cn_west"], baseline_price)]
+        parity_share = float(parity["share_cn_west_mean"].iloc[0])
+        matches[step] = {
+            float(penalty): matching_price(part["electricity_cn_west"].to_numpy(),
+                                           part["share_cn_west_mean"].to_numpy(), parity_share)
+            for penalty, part in at_step.groupby("export_control_penalty")}
+        at_baseline = at_step[np.isclose(at_step["electricity_cn_west"], baseline_price)]
+        penalty_keys = [f"{p:g}" for p in at_baseline["export_control_penalty"]]
+        date = pd.Timestamp(at_step["date"].iloc[0]).strftime("%Y-%m")
+        headline["dates"][date] = {
+            "step": int(step),
+            "parity_share_cn_west": parity_share,
+            "electricity_matching_parity_share": {
+                f"{p:g}": (v if v is not None else "never") for p, v in matches[step].items()},
+            "share_cn_west_at_baseline_electricity": dict(zip(
+                penalty_keys, at_baseline["share_cn_west_mean"], strict=True)),
+            "share_cn_west_at_lowest_electricity": dict(zip(
+                penalty_keys, at_step[np.isclose(at_step["electricity_cn_west"], min(prices))][
+                    "share_cn_west_mean"], strict=True)),
+            "cn_us_cost_ratio_at_baseline_electricity": dict(zip(
+                penalty_keys, at_baseline["cn_us_cost_ratio_mean"], strict=True)),
+        }
     files = [_write_table(table, out_dir, "export_controls")]
     note = _note(quick, seeds, n_consumers, "export_controls",
-                 f"penalty = extra J/token and lower tokens/s per USD of CN chips (baseline 0.4, "
-                 f"CAL §3: +30-50%); electricity 0.014 (direct green) to 0.09 USD/kWh (CAL §1). "
-                 f"Values at step {step}, mean over seeds.")
-    files += plots.plot_export_controls(summary, {k: v for k, v in matches.items()},
-                                        out_dir, note)
+                 "penalty = extra J/token and lower tokens/s per USD of CN chips (baseline 0.4, "
+                 "CAL §3: +30-50%; any penalty > 0 also delays CN access to new chips by the "
+                 "export-control lag, 2 years); electricity 0.014 (direct green) to 0.09 USD/kWh "
+                 "(CAL §1). Cells: mean over seeds.")
+    files += plots.plot_export_controls(summary, matches, out_dir, note)
     return ExperimentResult("export_controls", _json_ready(headline), table, files)
 
 

@@ -253,46 +253,53 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, out_dir: Path,
 # ------------------------------------------------------------------------------------------------
 def plot_export_controls(summary: pd.DataFrame, matches: dict, out_dir: Path, note: str,
                          name: str = "export_controls") -> list[Path]:
-    """Heatmaps over export-control penalty x cn_west electricity price."""
+    """Heatmaps over export-control penalty x cn_west electricity price, one row per date
+    (``matches``: step -> penalty -> electricity price matching the parity share, or None)."""
     penalties = sorted(summary["export_control_penalty"].unique())
     prices = sorted(summary["electricity_cn_west"].unique())
-    fig, axes = new_figure(1, 2, width=12.5, height=5.2)
+    steps = sorted(summary["step"].unique())
+    fig, axes = new_figure(len(steps), 2, width=12.5, height=4.6 * len(steps))
     panels = (
         ("share_cn_west_mean", "CN-West share of global served volume", "Reds", "{:.3f}"),
-        ("cn_us_cost_ratio_mean", "CN unit cost / US unit cost", "RdBu_r", "{:.2f}"),
+        ("cn_us_cost_ratio_mean", "CN full unit cost / US full unit cost", "RdBu_r", "{:.2f}"),
     )
-    for ax, (column, title, cmap, fmt) in zip(axes[0], panels, strict=True):
-        grid = summary.pivot_table(index="export_control_penalty", columns="electricity_cn_west",
-                                   values=column).reindex(index=penalties, columns=prices)
-        values = grid.to_numpy()
-        if column.startswith("cn_us"):
-            span = max(abs(np.nanmax(values) - 1), abs(1 - np.nanmin(values)), 0.05)
-            image = ax.imshow(values, cmap=cmap, vmin=1 - span, vmax=1 + span, origin="lower",
-                              aspect="auto")
-        else:
-            image = ax.imshow(values, cmap=cmap, origin="lower", aspect="auto")
-        for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(prices)))
-        ax.set_xticklabels([f"{p:g}" for p in prices])
-        ax.set_yticks(range(len(penalties)))
-        ax.set_yticklabels([f"{p:g}" for p in penalties])
-        ax.set_xlabel("CN-West grid electricity price, USD/kWh")
-        ax.set_ylabel("export-control penalty on CN chips (0 = parity)")
-        ax.set_title(title, fontsize=10)
-        fig.colorbar(image, ax=ax, shrink=0.85)
-    # where cheap power restores the parity share
-    ax = axes[0][0]
-    xs, ys = [], []
-    for i, penalty in enumerate(penalties):
-        price = matches.get(penalty)
-        if price is not None:
-            xs.append(np.interp(price, prices, range(len(prices))))
-            ys.append(i)
-    if xs:
-        ax.plot(xs, ys, color="black", marker="*", markersize=9, linestyle="-", linewidth=1,
-                label="matches the parity share\n(penalty 0, 0.052 USD/kWh)")
-        ax.legend(fontsize=7, loc="upper right", frameon=True)
+    for row, step in enumerate(steps):
+        at_step = summary[summary["step"] == step]
+        date = pd.Timestamp(at_step["date"].iloc[0])
+        for ax, (column, title, cmap, fmt) in zip(axes[row], panels, strict=True):
+            grid = at_step.pivot_table(index="export_control_penalty",
+                                       columns="electricity_cn_west", values=column
+                                       ).reindex(index=penalties, columns=prices)
+            values = grid.to_numpy()
+            if column.startswith("cn_us"):
+                # log colour scale centred on cost parity
+                span = max(abs(np.log(np.nanmax(values))), abs(np.log(np.nanmin(values))), 0.05)
+                image = ax.imshow(values, cmap=cmap, origin="lower", aspect="auto",
+                                  norm=matplotlib.colors.LogNorm(np.exp(-span), np.exp(span)))
+            else:
+                image = ax.imshow(values, cmap=cmap, origin="lower", aspect="auto")
+            for (i, j), v in np.ndenumerate(values):
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7)
+            ax.set_xticks(range(len(prices)))
+            ax.set_xticklabels([f"{p:g}" for p in prices])
+            ax.set_yticks(range(len(penalties)))
+            ax.set_yticklabels([f"{p:g}" for p in penalties])
+            ax.set_xlabel("CN-West grid electricity price, USD/kWh")
+            ax.set_ylabel("export-control penalty on CN chips (0 = parity)")
+            ax.set_title(f"{title}, {date:%Y-%m}", fontsize=10)
+            fig.colorbar(image, ax=ax, shrink=0.85)
+        # where cheap power restores the parity share
+        xs, ys = [], []
+        for i, penalty in enumerate(penalties):
+            price = matches.get(step, {}).get(penalty)
+            if price is not None:
+                xs.append(np.interp(price, prices, range(len(prices))))
+                ys.append(i)
+        if xs:
+            axes[row][0].plot(xs, ys, color="black", marker="*", markersize=9, linestyle="none",
+                              label="electricity price matching the parity share\n"
+                                    "(penalty 0 at 0.052 USD/kWh); absent = never")
+            axes[row][0].legend(fontsize=7, loc="upper right", frameon=True, framealpha=0.85)
     return save_figure(fig, out_dir, name, note)
 
 
@@ -303,7 +310,7 @@ def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
                           baseline_latency: float, out_dir: Path, note: str,
                           name: str = "latency_division") -> list[Path]:
     """cn_west share of CN consumers' volume by sector vs hub latency; composition at baseline."""
-    fig, axes = new_figure(1, 2, width=12.5, height=5)
+    fig, axes = new_figure(1, 2, width=13.5, height=5)
     ax_line, ax_bar = axes[0]
     for sector, part in summary.groupby("sector"):
         color, marker = SECTOR_STYLES.get(sector, ("black", "."))
@@ -316,7 +323,7 @@ def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
     ax_line.annotate("baseline", (baseline_latency, 0.98), xycoords=("data", "axes fraction"),
                      fontsize=7, ha="left", va="top")
     ax_line.set_xlabel("CN-West ↔ CN-East round-trip latency, ms")
-    ax_line.set_ylabel("share of CN-East consumers' volume served from CN-West (0-1)")
+    ax_line.set_ylabel("CN-East consumers' volume served from CN-West (0-1)")
     ax_line.set_ylim(-0.02, 1.02)
     ax_line.set_title("Which eastern Chinese work runs in the west?")
     ax_line.legend(fontsize=8, frameon=False)
@@ -334,7 +341,7 @@ def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
     ax_bar.set_xlim(0, 1)
     ax_bar.set_xlabel("share of the consumers' served volume by producer region (0-1)")
     ax_bar.set_title(f"Who serves Chinese consumers (hub latency {baseline_latency:g} ms)")
-    ax_bar.legend(fontsize=7.5, frameon=True, framealpha=0.85, loc="lower right")
+    ax_bar.legend(fontsize=7.5, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return save_figure(fig, out_dir, name, note)
 
 
@@ -369,7 +376,7 @@ def plot_price_cut_cascade(summary: pd.DataFrame, strategies: list[str], out_dir
         ax.set_yscale("log")
         ax.set_title(f"strategy: {strategy}", fontsize=10)
         ax.set_xlabel("weeks since the cut (2024-05-20)")
-    axes[0][0].set_ylabel("posted price / no-cut counterfactual (same seed; median, IQR)")
+    axes[0][0].set_ylabel("posted price / same-seed no-cut run (median, IQR; log)")
     return save_figure(fig, out_dir, name, note)
 
 
@@ -387,14 +394,11 @@ def plot_green_curtailment(summary: pd.DataFrame, carbon_kg_per_kwh: float, out_
     _band(ax_energy, x, summary, "potential_gwh_total", "grey",
           "green supply offered (cap × weeks)", linestyle=":")
     ax_energy.set_xscale("symlog", linthresh=0.5)
-    ax_energy.set_yscale("symlog", linthresh=1.0)
+    ax_energy.set_yscale("log")
     ax_energy.set_xlabel("CN-West direct green supply cap, GWh per week (symlog)")
-    ax_energy.set_ylabel("energy over the run, GWh (symlog)")
     # avoided emissions are the absorbed energy times the CN-West grid carbon intensity
-    kt_per_gwh = carbon_kg_per_kwh
-    secondary = ax_energy.secondary_yaxis(
-        "right", functions=(lambda g: g * kt_per_gwh, lambda e: e / kt_per_gwh))
-    secondary.set_ylabel(f"emissions avoided, kt CO₂ (= GWh × {kt_per_gwh:g} kg/kWh)")
+    ax_energy.set_ylabel(f"energy over the run, GWh (log); × {carbon_kg_per_kwh:g} = kt CO₂ "
+                         "avoided")
     ax_energy.legend(fontsize=7.5, frameon=False, loc="upper left")
     ax_energy.set_title("Curtailed western power absorbed by flexible load")
 

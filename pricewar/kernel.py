@@ -188,6 +188,7 @@ class RouteTopology:
         self._dup_routes: np.ndarray | None = None
         self._dup_pair: np.ndarray | None = None
         self._dup_first: np.ndarray | None = None
+        self._dup_first_pair: np.ndarray | None = None
 
         key = self.route_consumer * max(self.n_producers, 1) + prod
         if self.n_routes and (np.diff(key) > 0).all():
@@ -210,7 +211,9 @@ class RouteTopology:
                 _, first, inverse = np.unique(self.route_pair[self._dup_routes],
                                               return_index=True, return_inverse=True)
                 self._dup_pair = inverse.astype(np.int64)
-                self._dup_first = self._dup_routes[first]  # first route of each such pair
+                # first route of each such pair, in route order, and the pair it starts
+                self._dup_first_pair = np.argsort(self._dup_routes[first])
+                self._dup_first = self._dup_routes[first][self._dup_first_pair]
 
     @property
     def n_pairs(self) -> int:
@@ -445,10 +448,11 @@ def market_demand(market: RouteMarket, producer_price) -> MarketDemand:
     with np.errstate(over="ignore"):
         np.exp(share, out=share)
     inside = topo.segment_sum(share)  # sum_r exp(v_r - v0_j)
+    route_demand = np.empty_like(share)  # first used as scratch, to save allocating temporaries
     if inside.max(initial=0.0) <= _MAX_EXP_SUM:
         outside_share = 1.0 / (1.0 + inside)
         logsum = market.consumer_outside_utility + np.log1p(inside)
-        share *= outside_share[topo.route_consumer]
+        share *= np.take(outside_share, topo.route_consumer, out=route_demand)
         inside *= outside_share  # inside share sum_r s_r = 1 - s0_j, without the cancellation
         certain = np.flatnonzero(outside_share < _NEAR_CERTAIN)
         if certain.size:  # see _NEAR_CERTAIN
@@ -467,11 +471,9 @@ def market_demand(market: RouteMarket, producer_price) -> MarketDemand:
                                                     market.consumer_outside_utility)
         inside = topo.segment_sum(share)
     demand = market.consumer_demand
-    route_demand = np.empty_like(share)
     util_to_usd = 1.0 / market.consumer_alpha
     if market.price_form == "log":
         # one util is worth P/alpha USD: scale by the consumer's share-weighted mean route price
-        # (route_demand's buffer serves as scratch for s_r P_r: no extra route array is allocated)
         priced = topo.segment_sum(np.multiply(share, route_price, out=route_demand))
         util_to_usd *= priced / (inside + (inside <= 0))  # (0 where the inside share is 0)
     np.multiply(share, market._route_potential_demand, out=route_demand)
@@ -619,67 +621,74 @@ def _compact_index(index32: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, n
 # --------------------------------------------------------------------------------------------
 # pricing
 # --------------------------------------------------------------------------------------------
-def _pair_terms(market: RouteMarket,
-                demand: MarketDemand) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per route, ``alpha_j D_j A_ij`` of its pair (a new array), and ``S_ij`` where it differs.
+# Route passes that only feed per-producer sums run over blocks of this many routes: the block's
+# scratch arrays stay in cache instead of becoming full-length temporaries (at 2M routes this
+# halves the cost of the slope). Sums are then added block by block.
+_BLOCK_ROUTES = 1 << 18
 
-    ``A_ij = sum_{r in R_ij} s_r phi'(P_r)`` for the pair (consumer ``j``, producer ``i``). A pair
-    of several routes (the same producer through several platforms) is carried by its first route,
-    the others get 0, so that per-producer sums over routes are sums over pairs, added in the order
-    the reference adds them; products are associated as in the reference,
-    ``(alpha_j D_j) (s_r phi'(P_r))``. Both keep the markup's ratio of two sums rounding alike when
-    demand is so small that the products are subnormal. The second result is ``S_ij`` on the
-    routes ``topology._dup_routes`` (None when every pair is a single route, so ``S_ij = s_r``).
+
+def _pair_slope_sums(market: RouteMarket, demand: MarketDemand, split: bool):
+    """Per producer, ``sum_j alpha_j D_j A_ij (1 - S_ij)``, or ``(Lambda_i, Gamma_i)`` if ``split``.
+
+    ``A_ij = sum_{r in R_ij} s_r phi'(P_r)`` and ``S_ij = sum_{r in R_ij} s_r`` for the pair
+    (consumer ``j``, producer ``i``); ``Lambda_i = sum_j alpha_j D_j A_ij`` and
+    ``Gamma_i = sum_j alpha_j D_j A_ij S_ij``, so that ``dQ_i/dp_i = -(Lambda_i - Gamma_i)`` (the
+    Morrow-Skerlos 2011 split of the logit demand Jacobian's diagonal).
+
+    Computed per route, as the reference computes it per pair: ``((alpha_j D_j) (s_r phi'(P_r)))
+    (1 - S_ij)``, with ``1 - S_ij`` taken per pair (nothing cancels when a producer holds nearly all
+    of a consumer) and products associated alike, so that the markup's ratio of two sums rounds
+    alike even when demand is so small that the products are subnormal. A pair of several routes
+    (one producer through several platforms) is carried by its first route, the others add 0.
     """
     topo = market.topology
-    share = demand.route_share
-    if market.price_form == "log":
-        term = np.divide(1.0, demand.route_price)  # phi'(P) = 1/P
-        term *= share
-    else:
-        term = share.copy()  # phi'(P) = 1
-    dup_share = None
+    share, price = demand.route_share, demand.route_price
+    alpha_demand = market._route_alpha_demand
+    log_form = market.price_form == "log"
     dup = topo._dup_routes
     if dup is not None:
-        pair_term = np.bincount(topo._dup_pair, term[dup])
-        dup_share = np.bincount(topo._dup_pair, share[dup])[topo._dup_pair]
-        term[dup] = 0.0
-        term[topo._dup_first] = pair_term
-    term *= market._route_alpha_demand
-    return term, dup_share
+        dup_term = np.divide(1.0, price[dup]) * share[dup] if log_form else share[dup]
+        first_term = np.bincount(topo._dup_pair, dup_term)[topo._dup_first_pair]
+        dup_share = np.bincount(topo._dup_pair, share[dup])[topo._dup_pair]  # S_ij on dup routes
+    n_routes, n_producers = topo.n_routes, topo.n_producers
+    sums = [np.zeros(n_producers), np.zeros(n_producers)]
+    block = max(min(n_routes, _BLOCK_ROUTES), 1)
+    term_buffer, factor_buffer = np.empty(block), np.empty(block)
+    for start in range(0, n_routes, block):
+        stop = min(start + block, n_routes)
+        term, factor = term_buffer[:stop - start], factor_buffer[:stop - start]
+        if log_form:
+            np.divide(1.0, price[start:stop], out=term)  # phi'(P) = 1/P
+            term *= share[start:stop]
+        else:
+            term[:] = share[start:stop]  # phi'(P) = 1
+        if dup is not None:  # the block's routes of multi-route pairs
+            lo, hi = np.searchsorted(dup, (start, stop))
+            term[dup[lo:hi] - start] = 0.0
+            lo_first, hi_first = np.searchsorted(topo._dup_first, (start, stop))
+            term[topo._dup_first[lo_first:hi_first] - start] = first_term[lo_first:hi_first]
+        term *= alpha_demand[start:stop]
+        producers = topo._producer_index[start:stop]
+        if split:
+            sums[0] += _scatter_sum(producers, term, n_producers)
+            factor[:] = share[start:stop]  # S_ij
+        else:
+            np.subtract(1.0, share[start:stop], out=factor)  # 1 - S_ij
+        if dup is not None:
+            factor[dup[lo:hi] - start] = dup_share[lo:hi] if split else 1.0 - dup_share[lo:hi]
+        term *= factor
+        sums[1] += _scatter_sum(producers, term, n_producers)
+    return tuple(sums) if split else sums[1]
 
 
 def _slope_terms(market: RouteMarket, demand: MarketDemand) -> tuple[np.ndarray, np.ndarray]:
-    """Per producer, ``Lambda_i = sum_j alpha_j D_j A_ij`` and ``Gamma_i = sum_j alpha_j D_j A_ij S_ij``.
-
-    ``A_ij = sum_{r in R_ij} s_r phi'(P_r)``, so that ``dQ_i/dp_i = -(Lambda_i - Gamma_i)``
-    (the Morrow-Skerlos 2011 split of the logit demand Jacobian's diagonal).
-    """
-    topo = market.topology
-    term, dup_share = _pair_terms(market, demand)
-    lam = topo.producer_sum(term)
-    if dup_share is None:
-        term *= demand.route_share
-    else:
-        pair_share = demand.route_share.copy()
-        pair_share[topo._dup_routes] = dup_share
-        term *= pair_share
-    return lam, topo.producer_sum(term)
+    """Per producer, ``Lambda_i`` and ``Gamma_i`` (see :func:`_pair_slope_sums`)."""
+    return _pair_slope_sums(market, demand, split=True)
 
 
 def _own_slope(market: RouteMarket, demand: MarketDemand) -> np.ndarray:
-    """``-dQ_i/dp_i = sum_j alpha_j D_j A_ij (1 - S_ij)`` per producer (see :func:`_pair_terms`).
-
-    Same value as ``Lambda - Gamma``, but ``1 - S_ij`` is taken per pair (as the reference does),
-    so nothing cancels when a producer holds nearly all of a consumer's demand.
-    """
-    topo = market.topology
-    term, dup_share = _pair_terms(market, demand)
-    rest = np.subtract(1.0, demand.route_share)  # 1 - S_ij
-    if dup_share is not None:
-        rest[topo._dup_routes] = 1.0 - dup_share
-    term *= rest
-    return topo.producer_sum(term)
+    """``-dQ_i/dp_i = sum_j alpha_j D_j A_ij (1 - S_ij)`` per producer (see :func:`_pair_slope_sums`)."""
+    return _pair_slope_sums(market, demand, split=False)
 
 
 def own_price_derivative(market: RouteMarket, demand: MarketDemand) -> np.ndarray:

@@ -276,7 +276,21 @@ def _wait_for_results(out: Path, count: int, process: subprocess.Popen, timeout:
     raise AssertionError(f"no {count} results after {timeout} s")
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def _worker_pids(parent: int) -> list[int]:
+    """The sweep's pool workers (children running multiprocessing's spawn_main)."""
+    children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+    pids = []
+    for pid in map(int, children.stdout.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill", "kill-worker"])
 def test_interrupted_cli_sweep_resumes_exactly(tmp_path, how):
     import tomli_w
 
@@ -296,9 +310,14 @@ def test_interrupted_cli_sweep_resumes_exactly(tmp_path, how):
             stdout, _ = process.communicate(timeout=30)
             assert process.returncode == 130
             assert "run the same command again to resume" in stdout
-        else:  # a crash: the parent and its workers die at once
+        elif how == "kill":  # a crash: the parent and its workers die at once
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate(timeout=30)
+        else:  # one worker dies (out-of-memory killer, segfault)
+            os.kill(_worker_pids(process.pid)[0], signal.SIGKILL)
+            _, stderr = process.communicate(timeout=30)
+            assert process.returncode == 2
+            assert "a worker process died" in stderr and "resume" in stderr
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

@@ -402,8 +402,10 @@ class PriceWarModel(mesa.Model):
             price_form=self.scenario.price_form,
         )
 
-    def _apply_price_events(self, base: np.ndarray) -> np.ndarray:
-        """Scheduled price cuts: chosen producers commit to a cut list price for a while."""
+    def _apply_price_events(self) -> np.ndarray:
+        """Scheduled price cuts: chosen producers commit to a cut list price for a while.
+
+        Returns the mask of producers whose list price is committed this step."""
         for event in self.scenario.events:
             if event.kind != "price_cut" or event.step != self.steps:
                 continue
@@ -415,26 +417,28 @@ class PriceWarModel(mesa.Model):
             self.producer_commit_price[chosen] = self.producer_base_price[chosen] * (
                 1.0 - event.fraction)
             self.producer_commit_until[chosen] = self.steps + event.duration_steps
-        committed = self.producer_commit_until >= self.steps
-        return np.where(committed, self.producer_commit_price, base)
+        return self.producer_commit_until >= self.steps
 
     def _set_prices(self) -> None:
         """Producers price by strategy (scheduled cuts override), scarcity on top; then platforms
         set markups."""
         s = self.scenario
         previous_market = self.market
+        # committed cutters post their cut price; every strategy sees it as given
+        committed = self._apply_price_events()
+        base = np.where(committed, self.producer_commit_price, self.producer_base_price)
         # the market producers price against: this step's demand, last step's platform markups
         self.pricing_market = self._route_market()
-        view = PricingView(self.pricing_market, self.producer_base_price,
+        view = PricingView(self.pricing_market, base,
                            self.producer_marginal_cost, self.producer_full_cost,
                            self.producer_cash, s.pricing,
                            producer_ids=np.array([p.unique_id for p in self.producers]),
                            state=self.strategy_state, step=self.steps, rng=self.rng)
-        base = self.producer_base_price.copy()
+        base = base.copy()
         for name in np.unique(self.producer_strategy):
-            members = np.flatnonzero(self.producer_strategy == name)
-            base[members] = STRATEGY_REGISTRY[str(name)](view, members)
-        base = self._apply_price_events(base)
+            members = np.flatnonzero((self.producer_strategy == name) & ~committed)
+            if members.size:
+                base[members] = STRATEGY_REGISTRY[str(name)](view, members)
         floor = 1e-6 if s.price_form == "log" else 0.0
         self.producer_base_price = np.maximum(base, floor)
         # peak pricing on top of every strategy, driven by last step's demand vs this capacity

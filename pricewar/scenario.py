@@ -607,6 +607,9 @@ OVERRIDES: dict[str, tuple[str, Any, type]] = {
     "export_control_penalty": (
         "CN chips' extra J/token and lower tokens/s per USD (0 = parity)",
         lambda d, v: d["policy"].__setitem__("export_control_penalty", v), float),
+    "export_control_lag_years": (
+        "years CN producers under export controls trail the chip frontier",
+        lambda d, v: d["policy"].__setitem__("export_control_lag_years", v), float),
     "friction_utils": ("cross-bloc access friction (utils)",
                        lambda d, v: d["policy"].__setitem__("friction_utils", v), float),
     "demand_growth": ("exogenous demand growth per step",

@@ -229,8 +229,8 @@ class _LocalBackend:
                 process.terminate()
             for process in processes:
                 process.join(timeout=5)
-        else:
-            self.executor.shutdown(wait=True)
+        else:  # every result is stored: let the idle workers exit on their own
+            self.executor.shutdown(wait=False)
 
 
 class _DaskBackend:

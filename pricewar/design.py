@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pricewar.errors import PricewarError, ScenarioError
+from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario
 
@@ -64,15 +64,8 @@ PARAMETER_KEYS = ("values", "low", "high", "num")
 RESERVED_OVERRIDES = ("steps",)
 
 
-class SpecError(PricewarError, ValueError):
+class SpecError(LocatedInputError):
     """An invalid sweep spec (names the file, the key path and the value)."""
-
-    def __init__(self, source: str, key_path: str, value: object, problem: str):
-        self.source = source
-        self.key_path = key_path
-        self.value = value
-        self.problem = problem
-        super().__init__(f"{source}: {key_path} = {value!r}: {problem}")
 
 
 # ------------------------------------------------------------------------------------------------

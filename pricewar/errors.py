@@ -28,8 +28,16 @@ class ConvergenceError(PricewarError, RuntimeError):
         self.iterations = iterations
 
 
-class ScenarioError(PricewarError, ValueError):
-    """An invalid scenario file, object or override (names file, key path and value)."""
+class LocatedInputError(PricewarError, ValueError):
+    """Bad input found at a key path of a file or object: says where, what, and why.
+
+    Attributes
+    ----------
+    source : the file (or "overrides", "--set", ...)
+    key_path : dotted path of the bad key, e.g. ``regions.us.electricity_usd_per_kwh``
+    value : the offending value
+    problem : what is wrong with it
+    """
 
     def __init__(self, source: str, key_path: str, value: object, problem: str):
         self.source = source
@@ -37,3 +45,7 @@ class ScenarioError(PricewarError, ValueError):
         self.value = value
         self.problem = problem
         super().__init__(f"{source}: {key_path} = {value!r}: {problem}")
+
+
+class ScenarioError(LocatedInputError):
+    """An invalid scenario file, object or override (names file, key path and value)."""

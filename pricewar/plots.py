@@ -234,10 +234,12 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, out_dir: Path,
                         label=label)
                 ax.fill_between(rows["electricity_ratio"], rows[f"{column}_lo"],
                                 rows[f"{column}_hi"], color=color, alpha=0.15, linewidth=0)
-    for ax in (ax_share, ax_price):
+    # the price panel's top is taken by the 2024 lines; its middle is empty
+    for ax, label_y in ((ax_share, 0.98), (ax_price, 0.6)):
         ax.axvline(baseline_ratio, color="grey", linewidth=0.8, linestyle=":")
-        ax.annotate("baseline\n(0.052 / 0.081)", (baseline_ratio, 0.98),
-                    xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="top")
+        ax.annotate("baseline\n(0.052 / 0.081)", (baseline_ratio, label_y),
+                    xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="top",
+                    backgroundcolor="white")
         ax.set_xlabel("CN-West / US grid electricity price (US fixed at 0.081 USD/kWh)")
         ax.legend(fontsize=7.5, frameon=False)
     ax_share.set_ylabel("CN-West share of global served volume (0-1)")
@@ -296,10 +298,13 @@ def plot_export_controls(summary: pd.DataFrame, matches: dict, out_dir: Path, no
                 xs.append(np.interp(price, prices, range(len(prices))))
                 ys.append(i)
         if xs:
-            axes[row][0].plot(xs, ys, color="black", marker="*", markersize=9, linestyle="none",
-                              label="electricity price matching the parity share\n"
-                                    "(penalty 0 at 0.052 USD/kWh); absent = never")
-            axes[row][0].legend(fontsize=7, loc="upper right", frameon=True, framealpha=0.85)
+            # in the cell's upper-right corner, off its number; explained under the x axis, where
+            # a legend would not hide cells
+            axes[row][0].plot(np.add(xs, 0.36), np.add(ys, 0.3), color="black", marker="*",
+                              markersize=8, linestyle="none")
+            axes[row][0].set_xlabel("CN-West grid electricity price, USD/kWh\n"
+                                    "\u2605 price that matches the parity share (absent: never)",
+                                    fontsize=9)
     return save_figure(fig, out_dir, name, note)
 
 

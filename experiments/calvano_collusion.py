@@ -39,6 +39,7 @@ from pricewar.learning import (  # noqa: E402
     impulse_response,
     run_sessions,
 )
+from pricewar.plots import save_figure
 
 PAPER_PROFIT_GAIN = 0.85  # Calvano et al. (2020), baseline (Section IV.A)
 QUICK_EXPLORATION_DECAY = 1e-4
@@ -93,13 +94,7 @@ def plot_impulse_response(result: SessionResult, response: ImpulseResponse, out_
     ax.set_ylim(min(game.nash_price.min(), price.min()) - 0.1 * span,
                 game.monopoly_price.max() + 0.35 * span)
     ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
-    fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey", ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    paths = [out_dir / "calvano_impulse_response.png", out_dir / "calvano_impulse_response.svg"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1], metadata={"Date": None})
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, "calvano_impulse_response", note)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,7 @@ import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from pricewar.model import PriceWarModel  # noqa: E402
+from pricewar.plots import save_figure
 from pricewar.qlearning_strategy import DEFAULT_PARAMS, STATE_KEY  # noqa: E402
 from pricewar.scenario import Scenario, load_scenario  # noqa: E402
 
@@ -154,14 +155,7 @@ def plot(table: pd.DataFrame, out_dir: Path, note: str, grid: np.ndarray | None)
     axes[2].legend(fontsize=8, frameon=False, loc="upper right")
     axes[2].set_xlabel("Date (weekly steps)")
     axes[0].set_title("Q-learning vs best-response pricing in the baseline token market")
-    fig.text(0.01, 0.01, note, fontsize=7, color="dimgrey", ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    paths = [out_dir / "qlearning_vs_best_response.png",
-             out_dir / "qlearning_vs_best_response.svg"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1], metadata={"Date": None})
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir, "qlearning_vs_best_response", note)
 
 
 def main(argv: list[str] | None = None) -> int:

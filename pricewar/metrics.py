@@ -63,10 +63,8 @@ def compute(model) -> dict[str, float]:
     }
     out.update(bloc_shares(model))
     out.update(population(model))
-    first = getattr(model, "initial_price_avg", None)
+    first = getattr(model, "initial_price_avg", None)  # set by the model after initialisation
     out["price_index"] = out["price_avg"] / first if first else 1.0
-    if first is None:
-        model.initial_price_avg = out["price_avg"]
     for region in PRODUCER_REGIONS:
         members = model.producer_region == model.region_names.index(region)
         q = served[members]

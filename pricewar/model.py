@@ -753,3 +753,5 @@ class PriceWarModel(mesa.Model):
         self.producer_cash = self.producer_revenue * group_weeks / weeks
         self.orders_gpus_this_step = 0.0
         self.metrics = metrics.compute(self)
+        self.initial_price_avg = self.metrics["price_avg"]  # base of the price index
+        self.metrics["price_index"] = 1.0

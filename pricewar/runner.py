@@ -19,10 +19,15 @@ SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "p
 def run_model(scenario: str | Path | Scenario = "baseline", steps: int | None = None,
               seed: int | None = 1, overrides: dict | None = None,
               progress: bool = True) -> PriceWarModel:
-    """Build a :class:`PriceWarModel` and step it ``steps`` times (default: the scenario's)."""
-    model = PriceWarModel(scenario, seed=seed, **(overrides or {}))
-    n = model.scenario.steps if steps is None else int(steps)
-    for _ in tqdm(range(n), desc=f"{model.scenario.name} seed {seed}", unit="step",
+    """Build a :class:`PriceWarModel` and step it ``steps`` times (default: the scenario's).
+
+    ``steps`` becomes the scenario's run length, so the resolved scenario records it.
+    """
+    overrides = dict(overrides or {})
+    if steps is not None:
+        overrides["steps"] = int(steps)
+    model = PriceWarModel(scenario, seed=seed, **overrides)
+    for _ in tqdm(range(model.scenario.steps), desc=f"{model.scenario.name} seed {seed}", unit="step",
                   disable=not progress, leave=False):
         model.step()
     return model
@@ -77,5 +82,7 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     frame = model_frame(model)
     frame.to_parquet(out / "model.parquet", index=False)
     agents_frame(model).to_parquet(out / "agents.parquet", index=False)
-    (out / "scenario.toml").write_text(model.scenario.to_toml())
+    header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
+              f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
+    (out / "scenario.toml").write_text(header + model.scenario.to_toml())
     return summary_table(frame)

@@ -376,6 +376,24 @@ def _build_dataclass(cls, data: dict, path: str, origin: str, sources: dict):
     return cls(**kwargs)
 
 
+def _check_matrix_keys(origin: str, name: str, matrix: Mapping, rows, columns,
+                       unknown_column: str) -> None:
+    """Every row and column present, none unknown, in a region x region table."""
+    for a in rows:
+        row = matrix.get(a)
+        if row is None:
+            _fail(origin, f"{name}.{a}", None, f"missing region in {name} matrix")
+        for b in columns:
+            if b not in row:
+                _fail(origin, f"{name}.{a}.{b}", None, f"missing region in {name} matrix")
+        for b in row:
+            if b not in columns:
+                _fail(origin, f"{name}.{a}.{b}", row[b], unknown_column)
+    for a in matrix:
+        if a not in rows:
+            _fail(origin, f"{name}.{a}", matrix[a], "unknown region")
+
+
 def _check_consistency(s: Scenario) -> None:
     o = s.origin
     try:
@@ -388,39 +406,19 @@ def _check_consistency(s: Scenario) -> None:
             dt.date.fromisoformat(chip.release_date)
         except ValueError:
             _fail(o, f"chips.{name}.release_date", chip.release_date, "not an ISO date")
-    regions = set(s.regions)
+    regions = list(s.regions)  # scenario order: the first problem reported is deterministic
     for region in PRODUCER_REGIONS:
         if region not in regions:
             _fail(o, f"regions.{region}", None, "missing producer region")
+    _check_matrix_keys(o, "latency_ms", s.latency_ms, regions, regions, "unknown region")
     for a in regions:
-        row = s.latency_ms.get(a)
-        if row is None:
-            _fail(o, f"latency_ms.{a}", None, "missing region in latency matrix")
         for b in regions:
-            if b not in row:
-                _fail(o, f"latency_ms.{a}.{b}", None, "missing region in latency matrix")
-            back = s.latency_ms.get(b, {}).get(a)
-            if back is not None and not math.isclose(row[b], back, rel_tol=1e-9):
-                _fail(o, f"latency_ms.{a}.{b}", row[b],
+            there, back = s.latency_ms[a][b], s.latency_ms[b][a]
+            if not math.isclose(there, back, rel_tol=1e-9):
+                _fail(o, f"latency_ms.{a}.{b}", there,
                       f"latency matrix not symmetric: latency_ms.{b}.{a} = {back}")
-        for b in row:
-            if b not in regions:
-                _fail(o, f"latency_ms.{a}.{b}", row[b], "unknown region")
-    for a in s.latency_ms:
-        if a not in regions:
-            _fail(o, f"latency_ms.{a}", s.latency_ms[a], "unknown region")
-    for consumer_region in regions:
-        row = s.access.get(consumer_region)
-        if row is None:
-            _fail(o, f"access.{consumer_region}", None, "missing region in access matrix")
-        for producer_region in PRODUCER_REGIONS:
-            if producer_region not in row:
-                _fail(o, f"access.{consumer_region}.{producer_region}", None,
-                      "missing region in access matrix")
-        for producer_region in row:
-            if producer_region not in PRODUCER_REGIONS:
-                _fail(o, f"access.{consumer_region}.{producer_region}", row[producer_region],
-                      f"unknown producer region (expected one of {list(PRODUCER_REGIONS)})")
+    _check_matrix_keys(o, "access", s.access, regions, PRODUCER_REGIONS,
+                       f"unknown producer region (expected one of {list(PRODUCER_REGIONS)})")
     for name, group in s.producers.items():
         if group.region not in regions or not s.regions[group.region].hosts_producers:
             _fail(o, f"producers.{name}.region", group.region,

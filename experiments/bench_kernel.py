@@ -28,8 +28,8 @@ import json
 import time
 
 from pricewar.kernel import best_response, clear_capacity, market_demand
-from pricewar.reference import ReferenceMarket
-from pricewar.synthetic import random_route_market
+from pricewar.testing.random_markets import random_route_market
+from pricewar.testing.reference import ReferenceMarket
 
 
 def best_time(fn, repeats: int) -> float:

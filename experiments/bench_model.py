@@ -30,8 +30,7 @@ KERNEL_ENTRY_POINTS = ("market_demand", "clear_capacity", "own_price_derivative"
 def _instrument() -> dict:
     """Wrap the kernel entry points wherever the model imported them; returns the timer."""
     import pricewar.kernel as kernel
-    import pricewar.model as model_module
-    import pricewar.strategies as strategies
+    import pricewar.model  # noqa: F401  (loads every module that imports the kernel)
 
     timer = {"kernel_s": 0.0, "depth": 0}
 
@@ -49,10 +48,13 @@ def _instrument() -> dict:
                 timer["depth"] -= 1
         return wrapper
 
-    for module in (model_module, strategies):
-        for name in KERNEL_ENTRY_POINTS:
-            if hasattr(module, name):
-                setattr(module, name, timed(getattr(kernel, name)))
+    # wrap the entry points in every pricewar module outside the kernel that imported them
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("pricewar.") or name.startswith("pricewar.kernel"):
+            continue
+        for entry in KERNEL_ENTRY_POINTS:
+            if getattr(module, entry, None) is getattr(kernel, entry):
+                setattr(module, entry, timed(getattr(kernel, entry)))
     original_post_init = kernel.RouteMarket.__post_init__
     kernel.RouteMarket.__post_init__ = timed(original_post_init)
     return timer

@@ -32,14 +32,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pricewar.learning import (  # noqa: E402
+from pricewar.studies.calvano import (  # noqa: E402
     CalvanoConfig,
     ImpulseResponse,
     SessionResult,
     impulse_response,
     run_sessions,
 )
-from pricewar.plots import save_figure
+from pricewar.studies.plots import save_figure
 
 PAPER_PROFIT_GAIN = 0.85  # Calvano et al. (2020), baseline (Section IV.A)
 QUICK_EXPLORATION_DECAY = 1e-4

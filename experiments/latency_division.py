@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from pricewar.figures import script_main
+from pricewar.studies.regenerate import script_main
 
 NAME = "latency_division"
 

@@ -42,9 +42,9 @@ import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from pricewar.model import PriceWarModel  # noqa: E402
-from pricewar.plots import save_figure
-from pricewar.qlearning_strategy import DEFAULT_PARAMS, STATE_KEY  # noqa: E402
 from pricewar.scenario import Scenario, load_scenario  # noqa: E402
+from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY  # noqa: E402
+from pricewar.studies.plots import save_figure
 
 STRATEGIES = ("q_learning", "best_response")
 LABELS = {"q_learning": "Q-learning producers", "best_response": "Best-response producers"}

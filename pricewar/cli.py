@@ -17,9 +17,9 @@ from pricewar.errors import PricewarError
 
 #: commands implemented in other modules: name -> (module, help)
 MODULE_COMMANDS = {
-    "sweep": ("pricewar.sweep", "run a parameter sweep from a TOML spec (local or Dask)"),
+    "sweep": ("pricewar.sweep.cli", "run a parameter sweep from a TOML spec (local or Dask)"),
     "viz": ("pricewar.viz.server", "start the browser visualization (SolaraViz)"),
-    "figures": ("pricewar.figures", "regenerate every figure of experiments/"),
+    "figures": ("pricewar.studies.regenerate", "regenerate every figure of experiments/"),
 }
 
 
@@ -49,7 +49,7 @@ def parse_sets(pairs: list[str]) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pricewar.runner import run_to_directory
+    from pricewar.studies.runner import run_to_directory
 
     overrides = parse_sets(args.set)
     summary = run_to_directory(args.scenario, out=Path(args.out), steps=args.steps,

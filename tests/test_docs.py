@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from pricewar.paramtable import BEGIN, END, markdown_table
+from pricewar.scenario.parameter_table import BEGIN, END, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 
 from pricewar import cli
-from pricewar.experiments import (
+from pricewar.studies.catalogue import EXPERIMENTS
+from pricewar.studies.costs import (
     COST_COMPONENTS,
-    EXPERIMENTS,
     _stops_mattering,
-    build_model,
     cost_decomposition,
-    decline_factor_per_year,
     matching_price,
 )
+from pricewar.studies.harness import build_model
+from pricewar.studies.price_war import decline_factor_per_year
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--quick", "--no-progress"]

@@ -19,7 +19,7 @@ from pricewar.kernel import (
     producer_profit,
     single_market,
 )
-from pricewar.synthetic import random_route_market
+from pricewar.testing.random_markets import random_route_market
 
 
 # --- Calvano, Calzolari, Denicolò & Pastorello (2020, AER), baseline of Section II ------------

@@ -11,7 +11,7 @@ from pricewar.kernel import (
     clear_capacity,
     market_demand,
 )
-from pricewar.reference import ReferenceMarket
+from pricewar.testing.reference import ReferenceMarket
 
 
 @st.composite

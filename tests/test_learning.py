@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pricewar.errors import KernelInputError, PricewarError
-from pricewar.learning import (
+from pricewar.studies.calvano import (
     CalvanoConfig,
     LogitPricingGame,
     impulse_response,

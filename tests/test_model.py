@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pricewar.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.errors import ScenarioError
-from pricewar.metrics import MODEL_METRICS
 from pricewar.model import PriceWarModel
-from pricewar.runner import agents_frame, model_frame, run_model
+from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
+from pricewar.model.metrics import MODEL_METRICS
+from pricewar.studies.runner import agents_frame, model_frame, run_model
 
 SMALL = {"n_consumers": 250}
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pricewar import qlearning_strategy
 from pricewar.errors import KernelInputError
 from pricewar.model import PriceWarModel
-from pricewar.qlearning_strategy import DEFAULT_PARAMS, STATE_KEY, QLearningParams
 from pricewar.strategies import STRATEGY_REGISTRY
+from pricewar.strategies import q_learning as qlearning_strategy
+from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY, QLearningParams
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SMALL = {"n_consumers": 100, "producer_strategy": "q_learning"}

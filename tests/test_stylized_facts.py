@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pricewar.metrics import flow_matrix
 from pricewar.model import PriceWarModel
-from pricewar.runner import model_frame, run_model
+from pricewar.model.metrics import flow_matrix
 from pricewar.scenario import load_scenario
+from pricewar.studies.runner import model_frame, run_model
 
 REGIONS = ("cn_west", "cn_east", "us", "eu")
 

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from pricewar.cli import main as cli_main
-from pricewar.design import SpecError, load_spec
 from pricewar.errors import PricewarError
 from pricewar.sweep import (
     SweepError,
@@ -26,6 +25,7 @@ from pricewar.sweep import (
     sobol_indices,
     sweep_status,
 )
+from pricewar.sweep.spec import SpecError, load_spec
 
 FAST = {"n_consumers": 250}
 RESULT_COLUMNS = ["run_id", "seed", "status", "error"]

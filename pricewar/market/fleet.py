@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pricewar.costs import J_PER_KWH, SECONDS_PER_YEAR, TOKENS_PER_MTOK, ProducerCosts
+from pricewar.market.costs import J_PER_KWH, SECONDS_PER_YEAR, TOKENS_PER_MTOK, ProducerCosts
 
 
 @dataclass(frozen=True)

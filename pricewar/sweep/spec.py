@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from pricewar.errors import LocatedInputError, ScenarioError
-from pricewar.metrics import MODEL_METRICS
+from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario
 
 DESIGN_KINDS = ("grid", "random", "lhs", "sobol")

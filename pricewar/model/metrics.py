@@ -133,7 +133,7 @@ def model_reporters() -> dict:
 def agenttype_reporters() -> dict:
     """DataCollector agent-type reporters for producers and platforms (consumers are many: their
     state is in the model arrays and the model reporters)."""
-    from pricewar.agents import PlatformOperator, TokenProducer
+    from pricewar.model.agents import PlatformOperator, TokenProducer
 
     return {
         TokenProducer: {name: name for name in PRODUCER_REPORTERS},

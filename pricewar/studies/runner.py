@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pricewar.agents import PlatformOperator, TokenProducer
 from pricewar.model import PriceWarModel
+from pricewar.model.agents import PlatformOperator, TokenProducer
 from pricewar.scenario import Scenario
 
 SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",

@@ -66,7 +66,8 @@ import numpy as np
 
 from pricewar.errors import KernelInputError
 from pricewar.kernel import market_demand
-from pricewar.strategies import PricingView, best_response_target, register
+from pricewar.strategies.base import PricingView, best_response_target
+from pricewar.strategies.registry import register
 
 __all__ = ["QLearningParams", "DEFAULT_PARAMS", "STATE_KEY", "markup_grid", "q_learning"]
 

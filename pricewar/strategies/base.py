@@ -1,38 +1,18 @@
-"""Producer pricing strategies: one vectorized function each, registered by name (DESIGN §7).
-
-A strategy is ``fn(view, members) -> base prices`` for the producers ``members`` (an int array),
-where ``view`` is a :class:`PricingView` of the market this step. Adding one is a function, a
-registry line (``@register("name")``) and a test. Scarcity (peak) pricing is applied on top of
-every strategy by the model (:func:`scarcity_multiplier`).
-"""
+"""What producers see when they set prices, and the best-response target all strategies share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pricewar.errors import ConvergenceError
 from pricewar.kernel import (
     MarketDemand,
     RouteMarket,
-    bertrand_nash,
     best_response,
     market_demand,
     own_price_derivative,
 )
-
-Strategy = Callable[["PricingView", np.ndarray], np.ndarray]
-STRATEGY_REGISTRY: dict[str, Strategy] = {}
-
-
-def register(name: str) -> Callable[[Strategy], Strategy]:
-    """Decorator adding a strategy to :data:`STRATEGY_REGISTRY` under ``name``."""
-    def wrap(fn: Strategy) -> Strategy:
-        STRATEGY_REGISTRY[name] = fn
-        return fn
-    return wrap
 
 
 @dataclass(eq=False)
@@ -97,57 +77,6 @@ def best_response_target(view: PricingView) -> np.ndarray:
     return np.where((slope > 0) & np.isfinite(target), target, view.price)
 
 
-@register("best_response")
-def best_response_step(view: PricingView, members: np.ndarray) -> np.ndarray:
-    """One damped step toward the best response to rivals' current prices (gradual price war)."""
-    target = best_response_target(view)
-    damping = view.params.best_response_damping
-    base = view.price[members]
-    return base + damping * (target[members] - base)
-
-
-@register("nash")
-def nash_prices(view: PricingView, members: np.ndarray, tol: float = 1e-9,
-                max_iter: int = 2000) -> np.ndarray:
-    """The static Bertrand-Nash prices, holding non-members at their current list prices."""
-    n = view.price.size
-    if members.size == n:
-        return bertrand_nash(view.market, view.marginal_cost, initial_price=view.price,
-                             tol=tol, max_iter=max_iter)[members]
-    price = view.price.copy()
-    residual = np.inf
-    for _ in range(max_iter):
-        target = best_response(view.market, price, view.marginal_cost)[members]
-        residual = float(np.max(np.abs(target - price[members]) / price[members]))
-        price[members] += 0.5 * (target - price[members])
-        if residual < tol:
-            return price[members]
-    raise ConvergenceError(f"partial Nash for {members.size} producers did not converge "
-                           f"(residual {residual:.2e})", residual, max_iter)
-
-
-@register("undercut")
-def undercut(view: PricingView, members: np.ndarray) -> np.ndarray:
-    """Cut to just below the cheapest rival met in any shared consumer segment.
-
-    Never below marginal cost. A producer already cheapest among its rivals moves toward its
-    best response instead (it has nobody left to undercut).
-    """
-    rival_min = cheapest_rival_price(view.market, view.price)
-    target = rival_min * (1.0 - view.params.undercut_fraction)
-    br = best_response_step(view, np.arange(view.price.size))
-    own = view.price
-    price = np.where(own > rival_min, target, br)
-    price = np.where(np.isfinite(rival_min), price, br)
-    return np.maximum(price, view.marginal_cost)[members]
-
-
-@register("cost_plus")
-def cost_plus(view: PricingView, members: np.ndarray) -> np.ndarray:
-    """A fixed markup over full unit cost."""
-    return view.full_cost[members] * (1.0 + view.params.cost_plus_markup)
-
-
 def cheapest_rival_price(market: RouteMarket, producer_price: np.ndarray) -> np.ndarray:
     """Per producer, the lowest price of any *other* producer reachable by a shared consumer.
 
@@ -178,29 +107,3 @@ def cheapest_rival_price(market: RouteMarket, producer_price: np.ndarray) -> np.
     result = np.full(n, np.inf)
     np.minimum.at(result, topo.route_producer, rival_at_route)
     return result
-
-
-def scarcity_update(surcharge: np.ndarray, demand: np.ndarray, capacity: np.ndarray,
-                    elasticity: np.ndarray, threshold: float, max_increase: float) -> np.ndarray:
-    """Peak-pricing surcharge factor (>= 1, dimensionless), adjusted by excess demand.
-
-    Each step the factor moves by ``(demand / (threshold x capacity)) ** (1 / elasticity)``:
-    the price change that would bring demand down to the threshold load given the own-price
-    elasticity; it is bounded to ``[1, 1 + max_increase]`` and decays back to 1 once capacity
-    is no longer tight (a tatonnement, so it never compounds without bound).
-
-    Parameters
-    ----------
-    surcharge : current factors, shape (n_producers,)
-    demand : unconstrained demand at posted prices (Mtok/step)
-    capacity : capacity (Mtok/step)
-    elasticity : own-price elasticity ``-dQ/dp x p / Q`` (> 0)
-    threshold : utilisation at which peak pricing starts (0-1)
-    max_increase : largest surcharge (0.5 = +50%)
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pressure = demand / (threshold * capacity)
-        step = np.where(demand > 0, pressure ** (1.0 / np.maximum(elasticity, 1e-3)), 0.0)
-    step = np.nan_to_num(step, nan=1.0, posinf=1.0 + max_increase)
-    return np.clip(surcharge * step, 1.0, 1.0 + max_increase)
-from pricewar import qlearning_strategy  # noqa: E402,F401  (registers "q_learning")

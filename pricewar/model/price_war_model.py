@@ -18,11 +18,7 @@ from pathlib import Path
 import mesa
 import numpy as np
 
-from pricewar import dynamics, metrics
-from pricewar.agents import IndustrialConsumer, PlatformOperator, TokenProducer
-from pricewar.costs import SECONDS_PER_YEAR, efficiency_multiplier
 from pricewar.errors import ScenarioError
-from pricewar.fleet import ChipTable, Fleet, fleet_costs
 from pricewar.kernel import (
     RouteMarket,
     bertrand_nash,
@@ -30,7 +26,12 @@ from pricewar.kernel import (
     market_demand,
     own_price_derivative,
 )
-from pricewar.market import ACCESS_CODE, build_market_graph, compile_routes
+from pricewar.market import dynamics
+from pricewar.market.costs import SECONDS_PER_YEAR, efficiency_multiplier
+from pricewar.market.fleet import ChipTable, Fleet, fleet_costs
+from pricewar.market.graph import ACCESS_CODE, build_market_graph, compile_routes
+from pricewar.model import metrics
+from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.scenario import CN_REGIONS, Scenario, load_scenario
 from pricewar.strategies import STRATEGY_REGISTRY, PricingView, scarcity_update
 

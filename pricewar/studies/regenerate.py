@@ -13,7 +13,8 @@ import json
 import time
 from pathlib import Path
 
-from pricewar.experiments import EXPERIMENTS, ExperimentResult, run_experiment
+from pricewar.studies.catalogue import EXPERIMENTS, run_experiment
+from pricewar.studies.harness import ExperimentResult
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,75 @@
+"""Input checks and the scatter-sum primitive shared by the kernel's modules."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from pricewar.errors import KernelInputError
+
+
+# --------------------------------------------------------------------------------------------
+# input checks (scikit-learn style: name the argument and the bad value)
+# --------------------------------------------------------------------------------------------
+def first_bad(values: np.ndarray, bad: np.ndarray) -> str:
+    idx = int(np.flatnonzero(bad)[0])
+    return f"{values.ravel()[idx].item()!r} at index {idx}"
+
+
+def float_array(name: str, values, length: int | None = None, *, nonneg: bool = False,
+                 allow_inf: bool = False) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1:
+        raise KernelInputError(f"{name} must be 1-D, got shape {arr.shape}")
+    if length is not None and arr.shape[0] != length:
+        raise KernelInputError(f"{name} has length {arr.shape[0]}, expected {length}")
+    bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
+    if bad.any():
+        kind = "NaN" if allow_inf else "non-finite values"
+        raise KernelInputError(f"{name} contains {kind}: {first_bad(arr, bad)}")
+    if nonneg and (arr < 0).any():
+        raise KernelInputError(f"{name} must be >= 0, got {first_bad(arr, arr < 0)}")
+    return arr
+
+
+def int_array(name: str, values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise KernelInputError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise KernelInputError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+# --------------------------------------------------------------------------------------------
+# scatter-sum primitive
+# --------------------------------------------------------------------------------------------
+_ONE = np.ones(1)
+
+
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def index32(index: np.ndarray, size: int) -> np.ndarray:
+    """An int32 copy of ``index`` (entries in ``[0, size)``) for :func:`scatter_sum`, when it fits."""
+    if index.size < _INT32_MAX and size < _INT32_MAX:
+        return index.astype(np.int32)
+    return index
+
+
+def scatter_sum(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """``np.bincount(index, values, minlength=size)``: sum float64 ``values`` by ``index``.
+
+    Every per-producer and per-consumer sum of the kernel goes through here, so it is worth a trick:
+    with an int32 ``index`` the sum is done as the product of a one-column CSC matrix holding
+    ``values`` at rows ``index`` with the vector ``[1.0]``. scipy's compiled loop then adds the values
+    in route order, exactly like ``bincount``, but reads 4-byte indices and skips bincount's extra
+    min/max pass over ``index``: about 2.5x faster on producer sums, 1.8x on consumer sums
+    (2M routes), and faster than ``np.add.reduceat`` over consumer segments. ``index`` must be
+    valid (it always comes from a validated topology): the compiled loop does not check bounds.
+    """
+    if index.dtype != np.int32 or values.size == 0 or size == 0:
+        return np.bincount(index, values, minlength=size).astype(np.float64, copy=False)
+    column = sparse.csc_matrix((values, index, np.array([0, values.size], dtype=np.int32)),
+                               shape=(size, 1))
+    return column @ _ONE

@@ -1,0 +1,48 @@
+"""Scenarios: calibration data + scenario file -> frozen, validated dataclasses.
+
+A scenario is the package's calibration data (``pricewar/data/{regions,chips,sectors,network,
+market}.toml``) deep-merged with a scenario file (``pricewar/data/scenarios/NAME.toml`` or any
+path). Numbers may be written plain or as ``{value = ..., source = "..."}``; sources are kept in
+:attr:`Scenario.sources` by key path. Validation happens once, here: unknown keys, wrong types,
+negative or NaN numbers, an asymmetric or incomplete latency matrix, a producer in an unknown
+region, ... each raise :class:`~pricewar.errors.ScenarioError` naming the file, the key path and
+the bad value. Nothing runs on an invalid scenario.
+
+Flat overrides (``electricity_cn_west=0.03``, ...; see :data:`OVERRIDES`) make scenarios sweepable
+with ``mesa.batch_run`` and ``pricewar run --set``.
+
+Modules: :mod:`~pricewar.scenario.typed` (validated construction of dataclasses from TOML tables),
+:mod:`~pricewar.scenario.schema` (the sections), :mod:`~pricewar.scenario.resolve` (the resolved
+:class:`Scenario` and its consistency checks), :mod:`~pricewar.scenario.overrides` (flat
+overrides), :mod:`~pricewar.scenario.loading` (names, files, calibration data) and
+:mod:`~pricewar.scenario.parameter_table` (the parameter table of docs/ODD.md).
+"""
+
+from pricewar.scenario.loading import calibration_defaults, load_scenario, scenario_names
+from pricewar.scenario.overrides import OVERRIDES, parse_override_value
+from pricewar.scenario.resolve import Scenario, apply_overrides, scenario_from_dict
+from pricewar.scenario.schema import (
+    ACCESS,
+    CN_REGIONS,
+    PRODUCER_REGIONS,
+    STRATEGIES,
+    WESTERN_REGIONS,
+    Chip,
+    Costs,
+    Demand,
+    Dynamics,
+    Event,
+    PlatformGroup,
+    Policy,
+    Pricing,
+    ProducerGroup,
+    Region,
+    Sector,
+    Technology,
+)
+
+__all__ = ["ACCESS", "CN_REGIONS", "OVERRIDES", "PRODUCER_REGIONS", "STRATEGIES", "WESTERN_REGIONS",
+           "Chip", "Costs", "Demand", "Dynamics", "Event", "PlatformGroup", "Policy", "Pricing",
+           "ProducerGroup", "Region", "Scenario", "Sector", "Technology", "apply_overrides",
+           "calibration_defaults", "load_scenario", "parse_override_value", "scenario_from_dict",
+           "scenario_names"]

@@ -1,0 +1,119 @@
+"""Flat overrides (``electricity_cn_west=0.03``, ...) applied to a scenario's plain dict."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pricewar.errors import ScenarioError
+from pricewar.scenario.schema import PRODUCER_REGIONS, STRATEGIES
+
+
+# ------------------------------------------------------------------------------------------------
+# flat overrides
+# ------------------------------------------------------------------------------------------------
+def _set_all(data: dict, section: str, key: str, value) -> None:
+    for group in data[section].values():
+        group[key] = value
+
+
+def _override_latency(data: dict, value) -> None:
+    data["latency_ms"]["cn_west"]["cn_east"] = value
+    data["latency_ms"]["cn_east"]["cn_west"] = value
+
+
+def _scale_counts(section: str):
+    def apply(data: dict, total) -> None:
+        groups = data[section]
+        weights = {k: g["count"] for k, g in groups.items()}
+        base = sum(weights.values())
+        # largest-remainder apportionment keeps the total exact
+        raw = {k: total * w / base for k, w in weights.items()}
+        counts = {k: int(math.floor(v)) for k, v in raw.items()}
+        for k in sorted(raw, key=lambda k: raw[k] - counts[k], reverse=True)[
+                : int(total) - sum(counts.values())]:
+            counts[k] += 1
+        for k, g in groups.items():
+            g["count"] = counts[k]
+    return apply
+
+
+def _region_setter(region: str, key: str):
+    def apply(data: dict, value) -> None:
+        data["regions"][region][key] = value
+    return apply
+
+
+def _scale_consumers(data: dict, total) -> None:
+    segments = len(data["regions"]) * len(data["sectors"])
+    data["demand"]["consumers_per_segment"] = max(1, round(total / segments))
+
+
+#: Flat override keys -> (description, function applying the value to the scenario dict, type)
+OVERRIDES: dict[str, tuple[str, Any, type]] = {
+    **{f"electricity_{r}": (f"grid electricity price in {r} (USD/kWh)",
+                            _region_setter(r, "electricity_usd_per_kwh"), float)
+       for r in PRODUCER_REGIONS},
+    "green_supply_cap_cn_west": (
+        "cn_west direct green supply volume cap (MWh/step)",
+        _region_setter("cn_west", "green_supply_cap_mwh_per_step"),
+        float),
+    "hub_latency_ms": ("cn_west-cn_east round trip (ms)", _override_latency, float),
+    "export_control_penalty": (
+        "CN chips' extra J/token and lower tokens/s per USD (0 = parity)",
+        lambda d, v: d["policy"].__setitem__("export_control_penalty", v), float),
+    "export_control_lag_years": (
+        "years CN producers under export controls trail the chip frontier",
+        lambda d, v: d["policy"].__setitem__("export_control_lag_years", v), float),
+    "friction_utils": ("cross-bloc access friction (utils)",
+                       lambda d, v: d["policy"].__setitem__("friction_utils", v), float),
+    "demand_growth": ("exogenous demand growth per step",
+                      lambda d, v: d["demand"].__setitem__("growth_per_step", v), float),
+    "producer_strategy": (f"strategy of every producer, one of {list(STRATEGIES)}",
+                          lambda d, v: _set_all(d, "producers", "strategy", v), str),
+    "n_producers": ("total number of producers (groups scaled proportionally)",
+                    _scale_counts("producers"), int),
+    "n_platforms": ("total number of platforms (groups scaled proportionally)",
+                    _scale_counts("platforms"), int),
+    "n_consumers": ("total number of consumers (regions x sectors x per segment)",
+                    _scale_consumers, int),
+    "steps": ("number of steps of a run", lambda d, v: d.__setitem__("steps", v), int),
+}
+
+
+def plain(data):
+    """Strip {value, source} wrappers so overrides can assign plain values."""
+    if isinstance(data, dict):
+        if set(data) == {"value", "source"}:
+            return data["value"]
+        return {k: plain(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [plain(v) for v in data]
+    return data
+
+
+def parse_override_value(key: str, text: str):
+    """Parse a ``--set key=value`` string into the override's type (raises ScenarioError)."""
+    if key not in OVERRIDES:
+        raise ScenarioError("--set", key, text, f"unknown override (known: {sorted(OVERRIDES)})")
+    kind = OVERRIDES[key][2]
+    try:
+        if kind is str:
+            return text
+        number = float(text)
+        if kind is int:
+            if not number.is_integer():
+                raise ValueError(text)
+            return int(number)
+        return number
+    except ValueError:
+        raise ScenarioError("--set", key, text, f"expected {kind.__name__}") from None
+
+
+def flatten(data, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: data}

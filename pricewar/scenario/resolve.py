@@ -1,0 +1,247 @@
+"""The resolved :class:`Scenario`: built from a merged dict, checked for consistency."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import tomli_w
+
+from pricewar.errors import ScenarioError
+from pricewar.scenario.overrides import OVERRIDES, flatten, plain
+from pricewar.scenario.schema import (
+    PRODUCER_REGIONS,
+    Chip,
+    Costs,
+    Demand,
+    Dynamics,
+    Event,
+    PlatformGroup,
+    Policy,
+    Pricing,
+    ProducerGroup,
+    Region,
+    Sector,
+    Technology,
+)
+from pricewar.scenario.typed import bounds, build_dataclass, fail
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fully resolved, validated scenario. Build with :func:`load_scenario`."""
+
+    name: str
+    description: str
+    start_date: str
+    step_days: float = field(metadata=bounds(strict=True))
+    steps: int = field(metadata=bounds())
+    price_form: Literal["log", "linear"]
+    regions: dict[str, Region]
+    chips: dict[str, Chip]
+    sectors: dict[str, Sector]
+    latency_ms: dict[str, dict[str, float]] = field(metadata=bounds())
+    access: dict[str, dict[str, Literal["allowed", "friction", "barred"]]]
+    producers: dict[str, ProducerGroup]
+    platforms: dict[str, PlatformGroup]
+    demand: Demand
+    costs: Costs
+    technology: Technology
+    policy: Policy
+    pricing: Pricing
+    dynamics: Dynamics
+    events: tuple[Event, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+    origin: str = field(default="<object>", compare=False)
+
+    @property
+    def step_seconds(self) -> float:
+        """Length of one model step (s)."""
+        return self.step_days * 86_400.0
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (TOML-serialisable); numbers carry their sources back inline."""
+        data = dataclasses.asdict(self)
+        data.pop("origin")
+        sources = data.pop("sources")
+        for path, source in sources.items():
+            _attach_source(data, path.split("."), source)
+        data["sources"] = {k: v for k, v in sources.items() if not _is_leaf_path(data, k)}
+        return data
+
+    def to_toml(self) -> str:
+        """The fully resolved scenario as TOML, loadable by :func:`load_scenario`."""
+        return tomli_w.dumps(self.to_dict())
+
+    def with_events(self, *events: Event | Mapping) -> Scenario:
+        """A new validated scenario with these events added (``Event`` objects or dicts with
+        ``kind, step, fraction, duration_steps[, group, producers]``)."""
+        data = plain(dataclasses.asdict(self))
+        data.pop("origin")
+        data["sources"] = dict(self.sources)
+        data["events"] = list(data["events"]) + [
+            dataclasses.asdict(e) if isinstance(e, Event) else dict(e) for e in events]
+        return scenario_from_dict(data, origin=f"{self.origin} + events")
+
+    def with_overrides(self, **overrides) -> Scenario:
+        """A new validated scenario with flat overrides applied (see :data:`OVERRIDES`)."""
+        return apply_overrides(self, overrides)
+
+
+def _attach_source(data: dict, keys: list[str], source: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            return
+        node = node[key]
+    leaf = keys[-1]
+    if isinstance(node, dict) and leaf in node and isinstance(node[leaf], int | float) \
+            and not isinstance(node[leaf], bool):
+        node[leaf] = {"value": node[leaf], "source": source}
+
+
+def _is_leaf_path(data: dict, path: str) -> bool:
+    node: Any = data
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return isinstance(node, dict) and set(node) == {"value", "source"}
+
+
+def _check_matrix_keys(origin: str, name: str, matrix: Mapping, rows, columns,
+                       unknown_column: str) -> None:
+    """Every row and column present, none unknown, in a region x region table."""
+    for a in rows:
+        row = matrix.get(a)
+        if row is None:
+            fail(origin, f"{name}.{a}", None, f"missing region in {name} matrix")
+        for b in columns:
+            if b not in row:
+                fail(origin, f"{name}.{a}.{b}", None, f"missing region in {name} matrix")
+        for b in row:
+            if b not in columns:
+                fail(origin, f"{name}.{a}.{b}", row[b], unknown_column)
+    for a in matrix:
+        if a not in rows:
+            fail(origin, f"{name}.{a}", matrix[a], "unknown region")
+
+
+def _check_consistency(s: Scenario) -> None:
+    o = s.origin
+    try:
+        dt.date.fromisoformat(s.start_date)
+        dt.date.fromisoformat(s.technology.reference_date)
+    except ValueError as error:
+        fail(o, "start_date", s.start_date, f"not an ISO date: {error}")
+    for name, chip in s.chips.items():
+        try:
+            dt.date.fromisoformat(chip.release_date)
+        except ValueError:
+            fail(o, f"chips.{name}.release_date", chip.release_date, "not an ISO date")
+    regions = list(s.regions)  # scenario order: the first problem reported is deterministic
+    for region in PRODUCER_REGIONS:
+        if region not in regions:
+            fail(o, f"regions.{region}", None, "missing producer region")
+    _check_matrix_keys(o, "latency_ms", s.latency_ms, regions, regions, "unknown region")
+    for a in regions:
+        for b in regions:
+            there, back = s.latency_ms[a][b], s.latency_ms[b][a]
+            if not math.isclose(there, back, rel_tol=1e-9):
+                fail(o, f"latency_ms.{a}.{b}", there,
+                      f"latency matrix not symmetric: latency_ms.{b}.{a} = {back}")
+    _check_matrix_keys(o, "access", s.access, regions, PRODUCER_REGIONS,
+                       f"unknown producer region (expected one of {list(PRODUCER_REGIONS)})")
+    for name, group in s.producers.items():
+        if group.region not in regions or not s.regions[group.region].hosts_producers:
+            fail(o, f"producers.{name}.region", group.region,
+                  f"unknown producer region (expected one of {list(PRODUCER_REGIONS)})")
+        if group.chip not in s.chips:
+            fail(o, f"producers.{name}.chip", group.chip,
+                  f"unknown chip (expected one of {sorted(s.chips)})")
+    if sum(g.count for g in s.producers.values()) < 1:
+        fail(o, "producers", {k: g.count for k, g in s.producers.items()},
+              "need at least one producer")
+    for name, group in s.platforms.items():
+        if group.region not in regions:
+            fail(o, f"platforms.{name}.region", group.region, "unknown region")
+        for i, listed in enumerate(group.lists):
+            if listed not in PRODUCER_REGIONS:
+                fail(o, f"platforms.{name}.lists[{i}]", listed, "unknown producer region")
+    if sum(g.count for g in s.platforms.values()) < 1:
+        fail(o, "platforms", {k: g.count for k, g in s.platforms.items()},
+              "need at least one platform")
+    for region in s.demand.base_mtok_per_step:
+        if region not in regions:
+            fail(o, f"demand.base_mtok_per_step.{region}", s.demand.base_mtok_per_step[region],
+                  "unknown region")
+    total_share = sum(sec.demand_share for sec in s.sectors.values())
+    if not math.isclose(total_share, 1.0, rel_tol=1e-6):
+        fail(o, "sectors.*.demand_share", total_share, "sector demand shares must sum to 1")
+    if s.price_form == "log":
+        for name, sec in s.sectors.items():
+            if sec.alpha <= 1.0:
+                fail(o, f"sectors.{name}.alpha", sec.alpha,
+                      "must be > 1 with price_form 'log' (otherwise no best response exists)")
+    for i, event in enumerate(s.events):
+        if event.kind == "price_cut" and event.group not in s.producers:
+            fail(o, f"events[{i}].group", event.group,
+                  f"unknown producer group (expected one of {sorted(s.producers)})")
+        if event.kind == "price_cut" and not 0 < event.fraction < 1:
+            fail(o, f"events[{i}].fraction", event.fraction, "a price cut must be in (0, 1)")
+        if event.kind == "demand_shock" and event.group and event.group not in regions:
+            fail(o, f"events[{i}].group", event.group, "unknown region")
+    if s.costs.planned_utilisation > s.costs.max_utilisation:
+        fail(o, "costs.planned_utilisation", s.costs.planned_utilisation,
+              f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")
+
+
+def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
+    """Validate a fully merged scenario dict and build the :class:`Scenario`."""
+    data = dict(data)
+    extra_sources = data.pop("sources", {}) or {}
+    if not isinstance(extra_sources, dict):
+        fail(origin, "sources", extra_sources, "expected a table of key path -> source")
+    sources: dict[str, str] = {str(k): str(v) for k, v in extra_sources.items()}
+    scenario = build_dataclass(Scenario, data, "", origin, sources)
+    scenario = dataclasses.replace(scenario, sources=sources, origin=origin)
+    _check_consistency(scenario)
+    return scenario
+
+
+def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
+    """Apply flat overrides and validate the result (unknown keys are errors)."""
+    if not overrides:
+        return scenario
+    data = plain(dataclasses.asdict(scenario))
+    data.pop("origin")
+    data.pop("sources")
+    sources = dict(scenario.sources)
+    for key, value in overrides.items():
+        if key not in OVERRIDES:
+            raise ScenarioError("overrides", key, value,
+                                f"unknown override (known: {sorted(OVERRIDES)})")
+        description, apply, kind = OVERRIDES[key]
+        if kind in (int, float) and (isinstance(value, bool)
+                                     or not isinstance(value, int | float)):
+            raise ScenarioError("overrides", key, value, f"expected a number ({description})")
+        if kind is str and not isinstance(value, str):
+            raise ScenarioError("overrides", key, value, f"expected a string ({description})")
+        if kind is int and isinstance(value, float):
+            if not value.is_integer():
+                raise ScenarioError("overrides", key, value, "expected an integer")
+            value = int(value)
+        if kind is int and value < 1:
+            raise ScenarioError("overrides", key, value, "must be >= 1")
+        before = flatten(data)
+        apply(data, value)
+        for path, new in flatten(data).items():
+            if before.get(path) != new:
+                sources[path] = f"override {key}={value!r}"
+    data["sources"] = sources
+    origin = f"{scenario.origin} + overrides"
+    return scenario_from_dict(data, origin=origin)

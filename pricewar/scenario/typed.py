@@ -1,0 +1,109 @@
+"""Validated construction of frozen dataclasses from TOML tables.
+
+Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0); a number may be
+written plain or as ``{value = ..., source = "..."}`` (the source is recorded by key path). Every
+problem raises :class:`~pricewar.errors.ScenarioError` naming the origin, key path and value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pricewar.errors import ScenarioError
+
+
+def bounds(minimum: float | None = 0.0, maximum: float | None = None, strict: bool = False):
+    return {"min": minimum, "max": maximum, "strict": strict}
+
+
+# ------------------------------------------------------------------------------------------------
+# generic validated construction
+# ------------------------------------------------------------------------------------------------
+def fail(origin: str, path: str, value: object, problem: str) -> typing.NoReturn:
+    raise ScenarioError(origin, path or "<root>", value, problem)
+
+
+def _check_number(value: object, path: str, origin: str, meta: Mapping, integer: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        fail(origin, path, value, f"expected {'an integer' if integer else 'a number'}")
+    if integer and not isinstance(value, int):
+        if not float(value).is_integer():
+            fail(origin, path, value, "expected an integer")
+        value = int(value)
+    if isinstance(value, float) and math.isnan(value):
+        fail(origin, path, value, "NaN is not allowed")
+    if isinstance(value, float) and math.isinf(value):
+        fail(origin, path, value, "infinite values are not allowed")
+    low, high = meta.get("min", 0.0), meta.get("max")
+    strict = meta.get("strict", False)
+    if low is not None and (value < low or (strict and value <= low)):
+        fail(origin, path, value, f"must be {'>' if strict else '>='} {low:g}")
+    if high is not None and value > high:
+        fail(origin, path, value, f"must be <= {high:g}")
+    return value
+
+
+def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, sources: dict) -> Any:
+    if isinstance(value, dict) and set(value) == {"value", "source"} and not (
+            dataclasses.is_dataclass(tp)):
+        if not isinstance(value["source"], str):
+            fail(origin, path + ".source", value["source"], "source must be a string")
+        sources[path] = value["source"]
+        value = value["value"]
+    origin_tp = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            fail(origin, path, value, f"expected a table for {tp.__name__}")
+        return build_dataclass(tp, value, path, origin, sources)
+    if tp is float or tp is int:
+        return _check_number(value, path, origin, meta, integer=tp is int)
+    if tp is bool:
+        if not isinstance(value, bool):
+            fail(origin, path, value, "expected true or false")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            fail(origin, path, value, "expected a string")
+        return value
+    if origin_tp is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            fail(origin, path, value, f"must be one of {list(allowed)}")
+        return value
+    if origin_tp is tuple:
+        (item_tp, _) = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            fail(origin, path, value, "expected a list")
+        return tuple(_build(item_tp, v, f"{path}[{i}]", origin, meta, sources)
+                     for i, v in enumerate(value))
+    if origin_tp is dict:
+        _, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            fail(origin, path, value, "expected a table")
+        return {k: _build(item_tp, v, f"{path}.{k}", origin, meta, sources)
+                for k, v in value.items()}
+    raise TypeError(f"unsupported field type {tp!r}")  # a programming error, not user input
+
+
+def build_dataclass(cls, data: dict, path: str, origin: str, sources: dict):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.name not in ("sources", "origin")}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{path}.{unknown[0]}" if path else unknown[0]
+        fail(origin, key, data[unknown[0]], f"unknown key (expected one of {sorted(names)})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in ("sources", "origin"):
+            continue
+        key = f"{path}.{f.name}" if path else f.name
+        if f.name not in data:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            fail(origin, key, None, "missing required key")
+        kwargs[f.name] = _build(hints[f.name], data[f.name], key, origin, f.metadata, sources)
+    return cls(**kwargs)

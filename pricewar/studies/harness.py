@@ -1,0 +1,173 @@
+"""Plumbing shared by the experiments: runs with observations, points x seeds, aggregation, output files.
+
+:func:`run_observed` (one run, observations at chosen steps), :func:`run_points` (a list of override
+points x seeds, with a tqdm progress bar), :func:`aggregate` (mean and min-max band over seeds).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from pricewar.model import PriceWarModel
+from pricewar.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+
+QUICK_CONSUMERS = 500
+
+
+FULL_CONSUMERS = 2000
+
+
+CN_CONSUMER_REGIONS = ("cn_west", "cn_east")
+
+
+@dataclass
+class ExperimentResult:
+    """What an experiment wrote and found."""
+
+    name: str
+    headline: dict
+    table: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------
+# running the model
+# ------------------------------------------------------------------------------------------------
+def build_model(overrides: Mapping | None = None, seed: int = 1,
+                scenario: str | Scenario = "baseline") -> PriceWarModel:
+    """A :class:`PriceWarModel` of ``scenario`` with flat ``overrides``."""
+    return PriceWarModel(scenario, seed=seed, **dict(overrides or {}))
+
+
+Observer = Callable[[PriceWarModel], dict]
+
+
+def metrics_observer(model: PriceWarModel) -> dict:
+    """Every model metric of the current step (``model.metrics``)."""
+    return dict(model.metrics)
+
+
+def run_observed(overrides: Mapping | None, seed: int, steps: int,
+                 observe: Observer = metrics_observer, at_steps: Iterable[int] | None = None,
+                 scenario: str | Scenario = "baseline"
+                 ) -> tuple[PriceWarModel, list[dict]]:
+    """Run ``steps`` steps and call ``observe(model)`` at ``at_steps`` (default: the last step).
+
+    Returns the model and one dict per observation with ``step`` and ``date`` added.
+    """
+    model = build_model(overrides, seed, scenario)
+    wanted = {steps} if at_steps is None else set(at_steps)
+    observations = []
+
+    def record():
+        if model.steps in wanted:
+            observations.append({"step": model.steps, "date": pd.Timestamp(model.date),
+                                 **observe(model)})
+
+    record()
+    for _ in range(steps):
+        model.step()
+        record()
+    return model, observations
+
+
+def run_points(points: Sequence[Mapping], seeds: Sequence[int], steps: int,
+               observe: Observer = metrics_observer, at_steps: Iterable[int] | None = None, *,
+               fixed: Mapping | None = None, scenario: str | Scenario = "baseline",
+               progress: bool = True, desc: str = "runs") -> pd.DataFrame:
+    """Run every override point with every seed; one row per (point, seed, observed step).
+
+    Parameters
+    ----------
+    points : override dicts (the varied parameters; they become columns of the result)
+    seeds : model seeds (replications)
+    steps : steps per run
+    observe : ``model -> dict`` of observed quantities
+    at_steps : steps at which to observe (default: the last)
+    fixed : overrides common to every run (not in the result's columns)
+    """
+    if not points or not seeds:
+        raise ValueError(f"run_points needs points and seeds (got {len(points)} points, "
+                         f"{len(seeds)} seeds)")
+    at_steps = list(at_steps) if at_steps is not None else None
+    rows = []
+    bar = tqdm(total=len(points) * len(seeds), desc=desc, unit="run", disable=not progress,
+               leave=False)
+    with bar:
+        for point in points:
+            for seed in seeds:
+                _, observations = run_observed({**dict(fixed or {}), **point}, seed, steps,
+                                               observe, at_steps, scenario)
+                rows += [{**point, "seed": seed, **o} for o in observations]
+                bar.update()
+    return pd.DataFrame(rows)
+
+
+def aggregate(table: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Mean and min-max band over seeds: columns ``<c>_mean``, ``<c>_lo``, ``<c>_hi``."""
+    grouped = table.groupby(list(by), sort=True)
+    parts = {}
+    for column in columns:
+        parts[f"{column}_mean"] = grouped[column].mean()
+        parts[f"{column}_lo"] = grouped[column].min()
+        parts[f"{column}_hi"] = grouped[column].max()
+    out = pd.DataFrame(parts).reset_index()
+    if "date" in table and "date" not in by:
+        out.insert(len(by), "date", grouped["date"].first().to_numpy())
+    return out
+
+
+def experiment_mode(quick: bool, seeds: Sequence[int] | None, quick_seeds: Sequence[int],
+          full_seeds: Sequence[int]) -> tuple[tuple[int, ...], int]:
+    chosen = tuple(seeds) if seeds else tuple(quick_seeds if quick else full_seeds)
+    return chosen, QUICK_CONSUMERS if quick else FULL_CONSUMERS
+
+
+def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str, data: str = ""
+          ) -> str:
+    mode = "quick mode" if quick else "full mode"
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else (
+        f"seeds {seeds[0]}-{seeds[-1]} (lines: mean; bands: min-max)")
+    text = (f"Source: pricewar baseline scenario, {seed_text}, {n_consumers} consumers, {mode}; "
+            f"experiments/{script}.py.")
+    return f"{text} Data: {data}" if data else text
+
+
+def json_ready(value):
+    """Plain Python for JSON: numpy scalars -> float/int, NaN/inf -> None, keys -> str."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.integer | bool | np.bool_):
+        return bool(value) if isinstance(value, bool | np.bool_) else int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return value
+
+
+def write_table(table: pd.DataFrame, out_dir: Path, name: str) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.csv"
+    table.to_csv(path, index=False, float_format="%.12g")
+    return path
+
+
+def observed_path(name: str) -> Path:
+    """Path of a file in ``pricewar/data/observed`` (observed data behind the figures)."""
+    return Path(str(resources.files("pricewar") / "data" / "observed" / name))

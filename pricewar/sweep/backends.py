@@ -1,0 +1,175 @@
+"""Where runs execute: in this process, local spawn workers, or a Dask cluster.
+
+A backend submits tasks, waits for any to finish and returns each outcome; ``drive`` keeps
+``backend.in_flight`` runs submitted and stores each outcome as it arrives.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import math
+import multiprocessing
+import signal
+import uuid
+from collections.abc import Iterable, Mapping
+
+from pricewar.sweep.store import SweepError
+from pricewar.sweep.worker import execute_run
+
+log = logging.getLogger(__name__)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; only the parent handles it (cancels and saves),
+    # so a worker never dies half-way through reporting a finished run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# ------------------------------------------------------------------------------------------------
+# backends: submit tasks, wait for any, get the outcome
+# ------------------------------------------------------------------------------------------------
+class RunLost(Exception):
+    """The backend lost a run's worker for good (stored as a failed run)."""
+
+
+class _SerialBackend:
+    """workers=1: runs in this process (no start-up cost, same results as a pool)."""
+
+    in_flight = 1
+
+    def submit(self, task):
+        future: cf.Future = cf.Future()
+        future.set_result(execute_run(task))
+        return future
+
+    def wait_any(self, futures):
+        return list(futures)
+
+    def outcome(self, future):
+        return future.result()
+
+    def close(self, cancel: bool) -> None:
+        pass
+
+
+class _LocalBackend:
+    """A ProcessPoolExecutor with spawn workers (embedded, no server)."""
+
+    def __init__(self, workers: int):
+        self.in_flight = 2 * workers
+        self.executor = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_sigint)
+
+    def submit(self, task):
+        return self.executor.submit(execute_run, task)
+
+    def wait_any(self, futures):
+        return cf.wait(futures, return_when=cf.FIRST_COMPLETED).done
+
+    def outcome(self, future):
+        try:
+            return future.result()
+        except cf.process.BrokenProcessPool as error:
+            raise SweepError(f"a worker process died ({error}); finished runs are saved, "
+                             "run the same command again to resume") from None
+
+    def close(self, cancel: bool) -> None:
+        if cancel:
+            # Python 3.11 has no public way to stop running workers (3.14: terminate_workers)
+            processes = list(getattr(self.executor, "_processes", {}).values())
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(timeout=5)
+        else:  # every result is stored: let the idle workers exit on their own
+            self.executor.shutdown(wait=False)
+
+
+class _DaskBackend:
+    """An existing Dask distributed cluster (``scheduler`` address or ``distributed.Client``)."""
+
+    def __init__(self, scheduler):
+        import distributed
+
+        self.distributed = distributed
+        self.own_client = not isinstance(scheduler, distributed.Client)
+        try:
+            self.client = (distributed.Client(scheduler, timeout="20s") if self.own_client
+                           else scheduler)
+        except (OSError, TimeoutError) as error:
+            raise SweepError(f"cannot connect to the Dask scheduler at {scheduler!r}: "
+                             f"{error}") from None
+        threads = sum(self.client.nthreads().values())
+        if threads < 1:
+            raise SweepError(f"the Dask cluster at {scheduler!r} has no workers")
+        self.in_flight = 2 * threads
+        self.token = uuid.uuid4().hex[:8]
+        self.futures: set = set()
+
+    def submit(self, task):
+        future = self.client.submit(execute_run, task, pure=False,
+                                    key=f"pricewar-run-{task['run_id']}-{self.token}")
+        self.futures.add(future)
+        return future
+
+    def wait_any(self, futures):
+        return self.distributed.wait(list(futures), return_when="FIRST_COMPLETED").done
+
+    def outcome(self, future):
+        self.futures.discard(future)  # drop the reference so the cluster frees the result
+        try:
+            return future.result()
+        except self.distributed.KilledWorker as error:
+            # the run killed its worker repeatedly (crash, out of memory): a failed run
+            raise RunLost(f"KilledWorker: {error}") from None
+        except (OSError, cf.CancelledError, TimeoutError) as error:
+            raise SweepError(f"lost the Dask cluster ({type(error).__name__}: {error}); "
+                             "finished runs are saved, run the same command again") from None
+
+    def close(self, cancel: bool) -> None:
+        if cancel and self.futures:
+            self.client.cancel(list(self.futures))
+        self.futures.clear()
+        if self.own_client:
+            self.client.close()
+
+
+def make_backend(workers: int, scheduler):
+    if scheduler is not None:
+        return _DaskBackend(scheduler)
+    if workers == 1:
+        return _SerialBackend()
+    return _LocalBackend(workers)
+
+
+def _killed_row(task: Mapping, error: str) -> dict:
+    return {"run_id": task["run_id"], "seed": int(task["seed"]), **task["parameters"],
+            **{f"{m}@{s}": math.nan for m in task["metrics"] for s in task["output_steps"]},
+            "status": "failed", "error": error, "wall_seconds": math.nan, "host": ""}
+
+
+def drive(backend, tasks: Iterable[dict], store) -> None:
+    """Keep ``backend.in_flight`` runs submitted; store each outcome as it arrives."""
+    tasks = iter(tasks)
+    pending: dict = {}
+
+    def fill():
+        while len(pending) < backend.in_flight:
+            task = next(tasks, None)
+            if task is None:
+                return
+            pending[backend.submit(task)] = task
+
+    fill()
+    while pending:
+        for future in backend.wait_any(list(pending)):
+            task = pending.pop(future)
+            try:
+                row, series = backend.outcome(future)
+            except RunLost as lost:
+                row, series = _killed_row(task, str(lost)), None
+            store(row, series)
+        fill()

@@ -1,0 +1,16 @@
+"""Named unit conversions (SI and the model's units: USD, Mtok = one million tokens, MWh, t CO2).
+
+Code writes ``tokens / TOKENS_PER_MTOK`` or ``years * SECONDS_PER_YEAR`` instead of bare ``1e6`` or
+``365.25 * 86_400`` literals, so every conversion says what it converts.
+"""
+
+TOKENS_PER_MTOK = 1e6
+SECONDS_PER_DAY = 86_400.0
+DAYS_PER_YEAR = 365.25  # Julian year
+SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY
+J_PER_KWH = 3.6e6
+MJ_PER_KWH = 3.6  # (J/token) x Mtok = MJ, so USD/Mtok = J/token x USD/kWh / MJ_PER_KWH
+W_PER_MW = 1e6
+KWH_PER_MWH = 1000.0
+KG_PER_T = 1000.0
+MS_PER_S = 1000.0

@@ -27,13 +27,20 @@ from pricewar.kernel import (
     own_price_derivative,
 )
 from pricewar.market import dynamics
-from pricewar.market.costs import SECONDS_PER_YEAR, efficiency_multiplier
-from pricewar.market.fleet import ChipTable, Fleet, fleet_costs
+from pricewar.market.chips import ChipTable
+from pricewar.market.costs import (
+    CostConditions,
+    capacity_mtok_per_step,
+    efficiency_multiplier,
+    new_gpu_costs,
+)
+from pricewar.market.fleet import Fleet, fleet_costs
 from pricewar.market.graph import ACCESS_CODE, build_market_graph, compile_routes
 from pricewar.model import metrics
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.scenario import CN_REGIONS, Scenario, load_scenario
 from pricewar.strategies import STRATEGY_REGISTRY, PricingView, scarcity_update
+from pricewar.units import SECONDS_PER_YEAR
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +155,6 @@ class PriceWarModel(mesa.Model):
             energy_j_per_token=column("energy_j_per_token"),
             release_year=np.array([_decimal_year(dt.date.fromisoformat(chips[n].release_date))
                                    for n in names]),
-            export_controlled=column("export_controlled", bool),
             purchasable=column("purchasable", bool),
             supply_gpus_per_step=column("supply_gpus_per_step"),
             supply_growth_per_year=column("supply_growth_per_year"))
@@ -370,14 +376,14 @@ class PriceWarModel(mesa.Model):
         self.efficiency = efficiency_multiplier(self.date, ref,
                                                 s.technology.algorithmic_efficiency_per_year,
                                                 s.technology.software_efficiency_per_year)
-        self.costs, throughput, self.producer_fixed_usd_per_year = fleet_costs(
-            self.fleet, self.chips, self.steps, self.n_producers,
-            export_penalty=self.producer_export_penalty,
-            hardware_penalty=self.producer_hardware_penalty, efficiency=self.efficiency,
+        self.cost_conditions = CostConditions(
+            efficiency=self.efficiency, export_penalty=self.producer_export_penalty,
+            hardware_penalty=self.producer_hardware_penalty, facility_usd_per_w=facility,
             pue=self.producer_pue, electricity_usd_per_kwh=self.producer_electricity,
-            facility_usd_per_w=facility, gpu_life_years=s.costs.gpu_life_years,
-            planned_utilisation=s.costs.planned_utilisation,
-            fixed_opex_share_per_year=s.costs.fixed_opex_share_per_year,
+            gpu_life_years=s.costs.gpu_life_years, planned_utilisation=s.costs.planned_utilisation,
+            fixed_opex_share_per_year=s.costs.fixed_opex_share_per_year)
+        self.costs, throughput, self.producer_fixed_usd_per_year = fleet_costs(
+            self.fleet, self.chips, self.steps, self.n_producers, self.cost_conditions,
             fallback_chip=self.producer_best_chip)
         self.producer_facility = facility
         self.producer_marginal_cost = self.costs.marginal_usd_per_mtok
@@ -529,16 +535,10 @@ class PriceWarModel(mesa.Model):
     def _new_gpu_economics(self, chip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Full unit cost at planned utilisation (USD/Mtok) and capacity (Mtok/step) of one new
         GPU of ``chip`` per producer, at today's efficiency and prices."""
-        s = self.scenario
-        tps = self.chips.tokens_per_s[chip] * self.efficiency / (1.0 + self.producer_hardware_penalty)
-        joules = (self.chips.energy_j_per_token[chip] * (1.0 + self.producer_export_penalty)
-                  / self.efficiency)
-        capex = self.chips.price_usd[chip] + self.producer_facility * self.chips.power_w[chip]
-        tokens_per_year = SECONDS_PER_YEAR * tps * s.costs.planned_utilisation
-        unit_cost = (joules * self.producer_pue * self.producer_electricity / 3.6
-                     + capex * (1.0 / s.costs.gpu_life_years
-                                + s.costs.fixed_opex_share_per_year) / tokens_per_year * 1e6)
-        capacity = tps * s.step_seconds * s.costs.max_utilisation / 1e6
+        new = new_gpu_costs(self.chips, chip, self.cost_conditions)
+        capacity = capacity_mtok_per_step(new.tokens_per_s_per_gpu, self.scenario.step_seconds,
+                                          self.scenario.costs.max_utilisation)
+        unit_cost = new.marginal_usd_per_mtok
         return unit_cost, capacity
 
     def _invest(self) -> None:

@@ -65,7 +65,7 @@ def compute(model) -> dict[str, float]:
     out.update(population(model))
     first = getattr(model, "initial_price_avg", None)  # set by the model after initialisation
     out["price_index"] = out["price_avg"] / first if first else 1.0
-    for region in PRODUCER_REGIONS:
+    for region in model.scenario.producer_regions:
         members = model.producer_region == model.region_names.index(region)
         q = served[members]
         volume = float(q.sum())
@@ -110,9 +110,9 @@ def bloc_shares(model) -> dict[str, float]:
     """Shares of served volume by supplier bloc in the contested and partitioned markets."""
     flows = flow_matrix(model).sum(axis=1)  # consumer region x producer region
     names = model.region_names
-    cn = [names.index(r) for r in ("cn_west", "cn_east")]
-    west = [names.index(r) for r in ("us", "eu")]
-    south = names.index("global_south") if "global_south" in names else None
+    cn = [names.index(r) for r in model.scenario.bloc_regions("cn")]
+    west = [names.index(r) for r in model.scenario.bloc_regions("western")]
+    contested = [names.index(r) for r in model.scenario.bloc_regions("contested")]
 
     def share(rows, cols):
         total = flows[rows].sum()
@@ -120,8 +120,8 @@ def bloc_shares(model) -> dict[str, float]:
 
     return {
         "cn_share_western": share(west, cn),
-        "cn_share_global_south": share([south], cn) if south is not None else 0.0,
-        "western_share_global_south": share([south], west) if south is not None else 0.0,
+        "cn_share_global_south": share(contested, cn) if contested else 0.0,
+        "western_share_global_south": share(contested, west) if contested else 0.0,
     }
 
 

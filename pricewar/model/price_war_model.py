@@ -38,7 +38,7 @@ from pricewar.market.fleet import Fleet, fleet_costs
 from pricewar.market.graph import ACCESS_CODE, build_market_graph, compile_routes
 from pricewar.model import metrics
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
-from pricewar.scenario import CN_REGIONS, Scenario, load_scenario
+from pricewar.scenario import Scenario, load_scenario
 from pricewar.strategies import STRATEGY_REGISTRY, PricingView, scarcity_update
 from pricewar.units import SECONDS_PER_YEAR
 
@@ -341,7 +341,7 @@ class PriceWarModel(mesa.Model):
 
     def _export_lag_years(self) -> np.ndarray:
         policy = self.scenario.policy
-        is_cn = np.isin(self.producer_region, self._region_index(CN_REGIONS))
+        is_cn = np.isin(self.producer_region, self._region_index(self.scenario.bloc_regions('cn')))
         lag = policy.export_control_lag_years if policy.export_control_penalty > 0 else 0.0
         return np.where(is_cn, lag, 0.0)
 
@@ -358,7 +358,7 @@ class PriceWarModel(mesa.Model):
         s = self.scenario
         year = _decimal_year(self.date)
         self.producer_best_chip = dynamics.best_chip(self.chips, year, self._export_lag_years())
-        is_cn = np.isin(self.producer_region, self._region_index(CN_REGIONS))
+        is_cn = np.isin(self.producer_region, self._region_index(self.scenario.bloc_regions('cn')))
         # export controls degrade the frontier chips CN producers run (H20/domestic substitutes)
         self.producer_export_penalty = np.where(is_cn, s.policy.export_control_penalty, 0.0)
         self.producer_hardware_penalty = (self.producer_export_penalty
@@ -440,7 +440,8 @@ class PriceWarModel(mesa.Model):
                            self.producer_marginal_cost, self.producer_full_cost,
                            self.producer_cash, s.pricing,
                            producer_ids=np.array([p.unique_id for p in self.producers]),
-                           state=self.strategy_state, step=self.steps, rng=self.rng)
+                           state=self.strategy_state, step=self.steps, rng=self.rng,
+                           strategy_params=s.strategy_params)
         base = base.copy()
         for name in np.unique(self.producer_strategy):
             members = np.flatnonzero((self.producer_strategy == name) & ~committed)

@@ -14,8 +14,8 @@ A producer's fleet (:func:`pricewar.market.fleet.fleet_costs`) passes its cohort
 (:func:`new_gpu_costs`) passes its own figures.
 
 Marginal cost (pricing) is ``c_E`` plus the opportunity cost of the GPU-hours a token takes, valued
-at the capex-breakeven rental rate at the planned utilisation (``c_H + c_O`` at ``u_plan``): GPU-hours
-are a traded, variable input (docs/calibration.md, "Accelerators and serving": H100 rental
+at the capex-breakeven rental rate at the planned utilisation (``c_H + c_O`` at ``u_plan``):
+GPU-hours are a traded, variable input (docs/calibration.md, "Accelerators and serving": H100 rental
 1.70-2.85 USD/h vs capex breakeven ~1.65 USD/h). The full unit cost (investment, exit, reporting)
 spreads hardware and opex over the *realised* utilisation instead:
 ``c_E + (c_H + c_O) x u_plan / u_realised``.
@@ -119,6 +119,13 @@ class ProducerCosts:
                                            + self.opex_usd_per_mtok) * spread
 
 
+def capex_usd_per_gpu(chips: ChipTable, chip: np.ndarray,
+                      facility_usd_per_w: np.ndarray) -> np.ndarray:
+    """Capital cost of one GPU of ``chip`` in its facility: chip price + facility cost of its IT
+    power (USD)."""
+    return chips.price_usd[chip] + facility_usd_per_w * chips.power_w[chip]
+
+
 def gpu_performance(chips: ChipTable, chip: np.ndarray, *, efficiency: float,
                     export_penalty: np.ndarray, hardware_penalty: np.ndarray,
                     facility_usd_per_w: np.ndarray
@@ -129,12 +136,11 @@ def gpu_performance(chips: ChipTable, chip: np.ndarray, *, efficiency: float,
     -------
     tokens_per_s : ``chip tokens/s x efficiency / (1 + hardware_penalty)`` (tokens/s)
     energy_j_per_token : ``chip J/token x (1 + export_penalty) / efficiency`` (J/token)
-    capex_usd : ``chip price + facility_usd_per_w x chip power`` (USD)
+    capex_usd : :func:`capex_usd_per_gpu` (USD)
     """
     tokens_per_s = chips.tokens_per_s[chip] * efficiency / (1.0 + hardware_penalty)
     energy_j_per_token = chips.energy_j_per_token[chip] * (1.0 + export_penalty) / efficiency
-    capex_usd = chips.price_usd[chip] + facility_usd_per_w * chips.power_w[chip]
-    return tokens_per_s, energy_j_per_token, capex_usd
+    return tokens_per_s, energy_j_per_token, capex_usd_per_gpu(chips, chip, facility_usd_per_w)
 
 
 def unit_costs(*, energy_j_per_token: np.ndarray, tokens_per_s: np.ndarray, capex_usd: np.ndarray,

@@ -1,4 +1,4 @@
-"""GPU fleets as vintages (cohorts): who owns how many GPUs of which chip, online when, retiring when.
+"""GPU fleets as vintages (cohorts): who owns how many GPUs of which chip, online and retiring when.
 
 Cohorts are rows of flat arrays; per-producer capacity and costs are capacity-weighted
 aggregates over a producer's online cohorts (``np.bincount``), so there is no per-producer loop.

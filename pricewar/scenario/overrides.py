@@ -70,8 +70,9 @@ OVERRIDES: dict[str, tuple[str, Any, type]] = {
                        lambda d, v: d["policy"].__setitem__("friction_utils", v), float),
     "demand_growth": ("exogenous demand growth per step",
                       lambda d, v: d["demand"].__setitem__("growth_per_step", v), float),
-    "producer_strategy": (f"strategy of every producer: a registered name ({', '.join(strategy_names())}"
-                          f", or one registered with pricewar.strategies.register)",
+    "producer_strategy": ("strategy of every producer: a registered name "
+                          f"({', '.join(strategy_names())}, or one registered with "
+                          "pricewar.strategies.register)",
                           lambda d, v: _set_all(d, "producers", "strategy", v), str),
     "n_producers": ("total number of producers (groups scaled proportionally)",
                     _scale_counts("producers"), int),

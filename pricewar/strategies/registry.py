@@ -1,4 +1,4 @@
-"""The strategy registry: name -> pricing function, and each strategy's optional parameters and hook.
+"""The strategy registry: name -> pricing function, plus each strategy's parameters and hook.
 
 A strategy is registered with :func:`register`::
 

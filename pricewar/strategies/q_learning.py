@@ -22,9 +22,10 @@ Design for a market whose costs fall over time
 - **Reward** is the producer's realised profit of the step (revenue minus energy and fixed costs,
   after capacity clearing), read from ``view.state["q_learning"]["realised_profit"]``, which the
   strategy's ``observe`` hook (:func:`observe_profit`) fills after the model's settlement. It is
-  *deflated* by ``marginal cost x potential demand per producer`` of that step (``c_i x sum_j D_j / n``): both are exogenous to prices, so the deflator
-  changes nothing within a step, but it removes the trends of falling costs and of demand growing
-  ~5% a week, which would otherwise make old and new Q-values incomparable. In these units a
+  *deflated* by ``marginal cost x potential demand per producer`` of that step
+  (``c_i x sum_j D_j / n``): both are exogenous to prices, so the deflator changes nothing within
+  a step, but it removes the trends of falling costs and of demand growing ~5% a week, which
+  would otherwise make old and new Q-values incomparable. In these units a
   producer selling ``q`` at markup ``k`` earns about ``(k - 1) q / (D / n)``.
 - **Learning** (paper, eq. 4): ``Q(s, a) <- (1 - alpha) Q(s, a) + alpha [r + delta max_a' Q(s',
   a')]``, applied at pricing time to the *previous* step's state and action, since the profit of

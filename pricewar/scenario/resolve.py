@@ -35,7 +35,12 @@ from pricewar.units import SECONDS_PER_DAY
 
 @dataclass(frozen=True)
 class Scenario:
-    """A fully resolved, validated scenario. Build with :func:`load_scenario`."""
+    """A fully resolved, validated scenario. Build with :func:`load_scenario`.
+
+    ``strategy_params`` maps a strategy name to its parameter dataclass (strategies registered
+    with ``params``); the defaults of every such strategy in use are filled in, so the resolved
+    scenario records all parameters of a run.
+    """
 
     name: str
     description: str

@@ -1,7 +1,9 @@
 """Validated construction of frozen dataclasses from TOML tables.
 
-Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0); a number may be
-written plain or as ``{value = ..., source = "..."}`` (the source is recorded by key path). Every
+Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0), ``one_of``
+restricts a string to the names a function returns (asked at validation time) and ``built_by``
+hands a field to its own builder; a number may be written plain or as
+``{value = ..., source = "..."}`` (the source is recorded by key path). Every
 problem raises :class:`~pricewar.errors.ScenarioError` naming the origin, key path and value.
 """
 

@@ -7,8 +7,10 @@ Code writes ``tokens / TOKENS_PER_MTOK`` or ``years * SECONDS_PER_YEAR`` instead
 TOKENS_PER_MTOK = 1e6
 SECONDS_PER_DAY = 86_400.0
 DAYS_PER_YEAR = 365.25  # Julian year
+DAYS_PER_WEEK = 7.0
 SECONDS_PER_YEAR = DAYS_PER_YEAR * SECONDS_PER_DAY
 J_PER_KWH = 3.6e6
+J_PER_MWH = 3.6e9
 MJ_PER_KWH = 3.6  # (J/token) x Mtok = MJ, so USD/Mtok = J/token x USD/kWh / MJ_PER_KWH
 W_PER_MW = 1e6
 KWH_PER_MWH = 1000.0

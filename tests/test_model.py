@@ -4,6 +4,7 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
+import tomli_w
 
 from pricewar.errors import ScenarioError
 from pricewar.model import PriceWarModel
@@ -169,3 +170,51 @@ def test_entry_adds_listed_producers():
     assert any(newcomer.index in listed for listed in model.platform_listings)
     model.step()
     assert np.isfinite(model.producer_price).all()
+
+
+def _scenario_file(tmp_path, **sections):
+    path = tmp_path / "scenario.toml"
+    path.write_bytes(tomli_w.dumps({"name": "t", "description": "", "start_date": "2025-07-01",
+                                    "step_days": 7.0, "steps": 4, "price_form": "log",
+                                    **sections}).encode())
+    return path
+
+
+def test_export_controls_apply_to_the_regions_flagged_in_the_data(tmp_path):
+    # mid-2025: B200 is out; producers under export controls trail by two years (H100)
+    model = PriceWarModel(_scenario_file(tmp_path), seed=1, **SMALL)
+    chips = model.chips.names
+    best = {r: {chips[c] for c in model.producer_best_chip[
+        model.producer_region == model.region_names.index(r)]} for r in ("cn_west", "us")}
+    assert best == {"cn_west": {"H100"}, "us": {"B200"}}
+    cn_west = model.producer_region == model.region_names.index("cn_west")
+    assert (model.producer_export_penalty[cn_west] == 0.4).all()
+    lifted = PriceWarModel(_scenario_file(
+        tmp_path, regions={"cn_west": {"export_controlled": False}}), seed=1, **SMALL)
+    assert {chips[c] for c in lifted.producer_best_chip[cn_west]} == {"B200"}
+    assert (lifted.producer_export_penalty[cn_west] == 0.0).all()
+    cn_east = model.producer_region == model.region_names.index("cn_east")
+    assert (lifted.producer_export_penalty[cn_east] == 0.4).all()
+
+
+def test_every_producer_array_is_resized_on_exit_and_entry():
+    import dataclasses
+
+    from pricewar.scenario import load_scenario
+
+    base = load_scenario("baseline")
+    scenario = dataclasses.replace(base, dynamics=dataclasses.replace(
+        base.dynamics, entry_enabled=True, entry_interval_steps=1, entry_min_margin=-1.0))
+    model = PriceWarModel(scenario, seed=1, **SMALL)
+    model.step()  # four entrants, one per group
+    before = model.n_producers
+    model.producer_cash[[2, 5]] = -1e15
+    model.step()
+    n = model.n_producers
+    assert n == before - 2 + 4 and model.metrics["exits"] == 2 and model.metrics["entries"] == 4
+    for f in dataclasses.fields(model.producer_arrays):
+        assert len(getattr(model.producer_arrays, f.name)) == n, f.name
+    assert model.fleet.producer.max() == n - 1
+    assert [p.index for p in model.producers] == list(range(n))
+    newcomers = model.producer_arrays
+    assert (newcomers.surcharge[-4:] == 1.0).all() and (newcomers.commit_until[-4:] == -1).all()

@@ -9,6 +9,7 @@ import tomli_w
 from pricewar.errors import ScenarioError
 from pricewar.scenario import (
     OVERRIDES,
+    PRODUCER_REGIONS,
     calibration_defaults,
     load_scenario,
     parse_override_value,
@@ -153,3 +154,36 @@ def test_parse_override_value():
     with pytest.raises(ScenarioError, match="unknown override"):
         parse_override_value("nope", "1")
     assert "electricity_cn_west" in OVERRIDES
+
+
+@pytest.mark.parametrize(
+    "mutate, key_path, fragment",
+    [
+        (lambda d: d["regions"]["us"].__setitem__("bloc", "neutral"), "regions.us.bloc",
+         "must be one of"),
+        (lambda d: d["regions"]["eu"].__setitem__("export_controlled", "yes"),
+         "regions.eu.export_controlled", "expected true or false"),
+        (lambda d: [r.__setitem__("hosts_producers", False) for r in d["regions"].values()],
+         "regions", "no region hosts producers"),
+        (lambda d: d["producers"]["eu"].__setitem__("region", "global_south"),
+         "producers.eu.region", "unknown producer region"),
+        (lambda d: d["policy"].__setitem__("western_cn_share_cap", 0.3),
+         "policy.western_cn_share_cap", "unknown key"),
+    ],
+)
+def test_region_semantics_are_validated(tmp_path, mutate, key_path, fragment):
+    data = _resolved(tmp_path)
+    mutate(data)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(_write(tmp_path, data))
+    assert info.value.key_path == key_path
+    assert fragment in str(info.value)
+
+
+def test_producer_regions_and_blocs_come_from_the_region_data():
+    scenario = load_scenario("baseline")
+    assert scenario.producer_regions == ("cn_west", "cn_east", "us", "eu")
+    assert scenario.bloc_regions("cn") == ("cn_west", "cn_east")
+    assert scenario.bloc_regions("western") == ("us", "eu")
+    assert scenario.bloc_regions("contested") == ("global_south",)
+    assert scenario.producer_regions == PRODUCER_REGIONS  # the shipped data's

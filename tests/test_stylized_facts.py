@@ -14,6 +14,8 @@ from pricewar.scenario import load_scenario
 from pricewar.studies.runner import model_frame, run_model
 
 REGIONS = ("cn_west", "cn_east", "us", "eu")
+#: CN open models peaked at ~30% of OpenRouter tokens (OpenRouter, State of AI, Dec 2025)
+WESTERN_CN_SHARE_CAP = 0.30
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +119,7 @@ def test_fact4_batch_shifts_west_when_west_is_cheaper():
 # 5. partition by policy and latency; the Global South is contested
 def test_fact5_western_cn_share_below_cap_and_global_south_contested(baseline):
     model, frame = baseline
-    cap = model.scenario.policy.western_cn_share_cap
+    cap = WESTERN_CN_SHARE_CAP
     assert (frame["cn_share_western"] < cap).all()
     first_two_years = frame.iloc[:105]
     assert (first_two_years["cn_share_global_south"] > 0.1).all()

@@ -83,7 +83,7 @@ def _own_slope(market: RouteMarket, demand: MarketDemand) -> np.ndarray:
 
 
 def own_price_derivative(market: RouteMarket, demand: MarketDemand) -> np.ndarray:
-    """``dQ_i/dp_i`` per producer (Mtok/step per USD/Mtok; <= 0), DESIGN §7.
+    """``dQ_i/dp_i`` per producer (Mtok/step per USD/Mtok; <= 0), docs/ODD.md §6.4.
 
     ``dQ_i/dp_i = -sum_j alpha_j D_j (1 - S_ij) sum_{r in R_ij} s_r phi'(P_r)`` with ``S_ij`` the
     share of consumer ``j`` going to producer ``i``'s routes; ``phi' = 1`` (linear) or ``1/P``.

@@ -47,7 +47,7 @@ class RouteTopology:
     -----
     Several routes of one consumer may lead to the same producer (through different platforms);
     the (consumer, producer) *pairs* are indexed here once, because the own-price derivative
-    aggregates shares per pair (DESIGN §7).
+    aggregates shares per pair (docs/ODD.md §6.4).
     """
 
     def __init__(self, consumer_ptr, route_producer, n_producers: int):
@@ -158,7 +158,7 @@ class RouteMarket:
     route_price_extra : float array, shape (n_routes,)
         Price added along the route ``e_r`` (platform markup, transfer cost), USD/Mtok, >= 0.
     consumer_alpha : float array, shape (n_consumers,)
-        Price sensitivity ``alpha_j`` (> 0; > 1 for the log form, DESIGN §5).
+        Price sensitivity ``alpha_j`` (> 0; > 1 for the log form, docs/ODD.md §6.2).
     consumer_demand : float array, shape (n_consumers,)
         Potential demand ``D_j``, Mtok/step, >= 0.
     consumer_outside_utility : float array, shape (n_consumers,)

@@ -1,4 +1,4 @@
-"""GPU fleets as vintages (cohorts): who owns how many GPUs of which chip, online when, retiring when.
+"""GPU fleets as vintages (cohorts): who owns how many GPUs of which chip, online and retiring when.
 
 Cohorts are rows of flat arrays; per-producer capacity and costs are capacity-weighted
 aggregates over a producer's online cohorts (``np.bincount``), so there is no per-producer loop.
@@ -11,26 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pricewar.market.costs import J_PER_KWH, SECONDS_PER_YEAR, TOKENS_PER_MTOK, ProducerCosts
-
-
-@dataclass(frozen=True)
-class ChipTable:
-    """Chip properties as arrays indexed by chip number (order of the scenario's chips)."""
-
-    names: tuple[str, ...]
-    price_usd: np.ndarray
-    power_w: np.ndarray
-    tokens_per_s: np.ndarray
-    energy_j_per_token: np.ndarray
-    release_year: np.ndarray  # decimal year
-    export_controlled: np.ndarray
-    purchasable: np.ndarray
-    supply_gpus_per_step: np.ndarray
-    supply_growth_per_year: np.ndarray
-
-    def index(self, name: str) -> int:
-        return self.names.index(name)
+from pricewar.market.chips import ChipTable
+from pricewar.market.costs import CostConditions, ProducerCosts, gpu_performance, unit_costs
 
 
 @dataclass
@@ -77,21 +59,17 @@ class Fleet:
         return np.bincount(self.producer[mask], self.gpus[mask], minlength=n_producers)
 
 
-def fleet_costs(fleet: Fleet, chips: ChipTable, step: int, n_producers: int, *,
-                export_penalty: np.ndarray, hardware_penalty: np.ndarray, efficiency: float,
-                pue: np.ndarray,
-                electricity_usd_per_kwh: np.ndarray, facility_usd_per_w: np.ndarray,
-                gpu_life_years: float, planned_utilisation: float,
-                fixed_opex_share_per_year: float, fallback_chip: np.ndarray
+def fleet_costs(fleet: Fleet, chips: ChipTable, step: int, n_producers: int,
+                conditions: CostConditions, fallback_chip: np.ndarray
                 ) -> tuple[ProducerCosts, np.ndarray, np.ndarray]:
-    """Per-producer costs aggregated over online cohorts (docs/ODD.md "Costs").
+    """Per-producer costs aggregated over online cohorts (docs/ODD.md §6.1 "Costs").
 
-    Per cohort ``c`` of producer ``i``: throughput ``tps_c = chip_tps x efficiency / (1 + h_i)``
-    and energy ``J_c = chip_J x (1 + pen_i) / efficiency`` (``pen`` the export-control energy
-    penalty, ``h`` its hardware part: fewer tokens/s per GPU at the same capex); producer figures are throughput-
-    weighted means, hardware and opex costs are the cohorts' capex flows over the producer's
-    token capacity at the planned utilisation. A producer without online GPUs is costed as if
-    it ran one GPU of ``fallback_chip[i]`` (its best purchasable chip), so prices stay defined.
+    Each cohort's GPUs perform as :func:`~pricewar.market.costs.gpu_performance` says for its
+    owner; producer figures are throughput-weighted means, and hardware and opex costs are the
+    cohorts' capex over the producer's token capacity at the planned utilisation
+    (:func:`~pricewar.market.costs.unit_costs` of the fleet's totals). A producer without online
+    GPUs is costed as if it ran one GPU of ``fallback_chip[i]`` (its best purchasable chip), so
+    prices stay defined.
 
     Returns
     -------
@@ -99,13 +77,14 @@ def fleet_costs(fleet: Fleet, chips: ChipTable, step: int, n_producers: int, *,
     tokens_per_s : total serving throughput per producer (tokens/s)
     fixed_usd_per_year : depreciation + fixed opex of online GPUs per producer (USD/year)
     """
+    c = conditions
     online = fleet.is_online(step)
     owner = fleet.producer[online]
-    chip = fleet.chip[online]
     gpus = fleet.gpus[online]
-    tps = chips.tokens_per_s[chip] * efficiency / (1.0 + hardware_penalty[owner])
-    joules = chips.energy_j_per_token[chip] * (1.0 + export_penalty[owner]) / efficiency
-    capex = chips.price_usd[chip] + facility_usd_per_w[owner] * chips.power_w[chip]
+    tps, joules, capex = gpu_performance(
+        chips, fleet.chip[online], efficiency=c.efficiency, export_penalty=c.export_penalty[owner],
+        hardware_penalty=c.hardware_penalty[owner],
+        facility_usd_per_w=c.facility_usd_per_w[owner])
 
     def per_producer(values):
         return np.bincount(owner, values, minlength=n_producers)
@@ -114,21 +93,22 @@ def fleet_costs(fleet: Fleet, chips: ChipTable, step: int, n_producers: int, *,
     throughput = per_producer(gpus * tps)
     idle = throughput <= 0
     # fallback: one notional GPU of the producer's best purchasable chip
-    f_tps = chips.tokens_per_s[fallback_chip] * efficiency / (1.0 + hardware_penalty)
-    f_j = chips.energy_j_per_token[fallback_chip] * (1.0 + export_penalty) / efficiency
-    f_capex = chips.price_usd[fallback_chip] + facility_usd_per_w * chips.power_w[fallback_chip]
+    f_tps, f_j, f_capex = gpu_performance(
+        chips, fallback_chip, efficiency=c.efficiency, export_penalty=c.export_penalty,
+        hardware_penalty=c.hardware_penalty, facility_usd_per_w=c.facility_usd_per_w)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_j = np.where(idle, f_j, per_producer(gpus * tps * joules) / throughput)
         mean_tps = np.where(idle, f_tps, throughput / np.maximum(total_gpus, 1e-300))
         mean_capex = np.where(idle, f_capex, per_producer(gpus * capex)
                               / np.maximum(total_gpus, 1e-300))
     fleet_capex = np.where(idle, f_capex, per_producer(gpus * capex))
-    tokens = np.where(idle, f_tps, throughput)
-    tokens_per_year = SECONDS_PER_YEAR * tokens * planned_utilisation
-    energy_cost = mean_j * pue * electricity_usd_per_kwh * TOKENS_PER_MTOK / J_PER_KWH
-    hardware_cost = fleet_capex / (gpu_life_years * tokens_per_year) * TOKENS_PER_MTOK
-    opex_cost = fixed_opex_share_per_year * fleet_capex / tokens_per_year * TOKENS_PER_MTOK
-    costs = ProducerCosts(mean_j, mean_tps, mean_capex, energy_cost, hardware_cost, opex_cost,
-                          planned_utilisation)
-    fixed = np.where(idle, 0.0, fleet_capex) * (1.0 / gpu_life_years + fixed_opex_share_per_year)
+    energy, hardware, opex = unit_costs(
+        energy_j_per_token=mean_j, tokens_per_s=np.where(idle, f_tps, throughput),
+        capex_usd=fleet_capex, pue=c.pue, electricity_usd_per_kwh=c.electricity_usd_per_kwh,
+        gpu_life_years=c.gpu_life_years, planned_utilisation=c.planned_utilisation,
+        fixed_opex_share_per_year=c.fixed_opex_share_per_year)
+    costs = ProducerCosts(mean_j, mean_tps, mean_capex, energy, hardware, opex,
+                          c.planned_utilisation)
+    fixed = np.where(idle, 0.0, fleet_capex) * (1.0 / c.gpu_life_years
+                                                + c.fixed_opex_share_per_year)
     return costs, np.where(idle, 0.0, throughput), fixed

@@ -1,8 +1,13 @@
-"""The Mesa model of the token price war: agents, the model class and its reporters.
+"""The Mesa model of the token price war: agents, their state, the step phases and the reporters.
 
-Modules: :mod:`~pricewar.model.agents` (the three agent types, views into the model's arrays),
-:mod:`~pricewar.model.price_war_model` (:class:`PriceWarModel`) and :mod:`~pricewar.model.metrics`
-(model and agent reporters).
+Modules, in the order a step uses them: :mod:`~pricewar.model.price_war_model`
+(:class:`PriceWarModel`: construction and the story of a step), :mod:`~pricewar.model.agents`
+(the three agent types, views into the arrays), :mod:`~pricewar.model.population` (the producer,
+platform and consumer arrays, one schema each), :mod:`~pricewar.model.regions` (region attributes
+as arrays), :mod:`~pricewar.model.initialise` (state from the scenario),
+:mod:`~pricewar.model.network` (market graph -> route arrays), :mod:`~pricewar.model.phases`
+(exogenous update, costs, prices, clearing, settlement), :mod:`~pricewar.model.investment`,
+:mod:`~pricewar.model.entry_exit` and :mod:`~pricewar.model.metrics` (model and agent reporters).
 """
 
 from pricewar.model.price_war_model import PriceWarModel

@@ -1,6 +1,9 @@
-"""The three agent types (DESIGN §2). Numeric state lives in the model's numpy arrays; an agent's
-attributes are views into them (``agent.price`` reads ``model.producer_price[agent.index]``), so
-the model steps all agents of a type at once and an agent object never goes stale."""
+"""The three agent types (docs/ODD.md §2).
+
+Numeric state lives in the model's producer, platform and consumer arrays
+(:mod:`pricewar.model.population`); an agent's attributes are views into them (``agent.price``
+reads ``model.producer_price[agent.index]``), so the model steps all agents of a type at once and
+an agent object never goes stale."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Model and agent reporters (names are public API; DESIGN §9).
+"""Model and agent reporters (names are public API; docs/ODD.md §4 "Observation").
 
 All model metrics of a step are computed once, vectorized, by :func:`compute` after settlement and
 stored in ``model.metrics``; the DataCollector's reporters read that dict. Units: prices and costs
 USD/Mtok, volumes Mtok/step, consumer surplus USD/step, energy MWh/step, emissions t CO2/step.
+Per-region metrics exist for every region that hosts producers; the bloc shares count regions by
+their ``bloc`` in the scenario's regions.
 """
 
 from __future__ import annotations
@@ -13,14 +15,23 @@ from pricewar.scenario import PRODUCER_REGIONS
 
 REGION_METRICS = ("price", "share", "throughput", "unit_cost", "energy_mwh", "emissions_t")
 
-MODEL_METRICS = (
+AGGREGATE_METRICS = (
     "price_avg", "hhi", "lerner", "consumer_surplus", "demand_total", "served_total",
     "outside_total", "unserved_demand", "energy_mwh", "emissions_t", "active_producers",
     "efficiency", "price_index", "exits", "entries", "exits_total", "entries_total",
     "curtailment_absorbed_mwh", "emissions_avoided_t", "capacity_total", "gpus_total",
     "gpus_ordered", "cn_share_western", "cn_share_global_south", "western_share_global_south",
-    *[f"{m}_{r}" for m in REGION_METRICS for r in PRODUCER_REGIONS],
 )
+
+
+def metric_names(producer_regions) -> tuple[str, ...]:
+    """Model metric names of a model whose producers are in ``producer_regions``."""
+    return (*AGGREGATE_METRICS,
+            *[f"{m}_{r}" for m in REGION_METRICS for r in producer_regions])
+
+
+#: model metrics of the shipped calibration's producer regions
+MODEL_METRICS = metric_names(PRODUCER_REGIONS)
 
 #: Agent-type reporters: attribute names on the agents (views into the model arrays).
 PRODUCER_REPORTERS = ("price", "marginal_cost", "full_unit_cost", "quantity", "capacity",
@@ -63,9 +74,9 @@ def compute(model) -> dict[str, float]:
     }
     out.update(bloc_shares(model))
     out.update(population(model))
-    first = getattr(model, "initial_price_avg", None)  # set by the model after initialisation
+    first = model.initial_price_avg  # set by the model after initialisation
     out["price_index"] = out["price_avg"] / first if first else 1.0
-    for region in PRODUCER_REGIONS:
+    for region in model.regions.producer_regions:
         members = model.producer_region == model.region_names.index(region)
         q = served[members]
         volume = float(q.sum())
@@ -101,7 +112,7 @@ def flow_matrix(model) -> np.ndarray:
     Indexed by ``model.region_names``, ``model.sector_names`` and ``model.region_names``.
     """
     n_regions, n_sectors = len(model.region_names), len(model.sector_names)
-    flows = np.bincount(model.route_flow_key, model.clearing.route_served,
+    flows = np.bincount(model.network.flow_key, model.clearing.route_served,
                         minlength=n_regions * n_sectors * n_regions)
     return flows.reshape(n_regions, n_sectors, n_regions)
 
@@ -109,10 +120,8 @@ def flow_matrix(model) -> np.ndarray:
 def bloc_shares(model) -> dict[str, float]:
     """Shares of served volume by supplier bloc in the contested and partitioned markets."""
     flows = flow_matrix(model).sum(axis=1)  # consumer region x producer region
-    names = model.region_names
-    cn = [names.index(r) for r in ("cn_west", "cn_east")]
-    west = [names.index(r) for r in ("us", "eu")]
-    south = names.index("global_south") if "global_south" in names else None
+    cn, west = model.regions.in_bloc("cn"), model.regions.in_bloc("western")
+    contested = model.regions.in_bloc("contested")
 
     def share(rows, cols):
         total = flows[rows].sum()
@@ -120,14 +129,14 @@ def bloc_shares(model) -> dict[str, float]:
 
     return {
         "cn_share_western": share(west, cn),
-        "cn_share_global_south": share([south], cn) if south is not None else 0.0,
-        "western_share_global_south": share([south], west) if south is not None else 0.0,
+        "cn_share_global_south": share(contested, cn) if contested else 0.0,
+        "western_share_global_south": share(contested, west) if contested else 0.0,
     }
 
 
-def model_reporters() -> dict:
+def model_reporters(producer_regions) -> dict:
     """DataCollector model reporters reading ``model.metrics``."""
-    return {name: (lambda m, key=name: m.metrics[key]) for name in MODEL_METRICS}
+    return {name: (lambda m, key=name: m.metrics[key]) for name in metric_names(producer_regions)}
 
 
 def agenttype_reporters() -> dict:

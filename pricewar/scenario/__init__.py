@@ -11,22 +11,25 @@ the bad value. Nothing runs on an invalid scenario.
 Flat overrides (``electricity_cn_west=0.03``, ...; see :data:`OVERRIDES`) make scenarios sweepable
 with ``mesa.batch_run`` and ``pricewar run --set``.
 
+Region semantics are data: ``hosts_producers`` (False for consumer-only regions), ``bloc`` (``cn``,
+``western`` or ``contested``) and ``export_controlled`` on each region of ``regions.toml``. Producer
+strategies are validated against :mod:`pricewar.strategies.registry`, so a newly registered strategy
+is usable in a scenario; a ``[strategy_params.<name>]`` table sets a strategy's parameters.
+
 Modules: :mod:`~pricewar.scenario.typed` (validated construction of dataclasses from TOML tables),
 :mod:`~pricewar.scenario.schema` (the sections), :mod:`~pricewar.scenario.resolve` (the resolved
 :class:`Scenario` and its consistency checks), :mod:`~pricewar.scenario.overrides` (flat
-overrides), :mod:`~pricewar.scenario.loading` (names, files, calibration data) and
+overrides), :mod:`~pricewar.scenario.calibration` (the calibration data files),
+:mod:`~pricewar.scenario.loading` (scenario names and files) and
 :mod:`~pricewar.scenario.parameter_table` (the parameter table of docs/ODD.md).
 """
 
-from pricewar.scenario.loading import calibration_defaults, load_scenario, scenario_names
+from pricewar.scenario.calibration import PRODUCER_REGIONS, calibration_defaults
+from pricewar.scenario.loading import load_scenario, scenario_names
 from pricewar.scenario.overrides import OVERRIDES, parse_override_value
 from pricewar.scenario.resolve import Scenario, apply_overrides, scenario_from_dict
 from pricewar.scenario.schema import (
     ACCESS,
-    CN_REGIONS,
-    PRODUCER_REGIONS,
-    STRATEGIES,
-    WESTERN_REGIONS,
     Chip,
     Costs,
     Demand,
@@ -41,8 +44,7 @@ from pricewar.scenario.schema import (
     Technology,
 )
 
-__all__ = ["ACCESS", "CN_REGIONS", "OVERRIDES", "PRODUCER_REGIONS", "STRATEGIES", "WESTERN_REGIONS",
-           "Chip", "Costs", "Demand", "Dynamics", "Event", "PlatformGroup", "Policy", "Pricing",
-           "ProducerGroup", "Region", "Scenario", "Sector", "Technology", "apply_overrides",
-           "calibration_defaults", "load_scenario", "parse_override_value", "scenario_from_dict",
-           "scenario_names"]
+__all__ = ["ACCESS", "OVERRIDES", "PRODUCER_REGIONS", "Chip", "Costs", "Demand", "Dynamics",
+           "Event", "PlatformGroup", "Policy", "Pricing", "ProducerGroup", "Region", "Scenario",
+           "Sector", "Technology", "apply_overrides", "calibration_defaults", "load_scenario",
+           "parse_override_value", "scenario_from_dict", "scenario_names"]

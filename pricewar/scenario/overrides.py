@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 from pricewar.errors import ScenarioError
-from pricewar.scenario.schema import PRODUCER_REGIONS, STRATEGIES
+from pricewar.scenario.calibration import PRODUCER_REGIONS
+from pricewar.strategies.registry import strategy_names
 
 
 # ------------------------------------------------------------------------------------------------
@@ -69,7 +70,9 @@ OVERRIDES: dict[str, tuple[str, Any, type]] = {
                        lambda d, v: d["policy"].__setitem__("friction_utils", v), float),
     "demand_growth": ("exogenous demand growth per step",
                       lambda d, v: d["demand"].__setitem__("growth_per_step", v), float),
-    "producer_strategy": (f"strategy of every producer, one of {list(STRATEGIES)}",
+    "producer_strategy": ("strategy of every producer: a registered name "
+                          f"({', '.join(strategy_names())}, or one registered with "
+                          "pricewar.strategies.register)",
                           lambda d, v: _set_all(d, "producers", "strategy", v), str),
     "n_producers": ("total number of producers (groups scaled proportionally)",
                     _scale_counts("producers"), int),

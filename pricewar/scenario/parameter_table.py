@@ -1,7 +1,8 @@
 """The parameter table of docs/ODD.md, generated from the scenario's calibration data.
 
-``python -m pricewar.paramtable`` rewrites the table between the markers in docs/ODD.md; a test
-checks that the committed table matches the data, so documentation and defaults cannot drift.
+``python -m pricewar.scenario.parameter_table`` rewrites the table between the markers in
+docs/ODD.md; a test checks that the committed table matches the data, so documentation and
+defaults cannot drift.
 """
 
 from __future__ import annotations

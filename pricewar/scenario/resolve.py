@@ -14,7 +14,6 @@ import tomli_w
 from pricewar.errors import ScenarioError
 from pricewar.scenario.overrides import OVERRIDES, flatten, plain
 from pricewar.scenario.schema import (
-    PRODUCER_REGIONS,
     Chip,
     Costs,
     Demand,
@@ -27,13 +26,21 @@ from pricewar.scenario.schema import (
     Region,
     Sector,
     Technology,
+    build_strategy_params,
 )
-from pricewar.scenario.typed import bounds, build_dataclass, fail
+from pricewar.scenario.typed import bounds, build_dataclass, built_by, fail
+from pricewar.strategies.registry import STRATEGY_PARAMS
+from pricewar.units import SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A fully resolved, validated scenario. Build with :func:`load_scenario`."""
+    """A fully resolved, validated scenario. Build with :func:`load_scenario`.
+
+    ``strategy_params`` maps a strategy name to its parameter dataclass (strategies registered
+    with ``params``); the defaults of every such strategy in use are filled in, so the resolved
+    scenario records all parameters of a run.
+    """
 
     name: str
     description: str
@@ -55,13 +62,25 @@ class Scenario:
     pricing: Pricing
     dynamics: Dynamics
     events: tuple[Event, ...] = ()
+    strategy_params: dict[str, Any] = field(default_factory=dict,
+                                            metadata=built_by(build_strategy_params))
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     origin: str = field(default="<object>", compare=False)
 
     @property
     def step_seconds(self) -> float:
         """Length of one model step (s)."""
-        return self.step_days * 86_400.0
+        return self.step_days * SECONDS_PER_DAY
+
+    @property
+    def producer_regions(self) -> tuple[str, ...]:
+        """Regions that host producers, in scenario order (the others hold consumers only)."""
+        return tuple(name for name, region in self.regions.items() if region.hosts_producers)
+
+    def bloc_regions(self, bloc: str) -> tuple[str, ...]:
+        """Regions of supplier bloc ``bloc`` (``"cn"``, ``"western"``, ``"contested"``), in
+        scenario order."""
+        return tuple(name for name, region in self.regions.items() if region.bloc == bloc)
 
     def to_dict(self) -> dict:
         """Plain nested dict (TOML-serialisable); numbers carry their sources back inline."""
@@ -144,9 +163,9 @@ def _check_consistency(s: Scenario) -> None:
         except ValueError:
             fail(o, f"chips.{name}.release_date", chip.release_date, "not an ISO date")
     regions = list(s.regions)  # scenario order: the first problem reported is deterministic
-    for region in PRODUCER_REGIONS:
-        if region not in regions:
-            fail(o, f"regions.{region}", None, "missing producer region")
+    producer_regions = list(s.producer_regions)
+    if not producer_regions:
+        fail(o, "regions", regions, "no region hosts producers (hosts_producers = true)")
     _check_matrix_keys(o, "latency_ms", s.latency_ms, regions, regions, "unknown region")
     for a in regions:
         for b in regions:
@@ -154,12 +173,12 @@ def _check_consistency(s: Scenario) -> None:
             if not math.isclose(there, back, rel_tol=1e-9):
                 fail(o, f"latency_ms.{a}.{b}", there,
                       f"latency matrix not symmetric: latency_ms.{b}.{a} = {back}")
-    _check_matrix_keys(o, "access", s.access, regions, PRODUCER_REGIONS,
-                       f"unknown producer region (expected one of {list(PRODUCER_REGIONS)})")
+    _check_matrix_keys(o, "access", s.access, regions, producer_regions,
+                       f"unknown producer region (expected one of {producer_regions})")
     for name, group in s.producers.items():
         if group.region not in regions or not s.regions[group.region].hosts_producers:
             fail(o, f"producers.{name}.region", group.region,
-                  f"unknown producer region (expected one of {list(PRODUCER_REGIONS)})")
+                  f"unknown producer region (expected one of {producer_regions})")
         if group.chip not in s.chips:
             fail(o, f"producers.{name}.chip", group.chip,
                   f"unknown chip (expected one of {sorted(s.chips)})")
@@ -170,7 +189,7 @@ def _check_consistency(s: Scenario) -> None:
         if group.region not in regions:
             fail(o, f"platforms.{name}.region", group.region, "unknown region")
         for i, listed in enumerate(group.lists):
-            if listed not in PRODUCER_REGIONS:
+            if listed not in producer_regions:
                 fail(o, f"platforms.{name}.lists[{i}]", listed, "unknown producer region")
     if sum(g.count for g in s.platforms.values()) < 1:
         fail(o, "platforms", {k: g.count for k, g in s.platforms.items()},
@@ -208,9 +227,23 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
         fail(origin, "sources", extra_sources, "expected a table of key path -> source")
     sources: dict[str, str] = {str(k): str(v) for k, v in extra_sources.items()}
     scenario = build_dataclass(Scenario, data, "", origin, sources)
-    scenario = dataclasses.replace(scenario, sources=sources, origin=origin)
+    scenario = dataclasses.replace(scenario, sources=sources, origin=origin,
+                                   strategy_params=_with_default_strategy_params(scenario, sources))
     _check_consistency(scenario)
     return scenario
+
+
+def _with_default_strategy_params(scenario: Scenario, sources: dict[str, str]) -> dict[str, Any]:
+    """``strategy_params`` plus the defaults of every strategy in use that has parameters and
+    none given, so the resolved scenario records every parameter a run uses (and replays)."""
+    params = dict(scenario.strategy_params)
+    for name in sorted({group.strategy for group in scenario.producers.values()}):
+        if name in STRATEGY_PARAMS and name not in params:
+            params[name] = STRATEGY_PARAMS[name]()
+            for f in dataclasses.fields(params[name]):
+                sources[f"strategy_params.{name}.{f.name}"] = (
+                    f"default of the {name} strategy ({STRATEGY_PARAMS[name].__name__})")
+    return params
 
 
 def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:

@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from pricewar.scenario.typed import bounds
-
-PRODUCER_REGIONS = ("cn_west", "cn_east", "us", "eu")
-
-
-CN_REGIONS = ("cn_west", "cn_east")
-
-
-WESTERN_REGIONS = ("us", "eu")
-
-
-STRATEGIES = ("nash", "best_response", "undercut", "cost_plus", "q_learning")
-
+from pricewar.errors import ScenarioError
+from pricewar.scenario.typed import bounds, build_dataclass, fail, one_of
+from pricewar.strategies.registry import STRATEGY_PARAMS, strategy_names
 
 ACCESS = ("allowed", "friction", "barred")
-
 
 CALIBRATION_FILES = ("regions", "chips", "sectors", "network", "market")
 
 
 @dataclass(frozen=True)
 class Region:
-    """Electricity, cooling, facility cost and carbon intensity of one region."""
+    """Electricity, cooling, facility cost and carbon intensity of one region.
+
+    ``hosts_producers`` is False for a consumer-only region; ``bloc`` is the supplier bloc the
+    bloc-share reporters count the region in; ``export_controlled`` is True where the region's
+    producers are under chip export controls (the ``policy`` penalties and lag apply to them).
+    """
 
     hosts_producers: bool
+    bloc: Literal["cn", "western", "contested"]
+    export_controlled: bool
     electricity_usd_per_kwh: float = field(metadata=bounds())
     green_supply_usd_per_kwh: float = field(metadata=bounds())
     green_supply_cap_mwh_per_step: float = field(metadata=bounds())
@@ -49,7 +45,6 @@ class Chip:
     tokens_per_s_per_gpu: float = field(metadata=bounds(strict=True))
     energy_j_per_token: float = field(metadata=bounds(strict=True))
     release_date: str
-    export_controlled: bool
     purchasable: bool
     supply_gpus_per_step: float = field(metadata=bounds())
     supply_growth_per_year: float = field(metadata=bounds())
@@ -77,7 +72,7 @@ class ProducerGroup:
     quality_utils: float = field(metadata=bounds(None))
     quality_sd_utils: float = field(metadata=bounds())
     cash_weeks: float = field(metadata=bounds())
-    strategy: Literal["nash", "best_response", "undercut", "cost_plus", "q_learning"]
+    strategy: str = field(metadata=one_of(strategy_names))
 
 
 @dataclass(frozen=True)
@@ -106,7 +101,7 @@ class Demand:
 
 @dataclass(frozen=True)
 class Costs:
-    """Cost accounting parameters (DESIGN §4)."""
+    """Cost accounting parameters (docs/ODD.md §6.1 "Costs")."""
 
     gpu_life_years: float = field(metadata=bounds(strict=True))
     planned_utilisation: float = field(metadata=bounds(0.0, 1.0, strict=True))
@@ -130,7 +125,6 @@ class Policy:
 
     export_control_penalty: float = field(metadata=bounds())
     friction_utils: float = field(metadata=bounds())
-    western_cn_share_cap: float = field(metadata=bounds(0.0, 1.0))
     export_control_hardware_share: float = field(metadata=bounds(0.0, 1.0))
     export_control_lag_years: float = field(metadata=bounds())
     cn_chip_supply_gpus_per_step: float = field(metadata=bounds())
@@ -139,7 +133,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class Pricing:
-    """Strategy parameters."""
+    """Parameters of the built-in heuristic strategies and of scarcity pricing (strategies
+    registered with their own parameter dataclass take them from ``strategy_params``)."""
 
     best_response_damping: float = field(metadata=bounds(0.0, 1.0, strict=True))
     undercut_fraction: float = field(metadata=bounds(0.0, 1.0))
@@ -150,7 +145,7 @@ class Pricing:
 
 @dataclass(frozen=True)
 class Dynamics:
-    """Investment, exit and entry (DESIGN §8 steps 6-7)."""
+    """Investment, exit and entry (docs/ODD.md §6.5 and §6.6)."""
 
     investment_enabled: bool
     investment_lag_steps: int = field(metadata=bounds())
@@ -182,3 +177,29 @@ class Event:
     duration_steps: int = field(metadata=bounds())
     group: str = ""
     producers: int = field(default=1, metadata=bounds(1))
+
+
+def build_strategy_params(value: object, path: str, origin: str, sources: dict) -> dict[str, Any]:
+    """The ``strategy_params`` table: per strategy name, its parameters validated against the
+    dataclass the strategy registered (:mod:`pricewar.strategies.registry`)."""
+    if not isinstance(value, dict):
+        fail(origin, path, value, "expected a table of strategy name -> parameters")
+    out = {}
+    for name, table in value.items():
+        key = f"{path}.{name}"
+        if name not in STRATEGY_PARAMS:
+            fail(origin, key, table, f"must be one of {sorted(STRATEGY_PARAMS)} (the registered "
+                                     f"strategies with parameters)")
+        cls = STRATEGY_PARAMS[name]
+        if not isinstance(table, dict):
+            fail(origin, key, table, f"expected a table for {cls.__name__}")
+        try:
+            out[name] = build_dataclass(cls, table, key, origin, sources)
+        except ScenarioError:
+            raise
+        except (TypeError, ValueError) as error:  # the dataclass's own checks
+            problem = str(error)
+            field_name = problem.split(" ", 1)[0]
+            bad = table.get(field_name, table)
+            fail(origin, f"{key}.{field_name}" if field_name in table else key, bad, problem)
+    return out

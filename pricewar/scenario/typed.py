@@ -1,7 +1,9 @@
 """Validated construction of frozen dataclasses from TOML tables.
 
-Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0); a number may be
-written plain or as ``{value = ..., source = "..."}`` (the source is recorded by key path). Every
+Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0), ``one_of``
+restricts a string to the names a function returns (asked at validation time) and ``built_by``
+hands a field to its own builder; a number may be written plain or as
+``{value = ..., source = "..."}`` (the source is recorded by key path). Every
 problem raises :class:`~pricewar.errors.ScenarioError` naming the origin, key path and value.
 """
 
@@ -10,14 +12,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pricewar.errors import ScenarioError
 
 
 def bounds(minimum: float | None = 0.0, maximum: float | None = None, strict: bool = False):
+    """Field metadata bounding a number (default: >= 0)."""
     return {"min": minimum, "max": maximum, "strict": strict}
+
+
+def one_of(names: Callable[[], list[str]]):
+    """Field metadata for a string that must be one of ``names()`` (asked at validation time, so
+    a registry can grow after this module is imported)."""
+    return {"one_of": names}
+
+
+def built_by(builder: Callable[[object, str, str, dict], Any]):
+    """Field metadata: the field is built by ``builder(value, key_path, origin, sources)``."""
+    return {"build": builder}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -68,6 +82,8 @@ def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, source
     if tp is str:
         if not isinstance(value, str):
             fail(origin, path, value, "expected a string")
+        if "one_of" in meta and value not in (allowed := meta["one_of"]()):
+            fail(origin, path, value, f"must be one of {list(allowed)}")
         return value
     if origin_tp is Literal:
         allowed = typing.get_args(tp)
@@ -90,6 +106,8 @@ def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, source
 
 
 def build_dataclass(cls, data: dict, path: str, origin: str, sources: dict):
+    """Build dataclass ``cls`` from table ``data`` at ``path``: unknown keys, missing required
+    keys and bad values raise :class:`~pricewar.errors.ScenarioError`."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.name not in ("sources", "origin")}
     unknown = sorted(set(data) - names)
@@ -105,5 +123,8 @@ def build_dataclass(cls, data: dict, path: str, origin: str, sources: dict):
             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
                 continue
             fail(origin, key, None, "missing required key")
-        kwargs[f.name] = _build(hints[f.name], data[f.name], key, origin, f.metadata, sources)
+        if "build" in f.metadata:
+            kwargs[f.name] = f.metadata["build"](data[f.name], key, origin, sources)
+        else:
+            kwargs[f.name] = _build(hints[f.name], data[f.name], key, origin, f.metadata, sources)
     return cls(**kwargs)

@@ -26,6 +26,8 @@ class PricingView:
     marginal_cost, full_cost : this step's costs
     cash : producers' cash (USD)
     params : the scenario's Pricing parameters
+    strategy_params : the scenario's ``strategy_params``: strategy name -> its parameter
+        dataclass (strategies registered with ``params``)
     demand : MarketDemand at ``price`` (computed once, shared by strategies)
     producer_ids : Mesa ``unique_id`` of each producer (stable across exit and entry)
     state : dict persisted by the model across steps, for strategies with memory (each
@@ -44,6 +46,7 @@ class PricingView:
     cash: np.ndarray
     params: object
     demand: MarketDemand | None = None
+    strategy_params: dict = field(default_factory=dict)
     producer_ids: np.ndarray | None = None
     state: dict = field(default_factory=dict)
     step: int = 0

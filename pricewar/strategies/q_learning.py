@@ -21,10 +21,11 @@ Design for a market whose costs fall over time
   grid point: ``n_prices**2`` states, a Q-table of ``n_prices**3`` values per producer.
 - **Reward** is the producer's realised profit of the step (revenue minus energy and fixed costs,
   after capacity clearing), read from ``view.state["q_learning"]["realised_profit"]``, which the
-  model fills after settlement. It is *deflated* by ``marginal cost x potential demand per
-  producer`` of that step (``c_i x sum_j D_j / n``): both are exogenous to prices, so the deflator
-  changes nothing within a step, but it removes the trends of falling costs and of demand growing
-  ~5% a week, which would otherwise make old and new Q-values incomparable. In these units a
+  strategy's ``observe`` hook (:func:`observe_profit`) fills after the model's settlement. It is
+  *deflated* by ``marginal cost x potential demand per producer`` of that step
+  (``c_i x sum_j D_j / n``): both are exogenous to prices, so the deflator changes nothing within
+  a step, but it removes the trends of falling costs and of demand growing ~5% a week, which
+  would otherwise make old and new Q-values incomparable. In these units a
   producer selling ``q`` at markup ``k`` earns about ``(k - 1) q / (D / n)``.
 - **Learning** (paper, eq. 4): ``Q(s, a) <- (1 - alpha) Q(s, a) + alpha [r + delta max_a' Q(s',
   a')]``, applied at pricing time to the *previous* step's state and action, since the profit of
@@ -44,10 +45,14 @@ three years has 156. The default ``beta = 0.03`` lets exploration fall from 1 to
 half-year (``epsilon_130 = 0.02``), so what the model shows is early, mostly greedy play of
 barely trained tables, not the converged strategies of the paper.
 
-Parameters are :class:`QLearningParams` (defaults :data:`DEFAULT_PARAMS`). To change them for a
-run, put them in the model's strategy state before the first step::
+Parameters are :class:`QLearningParams` (defaults :data:`DEFAULT_PARAMS`). A run takes them from
+its scenario, so it replays from its ``scenario.toml``::
 
-    model.strategy_state["q_learning"] = {"params": QLearningParams(exploration_decay=0.05)}
+    [strategy_params.q_learning]
+    exploration_decay = 0.05
+
+The first call stores them in the memory as ``params``; parameters put there before the first step
+(``model.strategy_state["q_learning"] = {"params": QLearningParams(...)}``) take precedence.
 
 Memory (``view.state["q_learning"]``), rows indexed by learner, keyed by Mesa ``unique_id`` so
 exit (array compaction) and entry never mix up tables: ``ids`` (L,), ``q`` (L, m**2, m),
@@ -69,7 +74,8 @@ from pricewar.kernel import market_demand
 from pricewar.strategies.base import PricingView, best_response_target
 from pricewar.strategies.registry import register
 
-__all__ = ["QLearningParams", "DEFAULT_PARAMS", "STATE_KEY", "markup_grid", "q_learning"]
+__all__ = ["QLearningParams", "DEFAULT_PARAMS", "STATE_KEY", "markup_grid", "observe_profit",
+           "q_learning"]
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +156,15 @@ def markup_grid(params: QLearningParams, reference_markup: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # the strategy
 # --------------------------------------------------------------------------------------------
-@register("q_learning")
+def observe_profit(state: dict, producer_ids: np.ndarray, profit: np.ndarray) -> None:
+    """Settlement hook: keep this step's realised profit (USD) by producer id for the next
+    Q-update (nothing to do before the strategy's first call)."""
+    memory = state.get(STATE_KEY)
+    if memory is not None:
+        memory["realised_profit"] = (np.asarray(producer_ids), profit.copy())
+
+
+@register(STATE_KEY, params=QLearningParams, observe=observe_profit)
 def q_learning(view: PricingView, members: np.ndarray) -> np.ndarray:
     """Epsilon-greedy markup from each member's Q-table, after learning from last step's profit.
 
@@ -169,7 +183,8 @@ def q_learning(view: PricingView, members: np.ndarray) -> np.ndarray:
     if view.producer_ids is None or view.rng is None:
         raise KernelInputError("q_learning needs a PricingView with producer_ids and rng")
     memory = view.state.setdefault(STATE_KEY, {})
-    params: QLearningParams = memory.setdefault("params", DEFAULT_PARAMS)
+    params: QLearningParams = memory.setdefault(
+        "params", view.strategy_params.get(STATE_KEY, DEFAULT_PARAMS))
     if not isinstance(params, QLearningParams):
         raise KernelInputError(
             f"state['{STATE_KEY}']['params'] must be a QLearningParams, got {params!r}")

@@ -1,0 +1,65 @@
+"""The package's calibration data (``pricewar/data/*.toml``): reading and merging the files.
+
+Also :data:`PRODUCER_REGIONS`, the regions of the shipped data that host producers (in file order):
+the names of the per-region overrides and reporters (``electricity_<region>``, ``price_<region>``).
+A scenario's own producer regions are :attr:`Scenario.producer_regions`.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from pricewar.errors import ScenarioError
+from pricewar.scenario.schema import CALIBRATION_FILES
+
+
+def data_dir() -> Path:
+    """The package's data directory (``pricewar/data``)."""
+    return Path(str(resources.files("pricewar") / "data"))
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict (unreadable or invalid files raise ScenarioError)."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(str(path), "<file>", None, f"invalid TOML: {error}") from None
+    except OSError as error:
+        raise ScenarioError(str(path), "<file>", None, f"cannot read: {error}") from None
+
+
+def merge(base: dict, top: dict) -> dict:
+    """Deep-merge ``top`` over ``base`` (tables merge; a {value, source} leaf replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        leaf = isinstance(value, dict) and set(value) == {"value", "source"}
+        if isinstance(value, dict) and not leaf and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def calibration_defaults() -> dict:
+    """The package calibration data merged into one dict (before any scenario file)."""
+    merged: dict = {}
+    network_sources: dict = {}
+    for name in CALIBRATION_FILES:
+        content = read_toml(data_dir() / f"{name}.toml")
+        if name in ("regions", "chips", "sectors"):
+            merged[name] = content
+        else:
+            network_sources.update(content.pop("sources", {}))
+            merged = merge(merged, content)
+    merged["sources"] = network_sources
+    return merged
+
+
+#: regions of the shipped calibration data that host producers (``hosts_producers = true``)
+PRODUCER_REGIONS: tuple[str, ...] = tuple(
+    name for name, region in read_toml(data_dir() / "regions.toml").items()
+    if region["hosts_producers"])

@@ -19,8 +19,8 @@ from pricewar.studies.costs import (
     cost_decomposition,
     matching_price,
 )
-from pricewar.studies.harness import build_model
 from pricewar.studies.price_war import decline_factor_per_year
+from pricewar.studies.runner import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--quick", "--no-progress"]

@@ -17,7 +17,6 @@ from pricewar.studies.harness import (
     CN_CONSUMER_REGIONS,
     ExperimentResult,
     aggregate,
-    build_model,
     experiment_mode,
     figure_note,
     json_ready,
@@ -25,7 +24,7 @@ from pricewar.studies.harness import (
     run_observed,
     write_table,
 )
-from pricewar.studies.runner import model_frame
+from pricewar.studies.runner import model_frame, run_model
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +133,9 @@ def _producer_panel(model: PriceWarModel) -> pd.DataFrame:
 
 
 def _run_panel(scenario, overrides, seed, steps) -> pd.DataFrame:
-    model = build_model(overrides, seed, scenario)
-    panels = [_producer_panel(model)]
-    for _ in range(steps):
-        model.step()
-        panels.append(_producer_panel(model))
+    panels = []
+    run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=False,
+              on_step=lambda model: panels.append(_producer_panel(model)))
     return pd.concat(panels, ignore_index=True)
 
 

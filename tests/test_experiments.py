@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,14 @@ def test_green_curtailment_absorbs_at_most_the_cap(tmp_path, capsys):
                 "green_share_cn_west_energy_max_cap"):
         assert is_share(headline[key])
     assert headline["avoided_kt_total_at_max_cap"] >= headline["avoided_kt_total_at_baseline_cap"]
+
+
+def test_figure_notes_name_sources_not_internal_documents():
+    # users do not have the design and calibration sheets: footers name the data sources
+    paths = [*(REPO / "pricewar" / "studies").rglob("*.py"), *(REPO / "experiments").glob("*.py")]
+    assert len(paths) > 10
+    for path in paths:
+        assert not re.search(r"\b(CAL|DESIGN)\b\s*§", path.read_text()), path
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))

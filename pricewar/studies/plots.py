@@ -181,7 +181,7 @@ def plot_price_war_baseline(series: pd.DataFrame, observed: pd.DataFrame, epoch:
     for region, part in listed.groupby("region"):
         ax_price.scatter(pd.to_datetime(part["date"]), part["blended_3to1"], marker="o", s=22,
                          facecolors="none", edgecolors=region_color(region), linewidths=1.1,
-                         label=f"API list price, {region_label(region)} vendors (CAL §5)")
+                         label=f"API list price, {region_label(region)} vendors")
     ax_price.scatter(pd.to_datetime(epoch["Release Date"]), epoch["USD per 1M Tokens"],
                      marker="^", s=20, color="dimgrey", alpha=0.75,
                      label="Epoch AI: cheapest model ≥ GPT-4-0314 level\n"

@@ -83,6 +83,11 @@ def test_missing_solara_is_a_one_line_error_naming_the_extra(monkeypatch, capsys
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *args: None if name == "solara" else find_spec(name, *args))
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("the server started without solara")
+
+    monkeypatch.setattr(subprocess, "Popen", no_server)
     assert main(["viz", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert err == ("pricewar: error: 'pricewar viz' needs solara, which is not installed: "

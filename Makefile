@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 OUT ?= runs/baseline
 
-.PHONY: run test test-slow bench lint figures chromium
+.PHONY: run test test-slow bench lint figures screenshots chromium
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need python3.11 (Python >= 3.11) on PATH"; exit 1; }
@@ -44,3 +44,7 @@ lint: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/pricewar figures
+
+# the README's picture of the browser app after five steps (tests never write tracked files)
+screenshots: $(STAMP) chromium
+	$(BIN)/python experiments/bench_viz.py --steps 5 --screenshot figures/viz.png

@@ -5,9 +5,10 @@ Playwright) and prints one JSON object with keys ``startup_s`` (launch until the
 "Step: 0" and a clickable Step button; target < 10 s), ``step_s`` (every Step click, until the
 counter and all six figures show the new step; target < 1 s), ``step_median_s``, ``step_max_s``,
 ``reset_s`` (Reset until "Step: 0") and ``load_average`` (machines are noisy). The server is
-stopped on exit, also on errors.
+stopped on exit, also on errors. ``--screenshot PATH`` also saves the whole page after the last
+Step (the README's figures/viz.png: ``make screenshots``, five steps).
 
-    python experiments/bench_viz.py [--steps 10] [--scenario baseline]
+    python experiments/bench_viz.py [--steps 10] [--scenario baseline] [--screenshot PATH]
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--scenario", default="baseline")
+    parser.add_argument("--screenshot", type=Path, default=None, metavar="PATH",
+                        help="save a PNG of the page after the last step")
     args = parser.parse_args()
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -47,6 +50,10 @@ def main() -> int:
             startup_s = probe.time_startup(process, url, browser, started)
             page = probe.open_page(browser, url)
             steps = [probe.click_step(page, n) for n in range(1, args.steps + 1)]
+            if args.screenshot is not None:
+                page.wait_for_timeout(300)  # let the last images paint
+                args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=args.screenshot)
             start = time.perf_counter()
             page.get_by_role("button", name="Reset", exact=True).click()
             page.get_by_text("Step: 0", exact=True).wait_for()

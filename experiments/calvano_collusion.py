@@ -25,21 +25,17 @@ import json
 import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pricewar.studies.calvano import (  # noqa: E402
+from pricewar.studies.calvano import (
     CalvanoConfig,
     ImpulseResponse,
     SessionResult,
     impulse_response,
     run_sessions,
 )
-from pricewar.studies.plots import save_figure
+from pricewar.studies.plots import new_figure, save_figure
 
 PAPER_PROFIT_GAIN = 0.85  # Calvano et al. (2020), baseline (Section IV.A)
 QUICK_EXPLORATION_DECAY = 1e-4
@@ -72,7 +68,8 @@ def plot_impulse_response(result: SessionResult, response: ImpulseResponse, out_
     keep = result.converged[response.sessions]
     price = response.price[keep] if keep.any() else response.price
     tau = response.tau
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, axes = new_figure(width=7.5, height=4.8)
+    ax = axes[0, 0]
     styles = [("tab:red", "o", "Firm 1 (deviates at τ = 1)"), ("tab:blue", "s", "Firm 2")]
     for i in range(game.n_firms):
         color, marker, label = styles[i] if i < len(styles) else (None, ".", f"Firm {i + 1}")

@@ -1,7 +1,7 @@
 """Do the baseline's prices fall like observed API prices at fixed capability (2024-2026)?
 
 Runs the baseline scenario (several seeds) and plots the price by producer region on log axes
-against observed list prices (CAL §5, pricewar/data/observed/api_prices.csv) and Epoch AI's
+against vendors' observed list prices (pricewar/data/observed/api_prices.csv) and Epoch AI's
 cheapest-model-at-GPT-4-level series; throughput by region (log) and the Lerner index and HHI
 over time. Headline: the model's price decline factor per year (log-linear fit, first 104 steps)
 against Epoch AI's fitted decline factors and their 90% confidence intervals.

@@ -33,18 +33,15 @@ import json
 import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from pricewar.model import PriceWarModel  # noqa: E402
-from pricewar.scenario import Scenario, load_scenario  # noqa: E402
-from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY  # noqa: E402
-from pricewar.studies.plots import save_figure
+from pricewar.model import PriceWarModel
+from pricewar.scenario import Scenario, load_scenario
+from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY
+from pricewar.studies.plots import new_figure, save_figure
+from pricewar.studies.runner import run_model
 
 STRATEGIES = ("q_learning", "best_response")
 LABELS = {"q_learning": "Q-learning producers", "best_response": "Best-response producers"}
@@ -68,11 +65,11 @@ def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
 
 def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: int) -> pd.DataFrame:
     """One run; one row per step (1..steps) with prices, margins and profits."""
-    model = PriceWarModel(scenario, seed=seed, n_consumers=n_consumers, steps=steps,
-                          producer_strategy=strategy)
     rows = []
-    for _ in range(steps):
-        model.step()
+
+    def record(model: PriceWarModel) -> None:
+        if model.steps == 0:
+            return
         served = model.producer_served
         markup = model.producer_price / model.producer_marginal_cost
         rows.append({
@@ -90,6 +87,9 @@ def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: i
             "consumer_surplus_usd": model.metrics["consumer_surplus"],
             "producers_negative_cash": int((model.producer_cash < 0).sum()),
         })
+
+    model = run_model(scenario, steps=steps, seed=seed, progress=False, on_step=record,
+                      overrides={"n_consumers": n_consumers, "producer_strategy": strategy})
     table = pd.DataFrame(rows)
     if strategy == "q_learning":
         grid = model.strategy_state[STATE_KEY]["grid"]
@@ -124,7 +124,8 @@ def headline(table: pd.DataFrame, last: int = HEADLINE_STEPS) -> dict:
 def plot(table: pd.DataFrame, out_dir: Path, note: str, grid: np.ndarray | None) -> list[Path]:
     """Price, Lerner index and markup paths: mean over seeds, band from the lowest to the highest
     seed."""
-    fig, axes = plt.subplots(3, 1, figsize=(8, 9.5), sharex=True)
+    fig, grid_axes = new_figure(3, 1, width=8, height=9.5, sharex=True)
+    axes = grid_axes[:, 0]
     panels = [
         ("price_avg_usd_per_mtok", "Average list price\n(USD/Mtok, log scale)"),
         ("lerner", "Lerner index (p − c) / p\n(volume-weighted, dimensionless)"),

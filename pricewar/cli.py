@@ -1,9 +1,11 @@
 """Command-line interface: ``pricewar <command>`` (the CLI is the only place that prints).
 
 Commands: ``run`` (one scenario run to Parquet), ``demo`` (the Calvano duopoly), and, provided by
-their modules, ``sweep`` (:mod:`pricewar.sweep`), ``viz`` (:mod:`pricewar.viz`) and ``figures``
-(:mod:`pricewar.figures`). A module providing a command defines ``add_arguments(parser)`` and
-``main(args) -> int``.
+their modules, ``sweep`` (:mod:`pricewar.sweep.cli`), ``viz`` (:mod:`pricewar.viz.server`) and
+``figures`` (:mod:`pricewar.studies.regenerate`). A module providing a command defines
+``add_arguments(parser)`` and ``main(args) -> int``; it imports nothing heavy at module level
+(its ``main`` imports what the command needs), so ``pricewar --help`` starts without importing
+matplotlib, mesa, pandas, solara or dask.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from pathlib import Path
 
 from pricewar.errors import PricewarError
 
-#: commands implemented in other modules: name -> (module, help)
+#: commands implemented in other modules: name -> (module, help, optional extra they need)
 MODULE_COMMANDS = {
-    "sweep": ("pricewar.sweep.cli", "run a parameter sweep from a TOML spec (local or Dask)"),
-    "viz": ("pricewar.viz.server", "start the browser visualization (SolaraViz)"),
-    "figures": ("pricewar.studies.regenerate", "regenerate every figure of experiments/"),
+    "sweep": ("pricewar.sweep.cli", "run a parameter sweep from a TOML spec (local or Dask)",
+              "sweep"),
+    "viz": ("pricewar.viz.server", "start the browser visualization (SolaraViz)", "viz"),
+    "figures": ("pricewar.studies.regenerate", "regenerate every figure of experiments/", None),
 }
 
 
@@ -60,6 +63,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def missing_dependency_message(command: str, error: ImportError) -> str | None:
+    """The one-line message for an ``ImportError`` raised while ``command`` runs: the missing
+    package and the extra that installs it (``None`` when the import that failed is pricewar's
+    own, a bug rather than a missing package)."""
+    package = (error.name or "").partition(".")[0]
+    if not package or package == "pricewar":
+        return None
+    extra = MODULE_COMMANDS[command][2] if command in MODULE_COMMANDS else None
+    install = f"pip install 'pricewar[{extra}]'" if extra else "pip install pricewar"
+    return f"'pricewar {command}' needs {package}, which is not installed: {install}"
+
+
+def _module_main(module_name: str):
+    """``func(args)`` importing ``module_name`` (and, in its ``main``, what it needs) only when
+    its command runs."""
+    return lambda args: importlib.import_module(module_name).main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pricewar", description="AI token price war ABM")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,14 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="solve the Calvano et al. (2020) logit duopoly")
     demo.set_defaults(func=_demo)
 
-    for name, (module_name, help_text) in MODULE_COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue  # the command's module (or its optional dependency) is not installed
+    for name, (module_name, help_text, _extra) in MODULE_COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
-        module.add_arguments(command)
-        command.set_defaults(func=module.main)
+        importlib.import_module(module_name).add_arguments(command)
+        command.set_defaults(func=_module_main(module_name))
     return parser
 
 
@@ -95,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PricewarError as error:
         print(f"pricewar: error: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        message = missing_dependency_message(args.command, error)
+        if message is None:
+            raise
+        print(f"pricewar: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pricewar: interrupted", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""`pricewar run`: outputs, reproducibility from the resolved scenario, one-line errors."""
+"""`pricewar run`: outputs, reproducibility from the resolved scenario, one-line errors; start-up
+without heavy imports; missing optional packages reported with their extra."""
+
+import importlib.util
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -44,3 +49,67 @@ def test_demo_prints_calvano_prices(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "1.4729" in out and "1.9250" in out
+
+
+# ------------------------------------------------------------------------------------------------
+# start-up: subcommands import their heavy modules only when they run
+# ------------------------------------------------------------------------------------------------
+HEAVY = ("matplotlib", "mesa", "pandas", "solara", "dask", "distributed")
+LOADED_AFTER_HELP = """
+import sys
+from pricewar.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(" ".join(sorted({name.partition(".")[0] for name in sys.modules})))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sweep", "--help"], ["viz", "--help"],
+                                  ["figures", "--help"], ["run", "--help"]],
+                         ids=lambda argv: " ".join(argv))
+def test_help_imports_no_heavy_module(argv):
+    result = subprocess.run([sys.executable, "-c", LOADED_AFTER_HELP, *argv],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    *help_text, loaded = result.stdout.strip().splitlines()
+    assert "usage: pricewar" in "\n".join(help_text)
+    assert "pricewar" in loaded.split()
+    assert not set(HEAVY) & set(loaded.split())
+
+
+def test_missing_solara_is_a_one_line_error_naming_the_extra(monkeypatch, capsys):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "solara" else find_spec(name, *args))
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("the server started without solara")
+
+    monkeypatch.setattr(subprocess, "Popen", no_server)
+    assert main(["viz", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("pricewar: error: 'pricewar viz' needs solara, which is not installed: "
+                   "pip install 'pricewar[viz]'\n")
+
+
+def test_missing_optional_package_inside_a_command_names_its_extra(tmp_path, monkeypatch,
+                                                                     capsys):
+    import tomli_w
+
+    spec = tmp_path / "sobol.toml"
+    spec.write_text(tomli_w.dumps({"steps": 2, "design": {
+        "kind": "sobol", "samples": 2, "parameters": {
+            "electricity_us": {"low": 0.05, "high": 0.1}}}}))
+    monkeypatch.setitem(sys.modules, "SALib", None)  # import SALib now raises ImportError
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "needs SALib" in err and "pip install 'pricewar[sweep]'" in err
+
+
+def test_an_import_error_inside_pricewar_is_not_blamed_on_an_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pricewar.sweep.engine", None)
+    with pytest.raises(ImportError):
+        main(["sweep", "--status", "nowhere"])

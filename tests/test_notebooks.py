@@ -3,6 +3,7 @@ with its small CI parameters, writing its sweep into a temporary directory."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -52,5 +53,8 @@ def test_notebook_executes(path, tmp_path):
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "0 remaining" in text and "0 failed" in text
+    # every printed sweep status: "N runs, D done (K ok, F failed), R remaining"
+    statuses = re.findall(r"(\d+) runs, \d+ done \(\d+ ok, (\d+) failed\), (\d+) remaining", text)
+    assert statuses, text
+    assert all(failed == "0" and remaining == "0" for _, failed, remaining in statuses), text
     assert list((tmp_path / "sweeps").glob("*/manifest.json"))

@@ -1,17 +1,15 @@
 """``pricewar viz`` in a real browser: headless Chromium driven by Playwright.
 
 One server (the real ``pricewar viz`` command on a free loopback port) serves the module's tests;
-every test opens its own pages. Timings (server start to interactive page, one Step to rendered
-figures) are printed and checked against generous bounds; experiments/bench_viz.py measures them
-alone.
+every test opens its own pages. The tests check what the page does, not how fast: timings (server
+start to interactive page, one Step to rendered figures) are measured by experiments/bench_viz.py,
+which also makes the README's screenshot (``make screenshots``).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -24,14 +22,7 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make chromium)"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
 SLIDER = "Electricity cn_west (USD/kWh)"
-
-
-@dataclass
-class Server:
-    url: str
-    startup_s: float
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +38,16 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(browser, tmp_path_factory):
-    """The real ``pricewar viz`` on a free loopback port, stopped even when a test fails."""
+    """The URL of the real ``pricewar viz`` on a free loopback port (stopped even when a test
+    fails)."""
     log = tmp_path_factory.mktemp("viz") / "server.log"
     port = probe.free_port()
     url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
     process = probe.start_viz(port, log)
     try:
-        startup_s = probe.time_startup(process, url, browser, started)
-        yield Server(url, startup_s)
+        probe.time_startup(process, url, browser, started)  # waits for an interactive page
+        yield url
     except Exception:
         print(log.read_text()[-3000:])
         raise
@@ -65,7 +57,7 @@ def server(browser, tmp_path_factory):
 
 @pytest.fixture
 def page(browser, server):
-    page = probe.open_page(browser, server.url)
+    page = probe.open_page(browser, server)
     yield page
     page.close()
 
@@ -79,23 +71,16 @@ def _reset(page) -> None:
     page.get_by_text("Step: 0", exact=True).wait_for()
 
 
-def test_step_updates_counter_and_figures(page, server, capsys):
+def test_step_updates_counter_and_figures(page, tmp_path):
     price_plot = page.locator(".pricewar-price img")
     before = price_plot.screenshot()
-    times = [probe.click_step(page, n) for n in range(1, 6)]
+    for n in range(1, 6):
+        probe.click_step(page, n)  # raises unless the counter and all figures show step n
     assert page.get_by_text("Step: 5", exact=True).is_visible()
     assert price_plot.screenshot() != before
-    page.wait_for_timeout(300)  # let the last images paint before the screenshot
-    (ROOT / "figures").mkdir(exist_ok=True)
-    page.screenshot(path=ROOT / "figures" / "viz.png")
-    step_s = sorted(times)[len(times) // 2]
-    with capsys.disabled():
-        print(f"\n[viz] server start to interactive page {server.startup_s:.1f} s "
-              f"(target < 10 s); Step click to rendered figures: median {step_s:.2f} s, "
-              f"max {max(times):.2f} s (target < 1 s)")
-    # generous bounds: the targets are for an idle machine, the suite may share two CPUs
-    assert server.startup_s < 30
-    assert step_s < 3
+    screenshot = tmp_path / "viz.png"
+    page.screenshot(path=screenshot)
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_reset_rebuilds_the_model_with_a_moved_slider(page):
@@ -129,7 +114,7 @@ def test_switching_scenario_moves_the_sliders_to_its_values(page):
 def test_each_page_has_its_own_model(browser, server, page):
     for n in range(1, 6):
         probe.click_step(page, n)
-    other = probe.open_page(browser, server.url)
+    other = probe.open_page(browser, server)
     try:
         assert other.get_by_text("Step: 0", exact=True).is_visible()
         assert "electricity cn_west 0.052" in _parameters(other)

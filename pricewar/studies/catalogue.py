@@ -1,15 +1,19 @@
-"""The catalogue of experiments behind ``experiments/*.py`` and ``pricewar figures``."""
+"""The catalogue of experiments behind ``experiments/*.py`` and ``pricewar figures``.
+
+The catalogue names each experiment's module; the module (with pandas, matplotlib and the model)
+is imported only when the experiment runs, so ``pricewar --help`` can list the names.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pricewar.studies.costs import cost_waterfall, energy_gap, export_controls
-from pricewar.studies.geography import green_curtailment, latency_division
-from pricewar.studies.harness import ExperimentResult
-from pricewar.studies.price_war import price_cut_cascade, price_war_baseline
+if TYPE_CHECKING:
+    from pricewar.studies.harness import ExperimentResult
 
 log = logging.getLogger(__name__)
 
@@ -17,22 +21,28 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------
 # registry
 # ------------------------------------------------------------------------------------------------
-#: experiment name -> function (the scripts experiments/<name>.py and `pricewar figures`)
-EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
-    "cost_waterfall": cost_waterfall,
-    "price_war_baseline": price_war_baseline,
-    "energy_gap": energy_gap,
-    "export_controls": export_controls,
-    "latency_division": latency_division,
-    "price_cut_cascade": price_cut_cascade,
-    "green_curtailment": green_curtailment,
+#: experiment name -> module defining the function of that name (the scripts
+#: experiments/<name>.py and `pricewar figures`)
+EXPERIMENTS: dict[str, str] = {
+    "cost_waterfall": "pricewar.studies.costs",
+    "price_war_baseline": "pricewar.studies.price_war",
+    "energy_gap": "pricewar.studies.costs",
+    "export_controls": "pricewar.studies.costs",
+    "latency_division": "pricewar.studies.geography",
+    "price_cut_cascade": "pricewar.studies.price_war",
+    "green_curtailment": "pricewar.studies.geography",
 }
+
+
+def experiment_function(name: str) -> Callable[..., ExperimentResult]:
+    """The function of the experiment ``name`` (see :data:`EXPERIMENTS`)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r} (known: {sorted(EXPERIMENTS)})")
+    return getattr(importlib.import_module(EXPERIMENTS[name]), name)
 
 
 def run_experiment(name: str, out_dir: Path | str = "figures", quick: bool = False,
                    seeds: Sequence[int] | None = None, progress: bool = True
                    ) -> ExperimentResult:
     """Run the experiment ``name`` (see :data:`EXPERIMENTS`); write its outputs to ``out_dir``."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r} (known: {sorted(EXPERIMENTS)})")
-    return EXPERIMENTS[name](Path(out_dir), quick=quick, seeds=seeds, progress=progress)
+    return experiment_function(name)(Path(out_dir), quick=quick, seeds=seeds, progress=progress)

@@ -145,8 +145,10 @@ def cost_waterfall(out_dir: Path, quick: bool = False, seeds: Sequence[int] | No
         headline["cases"][label] = case
     files = [write_table(table, out_dir, "cost_waterfall")]
     note = figure_note(quick, seeds, n_consumers, "cost_waterfall",
-                 "costs from CAL §1 (electricity), §2 (PUE), §3 (J/token), §4 (chips, facility "
-                 "capex); export-control penalty CAL §3 (+30-50% J/token). Power = energy (IT) "
+                 "electricity: China Daily 2020, EIA 2023, Eurostat 2024; PUE: China Daily 2020, "
+                 "NDRC 2021, industry reports 2025; J/token: DeepSeek open-infra-index 2025; "
+                 "chips: SemiAnalysis, DeepSeek 2025; facility capex: Turner & Townsend 2025-26; "
+                 "export-control penalty: +30-50% J/token (FT, Nov 2025). Power = energy (IT) "
                  "+ cooling.")
     files += plots.plot_cost_waterfall(table, out_dir, note)
     return ExperimentResult("cost_waterfall", json_ready(headline), table, files)
@@ -206,8 +208,9 @@ def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None =
         }
     files = [write_table(table, out_dir, "energy_gap")]
     note = figure_note(quick, seeds, n_consumers, "energy_gap",
-                 "US electricity 0.081 USD/kWh (CAL §1, EIA 2023); CN-West baseline 0.052 "
-                 "(CAL §1); CN-West direct green supply 0.014 ≈ ratio 0.17 (CAL §1).")
+                 "US electricity 0.081 USD/kWh (EIA 2023); CN-West baseline 0.052 (China Daily "
+                 "2020); CN-West direct green supply 0.014 ≈ ratio 0.17 (2026 press reports, "
+                 "Qingyang).")
     files += plots.plot_energy_gap(summary, baseline_ratio, out_dir, note)
     return ExperimentResult("energy_gap", json_ready(headline), table, files)
 
@@ -290,9 +293,9 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
         }
     files = [write_table(table, out_dir, "export_controls")]
     note = figure_note(quick, seeds, n_consumers, "export_controls",
-                 "penalty = extra J/token and lower tokens/s per USD of CN chips (baseline 0.4, "
-                 "CAL §3: +30-50%; any penalty > 0 also delays CN access to new chips by the "
-                 "export-control lag, 2 years); electricity 0.014 (direct green) to 0.09 USD/kWh "
-                 "(CAL §1). Cells: mean over seeds.")
+                 "penalty = extra J/token and lower tokens/s per USD of CN chips (baseline 0.4: "
+                 "+30-50%, FT Nov 2025; any penalty > 0 also delays CN access to new chips by the "
+                 "export-control lag, 2 years); electricity 0.014 (direct green, 2026 press "
+                 "reports) to 0.09 USD/kWh (CN-East grid, est.). Cells: mean over seeds.")
     files += plots.plot_export_controls(summary, matches, out_dir, note)
     return ExperimentResult("export_controls", json_ready(headline), table, files)

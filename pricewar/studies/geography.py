@@ -25,6 +25,10 @@ from pricewar.studies.harness import (
 
 log = logging.getLogger(__name__)
 
+# reporting units of the green-curtailment figure (not in pricewar.units, which holds the model's)
+MWH_PER_GWH = 1e3
+T_PER_KT = 1e3
+
 
 # ------------------------------------------------------------------------------------------------
 # 5. latency division of labour
@@ -92,9 +96,9 @@ def latency_division(out_dir: Path, quick: bool = False, seeds: Sequence[int] | 
     }
     files = [write_table(table, out_dir, "latency_division")]
     note = figure_note(quick, seeds, n_consumers, "latency_division",
-                 "hub latency CAL §8 (20 ms inter-hub circle, 20-30 ms Ningxia/Gansu-Shanghai); "
-                 "sector latency tolerances CAL §8 (industrial control 15 ms, realtime 150 ms, "
-                 f"chat 1.5 s, batch hours). Served volume at step {steps}.")
+                 "hub latency: 20 ms inter-hub circle (CAICT Q1 2024), 20-30 ms Ningxia/Gansu-"
+                 "Shanghai (est.); sector latency tolerances: industrial control 15 ms, realtime "
+                 f"150 ms, chat 1.5 s, batch hours (est.). Served volume at step {steps}.")
     files += plots.plot_latency_division(summary, composition, baseline_latency, out_dir, note)
     return ExperimentResult("latency_division", json_ready(headline), table, files)
 
@@ -111,9 +115,9 @@ def _green_observer(model: PriceWarModel) -> dict:
     history = model.datacollector.get_model_vars_dataframe()
     return {
         "absorbed_mwh_last_step": model.metrics["curtailment_absorbed_mwh"],
-        "absorbed_gwh_total": float(history["curtailment_absorbed_mwh"].sum()) / 1e3,
-        "avoided_kt_total": float(history["emissions_avoided_t"].sum()) / 1e3,
-        "emissions_kt_total": float(history["emissions_t"].sum()) / 1e3,
+        "absorbed_gwh_total": float(history["curtailment_absorbed_mwh"].sum()) / MWH_PER_GWH,
+        "avoided_kt_total": float(history["emissions_avoided_t"].sum()) / T_PER_KT,
+        "emissions_kt_total": float(history["emissions_t"].sum()) / T_PER_KT,
         "batch_share_cn_west": float(batch[west] / batch.sum()) if batch.sum() > 0 else 0.0,
         "share_cn_west": model.metrics["share_cn_west"],
         "green_share_cn_west": (float(model.producer_green_mwh[members].sum()) / energy
@@ -132,7 +136,7 @@ def green_curtailment(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
     table = run_points([{"green_supply_cap_cn_west": c} for c in caps], seeds, steps,
                        _green_observer, fixed={"n_consumers": n_consumers}, progress=progress,
                        desc="green_curtailment")
-    table.insert(1, "green_cap_gwh_per_week", table["green_supply_cap_cn_west"] / 1e3)
+    table.insert(1, "green_cap_gwh_per_week", table["green_supply_cap_cn_west"] / MWH_PER_GWH)
     table["potential_gwh_total"] = table["green_cap_gwh_per_week"] * (steps + 1)
     columns = ["absorbed_mwh_last_step", "absorbed_gwh_total", "potential_gwh_total",
                "avoided_kt_total", "batch_share_cn_west", "share_cn_west", "green_share_cn_west",
@@ -162,8 +166,9 @@ def green_curtailment(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
     }
     files = [write_table(table, out_dir, "green_curtailment")]
     note = figure_note(quick, seeds, n_consumers, "green_curtailment",
-                 "direct green supply 0.014 USD/kWh (CAL §1, Qingyang); NW curtailment 5-34% "
-                 "(CAL §7); grid carbon 0.50 kg/kWh (est.). Baseline cap 2,000 MWh/week. "
+                 "direct green supply 0.014 USD/kWh (2026 press reports, Qingyang); NW curtailment "
+                 "5-34% (NEA Monitoring Centre 2025); grid carbon 0.50 kg/kWh (est., Ember 2025). "
+                 "Baseline cap 2,000 MWh/week. "
                  "Only flexible (batch) load runs on the green supply.")
     carbon = load_scenario("baseline").regions["cn_west"].carbon_kg_per_kwh
     files += plots.plot_green_curtailment(summary, carbon, out_dir, note)

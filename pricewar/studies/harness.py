@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
 from pricewar.scenario import Scenario
+from pricewar.studies.runner import run_model
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,8 @@ class ExperimentResult:
 
 
 # ------------------------------------------------------------------------------------------------
-# running the model
+# running the model (through the runner's loop)
 # ------------------------------------------------------------------------------------------------
-def build_model(overrides: Mapping | None = None, seed: int = 1,
-                scenario: str | Scenario = "baseline") -> PriceWarModel:
-    """A :class:`PriceWarModel` of ``scenario`` with flat ``overrides``."""
-    return PriceWarModel(scenario, seed=seed, **dict(overrides or {}))
-
-
 Observer = Callable[[PriceWarModel], dict]
 
 
@@ -67,19 +62,16 @@ def run_observed(overrides: Mapping | None, seed: int, steps: int,
 
     Returns the model and one dict per observation with ``step`` and ``date`` added.
     """
-    model = build_model(overrides, seed, scenario)
     wanted = {steps} if at_steps is None else set(at_steps)
     observations = []
 
-    def record():
+    def record(model: PriceWarModel) -> None:
         if model.steps in wanted:
             observations.append({"step": model.steps, "date": pd.Timestamp(model.date),
                                  **observe(model)})
 
-    record()
-    for _ in range(steps):
-        model.step()
-        record()
+    model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=False,
+                      on_step=record)
     return model, observations
 
 

@@ -1,5 +1,8 @@
-"""Figures of the experiments (matplotlib, Agg backend): one region colour scheme, labelled axes
-with units, and a source note under every figure.
+"""Figures of the experiments (matplotlib): one region colour scheme, labelled axes with units,
+and a source note under every figure.
+
+Figures are :class:`matplotlib.figure.Figure` objects made without pyplot, so writing them needs
+no GUI backend (and this module chooses none: it runs headless under any ``MPLBACKEND``).
 
 Each ``plot_<experiment>`` function takes the tables computed by :mod:`pricewar.experiments`, draws
 one figure and writes it as PNG and SVG; it returns the paths written.
@@ -9,15 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.colors
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-#: one colour per region, used by every figure
+#: one colour per region, used by every figure and the browser app (pricewar.viz)
 REGION_COLORS = {
     "cn_west": "#b2182b",
     "cn_east": "#ef8a62",
@@ -61,7 +62,11 @@ SECTOR_STYLES = {
 
 
 def region_color(region: str) -> str:
-    return REGION_COLORS.get(region, "black")
+    """The colour of a region (a stable fallback for regions added later)."""
+    if region in REGION_COLORS:
+        return REGION_COLORS[region]
+    palette = list(matplotlib.colors.TABLEAU_COLORS.values())
+    return palette[sum(map(ord, region)) % len(palette)]
 
 
 def region_label(region: str) -> str:
@@ -70,8 +75,10 @@ def region_label(region: str) -> str:
 
 def new_figure(nrows: int = 1, ncols: int = 1, width: float = 7.5, height: float = 4.8,
                **kwargs):
-    """A figure and its axes (``squeeze=False``: axes is always 2-D)."""
-    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kwargs)
+    """A figure and its axes (``squeeze=False``: axes is always 2-D); ``kwargs`` go to
+    :meth:`~matplotlib.figure.Figure.subplots` (``sharex``, ``sharey``, ...)."""
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
 
 
 def save_figure(fig, out_dir: Path, name: str, note: str, top: float = 1.0) -> list[Path]:
@@ -84,7 +91,6 @@ def save_figure(fig, out_dir: Path, name: str, note: str, top: float = 1.0) -> l
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
     fig.savefig(paths[0], dpi=150)
     fig.savefig(paths[1], metadata={"Date": None})
-    plt.close(fig)
     return paths
 
 
@@ -175,7 +181,7 @@ def plot_price_war_baseline(series: pd.DataFrame, observed: pd.DataFrame, epoch:
     for region, part in listed.groupby("region"):
         ax_price.scatter(pd.to_datetime(part["date"]), part["blended_3to1"], marker="o", s=22,
                          facecolors="none", edgecolors=region_color(region), linewidths=1.1,
-                         label=f"API list price, {region_label(region)} vendors (CAL §5)")
+                         label=f"API list price, {region_label(region)} vendors")
     ax_price.scatter(pd.to_datetime(epoch["Release Date"]), epoch["USD per 1M Tokens"],
                      marker="^", s=20, color="dimgrey", alpha=0.75,
                      label="Epoch AI: cheapest model ≥ GPT-4-0314 level\n"

@@ -17,7 +17,6 @@ from pricewar.studies.harness import (
     CN_CONSUMER_REGIONS,
     ExperimentResult,
     aggregate,
-    build_model,
     experiment_mode,
     figure_note,
     json_ready,
@@ -25,7 +24,8 @@ from pricewar.studies.harness import (
     run_observed,
     write_table,
 )
-from pricewar.studies.runner import model_frame
+from pricewar.studies.runner import model_frame, run_model
+from pricewar.units import DAYS_PER_YEAR
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------
 def decline_factor_per_year(step: np.ndarray, price: np.ndarray, step_days: float) -> float:
     """Price reduction factor per year from a least-squares fit of log price on time."""
-    years = np.asarray(step, float) * step_days / 365.25
+    years = np.asarray(step, float) * step_days / DAYS_PER_YEAR
     slope = np.polyfit(years, np.log(np.asarray(price, float)), 1)[0]
     return float(np.exp(-slope))
 
@@ -104,7 +104,7 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
     }
     files = [write_table(series, out_dir, "price_war_baseline")]
     note = figure_note(quick, seeds, n_consumers, "price_war_baseline",
-                 "API list prices CAL §5 and simonw/llm-prices (pricewar/data/observed/"
+                 "vendors' API list prices and simonw/llm-prices (pricewar/data/observed/"
                  "api_prices.csv); Epoch AI (2025, CC-BY) cheapest models at GPT-4-0314 level "
                  "(lowest_price_models_data.csv). Model prices are per capability-normalised "
                  "token; list prices are at each model's own capability.")
@@ -134,11 +134,9 @@ def _producer_panel(model: PriceWarModel) -> pd.DataFrame:
 
 
 def _run_panel(scenario, overrides, seed, steps) -> pd.DataFrame:
-    model = build_model(overrides, seed, scenario)
-    panels = [_producer_panel(model)]
-    for _ in range(steps):
-        model.step()
-        panels.append(_producer_panel(model))
+    panels = []
+    run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=False,
+              on_step=lambda model: panels.append(_producer_panel(model)))
     return pd.concat(panels, ignore_index=True)
 
 
@@ -273,8 +271,8 @@ def price_cut_cascade(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
                 "strategies": headline_cases}
     files = [write_table(table, out_dir, "price_cut_cascade")]
     note = figure_note(quick, seeds, n_consumers, "price_cut_cascade",
-                 "May 2024 cascade CAL §5 (Doubao Pro -99.3% 15 May, Qwen-Long -97% 21 May, "
-                 "ERNIE free); stylised fact CAL §9.2. The largest CN-East producer cuts its list "
+                 "May 2024 cascade: Doubao Pro -99.3% 15 May, Qwen-Long -97% 21 May, ERNIE free "
+                 "(vendor announcements). The largest CN-East producer cuts its list "
                  f"price {CUT_FRACTION:.0%} at step {CUT_STEP} and holds it; counterfactual = same "
                  "seed without the cut; every producer uses the panel's strategy.")
     files += plots.plot_price_cut_cascade(table, strategies, out_dir, note)

@@ -1,7 +1,7 @@
 """``pricewar figures``: regenerate every figure of ``experiments/`` (and the scripts' shared
 command line).
 
-Each experiment (:data:`pricewar.experiments.EXPERIMENTS`) writes ``<out>/<name>.png``, ``.svg``
+Each experiment (:data:`pricewar.studies.catalogue.EXPERIMENTS`) writes ``<out>/<name>.png``, ``.svg``
 and ``.csv``; this module runs them in-process and prints each one's headline numbers as JSON.
 The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name.
 """
@@ -12,9 +12,12 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pricewar.studies.catalogue import EXPERIMENTS, run_experiment
-from pricewar.studies.harness import ExperimentResult
+
+if TYPE_CHECKING:
+    from pricewar.studies.harness import ExperimentResult
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,13 @@
-"""Running a model for a number of steps and writing its outputs (library side of ``pricewar run``)."""
+"""Running a model for a number of steps and writing its outputs (library side of ``pricewar run``).
+
+:func:`run_model` is the one run loop: ``pricewar run``, the experiments
+(:func:`pricewar.studies.harness.run_observed`) and sweep workers
+(:func:`pricewar.sweep.worker.execute_run`) all step their models through it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -16,20 +22,33 @@ SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "p
                    "unserved_demand", "lerner", "hhi")
 
 
+def build_model(overrides: Mapping | None = None, seed: int | None = 1,
+                scenario: str | Path | Scenario = "baseline") -> PriceWarModel:
+    """A :class:`PriceWarModel` of ``scenario`` with flat ``overrides`` (not stepped)."""
+    return PriceWarModel(scenario, seed=seed, **dict(overrides or {}))
+
+
 def run_model(scenario: str | Path | Scenario = "baseline", steps: int | None = None,
               seed: int | None = 1, overrides: dict | None = None,
-              progress: bool = True) -> PriceWarModel:
+              progress: bool = True,
+              on_step: Callable[[PriceWarModel], None] | None = None) -> PriceWarModel:
     """Build a :class:`PriceWarModel` and step it ``steps`` times (default: the scenario's).
 
     ``steps`` becomes the scenario's run length, so the resolved scenario records it.
+    ``on_step(model)`` (optional) is called before the first step (``model.steps == 0``) and
+    after every step: it observes the run without a second loop.
     """
     overrides = dict(overrides or {})
     if steps is not None:
         overrides["steps"] = int(steps)
-    model = PriceWarModel(scenario, seed=seed, **overrides)
+    model = build_model(overrides, seed, scenario)
+    if on_step is not None:
+        on_step(model)
     for _ in tqdm(range(model.scenario.steps), desc=f"{model.scenario.name} seed {seed}", unit="step",
                   disable=not progress, leave=False):
         model.step()
+        if on_step is not None:
+            on_step(model)
     return model
 
 

@@ -26,19 +26,31 @@ Modules: :mod:`~pricewar.sweep.spec` (the TOML spec and its design), :mod:`~pric
 :mod:`~pricewar.sweep.analysis` (Sobol indices, confidence bands) and :mod:`~pricewar.sweep.cli`.
 """
 
-from pricewar.sweep.analysis import confidence_band, sobol_indices
-from pricewar.sweep.engine import run_sweep
-from pricewar.sweep.spec import SpecError, SweepSpec, load_spec
-from pricewar.sweep.store import (
-    SweepError,
-    SweepStatus,
-    load_design,
-    load_results,
-    load_timeseries,
-    sweep_status,
-)
-from pricewar.sweep.worker import execute_run
+from __future__ import annotations
 
-__all__ = ["SpecError", "SweepError", "SweepSpec", "SweepStatus", "confidence_band",
-           "execute_run", "load_design", "load_results", "load_spec", "load_timeseries",
-           "run_sweep", "sobol_indices", "sweep_status"]
+import importlib
+
+#: public name -> module defining it; imported on first use (PEP 562), so that importing
+#: ``pricewar.sweep.cli`` for ``pricewar --help`` does not import pandas, scipy or SALib
+_EXPORTS = {
+    "confidence_band": "analysis", "sobol_indices": "analysis",
+    "run_sweep": "engine",
+    "SpecError": "spec", "SweepSpec": "spec", "load_spec": "spec",
+    "SweepError": "store", "SweepStatus": "store", "load_design": "store",
+    "load_results": "store", "load_timeseries": "store", "sweep_status": "store",
+    "execute_run": "worker",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,14 +1,14 @@
-"""``pricewar sweep SPEC.toml --out DIR [--workers N] [--scheduler ADDRESS]``."""
+"""``pricewar sweep SPEC.toml --out DIR [--workers N] [--scheduler ADDRESS]``.
+
+Imports nothing heavy at module level (``pricewar --help`` reads :func:`add_arguments`);
+:func:`main` imports the sweep engine.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-
-from pricewar.sweep.engine import run_sweep
-from pricewar.sweep.spec import SpecError, load_spec
-from pricewar.sweep.store import load_results, sweep_status
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pricewar.sweep.engine import run_sweep
+    from pricewar.sweep.spec import SpecError, load_spec
+    from pricewar.sweep.store import load_results, sweep_status
+
     if args.status:
         status = sweep_status(args.status)
         print(status)

@@ -41,7 +41,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +51,8 @@ import pandas as pd
 
 from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.model.metrics import MODEL_METRICS
-from pricewar.scenario import OVERRIDES, Scenario, load_scenario
+from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
+from pricewar.scenario.loading import _read_toml  # the package's one TOML reader (no public name)
 
 DESIGN_KINDS = ("grid", "random", "lhs", "sobol")
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
@@ -254,12 +254,9 @@ def load_spec(spec: str | Path | Mapping | SweepSpec, source: str | None = None)
         return _build_spec(dict(spec), source or "<dict>", base_dir=Path.cwd())
     path = Path(spec)
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise SpecError(str(path), "<file>", None, f"invalid TOML: {error}") from None
-    except OSError as error:
-        raise SpecError(str(path), "<file>", None, f"cannot read: {error}") from None
+        data = _read_toml(path)
+    except ScenarioError as error:  # the reader's "invalid TOML" / "cannot read", as a spec error
+        raise SpecError(error.source, error.key_path, error.value, error.problem) from None
     return _build_spec(data, source or str(path), base_dir=path.parent)
 
 
@@ -367,28 +364,31 @@ def _check_override_name(name: str, value, key: str, src: str) -> tuple[str, Any
     return OVERRIDES[name]
 
 
-def _check_value(value, kind: type, key: str, src: str):
+def _check_value(name: str, value, key: str, src: str):
+    """A TOML value of the override ``name``, typed as ``pricewar run --set name=value`` types
+    it (:func:`pricewar.scenario.parse_override_value`, the scenario layer's conversion); the
+    types TOML has and a command line does not (booleans, numbers vs strings) are checked first."""
+    kind = OVERRIDES[name][2]
     if kind is str:
         if not isinstance(value, str):
             raise SpecError(src, key, value, "expected a string")
-        return value
+        return parse_override_value(name, value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecError(src, key, value, f"expected {'an integer' if kind is int else 'a number'}")
     if isinstance(value, float) and not math.isfinite(value):
         raise SpecError(src, key, value, "expected a finite number")
-    if kind is int:
-        if not float(value).is_integer():
-            raise SpecError(src, key, value, "expected an integer")
-        return int(value)
-    return float(value)
+    try:  # repr round-trips a float exactly
+        return parse_override_value(name, repr(value))
+    except ScenarioError:  # the one failure left: a fractional value of an integer override
+        raise SpecError(src, key, value, "expected an integer") from None
 
 
 def _build_fixed(table, base: Scenario, src: str) -> dict:
     _check_keys(table, tuple(table) if isinstance(table, dict) else (), "fixed", src)
     fixed = {}
     for name, value in table.items():
-        _, _, kind = _check_override_name(name, value, f"fixed.{name}", src)
-        fixed[name] = _check_value(value, kind, f"fixed.{name}", src)
+        _check_override_name(name, value, f"fixed.{name}", src)
+        fixed[name] = _check_value(name, value, f"fixed.{name}", src)
     try:  # fixed overrides apply to every run: a bad one is a spec error, not N failed runs
         base.with_overrides(**fixed)
     except ScenarioError as error:
@@ -456,7 +456,7 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
         values = entry["values"]
         if not isinstance(values, list) or not values:
             raise SpecError(src, f"{key}.values", values, "expected a non-empty list")
-        values = [_check_value(v, kind_type, f"{key}.values[{i}]", src)
+        values = [_check_value(name, v, f"{key}.values[{i}]", src)
                   for i, v in enumerate(values)]
         if len(set(values)) != len(values):
             raise SpecError(src, f"{key}.values", values, "values must be distinct")
@@ -467,8 +467,8 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
     for bound in ("low", "high"):
         if bound not in entry:
             raise SpecError(src, f"{key}.{bound}", None, "missing bound")
-    low = _check_value(entry["low"], kind_type, f"{key}.low", src)
-    high = _check_value(entry["high"], kind_type, f"{key}.high", src)
+    low = _check_value(name, entry["low"], f"{key}.low", src)
+    high = _check_value(name, entry["high"], f"{key}.high", src)
     if not low < high:
         raise SpecError(src, f"{key}.high", entry["high"],
                         f"must be greater than low = {entry['low']!r}")

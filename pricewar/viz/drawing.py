@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.colors as mcolors
 import networkx as nx
 import numpy as np
 from matplotlib.figure import Figure
@@ -24,9 +23,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from pricewar.scenario import PRODUCER_REGIONS
+from pricewar.studies.plots import region_color
 
-REGION_COLORS = {"cn_west": "#d62728", "cn_east": "#ff7f0e", "us": "#1f77b4", "eu": "#2ca02c",
-                 "global_south": "#9467bd"}
 COST_COLORS = {"energy": "#f2b701", "hardware": "#3969ac", "opex": "#9a9a9a"}
 #: network columns: layer index, node kind, marker, title
 LAYERS = ((0, "segment", "s", "consumer segments\n(region x sector)"),
@@ -41,14 +39,6 @@ def new_figure(width_in: float, height_in: float, *, left=0.12, right=0.97, bott
     axes = figure.subplots()
     figure.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
     return figure, axes
-
-
-def region_color(region: str) -> str:
-    """The colour of a region (a stable fallback for regions added later)."""
-    if region in REGION_COLORS:
-        return REGION_COLORS[region]
-    palette = list(mcolors.TABLEAU_COLORS.values())
-    return palette[sum(map(ord, region)) % len(palette)]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from pricewar.units import MS_PER_S
 from pricewar.viz.server import HOST, wait_until_serving
 
 #: Debian's chromium under Playwright (``playwright install`` is not available offline)
@@ -79,7 +80,7 @@ def open_page(browser, url: str, timeout_s: float = 30.0):
     """A new page at ``url``, returned once the model is shown and Step can be clicked."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(url)
-    page.get_by_text("Step: 0", exact=True).wait_for(timeout=timeout_s * 1000)
+    page.get_by_text("Step: 0", exact=True).wait_for(timeout=timeout_s * MS_PER_S)
     page.get_by_role("button", name="Step", exact=True).wait_for()
     return page
 
@@ -93,4 +94,4 @@ def time_startup(process: subprocess.Popen, url: str, browser, started: float) -
 
 def click_step(page, n: int) -> float:
     """Click Step; seconds until the counter and every figure show step ``n``."""
-    return page.evaluate(STEP_JS, n) / 1000.0
+    return page.evaluate(STEP_JS, n) / MS_PER_S

@@ -2,13 +2,14 @@
 
 The app runs in a ``solara run`` subprocess (solara serves a module by path), offline: assets from
 the installed ``solara-assets`` package, the CDN pointed at a closed local port so nothing waits
-on the network, no telemetry. This module does not import solara, so ``pricewar --help`` stays
-fast.
+on the network, no telemetry. This module imports nothing heavy at module level (not solara,
+mesa or the scenario layer), so ``pricewar --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import socket
@@ -20,7 +21,6 @@ import urllib.request
 from pathlib import Path
 
 from pricewar.errors import PricewarError
-from pricewar.scenario import load_scenario
 from pricewar.viz import SCENARIO_ENV
 
 APP = Path(__file__).with_name("app.py")
@@ -102,7 +102,17 @@ def _exit_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def require_solara() -> None:
+    """Raise ModuleNotFoundError (naming solara) if solara cannot be imported: the server runs in
+    a subprocess, whose traceback would otherwise be the only sign."""
+    if importlib.util.find_spec("solara") is None:
+        raise ModuleNotFoundError("No module named 'solara'", name="solara")
+
+
 def main(args: argparse.Namespace) -> int:
+    from pricewar.scenario import load_scenario
+
+    require_solara()
     load_scenario(args.scenario)  # a bad name or file fails here, in one line
     if not port_is_free(args.port):
         raise PricewarError(f"port {args.port} on {HOST} is in use (choose another with --port)")

@@ -14,5 +14,7 @@ J_PER_MWH = 3.6e9
 MJ_PER_KWH = 3.6  # (J/token) x Mtok = MJ, so USD/Mtok = J/token x USD/kWh / MJ_PER_KWH
 W_PER_MW = 1e6
 KWH_PER_MWH = 1000.0
+MWH_PER_GWH = 1000.0
 KG_PER_T = 1000.0
+T_PER_KT = 1000.0
 MS_PER_S = 1000.0

@@ -95,20 +95,30 @@ def plain(data):
     return data
 
 
-def parse_override_value(key: str, text: str):
-    """Parse a ``--set key=value`` string into the override's type (raises ScenarioError)."""
+def parse_override_value(key: str, text: str | int | float):
+    """Type a ``--set key=value`` string, or a TOML number, as the override ``key`` expects.
+
+    Strings are parsed (``"0.05"`` -> 0.05, ``"300"`` -> 300); numbers are checked and passed
+    through exactly (an integer override keeps an int of any size). Raises ScenarioError.
+    """
     if key not in OVERRIDES:
         raise ScenarioError("--set", key, text, f"unknown override (known: {sorted(OVERRIDES)})")
     kind = OVERRIDES[key][2]
     try:
         if kind is str:
+            if not isinstance(text, str):
+                raise ValueError(text)
             return text
-        number = float(text)
+        if isinstance(text, bool):
+            raise ValueError(text)
+        number = text if isinstance(text, int | float) else float(text)
         if kind is int:
-            if not number.is_integer():
+            if isinstance(number, int):
+                return number
+            if not float(number).is_integer():
                 raise ValueError(text)
             return int(number)
-        return number
+        return float(number)
     except ValueError:
         raise ScenarioError("--set", key, text, f"expected {kind.__name__}") from None
 

@@ -22,12 +22,9 @@ from pricewar.studies.harness import (
     run_points,
     write_table,
 )
+from pricewar.units import MWH_PER_GWH, T_PER_KT
 
 log = logging.getLogger(__name__)
-
-# reporting units of the green-curtailment figure (not in pricewar.units, which holds the model's)
-MWH_PER_GWH = 1e3
-T_PER_KT = 1e3
 
 
 # ------------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ import pandas as pd
 from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
-from pricewar.scenario.loading import _read_toml  # the package's one TOML reader (no public name)
+from pricewar.scenario.calibration import read_toml
 
 DESIGN_KINDS = ("grid", "random", "lhs", "sobol")
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
@@ -254,7 +254,7 @@ def load_spec(spec: str | Path | Mapping | SweepSpec, source: str | None = None)
         return _build_spec(dict(spec), source or "<dict>", base_dir=Path.cwd())
     path = Path(spec)
     try:
-        data = _read_toml(path)
+        data = read_toml(path)
     except ScenarioError as error:  # the reader's "invalid TOML" / "cannot read", as a spec error
         raise SpecError(error.source, error.key_path, error.value, error.problem) from None
     return _build_spec(data, source or str(path), base_dir=path.parent)
@@ -377,8 +377,8 @@ def _check_value(name: str, value, key: str, src: str):
         raise SpecError(src, key, value, f"expected {'an integer' if kind is int else 'a number'}")
     if isinstance(value, float) and not math.isfinite(value):
         raise SpecError(src, key, value, "expected a finite number")
-    try:  # repr round-trips a float exactly
-        return parse_override_value(name, repr(value))
+    try:
+        return parse_override_value(name, value)
     except ScenarioError:  # the one failure left: a fractional value of an integer override
         raise SpecError(src, key, value, "expected an integer") from None
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_odd_parameter_table_matches_calibration_data():
     text = (ROOT / "docs" / "ODD.md").read_text()
     table = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.S).group(1)
-    assert table == markdown_table(), "run: python -m pricewar.paramtable docs/ODD.md"
+    assert table == markdown_table(), "run: python -m pricewar.scenario.parameter_table docs/ODD.md"
 
 
 def test_ci_runs_the_readme_test_command():

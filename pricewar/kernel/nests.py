@@ -1,0 +1,146 @@
+"""Demand v2: nested-logit shares (Berry 1994) under an isoelastic upper level.
+
+Route ``r`` of consumer ``j`` in nest ``g`` (``lambda_g = 1 - sigma_g``)::
+
+    s_{r|g} = exp(v_r / lambda_g) / sum_{r' in g} exp(v_r' / lambda_g)     within-nest share
+    I_jg    = lambda_g log sum_{r in g} exp(v_r / lambda_g)                nest inclusive value
+    IV_j    = log(exp(v0_j) + sum_g exp(I_jg))                             consumer inclusive value
+    s_g     = exp(I_jg - IV_j),   s_r = s_{r|g} s_g,   s_0 = exp(v0_j - IV_j)
+    X_j     = D_j exp((eta_j / alpha_j) (IV_j - IV_ref_j)),   x_r = X_j s_r
+
+Without nests (or with ``sigma = 0``) every route is its own group and this is plain logit. Both
+log-sum-exp levels shift by one of their own terms (the group's first route; the outside option,
+else the consumer's first nest), so each sum is at least 1 and cannot underflow; a sum above
+``_MAX_EXP_SUM`` (an exponent may have overflowed) is redone with the segment's maximum, the
+textbook shift. Shares are then exactly 0 only by underflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pricewar.kernel.arrays import scatter_sum
+from pricewar.kernel.topology import RouteMarket
+
+_MAX_EXP_SUM = 1e250
+
+
+def _shifted_exp_sum(value: np.ndarray, member32: np.ndarray, member: np.ndarray,
+                     first: np.ndarray, n_segments: int, extra: np.ndarray | None = None):
+    """``exp(value - shift[member])`` and its sum per segment, shifted by each segment's first
+    member (or by ``extra``, a further term of the sum, where that is finite).
+
+    Parameters
+    ----------
+    value : shape (n_members,), finite
+    member32, member : segment of each member (int32 for scatter_sum, intp for gathers)
+    first : shape (n_segments,), first member of each segment (``n_members`` if it has none)
+    extra : shape (n_segments,), optional further term ``exp(extra)`` of each segment's sum
+        (the outside option); ``-inf`` where absent.
+
+    Returns
+    -------
+    weight : ``exp(value - shift[member])``, shape (n_members,)
+    total : ``sum weight (+ exp(extra - shift))`` per segment, >= 1 unless the segment is empty
+    extra_weight : ``exp(extra - shift)`` (None without ``extra``)
+    shift : shape (n_segments,)
+    """
+    has_member = first < value.size
+    shift = np.zeros(n_segments)
+    shift[has_member] = value[first[has_member]]
+    if extra is not None:
+        shift = np.where(np.isfinite(extra), extra, shift)
+    weight = value - shift[member]
+    with np.errstate(over="ignore"):
+        np.exp(weight, out=weight)
+    total = scatter_sum(member32, weight, n_segments)
+    extra_weight = None
+    if extra is not None:
+        extra_weight = np.exp(extra - shift)
+        total += extra_weight
+    if total.max(initial=0.0) > _MAX_EXP_SUM:  # redo with the maximum shift
+        top = np.full(n_segments, -np.inf)
+        starts = first[has_member]
+        top[has_member] = np.maximum.reduceat(value, starts) if starts.size else top[has_member]
+        if extra is not None:
+            top = np.maximum(top, extra)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        weight = np.exp(value - shift[member])
+        total = scatter_sum(member32, weight, n_segments)
+        if extra is not None:
+            extra_weight = np.exp(extra - shift)
+            total += extra_weight
+    return weight, total, extra_weight, shift
+
+
+def choice_shares(market: RouteMarket, route_value: np.ndarray) -> dict:
+    """Nested-logit (or plain-logit) shares for route utilities ``v_r`` (utils).
+
+    Returns a dict with ``route_share``, ``outside_share``, ``inside_share`` (``1 - s0_j`` summed
+    without cancellation), ``logsum`` (``IV_j``) and, for a
+    nested market, ``route_nest_share`` (``s_{r|g}``) and ``nest_share`` (``s_g`` per group).
+    A consumer with neither routes nor an outside option has ``IV_j = -inf`` and, by
+    convention, outside share 1 (nothing to buy).
+    """
+    topo = market.topology
+    outside = market.consumer_outside_utility
+    n_consumers = topo.n_consumers
+    first_route = topo.consumer_ptr[:-1].copy()
+    first_route[~topo._nonempty] = topo.n_routes
+    result = {}
+    if market.is_nested:
+        groups = topo.nests
+        lam = 1.0 - market.sigma[groups.group_nest]
+        scaled = route_value * market._route_inv_lambda
+        weight, nest_total, _, shift = _shifted_exp_sum(
+            scaled, groups.group_index32, groups.route_group, groups.group_start, groups.n_groups)
+        group_value = lam * (shift + np.log(nest_total))  # I_jg
+        within = weight
+        within /= nest_total[groups.route_group]
+        member32, member, first = (groups.group_consumer32, groups.group_consumer,
+                                   groups.consumer_first_group)
+    else:
+        group_value = route_value
+        member32, member, first = topo._consumer_index, topo.route_consumer, first_route
+    group_weight, total, outside_weight, shift = _shifted_exp_sum(
+        group_value, member32, member, first, n_consumers, extra=outside)
+    nothing = total == 0  # no route and no outside option
+    with np.errstate(divide="ignore"):
+        logsum = shift + np.log(total)
+    inv_total = 1.0 / np.where(nothing, 1.0, total)
+    outside_share = np.where(nothing, 1.0, outside_weight * inv_total)
+    group_share = group_weight
+    group_share *= inv_total[member]
+    if market.is_nested:
+        result["nest_share"] = group_share
+        result["route_nest_share"] = within
+        result["route_share"] = within * group_share[groups.route_group]
+    else:
+        result["route_share"] = group_share
+    result["inside_share"] = scatter_sum(member32, group_share, n_consumers)  # 1 - s0, exactly
+    result["outside_share"] = outside_share
+    result["logsum"] = logsum
+    return result
+
+
+def consumer_volume(market: RouteMarket, logsum: np.ndarray) -> np.ndarray:
+    """``X_j = D_j exp((eta_j/alpha_j)(IV_j - IV_ref_j))``, Mtok/step (``D_j`` where eta is 0)."""
+    if not market.is_elastic:
+        return market.consumer_demand
+    eta = market.eta
+    with np.errstate(invalid="ignore", over="ignore"):
+        growth = np.exp(eta / market.consumer_alpha * (logsum - market.logsum_ref))
+    return np.where(eta > 0, market.consumer_demand * growth, market.consumer_demand)
+
+
+def price_index(market: RouteMarket, logsum: np.ndarray) -> np.ndarray:
+    """The price index ``P_j`` with the consumer's inclusive value ``IV_j``, USD/Mtok.
+
+    Log form: ``P_j = exp(-IV_j/alpha_j)``, the CES (quality-adjusted) price index; linear form:
+    ``P_j = -IV_j/alpha_j``. Either is the price of a single route of zero non-price utility that
+    gives the consumer the same inclusive value.
+    """
+    with np.errstate(over="ignore"):
+        if market.price_form == "log":
+            return np.exp(-logsum / market.consumer_alpha)
+        return -logsum / market.consumer_alpha

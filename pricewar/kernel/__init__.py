@@ -30,7 +30,12 @@ from pricewar.kernel.pricing import (
     own_price_derivative,
     producer_profit,
 )
-from pricewar.kernel.textbook import logit_bertrand_nash, logit_joint_monopoly, single_market
+from pricewar.kernel.textbook import (
+    logit_bertrand_nash,
+    logit_joint_monopoly,
+    nested_logit_bertrand_nash,
+    single_market,
+)
 from pricewar.kernel.topology import PRICE_FORMS, RouteMarket, RouteTopology
 
 __all__ = [
@@ -49,4 +54,5 @@ __all__ = [
     "single_market",
     "logit_bertrand_nash",
     "logit_joint_monopoly",
+    "nested_logit_bertrand_nash",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from pricewar.kernel.arrays import scatter_sum
-from pricewar.kernel.topology import RouteMarket
+from pricewar.kernel.topology import RouteMarket, RouteTopology
 
 _MAX_EXP_SUM = 1e250
 
@@ -144,3 +144,38 @@ def price_index(market: RouteMarket, logsum: np.ndarray) -> np.ndarray:
         if market.price_form == "log":
             return np.exp(-logsum / market.consumer_alpha)
         return -logsum / market.consumer_alpha
+
+
+def restricted_choice(market: RouteMarket, route_price: np.ndarray, routes: np.ndarray) -> dict:
+    """Nested-logit choice among a subset of routes (and the outside option), from utilities.
+
+    Parameters
+    ----------
+    market : RouteMarket
+    route_price : float array, shape (n_routes,), USD/Mtok (``MarketDemand.route_price``)
+    routes : sorted int array, the routes still in the choice set
+
+    Returns a dict with ``consumers`` (sorted, those owning a route in ``routes``),
+    ``route_share`` (aligned with ``routes``), ``outside_share`` and ``logsum`` (``IV_R``), both
+    aligned with ``consumers``. Used where the posted-price shares underflow, so that the
+    restricted shares cannot be had from them.
+    """
+    topo = market.topology
+    route_consumer = topo.route_consumer[routes]
+    consumers, counts = np.unique(route_consumer, return_counts=True)
+    nests = topo.nests
+    sub = RouteTopology(np.concatenate([[0], np.cumsum(counts)]), topo.route_producer[routes],
+                        topo.n_producers,
+                        route_nest=None if nests is None else nests.route_nest[routes])
+    sub_market = RouteMarket(
+        sub, route_utility=market.route_utility[routes], route_price_extra=np.zeros(routes.size),
+        consumer_alpha=market.consumer_alpha[consumers],
+        consumer_demand=market.consumer_demand[consumers],
+        consumer_outside_utility=market.consumer_outside_utility[consumers],
+        price_form=market.price_form, nest_sigma=None if nests is None else market.sigma)
+    price = route_price[routes]
+    value = sub_market.route_utility - sub_market.route_alpha * (
+        np.log(price) if market.price_form == "log" else price)
+    shares = choice_shares(sub_market, value)
+    return dict(consumers=consumers, route_share=shares["route_share"],
+                outside_share=shares["outside_share"], logsum=shares["logsum"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from pricewar.kernel.arrays import compact_index, scatter_sum
+from pricewar.kernel.nests import restricted_choice
 from pricewar.kernel.topology import RouteMarket, segment_dot
 
 
@@ -69,66 +70,51 @@ def clear_by_host(market: RouteMarket, demand, max_rounds: int, rel_tol: float) 
     unserved = np.zeros(n_consumers)
 
     rechoice = market.rationing == "rechoice"
-    nested = rechoice and market.is_nested
-    elastic = rechoice and market.is_elastic
     if rechoice:
-        outside_share = demand.consumer_outside_share
-        exponent = market.eta / market.consumer_alpha
-        previous_z = np.ones(n_consumers)  # exp(IV_R - IV) of the full choice set
-    if nested:
-        groups = topo.nests
-        sigma = market.sigma[groups.group_nest]
-        act_group32, act_group = groups.group_index32, groups.route_group
-        act_nest_share = demand.route_nest_share
-
+        exponent = market.eta / market.consumer_alpha if market.is_elastic else None
+        previous_log_z = np.zeros(n_consumers)  # IV_R - IV of the full choice set
     active: np.ndarray | None = None  # None: all routes; later the open routes, compacted
-    act_consumer32, act_consumer = topo._consumer_index, topo.route_consumer
-    act_producer32, act_producer = topo._producer_index, topo.route_producer
-    act_share = demand.route_share
+    act = _ActiveRoutes(market, demand)
     rounds = 1
     while pending.sum() > stop_below and rounds < max_rounds:
         active = keep if active is None else active[keep]
-        act_consumer32, act_consumer = compact_index(act_consumer32, keep)
-        act_producer32, act_producer = compact_index(act_producer32, keep)
-        act_share = act_share[keep]
-        weight = act_share
-        if nested:
-            act_group32, act_group = compact_index(act_group32, keep)
-            act_nest_share = act_nest_share[keep]
-            open_part = scatter_sum(act_group32, act_nest_share, groups.n_groups)  # o_g
-            with np.errstate(divide="ignore"):
-                log_open = np.log(open_part)
-            log_open[open_part <= 0] = 0.0  # (such groups have no route with a positive share)
-            inverse_pow = np.exp(-sigma * log_open)  # o_g^-sigma
-            weight = act_share * inverse_pow[act_group]
-        weight_total = scatter_sum(act_consumer32, weight, n_consumers)
-        stuck = weight_total <= 0  # no open route left: unserved
-        unserved += pending * stuck
-        pending = pending * ~stuck
+        act.compact(keep)
         if rechoice:
-            if nested:  # Z = s0 + sum_g s_g o_g^(1-sigma), o^(1-sigma) = o * o^-sigma
-                z = outside_share + scatter_sum(groups.group_consumer32,
-                                                demand.nest_share * open_part * inverse_pow,
-                                                n_consumers)
-            else:
-                z = outside_share + weight_total
-            z = z + stuck  # (stuck consumers have nothing pending)
+            weight, z, stuck, exact = _restricted_weights(market, demand, act, active, pending)
+            unserved += pending * stuck
+            pending = pending * ~stuck
+            z_safe = np.where(z > 0, z, 1.0)  # (z = 0 only for stuck or recomputed consumers)
+            outside_prob = demand.consumer_outside_share / z_safe
+            if exact is not None:
+                outside_prob[exact["consumers"]] = exact["outside_share"]
             rechosen = pending
-            if elastic:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    rechosen = pending * np.exp(exponent * np.log(z / previous_z))
-                rechosen = np.where(stuck, 0.0, rechosen)
-                previous_z = np.where(stuck, previous_z, z)
-            scale = rechosen / z
-            not_bought += pending - scale * weight_total
+            if exponent is not None:  # the volume follows the restricted price index
+                rechosen = pending.copy()
+                movers = np.flatnonzero(pending > 0)
+                log_z = np.log(z_safe)
+                if exact is not None:
+                    log_z[exact["consumers"]] = (exact["logsum"]
+                                                 - demand.consumer_logsum[exact["consumers"]])
+                rechosen[movers] *= np.exp(exponent[movers]
+                                           * (log_z[movers] - previous_log_z[movers]))
+                previous_log_z[movers] = log_z[movers]
+            not_bought += pending - rechosen * (1.0 - outside_prob)
+            scale = rechosen / z_safe
         else:
-            scale = pending / (weight_total + stuck)
+            weight = act.share
+            weight_total = scatter_sum(act.consumer32, weight, n_consumers)
+            stuck = weight_total <= 0  # no open route with a positive share: unserved
+            unserved += pending * stuck
+            scale = (pending * ~stuck) / (weight_total + stuck)
+            exact = None
         rounds += 1
         if not (scale > 0).any():  # nothing re-offered: clearing ends
             pending = np.zeros(n_consumers)
             break
-        offered = weight * scale[act_consumer]
-        offer = scatter_sum(act_producer32, offered, n_producers)
+        offered = weight * scale[act.consumer]
+        if exact is not None:  # consumers whose restricted shares are recomputed from utilities
+            offered[exact["positions"]] = exact["route_share"] * rechosen[exact["route_consumer"]]
+        offer = scatter_sum(act.producer32, offered, n_producers)
         host_offer = per_host(offer)
         spare = np.maximum(capacity - host_load, 0.0)
         over = host_offer > spare
@@ -140,15 +126,90 @@ def clear_by_host(market: RouteMarket, demand, max_rounds: int, rel_tol: float) 
             break
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             accept = to_producers(np.where(over, spare / host_offer, 1.0))
-        accepted = accept[act_producer]
+        accepted = accept[act.producer]
         keep = np.flatnonzero(accepted == 1.0)
         accepted *= offered
         np.add.at(served, active, accepted)
         producer_served += accept * offer
         host_load = np.where(over, capacity, host_load + host_offer)
-        pending = scatter_sum(act_consumer32, np.subtract(offered, accepted, out=offered),
+        pending = scatter_sum(act.consumer32, np.subtract(offered, accepted, out=offered),
                               n_consumers)
     unserved += pending  # below tolerance, or out of rounds
     return dict(route_served=served, producer_served=producer_served,
                 consumer_served=topo.segment_sum(served), consumer_unserved=unserved,
                 rounds=rounds, consumer_not_bought=not_bought, host_load=host_load)
+
+
+class _ActiveRoutes:
+    """The routes still in play (to open hosts), compacted round by round: indices and shares.
+
+    Subsets keep route order, so every sum adds the same terms in the same order.
+    """
+
+    def __init__(self, market: RouteMarket, demand):
+        topo = market.topology
+        self.consumer32, self.consumer = topo._consumer_index, topo.route_consumer
+        self.producer32, self.producer = topo._producer_index, topo.route_producer
+        self.share = demand.route_share
+        self.nested = market.rationing == "rechoice" and market.is_nested
+        if self.nested:
+            self.group32, self.group = topo.nests.group_index32, topo.nests.route_group
+            self.nest_share = demand.route_nest_share
+
+    def compact(self, keep: np.ndarray) -> None:
+        self.consumer32, self.consumer = compact_index(self.consumer32, keep)
+        self.producer32, self.producer = compact_index(self.producer32, keep)
+        self.share = self.share[keep]
+        if self.nested:
+            self.group32, self.group = compact_index(self.group32, keep)
+            self.nest_share = self.nest_share[keep]
+
+
+# Below this, a restricted share computed from posted-price shares has lost its digits (or
+# underflowed): such consumers are recomputed from utilities.
+_TINY = 1e-200
+
+
+def _restricted_weights(market: RouteMarket, demand, act: _ActiveRoutes, active: np.ndarray,
+                        pending: np.ndarray):
+    """Re-choice weights on the open routes, from the posted-price shares.
+
+    Returns ``(weight, z, stuck, exact)``: route ``r`` is re-chosen with probability
+    ``weight_r / z_j`` and the outside option with ``s0_j / z_j``, ``z_j = exp(IV_R - IV)``;
+    ``stuck`` marks consumers without an open route. ``exact`` (or None) holds the consumers
+    whose open routes all have shares below ``_TINY`` within their nest or consumer: there the
+    restricted shares are recomputed from utilities (:func:`restricted_choice`), with
+    ``positions`` in the active arrays and ``route_consumer`` for them.
+    """
+    topo = market.topology
+    n_consumers = topo.n_consumers
+    if act.nested:
+        groups = topo.nests
+        open_part = scatter_sum(act.group32, act.nest_share, groups.n_groups)  # o_g
+        open_routes = np.bincount(act.group, minlength=groups.n_groups)
+        with np.errstate(divide="ignore"):
+            log_open = np.log(open_part)
+        log_open[open_part <= 0] = 0.0  # (no open route with a positive share there)
+        inverse_pow = np.exp(-market.sigma[groups.group_nest] * log_open)  # o_g^-sigma
+        weight = act.share * inverse_pow[act.group]
+        # z = s0 + sum_g s_g o_g^(1 - sigma), with o^(1 - sigma) = o * o^-sigma
+        inside = scatter_sum(groups.group_consumer32, demand.nest_share * open_part * inverse_pow,
+                             n_consumers)
+        open_count = np.bincount(groups.group_consumer, open_routes, minlength=n_consumers)
+        weak = np.zeros(n_consumers, dtype=bool)
+        weak[groups.group_consumer[(open_routes > 0) & (open_part < _TINY)]] = True
+    else:
+        weight = act.share
+        inside = scatter_sum(act.consumer32, weight, n_consumers)
+        open_count = np.bincount(act.consumer, minlength=n_consumers)
+        weak = False
+    stuck = open_count == 0
+    z = demand.consumer_outside_share + inside
+    redo = ~stuck & (pending > 0) & ((z < _TINY) | weak)
+    exact = None
+    if redo.any():
+        positions = np.flatnonzero(redo[act.consumer])
+        exact = restricted_choice(market, demand.route_price, active[positions])
+        exact["positions"] = positions
+        exact["route_consumer"] = act.consumer[positions]
+    return weight, z, stuck, exact

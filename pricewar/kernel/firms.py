@@ -49,22 +49,32 @@ def _share_slope(market: RouteMarket, demand) -> np.ndarray:
     return demand.route_share
 
 
-def slope_terms(market: RouteMarket, demand) -> tuple[np.ndarray, np.ndarray]:
+def slope_terms(market: RouteMarket, demand, curvature: bool = False):
     """``(Lambda_a, Gamma_a)`` per producer (see the module docstring); ``-dQ_a/dp_a`` is their
-    difference. Units: Mtok/step per USD/Mtok."""
+    difference. Units: Mtok/step per USD/Mtok.
+
+    With ``curvature``, also ``C_a = sum_j alpha_j^2 X_j sum_{r in R_aj} s_r phi'(P_r)^2
+    sigma_g S_{a|g,j} (1 - S_{a|g,j}) / lambda_g^2`` (USD/Mtok less: per USD/Mtok squared), the
+    nest's part of ``-d^2 Q_a / dp_a^2``: see :func:`zeta_map_v2`.
+    """
     topo = market.topology
-    weight = _share_slope(market, demand)
+    share_slope = _share_slope(market, demand)
     if market.is_elastic:
-        weight = weight * (market.consumer_alpha * demand.consumer_volume)[topo.route_consumer]
+        weight = share_slope * (market.consumer_alpha * demand.consumer_volume)[topo.route_consumer]
     else:
-        weight = weight * market._route_alpha_demand
+        weight = share_slope * market._route_alpha_demand
     pair_share = _pair_values(topo, demand.route_share)
+    curve = None
     if market.is_nested:
         # (1 - sigma S_{|g}) / lambda = 1/lambda - (1/lambda - 1) S_{|g}
         inv_lambda = market._route_inv_lambda
         within = _pair_values(topo, demand.route_nest_share)
         own = inv_lambda - (inv_lambda - 1.0) * within
         lam = topo.producer_sum(weight * own)
+        if curvature:  # sigma / lambda^2 = (1/lambda - 1) / lambda
+            phi_prime = 1.0 / demand.route_price if market.price_form == "log" else 1.0
+            curve = topo.producer_sum(weight * market.route_alpha * phi_prime
+                                      * (inv_lambda - 1.0) * inv_lambda * within * (1.0 - within))
     else:
         lam = topo.producer_sum(weight)
     if market.is_elastic:
@@ -72,6 +82,8 @@ def slope_terms(market: RouteMarket, demand) -> tuple[np.ndarray, np.ndarray]:
         gam = topo.producer_sum(weight * keep * pair_share)
     else:
         gam = topo.producer_sum(weight * pair_share)
+    if curvature:
+        return lam, gam, np.zeros(topo.n_producers) if curve is None else curve
     return lam, gam
 
 
@@ -111,21 +123,27 @@ def vanishing_share_markup(market: RouteMarket, demand) -> np.ndarray:
         return topo.producer_sum(inv_slope) / topo._producer_route_count
 
 
-def foc_terms(market: RouteMarket, demand, price: np.ndarray, cost: np.ndarray) -> dict:
+def foc_terms(market: RouteMarket, demand, price: np.ndarray, cost: np.ndarray,
+              curvature: bool = False) -> dict:
     """The pieces of every producer's first-order condition at ``price``.
 
     Returns a dict: ``quantity`` (Q), ``lam`` (Lambda), ``gam`` (Gamma), ``slope``
     (``-dQ_a/dp_a``), ``others`` (the cannibalisation term ``Phi_a - m_a Gamma_a``, 0 for
-    single-product firms) and ``zeta_numerator`` (``Q + Phi``).
+    single-product firms), ``zeta_numerator`` (``Q + Phi``) and, with ``curvature``, ``extra``:
+    ``max(m, 0) C_a`` (see :func:`slope_terms`), 0 without nests.
     """
-    lam, gam = slope_terms(market, demand)
+    terms = slope_terms(market, demand, curvature)
+    lam, gam = terms[0], terms[1]
     markup = price - cost
     phi, multi = firm_terms(market, demand, markup)
     own = gam * markup
     others = np.where(multi, phi - own, 0.0)
     quantity = demand.producer_demand
-    return dict(quantity=quantity, lam=lam, gam=gam, slope=lam - gam, others=others,
-                zeta_numerator=quantity + np.where(multi, phi, own))
+    result = dict(quantity=quantity, lam=lam, gam=gam, slope=lam - gam, others=others,
+                  zeta_numerator=quantity + np.where(multi, phi, own))
+    if curvature:
+        result["extra"] = np.maximum(markup, 0.0) * terms[2]
+    return result
 
 
 def _with_limit(market, demand, markup, denominator):
@@ -148,24 +166,41 @@ def best_response_v2(market: RouteMarket, demand, price: np.ndarray,
 
 
 def zeta_map_v2(market: RouteMarket, demand, price: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """The zeta map ``c + (Q + Phi(p - c)) / Lambda`` (never divides by ``1 - S``)."""
-    terms = foc_terms(market, demand, price, cost)
+    """The zeta map ``c + (Q + Phi(p - c) + E m) / (Lambda + E)`` (never divides by ``1 - S``).
+
+    Any map ``p + g(p) / G`` with ``g = Q + m dQ/dp + cannibalisation`` the first-order condition
+    has the same fixed point and converges locally at the rate ``1 + g'/G``. The Morrow-Skerlos
+    choice ``G = Lambda`` is exactly ``-g'`` at the plain-logit equilibrium (rate 0); with nests
+    ``-g'`` gains the term ``E = m C`` from the within-nest share's curvature (see
+    :func:`slope_terms`), without which the map oscillates for ``sigma`` near 1 and balanced
+    hosts (rate ``-sigma w (1 - w) / (1 - sigma w)^2``).
+    """
+    terms = foc_terms(market, demand, price, cost, curvature=True)
+    extra = terms["extra"]
+    denominator = terms["lam"] + extra
     with np.errstate(divide="ignore", invalid="ignore"):
-        markup = terms["zeta_numerator"] / terms["lam"]
-    markup = _with_limit(market, demand, markup, terms["lam"])
+        markup = (terms["zeta_numerator"] + extra * (price - cost)) / denominator
+    markup = _with_limit(market, demand, markup, denominator)
     return np.where(np.isfinite(markup), cost + markup, price)
 
 
 def inverse_elasticity_map_v2(market: RouteMarket, demand, price: np.ndarray,
                               cost: np.ndarray) -> np.ndarray:
-    """Log form: ``c / (1 - L)`` with ``L = (Q + cannibalisation) / (p |dQ/dp|)``; the price
-    doubles where ``L >= 1``; the zeta map where the slope vanishes."""
-    terms = foc_terms(market, demand, price, cost)
-    slope = terms["slope"]
+    """Log form: the inverse-elasticity rule ``c / (1 - L)``, ``L = (Q + cannibalisation) /
+    (p |dQ/dp|)``, written as the step ``p + g / (|dQ/dp| (1 - L) + E)`` with the nest
+    curvature ``E`` of :func:`zeta_map_v2` (``E = 0`` gives ``c / (1 - L)``); the price doubles
+    where demand is inelastic (``|dQ/dp| (1 - L) <= 0``); the zeta map where the slope vanishes.
+    """
+    terms = foc_terms(market, demand, price, cost, curvature=True)
+    slope, extra = terms["slope"], terms["extra"]
+    numerator = terms["quantity"] + terms["others"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        lerner = (terms["quantity"] + terms["others"]) / (price * slope)
-        target = np.where(lerner < 1.0, cost / (1.0 - lerner), 2.0 * price)
-        fallback = cost + _with_limit(market, demand, terms["zeta_numerator"] / terms["lam"],
-                                      terms["lam"])
+        elastic = slope - numerator / price
+        step = (numerator - (price - cost) * slope) / (elastic + extra)
+        target = np.where(elastic > 0, price + step, 2.0 * price)
+        denominator = terms["lam"] + extra
+        fallback = cost + _with_limit(
+            market, demand, (terms["zeta_numerator"] + extra * (price - cost)) / denominator,
+            denominator)
     target = np.where((slope > 0) & np.isfinite(target), target, fallback)
     return np.where(np.isfinite(target), target, price)

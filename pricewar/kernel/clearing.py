@@ -10,7 +10,8 @@ from pricewar.errors import KernelInputError
 from pricewar.kernel.arrays import compact_index, scatter_sum
 from pricewar.kernel.demand import MarketDemand
 from pricewar.kernel.rechoice import clear_by_host
-from pricewar.kernel.topology import RouteMarket, segment_dot
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import segment_dot
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.kernel.nests import choice_shares, consumer_volume, price_index
-from pricewar.kernel.topology import RouteMarket, RouteTopology
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import RouteTopology
 
 
 # --------------------------------------------------------------------------------------------

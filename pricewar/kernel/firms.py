@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from pricewar.kernel.arrays import scatter_sum
-from pricewar.kernel.topology import RouteMarket
+from pricewar.kernel.route_market import RouteMarket
 
 
 def _pair_values(topology, route_values: np.ndarray) -> np.ndarray:

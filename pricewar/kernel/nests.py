@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from pricewar.kernel.arrays import scatter_sum
-from pricewar.kernel.topology import RouteMarket, RouteTopology
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import RouteTopology
 
 _MAX_EXP_SUM = 1e250
 

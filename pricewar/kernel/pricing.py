@@ -13,7 +13,7 @@ from pricewar.kernel.firms import (
     slope_terms,
     zeta_map_v2,
 )
-from pricewar.kernel.topology import RouteMarket
+from pricewar.kernel.route_market import RouteMarket
 
 # --------------------------------------------------------------------------------------------
 # pricing

@@ -25,7 +25,8 @@ import numpy as np
 
 from pricewar.kernel.arrays import compact_index, scatter_sum
 from pricewar.kernel.nests import restricted_choice
-from pricewar.kernel.topology import RouteMarket, segment_dot
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import segment_dot
 
 
 def clear_by_host(market: RouteMarket, demand, max_rounds: int, rel_tol: float) -> dict:

@@ -9,7 +9,8 @@ from pricewar.errors import KernelInputError
 from pricewar.kernel.arrays import first_bad, float_array
 from pricewar.kernel.groups import label_array
 from pricewar.kernel.pricing import bertrand_nash
-from pricewar.kernel.topology import RouteMarket, RouteTopology
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import RouteTopology
 
 
 # --------------------------------------------------------------------------------------------

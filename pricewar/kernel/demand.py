@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricewar.kernel.nests import choice_shares, consumer_volume, price_index
+from pricewar.kernel.nests import choice_shares, price_index
 from pricewar.kernel.route_market import RouteMarket
 from pricewar.kernel.topology import RouteTopology
 
@@ -56,7 +56,9 @@ class MarketDemand:
     consumer_outside : Mtok/step per consumer taking the outside option
     consumer_logsum : utils per consumer, the inclusive value ``IV_j`` (outside option included)
     consumer_surplus : USD/step per consumer (logsum / alpha; for the log form scaled by the
-        consumer's share-weighted mean route price, since one util is worth ``P/alpha`` USD there)
+        consumer's share-weighted mean route price, since one util is worth ``P/alpha`` USD there;
+        in demand-v2 markets ``X_j IV_j / alpha_j``, scaled by the price index ``P_j`` for the log
+        form)
     consumer_volume : Mtok/step per consumer, ``X_j`` (``D_j`` without an upper level): the
         demand at posted prices, outside option included
     consumer_outside_share : outside-option share ``s0_j`` per consumer
@@ -182,24 +184,18 @@ def _general_demand(market: RouteMarket, p: np.ndarray) -> MarketDemand:
     topo = market.topology
     route_price = p[topo.route_producer]
     route_price += market.route_price_extra
-    value = np.log(route_price) if market.price_form == "log" else route_price.copy()
-    value *= market.route_alpha
-    np.subtract(market.route_utility, value, out=value)
-    shares = choice_shares(market, value)
-    share, logsum = shares["route_share"], shares["logsum"]
-    volume = consumer_volume(market, logsum)
-    route_demand = np.multiply(share, volume[topo.route_consumer], out=value)
-    util_to_usd = 1.0 / market.consumer_alpha
-    if market.price_form == "log":
-        inside = shares["inside_share"]
-        priced = topo.segment_sum(share * route_price)
-        util_to_usd *= priced / (inside + (inside <= 0))
+    shares = choice_shares(market, route_price)
+    logsum, volume = shares["logsum"], shares["volume"]
+    index = price_index(market, logsum)
+    # one util is worth 1/alpha USD (linear form), P_j/alpha at the price index (log form)
+    util_to_usd = (index if market.price_form == "log" else 1.0) / market.consumer_alpha
     with np.errstate(invalid="ignore"):
         surplus = volume * util_to_usd * logsum
     surplus[~np.isfinite(logsum)] = 0.0  # nothing to buy
+    route_demand = shares["route_demand"]
     return MarketDemand(
         route_price=route_price,
-        route_share=share,
+        route_share=shares["route_share"],
         route_demand=route_demand,
         producer_demand=topo.producer_sum(route_demand),
         consumer_outside=volume * shares["outside_share"],
@@ -207,7 +203,7 @@ def _general_demand(market: RouteMarket, p: np.ndarray) -> MarketDemand:
         consumer_surplus=surplus,
         consumer_volume=volume,
         consumer_outside_share=shares["outside_share"],
-        consumer_price_index=price_index(market, logsum),
+        consumer_price_index=index,
         route_nest_share=shares.get("route_nest_share"),
         nest_share=shares.get("nest_share"),
     )

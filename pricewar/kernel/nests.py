@@ -26,18 +26,19 @@ from pricewar.kernel.topology import RouteTopology
 _MAX_EXP_SUM = 1e250
 
 
-def _shifted_exp_sum(value: np.ndarray, member32: np.ndarray, member: np.ndarray,
-                     first: np.ndarray, n_segments: int, extra: np.ndarray | None = None):
+def _segment_logsumexp(value: np.ndarray, member32: np.ndarray, member: np.ndarray,
+                       first: np.ndarray, n_segments: int, extra: np.ndarray | None = None,
+                       extra_finite: np.ndarray | None = None):
     """``exp(value - shift[member])`` and its sum per segment, shifted by each segment's first
-    member (or by ``extra``, a further term of the sum, where that is finite).
+    member, or by ``extra`` (a further term of the sum, the outside option) where finite.
 
     Parameters
     ----------
     value : shape (n_members,), finite
     member32, member : segment of each member (int32 for scatter_sum, intp for gathers)
     first : shape (n_segments,), first member of each segment (``n_members`` if it has none)
-    extra : shape (n_segments,), optional further term ``exp(extra)`` of each segment's sum
-        (the outside option); ``-inf`` where absent.
+    extra : shape (n_segments,), optional; ``-inf`` where absent
+    extra_finite : ``np.isfinite(extra)``, if known
 
     Returns
     -------
@@ -47,10 +48,14 @@ def _shifted_exp_sum(value: np.ndarray, member32: np.ndarray, member: np.ndarray
     shift : shape (n_segments,)
     """
     has_member = first < value.size
-    shift = np.zeros(n_segments)
-    shift[has_member] = value[first[has_member]]
+    if has_member.all():
+        shift = value[first]
+    else:
+        shift = np.zeros(n_segments)
+        shift[has_member] = value[first[has_member]]
     if extra is not None:
-        shift = np.where(np.isfinite(extra), extra, shift)
+        finite = np.isfinite(extra) if extra_finite is None else extra_finite
+        shift = np.where(finite, extra, shift)
     weight = value - shift[member]
     with np.errstate(over="ignore"):
         np.exp(weight, out=weight)
@@ -59,10 +64,11 @@ def _shifted_exp_sum(value: np.ndarray, member32: np.ndarray, member: np.ndarray
     if extra is not None:
         extra_weight = np.exp(extra - shift)
         total += extra_weight
-    if total.max(initial=0.0) > _MAX_EXP_SUM:  # redo with the maximum shift
+    if total.max(initial=0.0) > _MAX_EXP_SUM:  # an exponent may have overflowed: max shift
         top = np.full(n_segments, -np.inf)
         starts = first[has_member]
-        top[has_member] = np.maximum.reduceat(value, starts) if starts.size else top[has_member]
+        if starts.size:
+            top[has_member] = np.maximum.reduceat(value, starts)
         if extra is not None:
             top = np.maximum(top, extra)
         shift = np.where(np.isfinite(top), top, 0.0)
@@ -74,64 +80,74 @@ def _shifted_exp_sum(value: np.ndarray, member32: np.ndarray, member: np.ndarray
     return weight, total, extra_weight, shift
 
 
-def choice_shares(market: RouteMarket, route_value: np.ndarray) -> dict:
-    """Nested-logit (or plain-logit) shares for route utilities ``v_r`` (utils).
+def choice_shares(market: RouteMarket, route_price: np.ndarray, with_volume: bool = True) -> dict:
+    """Nested-logit (or plain-logit) shares and volumes at route prices ``P_r`` (USD/Mtok).
 
-    Returns a dict with ``route_share``, ``outside_share``, ``inside_share`` (``1 - s0_j`` summed
-    without cancellation), ``logsum`` (``IV_j``) and, for a
-    nested market, ``route_nest_share`` (``s_{r|g}``) and ``nest_share`` (``s_g`` per group).
-    A consumer with neither routes nor an outside option has ``IV_j = -inf`` and, by
-    convention, outside share 1 (nothing to buy).
+    Returns a dict with per route ``route_share``, ``route_demand`` (Mtok/step) and, for a nested
+    market, ``route_nest_share`` (``s_{r|g}``); per (consumer, nest) group ``nest_share``
+    (``s_g``, nested markets); per consumer ``outside_share``, ``logsum`` (``IV_j``) and
+    ``volume`` (``X_j``). A consumer with neither routes nor an outside option has
+    ``IV_j = -inf`` and, by convention, outside share 1 (nothing to buy). Without
+    ``with_volume`` only the shares and ``logsum`` are computed.
     """
     topo = market.topology
     outside = market.consumer_outside_utility
     n_consumers = topo.n_consumers
-    first_route = topo.consumer_ptr[:-1].copy()
-    first_route[~topo._nonempty] = topo.n_routes
-    result = {}
+    log_form = market.price_form == "log"
     if market.is_nested:
         groups = topo.nests
-        lam = 1.0 - market.sigma[groups.group_nest]
-        scaled = route_value * market._route_inv_lambda
-        weight, nest_total, _, shift = _shifted_exp_sum(
-            scaled, groups.group_index32, groups.route_group, groups.group_start, groups.n_groups)
-        group_value = lam * (shift + np.log(nest_total))  # I_jg
-        within = weight
-        within /= nest_total[groups.route_group]
+        value = np.log(route_price) if log_form else route_price.copy()
+        value *= market._route_scaled_alpha
+        np.subtract(market._route_scaled_utility, value, out=value)  # v_r / lambda_g
+        weight, nest_total, _, shift = _segment_logsumexp(
+            value, groups.group_index32, groups.route_group, groups.group_start, groups.n_groups)
+        member_value = market._group_lambda * (shift + np.log(nest_total))  # I_jg
         member32, member, first = (groups.group_consumer32, groups.group_consumer,
                                    groups.consumer_first_group)
     else:
-        group_value = route_value
-        member32, member, first = topo._consumer_index, topo.route_consumer, first_route
-    group_weight, total, outside_weight, shift = _shifted_exp_sum(
-        group_value, member32, member, first, n_consumers, extra=outside)
+        value = np.log(route_price) if log_form else route_price.copy()
+        value *= market.route_alpha
+        member_value = np.subtract(market.route_utility, value, out=value)
+        member32, member, first = topo._consumer_index, topo.route_consumer, topo._first_route
+    member_weight, total, outside_weight, shift = _segment_logsumexp(
+        member_value, member32, member, first, n_consumers, extra=outside,
+        extra_finite=market._outside_finite)
     nothing = total == 0  # no route and no outside option
     with np.errstate(divide="ignore"):
         logsum = shift + np.log(total)
     inv_total = 1.0 / np.where(nothing, 1.0, total)
     outside_share = np.where(nothing, 1.0, outside_weight * inv_total)
-    group_share = group_weight
-    group_share *= inv_total[member]
+    result = {"outside_share": outside_share, "logsum": logsum}
+    member_share = member_weight
+    member_share *= inv_total[member]  # s_g (nested), s_r (plain)
+    volume = consumer_volume(market, logsum) if with_volume else None
     if market.is_nested:
-        result["nest_share"] = group_share
-        result["route_nest_share"] = within
-        result["route_share"] = within * group_share[groups.route_group]
+        inv_nest_total = 1.0 / nest_total
+        route_group = groups.route_group
+        result["nest_share"] = member_share
+        result["route_nest_share"] = weight * inv_nest_total[route_group]
+        group_factor = member_share * inv_nest_total
+        result["route_share"] = weight * group_factor[route_group]
+        if with_volume:
+            group_factor *= volume[member]
+            result["route_demand"] = np.multiply(weight, group_factor[route_group], out=weight)
     else:
-        result["route_share"] = group_share
-    result["inside_share"] = scatter_sum(member32, group_share, n_consumers)  # 1 - s0, exactly
-    result["outside_share"] = outside_share
-    result["logsum"] = logsum
+        result["route_share"] = member_share
+        if with_volume:
+            result["route_demand"] = member_share * volume[topo.route_consumer]
+    result["volume"] = volume
     return result
 
 
 def consumer_volume(market: RouteMarket, logsum: np.ndarray) -> np.ndarray:
-    """``X_j = D_j exp((eta_j/alpha_j)(IV_j - IV_ref_j))``, Mtok/step (``D_j`` where eta is 0)."""
+    """``X_j = D_j exp((eta_j/alpha_j)(IV_j - IV_ref_j))``, Mtok/step (``D_j`` where eta is 0;
+    0 where there is nothing to buy and eta > 0)."""
     if not market.is_elastic:
         return market.consumer_demand
-    eta = market.eta
+    exponent = market.eta / market.consumer_alpha
     with np.errstate(invalid="ignore", over="ignore"):
-        growth = np.exp(eta / market.consumer_alpha * (logsum - market.logsum_ref))
-    return np.where(eta > 0, market.consumer_demand * growth, market.consumer_demand)
+        change = np.where(exponent > 0, exponent * (logsum - market.logsum_ref), 0.0)
+        return market.consumer_demand * np.exp(change)
 
 
 def price_index(market: RouteMarket, logsum: np.ndarray) -> np.ndarray:
@@ -174,9 +190,6 @@ def restricted_choice(market: RouteMarket, route_price: np.ndarray, routes: np.n
         consumer_demand=market.consumer_demand[consumers],
         consumer_outside_utility=market.consumer_outside_utility[consumers],
         price_form=market.price_form, nest_sigma=None if nests is None else market.sigma)
-    price = route_price[routes]
-    value = sub_market.route_utility - sub_market.route_alpha * (
-        np.log(price) if market.price_form == "log" else price)
-    shares = choice_shares(sub_market, value)
+    shares = choice_shares(sub_market, route_price[routes], with_volume=False)
     return dict(consumers=consumers, route_share=shares["route_share"],
                 outside_share=shares["outside_share"], logsum=shares["logsum"])

@@ -239,10 +239,36 @@ class RouteMarket:
         """``alpha_j D_j`` gathered onto routes (the weight of consumer j in dQ/dp)."""
         return (self.consumer_alpha * self.consumer_demand)[self.topology.route_consumer]
 
+    # demand-v2 caches (nested markets): per route and per (consumer, nest) group
     @cached_property
     def _route_inv_lambda(self) -> np.ndarray:
-        """``1 / (1 - sigma_g)`` gathered onto routes (nested markets)."""
+        """``1 / lambda_g = 1 / (1 - sigma_g)`` gathered onto routes."""
         return (1.0 / (1.0 - self.sigma))[self.topology.nests.route_nest]
+
+    @cached_property
+    def _route_scaled_utility(self) -> np.ndarray:
+        """``u_r / lambda_g``."""
+        return self.route_utility * self._route_inv_lambda
+
+    @cached_property
+    def _route_scaled_alpha(self) -> np.ndarray:
+        """``alpha_j / lambda_g``."""
+        return self.route_alpha * self._route_inv_lambda
+
+    @cached_property
+    def _group_lambda(self) -> np.ndarray:
+        """``lambda_g`` of each (consumer, nest) group."""
+        return 1.0 - self.sigma[self.topology.nests.group_nest]
+
+    @cached_property
+    def _outside_finite(self) -> np.ndarray:
+        """Consumers with an outside option."""
+        return np.isfinite(self.consumer_outside_utility)
+
+    @cached_property
+    def _route_eta_keep(self) -> np.ndarray:
+        """``1 - eta_j / alpha_j`` gathered onto routes."""
+        return (1.0 - self.eta / self.consumer_alpha)[self.topology.route_consumer]
 
     def with_values(self, **changes) -> RouteMarket:
         """A copy with some value arrays replaced (same topology), validated again."""

@@ -90,6 +90,7 @@ class RouteTopology:
         self._nonempty = counts > 0
         # reduceat over non-empty segments only: consecutive non-empty starts bound each segment.
         self._starts = ptr[:-1][self._nonempty]
+        self._first_route = np.where(self._nonempty, ptr[:-1], self.n_routes)  # (n_routes: none)
 
         # Compiled once for the hot loops: int32 indices for scatter_sum, routes per producer.
         self._consumer_index = index32(self.route_consumer, self.n_consumers)

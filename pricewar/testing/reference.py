@@ -115,9 +115,9 @@ class ReferenceConsumer:
         shares, within, self.outside_share, self.logsum = _nested_logit(self.offers,
                                                                        self.outside_utility)
         self.volume = self.demand
-        if self.eta > 0:
-            self.volume = self.demand * math.exp(self.eta / self.alpha
-                                                 * (self.logsum - self.logsum_ref))
+        exponent = self.eta / self.alpha
+        if exponent > 0:  # (-inf: nothing to buy, no volume)
+            self.volume = self.demand * math.exp(exponent * (self.logsum - self.logsum_ref))
         for offer, share, nest_share in zip(self.offers, shares, within, strict=True):
             offer.share = share
             offer.nest_share = nest_share

@@ -83,3 +83,23 @@ def compact_index(index32: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np
     """
     small = index32[keep]
     return small, small.astype(np.intp)
+
+
+# Block size of the gathers below: a block's gathered values stay in cache.
+_GATHER_BLOCK = 1 << 16
+
+
+def gather_apply(ufunc, values: np.ndarray, table: np.ndarray, index: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """``ufunc(values, table[index])`` (e.g. ``np.multiply``), block by block.
+
+    The same as the one-liner, but the gathered ``table[index]`` never exists as a full-length
+    temporary: a fresh route-length array costs its page faults on every call, more than the
+    arithmetic. ``out`` may be ``values`` (in place).
+    """
+    if out is None:
+        out = np.empty_like(values)
+    for start in range(0, values.size, _GATHER_BLOCK):
+        stop = start + _GATHER_BLOCK
+        ufunc(values[start:stop], table[index[start:stop]], out=out[start:stop])
+    return out

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pricewar.kernel.arrays import gather_apply
 from pricewar.kernel.nests import choice_shares, price_index
 from pricewar.kernel.route_market import RouteMarket
 from pricewar.kernel.topology import RouteTopology
@@ -50,8 +51,9 @@ class MarketDemand:
     Attributes
     ----------
     route_price : USD/Mtok per route, ``P_r``
-    route_share : logit share per route
-    route_demand : Mtok/step per route, ``D_j s_r``
+    route_share : logit share per route (in nested markets computed on first access, as
+        ``route_nest_share * nest_share``)
+    route_demand : Mtok/step per route, ``D_j s_r`` (``X_j s_r``)
     producer_demand : Mtok/step per producer, ``Q_i``
     consumer_outside : Mtok/step per consumer taking the outside option
     consumer_logsum : utils per consumer, the inclusive value ``IV_j`` (outside option included)
@@ -70,7 +72,7 @@ class MarketDemand:
     """
 
     route_price: np.ndarray
-    route_share: np.ndarray
+    _route_share: np.ndarray | None
     route_demand: np.ndarray
     producer_demand: np.ndarray
     consumer_outside: np.ndarray
@@ -81,6 +83,16 @@ class MarketDemand:
     consumer_price_index: np.ndarray | None = None
     route_nest_share: np.ndarray | None = None
     nest_share: np.ndarray | None = None
+    _route_group: np.ndarray | None = None
+
+    @property
+    def route_share(self) -> np.ndarray:
+        """Share ``s_r`` of each route, in [0, 1]."""
+        if self._route_share is None:
+            share = gather_apply(np.multiply, self.route_nest_share, self.nest_share,
+                                 self._route_group)
+            object.__setattr__(self, "_route_share", share)
+        return self._route_share
 
 
 # market_demand shifts each consumer's utilities by its outside option rather than by their
@@ -167,7 +179,7 @@ def market_demand(market: RouteMarket, producer_price) -> MarketDemand:
     np.multiply(share, market._route_potential_demand, out=route_demand)
     return MarketDemand(
         route_price=route_price,
-        route_share=share,
+        _route_share=share,
         route_demand=route_demand,
         producer_demand=topo.producer_sum(route_demand),
         consumer_outside=demand * outside_share,
@@ -195,7 +207,7 @@ def _general_demand(market: RouteMarket, p: np.ndarray) -> MarketDemand:
     route_demand = shares["route_demand"]
     return MarketDemand(
         route_price=route_price,
-        route_share=shares["route_share"],
+        _route_share=shares.get("route_share"),
         route_demand=route_demand,
         producer_demand=topo.producer_sum(route_demand),
         consumer_outside=volume * shares["outside_share"],
@@ -206,4 +218,5 @@ def _general_demand(market: RouteMarket, p: np.ndarray) -> MarketDemand:
         consumer_price_index=index,
         route_nest_share=shares.get("route_nest_share"),
         nest_share=shares.get("nest_share"),
+        _route_group=topo.nests.route_group if topo.nests is not None else None,
     )

@@ -2,8 +2,8 @@
 
 For the pair (consumer ``j``, producer ``a``) with ``A_aj = sum_{r in R_aj} s_r phi'(P_r)``,
 pair share ``S_aj``, within-nest share ``S_{a|g,j} = S_aj / s_g`` and ``lambda_g = 1 - sigma_g``
-(derived in docs/ODD.md from ``d log x_r / d v_k = 1[r=k]/lambda_g - (sigma_g/lambda_g) s_{k|g}
-1[same nest] - (1 - eta_j/alpha_j) s_k``)::
+(from ``d log x_r / d v_k = 1[r=k]/lambda_g - (sigma_g/lambda_g) s_{k|g} 1[same nest]
+- (1 - eta_j/alpha_j) s_k`` and ``d v_k / d p_a = -alpha_j phi'(P_k)`` for ``k`` in ``R_aj``)::
 
     dQ_aj/dp_a = -X_j alpha_j A_aj [(1 - sigma_g S_{a|g,j}) / lambda_g - (1 - eta_j/alpha_j) S_aj]
     dQ_bj/dp_a =  Q_bj A_aj (alpha_j - eta_j)          (b in another nest than a)
@@ -32,81 +32,146 @@ from pricewar.kernel.arrays import scatter_sum
 from pricewar.kernel.route_market import RouteMarket
 
 
-def _pair_values(topology, route_values: np.ndarray) -> np.ndarray:
-    """Per route, the sum of ``route_values`` over the route's (consumer, producer) pair."""
-    if topology.route_pair is None:
-        return route_values
-    dup = topology._dup_routes
-    out = route_values.copy()
-    out[dup] = np.bincount(topology._dup_pair, route_values[dup])[topology._dup_pair]
-    return out
+def slope_sums(market: RouteMarket, demand, names=("slope",), markup=None) -> dict:
+    """Per-producer sums of the first-order conditions' terms, by blocks of whole consumers.
 
+    ``names`` picks among ``"slope"`` (``-dQ_a/dp_a = Lambda_a - Gamma_a``, summed as one term so
+    nothing cancels), ``"lam"`` (``Lambda_a``), ``"gam"`` (``Gamma_a``) and ``"curve"``
+    (``C_a = sum_j alpha_j^2 X_j sum_{r in R_aj} s_r phi'(P_r)^2 sigma_g S_{a|g,j}
+    (1 - S_{a|g,j}) / lambda_g^2``, the nest's part of ``-d^2 Q_a/dp_a^2``, see
+    :func:`zeta_map_v2`; 0 without nests); units Mtok/step per USD/Mtok (``curve``: per
+    (USD/Mtok)^2). Route terms are ``t_r = alpha_j x_r phi'(P_r) = alpha_j X_j s_r phi'(P_r)``
+    times a factor of the pair shares ``S_aj`` and ``S_{a|g,j}`` (a pair of several routes has
+    them summed over its routes).
 
-def _share_slope(market: RouteMarket, demand) -> np.ndarray:
-    """``s_r phi'(P_r)`` per route (``phi' = 1/P`` for the log form, 1 for the linear form)."""
-    if market.price_form == "log":
-        return demand.route_share / demand.route_price
-    return demand.route_share
-
-
-def slope_terms(market: RouteMarket, demand, curvature: bool = False):
-    """``(Lambda_a, Gamma_a)`` per producer (see the module docstring); ``-dQ_a/dp_a`` is their
-    difference. Units: Mtok/step per USD/Mtok.
-
-    With ``curvature``, also ``C_a = sum_j alpha_j^2 X_j sum_{r in R_aj} s_r phi'(P_r)^2
-    sigma_g S_{a|g,j} (1 - S_{a|g,j}) / lambda_g^2`` (USD/Mtok less: per USD/Mtok squared), the
-    nest's part of ``-d^2 Q_a / dp_a^2``: see :func:`zeta_map_v2`.
+    With ``markup`` (``p - c`` per producer, USD/Mtok) and multi-product firms, also ``"phi"``
+    (``Phi_a``, own product included) and ``"others"`` (``Phi_a - m_a Gamma_a``, the siblings'
+    cannibalisation) for their products, 0 for the others. A block holds whole consumers, so the
+    firm's margin-weighted volume ``T_Fj`` is complete within it.
     """
     topo = market.topology
-    share_slope = _share_slope(market, demand)
-    if market.is_elastic:
-        weight = share_slope * (market.consumer_alpha * demand.consumer_volume)[topo.route_consumer]
-    else:
-        weight = share_slope * market._route_alpha_demand
-    pair_share = _pair_values(topo, demand.route_share)
-    curve = None
-    if market.is_nested:
-        # (1 - sigma S_{|g}) / lambda = 1/lambda - (1/lambda - 1) S_{|g}
-        inv_lambda = market._route_inv_lambda
-        within = _pair_values(topo, demand.route_nest_share)
-        own = inv_lambda - (inv_lambda - 1.0) * within
-        lam = topo.producer_sum(weight * own)
-        if curvature:  # sigma / lambda^2 = (1/lambda - 1) / lambda
-            phi_prime = 1.0 / demand.route_price if market.price_form == "log" else 1.0
-            curve = topo.producer_sum(weight * market.route_alpha * phi_prime
-                                      * (inv_lambda - 1.0) * inv_lambda * within * (1.0 - within))
-    else:
-        lam = topo.producer_sum(weight)
-    if market.is_elastic:
-        keep = 1.0 - (market.eta / market.consumer_alpha)[topo.route_consumer]
-        gam = topo.producer_sum(weight * keep * pair_share)
-    else:
-        gam = topo.producer_sum(weight * pair_share)
-    if curvature:
-        return lam, gam, np.zeros(topo.n_producers) if curve is None else curve
-    return lam, gam
+    n_producers = topo.n_producers
+    price, volume = demand.route_price, demand.route_demand
+    log_form, nested, elastic = market.price_form == "log", market.is_nested, market.is_elastic
+    # (nested: route shares from within-nest and nest shares, block by block)
+    share = None if nested else demand.route_share
+    route_group = topo.nests.route_group if nested else None
+    firms = topo.firms if markup is not None else None
+    wanted = set(names)
+    if firms is not None:  # "phi" and "others" only as asked (both if neither is named)
+        wanted |= ({"phi", "others"} & wanted) or {"phi", "others"}
+    sums = {name: np.zeros(n_producers) for name in sorted(wanted)}
+    curving = "curve" in wanted and nested
+    route_alpha = market.route_alpha
+    keep = market._route_eta_keep if elastic else None
+    within = demand.route_nest_share if nested else None
+    inv_lambda = market._route_inv_lambda if nested else None
+    sigma_over_lambda = market._route_sigma_over_lambda if nested else None
+    cross_weight = market._firm_route_alpha_minus_eta if firms is not None else None
+    dup = topo._dup_routes
+    if dup is not None:  # pair sums on the routes of multi-route pairs
+        dup_route_share = (within[dup] * demand.nest_share[route_group[dup]] if nested
+                           else share[dup])
+        dup_share = np.bincount(topo._dup_pair, dup_route_share)[topo._dup_pair]
+        dup_within = (np.bincount(topo._dup_pair, within[dup])[topo._dup_pair] if nested
+                      else None)
+    bounds = topo.block_bounds
+    size_max = int(np.diff(bounds).max(initial=1))
+    t_buf, f_buf, g_buf, s_buf, w_buf, r_buf = (np.empty(size_max) for _ in range(6))
+    for block, (start, stop) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(),
+                                              strict=True)):
+        size = stop - start
+        t, f, g = t_buf[:size], f_buf[:size], g_buf[:size]
+        producers = topo._producer_index[start:stop]
+        if nested:
+            route_share = np.multiply(within[start:stop],
+                                      demand.nest_share[route_group[start:stop]], out=r_buf[:size])
+        else:
+            route_share = share[start:stop]
+        pair_share = route_share
+        pair_within = within[start:stop] if nested else None
+        if dup is not None:
+            lo, hi = np.searchsorted(dup, (start, stop))
+            if hi > lo:
+                pair_share = s_buf[:size]
+                pair_share[:] = route_share
+                pair_share[dup[lo:hi] - start] = dup_share[lo:hi]
+                if nested:
+                    pair_within = w_buf[:size]
+                    pair_within[:] = within[start:stop]
+                    pair_within[dup[lo:hi] - start] = dup_within[lo:hi]
+        np.multiply(volume[start:stop], route_alpha[start:stop], out=t)  # t = alpha x phi'
+        if log_form:
+            t /= price[start:stop]
+        if elastic:
+            np.multiply(pair_share, keep[start:stop], out=g)  # (1 - eta/alpha) S
+        else:
+            g[:] = pair_share
+        if nested:  # own = (1 - sigma S_{|g}) / lambda = 1/lambda - (sigma/lambda) S_{|g}
+            lam_r = inv_lambda[start:stop]
+            np.multiply(sigma_over_lambda[start:stop], pair_within, out=f)
+            np.subtract(lam_r, f, out=f)
+            if "lam" in sums:
+                sums["lam"] += scatter_sum(producers, t * f, n_producers)
+            if curving:  # t alpha phi' (sigma/lambda^2) S_{|g} (1 - S_{|g})
+                curve = sigma_over_lambda[start:stop] * lam_r
+                curve *= pair_within
+                curve *= 1.0 - pair_within
+                curve *= route_alpha[start:stop]
+                if log_form:
+                    curve /= price[start:stop]
+                curve *= t
+                sums["curve"] += scatter_sum(producers, curve, n_producers)
+            if "slope" in sums:
+                f -= g
+        else:
+            if "lam" in sums:
+                sums["lam"] += scatter_sum(producers, t, n_producers)
+            if "slope" in sums:
+                np.subtract(1.0, g, out=f)
+        g *= t  # the Gamma term of each route
+        if "gam" in sums:
+            sums["gam"] += scatter_sum(producers, g, n_producers)
+        if "slope" in sums:
+            f *= t
+            sums["slope"] += scatter_sum(producers, f, n_producers)
+        if firms is not None:
+            lo, hi, n_groups = firms.blocks[block]
+            if hi > lo:
+                _firm_block(firms, lo, hi, n_groups, start, stop, demand, route_share, g,
+                            markup, cross_weight, log_form, sums)
+    return sums
 
 
-def firm_terms(market: RouteMarket, demand, markup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Phi_a`` (own product included) for products of multi-product firms.
+def _firm_block(firms, lo, hi, n_groups, start, stop, demand, route_share, gamma_term, markup,
+                cross_weight, log_form, sums) -> None:
+    """Add one block's ``Phi_a`` and ``Phi_a - m_a Gamma_a`` of multi-product firms' products.
 
-    Returns ``(phi, multi)``: ``phi`` per producer (0 for single-product firms' producers) and the
-    mask of producers whose firm owns several. ``markup`` is ``p - c`` per producer, USD/Mtok.
+    ``Phi_a = sum_j (alpha_j - eta_j) A_aj T_Fj`` with ``T_Fj = sum_{b in F} m_b Q_bj``;
+    ``route_share`` and ``gamma_term`` hold the block's routes' shares and terms of ``Gamma``.
     """
-    topo = market.topology
-    firms = topo.firms
-    multi = np.zeros(topo.n_producers, dtype=bool)
-    if firms is None:
-        return np.zeros(topo.n_producers), multi
-    routes = firms.routes
-    producer = topo.route_producer[routes]
-    multi[producer] = True
-    margin_volume = markup[producer] * demand.route_demand[routes]
-    firm_volume = scatter_sum(firms.route_firm_group, margin_volume, firms.n_firm_groups)  # T_Fj
-    consumer = topo.route_consumer[routes]
-    cross = (market.consumer_alpha - market.eta)[consumer] * _share_slope(market, demand)[routes]
-    cross *= firm_volume[firms.route_firm_group]
-    return np.bincount(producer, cross, minlength=topo.n_producers), multi
+    n_producers = markup.size
+    offset, group = firms.route_offset[lo:hi], firms.route_group[lo:hi]
+    margin = markup[firms.route_producer[lo:hi]]
+    margin_volume = demand.route_demand[start:stop][offset] * margin
+    firm_volume = scatter_sum(firms.route_group32[lo:hi], margin_volume, n_groups)  # T_Fj
+    cross = route_share[offset]  # (alpha - eta) s phi' T_Fj
+    if log_form:
+        cross /= demand.route_price[start:stop][offset]
+    cross *= cross_weight[lo:hi]
+    cross *= firm_volume[group]
+    producers = firms.route_producer32[lo:hi]
+    if "phi" in sums:
+        sums["phi"] += scatter_sum(producers, cross, n_producers)
+    if "others" in sums:
+        cross -= margin * gamma_term[offset]
+        sums["others"] += scatter_sum(producers, cross, n_producers)
+
+
+def slope_terms(market: RouteMarket, demand) -> tuple[np.ndarray, np.ndarray]:
+    """``(Lambda_a, Gamma_a)`` per producer (see the module docstring and :func:`slope_sums`)."""
+    sums = slope_sums(market, demand, ("lam", "gam"))
+    return sums["lam"], sums["gam"]
 
 
 def vanishing_share_markup(market: RouteMarket, demand) -> np.ndarray:
@@ -124,26 +189,30 @@ def vanishing_share_markup(market: RouteMarket, demand) -> np.ndarray:
 
 
 def foc_terms(market: RouteMarket, demand, price: np.ndarray, cost: np.ndarray,
-              curvature: bool = False) -> dict:
+              names=("slope", "lam", "gam")) -> dict:
     """The pieces of every producer's first-order condition at ``price``.
 
-    Returns a dict: ``quantity`` (Q), ``lam`` (Lambda), ``gam`` (Gamma), ``slope``
-    (``-dQ_a/dp_a``), ``others`` (the cannibalisation term ``Phi_a - m_a Gamma_a``, 0 for
-    single-product firms), ``zeta_numerator`` (``Q + Phi``) and, with ``curvature``, ``extra``:
-    ``max(m, 0) C_a`` (see :func:`slope_terms`), 0 without nests.
+    Returns a dict with the :func:`slope_sums` in ``names``, ``quantity`` (Q), ``others`` (the
+    cannibalisation term ``Phi_a - m_a Gamma_a``, 0 for single-product firms),
+    ``zeta_numerator`` (``Q + Phi``; with ``"gam"``) and, with ``"curve"``, ``extra``:
+    ``max(m, 0) C_a``.
     """
-    terms = slope_terms(market, demand, curvature)
-    lam, gam = terms[0], terms[1]
     markup = price - cost
-    phi, multi = firm_terms(market, demand, markup)
-    own = gam * markup
-    others = np.where(multi, phi - own, 0.0)
+    firms = market.topology.firms
+    asked = tuple(names) + (("phi",) if "gam" in names else ()) + (
+        ("others",) if "slope" in names else ())
+    terms = slope_sums(market, demand, asked, markup)
     quantity = demand.producer_demand
-    result = dict(quantity=quantity, lam=lam, gam=gam, slope=lam - gam, others=others,
-                  zeta_numerator=quantity + np.where(multi, phi, own))
-    if curvature:
-        result["extra"] = np.maximum(markup, 0.0) * terms[2]
-    return result
+    terms["quantity"] = quantity
+    if "others" not in terms:
+        terms["others"] = np.zeros(quantity.size)
+    if "gam" in terms:
+        own = terms["gam"] * markup
+        terms["zeta_numerator"] = quantity + (own if firms is None else np.where(
+            firms.multi_producer, terms["phi"], own))
+    if "curve" in names:
+        terms["extra"] = np.maximum(markup, 0.0) * terms["curve"]
+    return terms
 
 
 def _with_limit(market, demand, markup, denominator):
@@ -158,7 +227,7 @@ def best_response_v2(market: RouteMarket, demand, price: np.ndarray,
                      cost: np.ndarray) -> np.ndarray:
     """``p_a <- c_a + (Q_a + cannibalisation_a) / |dQ_a/dp_a|``, rivals' and siblings' prices
     held fixed (USD/Mtok); a producer with no route keeps its price."""
-    terms = foc_terms(market, demand, price, cost)
+    terms = foc_terms(market, demand, price, cost, ("slope",))
     with np.errstate(divide="ignore", invalid="ignore"):
         markup = (terms["quantity"] + terms["others"]) / terms["slope"]
     markup = _with_limit(market, demand, markup, terms["slope"])
@@ -175,7 +244,7 @@ def zeta_map_v2(market: RouteMarket, demand, price: np.ndarray, cost: np.ndarray
     :func:`slope_terms`), without which the map oscillates for ``sigma`` near 1 and balanced
     hosts (rate ``-sigma w (1 - w) / (1 - sigma w)^2``).
     """
-    terms = foc_terms(market, demand, price, cost, curvature=True)
+    terms = foc_terms(market, demand, price, cost, ("lam", "gam", "curve"))
     extra = terms["extra"]
     denominator = terms["lam"] + extra
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -191,7 +260,7 @@ def inverse_elasticity_map_v2(market: RouteMarket, demand, price: np.ndarray,
     curvature ``E`` of :func:`zeta_map_v2` (``E = 0`` gives ``c / (1 - L)``); the price doubles
     where demand is inelastic (``|dQ/dp| (1 - L) <= 0``); the zeta map where the slope vanishes.
     """
-    terms = foc_terms(market, demand, price, cost, curvature=True)
+    terms = foc_terms(market, demand, price, cost, ("slope", "lam", "gam", "curve"))
     slope, extra = terms["slope"], terms["extra"]
     numerator = terms["quantity"] + terms["others"]
     with np.errstate(divide="ignore", invalid="ignore"):

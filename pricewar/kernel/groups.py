@@ -136,29 +136,56 @@ def compile_hosts(producer_host, n_producers: int, n_hosts: int | None) -> Hosts
     return Hosts(host, int(n_hosts))
 
 
+# A block of the blocked route passes holds about this many routes (whole consumers), so that its
+# scratch arrays stay in cache.
+ROUTE_BLOCK = 1 << 17
+
+
+def route_blocks(consumer_ptr: np.ndarray) -> np.ndarray:
+    """Route offsets cutting the routes into blocks of whole consumers, about ``ROUTE_BLOCK``
+    routes each (a consumer with more routes is a block of its own); starts with 0, ends with
+    ``n_routes``."""
+    n_routes = int(consumer_ptr[-1])
+    cuts = consumer_ptr[np.searchsorted(consumer_ptr, np.arange(0, n_routes, ROUTE_BLOCK))]
+    return np.unique(np.concatenate([[0], cuts, [n_routes]]))
+
+
 @dataclass(frozen=True, eq=False)
 class Firms:
-    """Products owned by multi-product firms, and their (firm, consumer) groups.
+    """Products owned by multi-product firms, and their (consumer, firm) groups.
 
     Only the routes of producers whose firm owns at least two of them carry a cannibalisation
-    term, so only those are compiled.
+    term, so only those are compiled. Their groups are numbered in (consumer, firm) order within
+    each route block of the topology (blocks hold whole consumers, so a block's groups are
+    complete within it).
 
     Attributes
     ----------
     producer_firm : int array (n_producers,)
     routes : int array, the routes of multi-product firms' producers, in route order
-    route_firm_group : int32 (or int64) array, aligned with ``routes``: the (firm, consumer) group
-    n_firm_groups : int
+    route_producer, route_producer32 : their producers (intp for gathers; int32 when it fits)
+    route_offset : int array aligned with ``routes``: position within its route block
+    route_group, route_group32 : arrays aligned with ``routes``: the (consumer, firm) group
+        within its block (intp for gathers, int32 for scatter_sum)
+    blocks : list of ``(lo, hi, n_groups)`` per route block: its routes ``routes[lo:hi]`` and
+        the number of groups among them
+    multi_producer : bool array (n_producers,), the producers of multi-product firms
     """
 
     producer_firm: np.ndarray
     routes: np.ndarray
-    route_firm_group: np.ndarray
-    n_firm_groups: int
+    route_producer: np.ndarray
+    route_producer32: np.ndarray
+    route_offset: np.ndarray
+    route_group: np.ndarray
+    route_group32: np.ndarray
+    blocks: list
+    multi_producer: np.ndarray
 
 
 def compile_firms(producer_firm, n_producers: int, n_consumers: int, route_producer: np.ndarray,
-                  route_consumer: np.ndarray, route_nest: np.ndarray | None) -> Firms | None:
+                  route_consumer: np.ndarray, route_nest: np.ndarray | None,
+                  block_bounds: np.ndarray) -> Firms | None:
     """Check the producer -> firm map; ``None`` when every firm owns a single producer.
 
     Raises
@@ -175,18 +202,31 @@ def compile_firms(producer_firm, n_producers: int, n_consumers: int, route_produ
     routes = np.flatnonzero(multi_producer[route_producer])
     route_firm = firm[route_producer[routes]]
     consumer = route_consumer[routes]
-    key = route_firm * max(n_consumers, 1) + consumer
-    uniq, group = np.unique(key, return_inverse=True)
+    n_firms = int(firm.max()) + 1
+    _, group = np.unique(consumer * n_firms + route_firm, return_inverse=True)
     if route_nest is not None and routes.size:
-        # (firm, consumer, nest) -> at most one producer
-        nest = route_nest[routes]
-        triple = np.unique(np.stack([group, nest, route_producer[routes]]), axis=1)
+        # (consumer, firm, nest) -> at most one producer
+        triple = np.unique(np.stack([group, route_nest[routes], route_producer[routes]]), axis=1)
         same = (np.diff(triple[0]) == 0) & (np.diff(triple[1]) == 0)
         if same.any():
             k = int(np.flatnonzero(same)[0])
+            a, b = int(triple[2, k]), int(triple[2, k + 1])
+            where = int(np.flatnonzero(group == triple[0, k])[0])
             raise KernelInputError(
-                f"producers {int(triple[2, k])} and {int(triple[2, k + 1])} of firm "
-                f"{int(uniq[triple[0, k]] // max(n_consumers, 1))} share nest {int(triple[1, k])} "
-                f"for consumer {int(uniq[triple[0, k]] % max(n_consumers, 1))}: products of one "
-                f"firm must lie in different nests")
-    return Firms(firm, routes, index32(group, uniq.size), int(uniq.size))
+                f"producers {a} and {b} of firm {int(firm[a])} share nest {int(triple[1, k])} "
+                f"for consumer {int(consumer[where])}: products of one firm must lie in "
+                f"different nests")
+    bounds = np.searchsorted(routes, block_bounds)
+    blocks = []
+    local = np.zeros(routes.size, dtype=np.int32)
+    offset = routes - np.repeat(block_bounds[:-1], np.diff(bounds))
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if hi > lo:  # (a consumer's firms come in any order: number from the block's smallest)
+            first = group[lo:hi].min()
+            local[lo:hi] = group[lo:hi] - first
+            blocks.append((lo, hi, int(group[lo:hi].max() - first) + 1))
+        else:
+            blocks.append((lo, hi, 0))
+    route_producer_of = route_producer[routes]
+    return Firms(firm, routes, route_producer_of, index32(route_producer_of, n_producers),
+                 offset, local.astype(np.intp), local, blocks, multi_producer)

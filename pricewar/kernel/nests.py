@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pricewar.kernel.arrays import scatter_sum
+from pricewar.kernel.arrays import gather_apply, scatter_sum
 from pricewar.kernel.route_market import RouteMarket
 from pricewar.kernel.topology import RouteTopology
 
@@ -28,25 +28,30 @@ _MAX_EXP_SUM = 1e250
 
 def _segment_logsumexp(value: np.ndarray, member32: np.ndarray, member: np.ndarray,
                        first: np.ndarray, n_segments: int, extra: np.ndarray | None = None,
-                       extra_finite: np.ndarray | None = None):
+                       extra_finite: np.ndarray | None = None, recompute=None):
     """``exp(value - shift[member])`` and its sum per segment, shifted by each segment's first
     member, or by ``extra`` (a further term of the sum, the outside option) where finite.
 
     Parameters
     ----------
-    value : shape (n_members,), finite
+    value : shape (n_members,), finite; overwritten by the weights (in place)
     member32, member : segment of each member (int32 for scatter_sum, intp for gathers)
     first : shape (n_segments,), first member of each segment (``n_members`` if it has none)
     extra : shape (n_segments,), optional; ``-inf`` where absent
     extra_finite : ``np.isfinite(extra)``, if known
+    recompute : callable returning ``value`` afresh, for the rare redo with the maximum shift
+        (default: a copy of ``value`` is kept)
 
     Returns
     -------
-    weight : ``exp(value - shift[member])``, shape (n_members,)
+    weight : ``exp(value - shift[member])`` (``value``'s buffer)
     total : ``sum weight (+ exp(extra - shift))`` per segment, >= 1 unless the segment is empty
     extra_weight : ``exp(extra - shift)`` (None without ``extra``)
     shift : shape (n_segments,)
     """
+    if recompute is None:
+        kept = value.copy()
+        recompute = kept.copy
     has_member = first < value.size
     if has_member.all():
         shift = value[first]
@@ -56,7 +61,7 @@ def _segment_logsumexp(value: np.ndarray, member32: np.ndarray, member: np.ndarr
     if extra is not None:
         finite = np.isfinite(extra) if extra_finite is None else extra_finite
         shift = np.where(finite, extra, shift)
-    weight = value - shift[member]
+    weight = gather_apply(np.subtract, value, shift, member, out=value)
     with np.errstate(over="ignore"):
         np.exp(weight, out=weight)
     total = scatter_sum(member32, weight, n_segments)
@@ -65,14 +70,16 @@ def _segment_logsumexp(value: np.ndarray, member32: np.ndarray, member: np.ndarr
         extra_weight = np.exp(extra - shift)
         total += extra_weight
     if total.max(initial=0.0) > _MAX_EXP_SUM:  # an exponent may have overflowed: max shift
+        original = recompute()
         top = np.full(n_segments, -np.inf)
         starts = first[has_member]
         if starts.size:
-            top[has_member] = np.maximum.reduceat(value, starts)
+            top[has_member] = np.maximum.reduceat(original, starts)
         if extra is not None:
             top = np.maximum(top, extra)
         shift = np.where(np.isfinite(top), top, 0.0)
-        weight = np.exp(value - shift[member])
+        weight = gather_apply(np.subtract, original, shift, member, out=weight)
+        np.exp(weight, out=weight)
         total = scatter_sum(member32, weight, n_segments)
         if extra is not None:
             extra_weight = np.exp(extra - shift)
@@ -80,61 +87,82 @@ def _segment_logsumexp(value: np.ndarray, member32: np.ndarray, member: np.ndarr
     return weight, total, extra_weight, shift
 
 
+def _route_value(market: RouteMarket, route_price: np.ndarray) -> np.ndarray:
+    """``v_r / lambda_g`` (nested) or ``v_r`` (plain), a fresh array."""
+    value = np.log(route_price) if market.price_form == "log" else route_price.copy()
+    if market.is_nested:
+        value *= market._route_scaled_alpha
+        return np.subtract(market._route_scaled_utility, value, out=value)
+    value *= market.route_alpha
+    return np.subtract(market.route_utility, value, out=value)
+
+
 def choice_shares(market: RouteMarket, route_price: np.ndarray, with_volume: bool = True) -> dict:
     """Nested-logit (or plain-logit) shares and volumes at route prices ``P_r`` (USD/Mtok).
 
-    Returns a dict with per route ``route_share``, ``route_demand`` (Mtok/step) and, for a nested
-    market, ``route_nest_share`` (``s_{r|g}``); per (consumer, nest) group ``nest_share``
+    Returns a dict with per route ``route_share`` (only without ``with_volume`` in a nested
+    market: ``route_nest_share * nest_share`` otherwise), ``route_demand`` (Mtok/step) and, for a
+    nested market, ``route_nest_share`` (``s_{r|g}``); per (consumer, nest) group ``nest_share``
     (``s_g``, nested markets); per consumer ``outside_share``, ``logsum`` (``IV_j``) and
     ``volume`` (``X_j``). A consumer with neither routes nor an outside option has
     ``IV_j = -inf`` and, by convention, outside share 1 (nothing to buy). Without
     ``with_volume`` only the shares and ``logsum`` are computed.
     """
     topo = market.topology
-    outside = market.consumer_outside_utility
     n_consumers = topo.n_consumers
-    log_form = market.price_form == "log"
-    if market.is_nested:
+    value = _route_value(market, route_price)
+
+    def recompute():
+        return _route_value(market, route_price)
+
+    nested = market.is_nested
+    if nested:
         groups = topo.nests
-        value = np.log(route_price) if log_form else route_price.copy()
-        value *= market._route_scaled_alpha
-        np.subtract(market._route_scaled_utility, value, out=value)  # v_r / lambda_g
         weight, nest_total, _, shift = _segment_logsumexp(
-            value, groups.group_index32, groups.route_group, groups.group_start, groups.n_groups)
-        member_value = market._group_lambda * (shift + np.log(nest_total))  # I_jg
+            value, groups.group_index32, groups.route_group, groups.group_start, groups.n_groups,
+            recompute=recompute)
+        log_total = np.log(nest_total)
+        member_value = market._group_lambda * (shift + log_total)  # I_jg
+
+        def recompute():
+            return market._group_lambda * (shift + log_total)
+
         member32, member, first = (groups.group_consumer32, groups.group_consumer,
                                    groups.consumer_first_group)
     else:
-        value = np.log(route_price) if log_form else route_price.copy()
-        value *= market.route_alpha
-        member_value = np.subtract(market.route_utility, value, out=value)
+        member_value = value
         member32, member, first = topo._consumer_index, topo.route_consumer, topo._first_route
     member_weight, total, outside_weight, shift = _segment_logsumexp(
-        member_value, member32, member, first, n_consumers, extra=outside,
-        extra_finite=market._outside_finite)
+        member_value, member32, member, first, n_consumers,
+        extra=market.consumer_outside_utility, extra_finite=market._outside_finite,
+        recompute=recompute)
     nothing = total == 0  # no route and no outside option
     with np.errstate(divide="ignore"):
         logsum = shift + np.log(total)
     inv_total = 1.0 / np.where(nothing, 1.0, total)
     outside_share = np.where(nothing, 1.0, outside_weight * inv_total)
     result = {"outside_share": outside_share, "logsum": logsum}
-    member_share = member_weight
-    member_share *= inv_total[member]  # s_g (nested), s_r (plain)
+    member_share = gather_apply(np.multiply, member_weight, inv_total, member, out=member_weight)
     volume = consumer_volume(market, logsum) if with_volume else None
-    if market.is_nested:
+    if nested:  # s_g (per group); s_{r|g}, s_r and x_r per route
         inv_nest_total = 1.0 / nest_total
         route_group = groups.route_group
         result["nest_share"] = member_share
-        result["route_nest_share"] = weight * inv_nest_total[route_group]
+        result["route_nest_share"] = gather_apply(np.multiply, weight, inv_nest_total,
+                                                  route_group)
+        # (the route shares are left to MarketDemand.route_share, for whoever needs them)
         group_factor = member_share * inv_nest_total
-        result["route_share"] = weight * group_factor[route_group]
         if with_volume:
             group_factor *= volume[member]
-            result["route_demand"] = np.multiply(weight, group_factor[route_group], out=weight)
-    else:
+            result["route_demand"] = gather_apply(np.multiply, weight, group_factor,
+                                                  route_group, out=weight)
+        else:
+            result["route_share"] = gather_apply(np.multiply, weight, group_factor, route_group)
+    else:  # s_r and x_r per route
         result["route_share"] = member_share
         if with_volume:
-            result["route_demand"] = member_share * volume[topo.route_consumer]
+            result["route_demand"] = gather_apply(np.multiply, member_share, volume,
+                                                  topo.route_consumer)
     result["volume"] = volume
     return result
 

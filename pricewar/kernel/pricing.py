@@ -10,7 +10,7 @@ from pricewar.kernel.demand import MarketDemand, market_demand
 from pricewar.kernel.firms import (
     best_response_v2,
     inverse_elasticity_map_v2,
-    slope_terms,
+    slope_sums,
     zeta_map_v2,
 )
 from pricewar.kernel.route_market import RouteMarket
@@ -97,8 +97,7 @@ def own_price_derivative(market: RouteMarket, demand: MarketDemand) -> np.ndarra
     (1 - sigma_g) - (1 - eta_j/alpha_j) S_ij]`` (see :mod:`~pricewar.kernel.firms`).
     """
     if not market.is_plain_demand:
-        lam, gam = slope_terms(market, demand)
-        return -(lam - gam)
+        return -slope_sums(market, demand)["slope"]
     return -_own_slope(market, demand)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pricewar.kernel.arrays import compact_index, scatter_sum
+from pricewar.kernel.arrays import compact_index, gather_apply, scatter_sum
 from pricewar.kernel.nests import restricted_choice
 from pricewar.kernel.route_market import RouteMarket
 from pricewar.kernel.topology import segment_dot
@@ -151,24 +151,43 @@ class _ActiveRoutes:
         topo = market.topology
         self.consumer32, self.consumer = topo._consumer_index, topo.route_consumer
         self.producer32, self.producer = topo._producer_index, topo.route_producer
-        self.share = demand.route_share
-        self.nested = market.rationing == "rechoice" and market.is_nested
-        if self.nested:
+        self.rechoice = market.rationing == "rechoice"
+        self.nested = self.rechoice and market.is_nested
+        if self.nested:  # (route shares made on the first compaction, from the nest shares)
+            self.share = None
             self.group32, self.group = topo.nests.group_index32, topo.nests.route_group
             self.nest_share = demand.route_nest_share
+            self.group_share = demand.nest_share
+        else:
+            self.share = demand.route_share
+        self.compacted = False
 
     def compact(self, keep: np.ndarray) -> None:
         self.consumer32, self.consumer = compact_index(self.consumer32, keep)
         self.producer32, self.producer = compact_index(self.producer32, keep)
-        self.share = self.share[keep]
         if self.nested:
             self.group32, self.group = compact_index(self.group32, keep)
             self.nest_share = self.nest_share[keep]
+            if self.share is None:
+                self.share = self.nest_share * self.group_share[self.group]
+            else:
+                self.share = self.share[keep]
+        else:
+            self.share = self.share[keep]
+        if self.rechoice and not self.compacted:
+            # Re-choice counts an open route even where its share underflowed: a floor keeps
+            # every open route's share positive (and its consumer recomputed, see _TINY).
+            np.maximum(self.share, _FLOOR, out=self.share)
+            if self.nested:
+                np.maximum(self.nest_share, _FLOOR, out=self.nest_share)
+        self.compacted = True
 
 
 # Below this, a restricted share computed from posted-price shares has lost its digits (or
-# underflowed): such consumers are recomputed from utilities.
+# underflowed): such consumers are recomputed from utilities. Open routes' shares are floored at
+# _FLOOR, so that a consumer or nest with an open route has a positive open share.
 _TINY = 1e-200
+_FLOOR = 1e-300
 
 
 def _restricted_weights(market: RouteMarket, demand, act: _ActiveRoutes, active: np.ndarray,
@@ -186,25 +205,24 @@ def _restricted_weights(market: RouteMarket, demand, act: _ActiveRoutes, active:
     n_consumers = topo.n_consumers
     if act.nested:
         groups = topo.nests
-        open_part = scatter_sum(act.group32, act.nest_share, groups.n_groups)  # o_g
-        open_routes = np.bincount(act.group, minlength=groups.n_groups)
-        with np.errstate(divide="ignore"):
-            log_open = np.log(open_part)
-        log_open[open_part <= 0] = 0.0  # (no open route with a positive share there)
-        inverse_pow = np.exp(-market.sigma[groups.group_nest] * log_open)  # o_g^-sigma
-        weight = act.share * inverse_pow[act.group]
+        open_part = scatter_sum(act.group32, act.nest_share, groups.n_groups)  # o_g (0: closed)
+        # o_g^-sigma; a closed nest gets a finite value it never uses
+        inverse_pow = np.log(np.maximum(open_part, _FLOOR))
+        inverse_pow *= market._group_minus_sigma
+        np.exp(inverse_pow, out=inverse_pow)
+        weight = gather_apply(np.multiply, act.share, inverse_pow, act.group)
         # z = s0 + sum_g s_g o_g^(1 - sigma), with o^(1 - sigma) = o * o^-sigma
-        inside = scatter_sum(groups.group_consumer32, demand.nest_share * open_part * inverse_pow,
-                             n_consumers)
-        open_count = np.bincount(groups.group_consumer, open_routes, minlength=n_consumers)
+        inverse_pow *= open_part
+        inverse_pow *= demand.nest_share
+        inside = scatter_sum(groups.group_consumer32, inverse_pow, n_consumers)
+        stuck = scatter_sum(groups.group_consumer32, open_part, n_consumers) == 0
         weak = np.zeros(n_consumers, dtype=bool)
-        weak[groups.group_consumer[(open_routes > 0) & (open_part < _TINY)]] = True
+        weak[groups.group_consumer[(open_part > 0) & (open_part < _TINY)]] = True
     else:
         weight = act.share
         inside = scatter_sum(act.consumer32, weight, n_consumers)
-        open_count = np.bincount(act.consumer, minlength=n_consumers)
+        stuck = inside == 0
         weak = False
-    stuck = open_count == 0
     z = demand.consumer_outside_share + inside
     redo = ~stuck & (pending > 0) & ((z < _TINY) | weak)
     exact = None

@@ -55,7 +55,7 @@ class RouteMarket:
 
     Notes
     -----
-    Demand (docs/ODD.md): ``v_r = u_r - alpha_j phi(P_r)``; with ``lambda_g = 1 - sigma_g``,
+    Demand: ``v_r = u_r - alpha_j phi(P_r)``; with ``lambda_g = 1 - sigma_g``,
     ``I_jg = lambda_g log sum_{r in g} exp(v_r / lambda_g)`` and
     ``IV_j = log(exp(v0_j) + sum_g exp(I_jg))``, route ``r`` of nest ``g`` has the share
     ``s_r = exp(v_r/lambda_g - I_jg/lambda_g) exp(I_jg - IV_j)`` (Berry 1994) and the volume
@@ -246,6 +246,11 @@ class RouteMarket:
         return (1.0 / (1.0 - self.sigma))[self.topology.nests.route_nest]
 
     @cached_property
+    def _route_sigma_over_lambda(self) -> np.ndarray:
+        """``sigma_g / lambda_g = 1/lambda_g - 1`` gathered onto routes."""
+        return self._route_inv_lambda - 1.0
+
+    @cached_property
     def _route_scaled_utility(self) -> np.ndarray:
         """``u_r / lambda_g``."""
         return self.route_utility * self._route_inv_lambda
@@ -261,9 +266,20 @@ class RouteMarket:
         return 1.0 - self.sigma[self.topology.nests.group_nest]
 
     @cached_property
+    def _group_minus_sigma(self) -> np.ndarray:
+        """``-sigma_g`` of each (consumer, nest) group."""
+        return -self.sigma[self.topology.nests.group_nest]
+
+    @cached_property
     def _outside_finite(self) -> np.ndarray:
         """Consumers with an outside option."""
         return np.isfinite(self.consumer_outside_utility)
+
+    @cached_property
+    def _firm_route_alpha_minus_eta(self) -> np.ndarray:
+        """``alpha_j - eta_j`` on the routes of multi-product firms (``topology.firms.routes``)."""
+        routes = self.topology.firms.routes
+        return (self.consumer_alpha - self.eta)[self.topology.route_consumer[routes]]
 
     @cached_property
     def _route_eta_keep(self) -> np.ndarray:

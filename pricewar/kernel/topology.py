@@ -7,7 +7,7 @@ from scipy import sparse
 
 from pricewar.errors import KernelInputError
 from pricewar.kernel.arrays import first_bad, index32, int_array, scatter_sum
-from pricewar.kernel.groups import compile_firms, compile_hosts, compile_nests
+from pricewar.kernel.groups import compile_firms, compile_hosts, compile_nests, route_blocks
 
 PRICE_FORMS = ("log", "linear")
 
@@ -91,6 +91,8 @@ class RouteTopology:
         # reduceat over non-empty segments only: consecutive non-empty starts bound each segment.
         self._starts = ptr[:-1][self._nonempty]
         self._first_route = np.where(self._nonempty, ptr[:-1], self.n_routes)  # (n_routes: none)
+        # Blocks of whole consumers, about ROUTE_BLOCK routes each, for the blocked route passes.
+        self.block_bounds = route_blocks(ptr)
 
         # Compiled once for the hot loops: int32 indices for scatter_sum, routes per producer.
         self._consumer_index = index32(self.route_consumer, self.n_consumers)
@@ -139,7 +141,7 @@ class RouteTopology:
                       compile_hosts(producer_host, self.n_producers, n_hosts))
         self.firms = (None if producer_firm is None else compile_firms(
             producer_firm, self.n_producers, self.n_consumers, prod, self.route_consumer,
-            None if self.nests is None else self.nests.route_nest))
+            None if self.nests is None else self.nests.route_nest, self.block_bounds))
         self.n_nests = 0 if self.nests is None else int(self.nests.route_nest.max(initial=-1)) + 1
         self.n_hosts = self.n_producers if self.hosts is None else self.hosts.n_hosts
 

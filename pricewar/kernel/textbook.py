@@ -112,8 +112,14 @@ def nested_logit_bertrand_nash(quality, cost, alpha: float, nest, sigma, outside
 
     Examples
     --------
-    >>> nested_logit_bertrand_nash([2, 2], [1, 1], alpha=4.0, nest=[0, 0], sigma=0.0).round(4)
+    With ``sigma = 0`` this is the plain logit game (here Calvano et al.'s baseline, whose
+    qualities 2 and ``mu = 1/4`` become ``quality = 2 alpha`` with ``alpha = 4``); two hosts of one
+    family at ``sigma = 0.9`` price much closer to cost:
+
+    >>> nested_logit_bertrand_nash([8, 8], [1, 1], alpha=4.0, nest=[0, 0], sigma=0.0).round(4)
     array([1.4729, 1.4729])
+    >>> nested_logit_bertrand_nash([8, 8], [1, 1], alpha=4.0, nest=[0, 0], sigma=0.9).round(4)
+    array([1.0499, 1.0499])
     """
     q = float_array("quality", quality)
     if q.size == 0:

@@ -73,3 +73,33 @@ def scatter_sum(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     column = sparse.csc_matrix((values, index, np.array([0, values.size], dtype=np.int32)),
                                shape=(size, 1))
     return column @ _ONE
+
+
+def compact_index(index32: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``index32[keep]`` for :func:`scatter_sum`, and as intp for gathers.
+
+    Widening the short int32 copy is cheaper than a second gather from the int64 array, and numpy
+    gathers with intp indices about twice as fast as with int32 ones.
+    """
+    small = index32[keep]
+    return small, small.astype(np.intp)
+
+
+# Block size of the gathers below: a block's gathered values stay in cache.
+_GATHER_BLOCK = 1 << 16
+
+
+def gather_apply(ufunc, values: np.ndarray, table: np.ndarray, index: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """``ufunc(values, table[index])`` (e.g. ``np.multiply``), block by block.
+
+    The same as the one-liner, but the gathered ``table[index]`` never exists as a full-length
+    temporary: a fresh route-length array costs its page faults on every call, more than the
+    arithmetic. ``out`` may be ``values`` (in place).
+    """
+    if out is None:
+        out = np.empty_like(values)
+    for start in range(0, values.size, _GATHER_BLOCK):
+        stop = start + _GATHER_BLOCK
+        ufunc(values[start:stop], table[index[start:stop]], out=out[start:stop])
+    return out

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.errors import KernelInputError
-from pricewar.kernel.arrays import scatter_sum
+from pricewar.kernel.arrays import compact_index, scatter_sum
 from pricewar.kernel.demand import MarketDemand
-from pricewar.kernel.topology import RouteMarket, segment_dot
+from pricewar.kernel.rechoice import clear_by_host
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import segment_dot
 
 
 # --------------------------------------------------------------------------------------------
@@ -19,7 +21,17 @@ from pricewar.kernel.topology import RouteMarket, segment_dot
 class Clearing:
     """Result of capacity clearing (quantities in Mtok/step).
 
-    Invariant per consumer: ``consumer_served + consumer_unserved + outside = demand``.
+    Invariant per consumer: ``consumer_served + consumer_unserved + consumer_not_bought +
+    outside = demand`` (``MarketDemand.consumer_outside`` and ``consumer_volume``).
+
+    Attributes
+    ----------
+    route_served, producer_served, consumer_served : Mtok/step per route, producer, consumer
+    consumer_unserved : Mtok/step refused by full hosts with no open route left to the consumer
+    rounds : clearing rounds used
+    consumer_not_bought : Mtok/step refused and then not bought on re-choice (0 with "spill")
+    host_load : capacity used per host, load units per step (Mtok/step when producers are their
+        own hosts with unit load)
     """
 
     route_served: np.ndarray
@@ -27,6 +39,8 @@ class Clearing:
     consumer_served: np.ndarray
     consumer_unserved: np.ndarray
     rounds: int
+    consumer_not_bought: np.ndarray | None = None
+    host_load: np.ndarray | None = None
 
 
 def clear_capacity(market: RouteMarket, demand: MarketDemand, max_rounds: int = 100,
@@ -40,6 +54,15 @@ def clear_capacity(market: RouteMarket, demand: MarketDemand, max_rounds: int = 
     consumer with no open route left, or still pending after ``max_rounds``, is *unserved*.
     Because every rejecting producer closes, at most ``n_producers + 1`` rounds are needed.
 
+    That is the ``"spill"`` rule (``market.rationing``, the default) with every producer its own
+    host. With a host map (``topology.producer_host``, ``market.host_capacity``) or
+    ``market.producer_load``, capacity binds per host: a host over its spare capacity accepts a
+    fraction of every route to its producers and closes them all. With ``rationing="rechoice"``
+    refused demand chooses again among the consumer's open routes *and* the outside option, with
+    the nested-logit probabilities of that restricted choice set, and shrinks with the higher
+    restricted price index when ``eta > 0``; what it does not re-buy is ``consumer_not_bought``
+    (see :mod:`~pricewar.kernel.rechoice`).
+
     Parameters
     ----------
     market : RouteMarket
@@ -52,19 +75,24 @@ def clear_capacity(market: RouteMarket, demand: MarketDemand, max_rounds: int = 
     """
     if max_rounds < 1:
         raise KernelInputError(f"max_rounds must be >= 1, got {max_rounds!r}")
+    if not market.is_plain_clearing:
+        return Clearing(**clear_by_host(market, demand, max_rounds, rel_tol))
     topo = market.topology
     n_consumers, n_producers = topo.n_consumers, topo.n_producers
     capacity = market.producer_capacity
-    stop_below = rel_tol * max(float(market.consumer_demand.sum()), 1e-300)
+    volume = market.consumer_demand if demand.consumer_volume is None else demand.consumer_volume
+    stop_below = rel_tol * max(float(volume.sum()), 1e-300)
 
     # Round 1: every route is offered its unconstrained demand, already summed per producer.
     route_demand = demand.route_demand
     offer = demand.producer_demand
     over = offer > capacity
     if not over.any():  # everything fits: the common, fast path
-        return Clearing(route_served=route_demand.copy(), producer_served=offer.copy(),
+        served_load = offer.copy()
+        return Clearing(route_served=route_demand.copy(), producer_served=served_load,
                         consumer_served=topo.segment_sum(route_demand),
-                        consumer_unserved=np.zeros(n_consumers), rounds=1)
+                        consumer_unserved=np.zeros(n_consumers), rounds=1,
+                        consumer_not_bought=np.zeros(n_consumers), host_load=served_load)
     is_open = (capacity > 0) & ~over
     # Accepted fraction per producer. It is exactly 1 only for open producers (for x > y >= 0,
     # fl(y/x) < 1), so a route's gathered fraction also tells whether its producer is open. A
@@ -91,8 +119,8 @@ def clear_capacity(market: RouteMarket, demand: MarketDemand, max_rounds: int = 
     rounds = 1
     while pending.sum() > stop_below and rounds < max_rounds:
         active = keep if active is None else active[keep]
-        act_consumer32, act_consumer = _compact_index(act_consumer32, keep)
-        act_producer32, act_producer = _compact_index(act_producer32, keep)
+        act_consumer32, act_consumer = compact_index(act_consumer32, keep)
+        act_producer32, act_producer = compact_index(act_producer32, keep)
         act_share = act_share[keep]
         # pending demand is re-offered in proportion to the shares of the consumer's open routes;
         # a consumer with none left is unserved. (Branch-free: np.where is slow on mixed masks.)
@@ -129,14 +157,6 @@ def clear_capacity(market: RouteMarket, demand: MarketDemand, max_rounds: int = 
         consumer_served=topo.segment_sum(served),
         consumer_unserved=unserved,
         rounds=rounds,
+        consumer_not_bought=np.zeros(n_consumers),
+        host_load=load,
     )
-
-
-def _compact_index(index32: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``index32[keep]`` for :func:`scatter_sum`, and as intp for gathers.
-
-    Widening the short int32 copy is cheaper than a second gather from the int64 array, and numpy
-    gathers with intp indices about twice as fast as with int32 ones.
-    """
-    small = index32[keep]
-    return small, small.astype(np.intp)

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricewar.kernel.topology import RouteMarket, RouteTopology
+from pricewar.kernel.arrays import gather_apply
+from pricewar.kernel.nests import choice_shares, price_index
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import RouteTopology
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,22 +51,48 @@ class MarketDemand:
     Attributes
     ----------
     route_price : USD/Mtok per route, ``P_r``
-    route_share : logit share per route
-    route_demand : Mtok/step per route, ``D_j s_r``
+    route_share : logit share per route (in nested markets computed on first access, as
+        ``route_nest_share * nest_share``)
+    route_demand : Mtok/step per route, ``D_j s_r`` (``X_j s_r``)
     producer_demand : Mtok/step per producer, ``Q_i``
     consumer_outside : Mtok/step per consumer taking the outside option
-    consumer_logsum : utils per consumer
+    consumer_logsum : utils per consumer, the inclusive value ``IV_j`` (outside option included)
     consumer_surplus : USD/step per consumer (logsum / alpha; for the log form scaled by the
-        consumer's share-weighted mean route price, since one util is worth ``P/alpha`` USD there)
+        consumer's share-weighted mean route price, since one util is worth ``P/alpha`` USD there;
+        in demand-v2 markets ``X_j IV_j / alpha_j``, scaled by the price index ``P_j`` for the log
+        form)
+    consumer_volume : Mtok/step per consumer, ``X_j`` (``D_j`` without an upper level): the
+        demand at posted prices, outside option included
+    consumer_outside_share : outside-option share ``s0_j`` per consumer
+    consumer_price_index : USD/Mtok per consumer, ``P_j = exp(-IV_j/alpha_j)`` (log form) or
+        ``-IV_j/alpha_j`` (linear form)
+    route_nest_share : within-nest share ``s_{r|g}`` per route (nested markets only, else None)
+    nest_share : share ``s_g`` of each (consumer, nest) group of ``topology.nests`` (nested
+        markets only, else None)
     """
 
     route_price: np.ndarray
-    route_share: np.ndarray
+    _route_share: np.ndarray | None
     route_demand: np.ndarray
     producer_demand: np.ndarray
     consumer_outside: np.ndarray
     consumer_logsum: np.ndarray
     consumer_surplus: np.ndarray
+    consumer_volume: np.ndarray | None = None
+    consumer_outside_share: np.ndarray | None = None
+    consumer_price_index: np.ndarray | None = None
+    route_nest_share: np.ndarray | None = None
+    nest_share: np.ndarray | None = None
+    _route_group: np.ndarray | None = None
+
+    @property
+    def route_share(self) -> np.ndarray:
+        """Share ``s_r`` of each route, in [0, 1]."""
+        if self._route_share is None:
+            share = gather_apply(np.multiply, self.route_nest_share, self.nest_share,
+                                 self._route_group)
+            object.__setattr__(self, "_route_share", share)
+        return self._route_share
 
 
 # market_demand shifts each consumer's utilities by its outside option rather than by their
@@ -92,11 +121,20 @@ def _consumer_routes(topology: RouteTopology, consumers: np.ndarray) -> tuple[np
 
 
 def market_demand(market: RouteMarket, producer_price) -> MarketDemand:
-    """Logit demand on every route at the given producer prices (USD/Mtok).
+    """Logit (nested logit, with an upper level) demand on every route at producer prices p.
 
-    Returns a :class:`MarketDemand`; quantities in Mtok/step.
+    Parameters
+    ----------
+    market : RouteMarket
+    producer_price : float array, shape (n_producers,), USD/Mtok
+
+    Returns a :class:`MarketDemand`; quantities in Mtok/step. Markets whose demand-v2 features are
+    all neutral (no nest with ``sigma > 0``, ``eta = 0``, a finite outside option) take the v1
+    plain-logit path.
     """
     p = market.check_prices(producer_price)
+    if not market.is_plain_demand:
+        return _general_demand(market, p)
     topo = market.topology
     route_price = p[topo.route_producer]
     route_price += market.route_price_extra
@@ -141,10 +179,44 @@ def market_demand(market: RouteMarket, producer_price) -> MarketDemand:
     np.multiply(share, market._route_potential_demand, out=route_demand)
     return MarketDemand(
         route_price=route_price,
-        route_share=share,
+        _route_share=share,
         route_demand=route_demand,
         producer_demand=topo.producer_sum(route_demand),
         consumer_outside=demand * outside_share,
         consumer_logsum=logsum,
         consumer_surplus=demand * util_to_usd * logsum,
+        consumer_volume=demand,
+        consumer_outside_share=outside_share,
+        consumer_price_index=price_index(market, logsum),
+    )
+
+
+def _general_demand(market: RouteMarket, p: np.ndarray) -> MarketDemand:
+    """Demand v2 (see :mod:`~pricewar.kernel.nests`): nested shares, volume ``X_j``."""
+    topo = market.topology
+    route_price = p[topo.route_producer]
+    route_price += market.route_price_extra
+    shares = choice_shares(market, route_price)
+    logsum, volume = shares["logsum"], shares["volume"]
+    index = price_index(market, logsum)
+    # one util is worth 1/alpha USD (linear form), P_j/alpha at the price index (log form)
+    util_to_usd = (index if market.price_form == "log" else 1.0) / market.consumer_alpha
+    with np.errstate(invalid="ignore"):
+        surplus = volume * util_to_usd * logsum
+    surplus[~np.isfinite(logsum)] = 0.0  # nothing to buy
+    route_demand = shares["route_demand"]
+    return MarketDemand(
+        route_price=route_price,
+        _route_share=shares.get("route_share"),
+        route_demand=route_demand,
+        producer_demand=topo.producer_sum(route_demand),
+        consumer_outside=volume * shares["outside_share"],
+        consumer_logsum=logsum,
+        consumer_surplus=surplus,
+        consumer_volume=volume,
+        consumer_outside_share=shares["outside_share"],
+        consumer_price_index=index,
+        route_nest_share=shares.get("route_nest_share"),
+        nest_share=shares.get("nest_share"),
+        _route_group=topo.nests.route_group if topo.nests is not None else None,
     )

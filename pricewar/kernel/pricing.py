@@ -7,7 +7,13 @@ import numpy as np
 from pricewar.errors import ConvergenceError, KernelInputError
 from pricewar.kernel.arrays import float_array, scatter_sum
 from pricewar.kernel.demand import MarketDemand, market_demand
-from pricewar.kernel.topology import RouteMarket
+from pricewar.kernel.firms import (
+    best_response_v2,
+    inverse_elasticity_map_v2,
+    slope_sums,
+    zeta_map_v2,
+)
+from pricewar.kernel.route_market import RouteMarket
 
 # --------------------------------------------------------------------------------------------
 # pricing
@@ -87,7 +93,11 @@ def own_price_derivative(market: RouteMarket, demand: MarketDemand) -> np.ndarra
 
     ``dQ_i/dp_i = -sum_j alpha_j D_j (1 - S_ij) sum_{r in R_ij} s_r phi'(P_r)`` with ``S_ij`` the
     share of consumer ``j`` going to producer ``i``'s routes; ``phi' = 1`` (linear) or ``1/P``.
+    With nests and an upper level it is ``-sum_j X_j alpha_j A_ij [(1 - sigma_g S_{i|g,j}) /
+    (1 - sigma_g) - (1 - eta_j/alpha_j) S_ij]`` (see :mod:`~pricewar.kernel.firms`).
     """
+    if not market.is_plain_demand:
+        return -slope_sums(market, demand)["slope"]
     return -_own_slope(market, demand)
 
 
@@ -124,7 +134,10 @@ def best_response(market: RouteMarket, producer_price, marginal_cost,
     Evaluated at the current prices of everyone (own price included, which matters for the log
     form where ``dQ/dp`` depends on ``p_i``); its fixed point is the Bertrand-Nash equilibrium.
     Where a producer's shares underflow to 0 the vanishing-share limit of the markup is used; a
-    producer with no route keeps its current price.
+    producer with no route keeps its current price. A product of a multi-product firm
+    (``topology.producer_firm``) adds the cannibalisation of its siblings,
+    ``p_a <- c_a + (Q_a + sum_{b != a in F} (p_b - c_b) dQ_b/dp_a) / |dQ_a/dp_a|``, siblings'
+    prices held fixed (see :mod:`~pricewar.kernel.firms`).
 
     Parameters
     ----------
@@ -137,6 +150,8 @@ def best_response(market: RouteMarket, producer_price, marginal_cost,
     cost = float_array("marginal_cost", marginal_cost, market.topology.n_producers, nonneg=True)
     if demand is None:
         demand = market_demand(market, p)
+    if not market.is_plain_pricing:
+        return best_response_v2(market, demand, p, cost)
     slope = _own_slope(market, demand)
     with np.errstate(divide="ignore", invalid="ignore"):
         markup = _with_vanishing_share_markup(market, demand, demand.producer_demand / slope,
@@ -151,6 +166,8 @@ def _zeta_map(market: RouteMarket, p: np.ndarray, cost: np.ndarray) -> np.ndarra
     divides by ``1 - S``, so it stays stable when a producer holds nearly all of a market.
     """
     demand = market_demand(market, p)
+    if not market.is_plain_pricing:
+        return zeta_map_v2(market, demand, p, cost)
     lam, gam = _slope_terms(market, demand)
     with np.errstate(divide="ignore", invalid="ignore"):
         markup = _with_vanishing_share_markup(
@@ -168,6 +185,8 @@ def _inverse_elasticity_map(market: RouteMarket, p: np.ndarray, cost: np.ndarray
     the zeta map's vanishing-share limit is used.
     """
     demand = market_demand(market, p)
+    if not market.is_plain_pricing:
+        return inverse_elasticity_map_v2(market, demand, p, cost)
     lam, gam = _slope_terms(market, demand)
     slope = lam - gam
     with np.errstate(divide="ignore", invalid="ignore"):

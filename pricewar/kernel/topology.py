@@ -1,15 +1,13 @@
-"""Route topology (CSR route arrays, compiled once) and the values of one market on it."""
+"""Route topology: CSR route arrays, compiled once, with their nests, hosts and firms."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
 
 from pricewar.errors import KernelInputError
-from pricewar.kernel.arrays import first_bad, float_array, index32, int_array, scatter_sum
+from pricewar.kernel.arrays import first_bad, index32, int_array, scatter_sum
+from pricewar.kernel.groups import compile_firms, compile_hosts, compile_nests, route_blocks
 
 PRICE_FORMS = ("log", "linear")
 
@@ -41,7 +39,20 @@ class RouteTopology:
     route_producer : int array, shape (n_routes,)
         Producer index of each route, in ``[0, n_producers)``.
     n_producers : int
-        Number of producers (some may have no route).
+        Number of producers (some may have no route). A *producer* is the price-setting unit: in
+        the token market of demand v2 it is a product, one host's offer of one model family.
+    route_nest : int array, shape (n_routes,), optional
+        Nest label of each route (e.g. the model family) for nested-logit demand. Each consumer's
+        routes must be sorted by label, so that its routes of one nest are contiguous, and all
+        routes of one (consumer, producer) pair must carry the same label. ``None``: no nests.
+    producer_host : int array, shape (n_producers,), optional
+        Host whose capacity each producer uses, in ``[0, n_hosts)``. ``None``: every producer is
+        its own host.
+    n_hosts : int, optional
+        Number of hosts (default ``max(producer_host) + 1``); only with ``producer_host``.
+    producer_firm : int array, shape (n_producers,), optional
+        Firm owning each producer. Products of one firm must lie in different nests for every
+        consumer. ``None``: every producer is its own firm.
 
     Notes
     -----
@@ -50,7 +61,8 @@ class RouteTopology:
     aggregates shares per pair (docs/ODD.md §6.4).
     """
 
-    def __init__(self, consumer_ptr, route_producer, n_producers: int):
+    def __init__(self, consumer_ptr, route_producer, n_producers: int, *, route_nest=None,
+                 producer_host=None, n_hosts: int | None = None, producer_firm=None):
         ptr = int_array("consumer_ptr", consumer_ptr)
         prod = int_array("route_producer", route_producer)
         if ptr.size == 0 or ptr[0] != 0:
@@ -78,6 +90,9 @@ class RouteTopology:
         self._nonempty = counts > 0
         # reduceat over non-empty segments only: consecutive non-empty starts bound each segment.
         self._starts = ptr[:-1][self._nonempty]
+        self._first_route = np.where(self._nonempty, ptr[:-1], self.n_routes)  # (n_routes: none)
+        # Blocks of whole consumers, about ROUTE_BLOCK routes each, for the blocked route passes.
+        self.block_bounds = route_blocks(ptr)
 
         # Compiled once for the hot loops: int32 indices for scatter_sum, routes per producer.
         self._consumer_index = index32(self.route_consumer, self.n_consumers)
@@ -117,6 +132,19 @@ class RouteTopology:
                 self._dup_first_pair = np.argsort(self._dup_routes[first])
                 self._dup_first = self._dup_routes[first][self._dup_first_pair]
 
+        # demand v2 structure (None when absent: the v1 code paths ignore it)
+        self.nests = (None if route_nest is None else
+                      compile_nests(route_nest, ptr, self.route_consumer, self.route_pair))
+        if producer_host is None and n_hosts is not None:
+            raise KernelInputError("n_hosts is given without producer_host")
+        self.hosts = (None if producer_host is None else
+                      compile_hosts(producer_host, self.n_producers, n_hosts))
+        self.firms = (None if producer_firm is None else compile_firms(
+            producer_firm, self.n_producers, self.n_consumers, prod, self.route_consumer,
+            None if self.nests is None else self.nests.route_nest, self.block_bounds))
+        self.n_nests = 0 if self.nests is None else int(self.nests.route_nest.max(initial=-1)) + 1
+        self.n_hosts = self.n_producers if self.hosts is None else self.hosts.n_hosts
+
     @property
     def n_pairs(self) -> int:
         """Number of distinct (consumer, producer) pairs."""
@@ -144,108 +172,3 @@ class RouteTopology:
         """Sum a per-route array over each producer's routes; shape (n_producers,)."""
         values = np.asarray(route_values, dtype=np.float64)
         return scatter_sum(self._producer_index, values, self.n_producers)
-
-
-@dataclass(frozen=True, eq=False)
-class RouteMarket:
-    """Values of one market on a fixed :class:`RouteTopology` (validated on construction).
-
-    Parameters
-    ----------
-    topology : RouteTopology
-    route_utility : float array, shape (n_routes,)
-        Non-price utility ``u_r`` (quality, platform value-add, latency), utils.
-    route_price_extra : float array, shape (n_routes,)
-        Price added along the route ``e_r`` (platform markup, transfer cost), USD/Mtok, >= 0.
-    consumer_alpha : float array, shape (n_consumers,)
-        Price sensitivity ``alpha_j`` (> 0; > 1 for the log form, docs/ODD.md §6.2).
-    consumer_demand : float array, shape (n_consumers,)
-        Potential demand ``D_j``, Mtok/step, >= 0.
-    consumer_outside_utility : float array, shape (n_consumers,)
-        Outside-option utility ``v0_j``, utils.
-    producer_capacity : float array, shape (n_producers,)
-        Capacity ``K_i``, Mtok/step, >= 0; ``inf`` for uncapacitated producers.
-    price_form : {"log", "linear"}
-        ``phi(P) = log P`` (token market) or ``phi(P) = P`` (textbook validation).
-    """
-
-    topology: RouteTopology
-    route_utility: np.ndarray
-    route_price_extra: np.ndarray
-    consumer_alpha: np.ndarray
-    consumer_demand: np.ndarray
-    consumer_outside_utility: np.ndarray
-    producer_capacity: np.ndarray
-    price_form: str = "log"
-
-    def __post_init__(self):
-        topo = self.topology
-        if not isinstance(topo, RouteTopology):
-            raise KernelInputError(f"topology must be a RouteTopology, got {type(topo).__name__}")
-        nr, nc, npd = topo.n_routes, topo.n_consumers, topo.n_producers
-        checked = {
-            "route_utility": float_array("route_utility", self.route_utility, nr),
-            "route_price_extra": float_array("route_price_extra", self.route_price_extra, nr,
-                                              nonneg=True),
-            "consumer_alpha": float_array("consumer_alpha", self.consumer_alpha, nc),
-            "consumer_demand": float_array("consumer_demand", self.consumer_demand, nc,
-                                            nonneg=True),
-            "consumer_outside_utility": float_array("consumer_outside_utility",
-                                                     self.consumer_outside_utility, nc),
-            "producer_capacity": float_array("producer_capacity", self.producer_capacity, npd,
-                                              nonneg=True, allow_inf=True),
-        }
-        for name, arr in checked.items():
-            object.__setattr__(self, name, arr)
-        if self.price_form not in PRICE_FORMS:
-            raise KernelInputError(f"price_form must be one of {PRICE_FORMS}, got {self.price_form!r}")
-        alpha = checked["consumer_alpha"]
-        floor = 1.0 if self.price_form == "log" else 0.0
-        bad = alpha <= floor
-        if bad.any():
-            why = (" (with phi = log P, alpha <= 1 makes revenue rise without bound in price, "
-                   "so no best response exists)") if self.price_form == "log" else ""
-            raise KernelInputError(f"consumer_alpha must be > {floor:g}{why}, got "
-                                   f"{first_bad(alpha, bad)}")
-
-    @cached_property
-    def route_alpha(self) -> np.ndarray:
-        """``alpha_j`` gathered onto routes (cached: reused by every Nash iteration)."""
-        return self.consumer_alpha[self.topology.route_consumer]
-
-    # More consumer values gathered onto routes once per market, for the same reason: each saves
-    # a gather (the costliest kind of route pass) in every market_demand or best_response call.
-    # (A market made by with_values starts with empty caches.)
-    @cached_property
-    def _route_relative_utility(self) -> np.ndarray:
-        """``u_r - v0_j``: route utility relative to the consumer's outside option."""
-        return self.route_utility - self.consumer_outside_utility[self.topology.route_consumer]
-
-    @cached_property
-    def _route_potential_demand(self) -> np.ndarray:
-        """``D_j`` gathered onto routes."""
-        return self.consumer_demand[self.topology.route_consumer]
-
-    @cached_property
-    def _route_alpha_demand(self) -> np.ndarray:
-        """``alpha_j D_j`` gathered onto routes (the weight of consumer j in dQ/dp)."""
-        return (self.consumer_alpha * self.consumer_demand)[self.topology.route_consumer]
-
-    def with_values(self, **changes) -> RouteMarket:
-        """A copy with some value arrays replaced (same topology), validated again."""
-        fields = {name: getattr(self, name) for name in (
-            "route_utility", "route_price_extra", "consumer_alpha", "consumer_demand",
-            "consumer_outside_utility", "producer_capacity", "price_form")}
-        unknown = set(changes) - set(fields)
-        if unknown:
-            raise KernelInputError(f"unknown RouteMarket field(s): {sorted(unknown)}")
-        fields.update(changes)
-        return RouteMarket(self.topology, **fields)
-
-    def check_prices(self, producer_price, name: str = "producer_price") -> np.ndarray:
-        """Validate a producer price vector (USD/Mtok) for this market."""
-        p = float_array(name, producer_price, self.topology.n_producers)
-        if self.price_form == "log" and (p <= 0).any():
-            raise KernelInputError(f"{name} must be > 0 with price_form='log', got "
-                                   f"{first_bad(p, p <= 0)}")
-        return p

@@ -21,7 +21,8 @@ Modules: :mod:`~pricewar.scenario.typed` (validated construction of dataclasses 
 :class:`Scenario` and its consistency checks), :mod:`~pricewar.scenario.overrides` (flat
 overrides), :mod:`~pricewar.scenario.calibration` (the calibration data files),
 :mod:`~pricewar.scenario.loading` (scenario names and files) and
-:mod:`~pricewar.scenario.parameter_table` (the parameter table of docs/ODD.md).
+:mod:`~pricewar.scenario.parameter_table` (the parameter table of docs/ODD.md);
+:mod:`~pricewar.scenario.catalogue` reads the supply v2 data (``pricewar/data/v2``).
 """
 
 from pricewar.scenario.calibration import PRODUCER_REGIONS, calibration_defaults

@@ -1,0 +1,122 @@
+"""Supply v2 at a glance: serving throughput, energy per token and the marginal cost split of a few
+model families on the chips of each region, at 2024-06 and 2025-06 (and CN-West after the Nov 2025
+power subsidy), from the v2 catalogue (pricewar/data/v2) and the v1 region table.
+
+Columns: decoded tokens/s per GPU, marginal J/token (GPU board), marginal cost per Mtok of output
+tokens split into energy and capacity (GPU-hour rental / tokens per hour), the marginal cost of a
+3:1 input:output mix (prefill ~5x faster per GPU than decode, DeepSeek Mar 2025), and the full cost
+of new capacity (capital recovery, fixed opex and idle power at the planned utilisation).
+``buy``: "yes" if the region's bloc can buy the chip at the date; "no" for an installed fleet
+valued at its rental rate. Only families live at the date are shown.
+
+CN-West electricity: 0.080 USD/kWh all-in (est.), so that the default 30% subsidy for domestic
+chips lands at the Financial Times' ~0.056 USD/kWh (Nov 2025); the v1 region table's 0.052 is a
+grid tariff below the post-subsidy bill. Other regions: the v1 region table.
+
+    python experiments/supply_table.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pricewar.market.chip_access import available_under
+from pricewar.market.families import live_families
+from pricewar.market.serving import blended_tokens_per_s
+from pricewar.market.supply_costs import Site, SupplyCosts
+from pricewar.scenario.calibration import data_dir, read_toml
+from pricewar.scenario.catalogue import load_catalogue
+
+FAMILIES = ("deepseek_v2", "deepseek_v3", "qwen2_5", "llama_3_1_405b", "gemini_1_5_flash", "gpt_4o")
+CHIPS = {"western": ("H100", "H200", "B200"), "cn": ("H800", "H20", "Ascend910B", "Ascend910C")}
+REGIONS = ("us", "eu", "cn_east", "cn_west")
+DATES = (dt.date(2024, 6, 1), dt.date(2025, 6, 1))
+CN_WEST_ALL_IN_USD_PER_KWH = 0.080  # est.: 0.056 / (1 - 0.3), Financial Times (Nov 2025)
+INPUT_SHARE = 0.75  # the 3:1 input:output mix of blended list prices (Epoch AI, Artificial Analysis)
+
+
+def sites() -> dict[str, Site]:
+    regions = read_toml(data_dir() / "regions.toml")
+    out = {}
+    for name in REGIONS:
+        r = regions[name]
+        electricity = (CN_WEST_ALL_IN_USD_PER_KWH if name == "cn_west"
+                       else r["electricity_usd_per_kwh"]["value"])
+        out[name] = Site(r["bloc"], electricity, r["pue"]["value"], r["facility_usd_per_w"]["value"],
+                         r["carbon_kg_per_kwh"]["value"])
+    return out
+
+
+def rows(supply: SupplyCosts, date: dt.date, region: str, site: Site,
+         families: tuple[str, ...] = FAMILIES) -> list[tuple]:
+    catalogue = supply.catalogue
+    buyable = dict(zip(catalogue.chips, available_under(catalogue, site.bloc, date,
+                                                        catalogue.policy), strict=True))
+    out = []
+    live = dict(zip(catalogue.families, live_families(catalogue, date), strict=True))
+    for family in families:
+        if not live[family]:
+            continue
+        for chip in CHIPS[site.bloc]:
+            k = supply.costs(chip, family, date, site)
+            blend = (k.tokens_per_s / blended_tokens_per_s(
+                k.tokens_per_s, INPUT_SHARE, catalogue.serving.prefill_to_decode_ratio))
+            out.append((str(date), region, family, chip, "yes" if buyable[chip] else "no",
+                        float(k.tokens_per_s), float(k.energy_j_per_token),
+                        float(k.energy_usd_per_mtok), float(k.capacity_usd_per_mtok),
+                        float(k.marginal_usd_per_mtok), float(k.marginal_usd_per_mtok * blend),
+                        float(k.full_usd_per_mtok)))
+    return out
+
+
+def print_table(table: list[tuple]) -> None:
+    print(f"{'date':10} {'region':8} {'family':15} {'chip':10} {'buy':3} {'tok/s':>6} "
+          f"{'J/tok':>5} {'energy':>7} {'capac.':>6} {'marg.':>6} {'m 3:1':>6} {'full':>6}")
+    for r in table:
+        print(f"{r[0]:10} {r[1]:8} {r[2]:15} {r[3]:10} {r[4]:3} {r[5]:6.0f} {r[6]:5.2f} "
+              f"{r[7]:7.4f} {r[8]:6.3f} {r[9]:6.3f} {r[10]:6.3f} {r[11]:6.3f}")
+
+
+def main() -> None:
+    catalogue = load_catalogue()
+    supply = SupplyCosts(catalogue)
+    region_sites = sites()
+    table = [row for date in DATES for region, site in region_sites.items()
+             for row in rows(supply, date, region, site)]
+    print("USD per Mtok of output tokens unless noted; 'm 3:1' per Mtok of a 3:1 input:output mix")
+    print_table(table)
+
+    after = dt.date(2025, 12, 1)
+    print(f"\nCN-West after the power subsidy for domestic chips ({after}):")
+    print_table(rows(supply, after, "cn_west", region_sites["cn_west"],
+                     ("deepseek_v3_2", "qwen3", "kimi_k2")))
+
+    date = DATES[1]
+    marginal = {(r[1], r[2], r[3]): r[9] for r in table if r[0] == str(date)}
+    print(f"\nCN / US marginal cost ratios at {date} (output tokens):")
+    pairs = [
+        ("same family, H800 fleet vs H100", ("cn_east", "deepseek_v3", "H800"),
+         ("us", "deepseek_v3", "H100")),
+        ("same family, best buyable chip", ("cn_east", "deepseek_v3", "Ascend910C"),
+         ("us", "deepseek_v3", "B200")),
+        ("same tier class: DeepSeek-V3 on H800 vs GPT-4o (est.) on H100",
+         ("cn_east", "deepseek_v3", "H800"), ("us", "gpt_4o", "H100")),
+        ("same tier class: DeepSeek-V3 on Ascend 910C vs GPT-4o (est.) on B200",
+         ("cn_east", "deepseek_v3", "Ascend910C"), ("us", "gpt_4o", "B200")),
+    ]
+    for label, cn, us in pairs:
+        print(f"  {label}: {marginal[cn]:.3f} / {marginal[us]:.3f} = "
+              f"{marginal[cn] / marginal[us]:.2f}")
+    anchor = supply.costs("H800", "deepseek_v3", catalogue.serving.anchor_date,
+                          region_sites["cn_east"])
+    print(f"\nAnchor check: DeepSeek-V3 on H800 at {catalogue.serving.anchor_date}: "
+          f"{float(anchor.tokens_per_s):.0f} tok/s, capacity at 2 USD/GPU-h "
+          f"{2.0 / (float(anchor.tokens_per_s) * 3600) * 1e6:.3f} USD/Mtok output "
+          f"(rental index: {float(anchor.rental_usd_per_gpu_hour):.2f} USD/GPU-h -> "
+          f"{float(anchor.capacity_usd_per_mtok):.3f})")
+    print("Chips buyable at", date, {b: [c for c, ok in zip(catalogue.chips, available_under(
+        catalogue, b, date, catalogue.policy), strict=True) if ok] for b in ("cn", "western")})
+
+
+if __name__ == "__main__":
+    main()

@@ -70,8 +70,8 @@ def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: i
     def record(model: PriceWarModel) -> None:
         if model.steps == 0:
             return
-        served = model.producer_served
-        markup = model.producer_price / model.producer_marginal_cost
+        served = model.product_served  # products: one host's offer of one family
+        markup = model.product_price / model.product_marginal_cost
         rows.append({
             "strategy": strategy,
             "seed": seed,
@@ -81,7 +81,7 @@ def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: i
             "lerner": model.metrics["lerner"],
             "markup_avg": _weighted(markup, served),
             "markup_median": float(np.median(markup)),
-            "marginal_cost_avg_usd_per_mtok": _weighted(model.producer_marginal_cost, served),
+            "marginal_cost_avg_usd_per_mtok": _weighted(model.product_marginal_cost, served),
             "served_total_mtok": float(served.sum()),
             "profit_total_usd": float(model.producer_profit.sum()),
             "consumer_surplus_usd": model.metrics["consumer_surplus"],

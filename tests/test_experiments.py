@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from pricewar import cli
+from pricewar.scenario import load_scenario
 from pricewar.studies.catalogue import EXPERIMENTS
 from pricewar.studies.costs import (
     COST_COMPONENTS,
@@ -126,7 +127,8 @@ def test_export_controls_heatmap(tmp_path, capsys):
     for case in headline["dates"].values():
         assert is_share(case["parity_share_cn_west"])
         matches = case["electricity_matching_parity_share"]
-        assert matches["0"] >= 0.052 - 1e-12  # parity matches itself, or a dearer price does
+        baseline = load_scenario("baseline").regions["cn_west"].electricity_usd_per_kwh
+        assert matches["0"] >= baseline - 1e-12  # parity matches itself, or a dearer price does
         for value in matches.values():
             assert value == "never" or 0.0 < value <= 0.09
         ratios = case["cn_us_cost_ratio_at_baseline_electricity"]
@@ -154,9 +156,12 @@ def test_price_cut_cascade_event_study(tmp_path, capsys):
     for case in strategies.values():
         assert 0 < case["cutter_price_ratio"] < 0.2  # the cut holds (scarcity may lift it)
         assert is_share(case["cn_rivals_following_within_4_weeks"])
-    # undercutters follow to near cost; best responders do not cut (composition effect)
+    # undercutters follow to near cost; best responders do not cut (composition effect). The
+    # cutter is an independent cn_east cloud: its rivals are the hosts of the same open families,
+    # all of cn_west's hosts (cn_east also holds owner-hosts of other tiers, which an undercutter
+    # of the same tier never meets)
     assert strategies["undercut"]["cn_rivals_following_within_4_weeks"] > 0.5
-    assert strategies["undercut"]["cn_east_rivals_price_ratio_week4"] < 0.9
+    assert strategies["undercut"]["cn_west_rivals_price_ratio_week4"] < 0.9
     assert strategies["best_response"]["cn_east_rivals_price_ratio_week4"] > 0.95
     table = pd.read_csv(tmp_path / "price_cut_cascade.csv")
     before = table[table["event_time"] < 0]

@@ -1,21 +1,28 @@
-"""The stylized facts of CALIBRATION.md §9 on the default scenario, each with a stated tolerance.
+"""The stylized facts of docs/calibration.md C9 on the default scenario, each with a stated
+tolerance.
 
 Where the model does not reproduce a fact honestly, the test is a strict xfail that states the
-measured number: it fails loudly (XPASS) the day the model starts to reproduce it.
+measured number: it fails loudly (XPASS) the day the model starts to reproduce it. The numbers of
+the previous (v1) model are in docs/ODD.md §7 beside the current ones.
 """
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from pricewar.market.supply_costs import Site, SupplyCosts
 from pricewar.model import PriceWarModel
 from pricewar.model.metrics import flow_matrix
 from pricewar.scenario import load_scenario
+from pricewar.studies.price_war import epoch_results
 from pricewar.studies.runner import model_frame, run_model
 
 REGIONS = ("cn_west", "cn_east", "us", "eu")
 #: CN open models peaked at ~30% of OpenRouter tokens (OpenRouter, State of AI, Dec 2025)
 WESTERN_CN_SHARE_CAP = 0.30
+WEEKS_PER_YEAR = 52.18
 
 
 @pytest.fixture(scope="module")
@@ -25,58 +32,74 @@ def baseline():
     return model, model_frame(model)
 
 
-def _unit_cost_by_region(model):
-    cost = model.costs.marginal_usd_per_mtok  # full unit cost at the planned utilisation
-    return {r: float(cost[model.producer_region == model.region_names.index(r)].mean())
-            for r in REGIONS}
+def _costs_by_region(chip: str, date=dt.date(2024, 6, 1), family="deepseek_v3"):
+    """Full cost and energy share of marginal cost of new capacity of ``chip`` serving
+    ``family`` at each producer region's site (USD/Mtok)."""
+    scenario = load_scenario("baseline")
+    supply = SupplyCosts(scenario.catalogue)
+    out = {}
+    for region in REGIONS:
+        r = scenario.regions[region]
+        site = Site(r.bloc, r.electricity_usd_per_kwh, r.pue, r.facility_usd_per_w,
+                    r.carbon_kg_per_kwh)
+        c = supply.costs(chip, family, date, site, scenario.policy)
+        out[region] = (float(c.full_usd_per_mtok),
+                       float(c.energy_usd_per_mtok / c.marginal_usd_per_mtok))
+    return out
 
 
-# 1. unit cost order at chip parity; energy a second-order share that grows with the penalty
+# 1. unit cost order at chip parity; energy a second-order share, larger on the chips export
+#    controls leave China
 def test_fact1_unit_cost_order_at_chip_parity():
-    model = PriceWarModel("baseline", seed=1, export_control_penalty=0.0, n_consumers=250)
-    cost = _unit_cost_by_region(model)
+    cost = {r: full for r, (full, _) in _costs_by_region("H100").items()}
     assert cost["cn_west"] < cost["cn_east"] < cost["us"] < cost["eu"], cost
 
 
-def test_fact1_energy_share_small_on_h100_and_grows_with_export_penalty():
-    shares = []
-    for penalty in (0.0, 0.3, 0.5):
-        model = PriceWarModel("baseline", seed=1, export_control_penalty=penalty, n_consumers=250)
-        c = model.costs
-        cn = np.isin(model.producer_region, [0, 1])
-        shares.append(float((c.energy_usd_per_mtok[cn] / c.marginal_usd_per_mtok[cn]).mean()))
-    assert 0.01 < shares[0] < 0.10  # "~5% of cost on H100-class chips" (CAL §9.1)
-    assert shares[0] < shares[1] < shares[2]
+def test_fact1_energy_share_small_on_h100_and_larger_on_the_chips_china_may_buy():
+    h100 = _costs_by_region("H100")
+    ascend = _costs_by_region("Ascend910C")
+    for region in ("cn_west", "cn_east"):
+        assert 0.01 < h100[region][1] < 0.10  # "~5% of cost on H100-class chips" (C9.1)
+        assert ascend[region][1] > h100[region][1]  # domestic chips: more energy per token
 
 
-# 2. price at fixed capability falls 10-40x per year
-def _decline_per_year(frame: pd.DataFrame, steps: int = 104) -> float:
-    weeks = frame["step"].to_numpy()[: steps + 1]
-    slope = np.polyfit(weeks, np.log(frame["price_avg"].to_numpy()[: steps + 1]), 1)[0]
-    return float(np.exp(-slope * 52.18))
+# 2. price at fixed capability falls 10-40x per year (Epoch AI's metric: the cheapest price at
+#    or above a capability threshold)
+def _decline_per_year(frame: pd.DataFrame, column: str, steps: int = 104) -> float:
+    window = frame.iloc[: steps + 1]
+    window = window[window[column] > 0]  # (0 while no product reaches the tier)
+    slope = np.polyfit(window["step"].to_numpy(), np.log(window[column].to_numpy()), 1)[0]
+    return float(np.exp(-slope * WEEKS_PER_YEAR))
 
 
-def test_fact2_price_decline_within_epoch_confidence_intervals(baseline):
-    """Validation against Epoch AI's fitted decline factors (90% CIs) at GPT-4-level thresholds."""
+def test_fact2_cheapest_price_at_gpt4_level_falls_within_epochs_confidence_intervals(baseline):
+    """Validation against Epoch AI's fitted decline factors (90% CIs) at GPT-4-level thresholds:
+    the model's cheapest price at GPT-4 level (MMLU >= 86) falls 51x per year over 2024-25."""
     _, frame = baseline
-    factor = _decline_per_year(frame)
-    results = pd.read_csv(__import__("pricewar").__path__[0] + "/data/observed/"
-                          "lowest_price_models_results.csv")
-    gpt4 = results[results["threshold_model"].str.startswith("GPT-4")]
-    bounds = gpt4["price_reduction_factor_per_year_90_ci"].str.strip("[]").str.split(",",
-                                                                                     expand=True)
-    low, high = bounds[0].astype(float), bounds[1].astype(float)
-    inside = ((factor >= low) & (factor <= high)).mean()
+    factor = _decline_per_year(frame, "price_cheapest_gpt4_mmlu")
+    gpt4 = epoch_results()
+    gpt4 = gpt4[gpt4["threshold_model"].str.startswith("GPT-4")]
+    inside = ((factor >= gpt4["ci_low"]) & (factor <= gpt4["ci_high"])).mean()
     assert factor > 3.0, factor
     assert inside >= 0.5, (factor, inside)  # within most GPT-4-level CIs
 
 
-@pytest.mark.xfail(strict=True, reason="measured ~5-6x/yr: sourced efficiency trends (Ho et al. "
-                   "2024 algorithmic 2.8x, ML.ENERGY software 1.67x, B200 generation) lower "
-                   "costs ~8x/yr and Lerner rises as the outside option empties; see README")
-def test_fact2_price_decline_10_to_40x_per_year(baseline):
+@pytest.mark.xfail(strict=True, reason="measured 51x/yr (2024-25) for the cheapest price at "
+                   "GPT-4 level: faster than 40x/yr, as efficient open families (DeepSeek-V2/V3, "
+                   "Qwen2.5, gpt-oss) reach the tier at a fraction of the earlier families' "
+                   "serving cost; 13x/yr over 2024-26 (v1, price_avg: 6.0x/yr)")
+def test_fact2_cheapest_price_at_gpt4_level_falls_10_to_40x_per_year(baseline):
     _, frame = baseline
-    assert 10.0 <= _decline_per_year(frame) <= 40.0
+    assert 10.0 <= _decline_per_year(frame, "price_cheapest_gpt4_mmlu") <= 40.0
+
+
+@pytest.mark.xfail(strict=True, reason="measured 3.8x/yr: the served-weighted price of all "
+                   "products (price_avg) falls less than the cheapest price at fixed capability, "
+                   "because volume moves to newer, higher-tier families and scarcity surcharges "
+                   "bind from mid-2024 (v1: 6.0x/yr)")
+def test_fact2_average_price_falls_10_to_40x_per_year(baseline):
+    _, frame = baseline
+    assert 10.0 <= _decline_per_year(frame, "price_avg") <= 40.0
 
 
 # 3. volume grows ~1,000x over two years
@@ -103,6 +126,10 @@ def test_fact4_real_time_demand_served_only_within_its_tolerance(baseline):
                 assert row[names.index(producer_region)] == 0.0
 
 
+@pytest.mark.xfail(strict=True, reason="measured +0.97 points (cn_west's share of CN batch "
+                   "tokens 20.8% -> 21.8% when its power falls from 0.10 to 0.03 USD/kWh): energy "
+                   "is 2-4% of the marginal cost of Hopper-class serving, and independent hosts "
+                   "in both hubs serve the same families (v1: held)")
 def test_fact4_batch_shifts_west_when_west_is_cheaper():
     shares = []
     for price in (0.1, 0.03):
@@ -118,12 +145,23 @@ def test_fact4_batch_shifts_west_when_west_is_cheaper():
 
 # 5. partition by policy and latency; the Global South is contested
 def test_fact5_western_cn_share_below_cap_and_global_south_contested(baseline):
-    model, frame = baseline
-    cap = WESTERN_CN_SHARE_CAP
-    assert (frame["cn_share_western"] < cap).all()
+    """v2: hosts in the cn bloc reach at most 21% of western consumers' tokens; both blocs keep
+    at least 12% of the Global South over the first two years (v1: 0.279; 0.41 and 0.28)."""
+    _, frame = baseline
+    assert (frame["cn_share_western"] < WESTERN_CN_SHARE_CAP).all()
     first_two_years = frame.iloc[:105]
     assert (first_two_years["cn_share_global_south"] > 0.1).all()
     assert (first_two_years["western_share_global_south"] > 0.1).all()
+
+
+@pytest.mark.xfail(strict=True, reason="measured 51% in 2025 (peak 81%): families of Chinese "
+                   "owners served by western hosts carry most western tokens once DeepSeek-V3/R1 "
+                   "and Qwen3 are released, against 13% (peak ~30%) on OpenRouter in 2025 "
+                   "(OpenRouter State of AI, Dec 2025)")
+def test_fact5_chinese_families_hold_a_minority_of_western_tokens_in_2025(baseline):
+    _, frame = baseline
+    year = frame[(frame["date"] >= "2025-01-01") & (frame["date"] < "2026-01-01")]
+    assert year["cn_family_share_western"].mean() < WESTERN_CN_SHARE_CAP
 
 
 # 6. a deep price cut triggers followers' cuts
@@ -140,26 +178,31 @@ def _follower_price_ratio(strategy: str) -> np.ndarray:
             prices.append(model.producer_base_price.copy())
         paths.append(np.array(prices))
     cutters = np.flatnonzero(model.producer_commit_until >= 0)
-    followers = np.setdiff1d(np.flatnonzero(np.isin(model.producer_region, [0, 1])), cutters)
+    # the cutter's rivals: the independent CN hosts, which serve the same open families
+    independent = np.isin(model.producer_region, [0, 1]) & (model.producer_owner < 0)
+    followers = np.setdiff1d(np.flatnonzero(independent), cutters)
     return np.median(paths[1][:, followers] / paths[0][:, followers], axis=1)
 
 
+@pytest.mark.xfail(strict=True, reason="measured ratio 0.99-1.00: under undercut the independent "
+                   "hosts of the same open families are at marginal cost before the cut (median "
+                   "price / marginal cost 1.00 in the counterfactual), so a cut cannot pull them "
+                   "lower (v1: followers went to marginal cost at once, ratio < 0.5)")
 def test_fact6_followers_cut_within_a_few_steps_under_undercut():
     ratio = _follower_price_ratio("undercut")
     assert np.allclose(ratio[:19], 1.0)  # identical before the event (same seed)
     assert ratio[19:23].min() < 0.5, ratio[19:23]  # step 20..23: followers cut
 
 
-@pytest.mark.xfail(strict=True, reason="under best_response, followers RAISE prices ~5% after a "
-                   "97% cut: the cutter skims the most price-sensitive consumers (alpha differs "
-                   "by sector), leaving followers a less elastic residual demand")
 def test_fact6_followers_cut_within_a_few_steps_under_best_response():
+    """v2: followers cut 1-3% within three weeks (v1: they raised prices ~5%, a strict xfail)."""
     ratio = _follower_price_ratio("best_response")
-    assert ratio[19:23].min() < 0.99
+    assert np.allclose(ratio[:19], 1.0)
+    assert ratio[19:23].min() < 0.99, ratio[19:23]
 
 
 # 7. capacity crunch: prices rise, then fall back as capacity is built
-def test_fact7_capacity_crunch_raises_prices_which_fall_back():
+def _crunch_ratio() -> np.ndarray:
     base = load_scenario("baseline")
     shock = base.with_events({"kind": "demand_shock", "step": 6, "fraction": 2.0,
                               "duration_steps": 0})
@@ -171,8 +214,19 @@ def test_fact7_capacity_crunch_raises_prices_which_fall_back():
             model.step()
             path.append(model.metrics["price_avg"])
         prices.append(np.array(path))
-    ratio = prices[1] / prices[0]
+    return prices[1] / prices[0]
+
+
+def test_fact7_capacity_crunch_raises_prices():
+    ratio = _crunch_ratio()
     assert ratio[:5] == pytest.approx(1.0)
     assert ratio[6:9].max() > 1.3  # the crunch: scarcity pricing
-    late = ratio[30:40]
-    assert np.abs(late - 1.0).max() < 0.05  # capacity built: prices back to the counterfactual
+
+
+@pytest.mark.xfail(strict=True, reason="measured ratio 0.63-1.33 over steps 30-40: with the "
+                   "+200% shock the market stays capacity-bound (regional power caps bind) and "
+                   "the two runs' scarcity surcharges and family mixes drift apart instead of "
+                   "converging (v1: back to 1.00 once ordered GPUs arrived)")
+def test_fact7_prices_fall_back_once_capacity_is_built():
+    ratio = _crunch_ratio()
+    assert np.abs(ratio[30:40] - 1.0).max() < 0.05

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from pricewar.scenario import load_scenario
 from pricewar.viz import probe
 
 CHROMIUM = shutil.which("chromium")
@@ -23,6 +24,8 @@ pytestmark = [
 ]
 
 SLIDER = "Electricity cn_west (USD/kWh)"
+#: the control's value at the baseline (the data's cn_west power price)
+BASELINE_CN_WEST = load_scenario("baseline").regions["cn_west"].electricity_usd_per_kwh
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +87,7 @@ def test_step_updates_counter_and_figures(page, tmp_path):
 
 
 def test_reset_rebuilds_the_model_with_a_moved_slider(page):
-    assert "electricity cn_west 0.052" in _parameters(page)
+    assert f"electricity cn_west {BASELINE_CN_WEST:.3f}" in _parameters(page)
     probe.click_step(page, 1)
     slider = page.get_by_role("slider", name=SLIDER)
     slider.focus()
@@ -117,7 +120,7 @@ def test_each_page_has_its_own_model(browser, server, page):
     other = probe.open_page(browser, server)
     try:
         assert other.get_by_text("Step: 0", exact=True).is_visible()
-        assert "electricity cn_west 0.052" in _parameters(other)
+        assert f"electricity cn_west {BASELINE_CN_WEST:.3f}" in _parameters(other)
         probe.click_step(other, 1)
         assert page.get_by_text("Step: 5", exact=True).is_visible()
         assert other.get_by_text("Step: 1", exact=True).is_visible()

@@ -36,56 +36,58 @@ COST_COMPONENTS = ("energy_it", "cooling", "hardware", "opex", "margin", "networ
 def cost_decomposition(model: PriceWarModel) -> pd.DataFrame:
     """Unit cost and price per Mtok by producer region, split into components (USD/Mtok).
 
-    Volume-weighted over the region's producers and routes at the current step::
+    Volume-weighted over the region's products and routes at the current step::
 
-        energy_it + cooling + hardware + opex = full unit cost (model.producer_full_cost)
-        + margin   (producer price - full unit cost)             = producer price
+        energy_it + cooling + hardware + opex = full unit cost of new capacity
+                                                (the products' full cost, model.product_full_cost)
+        + margin   (posted price - full unit cost)                = posted price
         + network  (cross-region transfer cost per route)
-        + platform (platform markup rate x producer price)         = delivered price
+        + platform (platform markup and tariff on the route price)  = delivered price
 
-    ``energy_it`` is the IT energy (J/token x electricity), ``cooling`` the PUE overhead on top;
-    hardware and opex are spread over the realised utilisation, as in the full unit cost. The
-    delivered price is computed independently from the route arrays, so the components summing
-    to it is a check of the decomposition.
+    ``energy_it`` is the IT energy (J/token x power price), ``cooling`` the PUE overhead on top;
+    ``hardware`` the capital recovery of chip and facility, ``opex`` fixed and variable opex and
+    the always-on power, all at the planned utilisation of new capacity of the host's best chip.
+    The delivered price is computed independently from the route arrays, so the components
+    summing to it is a check of the decomposition.
     """
     r = model.routes
     served = model.clearing.route_served
-    producer = r.route_producer
-    n = model.n_producers
-    weight = np.bincount(producer, served, minlength=n)
-    c = model.costs
-    raw_utilisation = model.producer_utilisation * model.scenario.costs.max_utilisation
-    spread = c.planned_utilisation / np.maximum(raw_utilisation, 0.02)
-    per_producer = {
-        "energy_it": c.energy_usd_per_mtok / model.producer_pue,
-        "cooling": c.energy_usd_per_mtok * (1.0 - 1.0 / model.producer_pue),
-        "hardware": c.hardware_usd_per_mtok * spread,
-        "opex": c.opex_usd_per_mtok * spread,
-        "margin": model.producer_price - model.producer_full_cost,
-        "unit_cost": model.producer_full_cost,
-        "price": model.producer_price,
-        "electricity_usd_per_kwh": model.producer_electricity,
-        "pue": model.producer_pue,
-        "energy_j_per_token": c.energy_j_per_token,
-        "utilisation": model.producer_utilisation,
+    product = r.route_product
+    products = model.product_arrays
+    weight = np.bincount(product, served, minlength=len(products))
+    pue = model.producer_pue[products.producer]
+    full = products.full_energy + products.full_capital + products.full_opex
+    per_product = {
+        "energy_it": products.full_energy / pue,
+        "cooling": products.full_energy * (1.0 - 1.0 / pue),
+        "hardware": products.full_capital,
+        "opex": products.full_opex,
+        "margin": products.price - full,
+        "unit_cost": full,
+        "price": products.price,
+        "electricity_usd_per_kwh": model.producer_electricity[products.producer],
+        "pue": pue,
+        "energy_j_per_token": products.energy_j_per_token,
+        "utilisation": model.producer_utilisation[products.producer],
     }
-    markup = model.platform_markup_rate[r.route_platform]
-    route_price = model.producer_price[producer]
+    factor = model.network.price_factor
+    route_price = products.price[product]
     per_route = {
         "network": model.route_transfer_usd,
-        "platform": markup * route_price,
-        "delivered_price": route_price * (1.0 + markup) + model.route_transfer_usd,
+        "platform": (factor - 1.0) * route_price,
+        "delivered_price": route_price * factor + model.route_transfer_usd,
     }
+    host_region = model.producer_region[products.producer]
     rows = []
     for index, region in enumerate(model.region_names):
         if region not in PRODUCER_REGIONS:
             continue
-        members = model.producer_region == index
-        on_route = members[producer]
+        members = host_region == index
+        on_route = members[product]
         volume = float(served[on_route].sum())
         row = {"step": model.steps, "date": pd.Timestamp(model.date), "region": region,
                "served_mtok": volume}
-        for name, values in per_producer.items():
+        for name, values in per_product.items():
             row[name] = (float((weight[members] * values[members]).sum() / volume)
                          if volume > 0 else float("nan"))
         for name, values in per_route.items():
@@ -208,9 +210,9 @@ def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None =
         }
     files = [write_table(table, out_dir, "energy_gap")]
     note = figure_note(quick, seeds, n_consumers, "energy_gap",
-                 "US electricity 0.081 USD/kWh (EIA 2023); CN-West baseline 0.052 (China Daily "
-                 "2020); CN-West direct green supply 0.014 ≈ ratio 0.17 (2026 press reports, "
-                 "Qingyang).")
+                 "US electricity 0.081 USD/kWh (EIA 2023); CN-West baseline 0.080 before the "
+                 "domestic-chip subsidy (FT Nov 2025); CN-West direct green supply 0.014 ≈ ratio "
+                 "0.17 (2026 press reports, Qingyang).")
     files += plots.plot_energy_gap(summary, baseline_ratio, out_dir, note)
     return ExperimentResult("energy_gap", json_ready(headline), table, files)
 
@@ -293,9 +295,9 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
         }
     files = [write_table(table, out_dir, "export_controls")]
     note = figure_note(quick, seeds, n_consumers, "export_controls",
-                 "penalty = extra J/token and lower tokens/s per USD of CN chips (baseline 0.4: "
-                 "+30-50%, FT Nov 2025; any penalty > 0 also delays CN access to new chips by the "
-                 "export-control lag, 2 years); electricity 0.014 (direct green, 2026 press "
-                 "reports) to 0.09 USD/kWh (CN-East grid, est.). Cells: mean over seeds.")
+                 "penalty = counterfactual lever on top of chip availability by bloc: CN cohorts' "
+                 "tokens/s / (1 + penalty) and J/token x (1 + penalty) (baseline 0; FT Nov 2025: "
+                 "domestic chips +30-50% energy per token); electricity 0.014 (direct green, "
+                 "2026 press reports) to 0.09 USD/kWh. Cells: mean over seeds.")
     files += plots.plot_export_controls(summary, matches, out_dir, note)
     return ExperimentResult("export_controls", json_ready(headline), table, files)

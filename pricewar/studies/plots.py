@@ -243,7 +243,7 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, out_dir: Path,
     # the price panel's top is taken by the 2024 lines; its middle is empty
     for ax, label_y in ((ax_share, 0.98), (ax_price, 0.6)):
         ax.axvline(baseline_ratio, color="grey", linewidth=0.8, linestyle=":")
-        ax.annotate("baseline\n(0.052 / 0.081)", (baseline_ratio, label_y),
+        ax.annotate(f"baseline\n({baseline_ratio * 0.081:.3f} / 0.081)", (baseline_ratio, label_y),
                     xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="top",
                     backgroundcolor="white")
         ax.set_xlabel("CN-West / US grid electricity price (US fixed at 0.081 USD/kWh)")

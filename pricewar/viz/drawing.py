@@ -183,18 +183,25 @@ def draw_market_network(ax, model, graph: nx.DiGraph, pos: dict) -> None:
 # unit-cost breakdown
 # ------------------------------------------------------------------------------------------------
 def cost_breakdown(model) -> dict[str, dict[str, float]]:
-    """Full unit cost by producer region split into energy, hardware and opex (USD/Mtok).
+    """Full unit cost of new capacity by producer region split into energy, hardware (capital
+    recovery) and opex (USD/Mtok), served-weighted over products and hosts as the region's
+    ``unit_cost_<region>`` metric is (unweighted when the region is idle), so the parts add up
+    to it."""
+    products = model.product_arrays
+    n = model.producer_region.size
+    served = products.served
+    host_served = np.bincount(products.producer, served, minlength=n)
+    count = np.bincount(products.producer, minlength=n)
 
-    Hardware and opex are spread over the realised utilisation, so the three parts add up to the
-    region's ``unit_cost_<region>`` metric (volume-weighted; unweighted when the region is idle).
-    """
-    costs = model.costs
-    fixed = costs.hardware_usd_per_mtok + costs.opex_usd_per_mtok
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spread = np.where(fixed > 0, (model.producer_full_cost - costs.energy_usd_per_mtok)
-                          / fixed, 1.0)
-    parts = {"energy": costs.energy_usd_per_mtok, "hardware": costs.hardware_usd_per_mtok * spread,
-             "opex": costs.opex_usd_per_mtok * spread}
+    def per_host(values):
+        weighted = np.bincount(products.producer, values * served, minlength=n)
+        plain = np.bincount(products.producer, values, minlength=n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(host_served > 0, weighted / host_served,
+                            np.where(count > 0, plain / count, 0.0))
+
+    parts = {"energy": per_host(products.full_energy),
+             "hardware": per_host(products.full_capital), "opex": per_host(products.full_opex)}
     out = {}
     for region in PRODUCER_REGIONS:
         members = model.producer_region == model.region_names.index(region)

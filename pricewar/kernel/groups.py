@@ -210,7 +210,8 @@ def compile_firms(producer_firm, n_producers: int, n_consumers: int, route_produ
         nest = route_nest[routes].astype(np.int64)
         n_nests = int(nest.max()) + 1
         cell = group.astype(np.int64) * n_nests + nest
-        key = np.unique(cell * n_producers + route_producer[routes])
+        key = np.sort(cell * n_producers + route_producer[routes])
+        key = key[np.r_[True, np.diff(key) != 0]]  # (sort-based unique: faster than hashing)
         key_cell, key_producer = key // n_producers, key % n_producers
         same = np.diff(key_cell) == 0
         if same.any():

@@ -98,6 +98,7 @@ def add_producers(model, entering: list[tuple], life_steps: int) -> None:
                                   chips.server_power_w[chip])
         producers.cash[i] = ENTRANT_CASH_SHARE_OF_CAPEX * d.entry_gpus * capex
         model.fleet.add(i, chip, d.entry_gpus, model.steps, model.steps + life_steps)
+        producers.gpus[i] = d.entry_gpus  # online now (costs are recomputed next step)
         model.producers.append(TokenProducer(model, i, group.region, group_name,
                                              chips.names[chip], group.strategy))
         region = producers.region[i]

@@ -59,7 +59,8 @@ UNITS: dict[str, tuple[str, str]] = {
     "exits_total": ("count", "hosts exited since the start"),
     "entries_total": ("count", "hosts entered since the start"),
     "capacity_total": ("Mtok/step", "hosts' capacity at their product mix"),
-    "gpus_total": ("GPUs", "online GPUs"), "gpus_ordered": ("GPUs", "GPUs ordered this step"),
+    "gpus_total": ("GPUs", "online GPUs at the end of the step (after exits and entries)"),
+    "gpus_ordered": ("GPUs", "GPUs ordered this step"),
     "cn_share_western": ("share", "share of western consumers' tokens served by hosts in the "
                                   "cn bloc"),
     "cn_share_global_south": ("share", "the same for contested (Global South) consumers"),
@@ -143,7 +144,6 @@ def compute(model) -> dict[str, float]:
         "curtailment_absorbed_mwh": float(model.producer_green_mwh.sum()),
         "emissions_avoided_t": float((model.producer_green_mwh * model.producer_carbon).sum()),
         "capacity_total": float(model.producer_capacity.sum()),
-        "gpus_total": float(model.producer_gpus.sum()),
         "gpus_ordered": float(model.orders_gpus_this_step),
         "families_live": int(model.live_families.sum()),
     }
@@ -166,9 +166,10 @@ def compute(model) -> dict[str, float]:
 
 
 def population(model) -> dict[str, int]:
-    """Active hosts and products and this step's exits and entries (updated after exit and
-    entry)."""
+    """Active hosts, products and online GPUs and this step's exits and entries: stocks at the
+    end of the step, updated after exit and entry (an exiting host's GPUs leave with it)."""
     return {
+        "gpus_total": float(model.producer_gpus.sum()),
         "active_producers": int(len(model.producers)),
         "active_products": int(len(model.product_arrays)),
         "exits": int(model.exits_this_step),

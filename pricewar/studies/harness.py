@@ -129,11 +129,12 @@ def experiment_mode(quick: bool, seeds: Sequence[int] | None, quick_seeds: Seque
 
 def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str, data: str = ""
           ) -> str:
-    mode = "quick mode" if quick else "full mode"
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else (
         f"seeds {seeds[0]}-{seeds[-1]} (lines: mean; bands: min-max)")
-    text = (f"Source: pricewar baseline scenario, {seed_text}, {n_consumers} consumers, {mode}; "
-            f"experiments/{script}.py.")
+    check = " Quick check with fewer points, steps and consumers: not the published figure." \
+        if quick else ""
+    text = (f"Source: pricewar model, baseline scenario, {seed_text}, {n_consumers} consumers; "
+            f"experiments/{script}.py.{check}")
     return f"{text} Data: {data}" if data else text
 
 

@@ -178,7 +178,7 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
                 ax.fill_between(band["date"], band["lo"], band["hi"], color=colour,
                                 alpha=0.18, linewidth=0)
         ax.set_title(_title(metric), fontsize=9.5)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=5))
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=7))
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.set_ylim(bottom=0)
         format_value_axis(ax, _unit(metric))

@@ -17,7 +17,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 #: one colour per region, used by every figure and the browser app (pricewar.viz)
 REGION_COLORS = {
@@ -122,6 +122,14 @@ def dollar_axis(ax, axis: str = "y") -> None:
     target.set_major_formatter(FuncFormatter(usd))
 
 
+def si_number(value: float, _position=None) -> str:
+    """``0.5``, ``20``, ``1,500``, ``25k``, ``3.4M``, ``1.2bn``: short labels for volumes."""
+    for scale, suffix in ((1e9, "bn"), (1e6, "M"), (1e4, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:,.4g}"
+
+
 def plain_axis(ax, axis: str = "y") -> None:
     """Plain numbers (``0.1``, ``1``, ``1,000``) on a log or symlog axis instead of powers of
     ten."""
@@ -136,7 +144,7 @@ def format_value_axis(ax, unit: str, axis: str = "y") -> None:
     if unit.startswith("USD"):
         dollar_axis(ax, axis)
     elif unit.startswith(("Mtok", "MWh", "t CO2", "GPUs")):
-        (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(EngFormatter(sep=""))
+        (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(si_number))
 
 
 def _date_axis(ax) -> None:

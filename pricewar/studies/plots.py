@@ -303,14 +303,17 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, out_dir: Path,
                     xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="top",
                     backgroundcolor="white")
         ax.set_xlabel("CN-West / US grid electricity price (US fixed at 0.081 USD/kWh)")
-        ax.legend(fontsize=7.5, frameon=False)
+    # one legend above both panels: inside, it would cover lines or the baseline label
+    handles, labels = ax_share.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, 1.0))
     ax_share.set_ylabel("CN-West share of global served volume (0-1)")
     ax_share.set_title("Does cheap western power win volume?")
     ax_price.set_ylabel("volume-weighted average price, USD per M tokens (log)")
     ax_price.set_yscale("log")
     dollar_axis(ax_price)
     ax_price.set_title("Average price")
-    return save_figure(fig, out_dir, name, note)
+    return save_figure(fig, out_dir, name, note, top=0.93)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -19,21 +19,14 @@ widgets (so a Reset can run what the controls no longer show), cannot rewind and
 from __future__ import annotations
 
 import os
-import warnings
 
 import solara
 
 from pricewar.viz import SCENARIO_ENV
 from pricewar.viz.controls import CSS, ControlPanel, Downloads, TimeSlider
+from pricewar.viz.mesa_controls import ModelController, ShowSteps, update_counter
 from pricewar.viz.panels import COMPONENTS, NO_MODEL, CompareView, snapshot
 from pricewar.viz.session import MarketSession, session_settings
-
-with warnings.catch_warnings():
-    # Mesa 3.3.1's ComponentsView calls use_state after an early return: solara's hook check
-    # warns when mesa.visualization is imported (we do not use ComponentsView)
-    warnings.filterwarnings("ignore", ".*ComponentsView.*", UserWarning)
-    from mesa.visualization.solara_viz import ModelController, ShowSteps
-    from mesa.visualization.utils import update_counter
 
 TITLE = "AI token price war"
 #: milliseconds between steps while playing

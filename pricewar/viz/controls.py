@@ -16,6 +16,7 @@ import solara
 
 from pricewar.studies.outputs import run_metadata, write_parquet
 from pricewar.studies.runner import agents_frame, model_frame
+from pricewar.viz.mesa_controls import update_counter
 from pricewar.viz.session import SLIDERS, MarketSession, model_params, switch_scenario
 
 #: consumer slider: min, max, step (every region x sector segment needs a few consumers)
@@ -131,6 +132,7 @@ def run_file(session: MarketSession, name: str) -> bytes:
 @solara.component
 def Downloads(session: MarketSession):
     """One button per file of the run so far."""
+    update_counter.get()  # the file names carry the step
     with solara.Row(classes=["pricewar-downloads"], style={"flex-wrap": "wrap"}):
         for name in ("model.csv", "model.parquet", "agents.parquet"):
             solara.FileDownload(lambda name=name: run_file(session, name),

@@ -10,8 +10,6 @@ breakdowns), not from copies of the model.
 
 from __future__ import annotations
 
-import warnings
-
 import pandas as pd
 import solara
 
@@ -21,13 +19,8 @@ from pricewar.studies.plots import si_number, usd
 from pricewar.studies.runner import model_frame
 from pricewar.viz import drawing
 from pricewar.viz.controls import ControlPanel
+from pricewar.viz.mesa_controls import update_counter
 from pricewar.viz.session import MarketSession, session_settings
-
-with warnings.catch_warnings():
-    # Mesa 3.3.1's ComponentsView calls use_state after an early return: solara's hook check
-    # warns when mesa.visualization is imported
-    warnings.filterwarnings("ignore", ".*ComponentsView.*", UserWarning)
-    from mesa.visualization.utils import update_counter
 
 NO_MODEL = "No model: see the message above the market network."
 #: metrics of the comparison table, in this order
@@ -175,7 +168,9 @@ def CompareView(session: MarketSession, settings: solara.Reactive[dict]):
     with solara.Columns([1, 3]):
         with solara.Column():
             solara.Markdown("**Run B** (seed and consumers as in A)")
-            ControlPanel(chosen, running=None if b is None else b.parameters, population=False)
+            with solara.Column(classes=["pricewar-compare-controls"]):
+                ControlPanel(chosen, running=None if b is None else b.parameters,
+                             population=False)
             solara.Button("Compare", color="primary", on_click=apply,
                           disabled=session.market is None)
         with solara.Column(classes=["pricewar-compare"]):

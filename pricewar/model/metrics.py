@@ -10,6 +10,7 @@ their ``bloc`` in the scenario's regions.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import mesa
@@ -254,15 +255,29 @@ class PriceWarDataCollector(mesa.DataCollector):
     """Mesa's ``DataCollector`` with the model's reporters, whose ``get_agent_vars_dataframe()``
     stacks the agent-type reporters with ``agent_type``, ``region`` and ``group`` columns.
 
+    ``extra_reporters`` (name -> ``(function(model), Declaration)``) adds model reporters after
+    pricewar's own (docs/extending.md, "A new reporter").
+
     Mesa builds that frame from ``agent_reporters``, which would record every consumer agent at
     every step; here it is assembled from what the agent-type reporters recorded. Each agent's
     region and group are remembered when it is first collected, so a producer that exited keeps
     them in the frame.
     """
 
-    def __init__(self, producer_regions):
-        super().__init__(model_reporters=model_reporters(producer_regions),
-                         agenttype_reporters=agenttype_reporters())
+    def __init__(self, producer_regions,
+                 extra_reporters: Mapping[str, tuple[Callable, Declaration]] | None = None):
+        extra = dict(extra_reporters or {})
+        names = metric_names(producer_regions)
+        taken = sorted(set(extra) & set(names))
+        if taken:
+            raise ValueError(f"extra_reporters {taken} would replace pricewar's own reporters")
+        super().__init__(
+            model_reporters={**model_reporters(producer_regions),
+                             **{name: function for name, (function, _) in extra.items()}},
+            agenttype_reporters=agenttype_reporters())
+        #: model reporter name -> its Declaration (pricewar's and the extra ones)
+        self.declarations = {**{n: metric_declaration(n, producer_regions) for n in names},
+                             **{name: declared for name, (_, declared) in extra.items()}}
         self._identity: dict[int, tuple[str, str]] = {}
 
     def collect(self, model) -> None:

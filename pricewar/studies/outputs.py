@@ -93,14 +93,19 @@ def run_metadata(model, seed: int | None, overrides: Mapping | None = None) -> d
     return {KEY_PREFIX + key: value for key, value in out.items()}
 
 
-def column_declarations(columns, producer_regions=None) -> dict[str, Declaration]:
-    """Unit and description of each known column of a model or agents frame (unknown columns,
-    e.g. added by a user's reporter, are left out)."""
+def column_declarations(columns, producer_regions=None,
+                        declared: Mapping[str, Declaration] | None = None
+                        ) -> dict[str, Declaration]:
+    """Unit and description of each known column of a model or agents frame; ``declared``
+    adds or overrides declarations (a collector's ``declarations`` with a user's reporters).
+    Columns nobody declared are left out."""
     agent = {**metrics.PRODUCER_REPORTER_DECLARATIONS, **metrics.PLATFORM_REPORTER_DECLARATIONS}
     agent_frame = "agent_id" in columns
     out = {}
     for column in columns:
-        if agent_frame:
+        if declared and column in declared:
+            out[column] = declared[column]
+        elif agent_frame:
             if column in AGENT_FRAME_COLUMNS:
                 out[column] = AGENT_FRAME_COLUMNS[column]
             elif column == "quantity":  # producers serve, platforms route: same unit
@@ -116,25 +121,25 @@ def column_declarations(columns, producer_regions=None) -> dict[str, Declaration
     return out
 
 
-def parquet_schema(frame: pd.DataFrame, metadata: Mapping[str, str],
-                   producer_regions=None) -> pa.Schema:
+def parquet_schema(frame: pd.DataFrame, metadata: Mapping[str, str], producer_regions=None,
+                   declared: Mapping[str, Declaration] | None = None) -> pa.Schema:
     """The Arrow schema pandas would write for ``frame``, with ``metadata`` added to the schema
     and each known column's ``unit`` and ``description`` to its field (pass it as
     ``frame.to_parquet(path, index=False, schema=...)``: the data written are unchanged)."""
     schema = pa.Schema.from_pandas(frame, preserve_index=False)
-    declared = column_declarations(frame.columns, producer_regions)
-    fields = [field.with_metadata({"unit": declared[field.name].unit,
-                                   "description": declared[field.name].meaning})
-              if field.name in declared else field for field in schema]
+    known = column_declarations(frame.columns, producer_regions, declared)
+    fields = [field.with_metadata({"unit": known[field.name].unit,
+                                   "description": known[field.name].meaning})
+              if field.name in known else field for field in schema]
     return pa.schema(fields, metadata={**(schema.metadata or {}),
                                        **{k.encode(): v.encode() for k, v in metadata.items()}})
 
 
-def write_parquet(frame: pd.DataFrame, path, metadata: Mapping[str, str],
-                  producer_regions=None) -> None:
+def write_parquet(frame: pd.DataFrame, path, metadata: Mapping[str, str], producer_regions=None,
+                  declared: Mapping[str, Declaration] | None = None) -> None:
     """Write ``frame`` (no index) to ``path`` with :func:`parquet_schema`'s metadata."""
     frame.to_parquet(path, index=False,
-                     schema=parquet_schema(frame, metadata, producer_regions))
+                     schema=parquet_schema(frame, metadata, producer_regions, declared))
 
 
 def read_metadata(path) -> dict[str, str]:

@@ -143,11 +143,6 @@ def _selected(page, label: str, scope: str = ".v-navigation-drawer") -> str:
     return field.locator(".v-select__selection").inner_text().strip()
 
 
-def _wait_for_text(page, selector: str, text: str) -> None:
-    page.wait_for_function(
-        "([s, t]) => document.querySelector(s)?.textContent.includes(t)", arg=[selector, text])
-
-
 def _expected_frame(steps: int, scenario: str = "baseline"):
     """The app's default model stepped ``steps`` times here, outside the browser."""
     from pricewar.model import PriceWarModel
@@ -170,7 +165,7 @@ def test_reset_runs_scenario_strategy_and_sliders_as_the_controls_show(page):
     assert page.locator(".pricewar-pending").is_visible()  # the controls differ from the run
     for _ in range(3):  # a second and third Reset must not drift back to the old scenario
         _reset(page)
-        _wait_for_text(page, ".pricewar-parameters", "strategy cost_plus")
+        probe.wait_for_text(page, ".pricewar-parameters", "strategy cost_plus")
         text = _parameters(page)
         assert text.startswith("parity") and "cn_west 0.300" in text
         assert _selected(page, "Scenario") == "parity"
@@ -188,7 +183,7 @@ def test_seed_and_consumer_controls(page):
     consumers.focus()
     consumers.press("Home")
     _reset(page)
-    _wait_for_text(page, ".pricewar-parameters", "seed 7")
+    probe.wait_for_text(page, ".pricewar-parameters", "seed 7")
     assert "100 consumers · seed 7" in _parameters(page)
     assert "100" in page.locator(".pricewar-slider-row", has=consumers).inner_text()
 
@@ -227,12 +222,8 @@ def test_time_slider_shows_any_recorded_step(page):
         probe.click_step(page, n)
     network = page.locator(".pricewar-network img")
     latest_picture = network.get_attribute("src")
-    time_slider = page.get_by_role("slider", name="Look back: step")
-    time_slider.focus()
-    time_slider.press("Home")
-    time_slider.press("ArrowRight")
-    time_slider.press("ArrowRight")
-    _wait_for_text(page, ".pricewar-snapshot", "Step 2 (2024-01-15)")
+    probe.look_back(page, 2)
+    assert "Step 2 (2024-01-15)" in page.locator(".pricewar-snapshot").inner_text()
     recorded = _expected_frame(2).iloc[2]
     assert f"average price ${recorded['price_avg']:.3g} per M tokens" in \
         page.locator(".pricewar-snapshot").inner_text()
@@ -243,10 +234,10 @@ def test_time_slider_shows_any_recorded_step(page):
     # stepping on keeps the view where it was; Latest follows the run again
     page.get_by_role("button", name="Step", exact=True).click()
     page.get_by_text("Step: 5", exact=True).wait_for()
-    _wait_for_text(page, ".pricewar-time", "step 2 of 5")
+    probe.wait_for_text(page, ".pricewar-time", "step 2 of 5")
     assert "Step 2 (2024-01-15)" in page.locator(".pricewar-snapshot").inner_text()
     page.get_by_role("button", name="Latest").click()
-    _wait_for_text(page, ".pricewar-snapshot", "Step 5 (2024-02-05)")
+    probe.wait_for_text(page, ".pricewar-snapshot", "Step 5 (2024-02-05)")
 
 
 def test_comparison_runs_b_alongside_with_the_same_seed(page):
@@ -255,7 +246,7 @@ def test_comparison_runs_b_alongside_with_the_same_seed(page):
     page.get_by_role("tab", name="Compare").click()
     assert _selected(page, "Scenario", ".pricewar-compare-controls") == "parity"
     page.get_by_role("button", name="Compare", exact=True).click()
-    _wait_for_text(page, ".pricewar-compare-b", "B: parity")
+    probe.wait_for_text(page, ".pricewar-compare-b", "B: parity")
     assert "500 consumers · seed 1" in page.locator(".pricewar-compare-b").inner_text()
     assert page.locator(".pricewar-compare img").count() == 1
     table = page.locator(".pricewar-compare table")
@@ -265,7 +256,7 @@ def test_comparison_runs_b_alongside_with_the_same_seed(page):
     assert f"{a['price_avg']:.4g}" in row and f"{b['price_avg']:.4g}" in row
     # B steps with A, and Reset rebuilds both
     page.get_by_role("button", name="Step", exact=True).click()
-    _wait_for_text(page, ".pricewar-compare", "At step 3")
+    probe.wait_for_text(page, ".pricewar-compare", "At step 3")
     _reset(page)
-    _wait_for_text(page, ".pricewar-compare", "At step 0")
+    probe.wait_for_text(page, ".pricewar-compare", "At step 0")
     assert "B: parity" in page.locator(".pricewar-compare-b").inner_text()

@@ -25,8 +25,9 @@ from pricewar.errors import PricewarError
 from pricewar.model.metrics import metric_declaration
 from pricewar.scenario import load_scenario
 from pricewar.studies.outputs import read_metadata
-from pricewar.studies.plots import format_value_axis, new_figure, save_figure
+from pricewar.studies.plots import new_figure, save_figure
 from pricewar.studies.runner import model_frame, run_model
+from pricewar.studies.ticks import format_value_axis
 
 log = logging.getLogger(__name__)
 

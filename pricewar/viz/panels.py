@@ -15,8 +15,8 @@ import solara
 
 from pricewar.scenario import PRODUCER_REGIONS
 from pricewar.studies.comparison import Side, difference_table
-from pricewar.studies.plots import si_number, usd
 from pricewar.studies.runner import model_frame
+from pricewar.studies.ticks import si_number, usd
 from pricewar.viz import drawing
 from pricewar.viz.controls import ControlPanel
 from pricewar.viz.mesa_controls import update_counter

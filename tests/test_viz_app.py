@@ -307,3 +307,8 @@ def test_page_reset_twice_keeps_the_scenario_and_strategy_shown(page):
         assert text.startswith("parity") and "strategy cost_plus" in text
         assert page.find(v.Select, label="Scenario").widget.v_model == "parity"
         assert page.find(v.Select, label="Producer strategy").widget.v_model == "cost_plus"
+
+
+def test_a_negative_seed_gives_a_message_not_an_exception():
+    session = MarketSession(**{**session_settings("baseline"), "seed": -3})
+    assert session.market is None and "seed" in session.error and "-3" in session.error

@@ -174,7 +174,8 @@ class MarketSession(mesa.Model):
                  comparison: dict | None = None):
         # explicit keywords, not **controls: Mesa's parameter check (_check_model_params) takes
         # a **name other than **kwargs for a required parameter
-        super().__init__(seed=seed)
+        valid_seed = isinstance(seed, int) and seed >= 0
+        super().__init__(seed=seed if valid_seed else VIZ_SEED)
         self.parameters = {
             "scenario": scenario, "controls_scenario": controls_scenario,
             "electricity_cn_west": electricity_cn_west, "electricity_us": electricity_us,
@@ -200,6 +201,8 @@ class MarketSession(mesa.Model):
         self.error: str | None = None
         self._network: tuple | None = None
         try:
+            if not valid_seed:
+                raise ScenarioError("controls", "seed", seed, "must be an integer >= 0")
             self.market = PriceWarModel(scenario, seed=seed, **self.overrides)
         except ScenarioError as error:
             self._fail(f"Cannot build the model with these parameters: {error}. "

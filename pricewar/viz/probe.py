@@ -104,14 +104,16 @@ def wait_for_text(page, selector: str, text: str, timeout_s: float = 30.0) -> No
 
 
 def look_back(page, step: int) -> None:
-    """Move the time slider to ``step`` (from step 0, one arrow key per step) and wait for the
-    page to show it."""
+    """Move the time slider to ``step`` (from step 0, one arrow key per step), waiting for the
+    page to show each step: the slider shows the server's value, so a key pressed before the
+    server answered the previous one would be undone."""
     slider = page.get_by_role("slider", name="Look back: step")
     slider.focus()
     slider.press("Home")
-    for _ in range(step):
+    wait_for_text(page, ".pricewar-snapshot", "Step 0 (")
+    for shown in range(1, step + 1):
         slider.press("ArrowRight")
-    wait_for_text(page, ".pricewar-snapshot", f"Step {step} (")
+        wait_for_text(page, ".pricewar-snapshot", f"Step {shown} (")
 
 
 def open_comparison(page) -> None:

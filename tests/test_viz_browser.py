@@ -1,7 +1,8 @@
 """``pricewar viz`` in a real browser: headless Chromium driven by Playwright.
 
-One server (the real ``pricewar viz`` command on a free loopback port) serves the module's tests;
-every test opens its own pages. The tests check what the page does, not how fast: timings (server
+One server (the real ``pricewar viz`` command on a free loopback port) serves the module's tests
+(session-scoped: xdist may run other modules' tests between them, which would restart a
+module-scoped server); every test opens its own pages. The tests check what the page does, not how fast: timings (server
 start to interactive page, one Step to rendered figures) are measured by experiments/bench_viz.py,
 which also makes the README's screenshot (``make screenshots``).
 """
@@ -25,7 +26,7 @@ pytestmark = [
 SLIDER = "Electricity cn_west (USD/kWh)"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -36,7 +37,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(browser, tmp_path_factory):
     """The URL of the real ``pricewar viz`` on a free loopback port (stopped even when a test
     fails)."""

@@ -2,9 +2,10 @@
 
 One server (the real ``pricewar viz`` command on a free loopback port) serves the module's tests
 (session-scoped: xdist may run other modules' tests between them, which would restart a
-module-scoped server); every test opens its own pages. The tests check what the page does, not how fast: timings (server
-start to interactive page, one Step to rendered figures) are measured by experiments/bench_viz.py,
-which also makes the README's screenshot (``make screenshots``).
+module-scoped server); every test opens its own pages. The tests check what the page does, not
+how fast: timings (server start to interactive page, one Step to rendered figures) are measured
+by experiments/bench_viz.py; the README's screenshots are made by experiments/app_screenshots.py
+(``make screenshots``), never by the tests.
 """
 
 from __future__ import annotations

@@ -120,10 +120,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.metrics: dict[str, float] = {}
         self.initial_price_avg: float | None = None  # base of the price index
         self._initialise_market()
-        self.datacollector = mesa.DataCollector(
-            model_reporters=metrics.model_reporters(self.regions.producer_regions),
-            agenttype_reporters=metrics.agenttype_reporters(),
-        )
+        self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions)
         self.datacollector.collect(self)
 
     # ------------------------------------------------------------------------------------------

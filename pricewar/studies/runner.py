@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
 from pricewar.scenario import Scenario
+from pricewar.studies.outputs import column_declarations, run_metadata, write_parquet
 
 SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",
                    "share_cn_west", "share_cn_east", "share_us", "share_eu", "served_total",
@@ -77,13 +78,18 @@ def agents_frame(model: PriceWarModel) -> pd.DataFrame:
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """First and last step of the headline metrics, and their ratio."""
+    """First and last step of the headline metrics, their unit and their ratio (1 when both are
+    0; NaN only when the first is 0 and the last is not: no finite ratio exists)."""
     first, last = frame.iloc[0], frame.iloc[-1]
+    units = column_declarations(SUMMARY_COLUMNS)
     rows = []
     for column in SUMMARY_COLUMNS:
-        ratio = last[column] / first[column] if first[column] else float("nan")
-        rows.append((column, first[column], last[column], ratio))
-    table = pd.DataFrame(rows, columns=["metric", f"step {int(first['step'])}",
+        if first[column]:
+            ratio = last[column] / first[column]
+        else:
+            ratio = 1.0 if last[column] == 0 else float("nan")
+        rows.append((column, units[column].unit, first[column], last[column], ratio))
+    table = pd.DataFrame(rows, columns=["metric", "unit", f"step {int(first['step'])}",
                                         f"step {int(last['step'])}", "last/first"])
     return table.set_index("metric")
 
@@ -99,8 +105,9 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frame = model_frame(model)
-    frame.to_parquet(out / "model.parquet", index=False)
-    agents_frame(model).to_parquet(out / "agents.parquet", index=False)
+    meta = run_metadata(model, seed, overrides)
+    write_parquet(frame, out / "model.parquet", meta, model.regions.producer_regions)
+    write_parquet(agents_frame(model), out / "agents.parquet", meta)
     header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
               f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
     (out / "scenario.toml").write_text(header + model.scenario.to_toml())

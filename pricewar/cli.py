@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
 
+from pricewar import cli_types
 from pricewar.errors import PricewarError
 
 #: commands implemented in other modules: name -> (module, help, optional extra they need)
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     from pricewar.studies.runner import run_to_directory
 
     overrides = parse_sets(args.set)
-    summary = run_to_directory(args.scenario, out=Path(args.out), steps=args.steps,
+    summary = run_to_directory(args.scenario, out=args.out, steps=args.steps,
                                seed=args.seed, overrides=overrides, progress=not args.quiet)
     print(summary.to_string())
     print(f"\nwrote {args.out}/model.parquet, {args.out}/agents.parquet, "
@@ -82,13 +82,14 @@ def _module_main(module_name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pricewar", description="AI token price war ABM")
+    parser = cli_types.OneLineParser(prog="pricewar", description="AI token price war ABM")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run one scenario and write Parquet outputs")
     run.add_argument("scenario", help="scenario name (baseline, parity) or path to a TOML file")
-    run.add_argument("--steps", type=int, default=None, help="steps (default: the scenario's)")
-    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--steps", type=cli_types.steps, default=None,
+                     help="steps (default: the scenario's)")
+    run.add_argument("--seed", type=cli_types.seed, default=1)
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="flat override, repeatable (e.g. --set electricity_cn_west=0.03)")
     run.add_argument("--out", required=True, help="output directory")

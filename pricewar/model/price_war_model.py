@@ -25,7 +25,7 @@ import numpy as np
 from pricewar.kernel import RouteMarket, bertrand_nash, market_demand
 from pricewar.market.costs import CostConditions, ProducerCosts, capacity_mtok_per_step
 from pricewar.market.fleet import Fleet
-from pricewar.model import entry_exit, initialise, investment, metrics, phases
+from pricewar.model import entry_exit, health, initialise, investment, metrics, phases
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.network import MarketNetwork, build_network
 from pricewar.model.population import ArrayAttributes
@@ -62,6 +62,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     demand_outcome, clearing : this step's logit demand and capacity clearing
     strategy_state : memory of strategies that learn (``PricingView.state``)
     metrics : this step's model metrics (the DataCollector's model reporters read them)
+    warnings : what makes this run's numbers doubtful (outside the calibrated period, a
+        degenerate market), each kind once (:mod:`pricewar.model.health`; also logged)
 
     Examples
     --------
@@ -79,6 +81,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.scenario: Scenario = load_scenario(scenario).with_overrides(**overrides)
         self.overrides = dict(overrides)
         s = self.scenario
+        self.warnings = health.RunWarnings(s.name)
         self.start_date = dt.date.fromisoformat(s.start_date)
         self.region_names: list[str] = list(s.regions)
         self.sector_names: list[str] = list(s.sectors)
@@ -125,6 +128,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
             agenttype_reporters=metrics.agenttype_reporters(),
         )
         self.datacollector.collect(self)
+        health.check_run(self)
 
     # ------------------------------------------------------------------------------------------
     # the story of one step
@@ -139,6 +143,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self._invest()
         self.metrics = metrics.compute(self)  # this step's market, before exits change the arrays
         self._exit_and_entry()
+        health.check_step(self)
         self.datacollector.collect(self)
         self.running = self.steps < self.scenario.steps
 

@@ -12,6 +12,7 @@ This module imports nothing but the error classes, so the command line can use i
 from __future__ import annotations
 
 import math
+import operator
 
 from pricewar.errors import LocatedInputError
 
@@ -60,18 +61,25 @@ def check_int(source: str, key: str, value: object, low: int, high: int) -> int:
     Raises :class:`~pricewar.errors.LocatedInputError` naming ``source``, ``key``, the value and
     the range.
     """
-    if isinstance(value, bool) or not isinstance(value, int):
-        if not (isinstance(value, float) and math.isfinite(value) and value.is_integer()):
-            raise LocatedInputError(source, key, value,
-                                    f"expected an integer in [{low:,}, {high:,}]")
-        value = int(value)
-    if not low <= value <= high:
+    number = value
+    if isinstance(number, float) and math.isfinite(number) and number.is_integer():
+        number = int(number)
+    try:
+        if isinstance(number, bool):
+            raise TypeError(number)
+        number = operator.index(number)  # int, numpy integers
+    except TypeError:
+        raise LocatedInputError(source, key, value,
+                                f"expected an integer in [{low:,}, {high:,}]") from None
+    if not low <= number <= high:
         raise LocatedInputError(source, key, value, f"must be in [{low:,}, {high:,}]")
-    return value
+    return number
 
 
 def check_seed(source: str, key: str, seed: object) -> int:
     """A seed: an integer in ``[0, 2**63 - 1]``."""
-    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed <= MAX_SEED:
-        raise LocatedInputError(source, key, seed, "must be in [0, 2**63 - 1] (a numpy seed)")
-    return check_int(source, key, seed, 0, MAX_SEED)
+    try:
+        return check_int(source, key, seed, 0, MAX_SEED)
+    except LocatedInputError as error:
+        problem = error.problem.replace(f"{MAX_SEED:,}", "2**63 - 1")
+        raise LocatedInputError(source, key, seed, f"{problem} (a numpy seed)") from None

@@ -23,6 +23,7 @@ import mesa
 import numpy as np
 
 from pricewar.kernel import RouteMarket, bertrand_nash, market_demand
+from pricewar.limits import check_seed
 from pricewar.market.costs import CostConditions, ProducerCosts, capacity_mtok_per_step
 from pricewar.market.fleet import Fleet
 from pricewar.model import entry_exit, health, initialise, investment, metrics, phases
@@ -77,6 +78,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
 
     def __init__(self, scenario: str | Path | Scenario = "baseline", seed: int | None = 1,
                  **overrides):
+        if seed is not None:
+            check_seed("PriceWarModel", "seed", seed)  # numpy wants it in [0, 2**63 - 1]
         super().__init__(seed=seed)
         self.scenario: Scenario = load_scenario(scenario).with_overrides(**overrides)
         self.overrides = dict(overrides)

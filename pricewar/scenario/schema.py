@@ -14,9 +14,10 @@ ACCESS = ("allowed", "friction", "barred")
 
 # Plausible ranges of the numbers flat overrides and sweeps vary (a value outside is a typo or a
 # different world, and would overflow the kernel): electricity and green supply up to 10 USD/kWh
-# (20x the dearest industrial tariff), exogenous growth up to 10x per year (twice the
-# fastest-growing input, GPU supply), export-control energy penalty up to +1000% and lag up to
-# 50 years, access friction up to 100 utils (cross-bloc demand then e^-100 of its value).
+# (20x the dearest industrial tariff); exogenous growth rates up to +1000% per year and
+# efficiency gains up to 10x per year (the fastest calibrated: GPU supply +100%, algorithms 2.8x);
+# export-control energy penalty up to +1000% and lag up to 50 years; access friction up to 100
+# utils (cross-bloc demand is then e^-100 of its value).
 MAX_USD_PER_KWH = 10.0
 MAX_GROWTH_PER_YEAR = 10.0
 

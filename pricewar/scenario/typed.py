@@ -47,14 +47,12 @@ def fail(origin: str, path: str, value: object, problem: str) -> typing.NoReturn
 def _check_number(value: object, path: str, origin: str, meta: Mapping, integer: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         fail(origin, path, value, f"expected {'an integer' if integer else 'a number'}")
-    if integer and not isinstance(value, int):
-        if not float(value).is_integer():
-            fail(origin, path, value, "expected an integer")
-        value = int(value)
     if isinstance(value, float) and math.isnan(value):
         fail(origin, path, value, "NaN is not allowed")
     if isinstance(value, float) and math.isinf(value):
         fail(origin, path, value, "infinite values are not allowed")
+    if integer and not isinstance(value, int) and not float(value).is_integer():
+        fail(origin, path, value, "expected an integer")
     low, high = meta.get("min", 0.0), meta.get("max")
     if low is None:
         low = -MAX_MAGNITUDE
@@ -63,7 +61,7 @@ def _check_number(value: object, path: str, origin: str, meta: Mapping, integer:
     strict = meta.get("strict", False)
     if value < low or (strict and value <= low) or value > high:
         fail(origin, path, value, f"must be {'>' if strict else '>='} {low:g} and <= {high:g}")
-    return value
+    return int(value) if integer else value
 
 
 def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, sources: dict) -> Any:

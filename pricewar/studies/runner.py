@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pricewar.limits import check_seed
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
 from pricewar.outputs import check_output_dir, replacing_dir
@@ -35,8 +34,6 @@ RUN_OUTPUTS = ("model.parquet", "agents.parquet", "scenario.toml")
 def build_model(overrides: Mapping | None = None, seed: int | None = 1,
                 scenario: str | Path | Scenario = "baseline") -> PriceWarModel:
     """A :class:`PriceWarModel` of ``scenario`` with flat ``overrides`` (not stepped)."""
-    if seed is not None:
-        check_seed("arguments", "seed", seed)
     return PriceWarModel(scenario, seed=seed, **dict(overrides or {}))
 
 

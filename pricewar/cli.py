@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pricewar import __version__
+from pricewar import __version__, cli_types
 from pricewar.errors import PricewarError
 
 #: commands implemented in other modules: name -> (module, help, optional extra they need)
@@ -75,7 +75,8 @@ def _run(args: argparse.Namespace) -> int:
     from pricewar.studies.runner import run_to_directory
 
     overrides = parse_sets(args.set)
-    out = Path(args.out or default_run_directory(args.scenario, args.seed))
+    # an explicit --out (even an empty one, which the runner refuses) is taken as given
+    out = default_run_directory(args.scenario, args.seed) if args.out is None else args.out
     summary = run_to_directory(args.scenario, out=out, steps=args.steps,
                                seed=args.seed, overrides=overrides, progress=not args.quiet)
     print(summary.to_string(na_rep="-", float_format=lambda x: f"{x:.6g}"))
@@ -112,7 +113,7 @@ def _verbosity_option(parser: argparse.ArgumentParser, default) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli_types.OneLineParser(
         prog="pricewar", description="Agent-based model of the AI token price war.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"pricewar {__version__}")
@@ -128,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=RUN_EXAMPLES, parents=[common],
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("scenario", help="scenario name (baseline, parity) or path to a TOML file")
-    run.add_argument("--steps", type=int, default=None, help="steps (default: the scenario's)")
-    run.add_argument("--seed", type=int, default=1,
+    run.add_argument("--steps", type=cli_types.steps, default=None,
+                     help="steps (default: the scenario's)")
+    run.add_argument("--seed", type=cli_types.seed, default=1,
                      help="seed of the model's random numbers; the same seed gives the same run "
                           "(default: 1)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

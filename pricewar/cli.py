@@ -57,24 +57,11 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_sets(pairs: list[str]) -> dict:
-    """``["key=value", ...]`` -> typed overrides (raises ScenarioError on a bad key or value)."""
-    from pricewar.errors import ScenarioError
-    from pricewar.scenario import parse_override_value
-
-    overrides = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ScenarioError("--set", pair, pair, "expected key=value")
-        key, value = pair.split("=", 1)
-        overrides[key.strip()] = parse_override_value(key.strip(), value.strip())
-    return overrides
-
-
 def _run(args: argparse.Namespace) -> int:
+    from pricewar.scenario import parse_override_pairs
     from pricewar.studies.runner import run_to_directory
 
-    overrides = parse_sets(args.set)
+    overrides = parse_override_pairs(args.set)
     # an explicit --out (even an empty one, which the runner refuses) is taken as given
     out = default_run_directory(args.scenario, args.seed) if args.out is None else args.out
     summary = run_to_directory(args.scenario, out=out, steps=args.steps,

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import tomli_w
 
+from pricewar.atomic_writes import FolderLock
 from pricewar.cli import main
-from pricewar.outputs import FolderLock
 from pricewar.sweep import SweepError, load_results, run_sweep, sweep_status
 from pricewar.sweep.spec import load_spec
 
@@ -189,12 +189,12 @@ def test_concurrent_sweep_processes_run_each_run_once(tmp_path):
 
 STALL_BEFORE_RENAME = """
 import os, pathlib, sys, time
-import pricewar.outputs
+import pricewar.atomic_writes
 from pricewar.cli import main
 
 replace, marker = os.replace, pathlib.Path(sys.argv[1])
 
-class Stalling:  # the os module of pricewar.outputs, whose replace stalls at the third result
+class Stalling:  # the os module of pricewar.atomic_writes, whose replace stalls at the third result
     def __getattr__(self, name):
         return getattr(os, name)
 
@@ -206,7 +206,7 @@ class Stalling:  # the os module of pricewar.outputs, whose replace stalls at th
             time.sleep(120)
         replace(source, target)
 
-pricewar.outputs.os = Stalling()
+pricewar.atomic_writes.os = Stalling()
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -148,6 +148,18 @@ def parse_override_value(key: str, text: str | int | float):
     return number
 
 
+def parse_override_pairs(pairs) -> dict:
+    """``["key=value", ...]`` (``--set`` arguments) -> typed overrides (ScenarioError on a bad
+    key or value)."""
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ScenarioError("--set", pair, pair, "expected key=value")
+        key, value = pair.split("=", 1)
+        overrides[key.strip()] = parse_override_value(key.strip(), value.strip())
+    return overrides
+
+
 def flatten(data, prefix: str = "") -> dict[str, Any]:
     if isinstance(data, dict):
         out: dict[str, Any] = {}

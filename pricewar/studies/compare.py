@@ -38,13 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pricewar.cli import parse_sets
+    from pricewar.scenario import parse_override_pairs
     from pricewar.studies import comparison
 
-    both = parse_sets(args.set)
+    both = parse_override_pairs(args.set)
     sides = []
     for spec, extra in ((args.a, args.set_a), (args.b, args.set_b)):
-        overrides = {**both, **parse_sets(extra)}
+        overrides = {**both, **parse_override_pairs(extra)}
         sides.append(comparison.load_side(spec, args.seeds, args.steps, overrides,
                                           progress=not args.quiet))
     a, b = sides

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pricewar.atomic_writes import check_output_dir, replacing_dir
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
-from pricewar.outputs import check_output_dir, replacing_dir
 from pricewar.scenario import Scenario
 from pricewar.studies.outputs import column_declarations, run_metadata, write_parquet
 
@@ -115,7 +115,7 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     """Run and write ``out/model.parquet``, ``out/agents.parquet`` and ``out/scenario.toml``
     (the fully resolved scenario, reproducing the run with ``pricewar run out/scenario.toml``).
 
-    ``out`` is checked before the run (:func:`pricewar.outputs.check_output_dir`: writable, not
+    ``out`` is checked before the run (:func:`pricewar.atomic_writes.check_output_dir`: writable, not
     a file, empty or an earlier run's folder) and replaced only once every output is written.
     Returns the summary table.
     """
@@ -137,8 +137,8 @@ def write_run(out: Path, frames: Mapping[str, pd.DataFrame], texts: Mapping[str,
     """Write a run's output folder atomically: ``frames`` (file name -> frame, as Parquet with
     the run's key-value ``metadata`` and per-column units, :func:`write_parquet`) and ``texts``
     (file name -> text, UTF-8) go into a temporary folder beside ``out``, which then replaces
-    ``out`` (:func:`pricewar.outputs.replacing_dir`). Raises
-    :class:`~pricewar.outputs.OutputError` (``out`` unchanged) if anything cannot be written.
+    ``out`` (:func:`pricewar.atomic_writes.replacing_dir`). Raises
+    :class:`~pricewar.atomic_writes.OutputError` (``out`` unchanged) if anything cannot be written.
     """
     with replacing_dir(out) as folder:
         for name, frame in frames.items():

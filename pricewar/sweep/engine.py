@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pricewar.outputs import FolderLock, OutputError, check_output_dir
+from pricewar.atomic_writes import FolderLock, OutputError, check_output_dir
 from pricewar.sweep.backends import drive, make_backend
 from pricewar.sweep.spec import SweepSpec, load_spec
 from pricewar.sweep.store import (
@@ -44,7 +44,7 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
         Output directory. If it already holds this sweep, only missing runs run; if it holds a
         different sweep, :class:`SweepError` is raised. It is checked before anything runs and
         locked while the sweep runs: a second sweep on it fails at once
-        (:class:`~pricewar.outputs.OutputError`). Unreadable result files are moved into
+        (:class:`~pricewar.atomic_writes.OutputError`). Unreadable result files are moved into
         ``out/quarantine/`` and their runs run again.
     workers : int
         Local worker processes (1: run in this process). Ignored with ``scheduler``.

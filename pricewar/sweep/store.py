@@ -20,8 +20,8 @@ import pandas as pd
 import tomli_w
 
 import pricewar
+from pricewar.atomic_writes import remove_stale_temp_files, write_file_atomic
 from pricewar.errors import PricewarError
-from pricewar.outputs import remove_stale_temp_files, write_file_atomic
 from pricewar.sweep.spec import SweepSpec
 
 log = logging.getLogger(__name__)

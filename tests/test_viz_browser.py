@@ -27,6 +27,13 @@ pytestmark = [
 SLIDER = "Electricity cn_west (USD/kWh)"
 
 
+def expect(locator):
+    """Playwright's retrying assertions: the page updates asynchronously after each action."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -91,7 +98,7 @@ def test_reset_rebuilds_the_model_with_a_moved_slider(page):
     slider = page.get_by_role("slider", name=SLIDER)
     slider.focus()
     slider.press("End")
-    assert slider.get_attribute("aria-valuenow") == "0.3"
+    expect(slider).to_have_attribute("aria-valuenow", "0.3")
     _reset(page)
     page.wait_for_function(
         "() => document.querySelector('.pricewar-parameters')?.textContent"
@@ -110,7 +117,7 @@ def test_switching_scenario_moves_the_sliders_to_its_values(page):
     text = _parameters(page)
     assert "cn_west 0.081" in text and "export-control penalty 0.00" in text
     slider = page.get_by_role("slider", name=SLIDER)
-    assert slider.get_attribute("aria-valuenow") == "0.081"
+    expect(slider).to_have_attribute("aria-valuenow", "0.081")
 
 
 def test_each_page_has_its_own_model(browser, server, page):
@@ -118,7 +125,7 @@ def test_each_page_has_its_own_model(browser, server, page):
         probe.click_step(page, n)
     other = probe.open_page(browser, server)
     try:
-        assert other.get_by_text("Step: 0", exact=True).is_visible()
+        expect(other.get_by_text("Step: 0", exact=True)).to_be_visible()
         assert "electricity cn_west 0.052" in _parameters(other)
         probe.click_step(other, 1)
         assert page.get_by_text("Step: 5", exact=True).is_visible()
@@ -161,10 +168,10 @@ def test_reset_runs_scenario_strategy_and_sliders_as_the_controls_show(page):
     _choose(page, "Scenario", "parity")
     _choose(page, "Producer strategy", "cost_plus")
     slider = page.get_by_role("slider", name=SLIDER)
-    assert slider.get_attribute("aria-valuenow") == "0.081"  # parity's value, before Reset
+    expect(slider).to_have_attribute("aria-valuenow", "0.081")  # parity's value, before Reset
     slider.focus()
     slider.press("End")
-    assert page.locator(".pricewar-pending").is_visible()  # the controls differ from the run
+    expect(page.locator(".pricewar-pending")).to_be_visible()  # the controls differ from the run
     for _ in range(3):  # a second and third Reset must not drift back to the old scenario
         _reset(page)
         probe.wait_for_text(page, ".pricewar-parameters", "strategy cost_plus")
@@ -172,7 +179,7 @@ def test_reset_runs_scenario_strategy_and_sliders_as_the_controls_show(page):
         assert text.startswith("parity") and "cn_west 0.300" in text
         assert _selected(page, "Scenario") == "parity"
         assert _selected(page, "Producer strategy") == "cost_plus"
-        assert slider.get_attribute("aria-valuenow") == "0.3"
+        expect(slider).to_have_attribute("aria-valuenow", "0.3")
         # the sidebar may update after the main area: wait for the notice to go
         page.locator(".pricewar-pending").wait_for(state="detached")
         probe.click_step(page, 1)

@@ -11,8 +11,10 @@ from pricewar.model import PriceWarModel
 from pricewar.model.market_metrics import bloc_shares
 from pricewar.model.metrics import (
     AGGREGATE_METRICS,
+    AGGREGATE_REPORTERS,
     REGION_METRICS,
-    UNITS,
+    REGION_REPORTERS,
+    TIER_REPORTERS,
     compute,
     flow_matrix,
     metric_names,
@@ -109,7 +111,8 @@ def test_cn_family_share_counts_families_by_owner_whoever_hosts_them(model):
 
 
 def test_every_reporter_has_a_unit_and_a_meaning():
-    for name, (unit, meaning) in UNITS.items():
+    for name, (unit, meaning) in {**AGGREGATE_REPORTERS, **REGION_REPORTERS,
+                                  **TIER_REPORTERS}.items():
         assert unit and len(meaning) > 10, name
     names = metric_names(REGIONS, ("t1",))
     assert "price_cheapest_t1" in names and "price_tier_t1_cn" in names
@@ -296,4 +299,4 @@ def test_welfare_change_is_the_compensating_variation_of_the_steps_price_index_m
     assert consumers.expenditure[0] == pytest.approx(12.0)
     assert consumers.welfare_change[0] == pytest.approx(2.35263365086061, rel=1e-12)
     assert consumers.surplus[0] == pytest.approx(2.35263365086061, rel=1e-12)
-    assert UNITS["welfare_change"][0] == "USD/step"
+    assert AGGREGATE_REPORTERS["welfare_change"].unit == "USD/step"

@@ -1,14 +1,20 @@
-"""Model and agent reporters (names are public API; docs/ODD.md §4 "Observation").
+"""Model and agent reporters, declared with their units and meaning (names are public API;
+docs/ODD.md §4 "Observation"; docs/outputs.md is generated from these declarations).
 
 All model metrics of a step are computed once, vectorized, by :func:`compute` after settlement
-and stored in ``model.metrics``; the DataCollector's reporters read that dict. :data:`UNITS`
-states every reporter's unit and meaning. Per-region metrics exist for every region that hosts
-producers, per-tier metrics for every capability tier of the scenario's families.
+and stored in ``model.metrics``; the DataCollector's reporters read that dict. Per-region metrics
+exist for every region that hosts producers, per-tier metrics for every capability tier of the
+scenario's families.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+import mesa
 import numpy as np
+import pandas as pd
 
 from pricewar.model.market_metrics import (
     bloc_shares,
@@ -19,86 +25,151 @@ from pricewar.model.market_metrics import (
 )
 from pricewar.scenario import PRODUCER_REGIONS, calibration_defaults
 
-__all__ = ["AGGREGATE_METRICS", "MODEL_METRICS", "UNITS", "compute", "flow_matrix",
-           "metric_names", "model_reporters", "agenttype_reporters", "population"]
+__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "MODEL_METRICS", "REGION_REPORTERS",
+           "TIER_REPORTERS", "Declaration", "PriceWarDataCollector", "agenttype_reporters",
+           "compute", "flow_matrix", "metric_declaration", "metric_names", "model_reporters",
+           "population"]
 
-#: model reporter -> (unit, meaning); ``{region}`` and ``{tier}`` stand for every producer
-#: region and capability tier
-UNITS: dict[str, tuple[str, str]] = {
-    "price_avg": ("USD/Mtok", "served-weighted posted price of all products"),
-    "price_index": ("USD/Mtok", "CES price index P_j = exp(-IV_j/alpha_j), geometric mean over "
-                                "consumers weighted by task volume (quality-adjusted: the "
-                                "price of a product of zero non-price utility)"),
-    "price_open": ("USD/Mtok", "served-weighted posted price of open-weight families' products"),
-    "price_closed": ("USD/Mtok", "the same for closed-weight families"),
-    "share_open": ("share", "open-weight families' share of served tokens"),
-    "lerner": ("share", "served-weighted (p - c)/p over products, c the marginal cost"),
-    "lerner_open": ("share", "the same over open-weight families' products"),
-    "lerner_closed": ("share", "the same over closed-weight families' products"),
-    "hhi": ("share", "Herfindahl index of hosts' shares of all served tokens (across partitioned "
-                     "markets: prefer hhi_market)"),
-    "hhi_market": ("share", "Herfindahl index of hosts within each consumer market (region x "
-                            "sector), weighted by the market's served volume"),
-    "consumer_surplus": ("USD/step", "consumer surplus gained since the initial prices (exact "
-                                     "for the isoelastic upper level)"),
-    "welfare_change": ("USD/step", "compensating variation of this step's price-index change"),
-    "task_volume": ("Mtok/step", "exogenous task volume D_j(t), summed"),
-    "demand_total": ("Mtok/step", "volume at posted prices X_j = D_j (P_j/P_ref,j)^-eta, summed"),
-    "served_total": ("Mtok/step", "tokens served"),
-    "unserved_demand": ("Mtok/step", "refused by full hosts with no open route left"),
-    "not_bought_total": ("Mtok/step", "refused by full hosts and not bought on re-choice"),
-    "energy_mwh": ("MWh/step", "facility energy (served tokens and always-on draw)"),
-    "emissions_t": ("t CO2/step", "emissions of grid energy"),
-    "curtailment_absorbed_mwh": ("MWh/step", "direct green supply used by flexible load"),
-    "emissions_avoided_t": ("t CO2/step", "grid emissions the green supply replaced"),
-    "active_producers": ("count", "hosts in the market"),
-    "active_products": ("count", "products offered (host x family)"),
-    "families_live": ("count", "families released and not retired"),
-    "exits": ("count", "hosts exiting this step"),
-    "entries": ("count", "hosts entering this step"),
-    "exits_total": ("count", "hosts exited since the start"),
-    "entries_total": ("count", "hosts entered since the start"),
-    "capacity_total": ("Mtok/step", "hosts' capacity at their product mix"),
-    "gpus_total": ("GPUs", "online GPUs at the end of the step (after exits and entries)"),
-    "gpus_ordered": ("GPUs", "GPUs ordered this step"),
-    "cn_share_western": ("share", "share of western consumers' tokens served by hosts in the "
-                                  "cn bloc"),
-    "cn_share_global_south": ("share", "the same for contested (Global South) consumers"),
-    "western_share_global_south": ("share", "western hosts' share of contested consumers"),
-    "cn_family_share_western": ("share", "share of western consumers' tokens from families whose "
-                                         "owner is Chinese, whoever hosts them"),
-    "price_{region}": ("USD/Mtok", "served-weighted posted price of the region's hosts"),
-    "share_{region}": ("share", "the region's hosts' share of served tokens"),
-    "throughput_{region}": ("Mtok/step", "tokens served by the region's hosts"),
-    "unit_cost_{region}": ("USD/Mtok", "served-weighted full cost of new capacity"),
-    "energy_mwh_{region}": ("MWh/step", "facility energy of the region's hosts"),
-    "emissions_t_{region}": ("t CO2/step", "emissions of the region's hosts"),
-    "price_cheapest_{tier}": ("USD/Mtok", "cheapest posted price of a product at or above the "
-                                          "tier (Epoch AI's metric); 0 while none exists"),
-    "price_tier_{tier}_cn": ("USD/Mtok", "served-weighted posted price of products of the tier's "
-                                         "families hosted in the cn bloc; 0 while none"),
-    "price_tier_{tier}_us": ("USD/Mtok", "the same for hosts in the us region"),
+
+class Declaration(NamedTuple):
+    """What a reporter measures: its unit (``1`` = dimensionless) and meaning."""
+
+    unit: str
+    meaning: str
+
+
+D = Declaration
+
+#: per-region model metrics, reported as ``<metric>_<region>`` for every producer region
+REGION_REPORTERS: dict[str, Declaration] = {
+    "price": D("USD/Mtok", "posted price of the region's hosts, weighted by the volume each "
+               "serves (unweighted mean when the region serves nothing)"),
+    "share": D("1", "the region's hosts' share of all served tokens (0-1)"),
+    "throughput": D("Mtok/step", "tokens served by the region's hosts"),
+    "unit_cost": D("USD/Mtok", "full cost of new capacity (CRF capital, fixed opex, energy), "
+                   "volume-weighted like the price"),
+    "energy_mwh": D("MWh/step", "facility energy of the region's hosts (IT load x PUE)"),
+    "emissions_t": D("t CO2/step", "emissions of the grid share of that energy"),
 }
 
-AGGREGATE_METRICS = tuple(k for k in UNITS if "{" not in k)
-REGION_METRICS = ("price", "share", "throughput", "unit_cost", "energy_mwh", "emissions_t")
+#: per-tier model metrics, reported with ``<tier>`` replaced by every capability tier
+TIER_REPORTERS: dict[str, Declaration] = {
+    "price_cheapest_<tier>": D("USD/Mtok", "cheapest posted price of a product at or above the "
+                               "tier (Epoch AI's metric); 0 while none exists"),
+    "price_tier_<tier>_cn": D("USD/Mtok", "served-weighted posted price of products of the "
+                              "tier's families hosted in the cn bloc; 0 while none"),
+    "price_tier_<tier>_us": D("USD/Mtok", "the same for hosts in the us region"),
+}
+
+#: market-wide model metrics, in the DataCollector's column order
+AGGREGATE_REPORTERS: dict[str, Declaration] = {
+    "price_avg": D("USD/Mtok", "served-weighted posted price of all products"),
+    "price_index": D("USD/Mtok", "quality-adjusted CES price index P_j = exp(-IV_j/alpha_j) "
+                     "(the price of a product of zero non-price utility), geometric mean over "
+                     "consumers weighted by task volume"),
+    "price_open": D("USD/Mtok", "served-weighted posted price of open-weight families' "
+                    "products"),
+    "price_closed": D("USD/Mtok", "the same for closed-weight families"),
+    "share_open": D("1", "open-weight families' share of served tokens (0-1)"),
+    "lerner": D("1", "served-weighted (p - c)/p over products, c the marginal cost"),
+    "lerner_open": D("1", "the same over open-weight families' products"),
+    "lerner_closed": D("1", "the same over closed-weight families' products"),
+    "hhi": D("1", "Herfindahl index of hosts' shares of all served tokens (across partitioned "
+             "markets: prefer hhi_market)"),
+    "hhi_market": D("1", "Herfindahl index of hosts within each consumer market (region x "
+                    "sector), weighted by the market's served volume"),
+    "consumer_surplus": D("USD/step", "compensating variation of the move of the price index "
+                          "since the initial prices (exact for the isoelastic upper level)"),
+    "welfare_change": D("USD/step", "compensating variation of this step's move of the price "
+                        "index"),
+    "task_volume": D("Mtok/step", "exogenous task volume D_j(t), summed"),
+    "demand_total": D("Mtok/step", "volume at posted prices X_j = D_j (P_j/P_ref,j)^-eta, "
+                      "summed"),
+    "served_total": D("Mtok/step", "tokens served"),
+    "unserved_demand": D("Mtok/step", "refused by full hosts with no open route left"),
+    "not_bought_total": D("Mtok/step", "refused by full hosts and not bought on re-choice"),
+    "energy_mwh": D("MWh/step", "facility energy (served tokens and always-on draw)"),
+    "emissions_t": D("t CO2/step", "emissions of grid energy"),
+    "curtailment_absorbed_mwh": D("MWh/step", "otherwise-curtailed direct green supply used by "
+                                  "flexible (batch) load"),
+    "emissions_avoided_t": D("t CO2/step", "grid emissions the green supply replaced"),
+    "active_producers": D("hosts", "hosts in the market after this step's exits and entries"),
+    "active_products": D("products", "products offered (host x family)"),
+    "families_live": D("families", "families released and not retired"),
+    "exits": D("hosts", "hosts that went bankrupt and left this step"),
+    "entries": D("hosts", "hosts that entered this step"),
+    "exits_total": D("hosts", "exits since step 0"),
+    "entries_total": D("hosts", "entries since step 0"),
+    "capacity_total": D("Mtok/step", "hosts' capacity at their product mix"),
+    "gpus_total": D("GPUs", "online GPUs at the end of the step (after exits and entries)"),
+    "gpus_ordered": D("GPUs", "GPUs ordered this step (delivered later)"),
+    "cn_share_western": D("1", "share of western consumers' tokens served by hosts in the cn "
+                          "bloc (0-1)"),
+    "cn_share_global_south": D("1", "the same for contested (Global South) consumers"),
+    "western_share_global_south": D("1", "western hosts' share of contested consumers' tokens"),
+    "cn_family_share_western": D("1", "share of western consumers' tokens from families whose "
+                                 "owner is Chinese, whoever hosts them"),
+}
+
+REGION_METRICS = tuple(REGION_REPORTERS)
+AGGREGATE_METRICS = tuple(AGGREGATE_REPORTERS)
+#: capability tiers of the shipped calibration
+SHIPPED_TIERS = tuple(calibration_defaults()["tiers"])
 
 
-def metric_names(producer_regions, tiers) -> tuple[str, ...]:
-    """Model metric names of a model with these producer regions and capability tiers."""
+def metric_names(producer_regions, tiers=None) -> tuple[str, ...]:
+    """Model metric names of a model with these producer regions and capability tiers
+    (default: the shipped calibration's tiers)."""
+    tiers = SHIPPED_TIERS if tiers is None else tiers
     return (*AGGREGATE_METRICS,
             *[f"{m}_{r}" for m in REGION_METRICS for r in producer_regions],
-            *[f"price_cheapest_{t}" for t in tiers],
-            *[f"price_tier_{t}_{b}" for t in tiers for b in ("cn", "us")])
+            *[name.replace("<tier>", t) for name in TIER_REPORTERS for t in tiers])
+
+
+def metric_declaration(name: str, producer_regions=None, tiers=None) -> Declaration:
+    """The declaration of model metric ``name`` (``price_us`` -> the ``price`` declaration,
+    ``price_cheapest_gpt4_mmlu`` -> ``price_cheapest_<tier>``).
+
+    Raises KeyError for a name that is not a model metric of ``producer_regions`` and ``tiers``
+    (default: the shipped calibration's).
+    """
+    if name in AGGREGATE_REPORTERS:
+        return AGGREGATE_REPORTERS[name]
+    for region in producer_regions or PRODUCER_REGIONS:
+        metric = name.removesuffix(f"_{region}")
+        if metric != name and metric in REGION_REPORTERS:
+            return REGION_REPORTERS[metric]
+    for tier in SHIPPED_TIERS if tiers is None else tiers:
+        for template, declared in TIER_REPORTERS.items():
+            if name == template.replace("<tier>", tier):
+                return declared
+    raise KeyError(name)
 
 
 #: model metrics of the shipped calibration's producer regions and tiers
-MODEL_METRICS = metric_names(PRODUCER_REGIONS, tuple(calibration_defaults()["tiers"]))
+MODEL_METRICS = metric_names(PRODUCER_REGIONS)
 
 #: Agent-type reporters: attribute names on the agents (views into the model arrays).
-PRODUCER_REPORTERS = ("price", "marginal_cost", "full_unit_cost", "quantity", "capacity",
-                      "utilisation", "profit", "cash", "gpus")
-PLATFORM_REPORTERS = ("markup", "quantity", "revenue")
+PRODUCER_REPORTER_DECLARATIONS: dict[str, Declaration] = {
+    "price": D("USD/Mtok", "posted price, served-weighted over the host's products"),
+    "marginal_cost": D("USD/Mtok", "energy plus the rental opportunity cost of the GPU time a "
+                       "token takes (merit order), served-weighted over the host's products"),
+    "full_unit_cost": D("USD/Mtok", "full cost of new capacity: energy, CRF capital recovery, "
+                        "fixed opex"),
+    "quantity": D("Mtok/step", "tokens served"),
+    "capacity": D("Mtok/step", "serving capacity at the host's product mix"),
+    "utilisation": D("1", "realised load / capacity (0-1)"),
+    "profit": D("USD/step", "revenue minus energy and fixed costs (fleet, families)"),
+    "cash": D("USD", "cash at the end of the step (bankrupt below the scenario's threshold)"),
+    "gpus": D("GPUs", "online GPUs"),
+}
+PLATFORM_REPORTER_DECLARATIONS: dict[str, Declaration] = {
+    "markup": D("USD/Mtok", "markup added to listed hosts' prices"),
+    "quantity": D("Mtok/step", "tokens routed through the platform"),
+    "revenue": D("USD/step", "markup revenue"),
+}
+PRODUCER_REPORTERS = tuple(PRODUCER_REPORTER_DECLARATIONS)
+PLATFORM_REPORTERS = tuple(PLATFORM_REPORTER_DECLARATIONS)
 
 
 def _weighted(values: np.ndarray, weights: np.ndarray, fallback: float = 0.0) -> float:
@@ -179,7 +250,7 @@ def population(model) -> dict[str, int]:
     }
 
 
-def model_reporters(producer_regions, tiers) -> dict:
+def model_reporters(producer_regions, tiers=None) -> dict:
     """DataCollector model reporters reading ``model.metrics``."""
     return {name: (lambda m, key=name: m.metrics[key])
             for name in metric_names(producer_regions, tiers)}
@@ -194,3 +265,60 @@ def agenttype_reporters() -> dict:
         TokenProducer: {name: name for name in PRODUCER_REPORTERS},
         PlatformOperator: {name: name for name in PLATFORM_REPORTERS},
     }
+
+
+#: agent-type reporters' agent types by the name of the ``agent_type`` column
+AGENT_TYPE_NAMES = ("producer", "platform")
+
+
+class PriceWarDataCollector(mesa.DataCollector):
+    """Mesa's ``DataCollector`` with the model's reporters, whose ``get_agent_vars_dataframe()``
+    stacks the agent-type reporters with ``agent_type``, ``region`` and ``group`` columns.
+
+    ``extra_reporters`` (name -> ``(function(model), Declaration)``) adds model reporters after
+    pricewar's own (docs/extending.md, "A new reporter"); ``tiers`` are the model's capability
+    tiers (default: the shipped calibration's).
+
+    Mesa builds that frame from ``agent_reporters``, which would record every consumer agent at
+    every step; here it is assembled from what the agent-type reporters recorded. Each agent's
+    region and group are remembered when it is first collected, so a producer that exited keeps
+    them in the frame.
+    """
+
+    def __init__(self, producer_regions,
+                 extra_reporters: Mapping[str, tuple[Callable, Declaration]] | None = None,
+                 tiers=None):
+        extra = dict(extra_reporters or {})
+        names = metric_names(producer_regions, tiers)
+        taken = sorted(set(extra) & set(names))
+        if taken:
+            raise ValueError(f"extra_reporters {taken} would replace pricewar's own reporters")
+        super().__init__(
+            model_reporters={**model_reporters(producer_regions, tiers),
+                             **{name: function for name, (function, _) in extra.items()}},
+            agenttype_reporters=agenttype_reporters())
+        #: model reporter name -> its Declaration (pricewar's and the extra ones)
+        self.declarations = {**{n: metric_declaration(n, producer_regions, tiers)
+                                for n in names},
+                             **{name: declared for name, (_, declared) in extra.items()}}
+        self._identity: dict[int, tuple[str, str]] = {}
+
+    def collect(self, model) -> None:
+        super().collect(model)
+        for agent_type in self.agenttype_reporters:
+            for agent in model.agents_by_type.get(agent_type, ()):
+                if agent.unique_id not in self._identity:
+                    self._identity[agent.unique_id] = (agent.region, agent.group)
+
+    def get_agent_vars_dataframe(self) -> pd.DataFrame:
+        """Producer and platform reporters, index (Step, AgentID), with ``agent_type``,
+        ``region`` and ``group`` columns first (reporters a type lacks are NaN)."""
+        frames = []
+        for agent_type, name in zip(self.agenttype_reporters, AGENT_TYPE_NAMES, strict=True):
+            frame = self.get_agenttype_vars_dataframe(agent_type)
+            identity = [self._identity[i] for i in frame.index.get_level_values("AgentID")]
+            frame.insert(0, "agent_type", name)
+            frame.insert(1, "region", [region for region, _ in identity])
+            frame.insert(2, "group", [group for _, group in identity])
+            frames.append(frame)
+        return pd.concat(frames).sort_index(kind="stable")

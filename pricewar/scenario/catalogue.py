@@ -199,9 +199,12 @@ class CapitalParameters:
     variable_opex_usd_per_mtok: float = field(metadata=bounds())
 
 
-_LEVER_BOUNDS = {"carbon_price_usd_per_t": (0.0, None), "power_subsidy_domestic_chips": (0.0, 1.0),
+# plausible ranges (pricewar.limits): a carbon price up to 10,000 USD/t (over 100x the EU ETS of
+# 2025), the export-control penalty up to +1000% and its lag up to 50 years
+_LEVER_BOUNDS = {"carbon_price_usd_per_t": (0.0, 10_000.0),
+                 "power_subsidy_domestic_chips": (0.0, 1.0),
                  "capex_subsidy": (0.0, 1.0), "wacc": (0.0, 1.0),
-                 "export_control_penalty": (0.0, None), "export_control_lag_years": (0.0, None)}
+                 "export_control_penalty": (0.0, 10.0), "export_control_lag_years": (0.0, 50.0)}
 
 
 @dataclass(frozen=True)
@@ -231,8 +234,8 @@ class PolicyLevers:
     power_subsidy_from_date: dt.date = field(metadata=date_field())
     capex_subsidy: float = field(metadata=bounds(0.0, 1.0))
     wacc: float = field(metadata=bounds(0.0, 1.0))
-    export_control_penalty: float = field(metadata=bounds())
-    export_control_lag_years: float = field(metadata=bounds())
+    export_control_penalty: float = field(metadata=bounds(0.0, 10.0))
+    export_control_lag_years: float = field(metadata=bounds(0.0, 50.0))
     chip_regime: Literal["historical", "no_controls", "full_ban"]
     restricted_chips_buyable: bool
 

@@ -6,10 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pricewar.errors import ScenarioError
+from pricewar.limits import MAX_CONSUMERS, MAX_PLATFORMS, MAX_PRODUCERS
 from pricewar.scenario.typed import bounds, build_dataclass, fail, one_of
 from pricewar.strategies.registry import STRATEGY_PARAMS, strategy_names
 
 ACCESS = ("allowed", "friction", "barred")
+
+# Plausible ranges of the numbers flat overrides and sweeps vary (a value outside is a typo or a
+# different world, and would overflow the kernel): electricity and green supply up to 10 USD/kWh
+# (20x the dearest industrial tariff); exogenous growth rates up to +1000% per year; access
+# frictions up to 100 utils (cross-bloc demand is then e^-100 of its value); tariffs up to
+# 1000%; the upper-level elasticity up to 10 (volume x 10^-10 for a tenfold price).
+MAX_USD_PER_KWH = 10.0
+MAX_GROWTH_PER_YEAR = 10.0
+MAX_UTILS = 100.0
 
 #: the calibration data files merged under a scenario file, in merge order
 CALIBRATION_FILES = ("regions", "sectors", "network", "families", "chips", "rental", "supply",
@@ -27,14 +37,14 @@ class Region:
 
     hosts_producers: bool
     bloc: Literal["cn", "western", "contested"]
-    electricity_usd_per_kwh: float = field(metadata=bounds())
-    green_supply_usd_per_kwh: float = field(metadata=bounds())
+    electricity_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
+    green_supply_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
     green_supply_cap_mwh_per_step: float = field(metadata=bounds())
-    pue: float = field(metadata=bounds(1.0))
+    pue: float = field(metadata=bounds(1.0, 5.0))
     facility_usd_per_w: float = field(metadata=bounds())
     carbon_kg_per_kwh: float = field(metadata=bounds())
     ai_power_cap_mw: float = field(metadata=bounds())
-    ai_power_growth_per_year: float = field(metadata=bounds())
+    ai_power_growth_per_year: float = field(metadata=bounds(0.0, MAX_GROWTH_PER_YEAR))
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class Sector:
     latency_utils_per_ms: float = field(metadata=bounds())
     quality_weight: float = field(metadata=bounds())
     alpha: float = field(metadata=bounds(strict=True))
-    eta: float = field(metadata=bounds())
+    eta: float = field(metadata=bounds(0.0, 10.0))
     flexible: bool
 
 
@@ -67,7 +77,7 @@ class ProducerGroup:
     """
 
     region: str
-    count: int = field(metadata=bounds())
+    count: int = field(metadata=bounds(0, MAX_PRODUCERS))
     chip: str
     strategy: str = field(metadata=one_of(strategy_names))
     cash_weeks: float = field(metadata=bounds())
@@ -75,7 +85,7 @@ class ProducerGroup:
     serving_efficiency: float = field(metadata=bounds(0.0, 1.0, strict=True))
     wacc_premium: float = field(metadata=bounds(-0.5, 0.5))
     owner: str = ""
-    open_families: int = field(default=0, metadata=bounds())
+    open_families: int = field(default=0, metadata=bounds(0, 1_000))
 
 
 @dataclass(frozen=True)
@@ -84,10 +94,10 @@ class PlatformGroup:
     owner-host of those regions and ``listings`` random independent hosts."""
 
     region: str
-    count: int = field(metadata=bounds())
+    count: int = field(metadata=bounds(0, MAX_PLATFORMS))
     markup_rate: float = field(metadata=bounds())
     value_add_utils: float = field(metadata=bounds(None))
-    listings: int = field(metadata=bounds(1))
+    listings: int = field(metadata=bounds(1, MAX_PRODUCERS))
     lists: tuple[str, ...]
 
 
@@ -95,10 +105,11 @@ class PlatformGroup:
 class Demand:
     """Industrial demand: base volume by region, task growth, substitution between hosts."""
 
-    consumers_per_segment: int = field(metadata=bounds(1))
-    platforms_per_consumer: int = field(metadata=bounds(1))
-    demand_sd: float = field(metadata=bounds())
-    growth_per_step: float = field(metadata=bounds(-0.5))
+    consumers_per_segment: int = field(metadata=bounds(1, MAX_CONSUMERS))
+    platforms_per_consumer: int = field(metadata=bounds(1, MAX_PLATFORMS))
+    demand_sd: float = field(metadata=bounds(0.0, 10.0))
+    # -10% to +50% per step: beyond, demand vanishes or explodes within a few dozen steps
+    growth_per_step: float = field(metadata=bounds(-0.1, 0.5))
     nest_sigma: float = field(metadata=bounds(0.0, 0.99))
     base_mtok_per_step: dict[str, float] = field(metadata=bounds())
 
@@ -116,9 +127,9 @@ class Costs:
 class Trade:
     """Demand-side trade policy: cross-bloc frictions (utils) and an ad valorem tariff."""
 
-    friction_utils: float = field(metadata=bounds())
-    family_friction_utils: float = field(metadata=bounds())
-    tariff_cross_bloc: float = field(metadata=bounds())
+    friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
+    family_friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
+    tariff_cross_bloc: float = field(metadata=bounds(0.0, 10.0))
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ class Event:
 
     kind: Literal["price_cut", "demand_shock"]
     step: int = field(metadata=bounds())
-    fraction: float = field(metadata=bounds(-1.0))
+    fraction: float = field(metadata=bounds(-1.0, 100.0))
     duration_steps: int = field(metadata=bounds())
     group: str = ""
     producers: int = field(default=1, metadata=bounds(1))

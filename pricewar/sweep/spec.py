@@ -29,16 +29,20 @@ N (2D + 2) with ``calc_second_order = true``), ``seed`` and per parameter ``{low
 (``random`` and ``lhs`` also accept ``{values = [...]}`` for categorical parameters). Integer
 overrides (``n_producers``, ...) are sampled uniformly over the integers ``low..high``.
 
-Validation happens once, in :func:`load_spec`: unknown keys, unknown overrides or metrics, bad
-bounds or design kind, ... raise :class:`SpecError` naming the file, the key and the value. Values
-that are well-typed but make the scenario invalid (a negative price, an unknown strategy) are not
-caught here: they fail their own runs, which the sweep records as failed.
+Validation happens once, in :func:`load_spec`, before anything runs: unknown keys, unknown
+overrides or metrics, bad bounds or design kind, seeds outside ``[0, 2**63 - 1]``, designs larger
+than :data:`pricewar.limits.MAX_DESIGN_POINTS` points or :data:`~pricewar.limits.MAX_SWEEP_RUNS`
+runs, and design values that make the scenario invalid (a negative price, an unknown strategy:
+the validator of a single run, :meth:`Scenario.with_overrides`) raise :class:`SpecError` naming
+the file, the key and the value.
+
+Run ids and the sweep's fingerprint hash the *resolved* scenario (its values, not its path), so a
+scenario file edited between a sweep's start and its resume is a different sweep.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -50,11 +54,13 @@ import numpy as np
 import pandas as pd
 
 from pricewar.errors import LocatedInputError, ScenarioError
+from pricewar.limits import MAX_DESIGN_POINTS, MAX_STEPS, MAX_SWEEP_RUNS, check_seed
 from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
 from pricewar.scenario.calibration import read_toml
+from pricewar.scenario.overrides import plain
+from pricewar.sweep.design import DESIGN_KINDS, Design, Parameter
 
-DESIGN_KINDS = ("grid", "random", "lhs", "sobol")
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
              "fixed", "design")
 OUTPUT_KEYS = ("metrics", "steps", "timeseries")
@@ -71,92 +77,6 @@ class SpecError(LocatedInputError):
 # ------------------------------------------------------------------------------------------------
 # dataclasses
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Parameter:
-    """One swept override: explicit ``values`` (grid, categorical) or ``[low, high]`` bounds."""
-
-    name: str
-    kind: str  # "float", "int" or "str": the override's type
-    values: tuple | None = None
-    low: float | None = None
-    high: float | None = None
-
-    def from_unit(self, u: np.ndarray) -> list:
-        """Map uniform samples in [0, 1) to parameter values (ints and categories uniformly)."""
-        if self.values is not None:
-            index = np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
-            return [self.values[i] for i in index]
-        if self.kind == "int":
-            span = int(self.high) - int(self.low) + 1
-            return [int(v) for v in np.minimum(int(self.low) + np.floor(u * span),
-                                               int(self.high))]
-        return [float(v) for v in self.low + u * (self.high - self.low)]
-
-    def to_dict(self) -> dict:
-        if self.values is not None:
-            return {"values": list(self.values)}
-        return {"low": self.low, "high": self.high}
-
-
-@dataclass(frozen=True)
-class Design:
-    """How design points are chosen (see module docstring)."""
-
-    kind: str
-    parameters: tuple[Parameter, ...]
-    samples: int | None = None
-    seed: int = 0
-    calc_second_order: bool = False
-
-    @property
-    def names(self) -> list[str]:
-        return [p.name for p in self.parameters]
-
-    def salib_problem(self) -> dict:
-        """The SALib problem dict (sobol designs)."""
-        return {"num_vars": len(self.parameters), "names": self.names,
-                "bounds": [[p.low, p.high] for p in self.parameters]}
-
-    def points(self) -> pd.DataFrame:
-        """The design table: one row per design point (column ``point``, then one per parameter).
-
-        Grid: the Cartesian product in parameter order (the last parameter varies fastest).
-        """
-        if self.kind == "grid":
-            rows = list(itertools.product(*(p.values for p in self.parameters)))
-            columns = {p.name: [row[i] for row in rows] for i, p in enumerate(self.parameters)}
-        else:
-            unit = self._unit_sample()
-            columns = {p.name: p.from_unit(unit[:, i]) for i, p in enumerate(self.parameters)}
-        frame = pd.DataFrame(columns)
-        frame.insert(0, "point", np.arange(len(frame), dtype=np.int64))
-        return frame
-
-    def _unit_sample(self) -> np.ndarray:
-        d = len(self.parameters)
-        if self.kind == "random":
-            return np.random.default_rng(self.seed).random((self.samples, d))
-        if self.kind == "lhs":
-            from scipy.stats import qmc
-
-            return qmc.LatinHypercube(d=d, rng=np.random.default_rng(self.seed)).random(
-                self.samples)
-        from SALib.sample import sobol as saltelli
-
-        unit_problem = {"num_vars": d, "names": self.names, "bounds": [[0.0, 1.0]] * d}
-        return saltelli.sample(unit_problem, self.samples,
-                               calc_second_order=self.calc_second_order, seed=self.seed)
-
-    def to_dict(self) -> dict:
-        data: dict[str, Any] = {"kind": self.kind}
-        if self.kind != "grid":
-            data.update(samples=self.samples, seed=self.seed)
-        if self.kind == "sobol":
-            data["calc_second_order"] = self.calc_second_order
-        data["parameters"] = {p.name: p.to_dict() for p in self.parameters}
-        return data
-
-
 @dataclass(frozen=True)
 class Outputs:
     """Model metrics recorded per run, at which steps, and whether to keep full time series."""
@@ -191,6 +111,16 @@ class SweepSpec:
     def fixed_overrides(self) -> dict[str, Any]:
         return dict(self.fixed)
 
+    @property
+    def scenario_digest(self) -> str:
+        """SHA-256 of the resolved scenario's values (what the runs use, wherever it was read)."""
+        cached = self.__dict__.get("_scenario_digest")
+        if cached is None:
+            base = self.base_scenario or load_scenario(self.scenario)
+            cached = scenario_digest(base)
+            object.__setattr__(self, "_scenario_digest", cached)
+        return cached
+
     def to_dict(self) -> dict:
         """Canonical TOML-shaped dict; :func:`load_spec` of it gives back an equal spec."""
         return {"name": self.name, "description": self.description, "scenario": self.scenario,
@@ -206,11 +136,13 @@ class SweepSpec:
         data = self.to_dict()
         data.pop("name")
         data.pop("description")
+        data["scenario"] = self.scenario_digest
         return _digest(data)
 
     def run_id(self, parameters: Mapping[str, Any], seed: int) -> str:
-        """Deterministic id of one run: a hash of scenario, steps, all overrides and the seed."""
-        return _digest({"scenario": self.scenario, "steps": self.steps,
+        """Deterministic id of one run: a hash of the resolved scenario, steps, all overrides and
+        the seed."""
+        return _digest({"scenario": self.scenario_digest, "steps": self.steps,
                         "overrides": {**self.fixed_overrides, **parameters},
                         "seed": int(seed)})[:16]
 
@@ -235,6 +167,15 @@ def _python(value):
 def _digest(data) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def scenario_digest(scenario: Scenario) -> str:
+    """SHA-256 of a resolved scenario's values (its TOML without sources, name or description:
+    what determines its runs)."""
+    data = scenario.to_dict()
+    for key in ("sources", "name", "description"):
+        data.pop(key, None)
+    return _digest(plain(data))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,8 +229,8 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
         fail("scenario", scenario, f"cannot load scenario ({error})")
 
     steps = data.get("steps", base.steps)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        fail("steps", steps, "expected an integer >= 1")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        fail("steps", steps, f"expected an integer in [1, {MAX_STEPS:,}]")
 
     if "seeds" in data and "replications" in data:
         fail("replications", data["replications"], "give either seeds or replications, not both")
@@ -298,18 +239,31 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
         if (not isinstance(seeds, list) or not seeds
                 or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
             fail("seeds", seeds, "expected a non-empty list of integers")
+        if len(seeds) > MAX_SWEEP_RUNS:
+            fail("seeds", f"<{len(seeds):,} seeds>", f"at most {MAX_SWEEP_RUNS:,} seeds")
+        for i, seed in enumerate(seeds):
+            try:
+                check_seed(src, f"seeds[{i}]", seed)
+            except LocatedInputError as error:
+                fail(error.key_path, seed, error.problem)
         if len(set(seeds)) != len(seeds):
             fail("seeds", seeds, "seeds must be distinct")
     else:
         replications = data.get("replications", 1)
         if isinstance(replications, bool) or not isinstance(replications, int) \
-                or replications < 1:
-            fail("replications", replications, "expected an integer >= 1")
+                or not 1 <= replications <= MAX_SWEEP_RUNS:
+            fail("replications", replications, f"expected an integer in [1, {MAX_SWEEP_RUNS:,}]")
         seeds = list(range(1, replications + 1))
 
     outputs = _build_outputs(data.get("outputs", {}), steps, src)
-    fixed = _build_fixed(data.get("fixed", {}), base, src)
+    fixed = _build_fixed(data.get("fixed", {}), base, steps, src)
     design = _build_design(data.get("design"), src, fixed)
+    points = design.size()
+    if points * len(seeds) > MAX_SWEEP_RUNS:
+        fail("design", f"<{points:,} points x {len(seeds):,} seeds>",
+             f"{points * len(seeds):,} runs: a sweep has at most {MAX_SWEEP_RUNS:,} (split it "
+             f"into several sweeps)")
+    _check_design_values(design, base, {**fixed, "steps": steps}, src)
     return SweepSpec(name=name, description=description, scenario=scenario, steps=steps,
                      seeds=tuple(seeds), outputs=outputs, design=design,
                      fixed=tuple(sorted(fixed.items())), source=src, base_scenario=base)
@@ -379,22 +333,57 @@ def _check_value(name: str, value, key: str, src: str):
         raise SpecError(src, key, value, "expected a finite number")
     try:
         return parse_override_value(name, value)
-    except ScenarioError:  # the one failure left: a fractional value of an integer override
-        raise SpecError(src, key, value, "expected an integer") from None
+    except ScenarioError as error:  # a fractional integer, or one out of range
+        problem = "expected an integer" if error.problem == "expected int" else error.problem
+        raise SpecError(src, key, value, problem) from None
 
 
-def _build_fixed(table, base: Scenario, src: str) -> dict:
+def _build_fixed(table, base: Scenario, steps: int, src: str) -> dict:
     _check_keys(table, tuple(table) if isinstance(table, dict) else (), "fixed", src)
     fixed = {}
     for name, value in table.items():
         _check_override_name(name, value, f"fixed.{name}", src)
         fixed[name] = _check_value(name, value, f"fixed.{name}", src)
     try:  # fixed overrides apply to every run: a bad one is a spec error, not N failed runs
-        base.with_overrides(**fixed)
+        base.with_overrides(**fixed, steps=steps)
     except ScenarioError as error:
         raise SpecError(src, f"fixed.{error.key_path}", error.value,
                         f"invalid for the scenario: {error.problem}") from None
     return fixed
+
+
+def _check_design_values(design: Design, base: Scenario, fixed: dict, src: str) -> None:
+    """Every design point passes the validator of a single run (``Scenario.with_overrides``).
+
+    Each scenario check bounds one field to an interval or is monotone in the values (sizes,
+    compounded growth), and each override sets its own fields: so a parameter's extreme values
+    (every value of a categorical one) with the others at the scenario's, then the corners of all
+    lowest and all highest values, cover every point without building each of them.
+    """
+    def check(values: dict, key: str, shown) -> None:
+        try:
+            base.with_overrides(**fixed, **values)
+        except ScenarioError as error:
+            raise SpecError(src, key, shown, f"invalid for the scenario ({error.key_path} = "
+                                             f"{error.value!r}: {error.problem})") from None
+
+    corners: tuple[dict, dict] = ({}, {})
+    for p in design.parameters:
+        key = f"design.parameters.{p.name}"
+        if p.values is not None:
+            candidates = ([(f"{key}.values[{i}]", v) for i, v in enumerate(p.values)]
+                          if p.kind == "str" else
+                          [(f"{key}.values[{p.values.index(v)}]", v)
+                           for v in (min(p.values), max(p.values))])
+        else:
+            candidates = [(f"{key}.low", p.low), (f"{key}.high", p.high)]
+        for where, value in candidates:
+            check({p.name: value}, where, value)
+        corners[0][p.name] = candidates[0][1]
+        corners[1][p.name] = candidates[-1][1]
+    for corner in corners:
+        if len(corner) > 1:
+            check(corner, "design.parameters", corner)
 
 
 def _build_design(table, src: str, fixed: dict) -> Design:
@@ -437,8 +426,13 @@ def _build_design(table, src: str, fixed: dict) -> Design:
             raise SpecError(src, "design.calc_second_order", second, "expected true or false")
         if second and kind != "sobol":
             raise SpecError(src, "design.calc_second_order", second, "only for sobol designs")
-    return Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
-                  calc_second_order=second)
+    design = Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
+                    calc_second_order=second)
+    if design.size() > MAX_DESIGN_POINTS:
+        raise SpecError(src, "design.samples" if kind != "grid" else "design.parameters",
+                        samples if kind != "grid" else f"<{design.size():,} grid points>",
+                        f"{design.size():,} design points: at most {MAX_DESIGN_POINTS:,}")
+    return design
 
 
 def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: str,
@@ -456,6 +450,9 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
         values = entry["values"]
         if not isinstance(values, list) or not values:
             raise SpecError(src, f"{key}.values", values, "expected a non-empty list")
+        if len(values) > MAX_DESIGN_POINTS:
+            raise SpecError(src, f"{key}.values", f"<{len(values):,} values>",
+                            f"at most {MAX_DESIGN_POINTS:,} values")
         values = [_check_value(name, v, f"{key}.values[{i}]", src)
                   for i, v in enumerate(values)]
         if len(set(values)) != len(values):
@@ -474,9 +471,10 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
                         f"must be greater than low = {entry['low']!r}")
     if design_kind == "grid":
         num = entry.get("num")
-        if isinstance(num, bool) or not isinstance(num, int) or num < 2:
+        if isinstance(num, bool) or not isinstance(num, int) or not 2 <= num <= MAX_DESIGN_POINTS:
             raise SpecError(src, f"{key}.num", num,
-                            "a grid over bounds needs num = number of points (>= 2)")
+                            f"a grid over bounds needs num = number of points in [2, "
+                            f"{MAX_DESIGN_POINTS:,}]")
         grid = np.linspace(low, high, num)
         values = (sorted({int(round(v)) for v in grid}) if kind_type is int
                   else [float(v) for v in grid])

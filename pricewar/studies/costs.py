@@ -79,7 +79,7 @@ def cost_decomposition(model: PriceWarModel) -> pd.DataFrame:
         "energy_it": energy / pue,
         "cooling": energy * (1.0 - 1.0 / pue),
         "capacity": products.marginal_capacity,
-        "opex": products.marginal_cost - energy - products.marginal_capacity,
+        "opex": np.full(len(products), model.supply.catalogue.capital.variable_opex_usd_per_mtok),
         "margin": products.price - products.marginal_cost,
         "marginal_cost": products.marginal_cost,
         "unit_cost": products.full_cost,

@@ -118,7 +118,7 @@ def plot_cost_waterfall(table: pd.DataFrame, regions: pd.DataFrame, out_dir: Pat
     ax_cost.set_ylabel("USD per M tokens (served-weighted over the region's products)")
     ax_cost.set_title("Price = marginal cost + margin, by host region", fontsize=10)
     ax_cost.margins(y=0.2)
-    ax_cost.legend(fontsize=7, frameon=False, loc="upper left")
+    ax_cost.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save_figure(fig, out_dir, name, note)
 
 

@@ -114,7 +114,7 @@ def figure(summary: pd.DataFrame, record: pd.DataFrame, lerner: pd.DataFrame,
     ax.set_xlim(-3, 80)
     ax.set_xlabel("days after DeepSeek-V2's launch price (6 May 2024); x = no cut within 8 weeks")
     ax.set_title("Who followed DeepSeek's cut, when, how deep (marker size = depth)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     mean = lerner.groupby(["configuration", "run", "date"])[["open", "closed"]].mean()
     for c, name in enumerate(names):
         for kind, style in (("cut", "-"), ("no cut", ":")):

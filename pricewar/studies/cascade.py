@@ -1,4 +1,5 @@
-"""The May 2024 price-cut cascade against the record (docs/results.md "Price-cut cascade").
+"""The May 2024 price-cut cascade against the record (docs/results.md "The May 2024 cascade
+against the record").
 
 The record (``pricewar/data/cascade_may2024.csv``, sources per row) lists who cut, when and how
 deep. The model schedules the *leader's* move -- DeepSeek posting DeepSeek-V2's observed list

@@ -119,8 +119,7 @@ def headline(table: pd.DataFrame, last: int = HEADLINE_STEPS) -> dict:
             "price_relative_to_best_response_seed_max": float(per_seed.max()),
             "profit_relative_to_best_response_mean": float(profit_ratio.mean()),
             "producers_negative_cash_mean": float(group["producers_negative_cash"].mean()),
-            **({"exits_by_end_per_seed": [int(v) for v in group.groupby("seed")[
-                "exits_total"].max()]} if "exits_total" in group else {}),
+            "exits_by_end_mean": float(group.groupby("seed")["exits_total"].max().mean()),
         }
     return out
 

@@ -176,13 +176,16 @@ def update_costs(scenario, supply: SupplyCosts, date: dt.date, step: int,
 # ------------------------------------------------------------------------------------------------
 def route_market(scenario, network: MarketNetwork, consumers: ConsumerArrays,
                  producers: ProducerArrays, products: ProductArrays, n_families: int,
-                 capacitated: bool = True) -> RouteMarket:
+                 capacitated: bool = True,
+                 customer_base_utility: np.ndarray | None = None) -> RouteMarket:
     """The kernel's market: products as producers, families as nests, hosts' capacity in
     GPU-seconds, isoelastic volume around the reference inclusive value, no outside option,
-    rationing with re-choice (docs/ODD.md §6.2-6.3)."""
+    rationing with re-choice (docs/ODD.md §6.2-6.3); ``customer_base_utility`` (utils per
+    route, :mod:`pricewar.model.customer_base`) is added to the routes' utility."""
     return RouteMarket(
         network.routes.topology,
-        route_utility=network.utility,
+        route_utility=(network.utility if customer_base_utility is None
+                       else network.utility + customer_base_utility),
         route_price_extra=network.transfer_usd,
         consumer_alpha=consumers.alpha,
         consumer_demand=consumers.demand,

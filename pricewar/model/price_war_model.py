@@ -30,6 +30,7 @@ from pricewar.market.fleet import Fleet
 from pricewar.market.supply_costs import SupplyCosts
 from pricewar.model import entry_exit, health, initialise, investment, metrics, phases, settlement
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
+from pricewar.model.customer_base import CustomerBase, complement_weights, pricing_dynamics
 from pricewar.model.network import MarketNetwork, build_network, market_graph
 from pricewar.model.population import ArrayAttributes, ProductArrays
 from pricewar.model.products import FamilyTable, hosted_products
@@ -106,6 +107,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.supply = SupplyCosts(s.catalogue)
         self.fleet = Fleet()
         self.strategy_state: dict = {}
+        self.customer_base = CustomerBase(s.demand.customer_base_kappa_utils)
         self.exits_this_step = self.entries_this_step = 0
         self.exits_total = self.entries_total = 0
         self.orders_gpus_this_step = 0.0
@@ -216,7 +218,42 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     def _route_market(self, capacitated: bool = True) -> RouteMarket:
         return phases.route_market(self.scenario, self.network, self.consumer_arrays,
                                    self.producer_arrays, self.product_arrays, len(self.families),
-                                   capacitated)
+                                   capacitated, self._customer_base_utility())
+
+    def _host_uid(self) -> np.ndarray:
+        """Each host's Mesa ``unique_id`` (stable across exits and entries)."""
+        return np.array([p.unique_id for p in self.producers], dtype=np.int64)
+
+    def _customer_base_utility(self) -> np.ndarray | None:
+        """The customer base's utility per route (None without one; docs/ODD.md §6.2)."""
+        if not self.customer_base.active:
+            return None
+        routes = self.network.routes
+        return self.customer_base.route_bonus(routes.route_consumer,
+                                              self._host_uid()[routes.route_producer])
+
+    def _observe_customer_base(self) -> None:
+        """This step's served shares become next step's customer base."""
+        if self.customer_base.active:
+            routes = self.network.routes
+            self.customer_base.observe(routes.route_consumer,
+                                       self._host_uid()[routes.route_producer],
+                                       self.clearing.route_served, self.consumer_region.size)
+
+    def _complement_weight(self) -> np.ndarray:
+        """Per host, its owner's complement weight (docs/calibration.md C16)."""
+        return complement_weights(list(self.scenario.owners), self.producer_owner)
+
+    def _pricing_dynamics(self) -> None:
+        """What forward-looking strategies need: kappa, task growth, each product's discount
+        factor (its host's WACC) and complement weight (docs/ODD.md §6.4)."""
+        s = self.scenario
+        if not (self.customer_base.active or "forward_looking" in set(self.producer_strategy)):
+            return
+        self.strategy_state["dynamics"] = pricing_dynamics(
+            self.customer_base.kappa, s.demand.growth_per_step,
+            self.producer_wacc[self.product_producer], s.step_days,
+            self._complement_weight()[self.product_producer])
 
     def _set_prices(self) -> None:
         """Hosts price their products by strategy (scheduled cuts override, new products enter
@@ -224,6 +261,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         committed = phases.apply_price_events(self.scenario.events, self.steps,
                                               self.producer_arrays, self.product_arrays)
         self.pricing_market = self._route_market()
+        self._pricing_dynamics()
         view = phases.pricing_view(self.scenario, self.pricing_market,
                                    self.product_base_price, self.producer_arrays,
                                    self.product_arrays, self.families, self.strategy_state,
@@ -249,6 +287,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         settlement.settle(self.scenario, self.regions, self.network, self.market,
                           self.demand_outcome, self.clearing, self.producer_arrays,
                           self.product_arrays, self.platform_arrays, self.consumer_arrays)
+        self._observe_customer_base()
         settlement.observe_settlement(self.strategy_state,
                                       self.producer_strategy[self.product_producer],
                                       self.product_product_id, self.product_profit)

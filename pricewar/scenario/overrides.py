@@ -94,6 +94,9 @@ OVERRIDES: dict[str, tuple[str, Any, type]] = {
                           _setter("trade", "tariff_cross_bloc"), float),
     "nest_sigma": ("substitution between hosts of one family (nested-logit sigma, 0-0.99)",
                    _setter("demand", "nest_sigma"), float),
+    "customer_base_kappa": ("utility bonus of the hosts a consumer bought from last step at "
+                            "a full share (utils, 0-5; 0: no customer base)",
+                            _setter("demand", "customer_base_kappa_utils"), float),
     "demand_eta": ("elasticity of every sector's volume to its price index",
                    lambda d, v: _set_all(d, "sectors", "eta", v), float),
     "quality_slope": ("utils per GPQA Diamond point of a family's quality",

@@ -112,6 +112,9 @@ class Demand:
     growth_per_step: float = field(metadata=bounds(-0.1, 0.5))
     nest_sigma: float = field(metadata=bounds(0.0, 0.99))
     base_mtok_per_step: dict[str, float] = field(metadata=bounds())
+    # customer base (docs/ODD.md §6.2): at 5 utils a rival must be exp(5/alpha) ~ 60x cheaper to
+    # win a fully held consumer, beyond any switching cost reported for API customers
+    customer_base_kappa_utils: float = field(default=0.0, metadata=bounds(0.0, 5.0))
 
 
 @dataclass(frozen=True)

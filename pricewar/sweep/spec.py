@@ -18,16 +18,19 @@ overrides (:data:`pricewar.scenario.OVERRIDES`)::
     n_consumers = 1000
 
     [design]
-    kind = "grid"                  # grid | random | lhs | sobol
+    kind = "grid"                  # grid | points | random | lhs | sobol
     [design.parameters]
     electricity_cn_west = { values = [0.03, 0.05, 0.07] }
     export_control_penalty = { low = 0.0, high = 0.6, num = 4 }   # grid: evenly spaced
 
-``random``, ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol`` (SALib Saltelli/Sobol sequence)
-take ``samples`` (sobol: the base sample N, a power of two; the design has N (D + 2) points, or
-N (2D + 2) with ``calc_second_order = true``), ``seed`` and per parameter ``{low, high}`` bounds
-(``random`` and ``lhs`` also accept ``{values = [...]}`` for categorical parameters). Integer
-overrides (``n_producers``, ...) are sampled uniformly over the integers ``low..high``.
+``points`` lists the design points: every parameter has ``values`` of one common length, and
+point ``i`` takes the ``i``-th value of each (values may repeat: e.g. posterior draws of
+``pricewar calibrate``). ``random``, ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol``
+(SALib Saltelli/Sobol sequence) take ``samples`` (sobol: the base sample N, a power of two; the
+design has N (D + 2) points, or N (2D + 2) with ``calc_second_order = true``), ``seed`` and per
+parameter ``{low, high}`` bounds (``random`` and ``lhs`` also accept ``{values = [...]}`` for
+categorical parameters). Integer overrides (``n_producers``, ...) are sampled uniformly over the
+integers ``low..high``.
 
 Validation happens once, in :func:`load_spec`: unknown keys, unknown overrides or metrics, bad
 bounds or design kind, ... raise :class:`SpecError` naming the file, the key and the value. Values
@@ -54,7 +57,7 @@ from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
 from pricewar.scenario.calibration import read_toml
 
-DESIGN_KINDS = ("grid", "random", "lhs", "sobol")
+DESIGN_KINDS = ("grid", "points", "random", "lhs", "sobol")
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
              "fixed", "design")
 OUTPUT_KEYS = ("metrics", "steps", "timeseries")
@@ -120,11 +123,14 @@ class Design:
     def points(self) -> pd.DataFrame:
         """The design table: one row per design point (column ``point``, then one per parameter).
 
-        Grid: the Cartesian product in parameter order (the last parameter varies fastest).
+        Grid: the Cartesian product in parameter order (the last parameter varies fastest);
+        points: the ``i``-th value of every parameter.
         """
         if self.kind == "grid":
             rows = list(itertools.product(*(p.values for p in self.parameters)))
             columns = {p.name: [row[i] for row in rows] for i, p in enumerate(self.parameters)}
+        elif self.kind == "points":
+            columns = {p.name: list(p.values) for p in self.parameters}
         else:
             unit = self._unit_sample()
             columns = {p.name: p.from_unit(unit[:, i]) for i, p in enumerate(self.parameters)}
@@ -149,7 +155,7 @@ class Design:
 
     def to_dict(self) -> dict:
         data: dict[str, Any] = {"kind": self.kind}
-        if self.kind != "grid":
+        if self.kind not in ("grid", "points"):
             data.update(samples=self.samples, seed=self.seed)
         if self.kind == "sobol":
             data["calc_second_order"] = self.calc_second_order
@@ -417,11 +423,15 @@ def _build_design(table, src: str, fixed: dict) -> Design:
         parameters.append(_build_parameter(name, entry, kind_type, kind, key, src))
 
     samples, seed, second = None, 0, False
-    if kind == "grid":
+    if kind in ("grid", "points"):
         for extra in ("samples", "seed", "calc_second_order"):
             if extra in table:
                 raise SpecError(src, f"design.{extra}", table[extra],
-                                "not used by a grid design (it has every combination)")
+                                f"not used by a {kind} design (it lists its points)")
+        lengths = {p.name: len(p.values) for p in parameters}
+        if kind == "points" and len(set(lengths.values())) > 1:
+            raise SpecError(src, "design.parameters", lengths,
+                            "a points design needs values of the same length for every parameter")
     else:
         samples = table.get("samples")
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
@@ -458,12 +468,13 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
             raise SpecError(src, f"{key}.values", values, "expected a non-empty list")
         values = [_check_value(name, v, f"{key}.values[{i}]", src)
                   for i, v in enumerate(values)]
-        if len(set(values)) != len(values):
+        if len(set(values)) != len(values) and design_kind != "points":  # point i: values[i]
             raise SpecError(src, f"{key}.values", values, "values must be distinct")
         return Parameter(name, kind, values=tuple(values))
 
-    if kind_type is str:
-        raise SpecError(src, key, entry, "a string override takes values = [...], not bounds")
+    if kind_type is str or design_kind == "points":
+        raise SpecError(src, key, entry, "a string override and a points design take "
+                        "values = [...], not bounds")
     for bound in ("low", "high"):
         if bound not in entry:
             raise SpecError(src, f"{key}.{bound}", None, "missing bound")

@@ -46,7 +46,8 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
     series = None
     try:
         model = run_model(task["scenario"], steps=task["steps"], seed=task["seed"],
-                          overrides={**task["fixed"], **task["parameters"]}, progress=False)
+                          overrides={**task["fixed"], **task["parameters"]}, progress=False,
+                          agent_reporters=False)  # a sweep keeps model reporters only
         frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         for metric in task["metrics"]:
             for step in task["output_steps"]:

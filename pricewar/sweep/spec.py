@@ -23,9 +23,9 @@ overrides (:data:`pricewar.scenario.OVERRIDES`)::
     electricity_cn_west = { values = [0.03, 0.05, 0.07] }
     export_control_penalty = { low = 0.0, high = 0.6, num = 4 }   # grid: evenly spaced
 
-``points`` lists the design points: every parameter has ``values`` of one common length, and
-point ``i`` takes the ``i``-th value of each (values may repeat: e.g. posterior draws of
-``pricewar calibrate``). ``random``, ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol``
+``points`` lists the design points: point ``i`` takes the ``i``-th of every parameter's
+``values`` (repeats allowed), and with ``seeds = [...]`` (distinct, one per point) runs once with
+the ``i``-th seed instead of every top-level seed (``pricewar calibrate``'s draws). ``random``, ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol``
 (SALib Saltelli/Sobol sequence) take ``samples`` (sobol: the base sample N, a power of two; the
 design has N (D + 2) points, or N (2D + 2) with ``calc_second_order = true``), ``seed`` and per
 parameter ``{low, high}`` bounds (``random`` and ``lhs`` also accept ``{values = [...]}`` for
@@ -41,7 +41,6 @@ caught here: they fail their own runs, which the sweep records as failed.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -56,12 +55,13 @@ from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
 from pricewar.scenario.calibration import read_toml
+from pricewar.sweep.design import Design, Parameter
 
 DESIGN_KINDS = ("grid", "points", "random", "lhs", "sobol")
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
              "fixed", "design")
 OUTPUT_KEYS = ("metrics", "steps", "timeseries")
-DESIGN_KEYS = ("kind", "samples", "seed", "calc_second_order", "parameters")
+DESIGN_KEYS = ("kind", "samples", "seed", "calc_second_order", "parameters", "seeds")
 PARAMETER_KEYS = ("values", "low", "high", "num")
 #: overrides a sweep may not vary: the sweep's own ``steps`` sets the run length
 RESERVED_OVERRIDES = ("steps",)
@@ -74,95 +74,6 @@ class SpecError(LocatedInputError):
 # ------------------------------------------------------------------------------------------------
 # dataclasses
 # ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Parameter:
-    """One swept override: explicit ``values`` (grid, categorical) or ``[low, high]`` bounds."""
-
-    name: str
-    kind: str  # "float", "int" or "str": the override's type
-    values: tuple | None = None
-    low: float | None = None
-    high: float | None = None
-
-    def from_unit(self, u: np.ndarray) -> list:
-        """Map uniform samples in [0, 1) to parameter values (ints and categories uniformly)."""
-        if self.values is not None:
-            index = np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
-            return [self.values[i] for i in index]
-        if self.kind == "int":
-            span = int(self.high) - int(self.low) + 1
-            return [int(v) for v in np.minimum(int(self.low) + np.floor(u * span),
-                                               int(self.high))]
-        return [float(v) for v in self.low + u * (self.high - self.low)]
-
-    def to_dict(self) -> dict:
-        if self.values is not None:
-            return {"values": list(self.values)}
-        return {"low": self.low, "high": self.high}
-
-
-@dataclass(frozen=True)
-class Design:
-    """How design points are chosen (see module docstring)."""
-
-    kind: str
-    parameters: tuple[Parameter, ...]
-    samples: int | None = None
-    seed: int = 0
-    calc_second_order: bool = False
-
-    @property
-    def names(self) -> list[str]:
-        return [p.name for p in self.parameters]
-
-    def salib_problem(self) -> dict:
-        """The SALib problem dict (sobol designs)."""
-        return {"num_vars": len(self.parameters), "names": self.names,
-                "bounds": [[p.low, p.high] for p in self.parameters]}
-
-    def points(self) -> pd.DataFrame:
-        """The design table: one row per design point (column ``point``, then one per parameter).
-
-        Grid: the Cartesian product in parameter order (the last parameter varies fastest);
-        points: the ``i``-th value of every parameter.
-        """
-        if self.kind == "grid":
-            rows = list(itertools.product(*(p.values for p in self.parameters)))
-            columns = {p.name: [row[i] for row in rows] for i, p in enumerate(self.parameters)}
-        elif self.kind == "points":
-            columns = {p.name: list(p.values) for p in self.parameters}
-        else:
-            unit = self._unit_sample()
-            columns = {p.name: p.from_unit(unit[:, i]) for i, p in enumerate(self.parameters)}
-        frame = pd.DataFrame(columns)
-        frame.insert(0, "point", np.arange(len(frame), dtype=np.int64))
-        return frame
-
-    def _unit_sample(self) -> np.ndarray:
-        d = len(self.parameters)
-        if self.kind == "random":
-            return np.random.default_rng(self.seed).random((self.samples, d))
-        if self.kind == "lhs":
-            from scipy.stats import qmc
-
-            return qmc.LatinHypercube(d=d, rng=np.random.default_rng(self.seed)).random(
-                self.samples)
-        from SALib.sample import sobol as saltelli
-
-        unit_problem = {"num_vars": d, "names": self.names, "bounds": [[0.0, 1.0]] * d}
-        return saltelli.sample(unit_problem, self.samples,
-                               calc_second_order=self.calc_second_order, seed=self.seed)
-
-    def to_dict(self) -> dict:
-        data: dict[str, Any] = {"kind": self.kind}
-        if self.kind not in ("grid", "points"):
-            data.update(samples=self.samples, seed=self.seed)
-        if self.kind == "sobol":
-            data["calc_second_order"] = self.calc_second_order
-        data["parameters"] = {p.name: p.to_dict() for p in self.parameters}
-        return data
-
-
 @dataclass(frozen=True)
 class Outputs:
     """Model metrics recorded per run, at which steps, and whether to keep full time series."""
@@ -228,7 +139,7 @@ class SweepSpec:
         records = []
         for row in points.itertuples(index=False):
             params = {n: _python(getattr(row, n)) for n in names}
-            for seed in self.seeds:
+            for seed in [self.design.seeds[row.point]] if self.design.seeds else self.seeds:
                 records.append({"run_id": self.run_id(params, seed), "point": int(row.point),
                                 "seed": int(seed), **params})
         return pd.DataFrame(records, columns=["run_id", "point", "seed", *names])
@@ -236,6 +147,11 @@ class SweepSpec:
 
 def _python(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_seed_list(seeds) -> bool:
+    return isinstance(seeds, list) and bool(seeds) and len(set(seeds)) == len(seeds) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds)
 
 
 def _digest(data) -> str:
@@ -301,11 +217,8 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
         fail("replications", data["replications"], "give either seeds or replications, not both")
     if "seeds" in data:
         seeds = data["seeds"]
-        if (not isinstance(seeds, list) or not seeds
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-            fail("seeds", seeds, "expected a non-empty list of integers")
-        if len(set(seeds)) != len(seeds):
-            fail("seeds", seeds, "seeds must be distinct")
+        if not _is_seed_list(seeds):
+            fail("seeds", seeds, "expected a non-empty list of distinct integers")
     else:
         replications = data.get("replications", 1)
         if isinstance(replications, bool) or not isinstance(replications, int) \
@@ -316,6 +229,10 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
     outputs = _build_outputs(data.get("outputs", {}), steps, src)
     fixed = _build_fixed(data.get("fixed", {}), base, src)
     design = _build_design(data.get("design"), src, fixed)
+    if design.seeds is not None:
+        if "replications" in data or ("seeds" in data and tuple(seeds) != design.seeds):
+            fail("seeds", seeds, "a points design with seeds = [...] sets the seeds of its runs")
+        seeds = list(design.seeds)
     return SweepSpec(name=name, description=description, scenario=scenario, steps=steps,
                      seeds=tuple(seeds), outputs=outputs, design=design,
                      fixed=tuple(sorted(fixed.items())), source=src, base_scenario=base)
@@ -422,15 +339,19 @@ def _build_design(table, src: str, fixed: dict) -> Design:
             raise SpecError(src, key, entry, "also set in [fixed]: an override is fixed or swept")
         parameters.append(_build_parameter(name, entry, kind_type, kind, key, src))
 
+    seeds = table.get("seeds")
+    if seeds is not None and (kind != "points" or not _is_seed_list(seeds)
+                              or len(seeds) != len(parameters[0].values)):
+        raise SpecError(src, "design.seeds", seeds,
+                        "a points design's seeds: distinct integers, one per point")
     samples, seed, second = None, 0, False
     if kind in ("grid", "points"):
         for extra in ("samples", "seed", "calc_second_order"):
             if extra in table:
                 raise SpecError(src, f"design.{extra}", table[extra],
                                 f"not used by a {kind} design (it lists its points)")
-        lengths = {p.name: len(p.values) for p in parameters}
-        if kind == "points" and len(set(lengths.values())) > 1:
-            raise SpecError(src, "design.parameters", lengths,
+        if kind == "points" and len({len(p.values) for p in parameters}) > 1:
+            raise SpecError(src, "design.parameters", {p.name: len(p.values) for p in parameters},
                             "a points design needs values of the same length for every parameter")
     else:
         samples = table.get("samples")
@@ -448,7 +369,7 @@ def _build_design(table, src: str, fixed: dict) -> Design:
         if second and kind != "sobol":
             raise SpecError(src, "design.calc_second_order", second, "only for sobol designs")
     return Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
-                  calc_second_order=second)
+                  calc_second_order=second, seeds=None if seeds is None else tuple(seeds))
 
 
 def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: str,

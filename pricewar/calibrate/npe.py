@@ -65,8 +65,15 @@ def npe_draws(unit_theta: np.ndarray, stats: np.ndarray, observed: np.ndarray, n
     prior = BoxUniform(low=torch.zeros(d), high=torch.ones(d))
     writer = SummaryWriter(log_dir=str(log_dir))
     try:
+        # sbi >= 0.26 takes a tracker (summary_writer is deprecated); 0.23-0.25 a summary_writer
+        try:
+            from sbi.utils.tracking import TensorBoardTracker
+
+            logging_to = {"tracker": TensorBoardTracker(writer)}
+        except ImportError:
+            logging_to = {"summary_writer": writer}
         inference = NPE(prior=prior, density_estimator=density_estimator,
-                        show_progress_bars=False, summary_writer=writer)
+                        show_progress_bars=False, **logging_to)
         inference.append_simulations(torch.tensor(unit_theta, dtype=torch.float32), x)
         estimator = inference.train()
         posterior = inference.build_posterior(estimator)

@@ -143,9 +143,10 @@ def calibrate(spec, out: str | Path, *, quick: bool = False, workers: int = 1, s
 
     start = time.perf_counter()
     chosen = resample(draws, budget.posterior_predictive, budget.seed)
-    predictive_dir = out / "predictive"
-    predictive_status = simulate.run(simulate.predictive_sweep(spec, chosen, quick),
-                                     predictive_dir, workers, scheduler, progress)
+    predictive = simulate.predictive_sweep(spec, chosen, quick)
+    # one directory per set of draws: another method or target set resumes its own runs
+    predictive_dir = out / "predictive" / predictive.fingerprint[:12]
+    predictive_status = simulate.run(predictive, predictive_dir, workers, scheduler, progress)
     seconds["predictive_runs"] = time.perf_counter() - start
     predictive = simulate.summaries(predictive_dir, spec.targets, spec.names)
     checks = predictive_checks(spec.targets, prior, predictive, budget.seed)

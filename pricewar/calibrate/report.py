@@ -63,11 +63,12 @@ def predictive_checks(targets: Sequence[TargetSpec], prior: pd.DataFrame,
 
 def identification(priors: Sequence[Prior], theta: np.ndarray, stats: np.ndarray,
                    quantile: float, target_weights: np.ndarray, pseudo_observations: int,
-                   seed: int) -> pd.DataFrame:
-    """How well the fitted targets identify each parameter, from the prior runs alone.
+                   seed: int) -> pd.DataFrame | None:
+    """How well the fitted targets identify each parameter, from the prior runs alone (None with
+    fewer than 10 runs).
 
     ``pseudo_observations`` prior runs in turn play the observed data (their summaries carry the
-    simulated observation error already); the ABC is run on the other runs and each parameter's
+    simulated observation error already); the ABC is run on the other draws and each parameter's
     90% interval is checked for the run's true value. Per parameter: ``coverage`` (share of
     intervals containing the truth; near 0.9 for a calibrated method) and ``width_vs_prior``
     (mean interval width in the prior's unit coordinates over 0.9: near 1 means the targets do
@@ -75,13 +76,15 @@ def identification(priors: Sequence[Prior], theta: np.ndarray, stats: np.ndarray
     scales (n, k).
     """
     n = len(theta)
+    if n < 10:
+        return None
     rng = np.random.default_rng(seed)
     chosen = rng.choice(n, size=min(pseudo_observations, n // 5), replace=False)
     free = np.column_stack([p.to_free(theta[:, j]) for j, p in enumerate(priors)])
     inside = np.zeros((len(chosen), len(priors)), bool)
     widths = np.zeros((len(chosen), len(priors)))
     for i, run in enumerate(chosen):
-        keep = np.arange(n) != run
+        keep = ~np.all(theta == theta[run], axis=1)  # the run and its replicates (same draw)
         result = rejection_abc(free[keep], stats[keep], stats[run], quantile, target_weights)
         for j, prior in enumerate(priors):
             values = prior.from_free(result.theta[:, j])

@@ -4,8 +4,8 @@ Both sets of runs are ordinary sweeps (resumable, local workers or Dask, every r
 
 - ``DIR/prior``: the prior draws, a ``points`` design whose points are a Latin hypercube in the
   priors' unit coordinates mapped to values;
-- ``DIR/predictive``: the posterior-predictive draws, a ``points`` design of resampled posterior
-  draws.
+- ``DIR/predictive/<fingerprint>``: the posterior-predictive draws, a ``points`` design of
+  resampled posterior draws (one directory per set of draws).
 
 Each keeps every model reporter at every step (``outputs.timeseries``), so a target added later
 is computed from the stored runs without running them again. The summaries of every run are

@@ -45,6 +45,7 @@ lint: $(STAMP)
 figures: $(STAMP)
 	$(BIN)/pricewar figures
 
-# the README's picture of the browser app after five steps (tests never write tracked files)
+# the README's pictures of the browser app: market, look-back and comparison views (tests never
+# write tracked files)
 screenshots: $(STAMP) chromium
-	$(BIN)/python experiments/bench_viz.py --steps 5 --screenshot figures/viz.png
+	$(BIN)/python experiments/app_screenshots.py --out figures

@@ -6,7 +6,7 @@ Playwright) and prints one JSON object with keys ``startup_s`` (launch until the
 counter and all six figures show the new step; target < 1 s), ``step_median_s``, ``step_max_s``,
 ``reset_s`` (Reset until "Step: 0") and ``load_average`` (machines are noisy). The server is
 stopped on exit, also on errors. ``--screenshot PATH`` also saves the whole page after the last
-Step (the README's figures/viz.png: ``make screenshots``, five steps).
+Step (the README's pictures are made by experiments/app_screenshots.py: ``make screenshots``).
 
     python experiments/bench_viz.py [--steps 10] [--scenario baseline] [--screenshot PATH]
 """

@@ -36,6 +36,7 @@ from pricewar.studies.calvano import (
     run_sessions,
 )
 from pricewar.studies.plots import new_figure, save_figure
+from pricewar.studies.regenerate import FULL_OUT, QUICK_OUT, output_directory
 
 PAPER_PROFIT_GAIN = 0.85  # Calvano et al. (2020), baseline (Section IV.A)
 QUICK_EXPLORATION_DECAY = 1e-4
@@ -101,9 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=None,
                         help="number of sessions (default: 30 quick, 1000 full)")
     parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output directory (default: {FULL_OUT}/, with --quick {QUICK_OUT}/)")
+    parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                        help="no progress bar (--no-progress is the old name)")
     args = parser.parse_args(argv)
+    args.out = output_directory(args)
 
     beta = QUICK_EXPLORATION_DECAY if args.quick else FULL_EXPLORATION_DECAY
     n_sessions = args.sessions or (30 if args.quick else 1000)
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
-    result = run_sessions(config, n_sessions, seed=args.seed, progress=not args.no_progress)
+    result = run_sessions(config, n_sessions, seed=args.seed, progress=not args.quiet)
     wall_time = time.perf_counter() - start
     response = impulse_response(result, periods=IMPULSE_PERIODS, deviator=0)
 

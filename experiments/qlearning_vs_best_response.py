@@ -41,6 +41,7 @@ from pricewar.model import PriceWarModel
 from pricewar.scenario import Scenario, load_scenario
 from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY
 from pricewar.studies.plots import new_figure, save_figure
+from pricewar.studies.regenerate import FULL_OUT, QUICK_OUT, output_directory
 from pricewar.studies.runner import run_model
 
 STRATEGIES = ("q_learning", "best_response")
@@ -165,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"{QUICK['steps']} steps, {QUICK['seeds']} seeds, "
                              f"{QUICK['n_consumers']} consumers (seconds; tests)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (1, 2, ...)")
-    parser.add_argument("--out", type=Path, default=Path("figures"), help="output directory")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output directory (default: {FULL_OUT}/, with --quick {QUICK_OUT}/)")
+    parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                        help="no progress bar (--no-progress is the old name)")
     args = parser.parse_args(argv)
+    args.out = output_directory(args)
 
     mode = QUICK if args.quick else FULL
     steps, n_consumers = mode["steps"], mode["n_consumers"]
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     tables, grid = [], None
     runs = [(strategy, seed) for strategy in STRATEGIES for seed in seeds]
-    for strategy, seed in tqdm(runs, desc="runs", unit="run", disable=args.no_progress):
+    for strategy, seed in tqdm(runs, desc="runs", unit="run", disable=args.quiet):
         tables.append(run(scenario, strategy, seed, steps, n_consumers))
         grid = tables[-1].attrs.get("grid", grid)
     wall_time = time.perf_counter() - start

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from pathlib import Path
 
+from pricewar import __version__, cli_types
 from pricewar.errors import PricewarError
 
 #: commands implemented in other modules: name -> (module, help, optional extra they need)
@@ -24,10 +26,28 @@ MODULE_COMMANDS = {
               "sweep"),
     "viz": ("pricewar.viz.server", "start the browser visualization (SolaraViz)", "viz"),
     "figures": ("pricewar.studies.regenerate", "regenerate every figure of experiments/", None),
+    "compare": ("pricewar.studies.compare",
+                "compare two scenarios or run folders: headline differences, table and figure",
+                None),
     "calibrate": ("pricewar.calibrate.cli",
                   "estimate parameters from observed targets (ABC over a prior sweep)",
                   "sweep"),  # the extra only for --scheduler (Dask); the default needs none
 }
+
+EXAMPLES = """examples:
+  pricewar run baseline                      # writes runs/baseline-seed1/
+  pricewar run baseline --steps 52 --set electricity_cn_west=0.03 --out runs/cheap_west
+  pricewar compare baseline parity --seeds 1 2 3
+  pricewar viz --scenario parity
+  pricewar figures --quick                   # seconds; writes runs/figures-quick/
+  pricewar -v run parity                     # log what happens (-vv: debug)
+"""
+RUN_EXAMPLES = """examples:
+  pricewar run baseline                          # 156 weekly steps, seed 1 -> runs/baseline-seed1/
+  pricewar run parity --seed 3 --steps 52 --quiet
+  pricewar run baseline --set electricity_cn_west=0.03 --set hub_latency_ms=40 --out runs/cheap
+  pricewar run runs/cheap/scenario.toml          # replay a run from its resolved scenario
+"""
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -41,30 +61,23 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_sets(pairs: list[str]) -> dict:
-    """``["key=value", ...]`` -> typed overrides (raises ScenarioError on a bad key or value)."""
-    from pricewar.errors import ScenarioError
-    from pricewar.scenario import parse_override_value
-
-    overrides = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ScenarioError("--set", pair, pair, "expected key=value")
-        key, value = pair.split("=", 1)
-        overrides[key.strip()] = parse_override_value(key.strip(), value.strip())
-    return overrides
-
-
 def _run(args: argparse.Namespace) -> int:
+    from pricewar.scenario import parse_override_pairs
     from pricewar.studies.runner import run_to_directory
 
-    overrides = parse_sets(args.set)
-    summary = run_to_directory(args.scenario, out=Path(args.out), steps=args.steps,
+    overrides = parse_override_pairs(args.set)
+    # an explicit --out (even an empty one, which the runner refuses) is taken as given
+    out = default_run_directory(args.scenario, args.seed) if args.out is None else args.out
+    summary = run_to_directory(args.scenario, out=out, steps=args.steps,
                                seed=args.seed, overrides=overrides, progress=not args.quiet)
-    print(summary.to_string())
-    print(f"\nwrote {args.out}/model.parquet, {args.out}/agents.parquet, "
-          f"{args.out}/scenario.toml")
+    print(summary.to_string(na_rep="-", float_format=lambda x: f"{x:.6g}"))
+    print(f"\nwrote {out}/model.parquet, {out}/agents.parquet, {out}/scenario.toml")
     return 0
+
+
+def default_run_directory(scenario: str, seed: int) -> Path:
+    """``runs/<scenario>-seed<k>`` (a scenario path contributes its file name without .toml)."""
+    return Path("runs") / f"{Path(scenario).stem}-seed{seed}"
 
 
 def missing_dependency_message(command: str, error: ImportError) -> str | None:
@@ -85,33 +98,67 @@ def _module_main(module_name: str):
     return lambda args: importlib.import_module(module_name).main(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pricewar", description="AI token price war ABM")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _verbosity_option(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="log progress messages to stderr (-vv: debug messages)")
 
-    run = sub.add_parser("run", help="run one scenario and write Parquet outputs")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli_types.OneLineParser(
+        prog="pricewar", description="Agent-based model of the AI token price war.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pricewar {__version__}")
+    _verbosity_option(parser, 0)
+    # -v after the command too (`pricewar run baseline -v`); SUPPRESS keeps the value given first
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity_option(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one scenario and write Parquet outputs",
+                         description="Run one scenario; write model.parquet, agents.parquet and "
+                                     "the resolved scenario.toml; print a summary.",
+                         epilog=RUN_EXAMPLES, parents=[common],
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("scenario", help="scenario name (baseline, parity) or path to a TOML file")
-    run.add_argument("--steps", type=int, default=None, help="steps (default: the scenario's)")
-    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--steps", type=cli_types.steps, default=None,
+                     help="steps (default: the scenario's)")
+    run.add_argument("--seed", type=cli_types.seed, default=1,
+                     help="seed of the model's random numbers; the same seed gives the same run "
+                          "(default: 1)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="flat override, repeatable (e.g. --set electricity_cn_west=0.03)")
-    run.add_argument("--out", required=True, help="output directory")
+    run.add_argument("--out", default=None,
+                     help="output directory (default: runs/<scenario>-seed<seed>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
-    demo = sub.add_parser("demo", help="solve the Calvano et al. (2020) logit duopoly")
+    demo = sub.add_parser("demo", help="solve the Calvano et al. (2020) logit duopoly",
+                          parents=[common])
     demo.set_defaults(func=_demo)
 
     for name, (module_name, help_text, _extra) in MODULE_COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
-        importlib.import_module(module_name).add_arguments(command)
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, parents=[common],
+                                 description=(module.__doc__ or help_text).split("\n\n")[0].replace("``", ""),
+                                 epilog=getattr(module, "EXAMPLES", None),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command)
         command.set_defaults(func=_module_main(module_name))
     return parser
+
+
+def configure_logging(verbose: int) -> None:
+    """Warnings only by default; ``-v`` adds pricewar's progress messages, ``-vv`` debug."""
+    level = (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pricewar").setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except PricewarError as error:

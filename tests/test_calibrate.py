@@ -340,7 +340,7 @@ def test_v2_spec_fails_naming_the_reporters_the_model_lacks():
     ({"targets.share.weight": 0}, "targets.share.weight", "positive number"),
     ({"budget.simulations": 10}, "budget.acceptance_quantile", "regression adjustment"),
     ({"budget.steps": 50}, "budget.steps", "too short"),
-    ({"quick.size.n_consumers": -3}, "quick.size.n_consumers", "invalid for the scenario"),
+    ({"quick.size.n_consumers": -3}, "quick.size.n_consumers", "must be >= 1"),
     ({"method": "mcmc"}, "method", "expected one of"),
     ({"colour": "blue"}, "colour", "unknown key"),
 ])

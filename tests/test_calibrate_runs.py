@@ -56,6 +56,19 @@ def test_points_design_with_seeds_runs_each_point_once_with_its_seed():
         load_spec(data)
 
 
+def test_points_design_seeds_and_size_are_bounded_as_every_sweep():
+    data = points_spec({"demand_growth": {"values": [0.03, 0.05]}})
+    data.pop("seeds")
+    data["design"]["seeds"] = [1, -2]
+    with pytest.raises(SpecError) as info:
+        load_spec(data)
+    assert info.value.key_path == "design.seeds[1]" and "numpy seed" in info.value.problem
+    data["design"]["seeds"] = [1, 2]
+    data["design"]["parameters"]["demand_growth"]["values"] = [0.03, -5.0]
+    with pytest.raises(SpecError, match="invalid for the scenario"):  # each point validated
+        load_spec(data)
+
+
 @pytest.mark.parametrize("parameters, key, problem", [
     ({"demand_growth": {"values": [0.03, 0.05]}, "friction_utils": {"values": [1.0]}},
      "design.parameters", "same length"),

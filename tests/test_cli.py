@@ -103,6 +103,7 @@ def test_missing_optional_package_inside_a_command_names_its_extra(tmp_path, mon
         "kind": "sobol", "samples": 2, "parameters": {
             "electricity_us": {"low": 0.05, "high": 0.1}}}}))
     monkeypatch.setitem(sys.modules, "SALib", None)  # import SALib now raises ImportError
+    monkeypatch.setitem(sys.modules, "SALib.sample", None)  # ... even after an earlier import
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -1,5 +1,6 @@
-"""experiments/notebooks: committed without outputs, and each executes top to bottom (nbclient)
-with its small CI parameters, writing its sweep into a temporary directory."""
+"""experiments/notebooks: committed without outputs, and each executes top to bottom with papermill
+(as a user would run it with other parameters) with its small CI parameters, writing its sweep
+into a temporary directory."""
 
 from __future__ import annotations
 
@@ -38,18 +39,16 @@ def test_notebook_has_a_parameters_cell_and_defines_no_model_code(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path, tmp_path):
-    from nbclient import NotebookClient
+def test_notebook_executes(path, tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")  # pip install 'pricewar[notebooks]'
 
-    notebook = nbformat.read(path, as_version=4)
-    index = next(i for i, c in enumerate(notebook.cells)
-                 if "parameters" in c.metadata.get("tags", []))
-    # papermill-style injected parameters: write the sweep into the test's directory
-    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(
-        f"OUT_ROOT = {str(tmp_path / 'sweeps')!r}\nimport matplotlib\nmatplotlib.use('Agg')"))
-    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+    # papermill injects the parameters after the tagged cell: write the sweep into the test's
+    # directory; figures render without a display
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = papermill.execute_notebook(
+        str(path), str(tmp_path / path.name), parameters={"OUT_ROOT": str(tmp_path / "sweeps")},
+        kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+        execution_timeout=CELL_TIMEOUT_S)
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

@@ -197,15 +197,33 @@ def test_invalid_toml_is_a_spec_error(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # running, failures, resume, status
 # ------------------------------------------------------------------------------------------------
-def test_a_failing_run_is_recorded_and_the_sweep_continues(tmp_path):
-    design = {"kind": "grid", "parameters": {"demand_growth": {"values": [0.05, -0.9, 0.02]}}}
+def fail_runs_with_growth(monkeypatch, growth: float) -> None:
+    """Runs with ``demand_growth == growth`` raise ConvergenceError (in this process: workers=1).
+
+    A valid spec's runs fail only at run time (invalid values fail the spec's validation)."""
+    from pricewar.errors import ConvergenceError
+    from pricewar.studies import runner
+
+    run_model = runner.run_model
+
+    def failing(scenario, steps=None, seed=1, overrides=None, **kwargs):
+        if (overrides or {}).get("demand_growth") == growth:
+            raise ConvergenceError("Bertrand-Nash prices did not converge", 1e-3, 500)
+        return run_model(scenario, steps, seed, overrides, **kwargs)
+
+    monkeypatch.setattr(runner, "run_model", failing)
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_continues(tmp_path, monkeypatch):
+    fail_runs_with_growth(monkeypatch, 0.04)
+    design = {"kind": "grid", "parameters": {"demand_growth": {"values": [0.05, 0.04, 0.02]}}}
     status = run_sweep(spec_dict(design, seeds=(1,), timeseries=True), tmp_path, progress=False)
     assert (status.total, status.done, status.failed, status.remaining) == (3, 3, 1, 0)
     results = assert_each_run_once(tmp_path)
     failed = results[results["status"] == "failed"]
-    assert list(failed["demand_growth"]) == [-0.9]
-    assert failed["error"].iloc[0].startswith("ScenarioError:")
-    assert "growth_per_step" in failed["error"].iloc[0]
+    assert list(failed["demand_growth"]) == [0.04]
+    assert failed["error"].iloc[0].startswith("ConvergenceError:")
+    assert "did not converge" in failed["error"].iloc[0]
     assert failed[["price_avg@4", "price_avg@8"]].isna().all().all()
     ok = results[results["status"] == "ok"]
     assert ok[["price_avg@4", "price_avg@8"]].notna().all().all()
@@ -246,10 +264,11 @@ def test_a_different_spec_into_the_same_directory_is_refused(tmp_path):
     assert sweep_status(tmp_path).done == 2
 
 
-def test_cli_status_reports_done_failed_and_remaining(tmp_path, capsys):
+def test_cli_status_reports_done_failed_and_remaining(tmp_path, capsys, monkeypatch):
     import tomli_w
 
-    design = {"kind": "grid", "parameters": {"demand_growth": {"values": [0.05, -0.9, 0.02]}}}
+    fail_runs_with_growth(monkeypatch, 0.04)
+    design = {"kind": "grid", "parameters": {"demand_growth": {"values": [0.05, 0.04, 0.02]}}}
     spec = tmp_path / "spec.toml"
     spec.write_text(tomli_w.dumps(spec_dict(design)))  # 6 runs
     out = tmp_path / "out"
@@ -259,7 +278,7 @@ def test_cli_status_reports_done_failed_and_remaining(tmp_path, capsys):
     assert cli_main(["sweep", "--status", str(out)]) == 0
     text = capsys.readouterr().out
     assert "6 runs, 4 done (2 ok, 2 failed), 2 remaining" in text
-    assert "ScenarioError" in text
+    assert "ConvergenceError" in text
     assert cli_main(["sweep", "--status", str(tmp_path / "nowhere")]) == 2
     assert "no manifest.json" in capsys.readouterr().err
     assert cli_main(["sweep", str(tmp_path / "missing.toml"), "--out", str(out)]) == 2
@@ -345,10 +364,23 @@ def dask_scheduler():
         cluster.close()
 
 
-def test_dask_gives_the_same_results_as_local_processes(tmp_path, dask_scheduler):
+@pytest.fixture
+def strategy_of_this_process_only():
+    """A strategy registered here only: worker processes (spawn, Dask) do not know it, so the
+    spec validates and its runs fail in the workers (the failures both backends must record)."""
+    from pricewar.strategies.registry import STRATEGY_REGISTRY, register
+
+    register("this_process_only")(lambda view, members: view.marginal_cost[members] * 2.0)
+    yield "this_process_only"
+    STRATEGY_REGISTRY.pop("this_process_only")
+
+
+def test_dask_gives_the_same_results_as_local_processes(tmp_path, dask_scheduler,
+                                                         strategy_of_this_process_only):
     design = {"kind": "lhs", "samples": 6, "seed": 2, "parameters": {
         "electricity_cn_west": {"low": 0.02, "high": 0.12},
-        "demand_growth": {"low": -0.9, "high": 0.1}}}  # some runs fail: the same ones
+        "demand_growth": {"low": -0.1, "high": 0.1},
+        "producer_strategy": {"values": ["best_response", strategy_of_this_process_only]}}}
     spec = spec_dict(design, metrics=("price_avg", "share_cn_west", "consumer_surplus"))
     local = run_sweep(spec, tmp_path / "local", workers=2, progress=False)
     dask = run_sweep(spec, tmp_path / "dask", scheduler=dask_scheduler, progress=False)

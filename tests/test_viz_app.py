@@ -22,16 +22,20 @@ with warnings.catch_warnings():
 
 import ipyvuetify as v  # noqa: E402
 import ipywidgets as widgets  # noqa: E402
+import matplotlib.dates as mdates  # noqa: E402
 import solara  # noqa: E402
 
 from pricewar.scenario import load_scenario  # noqa: E402
-from pricewar.viz import app, drawing  # noqa: E402
+from pricewar.viz import app, drawing, panels  # noqa: E402
+from pricewar.viz.controls import download_name, pending_changes, run_file  # noqa: E402
 from pricewar.viz.session import (  # noqa: E402
     SCENARIO_STRATEGY,
     VIZ_CONSUMERS,
     MarketSession,
     control_values,
     model_params,
+    session_settings,
+    switch_scenario,
 )
 
 
@@ -195,3 +199,116 @@ def test_viz_rejects_an_unknown_scenario_before_starting_a_server():
                              "--port", "1"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "unknown scenario" in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# settings, recorded steps, comparison, downloads
+# ------------------------------------------------------------------------------------------------
+def test_switching_scenario_moves_the_levers_and_keeps_strategy_seed_and_consumers():
+    settings = {**session_settings("baseline"), "producer_strategy": "cost_plus", "seed": 9,
+                "n_consumers": 300, "electricity_us": 0.2}
+    switched = switch_scenario(settings, "parity")
+    assert switched["scenario"] == switched["controls_scenario"] == "parity"
+    assert switched["electricity_cn_west"] == 0.081 and switched["electricity_us"] == 0.081
+    assert (switched["producer_strategy"], switched["seed"], switched["n_consumers"]) == \
+        ("cost_plus", 9, 300)
+    session = MarketSession(**switched)
+    assert {g.strategy for g in session.market.scenario.producers.values()} == {"cost_plus"}
+    assert session.parameters == {**switched, "comparison": None}
+    assert pending_changes(switched, session.parameters) == []
+    assert pending_changes({**switched, "seed": 2}, session.parameters) == ["seed"]
+
+
+def test_session_settings_are_the_control_values_and_pass_mesa_checks():
+    settings = session_settings("parity")
+    params = model_params("parity")
+    for key in control_values(load_scenario("parity")):
+        assert settings[key] == params[key]["value"]
+    _check_model_params(MarketSession.__init__, settings)
+
+
+def test_every_step_is_recorded_as_the_model_was():
+    session = MarketSession(n_consumers=150)
+    reference = MarketSession(n_consumers=150)
+    for _ in range(3):
+        session.step()
+    assert [r.step for r in session.history] == [0, 1, 2, 3]
+    reference.step()
+    record = session.record(1)
+    np.testing.assert_array_equal(record.flows.platform_producer,
+                                  drawing.network_flows(reference.market).platform_producer)
+    assert record.costs == drawing.cost_breakdown(reference.market)
+    assert record.date == reference.market.date
+    assert session.record().step == 3
+
+
+def test_comparison_runs_b_in_lock_step_with_the_same_seed_and_consumers():
+    session = MarketSession(seed=3, n_consumers=150)
+    session.step()
+    b = session.compare_with(session_settings("parity"))
+    assert b.market.steps == 1 and b.seed == 3 and len(b.market.consumers) == 150
+    session.step()
+    assert b.market.steps == 2
+    alone = MarketSession("parity", seed=3, n_consumers=150)
+    alone.step()
+    alone.step()
+    assert b.market.metrics == alone.market.metrics
+    table = panels.comparison_table(session, b, 2)
+    assert table.loc["price_avg", "B"] == alone.market.metrics["price_avg"]
+    # Reset (a new session from the parameters) rebuilds the comparison
+    rebuilt = MarketSession(**session.parameters)
+    assert rebuilt.comparison is not None and rebuilt.comparison.scenario_name == "parity"
+
+
+def test_downloads_are_the_run_so_far_with_metadata(tmp_path):
+    import pandas as pd
+
+    from pricewar.studies.outputs import read_metadata
+    from pricewar.studies.runner import model_frame
+
+    session = MarketSession(n_consumers=150)
+    session.step()
+    path = tmp_path / "model.parquet"
+    path.write_bytes(run_file(session, "model.parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(path), model_frame(session.market))
+    assert read_metadata(path)["steps"] == "1"
+    assert run_file(session, "model.csv").decode().startswith("step,date,price_avg")
+    assert download_name(session, "model.csv") == "baseline-seed1-step1-model.csv"
+
+
+def test_step_zero_is_drawn_on_dated_non_negative_axes():
+    session = MarketSession(n_consumers=150)
+    figure, axes = drawing.new_figure(5.5, 3.4)
+    frame = session.market.datacollector.get_model_vars_dataframe()
+    drawing.draw_time_series(axes, drawing.TimeAxis.of(session.market), frame,
+                             {"unserved": ("unserved_demand", "grey")}, "t", "Mtok", "Mtok/step")
+    assert axes.get_ylim() == (0.0, 1.0)  # all zero: a 0..1 axis, not -0.05..0.05
+    (line,) = axes.get_lines()
+    assert line.get_marker() == "o" and len(line.get_xdata()) == 1
+    low, high = axes.get_xlim()
+    assert low < mdates.date2num(session.market.start_date) < high
+
+
+def test_snapshot_reads_the_recorded_reporters():
+    session = MarketSession(n_consumers=150)
+    session.step()
+    session.step()
+    row = session.market.datacollector.get_model_vars_dataframe().iloc[1]
+    text = panels.snapshot(session, 1)
+    assert text.startswith("Step 1 (2024-01-08)") and f"Lerner {row['lerner']:.3f}" in text
+
+
+def test_page_reset_twice_keeps_the_scenario_and_strategy_shown(page):
+    page.find(v.Select, label="Scenario").widget.v_model = "parity"
+    page.find(v.Select, label="Producer strategy").widget.v_model = "cost_plus"
+    for _ in range(2):
+        _click(page, "Reset")
+        text = _parameters(page)
+        assert text.startswith("parity") and "strategy cost_plus" in text
+        assert page.find(v.Select, label="Scenario").widget.v_model == "parity"
+        assert page.find(v.Select, label="Producer strategy").widget.v_model == "cost_plus"
+
+
+def test_a_negative_seed_gives_a_message_not_an_exception():
+    session = MarketSession(**{**session_settings("baseline"), "seed": -3})
+    assert session.market is None and "seed" in session.error and "-3" in session.error

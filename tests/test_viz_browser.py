@@ -1,9 +1,11 @@
 """``pricewar viz`` in a real browser: headless Chromium driven by Playwright.
 
-One server (the real ``pricewar viz`` command on a free loopback port) serves the module's tests;
-every test opens its own pages. The tests check what the page does, not how fast: timings (server
-start to interactive page, one Step to rendered figures) are measured by experiments/bench_viz.py,
-which also makes the README's screenshot (``make screenshots``).
+One server (the real ``pricewar viz`` command on a free loopback port) serves the module's tests
+(session-scoped: xdist may run other modules' tests between them, which would restart a
+module-scoped server); every test opens its own pages. The tests check what the page does, not
+how fast: timings (server start to interactive page, one Step to rendered figures) are measured
+by experiments/bench_viz.py; the README's screenshots are made by experiments/app_screenshots.py
+(``make screenshots``), never by the tests.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ pytestmark = [
 SLIDER = "Electricity cn_west (USD/kWh)"
 
 
-@pytest.fixture(scope="module")
+def expect(locator):
+    """Playwright's retrying assertions: the page updates asynchronously after each action."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -36,7 +45,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(browser, tmp_path_factory):
     """The URL of the real ``pricewar viz`` on a free loopback port (stopped even when a test
     fails)."""
@@ -89,7 +98,7 @@ def test_reset_rebuilds_the_model_with_a_moved_slider(page):
     slider = page.get_by_role("slider", name=SLIDER)
     slider.focus()
     slider.press("End")
-    assert slider.get_attribute("aria-valuenow") == "0.3"
+    expect(slider).to_have_attribute("aria-valuenow", "0.3")
     _reset(page)
     page.wait_for_function(
         "() => document.querySelector('.pricewar-parameters')?.textContent"
@@ -108,7 +117,7 @@ def test_switching_scenario_moves_the_sliders_to_its_values(page):
     text = _parameters(page)
     assert "cn_west 0.081" in text and "export-control penalty 0.00" in text
     slider = page.get_by_role("slider", name=SLIDER)
-    assert slider.get_attribute("aria-valuenow") == "0.081"
+    expect(slider).to_have_attribute("aria-valuenow", "0.081")
 
 
 def test_each_page_has_its_own_model(browser, server, page):
@@ -116,10 +125,148 @@ def test_each_page_has_its_own_model(browser, server, page):
         probe.click_step(page, n)
     other = probe.open_page(browser, server)
     try:
-        assert other.get_by_text("Step: 0", exact=True).is_visible()
+        expect(other.get_by_text("Step: 0", exact=True)).to_be_visible()
         assert "electricity cn_west 0.052" in _parameters(other)
         probe.click_step(other, 1)
         assert page.get_by_text("Step: 5", exact=True).is_visible()
         assert other.get_by_text("Step: 1", exact=True).is_visible()
     finally:
         other.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# Reset state, downloads, time slider, comparison
+# ------------------------------------------------------------------------------------------------
+def _choose(page, label: str, option: str, scope: str = ".v-navigation-drawer") -> None:
+    """Pick ``option`` in the select labelled ``label`` inside ``scope``."""
+    field = page.locator(f"{scope} .v-select",
+                         has=page.locator("label").get_by_text(label, exact=True))
+    field.click()
+    page.locator(".menuable__content__active").get_by_role(
+        "option", name=option, exact=True).click()
+
+
+def _selected(page, label: str, scope: str = ".v-navigation-drawer") -> str:
+    field = page.locator(f"{scope} .v-select",
+                         has=page.locator("label").get_by_text(label, exact=True))
+    return field.locator(".v-select__selection").inner_text().strip()
+
+
+def _expected_frame(steps: int, scenario: str = "baseline"):
+    """The app's default model stepped ``steps`` times here, outside the browser."""
+    from pricewar.model import PriceWarModel
+    from pricewar.studies.runner import model_frame
+    from pricewar.viz.session import VIZ_CONSUMERS, VIZ_SEED
+
+    model = PriceWarModel(scenario, seed=VIZ_SEED, n_consumers=VIZ_CONSUMERS)
+    for _ in range(steps):
+        model.step()
+    return model_frame(model)
+
+
+def test_reset_runs_scenario_strategy_and_sliders_as_the_controls_show(page):
+    _choose(page, "Scenario", "parity")
+    _choose(page, "Producer strategy", "cost_plus")
+    slider = page.get_by_role("slider", name=SLIDER)
+    expect(slider).to_have_attribute("aria-valuenow", "0.081")  # parity's value, before Reset
+    slider.focus()
+    slider.press("End")
+    expect(page.locator(".pricewar-pending")).to_be_visible()  # the controls differ from the run
+    for _ in range(3):  # a second and third Reset must not drift back to the old scenario
+        _reset(page)
+        probe.wait_for_text(page, ".pricewar-parameters", "strategy cost_plus")
+        text = _parameters(page)
+        assert text.startswith("parity") and "cn_west 0.300" in text
+        assert _selected(page, "Scenario") == "parity"
+        assert _selected(page, "Producer strategy") == "cost_plus"
+        expect(slider).to_have_attribute("aria-valuenow", "0.3")
+        # the sidebar may update after the main area: wait for the notice to go
+        page.locator(".pricewar-pending").wait_for(state="detached")
+        probe.click_step(page, 1)
+
+
+def test_seed_and_consumer_controls(page):
+    seed = page.get_by_label("Seed", exact=True)
+    seed.fill("7")
+    seed.press("Enter")
+    consumers = page.get_by_role("slider", name="Consumers")
+    consumers.focus()
+    consumers.press("Home")
+    _reset(page)
+    probe.wait_for_text(page, ".pricewar-parameters", "seed 7")
+    assert "100 consumers · seed 7" in _parameters(page)
+    assert "100" in page.locator(".pricewar-slider-row", has=consumers).inner_text()
+
+
+def test_download_gives_the_run_so_far_as_csv_and_parquet(page, tmp_path):
+    import pandas as pd
+
+    from pricewar.studies.outputs import read_metadata, read_units
+
+    for n in (1, 2):
+        probe.click_step(page, n)
+    files = {}
+    for name in ("model.csv", "model.parquet", "agents.parquet"):
+        with page.expect_download() as download:
+            page.get_by_role("button", name=name).click()
+        files[name] = tmp_path / download.value.suggested_filename
+        download.value.save_as(files[name])
+    assert files["model.csv"].name == "baseline-seed1-step2-model.csv"
+    expected = _expected_frame(2)
+    model = pd.read_parquet(files["model.parquet"])
+    pd.testing.assert_frame_equal(model, expected)
+    csv = pd.read_csv(files["model.csv"])
+    assert list(csv["step"]) == [0, 1, 2]
+    assert csv["price_avg"].to_numpy() == pytest.approx(expected["price_avg"].to_numpy(),
+                                                        rel=1e-12)
+    meta = read_metadata(files["model.parquet"])
+    assert meta["scenario"] == "baseline" and meta["seed"] == "1" and meta["steps"] == "2"
+    assert read_units(files["model.parquet"])["price_avg"] == "USD/Mtok"
+    agents = pd.read_parquet(files["agents.parquet"])
+    assert set(agents["step"]) == {0, 1, 2} and set(agents["agent_type"]) == {"producer",
+                                                                           "platform"}
+
+
+def test_time_slider_shows_any_recorded_step(page):
+    for n in range(1, 5):
+        probe.click_step(page, n)
+    network = page.locator(".pricewar-network img")
+    latest_picture = network.get_attribute("src")
+    probe.look_back(page, 2)
+    assert "Step 2 (2024-01-15)" in page.locator(".pricewar-snapshot").inner_text()
+    recorded = _expected_frame(2).iloc[2]
+    assert f"average price ${recorded['price_avg']:.3g} per M tokens" in \
+        page.locator(".pricewar-snapshot").inner_text()
+    assert f"Lerner {recorded['lerner']:.3f}" in page.locator(".pricewar-snapshot").inner_text()
+    page.wait_for_function("(old) => document.querySelector('.pricewar-network img').src != old",
+                           arg=latest_picture)
+    assert "step 2 of 4" in page.locator(".pricewar-time").inner_text()
+    # stepping on keeps the view where it was; Latest follows the run again
+    page.get_by_role("button", name="Step", exact=True).click()
+    page.get_by_text("Step: 5", exact=True).wait_for()
+    probe.wait_for_text(page, ".pricewar-time", "step 2 of 5")
+    assert "Step 2 (2024-01-15)" in page.locator(".pricewar-snapshot").inner_text()
+    page.get_by_role("button", name="Latest").click()
+    probe.wait_for_text(page, ".pricewar-snapshot", "Step 5 (2024-02-05)")
+
+
+def test_comparison_runs_b_alongside_with_the_same_seed(page):
+    for n in (1, 2):
+        probe.click_step(page, n)
+    page.get_by_role("tab", name="Compare").click()
+    assert _selected(page, "Scenario", ".pricewar-compare-controls") == "parity"
+    page.get_by_role("button", name="Compare", exact=True).click()
+    probe.wait_for_text(page, ".pricewar-compare-b", "B: parity")
+    assert "500 consumers · seed 1" in page.locator(".pricewar-compare-b").inner_text()
+    assert page.locator(".pricewar-compare img").count() == 1
+    table = page.locator(".pricewar-compare table")
+    assert "At step 2" in page.locator(".pricewar-compare").inner_text()
+    a, b = _expected_frame(2).iloc[2], _expected_frame(2, "parity").iloc[2]
+    row = table.locator("tr", has=page.get_by_text("price_avg", exact=True)).inner_text()
+    assert f"{a['price_avg']:.4g}" in row and f"{b['price_avg']:.4g}" in row
+    # B steps with A, and Reset rebuilds both
+    page.get_by_role("button", name="Step", exact=True).click()
+    probe.wait_for_text(page, ".pricewar-compare", "At step 3")
+    _reset(page)
+    probe.wait_for_text(page, ".pricewar-compare", "At step 0")
+    assert "B: parity" in page.locator(".pricewar-compare-b").inner_text()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from pricewar import cli_types
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="calibration spec (TOML; see docs/calibration.md)")
@@ -18,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="the spec's [quick] budget: fewer, smaller runs")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    where.add_argument("--workers", type=cli_types.workers, default=os.cpu_count() or 1,
                        help="local worker processes (default: CPU count; 1 = in-process)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
@@ -34,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
 
     spec = load_calibration_spec(args.spec)
     budget, size = spec.mode(args.quick)
-    workers = max(1, args.workers)
+    workers = args.workers
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"{workers} local worker(s)"
     method = args.method or spec.method
     print(f"calibrate {spec.name!r} ({method}{', quick' if args.quick else ''}): "

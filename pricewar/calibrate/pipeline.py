@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pricewar.atomic_writes import FolderLock, check_output_dir, write_file_atomic
 from pricewar.calibrate import plots, simulate
 from pricewar.calibrate.abc import rejection_abc
 from pricewar.calibrate.posterior import (
@@ -86,9 +87,15 @@ def calibrate(spec, out: str | Path, *, quick: bool = False, workers: int = 1, s
         from pricewar.calibrate import npe
 
         npe.check_available()  # before any run, not after an hour of them
-    budget, size = spec.mode(quick)
-    out = Path(out)
+    out = check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, "calibration"):  # a second calibration in DIR fails at once
+        return _calibrate(spec, out, quick, workers, scheduler, method, progress)
+
+
+def _calibrate(spec: CalibrationSpec, out: Path, quick: bool, workers: int, scheduler,
+               method: str, progress: bool) -> CalibrationResult:
+    budget, size = spec.mode(quick)
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()
@@ -137,7 +144,7 @@ def calibrate(spec, out: str | Path, *, quick: bool = False, workers: int = 1, s
                               for j, p in enumerate(spec.parameters)})
         draws["weight"] = 1.0 / len(draws)
         ident = None
-    draws.to_parquet(out / POSTERIOR, index=False)
+    write_file_atomic(out / POSTERIOR, lambda tmp: draws.to_parquet(tmp, index=False))
     table = parameter_table(draws, spec.parameters)
     seconds["estimation"] = time.perf_counter() - start
 
@@ -155,7 +162,7 @@ def calibrate(spec, out: str | Path, *, quick: bool = False, workers: int = 1, s
     summary = _summary(spec, method, quick, workers, scheduler, prior, usable, draws, table,
                        checks, ident, prior_status, predictive_status, seconds, files)
     path = out / "summary.json"
-    path.write_text(json.dumps(json_ready(summary), indent=1))
+    write_file_atomic(path, lambda tmp: tmp.write_text(json.dumps(json_ready(summary), indent=1)))
     files.append(path)
     return CalibrationResult(out=out, method=method, quick=quick, parameters=table,
                              checks=checks, identification=ident, draws=draws,
@@ -171,11 +178,13 @@ def _write_outputs(spec: CalibrationSpec, out: Path, method: str, quick: bool, s
                         ("held_out_checks", checks[checks["role"] == "held out"]),
                         ("identification", ident)):
         if frame is not None:
-            frame.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
+            write_file_atomic(out / f"{name}.csv", lambda tmp, frame=frame: frame.to_csv(
+                tmp, index=False, float_format="%.6g"))
             files.append(out / f"{name}.csv")
     today = dt.date.today()
     scenario = out / "calibrated.toml"
-    scenario.write_text(calibrated_scenario_toml(spec, table, method, size, today))
+    text = calibrated_scenario_toml(spec, table, method, size, today)
+    write_file_atomic(scenario, lambda tmp: tmp.write_text(text))
     files.append(scenario)
     budget, _ = spec.mode(quick)
     note = (f"pricewar calibrate {spec.name} ({method}{', quick' if quick else ''}): "

@@ -1,4 +1,5 @@
-"""Model and agent reporters (names are public API; docs/ODD.md §4 "Observation").
+"""Model and agent reporters, declared with their units and meaning (names are public API;
+docs/ODD.md §4 "Observation"; docs/outputs.md is generated from these declarations).
 
 All model metrics of a step are computed once, vectorized, by :func:`compute` after settlement and
 stored in ``model.metrics``; the DataCollector's reporters read that dict. Units: prices and costs
@@ -9,19 +10,82 @@ their ``bloc`` in the scenario's regions.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+import mesa
 import numpy as np
+import pandas as pd
 
 from pricewar.scenario import PRODUCER_REGIONS
 
-REGION_METRICS = ("price", "share", "throughput", "unit_cost", "energy_mwh", "emissions_t")
 
-AGGREGATE_METRICS = (
-    "price_avg", "hhi", "lerner", "consumer_surplus", "demand_total", "served_total",
-    "outside_total", "unserved_demand", "energy_mwh", "emissions_t", "active_producers",
-    "efficiency", "price_index", "exits", "entries", "exits_total", "entries_total",
-    "curtailment_absorbed_mwh", "emissions_avoided_t", "capacity_total", "gpus_total",
-    "gpus_ordered", "cn_share_western", "cn_share_global_south", "western_share_global_south",
-)
+class Declaration(NamedTuple):
+    """What a reporter measures: its unit (``1`` = dimensionless) and meaning."""
+
+    unit: str
+    meaning: str
+
+
+#: per-region model metrics, reported as ``<metric>_<region>`` for every producer region
+REGION_REPORTERS: dict[str, Declaration] = {
+    "price": Declaration("USD/Mtok", "posted price of the region's producers, weighted by the "
+                         "volume each serves (unweighted mean when the region serves nothing)"),
+    "share": Declaration("1", "the region's producers' share of all served tokens (0-1)"),
+    "throughput": Declaration("Mtok/step", "tokens served by the region's producers"),
+    "unit_cost": Declaration("USD/Mtok", "full unit cost (energy + hardware + opex spread over "
+                             "realised utilisation), volume-weighted like the price"),
+    "energy_mwh": Declaration("MWh/step", "facility energy of the region's producers (IT load "
+                              "x PUE)"),
+    "emissions_t": Declaration("t CO2/step", "emissions of the grid share of that energy"),
+}
+
+#: market-wide model metrics, in the DataCollector's column order
+AGGREGATE_REPORTERS: dict[str, Declaration] = {
+    "price_avg": Declaration("USD/Mtok", "posted producer price weighted by served volume "
+                             "(unweighted mean when nothing is served)"),
+    "hhi": Declaration("1", "Herfindahl-Hirschman index of producers' shares of served tokens "
+                       "(0-1; 1/n for n equal producers)"),
+    "lerner": Declaration("1", "Lerner index (price - marginal cost) / price of each producer, "
+                          "weighted by served volume (0 when nothing is served)"),
+    "consumer_surplus": Declaration("USD/step", "consumers' expected surplus from their logit "
+                                    "choice (log-sum of route utilities in USD), summed"),
+    "demand_total": Declaration("Mtok/step", "consumers' potential demand"),
+    "served_total": Declaration("Mtok/step", "tokens served to consumers"),
+    "outside_total": Declaration("Mtok/step", "demand that took the outside option (no AI "
+                                 "tokens)"),
+    "unserved_demand": Declaration("Mtok/step", "demand rationed by capacity (chose a route "
+                                   "whose producers were full)"),
+    "energy_mwh": Declaration("MWh/step", "facility energy of all producers (IT load x PUE)"),
+    "emissions_t": Declaration("t CO2/step", "emissions of the grid electricity used"),
+    "active_producers": Declaration("producers", "producers in the market after this step's "
+                                    "exits and entries"),
+    "efficiency": Declaration("1", "serving-efficiency multiplier E(t) at the step's date: "
+                              "tokens/s per GPU at fixed capability relative to the technology "
+                              "reference date (algorithmic x software progress)"),
+    "price_index": Declaration("1", "price_avg divided by its value at step 0"),
+    "exits": Declaration("producers", "producers that went bankrupt and left this step"),
+    "entries": Declaration("producers", "producers that entered this step"),
+    "exits_total": Declaration("producers", "exits since step 0"),
+    "entries_total": Declaration("producers", "entries since step 0"),
+    "curtailment_absorbed_mwh": Declaration("MWh/step", "otherwise-curtailed direct green "
+                                            "supply used by flexible (batch) load"),
+    "emissions_avoided_t": Declaration("t CO2/step", "grid emissions avoided by that green "
+                                       "energy"),
+    "capacity_total": Declaration("Mtok/step", "serving capacity of all producers"),
+    "gpus_total": Declaration("GPUs", "GPUs in all producers' fleets"),
+    "gpus_ordered": Declaration("GPUs", "GPUs ordered this step (delivered later)"),
+    "cn_share_western": Declaration("1", "share of western consumers' served tokens supplied "
+                                    "by Chinese producers (0-1)"),
+    "cn_share_global_south": Declaration("1", "share of contested (Global South) consumers' "
+                                         "served tokens supplied by Chinese producers (0-1)"),
+    "western_share_global_south": Declaration("1", "share of contested (Global South) "
+                                              "consumers' served tokens supplied by western "
+                                              "producers (0-1)"),
+}
+
+REGION_METRICS = tuple(REGION_REPORTERS)
+AGGREGATE_METRICS = tuple(AGGREGATE_REPORTERS)
 
 
 def metric_names(producer_regions) -> tuple[str, ...]:
@@ -30,13 +94,46 @@ def metric_names(producer_regions) -> tuple[str, ...]:
             *[f"{m}_{r}" for m in REGION_METRICS for r in producer_regions])
 
 
+def metric_declaration(name: str, producer_regions=None) -> Declaration:
+    """The declaration of model metric ``name`` (``price_us`` -> the ``price`` declaration).
+
+    Raises KeyError for a name that is not a model metric of ``producer_regions`` (default: the
+    shipped calibration's).
+    """
+    if name in AGGREGATE_REPORTERS:
+        return AGGREGATE_REPORTERS[name]
+    for region in producer_regions or PRODUCER_REGIONS:
+        metric = name.removesuffix(f"_{region}")
+        if metric != name and metric in REGION_REPORTERS:
+            return REGION_REPORTERS[metric]
+    raise KeyError(name)
+
+
 #: model metrics of the shipped calibration's producer regions
 MODEL_METRICS = metric_names(PRODUCER_REGIONS)
 
 #: Agent-type reporters: attribute names on the agents (views into the model arrays).
-PRODUCER_REPORTERS = ("price", "marginal_cost", "full_unit_cost", "quantity", "capacity",
-                      "utilisation", "profit", "cash", "gpus")
-PLATFORM_REPORTERS = ("markup", "quantity", "revenue")
+PRODUCER_REPORTER_DECLARATIONS: dict[str, Declaration] = {
+    "price": Declaration("USD/Mtok", "posted price"),
+    "marginal_cost": Declaration("USD/Mtok", "energy cost of one more Mtok plus the GPU-hours "
+                                 "it takes at the rental-equivalent rate"),
+    "full_unit_cost": Declaration("USD/Mtok", "energy + hardware + opex spread over the "
+                                  "realised utilisation"),
+    "quantity": Declaration("Mtok/step", "tokens served"),
+    "capacity": Declaration("Mtok/step", "serving capacity"),
+    "utilisation": Declaration("1", "served / capacity (0-1)"),
+    "profit": Declaration("USD/step", "revenue minus energy and fixed costs"),
+    "cash": Declaration("USD", "cash at the end of the step (bankrupt below the scenario's "
+                        "threshold)"),
+    "gpus": Declaration("GPUs", "fleet size"),
+}
+PLATFORM_REPORTER_DECLARATIONS: dict[str, Declaration] = {
+    "markup": Declaration("USD/Mtok", "markup added to listed producer prices"),
+    "quantity": Declaration("Mtok/step", "tokens routed through the platform"),
+    "revenue": Declaration("USD/step", "markup revenue"),
+}
+PRODUCER_REPORTERS = tuple(PRODUCER_REPORTER_DECLARATIONS)
+PLATFORM_REPORTERS = tuple(PLATFORM_REPORTER_DECLARATIONS)
 
 
 def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
@@ -148,3 +245,57 @@ def agenttype_reporters() -> dict:
         TokenProducer: {name: name for name in PRODUCER_REPORTERS},
         PlatformOperator: {name: name for name in PLATFORM_REPORTERS},
     }
+
+
+#: agent-type reporters' agent types by the name of the ``agent_type`` column
+AGENT_TYPE_NAMES = ("producer", "platform")
+
+
+class PriceWarDataCollector(mesa.DataCollector):
+    """Mesa's ``DataCollector`` with the model's reporters, whose ``get_agent_vars_dataframe()``
+    stacks the agent-type reporters with ``agent_type``, ``region`` and ``group`` columns.
+
+    ``extra_reporters`` (name -> ``(function(model), Declaration)``) adds model reporters after
+    pricewar's own (docs/extending.md, "A new reporter").
+
+    Mesa builds that frame from ``agent_reporters``, which would record every consumer agent at
+    every step; here it is assembled from what the agent-type reporters recorded. Each agent's
+    region and group are remembered when it is first collected, so a producer that exited keeps
+    them in the frame.
+    """
+
+    def __init__(self, producer_regions,
+                 extra_reporters: Mapping[str, tuple[Callable, Declaration]] | None = None):
+        extra = dict(extra_reporters or {})
+        names = metric_names(producer_regions)
+        taken = sorted(set(extra) & set(names))
+        if taken:
+            raise ValueError(f"extra_reporters {taken} would replace pricewar's own reporters")
+        super().__init__(
+            model_reporters={**model_reporters(producer_regions),
+                             **{name: function for name, (function, _) in extra.items()}},
+            agenttype_reporters=agenttype_reporters())
+        #: model reporter name -> its Declaration (pricewar's and the extra ones)
+        self.declarations = {**{n: metric_declaration(n, producer_regions) for n in names},
+                             **{name: declared for name, (_, declared) in extra.items()}}
+        self._identity: dict[int, tuple[str, str]] = {}
+
+    def collect(self, model) -> None:
+        super().collect(model)
+        for agent_type in self.agenttype_reporters:
+            for agent in model.agents_by_type.get(agent_type, ()):
+                if agent.unique_id not in self._identity:
+                    self._identity[agent.unique_id] = (agent.region, agent.group)
+
+    def get_agent_vars_dataframe(self) -> pd.DataFrame:
+        """Producer and platform reporters, index (Step, AgentID), with ``agent_type``,
+        ``region`` and ``group`` columns first (reporters a type lacks are NaN)."""
+        frames = []
+        for agent_type, name in zip(self.agenttype_reporters, AGENT_TYPE_NAMES, strict=True):
+            frame = self.get_agenttype_vars_dataframe(agent_type)
+            identity = [self._identity[i] for i in frame.index.get_level_values("AgentID")]
+            frame.insert(0, "agent_type", name)
+            frame.insert(1, "region", [region for region, _ in identity])
+            frame.insert(2, "group", [group for _, group in identity])
+            frames.append(frame)
+        return pd.concat(frames).sort_index(kind="stable")

@@ -23,9 +23,10 @@ import mesa
 import numpy as np
 
 from pricewar.kernel import RouteMarket, bertrand_nash, market_demand
+from pricewar.limits import check_seed
 from pricewar.market.costs import CostConditions, ProducerCosts, capacity_mtok_per_step
 from pricewar.market.fleet import Fleet
-from pricewar.model import entry_exit, initialise, investment, metrics, phases
+from pricewar.model import entry_exit, health, initialise, investment, metrics, phases
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.network import MarketNetwork, build_network
 from pricewar.model.population import ArrayAttributes
@@ -62,6 +63,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     demand_outcome, clearing : this step's logit demand and capacity clearing
     strategy_state : memory of strategies that learn (``PricingView.state``)
     metrics : this step's model metrics (the DataCollector's model reporters read them)
+    warnings : what makes this run's numbers doubtful (outside the calibrated period, a
+        degenerate market), each kind once (:mod:`pricewar.model.health`; also logged)
 
     Examples
     --------
@@ -75,10 +78,13 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
 
     def __init__(self, scenario: str | Path | Scenario = "baseline", seed: int | None = 1,
                  **overrides):
+        if seed is not None:
+            check_seed("PriceWarModel", "seed", seed)  # numpy wants it in [0, 2**63 - 1]
         super().__init__(seed=seed)
         self.scenario: Scenario = load_scenario(scenario).with_overrides(**overrides)
         self.overrides = dict(overrides)
         s = self.scenario
+        self.warnings = health.RunWarnings(s.name)
         self.start_date = dt.date.fromisoformat(s.start_date)
         self.region_names: list[str] = list(s.regions)
         self.sector_names: list[str] = list(s.sectors)
@@ -120,11 +126,9 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.metrics: dict[str, float] = {}
         self.initial_price_avg: float | None = None  # base of the price index
         self._initialise_market()
-        self.datacollector = mesa.DataCollector(
-            model_reporters=metrics.model_reporters(self.regions.producer_regions),
-            agenttype_reporters=metrics.agenttype_reporters(),
-        )
+        self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions)
         self.datacollector.collect(self)
+        health.check_run(self)
 
     # ------------------------------------------------------------------------------------------
     # the story of one step
@@ -139,6 +143,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self._invest()
         self.metrics = metrics.compute(self)  # this step's market, before exits change the arrays
         self._exit_and_entry()
+        health.check_step(self)
         self.datacollector.collect(self)
         self.running = self.steps < self.scenario.steps
 

@@ -27,7 +27,7 @@ overrides), :mod:`~pricewar.scenario.calibration` (the calibration data files),
 
 from pricewar.scenario.calibration import PRODUCER_REGIONS, calibration_defaults
 from pricewar.scenario.loading import load_scenario, scenario_names
-from pricewar.scenario.overrides import OVERRIDES, parse_override_value
+from pricewar.scenario.overrides import OVERRIDES, parse_override_pairs, parse_override_value
 from pricewar.scenario.resolve import Scenario, apply_overrides, scenario_from_dict
 from pricewar.scenario.schema import (
     ACCESS,
@@ -48,4 +48,4 @@ from pricewar.scenario.schema import (
 __all__ = ["ACCESS", "OVERRIDES", "PRODUCER_REGIONS", "Chip", "Costs", "Demand", "Dynamics",
            "Event", "PlatformGroup", "Policy", "Pricing", "ProducerGroup", "Region", "Scenario",
            "Sector", "Technology", "apply_overrides", "calibration_defaults", "load_scenario",
-           "parse_override_value", "scenario_from_dict", "scenario_names"]
+           "parse_override_pairs", "parse_override_value", "scenario_from_dict", "scenario_names"]

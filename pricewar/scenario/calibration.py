@@ -8,11 +8,14 @@ A scenario's own producer regions are :attr:`Scenario.producer_regions`.
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
 
 from pricewar.errors import ScenarioError
+from pricewar.limits import MAX_INPUT_BYTES
 from pricewar.scenario.schema import CALIBRATION_FILES
 
 
@@ -22,12 +25,23 @@ def data_dir() -> Path:
 
 
 def read_toml(path: Path) -> dict:
-    """A TOML file as a dict (unreadable or invalid files raise ScenarioError)."""
+    """A TOML file as a dict (unreadable, oversized, non-UTF-8 or invalid files raise
+    ScenarioError)."""
     try:
         with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_INPUT_BYTES:
+                raise ScenarioError(str(path), "<file>", None,
+                                    f"{size:,} bytes: a scenario or spec file has at most "
+                                    f"{MAX_INPUT_BYTES:,}")
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(str(path), "<file>", None, f"invalid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ScenarioError(str(path), "<file>", None,
+                            f"not UTF-8 text (byte {error.start}: "
+                            f"{error.object[error.start:error.start + 1]!r}); TOML files are "
+                            f"UTF-8") from None
     except OSError as error:
         raise ScenarioError(str(path), "<file>", None, f"cannot read: {error}") from None
 
@@ -57,6 +71,14 @@ def calibration_defaults() -> dict:
             merged = merge(merged, content)
     merged["sources"] = network_sources
     return merged
+
+
+#: The period the calibration data describe: observed figures of 2023-2025 and trends (demand
+#: growth 1.05 per week, efficiency 2.8x and 1.67x per year, power and chip supply growth)
+#: projected five years from 2024-01. Runs outside it extrapolate those trends (after 260 weekly
+#: steps demand has grown ~3e5-fold) and warn (:mod:`pricewar.model.health`).
+CALIBRATED_FROM = dt.date(2024, 1, 1)
+CALIBRATED_UNTIL = dt.date(2028, 12, 31)
 
 
 #: regions of the shipped calibration data that host producers (``hosts_producers = true``)

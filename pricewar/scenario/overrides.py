@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from pricewar.errors import ScenarioError
+from pricewar.limits import MAX_CONSUMERS, MAX_PLATFORMS, MAX_PRODUCERS, MAX_STEPS
 from pricewar.scenario.calibration import PRODUCER_REGIONS
 from pricewar.strategies.registry import strategy_names
 
@@ -84,6 +85,26 @@ OVERRIDES: dict[str, tuple[str, Any, type]] = {
 }
 
 
+#: integer overrides: allowed range (the float overrides are bounded by the scenario fields they
+#: set, whose ranges the scenario validation states)
+OVERRIDE_RANGES: dict[str, tuple[int, int]] = {
+    "n_producers": (1, MAX_PRODUCERS),
+    "n_platforms": (1, MAX_PLATFORMS),
+    "n_consumers": (1, MAX_CONSUMERS),
+    "steps": (1, MAX_STEPS),
+}
+
+
+def check_override_range(source: str, key: str, value, shown=None) -> None:
+    """Raise ScenarioError if the integer override ``key`` is outside :data:`OVERRIDE_RANGES`
+    (naming ``shown``, e.g. the text typed, instead of ``value`` when given)."""
+    if key in OVERRIDE_RANGES:
+        low, high = OVERRIDE_RANGES[key]
+        if not low <= value <= high:
+            raise ScenarioError(source, key, value if shown is None else shown,
+                                f"must be >= {low:,} and <= {high:,}")
+
+
 def plain(data):
     """Strip {value, source} wrappers so overrides can assign plain values."""
     if isinstance(data, dict):
@@ -99,28 +120,44 @@ def parse_override_value(key: str, text: str | int | float):
     """Type a ``--set key=value`` string, or a TOML number, as the override ``key`` expects.
 
     Strings are parsed (``"0.05"`` -> 0.05, ``"300"`` -> 300); numbers are checked and passed
-    through exactly (an integer override keeps an int of any size). Raises ScenarioError.
+    through exactly. Integer overrides are checked against :data:`OVERRIDE_RANGES`, non-finite
+    numbers are refused. Raises ScenarioError.
     """
     if key not in OVERRIDES:
         raise ScenarioError("--set", key, text, f"unknown override (known: {sorted(OVERRIDES)})")
     kind = OVERRIDES[key][2]
+    if kind is str:
+        if not isinstance(text, str):
+            raise ScenarioError("--set", key, text, "expected str")
+        return text
     try:
-        if kind is str:
-            if not isinstance(text, str):
-                raise ValueError(text)
-            return text
         if isinstance(text, bool):
             raise ValueError(text)
         number = text if isinstance(text, int | float) else float(text)
-        if kind is int:
-            if isinstance(number, int):
-                return number
-            if not float(number).is_integer():
+        if kind is int and not isinstance(number, int):
+            if not (math.isfinite(number) and number.is_integer()):
                 raise ValueError(text)
-            return int(number)
-        return float(number)
-    except ValueError:
+            number = int(number)
+        if kind is float:
+            number = float(number)  # an int beyond the float range raises OverflowError
+    except (ValueError, OverflowError):
         raise ScenarioError("--set", key, text, f"expected {kind.__name__}") from None
+    if kind is float and not math.isfinite(number):
+        raise ScenarioError("--set", key, text, "expected a finite float")
+    check_override_range("--set", key, number, shown=text)
+    return number
+
+
+def parse_override_pairs(pairs) -> dict:
+    """``["key=value", ...]`` (``--set`` arguments) -> typed overrides (ScenarioError on a bad
+    key or value)."""
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ScenarioError("--set", pair, pair, "expected key=value")
+        key, value = pair.split("=", 1)
+        overrides[key.strip()] = parse_override_value(key.strip(), value.strip())
+    return overrides
 
 
 def flatten(data, prefix: str = "") -> dict[str, Any]:

@@ -12,7 +12,15 @@ from typing import Any, Literal
 import tomli_w
 
 from pricewar.errors import ScenarioError
-from pricewar.scenario.overrides import OVERRIDES, flatten, plain
+from pricewar.limits import (
+    MAX_CONSUMERS,
+    MAX_DEMAND_FACTOR,
+    MAX_PLATFORMS,
+    MAX_PRODUCERS,
+    MAX_ROUTES,
+    MAX_STEPS,
+)
+from pricewar.scenario.overrides import OVERRIDES, check_override_range, flatten, plain
 from pricewar.scenario.schema import (
     Chip,
     Costs,
@@ -45,13 +53,13 @@ class Scenario:
     name: str
     description: str
     start_date: str
-    step_days: float = field(metadata=bounds(strict=True))
-    steps: int = field(metadata=bounds())
+    step_days: float = field(metadata=bounds(0.0, 366.0, strict=True))
+    steps: int = field(metadata=bounds(0, MAX_STEPS))
     price_form: Literal["log", "linear"]
     regions: dict[str, Region]
     chips: dict[str, Chip]
     sectors: dict[str, Sector]
-    latency_ms: dict[str, dict[str, float]] = field(metadata=bounds())
+    latency_ms: dict[str, dict[str, float]] = field(metadata=bounds(0.0, 60_000.0))
     access: dict[str, dict[str, Literal["allowed", "friction", "barred"]]]
     producers: dict[str, ProducerGroup]
     platforms: dict[str, PlatformGroup]
@@ -217,6 +225,38 @@ def _check_consistency(s: Scenario) -> None:
     if s.costs.planned_utilisation > s.costs.max_utilisation:
         fail(o, "costs.planned_utilisation", s.costs.planned_utilisation,
               f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")
+    _check_size(s)
+
+
+def _check_size(s: Scenario) -> None:
+    """Totals within :mod:`pricewar.limits`: agents, routes, and demand growth compounded over
+    the run (a run too large to finish, or whose volumes would leave the float range, fails
+    here rather than after hours or with infinities)."""
+    o = s.origin
+    producers = sum(g.count for g in s.producers.values())
+    if producers > MAX_PRODUCERS:
+        fail(o, "producers.*.count", producers, f"at most {MAX_PRODUCERS:,} producers in total")
+    platforms = sum(g.count for g in s.platforms.values())
+    if platforms > MAX_PLATFORMS:
+        fail(o, "platforms.*.count", platforms, f"at most {MAX_PLATFORMS:,} platforms in total")
+    consumers = len(s.regions) * len(s.sectors) * s.demand.consumers_per_segment
+    if consumers > MAX_CONSUMERS:
+        fail(o, "demand.consumers_per_segment", s.demand.consumers_per_segment,
+             f"{consumers:,} consumers (regions x sectors x per segment): at most "
+             f"{MAX_CONSUMERS:,}")
+    listings = max((g.listings for g in s.platforms.values() if g.count), default=0)
+    routes = (consumers * min(s.demand.platforms_per_consumer, platforms)
+              * min(listings, producers))
+    if routes > MAX_ROUTES:
+        fail(o, "demand.consumers_per_segment", s.demand.consumers_per_segment,
+             f"up to {routes:,} routes (consumers x platforms_per_consumer x listings): at most "
+             f"{MAX_ROUTES:,}; use fewer consumers, platforms per consumer or listings")
+    growth = s.demand.growth_per_step
+    if s.steps * abs(math.log1p(growth)) > math.log(MAX_DEMAND_FACTOR):
+        fail(o, "demand.growth_per_step", growth,
+             f"compounded over steps = {s.steps} demand would change by a factor "
+             f"{(1 + growth):g}^{s.steps}, beyond {MAX_DEMAND_FACTOR:g}: shorten the run or "
+             f"lower the growth")
 
 
 def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
@@ -268,8 +308,7 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
             if not value.is_integer():
                 raise ScenarioError("overrides", key, value, "expected an integer")
             value = int(value)
-        if kind is int and value < 1:
-            raise ScenarioError("overrides", key, value, "must be >= 1")
+        check_override_range("overrides", key, value)
         before = flatten(data)
         apply(data, value)
         for path, new in flatten(data).items():
@@ -277,4 +316,11 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
                 sources[path] = f"override {key}={value!r}"
     data["sources"] = sources
     origin = f"{scenario.origin} + overrides"
-    return scenario_from_dict(data, origin=origin)
+    try:
+        return scenario_from_dict(data, origin=origin)
+    except ScenarioError as error:  # name the override that set the bad value
+        source = sources.get(error.key_path, "")
+        if not source.startswith("override "):
+            raise
+        raise ScenarioError(error.source, error.key_path, error.value,
+                            f"{error.problem} (set by {source})") from None

@@ -6,10 +6,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pricewar.errors import ScenarioError
+from pricewar.limits import MAX_CONSUMERS, MAX_PLATFORMS, MAX_PRODUCERS
 from pricewar.scenario.typed import bounds, build_dataclass, fail, one_of
 from pricewar.strategies.registry import STRATEGY_PARAMS, strategy_names
 
 ACCESS = ("allowed", "friction", "barred")
+
+# Plausible ranges of the numbers flat overrides and sweeps vary (a value outside is a typo or a
+# different world, and would overflow the kernel): electricity and green supply up to 10 USD/kWh
+# (20x the dearest industrial tariff); exogenous growth rates up to +1000% per year and
+# efficiency gains up to 10x per year (the fastest calibrated: GPU supply +100%, algorithms 2.8x);
+# export-control energy penalty up to +1000% and lag up to 50 years; access friction up to 100
+# utils (cross-bloc demand is then e^-100 of its value).
+MAX_USD_PER_KWH = 10.0
+MAX_GROWTH_PER_YEAR = 10.0
 
 CALIBRATION_FILES = ("regions", "chips", "sectors", "network", "market")
 
@@ -26,14 +36,14 @@ class Region:
     hosts_producers: bool
     bloc: Literal["cn", "western", "contested"]
     export_controlled: bool
-    electricity_usd_per_kwh: float = field(metadata=bounds())
-    green_supply_usd_per_kwh: float = field(metadata=bounds())
+    electricity_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
+    green_supply_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
     green_supply_cap_mwh_per_step: float = field(metadata=bounds())
-    pue: float = field(metadata=bounds(1.0))
+    pue: float = field(metadata=bounds(1.0, 5.0))
     facility_usd_per_w: float = field(metadata=bounds())
     carbon_kg_per_kwh: float = field(metadata=bounds())
     ai_power_cap_mw: float = field(metadata=bounds())
-    ai_power_growth_per_year: float = field(metadata=bounds())
+    ai_power_growth_per_year: float = field(metadata=bounds(0.0, MAX_GROWTH_PER_YEAR))
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class Chip:
     release_date: str
     purchasable: bool
     supply_gpus_per_step: float = field(metadata=bounds())
-    supply_growth_per_year: float = field(metadata=bounds())
+    supply_growth_per_year: float = field(metadata=bounds(0.0, MAX_GROWTH_PER_YEAR))
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ class ProducerGroup:
     """A group of token producers in one region sharing chip, quality level and strategy."""
 
     region: str
-    count: int = field(metadata=bounds())
+    count: int = field(metadata=bounds(0, MAX_PRODUCERS))
     chip: str
     quality_utils: float = field(metadata=bounds(None))
     quality_sd_utils: float = field(metadata=bounds())
@@ -80,10 +90,10 @@ class PlatformGroup:
     """Platform operators (clouds, routers) in one region listing producers of some regions."""
 
     region: str
-    count: int = field(metadata=bounds())
+    count: int = field(metadata=bounds(0, MAX_PLATFORMS))
     markup_rate: float = field(metadata=bounds())
     value_add_utils: float = field(metadata=bounds(None))
-    listings: int = field(metadata=bounds(1))
+    listings: int = field(metadata=bounds(1, MAX_PRODUCERS))
     lists: tuple[str, ...]
 
 
@@ -91,10 +101,11 @@ class PlatformGroup:
 class Demand:
     """Industrial demand: base volume by region, growth, calibration of the outside option."""
 
-    consumers_per_segment: int = field(metadata=bounds(1))
-    platforms_per_consumer: int = field(metadata=bounds(1))
-    demand_sd: float = field(metadata=bounds())
-    growth_per_step: float = field(metadata=bounds(-0.5))
+    consumers_per_segment: int = field(metadata=bounds(1, MAX_CONSUMERS))
+    platforms_per_consumer: int = field(metadata=bounds(1, MAX_PLATFORMS))
+    demand_sd: float = field(metadata=bounds(0.0, 10.0))
+    # -10% to +50% per step: beyond, demand vanishes or explodes within a few dozen steps
+    growth_per_step: float = field(metadata=bounds(-0.1, 0.5))
     initial_outside_share: float = field(metadata=bounds(0.0, 1.0))
     base_mtok_per_step: dict[str, float] = field(metadata=bounds())
 
@@ -115,20 +126,22 @@ class Technology:
     """Efficiency trends of serving a fixed-capability token."""
 
     reference_date: str
-    algorithmic_efficiency_per_year: float = field(metadata=bounds(strict=True))
-    software_efficiency_per_year: float = field(metadata=bounds(strict=True))
+    algorithmic_efficiency_per_year: float = field(
+        metadata=bounds(0.0, MAX_GROWTH_PER_YEAR, strict=True))
+    software_efficiency_per_year: float = field(
+        metadata=bounds(0.0, MAX_GROWTH_PER_YEAR, strict=True))
 
 
 @dataclass(frozen=True)
 class Policy:
     """Export controls and cross-bloc access frictions."""
 
-    export_control_penalty: float = field(metadata=bounds())
-    friction_utils: float = field(metadata=bounds())
+    export_control_penalty: float = field(metadata=bounds(0.0, 10.0))
+    friction_utils: float = field(metadata=bounds(0.0, 100.0))
     export_control_hardware_share: float = field(metadata=bounds(0.0, 1.0))
-    export_control_lag_years: float = field(metadata=bounds())
+    export_control_lag_years: float = field(metadata=bounds(0.0, 50.0))
     cn_chip_supply_gpus_per_step: float = field(metadata=bounds())
-    cn_chip_supply_growth_per_year: float = field(metadata=bounds())
+    cn_chip_supply_growth_per_year: float = field(metadata=bounds(0.0, MAX_GROWTH_PER_YEAR))
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,7 @@ class Event:
 
     kind: Literal["price_cut", "demand_shock"]
     step: int = field(metadata=bounds())
-    fraction: float = field(metadata=bounds(-1.0))
+    fraction: float = field(metadata=bounds(-1.0, 100.0))
     duration_steps: int = field(metadata=bounds())
     group: str = ""
     producers: int = field(default=1, metadata=bounds(1))

@@ -1,6 +1,8 @@
 """Validated construction of frozen dataclasses from TOML tables.
 
-Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0), ``one_of``
+Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0; a number
+without a stated upper bound, or lower bound ``None``, is bounded in magnitude by
+:data:`pricewar.limits.MAX_MAGNITUDE`), ``one_of``
 restricts a string to the names a function returns (asked at validation time) and ``built_by``
 hands a field to its own builder; a number may be written plain or as
 ``{value = ..., source = "..."}`` (the source is recorded by key path). Every
@@ -16,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pricewar.errors import ScenarioError
+from pricewar.limits import MAX_MAGNITUDE
 
 
 def bounds(minimum: float | None = 0.0, maximum: float | None = None, strict: bool = False):
@@ -44,21 +47,21 @@ def fail(origin: str, path: str, value: object, problem: str) -> typing.NoReturn
 def _check_number(value: object, path: str, origin: str, meta: Mapping, integer: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         fail(origin, path, value, f"expected {'an integer' if integer else 'a number'}")
-    if integer and not isinstance(value, int):
-        if not float(value).is_integer():
-            fail(origin, path, value, "expected an integer")
-        value = int(value)
     if isinstance(value, float) and math.isnan(value):
         fail(origin, path, value, "NaN is not allowed")
     if isinstance(value, float) and math.isinf(value):
         fail(origin, path, value, "infinite values are not allowed")
+    if integer and not isinstance(value, int) and not float(value).is_integer():
+        fail(origin, path, value, "expected an integer")
     low, high = meta.get("min", 0.0), meta.get("max")
+    if low is None:
+        low = -MAX_MAGNITUDE
+    if high is None:
+        high = MAX_MAGNITUDE
     strict = meta.get("strict", False)
-    if low is not None and (value < low or (strict and value <= low)):
-        fail(origin, path, value, f"must be {'>' if strict else '>='} {low:g}")
-    if high is not None and value > high:
-        fail(origin, path, value, f"must be <= {high:g}")
-    return value
+    if value < low or (strict and value <= low) or value > high:
+        fail(origin, path, value, f"must be {'>' if strict else '>='} {low:g} and <= {high:g}")
+    return int(value) if integer else value
 
 
 def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, sources: dict) -> Any:

@@ -127,13 +127,16 @@ def experiment_mode(quick: bool, seeds: Sequence[int] | None, quick_seeds: Seque
     return chosen, QUICK_CONSUMERS if quick else FULL_CONSUMERS
 
 
-def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str, data: str = ""
-          ) -> str:
-    mode = "quick mode" if quick else "full mode"
+def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str, data: str = "",
+                bands: str = "lines: mean; bands: min-max") -> str:
+    """The source line under a figure: model, scenario, seeds (and how ``bands`` summarise
+    them), consumers, the script, then the data sources."""
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else (
-        f"seeds {seeds[0]}-{seeds[-1]} (lines: mean; bands: min-max)")
-    text = (f"Source: pricewar baseline scenario, {seed_text}, {n_consumers} consumers, {mode}; "
-            f"experiments/{script}.py.")
+        f"seeds {seeds[0]}-{seeds[-1]} ({bands})")
+    check = " Quick check with fewer points, steps and consumers: not the published figure." \
+        if quick else ""
+    text = (f"Source: pricewar model, baseline scenario, {seed_text}, {n_consumers} consumers; "
+            f"experiments/{script}.py.{check}")
     return f"{text} Data: {data}" if data else text
 
 

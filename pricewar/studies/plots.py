@@ -17,6 +17,9 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from pricewar.studies.ticks import dollar_axis, plain_axis
 
 #: one colour per region, used by every figure and the browser app (pricewar.viz)
 REGION_COLORS = {
@@ -52,6 +55,8 @@ COMPONENT_LABELS = {
     "network": "network (transfer)",
     "platform": "platform markup",
 }
+#: colours of series that are not regions (colour-blind safe, distinct from one another)
+SERIES_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
 SECTOR_STYLES = {
     "batch": ("#1b9e77", "o"),
     "chat": ("#7570b3", "s"),
@@ -114,16 +119,15 @@ def _band(ax, x, table: pd.DataFrame, column: str, color: str, label: str, **kwa
 # ------------------------------------------------------------------------------------------------
 def plot_cost_waterfall(table: pd.DataFrame, out_dir: Path, note: str,
                         name: str = "cost_waterfall") -> list[Path]:
-    """Stacked unit-cost components and delivered price by region; one panel per export-control
-    setting (rows) and date (columns)."""
-    cases = table[["export_control_penalty", "date"]].drop_duplicates().sort_values(
-        ["export_control_penalty", "date"], ascending=[False, True])
-    penalties = list(dict.fromkeys(cases["export_control_penalty"]))
+    """Stacked unit-cost components and delivered price by region; one panel per date (rows) and
+    export-control setting (columns). Panels side by side share their y-scale (they compare
+    controls with parity at one date); rows differ, because prices fall many times over."""
+    penalties = sorted(table["export_control_penalty"].unique(), reverse=True)
     dates = sorted(table["date"].unique())
-    fig, axes = new_figure(len(penalties), len(dates), width=11, height=8.2, sharey="col")
+    fig, axes = new_figure(len(dates), len(penalties), width=11, height=8.2, sharey="row")
     components = list(COMPONENT_COLORS)
-    for row, penalty in enumerate(penalties):
-        for col, date in enumerate(dates):
+    for row, date in enumerate(dates):
+        for col, penalty in enumerate(penalties):
             ax = axes[row][col]
             part = table[(table["export_control_penalty"] == penalty) & (table["date"] == date)]
             x = np.arange(len(part))
@@ -153,10 +157,13 @@ def plot_cost_waterfall(table: pd.DataFrame, out_dir: Path, note: str,
             controls = ("export controls (penalty "
                         f"{penalty:g})" if penalty > 0 else "chip parity (penalty 0)")
             ax.set_title(f"{pd.Timestamp(date):%Y-%m}, {controls}", fontsize=9.5)
-            ax.set_ylabel("USD per M tokens")
+            if col == 0:
+                ax.set_ylabel("USD per M tokens")
+            dollar_axis(ax)
             ax.margins(y=0.18)
             ax.axhline(0, color="black", linewidth=0.6)
-    fig.suptitle("Unit cost and price per M tokens by producer region", y=0.99, fontsize=11)
+    fig.suptitle("Unit cost and price per M tokens by producer region (each row has its own "
+                 "price scale)", y=0.99, fontsize=11)
     fig.legend(loc="upper center", ncol=5, fontsize=7.5, frameon=False,
                bbox_to_anchor=(0.5, 0.97))
     return save_figure(fig, out_dir, name, note, top=0.925)
@@ -187,6 +194,7 @@ def plot_price_war_baseline(series: pd.DataFrame, observed: pd.DataFrame, epoch:
                      label="Epoch AI: cheapest model ≥ GPT-4-0314 level\n"
                            "(MMLU, GPQA, HumanEval, Arena)")
     ax_price.set_yscale("log")
+    dollar_axis(ax_price)
     ax_price.set_ylabel("price, USD per M tokens (blended 3:1 input:output; log)")
     ax_price.set_title("Price at fixed capability: model vs observed")
     ax_price.legend(fontsize=6.3, loc="upper right", frameon=True, framealpha=0.85)
@@ -226,20 +234,20 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, out_dir: Path,
     fig, axes = new_figure(1, 2, width=12, height=5)
     ax_share, ax_price = axes[0]
     steps = sorted(summary["step"].unique())
-    styles = {0.4: "-", 0.0: "--"}
-    shades = np.linspace(0.45, 1.0, len(steps))
-    for penalty, part in summary.groupby("export_control_penalty"):
-        for shade, step in zip(shades, steps, strict=True):
-            rows = part[part["step"] == step].sort_values("electricity_ratio")
-            date = pd.Timestamp(rows["date"].iloc[0])
-            label = (f"penalty {penalty:g}, {date:%Y-%m}")
-            color = matplotlib.colors.to_rgba(REGION_COLORS["cn_west"], shade)
-            for ax, column in ((ax_share, "share_cn_west"), (ax_price, "price_avg")):
-                ax.plot(rows["electricity_ratio"], rows[f"{column}_mean"], marker="o",
-                        markersize=3.5, linestyle=styles.get(penalty, ":"), color=color,
-                        label=label)
-                ax.fill_between(rows["electricity_ratio"], rows[f"{column}_lo"],
-                                rows[f"{column}_hi"], color=color, alpha=0.15, linewidth=0)
+    cases = [(penalty, step) for penalty in sorted(summary["export_control_penalty"].unique(),
+                                                   reverse=True) for step in steps]
+    for (penalty, step), color in zip(cases, SERIES_COLORS, strict=False):
+        rows = summary[(summary["export_control_penalty"] == penalty)
+                       & (summary["step"] == step)].sort_values("electricity_ratio")
+        date = pd.Timestamp(rows["date"].iloc[0])
+        controls = f"export controls (penalty {penalty:g})" if penalty > 0 else "chip parity"
+        label = f"{controls}, {date:%b %Y}"
+        for ax, column in ((ax_share, "share_cn_west"), (ax_price, "price_avg")):
+            ax.plot(rows["electricity_ratio"], rows[f"{column}_mean"], color=color, label=label,
+                    marker="o" if penalty > 0 else "s", markersize=3.5,
+                    linestyle="-" if penalty > 0 else "--")
+            ax.fill_between(rows["electricity_ratio"], rows[f"{column}_lo"],
+                            rows[f"{column}_hi"], color=color, alpha=0.15, linewidth=0)
     # the price panel's top is taken by the 2024 lines; its middle is empty
     for ax, label_y in ((ax_share, 0.98), (ax_price, 0.6)):
         ax.axvline(baseline_ratio, color="grey", linewidth=0.8, linestyle=":")
@@ -247,13 +255,17 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, out_dir: Path,
                     xycoords=("data", "axes fraction"), fontsize=7, ha="center", va="top",
                     backgroundcolor="white")
         ax.set_xlabel("CN-West / US grid electricity price (US fixed at 0.081 USD/kWh)")
-        ax.legend(fontsize=7.5, frameon=False)
+    # one legend above both panels: inside, it would cover lines or the baseline label
+    handles, labels = ax_share.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, 1.0))
     ax_share.set_ylabel("CN-West share of global served volume (0-1)")
     ax_share.set_title("Does cheap western power win volume?")
-    ax_price.set_ylabel("volume-weighted average price, USD per M tokens")
+    ax_price.set_ylabel("volume-weighted average price, USD per M tokens (log)")
     ax_price.set_yscale("log")
+    dollar_axis(ax_price)
     ax_price.set_title("Average price")
-    return save_figure(fig, out_dir, name, note)
+    return save_figure(fig, out_dir, name, note, top=0.93)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -385,6 +397,7 @@ def plot_price_cut_cascade(summary: pd.DataFrame, strategies: list[str], out_dir
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.axhline(1, color="grey", linewidth=0.6, linestyle=":")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title(f"strategy: {strategy}", fontsize=10)
         ax.set_xlabel("weeks since the cut (2024-05-20)")
     axes[0][0].set_ylabel("posted price / same-seed no-cut run (median, IQR; log)")
@@ -406,6 +419,8 @@ def plot_green_curtailment(summary: pd.DataFrame, carbon_kg_per_kwh: float, out_
           "green supply offered (cap × weeks)", linestyle=":")
     ax_energy.set_xscale("symlog", linthresh=0.5)
     ax_energy.set_yscale("log")
+    plain_axis(ax_energy, "x")
+    plain_axis(ax_energy, "y")
     ax_energy.set_xlabel("CN-West direct green supply cap, GWh per week (symlog)")
     # avoided emissions are the absorbed energy times the CN-West grid carbon intensity
     ax_energy.set_ylabel(f"energy over the run, GWh (log); × {carbon_kg_per_kwh:g} = kt CO₂ "
@@ -415,11 +430,12 @@ def plot_green_curtailment(summary: pd.DataFrame, carbon_kg_per_kwh: float, out_
 
     _band(ax_share, x, summary, "batch_share_cn_west", REGION_COLORS["cn_west"],
           "CN-West share of global batch volume", marker="o", markersize=3.5)
-    _band(ax_share, x, summary, "share_cn_west", REGION_COLORS["cn_west"],
-          "CN-West share of all volume", linestyle="--")
+    _band(ax_share, x, summary, "share_cn_west", "#404040", "CN-West share of all volume",
+          linestyle="--")
     _band(ax_share, x, summary, "green_share_cn_west", "#1a9850",
           "green share of CN-West energy", linestyle=":")
     ax_share.set_xscale("symlog", linthresh=0.5)
+    plain_axis(ax_share, "x")
     ax_share.set_xlabel("CN-West direct green supply cap, GWh per week (symlog)")
     ax_share.set_ylabel("share at the last step (0-1)")
     ax_share.set_ylim(0, 1)

@@ -274,6 +274,7 @@ def price_cut_cascade(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
                  "May 2024 cascade: Doubao Pro -99.3% 15 May, Qwen-Long -97% 21 May, ERNIE free "
                  "(vendor announcements). The largest CN-East producer cuts its list "
                  f"price {CUT_FRACTION:.0%} at step {CUT_STEP} and holds it; counterfactual = same "
-                 "seed without the cut; every producer uses the panel's strategy.")
+                 "seed without the cut; every producer uses the panel's strategy.",
+                 bands="lines: median; bands: interquartile range")
     files += plots.plot_price_cut_cascade(table, strategies, out_dir, note)
     return ExperimentResult("price_cut_cascade", json_ready(headline), table, files)

@@ -3,7 +3,9 @@ command line).
 
 Each experiment (:data:`pricewar.studies.catalogue.EXPERIMENTS`) writes ``<out>/<name>.png``, ``.svg``
 and ``.csv``; this module runs them in-process and prints each one's headline numbers as JSON.
-The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name.
+The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name. ``--quick``
+results go to a scratch folder (:data:`QUICK_OUT`) unless ``--out`` is given, so a quick check
+never overwrites the committed figures in ``figures/``.
 """
 
 from __future__ import annotations
@@ -19,15 +21,32 @@ from pricewar.studies.catalogue import EXPERIMENTS, run_experiment
 if TYPE_CHECKING:
     from pricewar.studies.harness import ExperimentResult
 
+#: where --quick writes without --out: results of a quick check are not the committed figures
+QUICK_OUT = Path("runs") / "figures-quick"
+FULL_OUT = Path("figures")
+EXAMPLES = """examples:
+  pricewar figures                         # every figure, full mode, into figures/ (minutes)
+  pricewar figures --quick                 # seconds, into runs/figures-quick/
+  pricewar figures --only energy_gap --seeds 1 2 --out /tmp/energy
+"""
+
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="few points, steps and seeds, 500 consumers (seconds; used by tests)")
-    parser.add_argument("--out", type=Path, default=Path("figures"),
-                        help="output directory (default: figures/)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output directory (default: {FULL_OUT}/, with --quick {QUICK_OUT}/)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="model seeds (default: the experiment's, fewer in --quick)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                        help="no progress bars (--no-progress is the old name)")
+
+
+def output_directory(args: argparse.Namespace) -> Path:
+    """``--out``, else :data:`QUICK_OUT` in quick mode and :data:`FULL_OUT` otherwise."""
+    if args.out is not None:
+        return args.out
+    return QUICK_OUT if args.quick else FULL_OUT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +67,8 @@ def main(args: argparse.Namespace) -> int:
     headlines = {}
     for name in names:
         start = time.perf_counter()
-        result = run_experiment(name, args.out, quick=args.quick, seeds=args.seeds,
-                                progress=not args.no_progress)
+        result = run_experiment(name, output_directory(args), quick=args.quick,
+                                seeds=args.seeds, progress=not args.quiet)
         _report(result, time.perf_counter() - start)
         headlines[name] = result.headline
     print(json.dumps(headlines))
@@ -66,8 +85,8 @@ def script_main(name: str, argv: list[str] | None, description: str | None = Non
     _common_arguments(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    result = run_experiment(name, args.out, quick=args.quick, seeds=args.seeds,
-                            progress=not args.no_progress)
+    result = run_experiment(name, output_directory(args), quick=args.quick, seeds=args.seeds,
+                            progress=not args.quiet)
     _report(result, time.perf_counter() - start)
     print(json.dumps(result.headline))
     return 0

@@ -3,6 +3,10 @@
 :func:`run_model` is the one run loop: ``pricewar run``, the experiments
 (:func:`pricewar.studies.harness.run_observed`) and sweep workers
 (:func:`pricewar.sweep.worker.execute_run`) all step their models through it.
+
+:func:`run_to_directory` checks the output folder before it simulates and writes the outputs
+with :func:`write_run`: into a temporary folder beside ``out`` that then replaces ``out`` in one
+step, so an interrupted run (Ctrl-C, a full disk, SIGKILL) leaves ``out`` as it was.
 """
 
 from __future__ import annotations
@@ -13,13 +17,19 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pricewar.atomic_writes import check_output_dir, replacing_dir
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
 from pricewar.scenario import Scenario
+from pricewar.studies.outputs import column_declarations, run_metadata, write_parquet
 
 SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",
                    "share_cn_west", "share_cn_east", "share_us", "share_eu", "served_total",
                    "unserved_demand", "lerner", "hhi")
+
+#: the files a run writes into its output folder (an existing folder holding anything else is
+#: not replaced)
+RUN_OUTPUTS = ("model.parquet", "agents.parquet", "scenario.toml")
 
 
 def build_model(overrides: Mapping | None = None, seed: int | None = 1,
@@ -58,17 +68,22 @@ def run_model(scenario: str | Path | Scenario = "baseline", steps: int | None = 
 
 
 def model_frame(model: PriceWarModel) -> pd.DataFrame:
-    """Model reporters with step and date columns (one row per step, step 0 = initial state)."""
+    """Model reporters with step and date columns (one row per step, step 0 = initial state).
+
+    ``frame.attrs["warnings"]``: the run's warnings (``model.warnings``; kept in Parquet).
+    """
     frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     frame.insert(0, "step", range(len(frame)))
     start = pd.Timestamp(model.start_date)
     frame.insert(1, "date", start + pd.to_timedelta(frame["step"] * model.scenario.step_days,
                                                     unit="D"))
+    frame.attrs["warnings"] = list(model.warnings)
     return frame
 
 
 def agents_frame(model: PriceWarModel) -> pd.DataFrame:
-    """Producer and platform reporters stacked, with agent type, region and group columns."""
+    """Producer and platform reporters stacked, with agent type, region and group columns
+    (``attrs["warnings"]`` as in :func:`model_frame`)."""
     parts = []
     for agent_type, name in ((TokenProducer, "producer"), (PlatformOperator, "platform")):
         frame = model.datacollector.get_agenttype_vars_dataframe(agent_type).reset_index()
@@ -78,17 +93,24 @@ def agents_frame(model: PriceWarModel) -> pd.DataFrame:
         frame.insert(3, "region", frame["agent_id"].map({a.unique_id: a.region for a in agents}))
         frame.insert(4, "group", frame["agent_id"].map({a.unique_id: a.group for a in agents}))
         parts.append(frame)
-    return pd.concat(parts, ignore_index=True)
+    frame = pd.concat(parts, ignore_index=True)
+    frame.attrs["warnings"] = list(model.warnings)
+    return frame
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """First and last step of the headline metrics, and their ratio."""
+    """First and last step of the headline metrics, their unit and their ratio (1 when both are
+    0; NaN only when the first is 0 and the last is not: no finite ratio exists)."""
     first, last = frame.iloc[0], frame.iloc[-1]
+    units = column_declarations(SUMMARY_COLUMNS)
     rows = []
     for column in SUMMARY_COLUMNS:
-        ratio = last[column] / first[column] if first[column] else float("nan")
-        rows.append((column, first[column], last[column], ratio))
-    table = pd.DataFrame(rows, columns=["metric", f"step {int(first['step'])}",
+        if first[column]:
+            ratio = last[column] / first[column]
+        else:
+            ratio = 1.0 if last[column] == 0 else float("nan")
+        rows.append((column, units[column].unit, first[column], last[column], ratio))
+    table = pd.DataFrame(rows, columns=["metric", "unit", f"step {int(first['step'])}",
                                         f"step {int(last['step'])}", "last/first"])
     return table.set_index("metric")
 
@@ -98,15 +120,33 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     """Run and write ``out/model.parquet``, ``out/agents.parquet`` and ``out/scenario.toml``
     (the fully resolved scenario, reproducing the run with ``pricewar run out/scenario.toml``).
 
+    ``out`` is checked before the run (:func:`pricewar.atomic_writes.check_output_dir`: writable, not
+    a file, empty or an earlier run's folder) and replaced only once every output is written.
     Returns the summary table.
     """
+    out = check_output_dir(out, replaces=RUN_OUTPUTS)
     model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=progress)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     frame = model_frame(model)
-    frame.to_parquet(out / "model.parquet", index=False)
-    agents_frame(model).to_parquet(out / "agents.parquet", index=False)
+    meta = run_metadata(model, seed, overrides)
     header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
               f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
-    (out / "scenario.toml").write_text(header + model.scenario.to_toml())
+    header += "".join(f"# warning: {warning}\n" for warning in model.warnings)
+    write_run(out, {"model.parquet": frame, "agents.parquet": agents_frame(model)},
+              {"scenario.toml": header + model.scenario.to_toml()}, metadata=meta,
+              producer_regions=model.regions.producer_regions)
     return summary_table(frame)
+
+
+def write_run(out: Path, frames: Mapping[str, pd.DataFrame], texts: Mapping[str, str], *,
+              metadata: Mapping[str, str] | None = None, producer_regions=None) -> None:
+    """Write a run's output folder atomically: ``frames`` (file name -> frame, as Parquet with
+    the run's key-value ``metadata`` and per-column units, :func:`write_parquet`) and ``texts``
+    (file name -> text, UTF-8) go into a temporary folder beside ``out``, which then replaces
+    ``out`` (:func:`pricewar.atomic_writes.replacing_dir`). Raises
+    :class:`~pricewar.atomic_writes.OutputError` (``out`` unchanged) if anything cannot be written.
+    """
+    with replacing_dir(out) as folder:
+        for name, frame in frames.items():
+            write_parquet(frame, folder / name, metadata or {}, producer_regions)
+        for name, text in texts.items():
+            (folder / name).write_text(text, encoding="utf-8")

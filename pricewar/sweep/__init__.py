@@ -10,8 +10,10 @@ Output directory layout::
     DIR/results/run-ID.parquet  one row per finished run (ok or failed), written atomically
     DIR/timeseries/run-ID.parquet  every metric at every step (``outputs.timeseries = true``)
 
-A run is *done* when its results file exists; run ids hash scenario, steps, overrides and seed, so
-restarting the same command after Ctrl-C, a killed worker or a crash runs exactly the missing runs.
+A run is *done* when its results file exists; run ids hash the resolved scenario's values, steps,
+overrides and seed, so restarting the same command after Ctrl-C, a killed worker or a crash runs
+exactly the missing runs. An unreadable result file or manifest is moved into ``DIR/quarantine/``
+and rebuilt or run again; a lock keeps a second sweep out of ``DIR`` while one runs.
 A run that raises is stored with ``status = "failed"`` and its error and does not stop the sweep
 (``retry_failed=True`` runs those again).
 

@@ -10,20 +10,24 @@ import concurrent.futures as cf
 import logging
 import math
 import multiprocessing
+import os
 import signal
 import uuid
 from collections.abc import Iterable, Mapping
 
+from pricewar.processes import die_with_parent
 from pricewar.sweep.store import SweepError
 from pricewar.sweep.worker import execute_run
 
 log = logging.getLogger(__name__)
 
 
-def _ignore_sigint() -> None:
+def _init_worker(parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group; only the parent handles it (cancels and saves),
     # so a worker never dies half-way through reporting a finished run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a SIGKILLed parent cannot stop its workers: they end themselves (~230 MB each otherwise)
+    die_with_parent(parent_pid)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -60,7 +64,7 @@ class _LocalBackend:
         self.in_flight = 2 * workers
         self.executor = cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_sigint)
+            initializer=_init_worker, initargs=(os.getpid(),))
 
     def submit(self, task):
         return self.executor.submit(execute_run, task)
@@ -148,7 +152,8 @@ def make_backend(workers: int, scheduler):
 def _killed_row(task: Mapping, error: str) -> dict:
     return {"run_id": task["run_id"], "seed": int(task["seed"]), **task["parameters"],
             **{f"{m}@{s}": math.nan for m in task["metrics"] for s in task["output_steps"]},
-            "status": "failed", "error": error, "wall_seconds": math.nan, "host": ""}
+            "status": "failed", "error": error, "warnings": "", "wall_seconds": math.nan,
+            "host": ""}
 
 
 def drive(backend, tasks: Iterable[dict], store) -> None:

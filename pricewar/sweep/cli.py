@@ -10,6 +10,8 @@ import argparse
 import logging
 import os
 
+from pricewar import cli_types
+
 log = logging.getLogger(__name__)
 
 
@@ -19,12 +21,12 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?", help="sweep spec (TOML)")
     parser.add_argument("--out", help="output directory (resumes if it holds this sweep)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=cli_types.workers, default=os.cpu_count() or 1,
                         help="local worker processes (default: CPU count; 1 = in-process)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
-    parser.add_argument("--max-runs", type=int, default=None, metavar="N",
+    parser.add_argument("--max-runs", type=cli_types.max_runs, default=None, metavar="N",
                         help="stop after N runs (resume later with the same command)")
     parser.add_argument("--status", metavar="DIR", help="report done/failed/remaining of DIR")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -49,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
         raise SpecError("command line", "spec/--out", args.spec,
                         "give a spec and --out DIR (or --status DIR)")
     spec = load_spec(args.spec)
-    workers = max(1, args.workers)
+    workers = args.workers
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"{workers} local worker(s)"
     print(f"sweep {spec.name!r}: {len(spec.runs())} runs on {where} -> {args.out}")
     try:

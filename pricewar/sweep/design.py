@@ -1,17 +1,25 @@
-"""Experimental designs of a sweep: the swept parameters and the design points they make.
+"""Experimental designs of a sweep: swept parameters and the design points they span.
 
-Built and validated from a spec's ``[design]`` table by :mod:`pricewar.sweep.spec`; the kinds
-(``grid``, ``points``, ``random``, ``lhs``, ``sobol``) are described there.
+``grid`` (the Cartesian product of every parameter's values), ``points`` (explicit points: point
+``i`` takes every parameter's ``i``-th value, optionally with its own seed), ``random`` (uniform
+samples), ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol`` (SALib's Saltelli/Sobol
+sequence) over flat overrides; :mod:`pricewar.sweep.spec` reads and validates them from a spec's
+``[design]``.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from pricewar.errors import ScenarioError
+
+DESIGN_KINDS = ("grid", "points", "random", "lhs", "sobol")
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,17 @@ class Design:
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.parameters]
+
+    def size(self) -> int:
+        """The number of design points (without building them)."""
+        if self.kind == "grid":
+            return math.prod(len(p.values) for p in self.parameters)
+        if self.kind == "points":
+            return len(self.parameters[0].values)
+        if self.kind == "sobol":
+            d = len(self.parameters)
+            return self.samples * (2 * d + 2 if self.calc_second_order else d + 2)
+        return self.samples
 
     def salib_problem(self) -> dict:
         """The SALib problem dict (sobol designs)."""
@@ -104,3 +123,43 @@ class Design:
         if self.seeds is not None:
             data["seeds"] = list(self.seeds)
         return data
+
+
+def first_invalid_point(design: Design, base, fixed: dict):
+    """The first design point the validator of a single run (``Scenario.with_overrides``)
+    rejects, as ``(key path, shown value, ScenarioError)``, or None.
+
+    Each scenario check bounds one field to an interval or is monotone in the values (sizes,
+    compounded growth), and each override sets its own fields: so a parameter's extreme values
+    (every value of a categorical one) with the others at the scenario's, then the corners of all
+    lowest and all highest values, cover every point without building each of them.
+    """
+    def invalid(values: dict) -> ScenarioError | None:
+        try:
+            base.with_overrides(**fixed, **values)
+        except ScenarioError as error:
+            return error
+        return None
+
+    corners: tuple[dict, dict] = ({}, {})
+    for p in design.parameters:
+        key = f"design.parameters.{p.name}"
+        if p.values is not None:
+            candidates = ([(f"{key}.values[{i}]", v) for i, v in enumerate(p.values)]
+                          if p.kind == "str" else
+                          [(f"{key}.values[{p.values.index(v)}]", v)
+                           for v in (min(p.values), max(p.values))])
+        else:
+            candidates = [(f"{key}.low", p.low), (f"{key}.high", p.high)]
+        for where, value in candidates:
+            error = invalid({p.name: value})
+            if error is not None:
+                return where, value, error
+        corners[0][p.name] = candidates[0][1]
+        corners[1][p.name] = candidates[-1][1]
+    for corner in corners:
+        if len(corner) > 1:
+            error = invalid(corner)
+            if error is not None:
+                return "design.parameters", corner, error
+    return None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pricewar.atomic_writes import FolderLock, OutputError, check_output_dir
 from pricewar.sweep.backends import drive, make_backend
 from pricewar.sweep.spec import SweepSpec, load_spec
 from pricewar.sweep.store import (
@@ -41,7 +42,10 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
         The sweep spec (validated before anything runs; see :mod:`pricewar.design`).
     out : path
         Output directory. If it already holds this sweep, only missing runs run; if it holds a
-        different sweep, :class:`SweepError` is raised.
+        different sweep, :class:`SweepError` is raised. It is checked before anything runs and
+        locked while the sweep runs: a second sweep on it fails at once
+        (:class:`~pricewar.atomic_writes.OutputError`). Unreadable result files are moved into
+        ``out/quarantine/`` and their runs run again.
     workers : int
         Local worker processes (1: run in this process). Ignored with ``scheduler``.
     scheduler : str or distributed.Client, optional
@@ -63,11 +67,22 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
         raise SweepError(f"workers = {workers!r}: expected an integer >= 1")
     if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 0):
         raise SweepError(f"max_runs = {max_runs!r}: expected an integer >= 0")
-    out = Path(out)
+    out = check_output_dir(out)
     runs = spec.runs()
-    prepare_directory(spec, runs, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with FolderLock(out, "sweep"):
+            return _run_locked(spec, runs, out, workers, scheduler, retry_failed, max_runs,
+                               progress)
+    except OSError as error:  # a full disk, a folder made read-only while the sweep runs
+        raise OutputError(f"cannot write the sweep in {out}: {error}; finished runs are saved, "
+                          f"run the same command again to resume") from None
 
-    finished = finished_runs(out)
+
+def _run_locked(spec: SweepSpec, runs: pd.DataFrame, out: Path, workers: int, scheduler,
+                retry_failed: bool, max_runs: int | None, progress: bool) -> SweepStatus:
+    prepare_directory(spec, runs, out)
+    finished = finished_runs(out, move_unreadable=True)
     unique = runs.drop_duplicates("run_id")
     todo = unique[[rid not in finished or (retry_failed and finished[rid] != "ok")
                    for rid in unique["run_id"]]]
@@ -84,6 +99,7 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
              len(finished), len(todo))
 
     ran = 0
+    warned: list[dict] = []
     if len(todo):
         bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="run", disable=not progress,
                    smoothing=0.1)
@@ -96,6 +112,8 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
             write_row(row, out / RESULTS / f"run-{row['run_id']}.parquet")
             ran += 1
             failed += row["status"] != "ok"
+            if row.get("warnings"):
+                warned.append(row)
             bar.update(1)
             if failed:
                 bar.set_postfix(failed=failed)
@@ -108,4 +126,8 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
         finally:
             backend.close(cancel=cancel)
             bar.close()
+            if warned:
+                log.warning("%d of %d runs warned, e.g. run %s: %s (the 'warnings' column of "
+                            "load_results has them all)", len(warned), ran,
+                            warned[0]["run_id"], warned[0]["warnings"])
     return status_of(out, read_manifest(out), ran=ran)

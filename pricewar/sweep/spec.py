@@ -32,10 +32,15 @@ parameter ``{low, high}`` bounds (``random`` and ``lhs`` also accept ``{values =
 categorical parameters). Integer overrides (``n_producers``, ...) are sampled uniformly over the
 integers ``low..high``.
 
-Validation happens once, in :func:`load_spec`: unknown keys, unknown overrides or metrics, bad
-bounds or design kind, ... raise :class:`SpecError` naming the file, the key and the value. Values
-that are well-typed but make the scenario invalid (a negative price, an unknown strategy) are not
-caught here: they fail their own runs, which the sweep records as failed.
+Validation happens once, in :func:`load_spec`, before anything runs: unknown keys, unknown
+overrides or metrics, bad bounds or design kind, seeds outside ``[0, 2**63 - 1]``, designs larger
+than :data:`pricewar.limits.MAX_DESIGN_POINTS` points or :data:`~pricewar.limits.MAX_SWEEP_RUNS`
+runs, and design values that make the scenario invalid (a negative price, an unknown strategy:
+the validator of a single run, :meth:`Scenario.with_overrides`) raise :class:`SpecError` naming
+the file, the key and the value.
+
+Run ids and the sweep's fingerprint hash the *resolved* scenario (its values, not its path), so a
+scenario file edited between a sweep's start and its resume is a different sweep.
 """
 
 from __future__ import annotations
@@ -52,12 +57,13 @@ import numpy as np
 import pandas as pd
 
 from pricewar.errors import LocatedInputError, ScenarioError
+from pricewar.limits import MAX_DESIGN_POINTS, MAX_STEPS, MAX_SWEEP_RUNS, check_seed
 from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
 from pricewar.scenario.calibration import read_toml
-from pricewar.sweep.design import Design, Parameter
+from pricewar.scenario.overrides import plain
+from pricewar.sweep.design import DESIGN_KINDS, Design, Parameter, first_invalid_point
 
-DESIGN_KINDS = ("grid", "points", "random", "lhs", "sobol")
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
              "fixed", "design")
 OUTPUT_KEYS = ("metrics", "steps", "timeseries")
@@ -108,6 +114,16 @@ class SweepSpec:
     def fixed_overrides(self) -> dict[str, Any]:
         return dict(self.fixed)
 
+    @property
+    def scenario_digest(self) -> str:
+        """SHA-256 of the resolved scenario's values (what the runs use, wherever it was read)."""
+        cached = self.__dict__.get("_scenario_digest")
+        if cached is None:
+            base = self.base_scenario or load_scenario(self.scenario)
+            cached = scenario_digest(base)
+            object.__setattr__(self, "_scenario_digest", cached)
+        return cached
+
     def to_dict(self) -> dict:
         """Canonical TOML-shaped dict; :func:`load_spec` of it gives back an equal spec."""
         return {"name": self.name, "description": self.description, "scenario": self.scenario,
@@ -123,11 +139,13 @@ class SweepSpec:
         data = self.to_dict()
         data.pop("name")
         data.pop("description")
+        data["scenario"] = self.scenario_digest
         return _digest(data)
 
     def run_id(self, parameters: Mapping[str, Any], seed: int) -> str:
-        """Deterministic id of one run: a hash of scenario, steps, all overrides and the seed."""
-        return _digest({"scenario": self.scenario, "steps": self.steps,
+        """Deterministic id of one run: a hash of the resolved scenario, steps, all overrides and
+        the seed."""
+        return _digest({"scenario": self.scenario_digest, "steps": self.steps,
                         "overrides": {**self.fixed_overrides, **parameters},
                         "seed": int(seed)})[:16]
 
@@ -157,6 +175,15 @@ def _is_seed_list(seeds) -> bool:
 def _digest(data) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def scenario_digest(scenario: Scenario) -> str:
+    """SHA-256 of a resolved scenario's values (its TOML without sources, name or description:
+    what determines its runs)."""
+    data = scenario.to_dict()
+    for key in ("sources", "name", "description"):
+        data.pop(key, None)
+    return _digest(plain(data))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -210,29 +237,46 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
         fail("scenario", scenario, f"cannot load scenario ({error})")
 
     steps = data.get("steps", base.steps)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        fail("steps", steps, "expected an integer >= 1")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        fail("steps", steps, f"expected an integer in [1, {MAX_STEPS:,}]")
 
     if "seeds" in data and "replications" in data:
         fail("replications", data["replications"], "give either seeds or replications, not both")
     if "seeds" in data:
         seeds = data["seeds"]
-        if not _is_seed_list(seeds):
-            fail("seeds", seeds, "expected a non-empty list of distinct integers")
+        if (not isinstance(seeds, list) or not seeds
+                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+            fail("seeds", seeds, "expected a non-empty list of integers")
+        if len(seeds) > MAX_SWEEP_RUNS:
+            fail("seeds", f"<{len(seeds):,} seeds>", f"at most {MAX_SWEEP_RUNS:,} seeds")
+        for i, seed in enumerate(seeds):
+            try:
+                check_seed(src, f"seeds[{i}]", seed)
+            except LocatedInputError as error:
+                fail(error.key_path, seed, error.problem)
+        if len(set(seeds)) != len(seeds):
+            fail("seeds", seeds, "seeds must be distinct")
     else:
         replications = data.get("replications", 1)
         if isinstance(replications, bool) or not isinstance(replications, int) \
-                or replications < 1:
-            fail("replications", replications, "expected an integer >= 1")
+                or not 1 <= replications <= MAX_SWEEP_RUNS:
+            fail("replications", replications, f"expected an integer in [1, {MAX_SWEEP_RUNS:,}]")
         seeds = list(range(1, replications + 1))
 
     outputs = _build_outputs(data.get("outputs", {}), steps, src)
-    fixed = _build_fixed(data.get("fixed", {}), base, src)
+    fixed = _build_fixed(data.get("fixed", {}), base, steps, src)
     design = _build_design(data.get("design"), src, fixed)
     if design.seeds is not None:
         if "replications" in data or ("seeds" in data and tuple(seeds) != design.seeds):
             fail("seeds", seeds, "a points design with seeds = [...] sets the seeds of its runs")
         seeds = list(design.seeds)
+    points = design.size()
+    runs = points if design.seeds is not None else points * len(seeds)
+    if runs > MAX_SWEEP_RUNS:
+        fail("design", f"<{points:,} points x {len(seeds):,} seeds>",
+             f"{runs:,} runs: a sweep has at most {MAX_SWEEP_RUNS:,} (split it "
+             f"into several sweeps)")
+    _check_design_values(design, base, {**fixed, "steps": steps}, src)
     return SweepSpec(name=name, description=description, scenario=scenario, steps=steps,
                      seeds=tuple(seeds), outputs=outputs, design=design,
                      fixed=tuple(sorted(fixed.items())), source=src, base_scenario=base)
@@ -302,22 +346,32 @@ def _check_value(name: str, value, key: str, src: str):
         raise SpecError(src, key, value, "expected a finite number")
     try:
         return parse_override_value(name, value)
-    except ScenarioError:  # the one failure left: a fractional value of an integer override
-        raise SpecError(src, key, value, "expected an integer") from None
+    except ScenarioError as error:  # a fractional integer, or one out of range
+        problem = "expected an integer" if error.problem == "expected int" else error.problem
+        raise SpecError(src, key, value, problem) from None
 
 
-def _build_fixed(table, base: Scenario, src: str) -> dict:
+def _build_fixed(table, base: Scenario, steps: int, src: str) -> dict:
     _check_keys(table, tuple(table) if isinstance(table, dict) else (), "fixed", src)
     fixed = {}
     for name, value in table.items():
         _check_override_name(name, value, f"fixed.{name}", src)
         fixed[name] = _check_value(name, value, f"fixed.{name}", src)
     try:  # fixed overrides apply to every run: a bad one is a spec error, not N failed runs
-        base.with_overrides(**fixed)
+        base.with_overrides(**fixed, steps=steps)
     except ScenarioError as error:
         raise SpecError(src, f"fixed.{error.key_path}", error.value,
                         f"invalid for the scenario: {error.problem}") from None
     return fixed
+
+
+def _check_design_values(design: Design, base: Scenario, fixed: dict, src: str) -> None:
+    """Every design point passes the validator of a single run (:func:`first_invalid_point`)."""
+    found = first_invalid_point(design, base, fixed)
+    if found is not None:
+        key, shown, error = found
+        raise SpecError(src, key, shown, f"invalid for the scenario ({error.key_path} = "
+                                         f"{error.value!r}: {error.problem})")
 
 
 def _build_design(table, src: str, fixed: dict) -> Design:
@@ -344,6 +398,11 @@ def _build_design(table, src: str, fixed: dict) -> Design:
                               or len(seeds) != len(parameters[0].values)):
         raise SpecError(src, "design.seeds", seeds,
                         "a points design's seeds: distinct integers, one per point")
+    for i, run_seed in enumerate(seeds or ()):
+        try:
+            check_seed(src, f"design.seeds[{i}]", run_seed)
+        except LocatedInputError as error:
+            raise SpecError(src, error.key_path, run_seed, error.problem) from None
     samples, seed, second = None, 0, False
     if kind in ("grid", "points"):
         for extra in ("samples", "seed", "calc_second_order"):
@@ -368,8 +427,14 @@ def _build_design(table, src: str, fixed: dict) -> Design:
             raise SpecError(src, "design.calc_second_order", second, "expected true or false")
         if second and kind != "sobol":
             raise SpecError(src, "design.calc_second_order", second, "only for sobol designs")
-    return Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
-                  calc_second_order=second, seeds=None if seeds is None else tuple(seeds))
+    design = Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
+                    calc_second_order=second, seeds=None if seeds is None else tuple(seeds))
+    if design.size() > MAX_DESIGN_POINTS:
+        listed = kind in ("grid", "points")
+        raise SpecError(src, "design.parameters" if listed else "design.samples",
+                        f"<{design.size():,} points>" if listed else samples,
+                        f"{design.size():,} design points: at most {MAX_DESIGN_POINTS:,}")
+    return design
 
 
 def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: str,
@@ -387,6 +452,9 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
         values = entry["values"]
         if not isinstance(values, list) or not values:
             raise SpecError(src, f"{key}.values", values, "expected a non-empty list")
+        if len(values) > MAX_DESIGN_POINTS:
+            raise SpecError(src, f"{key}.values", f"<{len(values):,} values>",
+                            f"at most {MAX_DESIGN_POINTS:,} values")
         values = [_check_value(name, v, f"{key}.values[{i}]", src)
                   for i, v in enumerate(values)]
         if len(set(values)) != len(values) and design_kind != "points":  # point i: values[i]
@@ -406,9 +474,10 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
                         f"must be greater than low = {entry['low']!r}")
     if design_kind == "grid":
         num = entry.get("num")
-        if isinstance(num, bool) or not isinstance(num, int) or num < 2:
+        if isinstance(num, bool) or not isinstance(num, int) or not 2 <= num <= MAX_DESIGN_POINTS:
             raise SpecError(src, f"{key}.num", num,
-                            "a grid over bounds needs num = number of points (>= 2)")
+                            f"a grid over bounds needs num = number of points in [2, "
+                            f"{MAX_DESIGN_POINTS:,}]")
         grid = np.linspace(low, high, num)
         values = (sorted({int(round(v)) for v in grid}) if kind_type is int
                   else [float(v) for v in grid])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -32,7 +33,9 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
     -------
     row : dict
         ``run_id, seed``, the parameters, ``metric@step`` for every output, ``status`` ("ok" or
-        "failed"), ``error`` ("" or "ExceptionType: message"), ``wall_seconds``, ``host``.
+        "failed"), ``error`` ("" or "ExceptionType: message"), ``warnings`` (the model's
+        warnings, "; "-separated; not logged here: the sweep reports them once), ``wall_seconds``,
+        ``host``.
     timeseries : DataFrame or None
         Every model metric at every step (when ``task["timeseries"]``).
     """
@@ -44,10 +47,13 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
                            **task["parameters"]}
     columns = [f"{m}@{s}" for m in task["metrics"] for s in task["output_steps"]]
     series = None
+    warnings = ""
     try:
-        model = run_model(task["scenario"], steps=task["steps"], seed=task["seed"],
-                          overrides={**task["fixed"], **task["parameters"]}, progress=False,
-                          agent_reporters=False)  # a sweep keeps model reporters only
+        with _health_log_muted():
+            model = run_model(task["scenario"], steps=task["steps"], seed=task["seed"],
+                              overrides={**task["fixed"], **task["parameters"]}, progress=False,
+                              agent_reporters=False)  # a sweep keeps model reporters only
+        warnings = "; ".join(model.warnings)
         frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         for metric in task["metrics"]:
             for step in task["output_steps"]:
@@ -60,9 +66,22 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
         log.debug("run %s failed", task["run_id"], exc_info=True)
         row.update({column: math.nan for column in columns})
         row.update(status="failed", error=f"{type(error).__name__}: {error}")
+    row["warnings"] = warnings
     row["wall_seconds"] = time.perf_counter() - start
     row["host"] = f"{socket.gethostname()}:{os.getpid()}"
     return row, series
+
+
+@contextlib.contextmanager
+def _health_log_muted():
+    """The model's warnings go into the result row, not one log line per run of the sweep."""
+    logger = logging.getLogger("pricewar.model.health")
+    muted = logging.Filter("nothing")  # a filter matching no logger name drops every record
+    logger.addFilter(muted)
+    try:
+        yield
+    finally:
+        logger.removeFilter(muted)
 
 
 _MALLOC_TUNED = False

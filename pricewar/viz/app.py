@@ -1,8 +1,19 @@
-"""The SolaraViz page of the token price war (``pricewar viz`` or ``solara run`` this file).
+"""The browser app of the token price war (``pricewar viz``, or ``solara run`` this file).
 
-Every browser page gets its own :class:`~pricewar.viz.session.MarketSession`: ``Page`` builds it
-inside the component (``use_memo``), where Mesa's examples build one model at import time and so
-share it between every open tab.
+The page is put together from Mesa's visualization pieces -- ``ModelController`` (Reset, Play,
+Step) and ``ShowSteps`` with their update counter -- and pricewar's own inputs and views, where
+Mesa's ``SolaraViz`` wrapper shares one model between tabs, keeps its parameter inputs in the
+widgets (so a Reset can run what the controls no longer show), cannot rewind and cannot compare:
+
+- every browser page builds its own :class:`~pricewar.viz.session.MarketSession` inside the page
+  component (``use_memo``), not at import time;
+- the control panel (:mod:`~pricewar.viz.controls`) writes one settings dict and Reset builds
+  exactly that dict: the controls show what runs;
+- the *Market* tab shows the panels of :data:`~pricewar.viz.panels.COMPONENTS` at the step chosen
+  with the time slider (recorded data, any step so far);
+- the *Compare* tab runs a second model B with the same seed and consumers alongside and draws
+  both (:func:`~pricewar.viz.panels.CompareView`);
+- the sidebar downloads the run so far (CSV and Parquet).
 """
 
 from __future__ import annotations
@@ -10,81 +21,16 @@ from __future__ import annotations
 import os
 
 import solara
-from mesa.visualization import SolaraViz
 
-from pricewar.scenario import PRODUCER_REGIONS
-from pricewar.viz import SCENARIO_ENV, drawing
-from pricewar.viz.session import MarketSession, model_params
+from pricewar.viz import SCENARIO_ENV
+from pricewar.viz.controls import CSS, ControlPanel, Downloads, TimeSlider
+from pricewar.viz.mesa_controls import ModelController, ShowSteps, update_counter
+from pricewar.viz.panels import COMPONENTS, NO_MODEL, CompareView, snapshot
+from pricewar.viz.session import MarketSession, session_settings
 
-NO_MODEL = "No model: see the message above the market network."
-
-
-def MarketNetwork(session: MarketSession):
-    """The parameters in effect, then the market network (or why there is no model)."""
-    with solara.Column(classes=["pricewar-network"], gap="4px") as column:
-        solara.Text(session.describe(), classes=["pricewar-parameters"],
-                    style={"font-size": "0.8em"})
-        if session.market is None:
-            solara.Error(session.error, classes=["pricewar-error"])
-        else:
-            graph, pos = session.network()
-            figure, axes = drawing.new_figure(6.2, 3.5, left=0.01, right=0.99, bottom=0.08,
-                                              top=0.84)
-            drawing.draw_market_network(axes, session.market, graph, pos)
-            # JPEG: the translucent flow lines make a 200 kB PNG; this is 40 kB and reaches
-            # the browser faster on every step
-            solara.FigureMatplotlib(figure, format="jpeg", pil_kwargs={"quality": 90})
-    return column
-
-
-def CostBreakdown(session: MarketSession):
-    """Unit cost by producer region (energy, hardware, opex) at the current step."""
-    with solara.Column(classes=["pricewar-costs"]) as column:
-        if session.market is None:
-            solara.Warning(NO_MODEL)
-        else:
-            figure, axes = drawing.new_figure(5.5, 3.4)
-            drawing.draw_cost_breakdown(axes, session.market)
-            solara.FigureMatplotlib(figure, format="png")
-    return column
-
-
-def time_series(name: str, series: dict[str, tuple[str, str]], title: str, ylabel: str):
-    """A component plotting model reporters (``series``: label -> (column, colour)) in a column
-    with class ``pricewar-<name>``."""
-
-    def TimeSeries(session: MarketSession):
-        with solara.Column(classes=[f"pricewar-{name}"]) as column:
-            if session.market is None:
-                solara.Warning(NO_MODEL)
-            else:
-                figure, axes = drawing.new_figure(5.5, 3.4)
-                frame = session.market.datacollector.get_model_vars_dataframe()
-                drawing.draw_time_series(axes, frame, series, title, ylabel)
-                solara.FigureMatplotlib(figure, format="png")
-        return column
-
-    TimeSeries.__name__ = f"TimeSeries_{name}"
-    return TimeSeries
-
-
-def _by_region(metric: str) -> dict[str, tuple[str, str]]:
-    return {r: (f"{metric}_{r}", drawing.region_color(r)) for r in PRODUCER_REGIONS}
-
-
-#: Mesa wraps each function in a component that re-renders on every step
-COMPONENTS = [
-    MarketNetwork,
-    CostBreakdown,
-    time_series("price", _by_region("price"), "Average price by producer region", "USD/Mtok"),
-    time_series("share", _by_region("share"), "Throughput share by producer region",
-                "share of served tokens"),
-    time_series("concentration", {"Lerner index": ("lerner", "#8c564b"),
-                                  "HHI": ("hhi", "#17becf")},
-                "Market power: Lerner index and HHI", "index (0-1)"),
-    time_series("unserved", {"unserved demand": ("unserved_demand", "#7f7f7f")},
-                "Unserved demand (capacity shortfall)", "Mtok/step"),
-]
+TITLE = "AI token price war"
+#: milliseconds between steps while playing
+PLAY_INTERVAL_MS = 300
 
 
 def initial_scenario() -> str:
@@ -93,13 +39,54 @@ def initial_scenario() -> str:
 
 
 @solara.component
+def MarketView(session: MarketSession):
+    """Time slider, a line of headline numbers and the market panels at the step looked at."""
+    update_counter.get()  # Mesa's Step and Play bump the counter: draw the new step
+    viewed = solara.use_reactive(None)
+    if session.market is None:
+        for component in COMPONENTS:
+            component(session)
+        return
+    latest = session.market.steps
+    step = latest if viewed.value is None else min(viewed.value, latest)
+    TimeSlider(latest, viewed, str(session.record(step).date))
+    solara.Text(snapshot(session, step), classes=["pricewar-snapshot"],
+                style={"font-size": "0.85em"})
+    with solara.ColumnsResponsive(12, large=6):
+        for component in COMPONENTS:
+            component(session, None if step == latest else step)
+
+
+@solara.component
 def Page():
-    """One page, one session: its own model, controls and Reset."""
-    first = solara.use_memo(
-        lambda: MarketSession(initial_scenario(), controls_scenario=initial_scenario()), [])
-    session = solara.use_reactive(first)
-    scenario = session.value.scenario_name
-    params = solara.use_memo(lambda: model_params(scenario), [scenario])
-    # a new key re-creates the controls (and their defaults) when Reset switched the scenario
-    return SolaraViz(session, components=COMPONENTS, model_params=params,
-                     name="AI token price war").key(f"viz-{scenario}")
+    """One page, one session: its own model, controls, Reset, time slider and comparison."""
+    first = solara.use_memo(lambda: session_settings(initial_scenario()), [])
+    settings = solara.use_reactive(first)
+    session = solara.use_reactive(solara.use_memo(lambda: MarketSession(**first), []))
+    play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
+    render_interval = solara.use_reactive(1)
+    use_threads = solara.use_reactive(False)
+    model = session.value
+
+    solara.Title(TITLE)
+    solara.Style(CSS)
+    with solara.AppBar():
+        solara.AppBarTitle(TITLE)
+    with solara.Sidebar(), solara.Column():
+        with solara.Card("Run"):
+            ModelController(session, model_parameters=settings, play_interval=play_interval,
+                            render_interval=render_interval, use_threads=use_threads)
+            ShowSteps(model)
+        with solara.Card("Scenario and levers"):
+            ControlPanel(settings, running=model.parameters)
+        with solara.Card("Download the run so far"):
+            if model.market is None:
+                solara.Warning(NO_MODEL)
+            else:
+                Downloads(model)
+    with solara.lab.Tabs(lazy=True):
+        with solara.lab.Tab("Market"):
+            # a new session starts at its latest step: key the view (and its slider) by session
+            MarketView(model).key(f"market-{id(model)}")
+        with solara.lab.Tab("Compare"):
+            CompareView(model, settings)

@@ -1,7 +1,8 @@
 """Matplotlib pictures of a model: market network, unit-cost breakdown, reporter time series.
 
-No solara here: functions take a :class:`~pricewar.model.PriceWarModel` and a matplotlib ``Axes``
-so the same pictures serve the browser app, notebooks and figure scripts. Figures are laid out
+No solara here: functions take a :class:`~pricewar.model.PriceWarModel` (or what was recorded of
+one step: flows, cost breakdown) and a matplotlib ``Axes``, so the same pictures serve the
+browser app, notebooks and figure scripts, for the current step or a recorded earlier one. Figures are laid out
 with fixed margins (:func:`new_figure`), not ``bbox_inches="tight"``: tight bounding boxes draw
 every figure twice, and the app redraws six figures per step.
 
@@ -15,17 +16,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import matplotlib.dates as mdates
 import networkx as nx
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator
 
 from pricewar.scenario import PRODUCER_REGIONS
 from pricewar.studies.plots import region_color
+from pricewar.studies.ticks import dollar_axis, format_value_axis
 
 COST_COLORS = {"energy": "#f2b701", "hardware": "#3969ac", "opex": "#9a9a9a"}
+LERNER_COLOR = "#8c564b"
+#: the time axis spans at least this many steps (half a year of weekly steps)
+MIN_SPAN_STEPS = 26
+HHI_COLOR = "#17becf"
 #: network columns: layer index, node kind, marker, title
 LAYERS = ((0, "segment", "s", "consumer segments\n(region x sector)"),
           (1, "platform", "D", "platforms"),
@@ -38,6 +45,15 @@ def new_figure(width_in: float, height_in: float, *, left=0.12, right=0.97, bott
     figure = Figure(figsize=(width_in, height_in), dpi=100)
     axes = figure.subplots()
     figure.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+    return figure, axes
+
+
+def new_grid(rows: int, columns: int, width_in: float, height_in: float):
+    """A pyplot-free figure with a grid of axes (returned as a flat list) and fixed margins."""
+    figure = Figure(figsize=(width_in, height_in), dpi=100)
+    axes = list(figure.subplots(rows, columns).flat)
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.08, top=0.93, hspace=0.45,
+                           wspace=0.25)
     return figure, axes
 
 
@@ -128,9 +144,15 @@ def network_layout(graph: nx.DiGraph) -> dict:
 
 
 def draw_market_network(ax, model, graph: nx.DiGraph, pos: dict) -> None:
+    """Draw ``model``'s segment graph with this step's flows (:func:`draw_network_flows`)."""
+    draw_network_flows(ax, graph, pos, network_flows(model), model.region_names, model.steps,
+                       model.date)
+
+
+def draw_network_flows(ax, graph: nx.DiGraph, pos: dict, flows: NetworkFlows,
+                       region_names: list[str], step: int, date) -> None:
     """Draw the segment graph: colour = region, marker = node type, area ~ throughput
     (relative within each column), edge width ~ flow (relative within each edge column)."""
-    flows = network_flows(model)
 
     def edge_flow(u, v) -> float:
         if u[0] == "segment":
@@ -167,14 +189,14 @@ def draw_market_network(ax, model, graph: nx.DiGraph, pos: dict) -> None:
         x = np.mean([pos[n][0] for n in nodes])
         ax.text(x, 1.0, title, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                 fontsize=8)
-    regions = sorted({graph.nodes[n]["region"] for n in graph}, key=model.region_names.index)
+    regions = sorted({graph.nodes[n]["region"] for n in graph}, key=region_names.index)
     handles = [Patch(color=region_color(r), label=r) for r in regions]
     handles += [Line2D([], [], marker=m, linestyle="", color="grey", label=k)
                 for _, k, m, _ in LAYERS]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
               ncol=len(handles), fontsize=7.5, frameon=False, handletextpad=0.3,
               columnspacing=0.8)
-    ax.set_title(f"Market network, step {model.steps} ({model.date}): edge width ~ flow, "
+    ax.set_title(f"Market network, step {step} ({date}): edge width ~ flow, "
                  f"node area ~ throughput", fontsize=9, pad=24)
     ax.set_axis_off()
 
@@ -209,9 +231,13 @@ def cost_breakdown(model) -> dict[str, dict[str, float]]:
 
 
 def draw_cost_breakdown(ax, model) -> None:
-    """Stacked bars of :func:`cost_breakdown` (prices are in the price plot: they are several
+    """Stacked bars of ``model``'s :func:`cost_breakdown` at its current step."""
+    draw_cost_bars(ax, cost_breakdown(model), model.steps)
+
+
+def draw_cost_bars(ax, breakdown: dict[str, dict[str, float]], step: int) -> None:
+    """Stacked bars of a :func:`cost_breakdown` (prices are in the price plot: they are several
     times the cost in the log-logit baseline and would flatten the bars)."""
-    breakdown = cost_breakdown(model)
     regions = list(breakdown)
     x = np.arange(len(regions))
     bottom = np.zeros(len(regions))
@@ -220,26 +246,126 @@ def draw_cost_breakdown(ax, model) -> None:
         ax.bar(x, height, bottom=bottom, color=colour, label=part, width=0.6)
         bottom += height
     ax.set_xticks(x, regions)
-    ax.set_ylabel("USD/Mtok")
-    ax.set_title(f"Unit cost by region, step {model.steps}", fontsize=10)
+    ax.set_ylabel("USD per M tokens")
+    dollar_axis(ax)
+    ax.set_title(f"Unit cost by producer region, step {step}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=3)
-    ax.set_ylim(0, bottom.max() * 1.3)
+    ax.set_ylim(0, max(float(bottom.max()), 1e-9) * 1.3)
 
 
 # ------------------------------------------------------------------------------------------------
 # reporter time series
 # ------------------------------------------------------------------------------------------------
-def draw_time_series(ax, frame, series: dict[str, tuple[str, str]], title: str,
-                     ylabel: str) -> None:
-    """Plot model-reporter columns against the step.
+@dataclass(frozen=True)
+class TimeAxis:
+    """Dates of the recorded steps and the span of the x axis (``dates``: one per row of the
+    reporter frame; ``at``: the date looked at, or None for the latest)."""
+
+    dates: pd.DatetimeIndex
+    start: pd.Timestamp
+    end: pd.Timestamp
+    at: pd.Timestamp | None = None
+
+    @classmethod
+    def of(cls, model, step: int | None = None) -> TimeAxis:
+        """The axis of ``model`` so far: from the start to the current date, at least
+        :data:`MIN_SPAN_STEPS` (or the whole run when shorter), so early steps are not squeezed
+        against a three-year axis."""
+        s = model.scenario
+        days = pd.to_timedelta(np.arange(model.steps + 1) * s.step_days, unit="D")
+        start = pd.Timestamp(model.start_date)
+        span = max(model.steps, min(MIN_SPAN_STEPS, s.steps))
+        at = None if step is None or step >= model.steps else start + days[step]
+        return cls(start + days, start, start + pd.Timedelta(days=span * s.step_days), at)
+
+
+def _time_axis(ax, axis: TimeAxis) -> None:
+    margin = pd.Timedelta(days=4)
+    ax.set_xlim(axis.start - margin, axis.end + margin)
+    locator = mdates.AutoDateLocator(maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if axis.at is not None:
+        ax.axvline(axis.at, color="black", linewidth=0.8, linestyle=":")
+
+
+def draw_time_series(ax, axis: TimeAxis, frame: pd.DataFrame,
+                     series: dict[str, tuple[str, str]], title: str, ylabel: str,
+                     unit: str = "") -> None:
+    """Plot model-reporter columns against the date, y from 0 (every series is a quantity).
 
     ``frame`` is the DataCollector's model-vars frame (one row per step); ``series`` maps a
-    legend label to ``(column, colour)``.
+    legend label to ``(column, colour)``. A run at step 0 shows its one point as a marker.
     """
+    marker = "o" if len(frame) < 3 else None
+    top = 0.0
     for label, (column, colour) in series.items():
-        ax.plot(frame.index, frame[column], label=label, color=colour)
+        ax.plot(axis.dates, frame[column].to_numpy(), label=label, color=colour, marker=marker,
+                markersize=4)
+        top = max(top, float(np.nanmax(frame[column].to_numpy())))
     ax.set_title(title, fontsize=10)
-    ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=8, loc="best")
+    # an all-zero series (no unserved demand) gets a visible 0..1 axis, not -0.05..0.05
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+    format_value_axis(ax, unit)
+    _time_axis(ax, axis)
+    ax.legend(fontsize=7.5, loc="best", ncol=2 if len(series) > 2 else 1)
+
+
+def draw_market_power(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
+    """Lerner index on the left axis (0-1) and HHI on its own right axis (it is ~0.02 with 50
+    producers and would read as zero on the Lerner axis)."""
+    marker = "o" if len(frame) < 3 else None
+    lerner = ax.plot(axis.dates, frame["lerner"].to_numpy(), color=LERNER_COLOR, marker=marker,
+                     markersize=4, label="Lerner index (P - MC)/P")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("Lerner index (0-1)", color=LERNER_COLOR)
+    twin = ax.twinx()
+    hhi = twin.plot(axis.dates, frame["hhi"].to_numpy(), color=HHI_COLOR, linestyle="--",
+                    marker=marker, markersize=4, label="HHI (right axis)")
+    twin.set_ylim(0, max(0.05, 1.3 * float(frame["hhi"].max())))
+    twin.set_ylabel("HHI (0-1)", color=HHI_COLOR)
+    ax.set_title("Market power: Lerner index and HHI", fontsize=10)
+    _time_axis(ax, axis)
+    ax.legend(lerner + hhi, [line.get_label() for line in lerner + hhi], fontsize=7.5,
+              loc="lower right")
+
+
+# ------------------------------------------------------------------------------------------------
+# two runs overlaid
+# ------------------------------------------------------------------------------------------------
+#: the comparison panels: (column or "shares", title, y label, unit)
+COMPARISON_PANELS = (
+    ("price_avg", "Average price", "USD per M tokens", "USD/Mtok"),
+    ("shares", "Throughput share by producer region", "share of served tokens", "1"),
+    ("lerner", "Lerner index (P - MC)/P", "Lerner index (0-1)", "1"),
+    ("consumer_surplus", "Consumer surplus", "USD per step", "USD/step"),
+)
+
+
+def draw_comparison(axes, axis: TimeAxis, frame_a: pd.DataFrame, frame_b: pd.DataFrame,
+                    regions: list[str]) -> None:
+    """Run A (solid) and run B (dashed) on the panels of :data:`COMPARISON_PANELS`; ``axes`` is
+    a flat sequence of four axes, ``axis`` the time axis of A (B has the same steps)."""
+    marker = "o" if len(frame_a) < 3 else None
+    runs = [Line2D([], [], color="#444444", linestyle=style, label=run)
+            for style, run in (("-", "A"), ("--", "B"))]
+    for ax, (column, title, ylabel, unit) in zip(axes, COMPARISON_PANELS, strict=True):
+        lines = {r: (f"share_{r}", region_color(r)) for r in regions} if column == "shares" \
+            else {column: (column, "#444444")}
+        top = 0.0
+        for key, colour in lines.values():
+            for frame, style in ((frame_a, "-"), (frame_b, "--")):
+                values = frame[key].to_numpy()[: len(axis.dates)]
+                ax.plot(axis.dates[: len(values)], values, color=colour, linestyle=style,
+                        marker=marker, markersize=4)
+                top = max(top, float(np.nanmax(values)))
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+        format_value_axis(ax, unit)
+        _time_axis(ax, axis)
+        regions_shown = [Patch(color=region_color(r), label=r) for r in lines] \
+            if column == "shares" else []
+        ax.legend(handles=runs + regions_shown, fontsize=7, loc="best",
+                  ncol=3 if regions_shown else 1)

@@ -95,3 +95,31 @@ def time_startup(process: subprocess.Popen, url: str, browser, started: float) -
 def click_step(page, n: int) -> float:
     """Click Step; seconds until the counter and every figure show step ``n``."""
     return page.evaluate(STEP_JS, n) / MS_PER_S
+
+
+def wait_for_text(page, selector: str, text: str, timeout_s: float = 30.0) -> None:
+    """Wait until the first element matching ``selector`` contains ``text``."""
+    page.wait_for_function("([s, t]) => document.querySelector(s)?.textContent.includes(t)",
+                           arg=[selector, text], timeout=timeout_s * MS_PER_S)
+
+
+def look_back(page, step: int) -> None:
+    """Move the time slider to ``step`` (from step 0, one arrow key per step), waiting for the
+    page to show each step: the slider shows the server's value, so a key pressed before the
+    server answered the previous one would be undone."""
+    slider = page.get_by_role("slider", name="Look back: step")
+    slider.focus()
+    slider.press("Home")
+    wait_for_text(page, ".pricewar-snapshot", "Step 0 (")
+    for shown in range(1, step + 1):
+        slider.press("ArrowRight")
+        wait_for_text(page, ".pricewar-snapshot", f"Step {shown} (")
+
+
+def open_comparison(page) -> None:
+    """Open the Compare tab and run B as chosen there (by default: the other shipped scenario);
+    returns once B's line and figure are shown."""
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    wait_for_text(page, ".pricewar-compare-b", "B: ")
+    page.locator(".pricewar-compare img").wait_for()

@@ -20,7 +20,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pricewar import cli_types
 from pricewar.errors import PricewarError
+from pricewar.processes import exec_child_dying_with
 from pricewar.viz import SCENARIO_ENV
 
 APP = Path(__file__).with_name("app.py")
@@ -38,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="baseline",
                         help="scenario the page starts with: a name (baseline, parity) or a "
                              ".toml path (default: baseline)")
-    parser.add_argument("--port", type=int, default=8765,
+    parser.add_argument("--port", type=cli_types.port, default=8765,
                         help=f"port on {HOST} (default: 8765)")
 
 
@@ -116,8 +118,9 @@ def main(args: argparse.Namespace) -> int:
     load_scenario(args.scenario)  # a bad name or file fails here, in one line
     if not port_is_free(args.port):
         raise PricewarError(f"port {args.port} on {HOST} is in use (choose another with --port)")
-    process = subprocess.Popen(solara_command(args.port),
-                               env=server_environment(args.scenario))
+    # the server ends with this process even when it is SIGKILLed (no finally runs then)
+    process = subprocess.Popen(solara_command(args.port), env=server_environment(args.scenario),
+                               preexec_fn=exec_child_dying_with(os.getpid()))
     # SIGTERM must not orphan the server: turn it into an exit that runs the finally below
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:

@@ -1,19 +1,25 @@
 """One browser session's market: the model built from the control panel, or why it could not be.
 
-SolaraViz rebuilds the model on Reset as ``type(model)(**model_parameters)``. A bad combination
-of controls must then show a message, not a traceback, so the class SolaraViz rebuilds is
+Mesa's Reset (``ModelController``) rebuilds the model as ``type(model)(**model_parameters)``. A bad
+combination of controls must then show a message, not a traceback, so the class Reset rebuilds is
 :class:`MarketSession`: it wraps :class:`~pricewar.model.PriceWarModel` and keeps the
 :class:`~pricewar.errors.ScenarioError` text when the scenario rejects the controls.
 
-The controls start at the selected scenario's own values. When the scenario selector names another
-scenario, Reset builds that scenario as it is (the controls still show the old scenario's values and
-would silently undo the new scenario's calibration, e.g. parity's electricity prices); the page then
-re-creates its controls from the new scenario (``app.Page`` keys the SolaraViz on the scenario).
+The control panel edits one dict of :class:`MarketSession` keywords (:func:`session_settings`), and
+Reset builds exactly that dict, so the controls show what runs. Choosing another scenario moves the
+sliders to that scenario's own values (:func:`switch_scenario`); strategy, seed and consumers stay.
+
+A session records what its pictures need at every step (:class:`StepRecord`: network flows, cost
+breakdown), so the page can show any earlier step from recorded data instead of copies of the
+model. It can also run a second model, B, with the same seed and consumers in lock step
+(:meth:`MarketSession.compare_with`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import mesa
@@ -55,6 +61,27 @@ def control_values(scenario: Scenario) -> dict[str, float]:
     }
 
 
+def session_settings(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSUMERS,
+                     seed: int = VIZ_SEED, producer_strategy: str = SCENARIO_STRATEGY) -> dict:
+    """The :class:`MarketSession` keywords with the controls at ``scenario``'s own values."""
+    values = control_values(load_scenario(scenario))
+    return {"scenario": scenario, "controls_scenario": scenario,
+            **{key: float(values[key]) for key in SLIDERS},
+            "producer_strategy": producer_strategy, "n_consumers": n_consumers, "seed": seed}
+
+
+def switch_scenario(settings: dict, scenario: str) -> dict:
+    """``settings`` for another scenario: its own slider values; strategy, consumers, seed and
+    comparison kept."""
+    kept = {k: settings[k] for k in ("producer_strategy", "n_consumers", "seed", "comparison")
+            if k in settings}
+    return {**session_settings(scenario), **kept}
+
+
+#: the settings that describe run B of a comparison (seed and consumers are A's)
+COMPARISON_KEYS = ("scenario", "controls_scenario", *SLIDERS, "producer_strategy")
+
+
 def model_params(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSUMERS,
                  seed: int = VIZ_SEED) -> dict:
     """SolaraViz ``model_params`` for :class:`MarketSession`, controls at ``scenario``'s values.
@@ -81,6 +108,26 @@ def model_params(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSUMERS
     return params
 
 
+@dataclass(frozen=True)
+class StepRecord:
+    """What the pictures show of one step, kept after the model moves on.
+
+    Attributes
+    ----------
+    step, date : the step and its calendar date
+    network : ``(graph, positions)`` of the segment graph in effect (shared between steps until
+        exit or entry changes the market)
+    flows : the step's served volume on that graph (Mtok/step)
+    costs : unit cost by producer region split into energy, hardware and opex (USD/Mtok)
+    """
+
+    step: int
+    date: dt.date
+    network: tuple
+    flows: drawing.NetworkFlows
+    costs: dict[str, dict[str, float]]
+
+
 class MarketSession(mesa.Model):
     """A :class:`PriceWarModel` built from the control panel, or the reason it was rejected.
 
@@ -101,12 +148,21 @@ class MarketSession(mesa.Model):
         The controls: flat scenario overrides (units in :data:`SLIDERS`). None, or
         ``producer_strategy=SCENARIO_STRATEGY``, keeps the scenario's value.
 
+    comparison : dict, optional
+        Settings of run B (:meth:`compare_with`), rebuilt with this session on Reset.
+
     Attributes
     ----------
     market : PriceWarModel or None
         The model, None when the controls were rejected.
     error : str or None
         Why the model could not be built (or stepped), for display.
+    parameters : dict
+        The keywords this session was built with (what the controls showed at Reset).
+    history : list of StepRecord
+        One record per step so far (index = step).
+    comparison : MarketSession or None
+        Run B of a comparison.
     """
 
     def __init__(self, scenario: str = "baseline", seed: int = VIZ_SEED,
@@ -114,12 +170,23 @@ class MarketSession(mesa.Model):
                  electricity_cn_west: float | None = None, electricity_us: float | None = None,
                  hub_latency_ms: float | None = None,
                  export_control_penalty: float | None = None,
-                 demand_growth: float | None = None, producer_strategy: str | None = None):
+                 demand_growth: float | None = None, producer_strategy: str | None = None,
+                 comparison: dict | None = None):
         # explicit keywords, not **controls: Mesa's parameter check (_check_model_params) takes
         # a **name other than **kwargs for a required parameter
-        super().__init__(seed=seed)
+        valid_seed = isinstance(seed, int) and seed >= 0
+        super().__init__(seed=seed if valid_seed else VIZ_SEED)
+        self.parameters = {
+            "scenario": scenario, "controls_scenario": controls_scenario,
+            "electricity_cn_west": electricity_cn_west, "electricity_us": electricity_us,
+            "hub_latency_ms": hub_latency_ms, "export_control_penalty": export_control_penalty,
+            "demand_growth": demand_growth, "producer_strategy": producer_strategy,
+            "n_consumers": n_consumers, "seed": seed, "comparison": comparison}
         self.scenario_name = str(scenario)
         self.seed = seed
+        self.n_consumers = n_consumers
+        self.history: list[StepRecord] = []
+        self.comparison: MarketSession | None = None
         controls = {"electricity_cn_west": electricity_cn_west, "electricity_us": electricity_us,
                     "hub_latency_ms": hub_latency_ms,
                     "export_control_penalty": export_control_penalty,
@@ -134,17 +201,24 @@ class MarketSession(mesa.Model):
         self.error: str | None = None
         self._network: tuple | None = None
         try:
+            if not valid_seed:
+                raise ScenarioError("controls", "seed", seed, "must be an integer >= 0")
             self.market = PriceWarModel(scenario, seed=seed, **self.overrides)
         except ScenarioError as error:
             self._fail(f"Cannot build the model with these parameters: {error}. "
                        f"Change them and press Reset.")
+        else:
+            self._record()
+        if comparison is not None:
+            self.compare_with(comparison)
 
     def _fail(self, message: str) -> None:
         self.error = message
         self.running = False
 
     def step(self) -> None:
-        """Step the wrapped model; a model error stops the session with a message."""
+        """Step the wrapped model (and run B of a comparison); a model error stops the session
+        with a message."""
         if self.market is None:
             return
         try:
@@ -152,6 +226,45 @@ class MarketSession(mesa.Model):
         except PricewarError as error:
             log.exception("step %d failed", self.market.steps)
             self._fail(f"The model stopped at step {self.market.steps}: {error}")
+            return
+        self._record()
+        self.running = self.market.running
+        if self.comparison is not None and self.comparison.market is not None \
+                and self.comparison.market.steps < self.market.steps:
+            self.comparison.step()
+
+    # ------------------------------------------------------------------------------------------
+    # recorded steps
+    # ------------------------------------------------------------------------------------------
+    def _record(self) -> None:
+        market = self.market
+        self.history.append(StepRecord(market.steps, market.date, self.network(),
+                                       drawing.network_flows(market),
+                                       drawing.cost_breakdown(market)))
+
+    def record(self, step: int | None = None) -> StepRecord:
+        """What was recorded at ``step`` (default: the current step)."""
+        return self.history[-1 if step is None else step]
+
+    # ------------------------------------------------------------------------------------------
+    # comparison
+    # ------------------------------------------------------------------------------------------
+    def compare_with(self, settings: dict | None) -> MarketSession | None:
+        """Run B: a session of ``settings`` (keys :data:`COMPARISON_KEYS`; others ignored) with
+        this session's seed and consumers, stepped to this session's step; None stops comparing.
+        """
+        if settings is None:
+            self.comparison = None
+        else:
+            chosen = {k: settings[k] for k in COMPARISON_KEYS if k in settings}
+            self.comparison = MarketSession(**chosen, seed=self.seed,
+                                            n_consumers=self.n_consumers)
+            while self.market is not None and self.comparison.market is not None \
+                    and self.comparison.market.steps < self.market.steps \
+                    and self.comparison.error is None:
+                self.comparison.step()
+        self.parameters["comparison"] = None if settings is None else dict(chosen)
+        return self.comparison
 
     def describe(self) -> str:
         """One line with the parameters in effect (read from the resolved scenario)."""

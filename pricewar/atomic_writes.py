@@ -1,0 +1,268 @@
+"""Output folders that an interruption cannot leave half-written.
+
+- :func:`check_output_dir` checks, before anything runs, that a folder can be written (not an
+  empty path, not a file, not inside a file, writable).
+- :func:`replacing_dir` gives a temporary folder beside the output folder and, once everything
+  is written into it, puts it in the output folder's place in one step (Linux: an atomic
+  exchange of the two folders, so the path always holds either the complete old or the complete
+  new outputs); on any error or Ctrl-C it removes the temporary folder and the old outputs stay.
+- :func:`write_file_atomic` writes one file through a temporary file renamed over it.
+- :class:`FolderLock` keeps a second process from working in the same folder at the same time.
+
+Temporary names carry the writing process's id, so a process removes only its own temporaries
+and those of processes that no longer exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import re
+import secrets
+import shutil
+import sys
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+
+from pricewar.errors import LocatedInputError, PricewarError
+
+#: the lock file inside a locked folder
+LOCK_FILE = ".pricewar.lock"
+
+
+class OutputError(PricewarError):
+    """Outputs could not be written (full disk, permissions, a folder in use); names the path."""
+
+
+def check_output_dir(out: str | os.PathLike, source: str = "command line", key: str = "--out",
+                     replaces: Collection[str] | None = None) -> Path:
+    """``out`` as a Path, after checking that outputs can be written there.
+
+    ``replaces`` (a run, which replaces the whole folder with these files): the folder's parent
+    must be writable, and an existing folder may hold only these files (an earlier run's outputs)
+    and must not be, or contain, the current folder. Raises
+    :class:`~pricewar.errors.LocatedInputError` naming ``source``, ``key`` and the path; writes
+    nothing (a probe folder is created and removed again).
+    """
+    def fail(problem: str):
+        raise LocatedInputError(source, key, str(out), problem)
+
+    if str(out).strip() == "":
+        fail("expected a folder path (an empty path would mean the current folder)")
+    try:
+        return _check_output_dir(Path(out), replaces, fail)
+    except OSError as error:  # e.g. a folder on the way that cannot be read
+        fail(f"cannot use it: {error}")
+
+
+def _check_output_dir(path: Path, replaces: Collection[str] | None, fail) -> Path:
+    absolute = Path(os.path.abspath(path))
+    if path.exists() and not path.is_dir():
+        fail("is a file, not a folder")
+    existing = absolute
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        fail(f"{existing} is a file: cannot create a folder inside it")
+    if replaces is not None:
+        cwd = Path.cwd()
+        if absolute == cwd or absolute in cwd.parents:
+            fail("is the current folder or contains it: a run replaces its whole output "
+                 "folder, choose a folder of its own")
+        if existing == absolute:
+            foreign = sorted(p.name for p in absolute.iterdir() if p.name not in replaces)
+            if foreign:
+                fail(f"holds files a run does not write ({', '.join(foreign[:3])}"
+                     f"{', ...' if len(foreign) > 3 else ''}): a run replaces its whole output "
+                     f"folder, choose a new folder")
+            existing = absolute.parent
+    try:
+        probe = Path(_make_temp_dir(existing, ".pricewar-probe"))
+    except OSError as error:
+        fail(f"cannot write in {existing}: {error.strerror or error}")
+    probe.rmdir()
+    return path
+
+
+def _make_temp_dir(parent: Path, prefix: str) -> str:
+    name = parent / f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}"
+    os.mkdir(name, 0o755)
+    return str(name)
+
+
+def _temp_pattern(name: str) -> re.Pattern:
+    return re.compile(rf"^\.{re.escape(name)}\.(tmp|old)-(\d+)-[0-9a-f]+$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Remove temporary folders of ``out`` left by writers that died (SIGKILL, power loss)."""
+    pattern = _temp_pattern(out.name)
+    if not out.parent.is_dir():
+        return
+    for entry in out.parent.iterdir():
+        match = pattern.match(entry.name)
+        if match and not _pid_alive(int(match.group(2))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replacing_dir(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new empty folder beside ``out``; when the block ends without error it replaces
+    ``out`` (created with its parents if missing). On an error, Ctrl-C or a full disk the
+    temporary folder is removed and ``out`` is untouched; OSErrors become :class:`OutputError`.
+    """
+    out = Path(out)
+    if out.is_symlink():  # replace the folder it points to, not the link
+        out = out.resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out)
+        temporary = Path(_make_temp_dir(out.parent, f".{out.name}.tmp"))
+    except OSError as error:
+        raise OutputError(f"cannot write {out}: {error}") from None
+    try:
+        yield temporary
+        _sync_tree(temporary)
+        _put_in_place(temporary, out)
+    except OSError as error:
+        raise OutputError(f"cannot write {out}: {error}; {out} is unchanged") from None
+    finally:
+        # after an exchange the temporary path holds the replaced folder
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _sync_tree(folder: Path) -> None:
+    """Flush the files and the folder to disk, so the renamed folder is complete after a crash."""
+    for path in folder.iterdir():
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _sync_dir(folder)
+
+
+def _sync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _put_in_place(new: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(new, out)
+    elif not _exchange(new, out):
+        # no atomic exchange: move the old folder aside, the new one in, then drop the old
+        old = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+        os.rename(out, old)
+        os.rename(new, out)
+        shutil.rmtree(old, ignore_errors=True)
+    _sync_dir(out.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    platform or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # not glibc >= 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h>, <linux/fs.h>
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def write_file_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(temporary_path)``, then rename the temporary file over ``path`` (readers see the
+    old file or the complete new one; a failed write removes its temporary file)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+#: temporary files of :func:`write_file_atomic`: ``.NAME.PID-HEX.tmp``
+TEMP_FILE = re.compile(r"^\..+\.(\d+)-[0-9a-f]+\.tmp$")
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Remove the temporary files of :func:`write_file_atomic` in ``folder`` whose writer no
+    longer exists; returns how many."""
+    removed = 0
+    for path in folder.glob(".*.tmp"):
+        match = TEMP_FILE.match(path.name)
+        if match and not _pid_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class FolderLock:
+    """An exclusive lock on a folder (``flock`` on its :data:`LOCK_FILE`), held by one process;
+    the system releases it when the process ends, however it ends.
+
+    ``with FolderLock(folder, "sweep"):`` raises :class:`OutputError` at once if another process
+    holds it. Without ``fcntl`` (Windows) the lock is a no-op.
+    """
+
+    def __init__(self, folder: Path, holder: str = "process"):
+        self.folder = Path(folder)
+        self.holder = holder
+        self.fd: int | None = None
+
+    def __enter__(self) -> FolderLock:
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        path = self.folder / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OutputError(f"{self.folder} is in use by another {self.holder} (process "
+                              f"{owner}): wait for it to finish, or use another --out") from None
+        except OSError:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None

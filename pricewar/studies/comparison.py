@@ -1,0 +1,216 @@
+"""Two setups of the model side by side: headline metrics, their differences, seed bands.
+
+A *side* is a scenario (a shipped name or a TOML path, run here at the given seeds) or the output
+folder of ``pricewar run`` (``model.parquet``; a folder of such folders counts as one run per
+seed). :func:`difference_table` compares the sides at their last common step; with several seeds
+the differences are paired by seed and their band is the min-max over seeds.
+:func:`plot_comparison` draws both sides' headline metrics over time (mean and min-max band)
+and the relative differences at that step. ``pricewar compare`` (:mod:`pricewar.studies.compare`)
+is the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+
+from pricewar.errors import PricewarError
+from pricewar.model.metrics import metric_declaration
+from pricewar.scenario import load_scenario
+from pricewar.studies.outputs import read_metadata
+from pricewar.studies.plots import new_figure, save_figure
+from pricewar.studies.runner import model_frame, run_model
+from pricewar.studies.ticks import format_value_axis
+
+log = logging.getLogger(__name__)
+
+#: the metrics of the table (per-region shares are added for the regions in the outputs)
+HEADLINE_METRICS = ("price_avg", "price_index", "lerner", "hhi", "served_total",
+                    "unserved_demand", "consumer_surplus", "energy_mwh", "emissions_t",
+                    "active_producers")
+#: the metrics drawn over time, one panel each
+FIGURE_METRICS = ("price_avg", "share_cn_west", "share_us", "served_total", "lerner", "hhi",
+                  "consumer_surplus")
+#: colours of side A and side B (colour-blind safe pair, distinct from the region colours' use)
+SIDE_COLORS = ("#1f77b4", "#d95f02")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: its label and its model frames by seed."""
+
+    label: str
+    frames: dict[int, pd.DataFrame]
+    origin: str  # "run folder <path>" or "scenario <spec>"
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(self.frames)
+
+
+def _run_folders(path: Path) -> list[Path]:
+    if (path / "model.parquet").exists():
+        return [path]
+    return sorted(p.parent for p in path.glob("*/model.parquet"))
+
+
+def load_side(spec: str, seeds: Sequence[int] = (1,), steps: int | None = None,
+              overrides: Mapping | None = None, progress: bool = False) -> Side:
+    """A side from a run folder (``model.parquet``, or sub-folders holding one each) or from a
+    scenario run at ``seeds`` with ``steps`` and flat ``overrides``.
+
+    Raises PricewarError for a folder without runs, ScenarioError for a bad scenario.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        folders = _run_folders(path)
+        if not folders:
+            raise PricewarError(f"{spec}: no model.parquet in the folder or its sub-folders")
+        frames: dict[int, pd.DataFrame] = {}
+        names = set()
+        for folder in folders:
+            meta = read_metadata(folder / "model.parquet")
+            names.add(meta.get("scenario", folder.name))
+            seed = json.loads(meta.get("seed", "null"))
+            if not isinstance(seed, int) or seed in frames:  # unknown or repeated: number them
+                seed = max(frames, default=0) + 1
+            frames[seed] = pd.read_parquet(folder / "model.parquet")
+        label = names.pop() if len(names) == 1 else path.name
+        return Side(label, frames, f"run folder {path}")
+    scenario = load_scenario(spec).with_overrides(**dict(overrides or {}))
+    frames = {}
+    for seed in seeds:
+        log.info("running %s seed %d", scenario.name, seed)
+        frames[seed] = model_frame(run_model(scenario, steps=steps, seed=seed, progress=progress))
+    label = scenario.name if not overrides else (
+        f"{scenario.name} ({', '.join(f'{k}={v}' for k, v in overrides.items())})")
+    return Side(label, frames, f"scenario {spec}")
+
+
+def distinct_labels(a: Side, b: Side) -> tuple[str, str]:
+    """``A: <label>`` and ``B: <label>``."""
+    return f"A: {a.label}", f"B: {b.label}"
+
+
+def headline_metrics(frame: pd.DataFrame) -> list[str]:
+    """:data:`HEADLINE_METRICS` plus the regions' shares present in ``frame``."""
+    shares = [c for c in frame.columns if c.startswith("share_")]
+    return [m for m in HEADLINE_METRICS if m in frame.columns] + shares
+
+
+def last_common_step(a: Side, b: Side) -> int:
+    return int(min(int(f["step"].max()) for side in (a, b) for f in side.frames.values()))
+
+
+def _values_at(side: Side, step: int, metric: str) -> pd.Series:
+    return pd.Series({seed: float(f.loc[f["step"] == step, metric].iloc[0])
+                      for seed, f in side.frames.items()})
+
+
+def difference_table(a: Side, b: Side, metrics: Sequence[str] | None = None,
+                     step: int | None = None) -> pd.DataFrame:
+    """One row per metric at ``step`` (default: the last step both sides have).
+
+    Columns: ``unit``, ``A`` and ``B`` (means over seeds), ``B - A`` (mean difference),
+    ``B - A min`` and ``B - A max`` (band of the seed-paired differences; empty unless both sides
+    ran the same seeds, more than one), ``B/A - 1 (%)`` (empty when A is 0).
+    """
+    step = last_common_step(a, b) if step is None else step
+    first = next(iter(a.frames.values()))
+    metrics = list(metrics or headline_metrics(first))
+    paired = a.seeds == b.seeds and len(a.seeds) > 1
+    rows = []
+    for metric in metrics:
+        va, vb = _values_at(a, step, metric), _values_at(b, step, metric)
+        diff = vb - va if paired else pd.Series([vb.mean() - va.mean()])
+        rows.append({"metric": metric, "unit": _unit(metric), "A": va.mean(), "B": vb.mean(),
+                     "B - A": diff.mean(),
+                     "B - A min": diff.min() if paired else np.nan,
+                     "B - A max": diff.max() if paired else np.nan,
+                     "B/A - 1 (%)": 100.0 * (vb.mean() / va.mean() - 1.0) if va.mean() else np.nan})
+    table = pd.DataFrame(rows).set_index("metric")
+    table.attrs["step"] = step
+    return table
+
+
+def bands(side: Side, metric: str) -> pd.DataFrame:
+    """Per step: ``date``, ``mean``, ``lo``, ``hi`` of ``metric`` over the side's seeds."""
+    stacked = pd.concat([f[["step", "date", metric]] for f in side.frames.values()])
+    grouped = stacked.groupby("step")
+    return pd.DataFrame({"date": pd.to_datetime(grouped["date"].first()),
+                         "mean": grouped[metric].mean(), "lo": grouped[metric].min(),
+                         "hi": grouped[metric].max()})
+
+
+def _unit(metric: str) -> str:
+    try:
+        return metric_declaration(metric).unit
+    except KeyError:
+        return ""
+
+
+def _title(metric: str) -> str:
+    unit = _unit(metric)
+    return metric if unit in ("1", "") else f"{metric} ({unit})"
+
+
+def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
+                    name: str = "compare") -> list[Path]:
+    """Headline metrics of both sides over time and the relative differences at the table's
+    step; writes ``out_dir/name.png`` and ``.svg``."""
+    columns = next(iter(a.frames.values())).columns
+    metrics = [m for m in FIGURE_METRICS if m in columns]
+    fig, axes = new_figure(2, 4, width=15, height=7.2)
+    labels = distinct_labels(a, b)
+    flat = list(axes.flat)
+    for ax, metric in zip(flat, metrics, strict=False):
+        for side, colour, label in zip((a, b), SIDE_COLORS, labels, strict=True):
+            band = bands(side, metric)
+            ax.plot(band["date"], band["mean"], color=colour, label=label,
+                    linestyle="-" if side is a else "--")
+            if len(side.frames) > 1:
+                ax.fill_between(band["date"], band["lo"], band["hi"], color=colour,
+                                alpha=0.18, linewidth=0)
+        ax.set_title(_title(metric), fontsize=9.5)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=7))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        ax.set_ylim(bottom=0)
+        format_value_axis(ax, _unit(metric))
+    flat[0].legend(fontsize=8, frameon=False, loc="best")
+    _plot_changes(flat[len(metrics)], table)
+    for ax in flat[len(metrics) + 1:]:
+        ax.set_axis_off()
+    seeds = ", ".join(map(str, a.seeds)) if a.seeds == b.seeds else (
+        f"A {', '.join(map(str, a.seeds))}; B {', '.join(map(str, b.seeds))}")
+    band = " Lines: mean over seeds; bands: min-max." if max(len(a.seeds), len(b.seeds)) > 1 \
+        else ""
+    note = (f"Source: pricewar model runs. {labels[0]} ({a.origin}); {labels[1]} ({b.origin}); "
+            f"seeds {seeds}.{band}")
+    fig.suptitle(f"{labels[0]} vs {labels[1]}", fontsize=11)
+    return save_figure(fig, out_dir, name, note, top=0.95)
+
+
+def _plot_changes(ax, table: pd.DataFrame) -> None:
+    """Horizontal bars of ``B/A - 1`` in percent, with the seed band as error bars."""
+    rows = table.dropna(subset=["B/A - 1 (%)"])
+    y = np.arange(len(rows))[::-1]
+    change = rows["B/A - 1 (%)"].to_numpy()
+    colours = [SIDE_COLORS[1] if c >= 0 else SIDE_COLORS[0] for c in change]
+    ax.barh(y, change, color=colours, height=0.6)
+    if rows["B - A min"].notna().any():
+        base = rows["A"].to_numpy()
+        lo = 100.0 * rows["B - A min"].to_numpy() / base
+        hi = 100.0 * rows["B - A max"].to_numpy() / base
+        ax.errorbar(change, y, xerr=[change - lo, hi - change], fmt="none", ecolor="black",
+                    elinewidth=0.8, capsize=2)
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set_yticks(y, rows.index, fontsize=7.5)
+    ax.set_xlabel("B relative to A, %")
+    ax.set_title(f"Difference at step {table.attrs.get('step', '')}", fontsize=9.5)

@@ -1,0 +1,194 @@
+"""The app's views: the market panels (network, unit costs, four reporter time series), a snapshot
+line of the step looked at, and the comparison of two runs.
+
+A panel is a function ``panel(session, step=None)`` returning a solara element with one figure
+(``step``: the recorded step to show, None for the current one); the market view calls each of
+:data:`COMPONENTS` on every render, so every figure follows Step, Reset and the time slider.
+Earlier steps are drawn from what the session recorded (reporters, network flows, cost
+breakdowns), not from copies of the model.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import solara
+
+from pricewar.scenario import PRODUCER_REGIONS
+from pricewar.studies.comparison import Side, difference_table
+from pricewar.studies.runner import model_frame
+from pricewar.studies.ticks import si_number, usd
+from pricewar.viz import drawing
+from pricewar.viz.controls import ControlPanel
+from pricewar.viz.mesa_controls import update_counter
+from pricewar.viz.session import MarketSession, session_settings
+
+NO_MODEL = "No model: see the message above the market network."
+#: metrics of the comparison table, in this order
+COMPARED_METRICS = ("price_avg", "lerner", "hhi", "served_total", "unserved_demand",
+                    "consumer_surplus", "emissions_t",
+                    *(f"share_{r}" for r in PRODUCER_REGIONS))
+
+
+def MarketNetwork(session: MarketSession, step: int | None = None):
+    """The parameters in effect, then the market network (or why there is no model)."""
+    with solara.Column(classes=["pricewar-network"], gap="4px") as column:
+        solara.Text(session.describe(), classes=["pricewar-parameters"],
+                    style={"font-size": "0.8em"})
+        if session.error is not None:
+            solara.Error(session.error, classes=["pricewar-error"])
+        if session.market is not None:
+            record = session.record(step)
+            graph, pos = record.network
+            figure, axes = drawing.new_figure(6.2, 3.5, left=0.01, right=0.99, bottom=0.08,
+                                              top=0.84)
+            drawing.draw_network_flows(axes, graph, pos, record.flows,
+                                       session.market.region_names, record.step, record.date)
+            # JPEG: the translucent flow lines make a 200 kB PNG; this is 40 kB and reaches
+            # the browser faster on every step
+            solara.FigureMatplotlib(figure, format="jpeg", pil_kwargs={"quality": 90})
+    return column
+
+
+def CostBreakdown(session: MarketSession, step: int | None = None):
+    """Unit cost by producer region (energy, hardware, opex) at the step looked at."""
+    with solara.Column(classes=["pricewar-costs"]) as column:
+        if session.market is None:
+            solara.Warning(NO_MODEL)
+        else:
+            record = session.record(step)
+            figure, axes = drawing.new_figure(5.5, 3.4, left=0.15, bottom=0.12)
+            drawing.draw_cost_bars(axes, record.costs, record.step)
+            solara.FigureMatplotlib(figure, format="png")
+    return column
+
+
+def time_series(name: str, series: dict[str, tuple[str, str]], title: str, ylabel: str,
+                unit: str):
+    """A panel plotting model reporters (``series``: label -> (column, colour)) in a column with
+    class ``pricewar-<name>``; quantities in ``unit``."""
+
+    def TimeSeries(session: MarketSession, step: int | None = None):
+        with solara.Column(classes=[f"pricewar-{name}"]) as column:
+            if session.market is None:
+                solara.Warning(NO_MODEL)
+            else:
+                figure, axes = drawing.new_figure(5.5, 3.4, left=0.15, bottom=0.12)
+                frame = session.market.datacollector.get_model_vars_dataframe()
+                drawing.draw_time_series(axes, drawing.TimeAxis.of(session.market, step), frame,
+                                         series, title, ylabel, unit)
+                solara.FigureMatplotlib(figure, format="png")
+        return column
+
+    TimeSeries.__name__ = f"TimeSeries_{name}"
+    return TimeSeries
+
+
+def MarketPower(session: MarketSession, step: int | None = None):
+    """Lerner index and HHI, each on its own axis."""
+    with solara.Column(classes=["pricewar-concentration"]) as column:
+        if session.market is None:
+            solara.Warning(NO_MODEL)
+        else:
+            figure, axes = drawing.new_figure(5.5, 3.4, left=0.13, right=0.86, bottom=0.12)
+            frame = session.market.datacollector.get_model_vars_dataframe()
+            drawing.draw_market_power(axes, drawing.TimeAxis.of(session.market, step), frame)
+            solara.FigureMatplotlib(figure, format="png")
+    return column
+
+
+def _by_region(metric: str) -> dict[str, tuple[str, str]]:
+    return {r: (f"{metric}_{r}", drawing.region_color(r)) for r in PRODUCER_REGIONS}
+
+
+#: the market panels, in page order
+COMPONENTS = [
+    MarketNetwork,
+    CostBreakdown,
+    time_series("price", _by_region("price"), "Average price by producer region",
+                "USD per M tokens", "USD/Mtok"),
+    time_series("share", _by_region("share"), "Throughput share by producer region",
+                "share of served tokens", "1"),
+    MarketPower,
+    time_series("unserved", {"unserved demand": ("unserved_demand", "#7f7f7f")},
+                "Unserved demand (capacity shortfall)", "M tokens per step", "Mtok/step"),
+]
+
+
+def snapshot(session: MarketSession, step: int) -> str:
+    """One line of headline metrics at ``step``, read from the recorded reporters."""
+    market = session.market
+    row = market.datacollector.get_model_vars_dataframe().iloc[step]
+    shares = ", ".join(f"{r} {100 * row[f'share_{r}']:.1f}%" for r in PRODUCER_REGIONS)
+    return (f"Step {step} ({session.record(step).date}): average price "
+            f"{usd(row['price_avg'])} per M tokens · shares {shares} · Lerner "
+            f"{row['lerner']:.3f} · HHI {row['hhi']:.4f} · served {row['served_total']:,.0f} "
+            f"Mtok/step · unserved {row['unserved_demand']:,.0f} Mtok/step")
+
+
+# ------------------------------------------------------------------------------------------------
+# comparison
+# ------------------------------------------------------------------------------------------------
+def comparison_table(a: MarketSession, b: MarketSession, step: int) -> pd.DataFrame:
+    """Headline metrics of runs A and B at ``step`` and their difference."""
+    sides = [Side(label, {s.seed: model_frame(s.market)}, "app") for label, s in
+             (("A", a), ("B", b))]
+    columns = sides[0].frames[a.seed].columns
+    return difference_table(*sides, [m for m in COMPARED_METRICS if m in columns], step=step)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["| metric | unit | A | B | B - A | B/A - 1 |", "|---|---|---|---|---|---|"]
+    for metric, row in table.iterrows():
+        change = "-" if pd.isna(row["B/A - 1 (%)"]) else f"{row['B/A - 1 (%)']:+.1f}%"
+        difference = ("+" if row["B - A"] > 0 else "") + si_number(row["B - A"])
+        lines.append(f"| {metric} | {row['unit']} | {si_number(row['A'])} | "
+                     f"{si_number(row['B'])} | {difference} | {change} |")
+    return "\n".join(lines)
+
+
+def default_comparison(settings: dict) -> dict:
+    """Run B when nothing was chosen yet: another shipped scenario with A's strategy."""
+    other = "parity" if settings["scenario"] != "parity" else "baseline"
+    return session_settings(other, producer_strategy=settings["producer_strategy"])
+
+
+@solara.component
+def CompareView(session: MarketSession, settings: solara.Reactive[dict]):
+    """Choose run B (a scenario and levers; same seed and consumers as A), then see A and B
+    overlaid and their headline differences at A's step. Reset rebuilds both."""
+    update_counter.get()  # B steps with A: draw both after every Step
+    chosen = solara.use_reactive(settings.value.get("comparison")
+                                 or default_comparison(settings.value))
+    b = session.comparison
+
+    def apply() -> None:
+        session.compare_with(chosen.value)
+        settings.set({**settings.value, "comparison": dict(session.parameters["comparison"])})
+
+    with solara.Columns([1, 3]):
+        with solara.Column():
+            solara.Markdown("**Run B** (seed and consumers as in A)")
+            with solara.Column(classes=["pricewar-compare-controls"]):
+                ControlPanel(chosen, running=None if b is None else b.parameters,
+                             population=False)
+            solara.Button("Compare", color="primary", on_click=apply,
+                          disabled=session.market is None)
+        with solara.Column(classes=["pricewar-compare"]):
+            solara.Text(f"A: {session.describe()}", classes=["pricewar-compare-a"],
+                        style={"font-size": "0.8em"})
+            if b is None:
+                solara.Info("Choose run B and press Compare.")
+                return
+            solara.Text(f"B: {b.describe()}", classes=["pricewar-compare-b"],
+                        style={"font-size": "0.8em"})
+            if b.error is not None or b.market is None or session.market is None:
+                solara.Error(b.error or NO_MODEL, classes=["pricewar-compare-error"])
+                return
+            step = min(session.market.steps, b.market.steps)
+            figure, axes = drawing.new_grid(2, 2, 11, 6.2)
+            drawing.draw_comparison(axes, drawing.TimeAxis.of(session.market),
+                                    model_frame(session.market), model_frame(b.market),
+                                    list(session.market.regions.producer_regions))
+            solara.FigureMatplotlib(figure, format="png")
+            solara.Markdown(f"**At step {step}**\n\n"
+                            + _markdown(comparison_table(session, b, step)))

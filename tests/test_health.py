@@ -1,0 +1,80 @@
+"""Runs whose numbers are doubtful say so (issue 18, case 9): past the calibrated period, no
+capacity while producers count as active, most demand unserved, prices at the floor. Each kind
+warns once (logging) and is recorded in the outputs; calibrated runs do not warn."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+from pricewar.cli import main
+from pricewar.model import PriceWarModel, health
+from pricewar.model.phases import MIN_LOG_PRICE_USD_PER_MTOK
+from pricewar.studies.runner import run_model
+from pricewar.sweep import load_results, run_sweep
+
+SMALL = {"n_consumers": 125}
+TOP = {"name": "t", "description": "", "start_date": "2024-01-01", "step_days": 7.0,
+       "steps": 20, "price_form": "log"}
+
+
+def health_records(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "pricewar.model.health"]
+
+
+def test_calibrated_runs_do_not_warn(caplog):
+    for scenario in ("baseline", "parity"):
+        model = run_model(scenario, steps=156, overrides=SMALL, progress=False)
+        assert model.warnings == []
+    assert health_records(caplog) == []
+
+
+def test_a_run_far_past_the_horizon_warns_once_per_kind_and_records_it(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    out = tmp_path / "run"
+    assert main(["run", "baseline", "--steps", "520", "--set", "n_consumers=125", "--out",
+                 str(out), "--quiet"]) == 0
+    records = health_records(caplog)
+    assert sum("beyond the calibrated period" in r for r in records) == 1
+    assert sum("of demand unserved" in r for r in records) == 1
+    assert len(records) == len(set(records))
+    warnings = pd.read_parquet(out / "model.parquet").attrs["warnings"]
+    assert [r.partition(": ")[2] for r in records] == warnings
+    assert pd.read_parquet(out / "agents.parquet").attrs["warnings"] == warnings
+    header = (out / "scenario.toml").read_text()
+    assert all(f"# warning: {w}\n" in header for w in warnings)
+
+
+def test_no_capacity_while_producers_count_as_active_warns(tmp_path):
+    path = tmp_path / "retiring.toml"  # GPUs retire within weeks and none are bought
+    path.write_text(tomli_w.dumps({**TOP, "costs": {"gpu_life_years": 0.1}, "dynamics": {
+        "investment_enabled": False, "exit_enabled": False}}))
+    model = run_model(str(path), steps=10, overrides=SMALL, progress=False)
+    assert model.metrics["capacity_total"] == 0 and model.metrics["active_producers"] == 50
+    assert any("no serving capacity left" in w for w in model.warnings)
+    assert np.isfinite(model.metrics["consumer_surplus"])
+
+
+def test_prices_pinned_at_the_floor_warn_once():
+    model = PriceWarModel("baseline", seed=1, **SMALL)
+    model.step()
+    assert model.warnings == []
+    model.producer_base_price[:] = MIN_LOG_PRICE_USD_PER_MTOK
+    health.check_step(model)
+    health.check_step(model)
+    assert len(model.warnings) == 1 and "price at the floor" in model.warnings[0]
+
+
+def test_sweep_results_carry_each_runs_warnings_logged_once_per_sweep(tmp_path, caplog):
+    caplog.set_level(logging.WARNING)
+    spec = {"name": "long", "steps": 270, "seeds": [1, 2], "fixed": SMALL,
+            "design": {"kind": "grid", "parameters": {"electricity_us": {"values": [0.08]}}}}
+    run_sweep(spec, tmp_path, progress=False)
+    results = load_results(tmp_path)
+    assert results["warnings"].str.contains("beyond the calibrated period").all()
+    assert health_records(caplog) == []  # not one line per run ...
+    summary = [r.getMessage() for r in caplog.records if r.name == "pricewar.sweep.engine"]
+    assert len(summary) == 1 and "2 of 2 runs warned" in summary[0]  # ... one per sweep

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -12,8 +13,9 @@ import pandas as pd
 import pytest
 import tomli_w
 
-from pricewar.calibrate import calibrate, load_calibration_spec, posterior_overrides
+from pricewar.calibrate import calibrate, load_calibration_spec, posterior_overrides, simulate
 from pricewar.calibrate.abc import weighted_quantile
+from pricewar.calibrate.posterior import CalibrationError
 from pricewar.cli import main as cli_main
 from pricewar.scenario import load_scenario
 from pricewar.studies.runner import model_frame, run_model
@@ -128,12 +130,12 @@ def recovery_spec(simulations: int, n_consumers: int, *, quantile: float = 0.2,
     }
 
 
-def with_truth_as_observed(data: dict) -> dict:
+def with_truth_as_observed(data: dict, truth: dict = TRUTH) -> dict:
     """The spec with every target's value set to its summary of a run at the true parameters
     (a seed the prior runs do not use)."""
     spec = load_calibration_spec(data, check_reporters=False)
     model = run_model(spec.scenario, steps=spec.steps(), seed=TRUTH_SEED,
-                      overrides={**spec.size, **TRUTH}, progress=False)
+                      overrides={**spec.size, **truth}, progress=False)
     frame = model_frame(model)
     data = copy.deepcopy(data)
     for target in spec.targets:
@@ -165,6 +167,33 @@ def test_recovery_truth_is_inside_the_posterior_90_percent_intervals(recovered):
     low, high = weighted_quantile(draws["demand_growth"], draws["weight"], [0.05, 0.95])
     assert (low, high) == pytest.approx((table.loc["demand_growth", "q05"],
                                          table.loc["demand_growth", "q95"]))
+
+
+@recovery_group
+def test_recovery_moves_away_from_the_truth_when_the_data_come_from_elsewhere(recovered,
+                                                                              tmp_path):
+    """The negative control of the recovery test: the same prior runs (resumed, not rerun), the
+    observations simulated at demand growth 0.07 instead of 0.05: the posterior must cover 0.07
+    and leave 0.05 outside, or the recovery test above could not fail."""
+    _, out, _, _ = recovered
+    shutil.copytree(out / "prior", tmp_path / "prior")
+    elsewhere = {**TRUTH, "demand_growth": 0.07}
+    data = with_truth_as_observed(recovery_spec(simulations=250, n_consumers=100), elsewhere)
+    result = calibrate(data, tmp_path, workers=1, progress=False)
+    assert result.prior_status.ran == 0
+    row = result.parameters.set_index("parameter").loc["demand_growth"]
+    assert row["q05"] <= 0.07 <= row["q95"], row
+    assert not row["q05"] <= TRUTH["demand_growth"] <= row["q95"], row
+
+
+@recovery_group
+def test_summaries_of_stored_runs_name_a_reporter_the_runs_lack(recovered):
+    _, out, _, _ = recovered
+    data = recovery_spec(simulations=250, n_consumers=100)
+    data["targets"]["tokens_2024"]["args"]["reporters"] = ["share_open"]  # a v2 reporter
+    spec = load_calibration_spec(data, check_reporters=False)
+    with pytest.raises(CalibrationError, match=r"no reporter \['share_open'\]"):
+        simulate.summaries(out / "prior", spec.targets, spec.names)
 
 
 @recovery_group

@@ -204,6 +204,7 @@ def _summary(spec, method, quick, workers, scheduler, prior, usable, draws, tabl
     run_seconds = float(prior.loc[ok, "wall_seconds"].median()) if ok.any() else None
     return {
         "spec": spec.name, "spec_source": spec.source, "scenario": spec.scenario,
+        "skipped_targets": {name: list(reporters) for name, reporters in spec.skipped},
         "method": method, "quick": quick, "date": dt.date.today().isoformat(),
         "where": scheduler if scheduler else f"{workers} local worker(s)",
         "steps": spec.steps(quick), "size": size, "fixed": spec.fixed,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pricewar.calibrate.posterior import CalibrationError
 from pricewar.calibrate.priors import unit_design
 from pricewar.calibrate.spec import Budget, CalibrationSpec, TargetSpec
 from pricewar.sweep.engine import run_sweep
@@ -90,9 +91,13 @@ def _read_timeseries(out: Path, run_ids: Sequence[str], columns: Sequence[str]) 
     import pyarrow.dataset as ds
 
     files = [str(out / TIMESERIES / f"run-{rid}.parquet") for rid in run_ids]
-    table = ds.dataset(files, format="parquet").to_table(
-        columns=["run_id", "step", "date", *columns])
-    return table.to_pandas()
+    dataset = ds.dataset(files, format="parquet")
+    absent = [c for c in columns if c not in dataset.schema.names]
+    if absent:  # e.g. runs stored by a model without the reporter, resumed by a newer spec
+        raise CalibrationError(f"{out}: the stored runs have no reporter {absent} (they have "
+                               f"{sorted(set(dataset.schema.names) - {'run_id', 'step'})}); "
+                               "run the calibration into a new --out")
+    return dataset.to_table(columns=["run_id", "step", "date", *columns]).to_pandas()
 
 
 def summaries(out: Path, targets: Sequence[TargetSpec], names: Sequence[str]) -> pd.DataFrame:

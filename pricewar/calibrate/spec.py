@@ -19,6 +19,7 @@ fixed and size overrides, and the budget (full and ``--quick``)::
     args = { reporters = ["throughput_cn_west", "throughput_cn_east"], date = "2025-12-31" }
     weight = 1.0                                # default 1
     held_out = false                            # true: reported, not fitted
+    optional = false            # true: left out (logged) if the model lacks its reporters
 
     [size]          # overrides setting the simulation size (not written to the scenario)
     n_consumers = 1000
@@ -47,6 +48,7 @@ file, the key path and the value.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -73,11 +75,13 @@ from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
 from pricewar.scenario.calibration import read_toml
 
+log = logging.getLogger(__name__)
+
 SPEC_KEYS = ("name", "description", "scenario", "method", "observed_file", "parameters",
              "targets", "fixed", "size", "budget", "quick")
 PARAMETER_KEYS = ("low", "high", "prior")
-TARGET_KEYS = ("observed", "summary", "args", "weight", "held_out", "value", "sd", "scale",
-               "unit", "date", "source")
+TARGET_KEYS = ("observed", "summary", "args", "weight", "held_out", "optional", "value", "sd",
+               "scale", "unit", "date", "source")
 INLINE_KEYS = ("value", "sd", "scale", "unit", "date", "source")
 BUDGET_KEYS = ("simulations", "seeds_per_draw", "steps", "acceptance_quantile",
                "posterior_predictive", "seed")
@@ -111,6 +115,7 @@ class TargetSpec:
     args: dict = field(hash=False)
     weight: float = 1.0
     held_out: bool = False
+    optional: bool = False  # left out (with a warning) when the model lacks its reporters
 
     def reporters(self) -> list[str]:
         return required_reporters(self.summary, self.args)
@@ -137,6 +142,8 @@ class CalibrationSpec:
     description: str = ""
     source: str = field(default="<dict>", compare=False)
     base_scenario: Scenario | None = field(default=None, compare=False, repr=False)
+    #: optional targets left out because the model lacks their reporters: (name, reporters)
+    skipped: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -275,7 +282,7 @@ def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> Calib
                            parameters=parameters, targets=targets, budget=budget,
                            quick_budget=quick_budget, fixed=fixed, size=size,
                            quick_size=quick_size, method=method, source=src, base_scenario=base)
-    _check_targets_against_model(spec, check_reporters, src)
+    spec = _check_targets_against_model(spec, check_reporters, src)
     for prefix, chosen in (("budget", budget), ("quick", quick_budget)):
         accepted = math.ceil(chosen.acceptance_quantile * chosen.simulations
                              * chosen.seeds_per_draw)
@@ -385,18 +392,26 @@ def _targets(table, observed: dict[str, ObservedTarget], src: str) -> tuple[Targ
         except ValueError as error:
             _fail(src, f"{key}.args", entry.get("args"), str(error))
         weight = _positive_number(entry.get("weight", 1.0), f"{key}.weight", src)
-        held_out = entry.get("held_out", False)
-        if not isinstance(held_out, bool):
-            _fail(src, f"{key}.held_out", held_out, "expected true or false")
+        flags = {}
+        for flag in ("held_out", "optional"):
+            flags[flag] = entry.get(flag, False)
+            if not isinstance(flags[flag], bool):
+                _fail(src, f"{key}.{flag}", flags[flag], "expected true or false")
         targets.append(TargetSpec(name=name, observed=_observation(entry, observed, key, src),
-                                  summary=summary, args=args, weight=weight, held_out=held_out))
-    fit = [t for t in targets if not t.held_out]
-    if not fit:
-        _fail(src, "targets", sorted(table), "every target is held out: nothing to fit")
-    if len(targets) - len(fit) < MIN_HELD_OUT:
-        _fail(src, "targets", sorted(table), f"hold out at least {MIN_HELD_OUT} targets "
-              "(held_out = true): out-of-sample checks are part of every calibration")
+                                  summary=summary, args=args, weight=weight, **flags))
+    _check_roles(targets, src)
     return tuple(targets)
+
+
+def _check_roles(targets, src: str, why: str = "") -> None:
+    """At least one fitted and :data:`MIN_HELD_OUT` held-out targets."""
+    fit = [t for t in targets if not t.held_out]
+    names = sorted(t.name for t in targets)
+    if not fit:
+        _fail(src, "targets", names, f"every target is held out{why}: nothing to fit")
+    if len(targets) - len(fit) < MIN_HELD_OUT:
+        _fail(src, "targets", names, f"hold out at least {MIN_HELD_OUT} targets (held_out = "
+              f"true){why}: out-of-sample checks are part of every calibration")
 
 
 def _observation(entry: dict, observed: dict[str, ObservedTarget], key: str,
@@ -423,7 +438,9 @@ def _observation(entry: dict, observed: dict[str, ObservedTarget], key: str,
 
 
 def _check_targets_against_model(spec: CalibrationSpec, check_reporters: bool,
-                                  src: str) -> None:
+                                  src: str) -> CalibrationSpec:
+    """Dates within the run, and every reporter a summary reads in the model; optional targets
+    whose reporters the model lacks are left out (logged, and kept in ``spec.skipped``)."""
     base = spec.base_scenario
     start = pd.Timestamp(base.start_date)
     for target in spec.targets:
@@ -436,13 +453,24 @@ def _check_targets_against_model(spec: CalibrationSpec, check_reporters: bool,
             _fail(src, f"{prefix}.steps", budget.steps,
                   f"too short: the targets read dates up to step {steps_needed(spec)}")
     if not check_reporters:
-        return
+        return spec
     overrides = {**spec.fixed, **spec.size}
     reporters = available_reporters(base.with_overrides(**overrides))
     missing = {t.name: [r for r in t.reporters() if r not in reporters] for t in spec.targets}
-    missing = {name: names for name, names in missing.items() if names}
+    skipped = tuple((t.name, tuple(missing[t.name])) for t in spec.targets
+                    if t.optional and missing[t.name])
+    missing = {name: names for name, names in missing.items()
+               if names and name not in dict(skipped)}
     if missing:
         every = sorted({r for names in missing.values() for r in names})
         _fail(src, f"targets.{next(iter(missing))}.args", every[0] if len(every) == 1 else every,
               f"the model has no such reporter (needed by targets {list(missing)}); this "
               f"model's reporters: {sorted(reporters)}")
+    if not skipped:
+        return spec
+    for name, names in skipped:
+        log.warning("%s: optional target %s left out: the model has no reporter %s", src, name,
+                    ", ".join(names))
+    kept = tuple(t for t in spec.targets if t.name not in dict(skipped))
+    _check_roles(kept, src, f" (after leaving out the optional {[n for n, _ in skipped]})")
+    return replace(spec, targets=kept, skipped=skipped)

@@ -36,6 +36,7 @@ class Summary:
     function: Callable[..., float]
     reporter_args: tuple[str, ...]
     date_args: tuple[str, ...]
+    paired: tuple[tuple[str, str], ...] = ()  # reporter-list arguments of equal length
 
     @property
     def arguments(self) -> dict[str, inspect.Parameter]:
@@ -50,8 +51,8 @@ class Summary:
 SUMMARY_REGISTRY: dict[str, Summary] = {}
 
 
-def summary(name: str, *, reporters: tuple[str, ...] = (),
-            dates: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+def summary(name: str, *, reporters: tuple[str, ...] = (), dates: tuple[str, ...] = (),
+            paired: tuple[tuple[str, str], ...] = ()) -> Callable[[Callable], Callable]:
     """Decorator registering ``fn(frame, **args) -> float`` under ``name``.
 
     Parameters
@@ -59,6 +60,7 @@ def summary(name: str, *, reporters: tuple[str, ...] = (),
     name : the name calibration specs use (``summary = "<name>"``)
     reporters : arguments holding a reporter name or a list of reporter names
     dates : arguments holding a date
+    paired : pairs of reporter arguments whose lists must have the same length
     """
     def wrap(fn: Callable) -> Callable:
         parameters = list(inspect.signature(fn).parameters)[1:]
@@ -66,7 +68,8 @@ def summary(name: str, *, reporters: tuple[str, ...] = (),
             if arg not in parameters:
                 raise ValueError(f"summary {name!r}: {arg!r} is not an argument of "
                                  f"{fn.__name__} (arguments: {parameters})")
-        SUMMARY_REGISTRY[name] = Summary(name, fn, tuple(reporters), tuple(dates))
+        SUMMARY_REGISTRY[name] = Summary(name, fn, tuple(reporters), tuple(dates),
+                                         tuple(paired))
         return fn
     return wrap
 
@@ -138,10 +141,19 @@ def mean_over(frame: pd.DataFrame, reporter: str, start, end) -> float:
 def decline_factor_per_year(frame: pd.DataFrame, reporter: str, start, end) -> float:
     """Price reduction factor per year: ``exp(-b)`` of the least-squares fit
     ``log price = a + b * years`` over the steps from ``start`` to ``end``, the statistic Epoch AI
-    fits to the cheapest price at fixed capability (a factor of 10 = prices fall 10x a year)."""
+    fits to the cheapest price at fixed capability (a factor of 10 = prices fall 10x a year).
+
+    Steps where the price is not positive are left out: a cheapest-price-at-a-tier reporter is 0
+    while no product reaches the tier, and Epoch's series starts when the first one does. Fewer
+    than two priced steps give NaN (the run has no decline to compare).
+    """
     rows = window(frame, start, end)
+    prices = rows[reporter].to_numpy(float)
+    priced = prices > 0
+    if priced.sum() < 2:
+        return float("nan")
     years = ((rows["date"] - rows["date"].iloc[0]) / pd.Timedelta(days=DAYS_PER_YEAR)).to_numpy()
-    slope = np.polyfit(years, np.log(rows[reporter].to_numpy(float)), 1)[0]
+    slope = np.polyfit(years[priced], np.log(prices[priced]), 1)[0]
     return float(np.exp(-slope))
 
 
@@ -156,17 +168,36 @@ def tokens_per_day(frame: pd.DataFrame, reporters, date) -> float:
 @summary("ratio", reporters=("numerator", "denominator"), dates=("start", "end"))
 def ratio(frame: pd.DataFrame, numerator: str, denominator: str, start, end) -> float:
     """Geometric mean of ``numerator / denominator`` over the steps from ``start`` to ``end``
-    (e.g. US over Chinese prices at comparable capability during 2025)."""
+    where both are positive (e.g. open over closed models' prices during 2025; a price reporter
+    is 0 while nothing is served or offered). NaN when no step has both."""
+    return pair_ratio(frame, [numerator], [denominator], start, end)
+
+
+@summary("pair_ratio", reporters=("numerators", "denominators"), dates=("start", "end"),
+         paired=(("numerators", "denominators"),))
+def pair_ratio(frame: pd.DataFrame, numerators, denominators, start, end) -> float:
+    """Geometric mean of ``numerators[i] / denominators[i]`` over the pairs ``i`` and the steps
+    from ``start`` to ``end`` where both are positive: the statistic of an observed set of
+    same-capability price pairs (e.g. US over Chinese hosts' prices at each capability tier).
+    NaN when no pair is priced at any step."""
+    tops, bottoms = reporter_list(numerators), reporter_list(denominators)
     rows = window(frame, start, end)
-    values = rows[numerator].to_numpy(float) / rows[denominator].to_numpy(float)
-    return float(np.exp(np.mean(np.log(values))))
+    top = rows[tops].to_numpy(float)
+    bottom = rows[bottoms].to_numpy(float)
+    priced = (top > 0) & (bottom > 0)
+    if not priced.any():
+        return float("nan")
+    return float(np.exp(np.mean(np.log(top[priced] / bottom[priced]))))
 
 
 @summary("change", reporters=("reporter",), dates=("before", "after"))
 def change(frame: pd.DataFrame, reporter: str, before, after) -> float:
-    """``reporter(after) / reporter(before)``: the depth of a price cut, the growth of a volume."""
-    return float(frame[reporter].iloc[nearest_step(frame, after)]
-                 / frame[reporter].iloc[nearest_step(frame, before)])
+    """``reporter(after) / reporter(before)``: the depth of a price cut, the growth of a volume
+    (NaN when the value before is not positive)."""
+    first = float(frame[reporter].iloc[nearest_step(frame, before)])
+    if first <= 0:
+        return float("nan")
+    return float(frame[reporter].iloc[nearest_step(frame, after)]) / first
 
 
 def bind_arguments(name: str, args: Mapping) -> dict:
@@ -199,6 +230,10 @@ def bind_arguments(name: str, args: Mapping) -> dict:
                 or not all(isinstance(n, str) for n in names):
             raise ValueError(f"argument {arg!r} = {value!r}: expected a reporter name or a "
                              "list of reporter names")
+    for first, second in found.paired:
+        if len(reporter_list(bound[first])) != len(reporter_list(bound[second])):
+            raise ValueError(f"arguments {first!r} and {second!r}: expected lists of the same "
+                             f"length (pair i is {first}[i] / {second}[i])")
     for arg in found.date_args:
         if arg in bound:
             try:

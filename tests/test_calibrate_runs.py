@@ -234,6 +234,7 @@ def test_outputs_are_written_and_the_calibrated_scenario_loads(recovered):
     assert scenario.steps == load_scenario("baseline").steps
     summary = json.loads((out / "summary.json").read_text())
     assert summary["prior_runs"]["usable"] == 250 and summary["held_out_total"] == 2
+    assert summary["run_cpu_seconds_median"] > 0 and summary["simulations_per_cpu_hour"] > 0
     assert {r["parameter"] for r in summary["identification"]} == set(TRUTH)
 
 

@@ -202,6 +202,8 @@ def _summary(spec, method, quick, workers, scheduler, prior, usable, draws, tabl
     budget, size = spec.mode(quick)
     ok = prior["status"] == "ok"
     run_seconds = float(prior.loc[ok, "wall_seconds"].median()) if ok.any() else None
+    cpu = prior.loc[ok, "cpu_seconds"].dropna()
+    run_cpu = float(cpu.median()) if len(cpu) else None
     return {
         "spec": spec.name, "spec_source": spec.source, "scenario": spec.scenario,
         "skipped_targets": {name: list(reporters) for name, reporters in spec.skipped},
@@ -221,9 +223,11 @@ def _summary(spec, method, quick, workers, scheduler, prior, usable, draws, tabl
         "predictive_runs": {"total": predictive_status.total,
                             "failed": predictive_status.failed},
         "seconds": seconds,
-        # seconds of one run inside its worker (wall time; a worker uses one core)
+        # seconds of one run inside its worker (wall time)
         "run_seconds_median": run_seconds,
-        "simulations_per_cpu_hour": 3600.0 / run_seconds if run_seconds else None,
+        # CPU time of one run in its process (wall time also counts a shared machine's load)
+        "run_cpu_seconds_median": run_cpu,
+        "simulations_per_cpu_hour": 3600.0 / run_cpu if run_cpu else None,
         "files": [Path(f).name for f in files],
     }
 

@@ -103,13 +103,15 @@ def _read_timeseries(out: Path, run_ids: Sequence[str], columns: Sequence[str]) 
 def summaries(out: Path, targets: Sequence[TargetSpec], names: Sequence[str]) -> pd.DataFrame:
     """Every finished run of the sweep in ``out`` with its summaries, one column per target.
 
-    Columns: ``run_id, seed``, the parameters ``names``, ``status, wall_seconds``, then the
+    Columns: ``run_id, seed``, the parameters ``names``, ``status, wall_seconds, cpu_seconds``
+    (NaN in stores written before runs recorded it), then the
     targets' names (NaN for failed runs, or a summary that is not finite, e.g. the log of a zero
     volume). Summaries already in ``out/summaries.parquet`` are read from there.
     """
     out = Path(out)
     results = load_results(out)
-    table = results[["run_id", "seed", *names, "status", "wall_seconds"]].copy()
+    table = results.reindex(columns=["run_id", "seed", *names, "status", "wall_seconds",
+                                     "cpu_seconds"]).copy()
     cache_path = out / SUMMARIES
     cache = pd.read_parquet(cache_path) if cache_path.exists() else pd.DataFrame(
         {"run_id": pd.Series(dtype=str)})

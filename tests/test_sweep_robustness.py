@@ -52,7 +52,7 @@ def result_files(out: Path) -> list[Path]:
 def write_scenario(path: Path, electricity_us: float) -> None:
     path.write_text(tomli_w.dumps({
         "name": "mine", "description": "", "start_date": "2024-01-01", "step_days": 7.0,
-        "steps": 4, "price_form": "log",
+        "steps": 4,
         "regions": {"us": {"electricity_usd_per_kwh": electricity_us}}}))
 
 
@@ -275,7 +275,8 @@ def test_a_full_disk_during_a_sweep_is_one_line_and_resumes(tmp_path, capsys, mo
                            capsys)
     assert code == 2 and err.count("\n") == 1 and "No space left on device" in err
     assert "run the same command again to resume" in err
-    assert [p.name for p in (out / "results").iterdir()] == [p.name for p in result_files(out)]
+    assert sorted(p.name for p in (out / "results").iterdir()) == [p.name for p in
+                                                                    result_files(out)]
     monkeypatch.setattr(store, "write_file_atomic", write)
     assert run_sweep(spec, out, progress=False).done == 6
 

@@ -26,6 +26,7 @@ from pricewar.sweep import (
     sweep_status,
 )
 from pricewar.sweep.spec import SpecError, load_spec
+from pricewar.testing.signals import default_sigint
 
 FAST = {"n_consumers": 250}
 RESULT_COLUMNS = ["run_id", "seed", "status", "error"]
@@ -322,7 +323,7 @@ def test_interrupted_cli_sweep_resumes_exactly(tmp_path, how):
     command = [sys.executable, "-m", "pricewar.cli", "sweep", str(spec), "--out", str(out),
                "--workers", "2", "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+                               text=True, start_new_session=True, preexec_fn=default_sigint)
     try:
         _wait_for_results(out, 3, process)
         if how == "ctrl-c":  # what the terminal does: SIGINT to the whole process group

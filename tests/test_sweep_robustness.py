@@ -21,6 +21,7 @@ from pricewar.atomic_writes import FolderLock
 from pricewar.cli import main
 from pricewar.sweep import SweepError, load_results, run_sweep, sweep_status
 from pricewar.sweep.spec import load_spec
+from pricewar.testing.signals import default_sigint
 
 FAST = {"n_consumers": 125}
 COLUMNS = ["run_id", "status", "price_avg@4"]
@@ -218,7 +219,8 @@ def test_a_sweep_interrupted_while_writing_a_result_resumes_exactly(tmp_path, ho
     out, marker = tmp_path / "out", tmp_path / "stalled"
     command = ["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet"]
     process = subprocess.Popen([sys.executable, "-c", STALL_BEFORE_RENAME, str(marker), *command],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():

@@ -230,7 +230,7 @@ def test_outputs_are_written_and_the_calibrated_scenario_loads(recovered):
     assert scenario.demand.growth_per_step == pytest.approx(median)
     assert scenario.sources["demand.growth_per_step"].startswith(
         "estimated by pricewar calibrate: recovery")
-    assert "90% interval" in scenario.sources["policy.friction_utils"]
+    assert "90% interval" in scenario.sources["trade.friction_utils"]
     assert scenario.steps == load_scenario("baseline").steps
     summary = json.loads((out / "summary.json").read_text())
     assert summary["prior_runs"]["usable"] == 250 and summary["held_out_total"] == 2

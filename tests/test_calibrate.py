@@ -444,7 +444,7 @@ def test_an_optional_target_whose_reporter_is_missing_is_left_out_and_recorded(c
     ({"targets.tokens.args.date": "soon"}, "targets.tokens.args", "expected a date"),
     ({"targets.tokens.args.date": "2023-06-30"}, "targets.tokens.args", "before the scenario"),
     ({"targets.tokens.observed": "gdp"}, "targets.tokens.observed", "unknown observed target"),
-    ({"targets.tokens.args.reporters": ["price_open"]}, "targets.tokens.args",
+    ({"targets.tokens.args.reporters": ["no_such_reporter"]}, "targets.tokens.args",
      "no such reporter"),
     ({"targets.later.held_out": None}, "targets", "hold out at least 2"),
     ({"targets.share.weight": 0}, "targets.share.weight", "positive number"),

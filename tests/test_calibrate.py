@@ -361,6 +361,44 @@ def test_v2_spec_loads_on_the_v2_model_leaving_out_only_its_optional_targets():
     assert {name for name, _ in loaded.skipped} <= {"cascade_followers", "h100_rent_decline"}
 
 
+@pytest.mark.skipif(not V2_MODEL, reason="needs the v2 model's reporters and overrides")
+def test_calibrated_scenario_file_holds_its_base_and_only_the_estimated_keys(tmp_path):
+    """The file ``pricewar calibrate`` writes inherits from the spec's scenario and sets only the
+    keys the estimated parameters set (every sector's eta for demand_eta), at the medians."""
+    import tomllib
+
+    from pricewar.calibrate.report import calibrated_scenario_toml
+    from pricewar.scenario import load_scenario
+
+    spec = load_calibration_spec(ROOT / "experiments" / "calibration" / "v2.toml")
+    median = {"demand_growth": 0.011, "nest_sigma": 0.83, "demand_eta": 1.21,
+              "quality_slope": 0.07, "friction_utils": 0.0, "family_friction_utils": 1.3}
+    table = pd.DataFrame([{"parameter": p.name, "prior": p.kind, "prior_low": p.low,
+                           "prior_high": p.high, "q05": p.low, "median": median[p.name],
+                           "q95": p.high} for p in spec.parameters])
+    text = calibrated_scenario_toml(spec, table, "abc", {"n_consumers": 100},
+                                    run="runs/x: 300 prior runs (seeds 1-300)")
+    content = tomllib.loads(text)
+    base = load_scenario("baseline")
+    assert content.pop("base") == "baseline" and content.pop("name") == "calibrated"
+    content.pop("description")
+    assert set(content) == {"demand", "sectors", "quality", "trade"}
+    assert set(content["demand"]) == {"growth_per_step", "nest_sigma"}
+    assert set(content["sectors"]) == set(base.sectors)
+    assert all(set(v) == {"eta"} for v in content["sectors"].values())
+    assert "# Run: runs/x: 300 prior runs (seeds 1-300)" in text
+    assert "nest_sigma = 0.83  (90% interval 0.4 - 0.95" in text
+    path = tmp_path / "calibrated.toml"
+    path.write_text(text)
+    scenario = load_scenario(path)
+    assert scenario.name == "calibrated" and scenario.steps == base.steps
+    assert scenario.demand.nest_sigma == 0.83 and scenario.trade.friction_utils == 0.0
+    assert all(s.eta == 1.21 for s in scenario.sectors.values())
+    assert scenario.sources["trade.family_friction_utils"].startswith(
+        "estimated by pricewar calibrate: v2")
+    assert scenario.regions == base.regions  # everything else is the base's
+
+
 @pytest.mark.skipif(V2_MODEL, reason="the v2 model has these reporters")
 def test_v1_reporters_of_a_v2_target_fail_naming_every_missing_reporter():
     """The v2 targets checked against the v1 model's reporters (check_reporters on): the error
@@ -406,7 +444,7 @@ def test_an_optional_target_whose_reporter_is_missing_is_left_out_and_recorded(c
     ({"targets.tokens.args.date": "soon"}, "targets.tokens.args", "expected a date"),
     ({"targets.tokens.args.date": "2023-06-30"}, "targets.tokens.args", "before the scenario"),
     ({"targets.tokens.observed": "gdp"}, "targets.tokens.observed", "unknown observed target"),
-    ({"targets.tokens.args.reporters": ["price_open"]}, "targets.tokens.args",
+    ({"targets.tokens.args.reporters": ["no_such_reporter"]}, "targets.tokens.args",
      "no such reporter"),
     ({"targets.later.held_out": None}, "targets", "hold out at least 2"),
     ({"targets.share.weight": 0}, "targets.share.weight", "positive number"),

@@ -190,9 +190,9 @@ def test_recovery_moves_away_from_the_truth_when_the_data_come_from_elsewhere(re
 def test_summaries_of_stored_runs_name_a_reporter_the_runs_lack(recovered):
     _, out, _, _ = recovered
     data = recovery_spec(simulations=250, n_consumers=100)
-    data["targets"]["tokens_2024"]["args"]["reporters"] = ["share_open"]  # a v2 reporter
+    data["targets"]["tokens_2024"]["args"]["reporters"] = ["no_such_reporter"]
     spec = load_calibration_spec(data, check_reporters=False)
-    with pytest.raises(CalibrationError, match=r"no reporter \['share_open'\]"):
+    with pytest.raises(CalibrationError, match=r"no reporter \['no_such_reporter'\]"):
         simulate.summaries(out / "prior", spec.targets, spec.names)
 
 
@@ -230,7 +230,7 @@ def test_outputs_are_written_and_the_calibrated_scenario_loads(recovered):
     assert scenario.demand.growth_per_step == pytest.approx(median)
     assert scenario.sources["demand.growth_per_step"].startswith(
         "estimated by pricewar calibrate: recovery")
-    assert "90% interval" in scenario.sources["policy.friction_utils"]
+    assert "90% interval" in scenario.sources["trade.friction_utils"]
     assert scenario.steps == load_scenario("baseline").steps
     summary = json.loads((out / "summary.json").read_text())
     assert summary["prior_runs"]["usable"] == 250 and summary["held_out_total"] == 2

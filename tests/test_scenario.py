@@ -29,6 +29,26 @@ def test_shipped_scenarios_load():
     assert baseline.catalogue.policy is baseline.policy
 
 
+def test_shipped_calibrated_scenario_is_baseline_with_only_estimated_keys_changed():
+    """pricewar/data/scenarios/calibrated.toml is what ``pricewar calibrate`` wrote: baseline
+    plus the v2 spec's estimated parameters, each key sourced to the calibration."""
+    from pricewar.scenario.overrides import flatten
+
+    calibrated, baseline = load_scenario("calibrated"), load_scenario("baseline")
+    assert calibrated.name == "calibrated" and calibrated.steps == baseline.steps
+    changed = {path for path, source in calibrated.sources.items()
+               if source.startswith("estimated by pricewar calibrate: v2")}
+    assert {"demand.nest_sigma", "demand.growth_per_step", "trade.friction_utils",
+            "trade.family_friction_utils", "quality.slope_utils_per_point"} <= changed
+    assert {f"sectors.{name}.eta" for name in baseline.sectors} <= changed
+    before, after = flatten(baseline.to_dict()), flatten(calibrated.to_dict())
+    differ = {path.removesuffix(".value") for path in after
+              if path not in ("name", "description") and not path.startswith("sources.")
+              and not path.endswith(".source")
+              and after[path] != before.get(path)}
+    assert differ <= changed, differ - changed
+
+
 def test_every_calibration_number_has_a_source():
     scenario = load_scenario("baseline")
     data = scenario.to_dict()

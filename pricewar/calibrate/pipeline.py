@@ -182,11 +182,16 @@ def _write_outputs(spec: CalibrationSpec, out: Path, method: str, quick: bool, s
                 tmp, index=False, float_format="%.6g"))
             files.append(out / f"{name}.csv")
     today = dt.date.today()
+    budget, _ = spec.mode(quick)
+    runs = budget.simulations * budget.seeds_per_draw
+    run = (f"{out}{' (--quick)' if quick else ''}: {runs} prior runs (seeds 1-{runs}), "
+           f"acceptance quantile {budget.acceptance_quantile:g}, {len(draws)} posterior draws, "
+           f"{budget.posterior_predictive} posterior-predictive runs (seeds from "
+           f"{simulate.PREDICTIVE_SEED}), {spec.steps(quick)} steps")
     scenario = out / "calibrated.toml"
-    text = calibrated_scenario_toml(spec, table, method, size, today)
+    text = calibrated_scenario_toml(spec, table, method, size, today, run)
     write_file_atomic(scenario, lambda tmp: tmp.write_text(text))
     files.append(scenario)
-    budget, _ = spec.mode(quick)
     note = (f"pricewar calibrate {spec.name} ({method}{', quick' if quick else ''}): "
             f"{budget.simulations * budget.seeds_per_draw} prior runs, "
             f"{budget.posterior_predictive} posterior-predictive runs, size {size}, "

@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tomli_w
 
 from pricewar.calibrate.abc import rejection_abc, weighted_quantile
 from pricewar.calibrate.priors import Prior
 from pricewar.calibrate.spec import CalibrationSpec, TargetSpec
+from pricewar.scenario import Scenario
+from pricewar.scenario.overrides import OVERRIDES, flatten, plain
 
 LEVEL = 0.9
 #: observation-noise draws per predictive run in the predictive p-values
@@ -96,37 +101,86 @@ def identification(priors: Sequence[Prior], theta: np.ndarray, stats: np.ndarray
                          "pseudo_observations": len(chosen)})
 
 
+def _plain_dict(scenario: Scenario) -> dict:
+    data = plain(dataclasses.asdict(scenario))
+    data.pop("origin"), data.pop("sources")
+    return data
+
+
+def override_paths(scenario: Scenario, name: str, value) -> dict[str, object]:
+    """The scenario keys (dotted paths) the flat override ``name = value`` sets, with the
+    values it gives them -- also the keys it sets to the value they already have."""
+    data = _plain_dict(scenario)
+    marker = object()
+    try:  # a plain setter writes the marker into exactly the keys it sets
+        marked = copy.deepcopy(data)
+        OVERRIDES[name][1](marked, marker)
+        paths = [p for p, v in flatten(marked).items() if v is marker]
+    except (TypeError, ValueError, ArithmeticError):  # a computed one (counts): what changes
+        paths = []
+    after = flatten(_plain_dict(scenario.with_overrides(**{name: value})))
+    if not paths:
+        before = flatten(data)
+        paths = [p for p, v in after.items() if before.get(p) != v]
+    return {p: after[p] for p in paths}
+
+
+def _nest(flat: dict[str, object]) -> dict:
+    out: dict = {}
+    for path, leaf in flat.items():
+        *parents, key = path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[key] = leaf
+    return out
+
+
 def calibrated_scenario_toml(spec: CalibrationSpec, table: pd.DataFrame, method: str,
-                             size: dict, date: dt.date | None = None) -> str:
-    """The ``calibrated`` scenario: the spec's scenario with its ``[fixed]`` overrides and every
-    estimated parameter at its posterior median, as a fully resolved scenario file.
+                             size: dict, date: dt.date | None = None, run: str = "") -> str:
+    """The ``calibrated`` scenario: a file with ``base = <the spec's scenario>`` and only the keys
+    the estimated parameters (at their posterior medians) and the spec's ``[fixed]`` overrides
+    set, each as ``{value, source}``.
 
     Every key an estimated parameter sets carries the source ``estimated by pricewar calibrate:
-    <spec>, <date>`` with the posterior median and 90% interval and the prior.
+    <spec>, <date>`` with the posterior median and 90% interval and the prior; ``run`` (e.g. the
+    output directory and budget) goes into the file's header comment.
     """
     date = date or dt.date.today()
-    medians = {row.parameter: float(row.median) for row in table.itertuples()}
-    scenario = spec.base_scenario.with_overrides(**spec.fixed, **medians)
-    sources = dict(scenario.sources)
+    base = spec.base_scenario
+    leaves: dict[str, object] = {}
+    for name, value in spec.fixed.items():
+        text = f"fixed by the calibration spec {spec.name}: {name} = {value!r}"
+        for path, new in override_paths(base, name, value).items():
+            leaves[path] = {"value": new, "source": text}
+    base = base.with_overrides(**spec.fixed)
+    medians = {}
     for row in table.itertuples():
+        medians[row.parameter] = float(row.median)
         text = (f"estimated by pricewar calibrate: {spec.name} ({spec.source}), "
                 f"{date.isoformat()}; {method} posterior median {row.median:.6g}, 90% interval "
                 f"[{row.q05:.6g}, {row.q95:.6g}], prior {row.prior} "
                 f"[{row.prior_low:g}, {row.prior_high:g}]")
-        for path, source in sources.items():
-            if source.startswith(f"override {row.parameter}="):
-                sources[path] = text
-    for name, value in spec.fixed.items():
-        for path, source in sources.items():
-            if source.startswith(f"override {name}="):
-                sources[path] = f"fixed by the calibration spec {spec.name}: {name} = {value!r}"
-    scenario = dataclasses.replace(
-        scenario, name="calibrated", sources=sources,
-        description=f"{spec.base_scenario.name} with parameters estimated by pricewar calibrate "
-                    f"({spec.name}, {date.isoformat()})")
+        for path, new in override_paths(base, row.parameter, float(row.median)).items():
+            leaves[path] = {"value": new, "source": text}
+    content = {"base": spec.scenario if _shipped(spec.scenario) else
+               str(Path(base.origin).resolve()),
+               "name": "calibrated",
+               "description": f"{spec.base_scenario.name} with parameters estimated by pricewar "
+                              f"calibrate ({spec.name}, {date.isoformat()})",
+               **_nest(leaves)}
+    intervals = "\n".join(
+        f"#   {row.parameter} = {row.median:.4g}  (90% interval {row.q05:.4g} - {row.q95:.4g}; "
+        f"prior {row.prior} {row.prior_low:g} - {row.prior_high:g})" for row in table.itertuples())
     header = (f"# The calibrated scenario: {spec.base_scenario.name} with the posterior medians "
               f"of {', '.join(medians)}\n# estimated by pricewar calibrate: {spec.name} "
               f"({spec.source}), {date.isoformat()}, method {method}.\n"
-              f"# Runs of the calibration used the size overrides {size}; they are "
-              "not part of this scenario.\n")
-    return header + scenario.to_toml()
+              + (f"# Run: {run}\n" if run else "")
+              + f"# Runs of the calibration used the size overrides {size}; they are "
+              "not part of this scenario.\n# Posterior medians (90% intervals):\n"
+              + intervals + "\n")
+    return header + tomli_w.dumps(content)
+
+
+def _shipped(scenario: str) -> bool:
+    return "/" not in scenario and not scenario.endswith(".toml")

@@ -12,6 +12,7 @@ the previous (v1) model are in docs/ODD.md §7 beside the current ones.
 """
 
 import datetime as dt
+import json
 import os
 
 import numpy as np
@@ -32,6 +33,15 @@ WEEKS_PER_YEAR = 52.18
 #: the scenario every fact runs on
 SCENARIO = os.environ.get("PRICEWAR_FACTS_SCENARIO", "baseline")
 
+
+
+@pytest.fixture
+def record(record_property):
+    """``record_property`` with the value as JSON text: xdist cannot send numpy scalars from its
+    workers (execnet DumpError on numpy.float64)."""
+    def _record(name: str, value) -> None:
+        record_property(name, json.dumps(value, default=float))
+    return _record
 
 @pytest.fixture(scope="module")
 def baseline():
@@ -59,16 +69,16 @@ def _costs_by_region(chip: str, date=dt.date(2024, 6, 1), family="deepseek_v3"):
 
 # 1. unit cost order at chip parity; energy a second-order share, larger on the chips export
 #    controls leave China
-def test_fact1_unit_cost_order_at_chip_parity(record_property):
+def test_fact1_unit_cost_order_at_chip_parity(record):
     cost = {r: full for r, (full, _) in _costs_by_region("H100").items()}
-    record_property("full_cost_usd_per_mtok", cost)
+    record("full_cost_usd_per_mtok", cost)
     assert cost["cn_west"] < cost["cn_east"] < cost["us"] < cost["eu"], cost
 
 
-def test_fact1_energy_share_small_on_h100_and_larger_on_the_chips_china_may_buy(record_property):
+def test_fact1_energy_share_small_on_h100_and_larger_on_the_chips_china_may_buy(record):
     h100 = _costs_by_region("H100")
     ascend = _costs_by_region("Ascend910C")
-    record_property("energy_share", {r: (h100[r][1], ascend[r][1]) for r in ("cn_west", "cn_east")})
+    record("energy_share", {r: (h100[r][1], ascend[r][1]) for r in ("cn_west", "cn_east")})
     for region in ("cn_west", "cn_east"):
         assert 0.01 < h100[region][1] < 0.10  # "~5% of cost on H100-class chips" (C9.1)
         assert ascend[region][1] > h100[region][1]  # domestic chips: more energy per token
@@ -84,7 +94,7 @@ def _decline_per_year(frame: pd.DataFrame, column: str, steps: int = 104) -> flo
 
 
 def test_fact2_cheapest_price_at_gpt4_level_falls_within_epochs_confidence_intervals(
-        baseline, record_property):
+        baseline, record):
     """Validation against Epoch AI's fitted decline factors (90% CIs) at GPT-4-level thresholds:
     the model's cheapest price at GPT-4 level (MMLU >= 86) falls 36x per year over 2024-25."""
     _, frame = baseline
@@ -92,17 +102,17 @@ def test_fact2_cheapest_price_at_gpt4_level_falls_within_epochs_confidence_inter
     gpt4 = epoch_results()
     gpt4 = gpt4[gpt4["threshold_model"].str.startswith("GPT-4")]
     inside = ((factor >= gpt4["ci_low"]) & (factor <= gpt4["ci_high"])).mean()
-    record_property("decline_per_year", factor)
-    record_property("share_of_epoch_cis_inside", inside)
+    record("decline_per_year", factor)
+    record("share_of_epoch_cis_inside", inside)
     assert factor > 3.0, factor
     assert inside >= 0.5, (factor, inside)  # within most GPT-4-level CIs
 
 
-def test_fact2_cheapest_price_at_gpt4_level_falls_10_to_40x_per_year(baseline, record_property):
+def test_fact2_cheapest_price_at_gpt4_level_falls_10_to_40x_per_year(baseline, record):
     """v2: 36x per year over 2024-25 (v1 measured price_avg instead: 6.0x per year, xfail)."""
     _, frame = baseline
     factor = _decline_per_year(frame, "price_cheapest_gpt4_mmlu")
-    record_property("decline_per_year", factor)
+    record("decline_per_year", factor)
     assert 10.0 <= factor <= 40.0
 
 
@@ -110,18 +120,18 @@ def test_fact2_cheapest_price_at_gpt4_level_falls_10_to_40x_per_year(baseline, r
                    "products (price_avg) falls less than the cheapest price at fixed capability, "
                    "because volume moves to newer, higher-tier families and scarcity surcharges "
                    "bind from mid-2024 (v1: 6.0x/yr)")
-def test_fact2_average_price_falls_10_to_40x_per_year(baseline, record_property):
+def test_fact2_average_price_falls_10_to_40x_per_year(baseline, record):
     _, frame = baseline
     factor = _decline_per_year(frame, "price_avg")
-    record_property("decline_per_year", factor)
+    record("decline_per_year", factor)
     assert 10.0 <= factor <= 40.0
 
 
 # 3. volume grows ~1,000x over two years
-def test_fact3_served_volume_grows_300_to_3000x_in_104_steps(baseline, record_property):
+def test_fact3_served_volume_grows_300_to_3000x_in_104_steps(baseline, record):
     _, frame = baseline
     growth = frame["served_total"].iloc[104] / frame["served_total"].iloc[0]
-    record_property("growth", growth)
+    record("growth", growth)
     assert 300 <= growth <= 3000, growth
 
 
@@ -146,7 +156,7 @@ def test_fact4_real_time_demand_served_only_within_its_tolerance(baseline):
                    "tokens 19.9% -> 20.8% when its power falls from 0.10 to 0.03 USD/kWh): energy "
                    "is 2-4% of the marginal cost of Hopper-class serving, and independent hosts "
                    "in both hubs serve the same families (v1: held)")
-def test_fact4_batch_shifts_west_when_west_is_cheaper(record_property):
+def test_fact4_batch_shifts_west_when_west_is_cheaper(record):
     shares = []
     for price in (0.1, 0.03):
         model = run_model(SCENARIO, steps=20, seed=2, progress=False,
@@ -156,18 +166,18 @@ def test_fact4_batch_shifts_west_when_west_is_cheaper(record_property):
         batch = flows[[names.index("cn_west"), names.index("cn_east")],
                       model.sector_names.index("batch")].sum(axis=0)
         shares.append(batch[names.index("cn_west")] / batch.sum())
-    record_property("cn_west_batch_share", shares)
+    record("cn_west_batch_share", shares)
     assert shares[1] > shares[0] + 0.01, shares
 
 
 # 5. partition by policy and latency; the Global South is contested
-def test_fact5_western_cn_share_below_cap_and_global_south_contested(baseline, record_property):
+def test_fact5_western_cn_share_below_cap_and_global_south_contested(baseline, record):
     """v2: hosts in the cn bloc reach at most 29% of western consumers' tokens; both blocs keep
     at least 13% of the Global South over the first two years (v1: 0.279; 0.41 and 0.28)."""
     _, frame = baseline
     first_two_years = frame.iloc[:105]
-    record_property("cn_share_western_max", frame["cn_share_western"].max())
-    record_property("global_south_min_cn_western", (
+    record("cn_share_western_max", frame["cn_share_western"].max())
+    record("global_south_min_cn_western", (
         first_two_years["cn_share_global_south"].min(),
         first_two_years["western_share_global_south"].min()))
     assert (frame["cn_share_western"] < WESTERN_CN_SHARE_CAP).all()
@@ -180,10 +190,10 @@ def test_fact5_western_cn_share_below_cap_and_global_south_contested(baseline, r
                    "and Qwen3 are released, against 13% (peak ~30%) on OpenRouter in 2025 "
                    "(OpenRouter State of AI, Dec 2025)")
 def test_fact5_chinese_families_hold_a_minority_of_western_tokens_in_2025(baseline,
-                                                                           record_property):
+                                                                           record):
     _, frame = baseline
     year = frame[(frame["date"] >= "2025-01-01") & (frame["date"] < "2026-01-01")]
-    record_property("cn_family_share_western_2025", (year["cn_family_share_western"].mean(),
+    record("cn_family_share_western_2025", (year["cn_family_share_western"].mean(),
                                                      frame["cn_family_share_western"].max()))
     assert year["cn_family_share_western"].mean() < WESTERN_CN_SHARE_CAP
 
@@ -218,17 +228,17 @@ def _follower_price_ratio(strategy: str) -> np.ndarray:
                    "0.025) is seen by all of them but cannot pull them below cost, and the small "
                    "drop is the mix shifting to cheaper families (v1: followers went to marginal "
                    "cost at once, ratio < 0.5)")
-def test_fact6_followers_cut_within_a_few_steps_under_undercut(record_property):
+def test_fact6_followers_cut_within_a_few_steps_under_undercut(record):
     ratio = _follower_price_ratio("undercut")
-    record_property("follower_ratio_steps_20_23", ratio[19:23].tolist())
+    record("follower_ratio_steps_20_23", ratio[19:23].tolist())
     assert np.allclose(ratio[:19], 1.0)  # identical before the event (same seed)
     assert ratio[19:23].min() < 0.5, ratio[19:23]  # step 20..23: followers cut
 
 
-def test_fact6_followers_cut_within_a_few_steps_under_best_response(record_property):
+def test_fact6_followers_cut_within_a_few_steps_under_best_response(record):
     """v2: followers cut 2-4% within three weeks (v1: they raised prices ~5%, a strict xfail)."""
     ratio = _follower_price_ratio("best_response")
-    record_property("follower_ratio_steps_20_23", ratio[19:23].tolist())
+    record("follower_ratio_steps_20_23", ratio[19:23].tolist())
     assert np.allclose(ratio[:19], 1.0)
     assert ratio[19:23].min() < 0.99, ratio[19:23]
 
@@ -249,9 +259,9 @@ def _crunch_ratio() -> np.ndarray:
     return prices[1] / prices[0]
 
 
-def test_fact7_capacity_crunch_raises_prices(record_property):
+def test_fact7_capacity_crunch_raises_prices(record):
     ratio = _crunch_ratio()
-    record_property("crunch_ratio_max_steps_7_9", ratio[6:9].max())
+    record("crunch_ratio_max_steps_7_9", ratio[6:9].max())
     assert ratio[:5] == pytest.approx(1.0)
     assert ratio[6:9].max() > 1.3  # the crunch: scarcity pricing
 
@@ -260,9 +270,9 @@ def test_fact7_capacity_crunch_raises_prices(record_property):
                    "+200% shock the market stays capacity-bound (regional power caps bind) and "
                    "the two runs' scarcity surcharges and family mixes drift apart instead of "
                    "converging (v1: back to 1.00 once ordered GPUs arrived)")
-def test_fact7_prices_fall_back_once_capacity_is_built(record_property):
+def test_fact7_prices_fall_back_once_capacity_is_built(record):
     ratio = _crunch_ratio()
-    record_property("ratio_range_steps_31_40", (ratio[30:40].min(), ratio[30:40].max()))
+    record("ratio_range_steps_31_40", (ratio[30:40].min(), ratio[30:40].max()))
     assert np.abs(ratio[30:40] - 1.0).max() < 0.05
 
 
@@ -278,14 +288,14 @@ def test_fact7_prices_fall_back_once_capacity_is_built(record_property):
                    "the share they lose (docs/results.md 'The May 2024 cascade against the "
                    "record')")
 def test_fact6_largest_rivals_follow_a_low_cost_entrants_deep_cut_within_a_few_steps(
-        record_property):
+        record):
     from pricewar.studies.cascade import cascade
     result = cascade(SCENARIO, seed=1, steps=24, n_consumers=500)
     follow = result["follow"]
     cn_owner_hosts = ["alibaba", "baidu", "bytedance", "zhipu", "moonshot"]
     live = follow[follow["group"].isin(cn_owner_hosts) & (follow["served"] > 0)]
     largest = live.nlargest(3, "served")
-    record_property("largest_depth_lag", largest[["group", "depth", "lag_days"]].to_dict("records"))
+    record("largest_depth_lag", largest[["group", "depth", "lag_days"]].to_dict("records"))
     assert len(largest) == 3
     assert (largest["depth"] >= 0.5).all(), largest  # each cuts by half or more ...
     assert (largest["lag_days"] <= 21).all(), largest  # ... within three weeks of the launch

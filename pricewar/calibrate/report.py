@@ -156,12 +156,14 @@ def calibrated_scenario_toml(spec: CalibrationSpec, table: pd.DataFrame, method:
     base = base.with_overrides(**spec.fixed)
     medians = {}
     for row in table.itertuples():
-        medians[row.parameter] = float(row.median)
+        # three significant figures: finer digits are below the posterior's resolution, and the
+        # app's sliders (steps of 1e-4 and coarser) run exactly what the file says
+        medians[row.parameter] = float(f"{row.median:.3g}")
         text = (f"estimated by pricewar calibrate: {spec.name} ({spec.source}), "
                 f"{date.isoformat()}; {method} posterior median {row.median:.6g}, 90% interval "
                 f"[{row.q05:.6g}, {row.q95:.6g}], prior {row.prior} "
                 f"[{row.prior_low:g}, {row.prior_high:g}]")
-        for path, new in override_paths(base, row.parameter, float(row.median)).items():
+        for path, new in override_paths(base, row.parameter, medians[row.parameter]).items():
             leaves[path] = {"value": new, "source": text}
     content = {"base": spec.scenario if _shipped(spec.scenario) else
                str(Path(base.origin).resolve()),

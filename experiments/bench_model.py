@@ -2,13 +2,16 @@
 
 Prints one JSON object per configuration:
 
-- ``baseline``: the shipped scenario (~50 producers, 10 platforms, 2,000 consumers), 156 weekly
-  steps, all dynamics on. Target: <= 10 s for the run.
-- ``large``: 1,000 producers, 100 platforms, 100,000 consumers. Targets: <= 1 s per step,
-  peak memory <= 4 GB. Run in a subprocess so its peak RSS is its own.
+- ``baseline``: the shipped scenario (32 hosts offering ~50-100 products, 10 platforms, 2,000
+  consumers, 55,000-130,000 routes), 156 weekly steps, all dynamics on. Target: <= 10 s for the run.
+- ``large``: 1,000 hosts, 100 platforms, 100,000 consumers (issue 13's large config; each
+  consumer reaches every product of its platforms' hosts, about 25 routes where v1 had one per
+  producer). Targets: <= 1 s per step, peak memory <= 4 GB. Run in a subprocess so its peak RSS
+  is its own.
 
 ``outside_kernel_fraction`` is the share of step time not spent inside ``pricewar.kernel``
-(timed by wrapping the kernel's entry points the model calls). Target <= 30%.
+(timed by wrapping the kernel's entry points the model calls). Target <= 30%. ``run_cpu_s`` is the
+run's CPU time (the wall time ``run_s`` includes what other processes take from this one).
 
     python experiments/bench_model.py [--large-steps 10] [--skip-large]
 """
@@ -24,7 +27,7 @@ import sys
 import time
 
 KERNEL_ENTRY_POINTS = ("market_demand", "clear_capacity", "own_price_derivative",
-                       "best_response", "bertrand_nash")
+                       "best_response", "bertrand_nash", "inverse_elasticity_response")
 
 
 def _instrument() -> dict:
@@ -69,10 +72,12 @@ def run_config(name: str, steps: int, overrides: dict) -> dict:
     init_s = time.perf_counter() - start
     timer["kernel_s"] = 0.0
     step_times = []
+    cpu_start = time.process_time()
     for _ in range(steps):
         t0 = time.perf_counter()
         model.step()
         step_times.append(time.perf_counter() - t0)
+    cpu_s = time.process_time() - cpu_start
     run_s = sum(step_times)
     return {
         "config": name,
@@ -81,8 +86,10 @@ def run_config(name: str, steps: int, overrides: dict) -> dict:
         "consumers": len(model.consumers),
         "routes": int(model.routes.topology.n_routes),
         "steps": steps,
+        "products": int(model.n_products),
         "init_s": round(init_s, 3),
         "run_s": round(run_s, 3),
+        "run_cpu_s": round(cpu_s, 3),
         "step_mean_s": round(run_s / steps, 4),
         "step_max_s": round(max(step_times), 4),
         "outside_kernel_fraction": round(1.0 - timer["kernel_s"] / run_s, 3),

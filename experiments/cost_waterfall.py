@@ -1,16 +1,17 @@
-"""What does a million tokens cost to make in each region, and how much of the western
-Chinese cost advantage over the US and EU is electricity?
+"""What makes Chinese hosts' token prices differ from US hosts' at equal capability: chip
+access, the model families' serving efficiency, power prices, or margins?
 
-Decomposes the volume-weighted unit cost and price per M tokens of each producer region into
-energy (IT load), cooling (PUE overhead), hardware (GPU + facility capex), fixed opex, producer
-margin, network transfer cost and platform markup, with export controls (penalty 0.4, baseline)
-and at chip parity (penalty 0), at the start (2024-01) and two years later. The components sum to
-the delivered price. Headline: the share of the CN-West vs US (and vs EU) unit-cost gap that is
-power (energy + cooling).
+For each capability tier served by hosts in both the cn bloc and the us region, splits the log
+of the CN/US ratio of served-weighted geometric mean prices exactly into five drivers: the chip
+of each product's marginal cohort (chip access), the family's active weights per token (family
+serving efficiency), power price x PUE, the host's serving stack, and the margin over marginal
+cost (Shapley split of the marginal-cost gap; pricewar.studies.regional_gap). Baseline scenario,
+seeds 1-3, at 2024-12, 2025-12 and 2026-12, for all hosts and for owner-hosted products only.
+Also: price = energy + cooling + GPU time + opex + margin (+ network, platform) by host region.
 
-Thin wrapper around :func:`pricewar.experiments.cost_waterfall`: writes
-figures/cost_waterfall.png, .svg and .csv (``--out DIR`` elsewhere) and prints the headline
-numbers as JSON on the last line.
+Thin wrapper around :func:`pricewar.studies.costs.cost_waterfall`: writes
+figures/cost_waterfall.png, .svg, .csv and cost_waterfall_regions.csv (``--out DIR`` elsewhere)
+and prints the headline numbers as JSON on the last line.
 
     python experiments/cost_waterfall.py --quick   # seconds (tests)
     python experiments/cost_waterfall.py           # full mode (the committed figure)

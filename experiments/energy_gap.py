@@ -1,12 +1,13 @@
-"""How large must western China's electricity price advantage be to win volume, and where does
-it stop mattering?
+"""How much do cheaper western Chinese power prices win volume and close the CN/US price gap?
 
-Sweeps the CN-West / US grid electricity price ratio from 1/5 to 1 (US fixed at its baseline
-0.081 USD/kWh), with export controls (penalty 0.4) and at chip parity (penalty 0), over seeds, and
-reports CN-West's share of served volume and the average price after one and two years.
+Sweeps the CN-West grid electricity price from 0.2x to 1x the US price under the historical chip
+availability and without export controls, and reports CN-West's share of served volume, the CN/US
+price ratio at equal tier (tiers pooled) and the power factor of its log decomposition, at
+2024-12 and 2025-12 (seed 1). Energy is a few per cent of a token's marginal cost under the
+rental opportunity cost, so power prices move little.
 
-Thin wrapper around :func:`pricewar.experiments.energy_gap`: writes figures/energy_gap.png, .svg
-and .csv (``--out DIR`` elsewhere) and prints the headline numbers as JSON on the last line.
+Thin wrapper around :func:`pricewar.studies.costs.energy_gap`: writes figures/energy_gap.png,
+.svg and .csv (``--out DIR`` elsewhere) and prints the headline numbers as JSON on the last line.
 
     python experiments/energy_gap.py --quick   # seconds (tests)
     python experiments/energy_gap.py           # full mode (the committed figure)

@@ -1,11 +1,14 @@
-"""Can cheap western power compensate for worse chips under export controls?
+"""How much do the export-control penalty, the availability lag and the chip regime move the
+CN/US price gap?
 
-A grid over the export-control penalty (extra J/token and fewer tokens/s per USD for CN chips)
-and the CN-West electricity price: CN-West's volume share and CN producers' unit cost relative to
-the US. Headline: for each penalty, the electricity price at which CN-West matches its share at
-chip parity and baseline power (0.052 USD/kWh), or "never" within 0.014-0.09 USD/kWh.
+Two independent levers, each run alone and together: ``export_control_penalty`` (CN cohorts'
+decode rate / (1 + penalty): 0, 0.25, 0.5, 1) and ``export_control_lag_years`` (CN availability
+windows start later: 1, 2, 3 years), then penalty 0.5 with lag 2; and the chip regimes
+``no_controls`` and ``full_ban`` beside ``historical``. Reports the CN/US price ratio at equal
+tier with its log decomposition (chip access, family, power, host, margin), the CN/US full-cost
+ratio and the CN share of volume at 2024-12 and 2025-12 (seed 1).
 
-Thin wrapper around :func:`pricewar.experiments.export_controls`: writes
+Thin wrapper around :func:`pricewar.studies.controls.export_controls`: writes
 figures/export_controls.png, .svg and .csv (``--out DIR`` elsewhere) and prints the headline
 numbers as JSON on the last line.
 

@@ -1,14 +1,16 @@
-"""Do the baseline's prices fall like observed API prices at fixed capability (2024-2026)?
+"""Do the model's CN and US prices at equal capability match observed list prices?
 
-Runs the baseline scenario (several seeds) and plots the price by producer region on log axes
-against vendors' observed list prices (pricewar/data/observed/api_prices.csv) and Epoch AI's
-cheapest-model-at-GPT-4-level series; throughput by region (log) and the Lerner index and HHI
-over time. Headline: the model's price decline factor per year (log-linear fit, first 104 steps)
-against Epoch AI's fitted decline factors and their 90% confidence intervals.
+Runs the baseline 2024-01..2026-12 (seeds 1-3) and reports, per capability tier, the
+served-weighted price of the tier's products hosted in the cn bloc and in the us region against
+the observed API list prices of the tier's families (pricewar/data/observed/
+list_prices_by_tier.csv, sources per row): the observed CN/US ratio, the model's ratio at the
+observations' dates and at the end of the run, and the model/observed level of each bloc; the
+same for owner-hosted products (first-party APIs). Also the yearly price decline against Epoch
+AI's fitted factors at fixed capability.
 
-Thin wrapper around :func:`pricewar.experiments.price_war_baseline`: writes
-figures/price_war_baseline.png, .svg and .csv (``--out DIR`` elsewhere) and prints the headline
-numbers as JSON on the last line.
+Thin wrapper around :func:`pricewar.studies.price_war.price_war_baseline`: writes
+figures/price_war_baseline.png, .svg, .csv and price_war_baseline_tiers.csv (``--out DIR``
+elsewhere) and prints the headline numbers as JSON on the last line.
 
     python experiments/price_war_baseline.py --quick   # seconds (tests)
     python experiments/price_war_baseline.py           # full mode (the committed figure)

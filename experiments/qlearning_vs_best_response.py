@@ -71,8 +71,8 @@ def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: i
     def record(model: PriceWarModel) -> None:
         if model.steps == 0:
             return
-        served = model.producer_served
-        markup = model.producer_price / model.producer_marginal_cost
+        served = model.product_served  # products: one host's offer of one family
+        markup = model.product_price / model.product_marginal_cost
         rows.append({
             "strategy": strategy,
             "seed": seed,
@@ -82,11 +82,13 @@ def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: i
             "lerner": model.metrics["lerner"],
             "markup_avg": _weighted(markup, served),
             "markup_median": float(np.median(markup)),
-            "marginal_cost_avg_usd_per_mtok": _weighted(model.producer_marginal_cost, served),
+            "marginal_cost_avg_usd_per_mtok": _weighted(model.product_marginal_cost, served),
             "served_total_mtok": float(served.sum()),
             "profit_total_usd": float(model.producer_profit.sum()),
             "consumer_surplus_usd": model.metrics["consumer_surplus"],
             "producers_negative_cash": int((model.producer_cash < 0).sum()),
+            "exits_total": int(model.exits_total),
+            "active_producers": int(model.n_producers),
         })
 
     model = run_model(scenario, steps=steps, seed=seed, progress=False, on_step=record,
@@ -118,6 +120,7 @@ def headline(table: pd.DataFrame, last: int = HEADLINE_STEPS) -> dict:
             "price_relative_to_best_response_seed_max": float(per_seed.max()),
             "profit_relative_to_best_response_mean": float(profit_ratio.mean()),
             "producers_negative_cash_mean": float(group["producers_negative_cash"].mean()),
+            "exits_by_end_mean": float(group.groupby("seed")["exits_total"].max().mean()),
         }
     return out
 
@@ -170,13 +173,16 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"output directory (default: {FULL_OUT}/, with --quick {QUICK_OUT}/)")
     parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                         help="no progress bar (--no-progress is the old name)")
+    parser.add_argument("--exit", action="store_true",
+                        help="keep producer exit on (the baseline's setting): learners that run "
+                             "down their cash leave the market")
     args = parser.parse_args(argv)
     args.out = output_directory(args)
 
     mode = QUICK if args.quick else FULL
     steps, n_consumers = mode["steps"], mode["n_consumers"]
     seeds = list(range(1, (args.seeds or mode["seeds"]) + 1))
-    scenario = scenario_without_exit()
+    scenario = load_scenario("baseline") if args.exit else scenario_without_exit()
     args.out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
@@ -187,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         grid = tables[-1].attrs.get("grid", grid)
     wall_time = time.perf_counter() - start
     table = pd.concat(tables, ignore_index=True)
-    table_path = args.out / "qlearning_vs_best_response.csv"
+    table_path = args.out / ("qlearning_vs_best_response_exit.csv" if args.exit
+                             else "qlearning_vs_best_response.csv")
     table.to_csv(table_path, index=False)
 
     p = DEFAULT_PARAMS

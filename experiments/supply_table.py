@@ -1,6 +1,9 @@
-"""Supply v2 at a glance: serving throughput, energy per token and the marginal cost split of a few
-model families on the chips of each region, at 2024-06 and 2025-06 (and CN-West after the Nov 2025
-power subsidy), from the v2 catalogue (pricewar/data/v2) and the v1 region table.
+"""What does a token cost to serve on each chip a region can run? Supply v2 at a glance:
+serving throughput, energy per token and the marginal cost split of a few model families on the
+chips of each region, at 2024-06 and 2025-06 (and CN-West after the Nov 2025 power subsidy), from
+the shipped catalogue (pricewar/data/chips.toml, families.toml, rental.toml, regions.toml).
+
+Writes figures/supply_table.csv, .png and .svg (``--out DIR`` elsewhere) and prints the table.
 
 Columns: decoded tokens/s per GPU, marginal J/token (GPU board), marginal cost per Mtok of output
 tokens split into energy and capacity (GPU-hour rental / tokens per hour), the marginal cost of a
@@ -9,16 +12,20 @@ of new capacity (capital recovery, fixed opex and idle power at the planned util
 ``buy``: "yes" if the region's bloc can buy the chip at the date; "no" for an installed fleet
 valued at its rental rate. Only families live at the date are shown.
 
-CN-West electricity: 0.080 USD/kWh all-in (est.), so that the default 30% subsidy for domestic
-chips lands at the Financial Times' ~0.056 USD/kWh (Nov 2025); the v1 region table's 0.052 is a
-grid tariff below the post-subsidy bill. Other regions: the v1 region table.
+Electricity: the region table (CN-West 0.080 USD/kWh all-in before the 30% subsidy for domestic
+chips, which lands it at the Financial Times' ~0.056 USD/kWh, Nov 2025).
 
     python experiments/supply_table.py
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from pricewar.market.chip_access import available_under
 from pricewar.market.families import live_families
@@ -26,12 +33,12 @@ from pricewar.market.serving import blended_tokens_per_s
 from pricewar.market.supply_costs import Site, SupplyCosts
 from pricewar.scenario.calibration import data_dir, read_toml
 from pricewar.scenario.catalogue import load_catalogue
+from pricewar.studies.plots import new_figure, region_label, save_figure
 
 FAMILIES = ("deepseek_v2", "deepseek_v3", "qwen2_5", "llama_3_1_405b", "gemini_1_5_flash", "gpt_4o")
 CHIPS = {"western": ("H100", "H200", "B200"), "cn": ("H800", "H20", "Ascend910B", "Ascend910C")}
 REGIONS = ("us", "eu", "cn_east", "cn_west")
 DATES = (dt.date(2024, 6, 1), dt.date(2025, 6, 1))
-CN_WEST_ALL_IN_USD_PER_KWH = 0.080  # est.: 0.056 / (1 - 0.3), Financial Times (Nov 2025)
 INPUT_SHARE = 0.75  # the 3:1 input:output mix of blended list prices (Epoch AI, Artificial Analysis)
 
 
@@ -40,9 +47,8 @@ def sites() -> dict[str, Site]:
     out = {}
     for name in REGIONS:
         r = regions[name]
-        electricity = (CN_WEST_ALL_IN_USD_PER_KWH if name == "cn_west"
-                       else r["electricity_usd_per_kwh"]["value"])
-        out[name] = Site(r["bloc"], electricity, r["pue"]["value"], r["facility_usd_per_w"]["value"],
+        out[name] = Site(r["bloc"], r["electricity_usd_per_kwh"]["value"], r["pue"]["value"],
+                         r["facility_usd_per_w"]["value"],
                          r["carbon_kg_per_kwh"]["value"])
     return out
 
@@ -77,7 +83,42 @@ def print_table(table: list[tuple]) -> None:
               f"{r[7]:7.4f} {r[8]:6.3f} {r[9]:6.3f} {r[10]:6.3f} {r[11]:6.3f}")
 
 
-def main() -> None:
+COLUMNS = ("date", "region", "family", "chip", "buyable", "tokens_per_s", "energy_j_per_token",
+           "energy_usd_per_mtok", "capacity_usd_per_mtok", "marginal_usd_per_mtok",
+           "marginal_usd_per_mtok_3to1", "full_usd_per_mtok")
+
+
+def plot(table: pd.DataFrame, out: Path) -> list[Path]:
+    """Marginal cost per Mtok of output (energy + GPU time) of each family on each chip, by region,
+    at the last date."""
+    last = table[table["date"] == table["date"].max()]
+    regions = list(dict.fromkeys(last["region"]))
+    fig, axes = new_figure(1, len(regions), width=4 * len(regions), height=5.4, sharey=True)
+    for ax, region in zip(axes[0], regions, strict=True):
+        part = last[last["region"] == region]
+        labels = [f"{f} / {c}{'' if b == 'yes' else ' (fleet)'}" for f, c, b in zip(
+            part["family"], part["chip"], part["buyable"], strict=True)]
+        y = np.arange(len(part))[::-1]
+        ax.barh(y, part["capacity_usd_per_mtok"], color="#4575b4", label="GPU time (rental)")
+        ax.barh(y, part["energy_usd_per_mtok"], left=part["capacity_usd_per_mtok"],
+                color="#fdae61", label="energy (x PUE)")
+        ax.set_yticks(y, labels, fontsize=6.5)
+        ax.set_xscale("log")
+        ax.set_xlabel("marginal cost, USD per M output tokens (log)")
+        ax.set_title(region_label(region), fontsize=10)
+    axes[0][0].legend(fontsize=7, frameon=False, loc="lower right")
+    fig.suptitle(f"Marginal cost of serving by family and chip, {last['date'].iloc[0]}",
+                 fontsize=11)
+    note = ("Source: pricewar catalogue (chips: Epoch AI chip database, vendor data sheets; rental "
+            "index: docs/calibration.md; serving anchor: DeepSeek open-infra-index, 1 Mar 2025); "
+            "experiments/supply_table.py. '(fleet)': not buyable by the region's bloc at the date.")
+    return save_figure(fig, out, "supply_table", note, top=0.95)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("figures"))
+    args = parser.parse_args(argv)
     catalogue = load_catalogue()
     supply = SupplyCosts(catalogue)
     region_sites = sites()
@@ -85,6 +126,11 @@ def main() -> None:
              for row in rows(supply, date, region, site)]
     print("USD per Mtok of output tokens unless noted; 'm 3:1' per Mtok of a 3:1 input:output mix")
     print_table(table)
+    frame = pd.DataFrame(table, columns=list(COLUMNS))
+    args.out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(args.out / "supply_table.csv", index=False, float_format="%.6g")
+    for path in [args.out / "supply_table.csv", *plot(frame, args.out)]:
+        print(f"wrote {path}")
 
     after = dt.date(2025, 12, 1)
     print(f"\nCN-West after the power subsidy for domestic chips ({after}):")

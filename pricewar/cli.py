@@ -1,11 +1,12 @@
 """Command-line interface: ``pricewar <command>`` (the CLI is the only place that prints).
 
 Commands: ``run`` (one scenario run to Parquet), ``demo`` (the Calvano duopoly), and, provided by
-their modules, ``sweep`` (:mod:`pricewar.sweep.cli`), ``viz`` (:mod:`pricewar.viz.server`) and
-``figures`` (:mod:`pricewar.studies.regenerate`). A module providing a command defines
-``add_arguments(parser)`` and ``main(args) -> int``; it imports nothing heavy at module level
-(its ``main`` imports what the command needs), so ``pricewar --help`` starts without importing
-matplotlib, mesa, pandas, solara or dask.
+their modules, ``sweep`` (:mod:`pricewar.sweep.cli`), ``viz`` (:mod:`pricewar.viz.server`),
+``figures`` (:mod:`pricewar.studies.regenerate`) and ``calibrate``
+(:mod:`pricewar.calibrate.cli`). A module providing a command defines ``add_arguments(parser)``
+and ``main(args) -> int``; it imports nothing heavy at module level (its ``main`` imports what
+the command needs), so ``pricewar --help`` starts without importing matplotlib, mesa, pandas,
+solara or dask.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ MODULE_COMMANDS = {
     "compare": ("pricewar.studies.compare",
                 "compare two scenarios or run folders: headline differences, table and figure",
                 None),
+    "calibrate": ("pricewar.calibrate.cli",
+                  "estimate parameters from observed targets (ABC over a prior sweep)",
+                  "sweep"),  # the extra only for --scheduler (Dask); the default needs none
 }
 
 EXAMPLES = """examples:

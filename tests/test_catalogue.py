@@ -1,5 +1,6 @@
-"""The supply v2 catalogue (pricewar/data/v2, pricewar.scenario.catalogue): the shipped data and
-the validation of bad data, each error naming file, key path and value."""
+"""The supply catalogue (pricewar/data/{families,chips,rental,supply}.toml,
+pricewar.scenario.catalogue): the shipped data and the validation of bad data, each error naming
+file, key path and value."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pricewar.errors import ScenarioError
 from pricewar.scenario.calibration import data_dir
 from pricewar.scenario.catalogue import BLOCS, load_catalogue
 
-V2 = data_dir() / "v2"
+DATA = data_dir()
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def catalogue():
 # the shipped data
 # ------------------------------------------------------------------------------------------------
 def test_catalogue_holds_the_families_and_chips_that_carried_the_market(catalogue):
-    assert 20 <= len(catalogue.families) <= 35
+    assert 30 <= len(catalogue.families) <= 45
     blocs = {catalogue.owners[f.owner].bloc for f in catalogue.families.values()}
     weights = {f.weights for f in catalogue.families.values()}
     assert blocs == set(BLOCS) and weights == {"open", "closed"}
@@ -85,11 +86,11 @@ def test_policy_defaults_leave_the_counterfactual_levers_off(catalogue):
 
 
 # ------------------------------------------------------------------------------------------------
-# validation of bad data: copy data/v2, break one thing, expect file + key path + value
+# validation of bad data: copy the data, break one thing, expect file + key path + value
 # ------------------------------------------------------------------------------------------------
 def broken(tmp_path: Path, file: str, edit) -> Path:
-    folder = tmp_path / "v2"
-    shutil.copytree(V2, folder)
+    folder = tmp_path / "data"
+    shutil.copytree(DATA, folder)
     path = folder / f"{file}.toml"
     data = tomllib.loads(path.read_text())
     edit(data)

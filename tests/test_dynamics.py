@@ -1,12 +1,9 @@
 """Market dynamics (pricewar.market.dynamics) on hand-computed numbers."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
 from pricewar.market.dynamics import (
-    best_chip,
     green_energy_split,
     investment_orders,
     limit_by_group,
@@ -49,22 +46,6 @@ def test_limit_by_group_scales_orders_pro_rata_within_each_groups_headroom():
                              usage_per_unit=np.array([1.0, 1.0, 2.0, 1.0]))
     # group 0 wants 40 of 20: halved; group 1 wants 10 of 100: unchanged; group 2 has none left
     np.testing.assert_allclose(limited, [5.0, 15.0, 5.0, 0.0])
-
-
-CHIPS = SimpleNamespace(  # like the shipped chips: H100 (2023.2), H20, Ascend (not purchasable)
-    release_year=np.array([2023.2, 2024.0, 2025.0, 2025.0]),  # and B200 (2025)
-    purchasable=np.array([True, False, False, True]))
-
-
-def test_best_chip_is_the_newest_purchasable_released_before_the_export_lag():
-    chips = best_chip(CHIPS, 2025.5, np.array([0.0, 2.0, 0.4]))
-    # no lag: B200; two years' lag: only chips released by 2023.5 (H100); 0.4 years: by 2025.1
-    np.testing.assert_array_equal(chips, [3, 0, 3])
-    np.testing.assert_array_equal(best_chip(CHIPS, 2024.9, np.array([0.0])), [0])
-
-
-def test_best_chip_falls_back_to_the_oldest_purchasable_chip_before_any_release():
-    np.testing.assert_array_equal(best_chip(CHIPS, 2022.0, np.array([0.0, 1.0])), [0, 0])
 
 
 def test_green_energy_split_shares_each_regions_cap_pro_rata_to_flexible_load():

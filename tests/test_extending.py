@@ -81,8 +81,8 @@ def _write(path: Path, text: str) -> Path:
 
 def test_an_inheriting_scenario_equals_its_base_with_the_changes(tmp_path):
     child = _write(tmp_path / "child.toml", 'base = "parity"\nname = "parity"\n'
-                   'description = "All regions on US electricity (0.081 USD/kWh) and H100-class '
-                   'chips without export-control penalty"\n')
+                   'description = "All regions on US electricity (0.081 USD/kWh), every bloc buys '
+                   'every chip (no export controls), CN hosts start on H100"\n')
     assert load_scenario(child) == load_scenario("parity")
     changed = _write(tmp_path / "changed.toml", 'base = "parity"\nsteps = 12\n'
                      "[demand]\ngrowth_per_step = 0.01\n")

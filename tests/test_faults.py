@@ -20,6 +20,7 @@ import tomli_w
 
 from pricewar.cli import main
 from pricewar.studies import runner
+from pricewar.testing.signals import default_sigint
 
 RUN = ["run", "baseline", "--steps", "2", "--set", "n_consumers=125", "--quiet"]
 OUTPUTS = ("model.parquet", "agents.parquet", "scenario.toml")
@@ -82,7 +83,8 @@ def test_a_run_interrupted_while_writing_leaves_the_old_run_whole(tmp_path, how)
     marker = tmp_path / "written"
     process = subprocess.Popen([sys.executable, "-c", STALL_WHILE_WRITING, str(marker),
                                 *RUN, "--seed", "2", "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not (marker.exists() and marker.read_text()):

@@ -1,4 +1,4 @@
-"""The market graph and its compilation to route arrays (pricewar.market.graph)."""
+"""The market graph and its compilation to route arrays over products (pricewar.market.graph)."""
 
 import networkx as nx
 import numpy as np
@@ -20,11 +20,16 @@ A, F, B = ACCESS_CODE["allowed"], ACCESS_CODE["friction"], ACCESS_CODE["barred"]
 ACCESS = np.array([[A, B, A],  # consumers in a are barred from producers in b
                    [A, A, A],
                    [F, A, A]])  # consumers in c meet friction with producers in a
+CONSUMER_SECTOR = np.zeros(3, np.int64)
+SECTOR_ACCESS = ACCESS[None]  # one sector
+# one product per producer (host), in family 0, 1, 0
+ONE_PRODUCT = (np.array([0, 1, 2]), np.array([0, 1, 0]))
 
 
-def _compile(graph):
-    return compile_routes(graph, 3, 3, CONSUMER_REGION, TOLERANCE_MS, PRODUCER_REGION,
-                          LATENCY_MS, ACCESS)
+def _compile(graph, products=ONE_PRODUCT, access=SECTOR_ACCESS, sector=CONSUMER_SECTOR,
+             tolerance=TOLERANCE_MS):
+    return compile_routes(graph, 3, 3, CONSUMER_REGION, sector, tolerance, PRODUCER_REGION,
+                          LATENCY_MS, access, *products)
 
 
 def _graph():
@@ -47,17 +52,43 @@ def test_barred_and_too_slow_routes_are_dropped_and_routes_are_csr_ordered():
     triples = list(zip(routes.route_consumer.tolist(), routes.route_platform.tolist(),
                        routes.route_producer.tolist(), strict=True))
     # consumer 0 (a): producer 1 barred, producer 2 too slow (200 ms > 100 ms) via both platforms
-    # consumer 1 (b): everything through platform 0; consumer 2 (c, 250 ms): all, 2 twice
+    # consumer 1 (b): everything through platform 0; consumer 2 (c, 250 ms): all, 2 twice;
+    # within a consumer sorted by family (products 0 and 2 are family 0, product 1 family 1)
     assert triples == [(0, 0, 0),
-                       (1, 0, 0), (1, 0, 1), (1, 0, 2),
-                       (2, 0, 0), (2, 0, 1), (2, 0, 2), (2, 1, 2)]
+                       (1, 0, 0), (1, 0, 2), (1, 0, 1),
+                       (2, 0, 0), (2, 0, 2), (2, 1, 2), (2, 0, 1)]
     np.testing.assert_array_equal(routes.topology.consumer_ptr, [0, 1, 4, 8])
-    np.testing.assert_array_equal(routes.topology.route_producer, routes.route_producer)
-    np.testing.assert_array_equal(routes.route_latency_ms, [10, 50, 10, 30, 200, 30, 10, 10])
+    np.testing.assert_array_equal(routes.topology.route_producer, routes.route_product)
+    np.testing.assert_array_equal(routes.route_product, routes.route_producer)  # one each
+    np.testing.assert_array_equal(routes.route_family, [0, 0, 0, 1, 0, 0, 0, 1])
+    np.testing.assert_array_equal(routes.route_latency_ms, [10, 50, 30, 10, 200, 10, 10, 30])
     np.testing.assert_array_equal(routes.route_friction,
                                   [False, False, False, False, True, False, False, False])
     np.testing.assert_array_equal(routes.route_cross_region,
-                                  [False, True, False, True, True, True, False, False])
+                                  [False, True, True, False, True, False, False, True])
+
+
+def test_each_host_route_expands_into_the_hosts_products_sorted_by_family():
+    # host 0 offers families 0 and 2, host 1 family 1, host 2 families 0 and 1
+    products = (np.array([0, 0, 1, 2, 2]), np.array([0, 2, 1, 0, 1]))
+    routes = _compile(_graph(), products)
+    consumer1 = routes.route_consumer == 1  # reaches hosts 0, 1, 2 through platform 0
+    np.testing.assert_array_equal(routes.route_product[consumer1], [0, 3, 2, 4, 1])
+    np.testing.assert_array_equal(routes.route_family[consumer1], [0, 0, 1, 1, 2])
+    np.testing.assert_array_equal(routes.route_producer[consumer1], [0, 2, 1, 2, 0])
+    topo = routes.topology
+    assert topo.n_producers == 5 and topo.n_hosts == 3
+    np.testing.assert_array_equal(topo.hosts.producer_host, products[0])
+    assert topo.nests is not None and topo.firms is not None  # hosts own several products
+
+
+def test_sector_access_overrides_bar_one_sector_only():
+    sectors = np.array([0, 1, 1])
+    access = np.stack([ACCESS, ACCESS])
+    access[1, 1, 0] = B  # sector 1 consumers in b barred from hosts in a
+    routes = _compile(_graph(), access=access, sector=sectors)
+    consumer1 = routes.route_producer[routes.route_consumer == 1]
+    assert 0 not in consumer1 and set(consumer1) == {1, 2}
 
 
 def test_compilation_does_not_depend_on_the_order_edges_were_added():
@@ -66,13 +97,13 @@ def test_compilation_does_not_depend_on_the_order_edges_were_added():
     shuffled.add_nodes_from(reversed(list(graph.nodes(data=True))))
     shuffled.add_edges_from(reversed(list(graph.edges())))
     a, b = _compile(graph), _compile(shuffled)
-    for name in ("route_consumer", "route_platform", "route_producer", "route_latency_ms"):
+    for name in ("route_consumer", "route_platform", "route_producer", "route_product",
+                 "route_family", "route_latency_ms"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
 def test_a_consumer_without_any_route_has_an_empty_csr_segment():
     tight = np.array([5.0, 100.0, 250.0])  # consumer 0 tolerates less than any latency
-    routes = compile_routes(_graph(), 3, 3, CONSUMER_REGION, tight, PRODUCER_REGION, LATENCY_MS,
-                            ACCESS)
+    routes = _compile(_graph(), tolerance=tight)
     np.testing.assert_array_equal(routes.topology.consumer_ptr, [0, 0, 3, 7])
     assert 0 not in routes.route_consumer

@@ -10,6 +10,7 @@ from pricewar.errors import ScenarioError
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.metrics import MODEL_METRICS
+from pricewar.scenario import load_scenario
 from pricewar.studies.runner import agents_frame, model_frame, run_model
 
 SMALL = {"n_consumers": 250}
@@ -24,7 +25,7 @@ def _frames(seed, steps=12, **overrides):
 def test_agents_are_mesa_agents_viewing_model_arrays():
     model = PriceWarModel("baseline", seed=3, **SMALL)
     producers = model.agents_by_type[TokenProducer]
-    assert len(producers) == 50
+    assert len(producers) == 32  # 10 owner-hosts and 22 independent hosts
     assert len(model.agents_by_type[PlatformOperator]) == 10
     assert len(model.agents_by_type[IndustrialConsumer]) == 250
     agent = producers[0]
@@ -47,8 +48,12 @@ def test_same_seed_identical_frames_different_seed_differs():
 def test_model_reporters_public_names_present():
     frame, agents = _frames(1, steps=2)
     required = {"price_avg", "hhi", "lerner", "consumer_surplus", "demand_total", "served_total",
-                "outside_total", "unserved_demand", "energy_mwh", "emissions_t",
-                "active_producers"}
+                "not_bought_total", "unserved_demand", "energy_mwh", "emissions_t",
+                "active_producers", "price_open", "price_closed", "share_open", "lerner_open",
+                "lerner_closed", "hhi_market", "price_index", "cn_family_share_western",
+                "welfare_change", "exits"}
+    for tier in load_scenario("baseline").tiers:
+        required |= {f"price_cheapest_{tier}", f"price_tier_{tier}_cn", f"price_tier_{tier}_us"}
     for r in ("cn_west", "cn_east", "us", "eu"):
         required |= {f"price_{r}", f"share_{r}", f"throughput_{r}", f"unit_cost_{r}"}
     assert required <= set(frame.columns)
@@ -58,23 +63,30 @@ def test_model_reporters_public_names_present():
         assert column in agents.columns
 
 
-def test_conservation_every_step():
+def test_served_unserved_and_not_bought_add_up_to_the_volume_every_step():
     model = PriceWarModel("baseline", seed=2, **SMALL)
     for _ in range(30):
         model.step()
         m = model.metrics
-        assert m["served_total"] + m["unserved_demand"] + m["outside_total"] == pytest.approx(
-            m["demand_total"], rel=1e-9)
+        assert m["served_total"] + m["unserved_demand"] + m["not_bought_total"] == \
+            pytest.approx(m["demand_total"], rel=1e-9)
         np.testing.assert_allclose(
-            model.consumer_served + model.consumer_unserved + model.consumer_outside,
-            model.consumer_demand, rtol=1e-9)
-        assert (model.producer_served <= model.producer_capacity * (1 + 1e-9)).all()
+            model.consumer_served + model.consumer_unserved + model.consumer_not_bought,
+            model.consumer_volume, rtol=1e-9, atol=1e-9)
+        # hosts' loads stay within capacity (GPU-seconds) and products add up to their host
+        assert (model.producer_load_gpu_s <= model.producer_capacity_gpu_s * (1 + 1e-9)).all()
+        np.testing.assert_allclose(
+            np.bincount(model.product_producer, model.product_served,
+                        minlength=model.n_producers), model.producer_served, rtol=1e-12)
+        if not m["exits"]:  # (an exit drops the leavers' rows after the metrics were taken)
+            np.testing.assert_allclose(model.product_served.sum(), m["served_total"], rtol=1e-9)
     assert sum(model.metrics[f"share_{r}"] for r in ("cn_west", "cn_east", "us", "eu")) == \
         pytest.approx(1.0)
 
 
-def test_no_nan_over_156_steps_of_baseline():
-    model = run_model("baseline", steps=156, seed=1, progress=False)
+@pytest.mark.parametrize("scenario", ["baseline", "parity"])
+def test_no_nan_over_156_steps(scenario):
+    model = run_model(scenario, steps=156, seed=1, progress=False)
     frame = model_frame(model)
     assert len(frame) == 157
     numeric = frame.drop(columns=["date"])
@@ -91,17 +103,33 @@ def test_no_nan_over_156_steps_of_baseline():
 def test_every_strategy_runs_and_prices_stay_above_zero(strategy):
     model = run_model("baseline", steps=8, seed=1,
                       overrides={**SMALL, "producer_strategy": strategy}, progress=False)
-    assert (model.producer_price > 0).all()
-    assert np.isfinite(model.producer_price).all()
+    assert (model.product_price > 0).all() and np.isfinite(model.product_price).all()
+    # a host's price is its products' mean: 0 only for an owner with no family released yet
+    without = np.bincount(model.product_producer, minlength=model.n_producers) == 0
+    assert ((model.producer_price > 0) | without).all()
 
 
-def test_nash_strategy_prices_satisfy_first_order_conditions():
-    from pricewar.kernel import best_response
+def test_nash_strategy_prices_satisfy_every_products_first_order_condition():
+    from pricewar.kernel import inverse_elasticity_response
 
     model = PriceWarModel("baseline", seed=1, producer_strategy="nash", **SMALL)
-    model.step()
-    br = best_response(model.pricing_market, model.producer_base_price, model.producer_marginal_cost)
-    np.testing.assert_allclose(br, model.producer_base_price, rtol=1e-6)
+    for _ in range(3):
+        model.step()
+    br = inverse_elasticity_response(model.pricing_market, model.product_base_price,
+                                     model.product_marginal_cost)
+    np.testing.assert_allclose(br, model.product_base_price, rtol=1e-6)
+
+
+def test_initial_prices_are_the_static_nash_equilibrium_of_the_products():
+    from pricewar.kernel import inverse_elasticity_response
+
+    model = PriceWarModel("baseline", seed=1, **SMALL)
+    market = model._route_market(capacitated=False)
+    br = inverse_elasticity_response(market, model.product_base_price,
+                                     model.product_marginal_cost)
+    # (to the tolerance of the fixed point of prices and the volume's reference point)
+    np.testing.assert_allclose(br, model.product_base_price, rtol=1e-5)
+    assert (model.product_base_price > model.product_marginal_cost).all()
 
 
 def test_raising_cn_west_electricity_never_raises_its_share():
@@ -138,13 +166,15 @@ def test_mesa_batch_run_over_overrides_and_seeds(processes):
 def test_bankrupt_producer_exits_during_a_step_and_routes_are_recompiled():
     model = PriceWarModel("baseline", seed=1, **SMALL)
     model.step()
-    doomed = model.producers[3]
+    doomed = model.producers[12]  # an independent cn_west host
     doomed_id = doomed.unique_id
-    model.producer_cash[3] = -1e15
+    model.producer_cash[12] = -1e15
     model.step()
-    assert model.metrics["exits"] == 1 and model.metrics["active_producers"] == 49
+    assert model.metrics["exits"] == 1 and model.metrics["active_producers"] == 31
     assert doomed_id not in {a.unique_id for a in model.agents_by_type[TokenProducer]}
-    assert model.routes.topology.n_producers == 49 == model.producer_price.size
+    assert model.routes.topology.n_hosts == 31 == model.producer_price.size
+    assert model.routes.topology.n_producers == model.n_products
+    assert model.product_producer.max() == 30
     assert all(p.index == i for i, p in enumerate(model.producers))
     for _ in range(3):
         model.step()
@@ -164,8 +194,10 @@ def test_entry_adds_listed_producers():
     model = PriceWarModel(scenario, seed=1, **SMALL)
     model.step()
     model.step()
-    assert model.metrics["entries"] == 4  # one per producer group
-    assert len(model.producers) == 54 == model.routes.topology.n_producers
+    assert model.metrics["entries"] == 4  # one per independent host group
+    assert len(model.producers) == 36 == model.routes.topology.n_hosts
+    newcomer_products = model.product_producer == len(model.producers) - 1
+    assert newcomer_products.any() and (model.product_base_price[newcomer_products] > 0).all()
     newcomer = model.producers[-1]
     assert any(newcomer.index in listed for listed in model.platform_listings)
     model.step()
@@ -175,26 +207,57 @@ def test_entry_adds_listed_producers():
 def _scenario_file(tmp_path, **sections):
     path = tmp_path / "scenario.toml"
     path.write_bytes(tomli_w.dumps({"name": "t", "description": "", "start_date": "2025-07-01",
-                                    "step_days": 7.0, "steps": 4, "price_form": "log",
+                                    "step_days": 7.0, "steps": 4,
                                     **sections}).encode())
     return path
 
 
-def test_export_controls_apply_to_the_regions_flagged_in_the_data(tmp_path):
-    # mid-2025: B200 is out; producers under export controls trail by two years (H100)
+def test_chips_by_bloc_decide_what_hosts_buy(tmp_path):
+    # mid-2025: the western bloc buys Nvidia's frontier, the cn bloc what the controls leave it
     model = PriceWarModel(_scenario_file(tmp_path), seed=1, **SMALL)
-    chips = model.chips.names
+    chips = model.chip_names
     best = {r: {chips[c] for c in model.producer_best_chip[
         model.producer_region == model.region_names.index(r)]} for r in ("cn_west", "us")}
-    assert best == {"cn_west": {"H100"}, "us": {"B200"}}
+    assert best["us"] <= {"H100", "H200", "B200", "GB200"}
+    assert best["cn_west"] <= {"Ascend910B", "Ascend910C", "H20"}
+    free = PriceWarModel(_scenario_file(tmp_path), seed=1, chip_regime="no_controls", **SMALL)
     cn_west = model.producer_region == model.region_names.index("cn_west")
-    assert (model.producer_export_penalty[cn_west] == 0.4).all()
-    lifted = PriceWarModel(_scenario_file(
-        tmp_path, regions={"cn_west": {"export_controlled": False}}), seed=1, **SMALL)
-    assert {chips[c] for c in lifted.producer_best_chip[cn_west]} == {"B200"}
-    assert (lifted.producer_export_penalty[cn_west] == 0.0).all()
-    cn_east = model.producer_region == model.region_names.index("cn_east")
-    assert (lifted.producer_export_penalty[cn_east] == 0.4).all()
+    assert {chips[c] for c in free.producer_best_chip[cn_west]} <= {"H100", "H200", "B200",
+                                                                    "GB200", "H20"}
+
+
+def test_export_penalty_and_lag_move_results_independently(tmp_path):
+    """The penalty raises the cn bloc's serving costs and leaves what it may buy; the lag delays
+    what it may buy and leaves the cost of each chip (calibration.md C13)."""
+    path = _scenario_file(tmp_path)  # mid-2025: Ascend 910C just shipped to the cn bloc
+    base = PriceWarModel(path, seed=1, **SMALL)
+    penalised = PriceWarModel(path, seed=1, export_control_penalty=0.5, **SMALL)
+    lagged = PriceWarModel(path, seed=1, export_control_lag_years=1.0, **SMALL)
+    for model in (base, penalised, lagged):
+        model.step()
+    cn = np.isin(base.product_producer, np.flatnonzero(np.isin(base.producer_region, [0, 1])))
+    western = ~cn
+    np.testing.assert_array_equal(penalised.producer_best_chip, base.producer_best_chip)
+    assert (penalised.product_marginal_cost[cn] > 1.4 * base.product_marginal_cost[cn]).all()
+    np.testing.assert_allclose(penalised.product_marginal_cost[western],
+                               base.product_marginal_cost[western], rtol=1e-9)
+    chips = base.chip_names
+    cn_hosts = np.isin(base.producer_region, [0, 1])
+    assert {chips[c] for c in lagged.producer_best_chip[cn_hosts]} != \
+        {chips[c] for c in base.producer_best_chip[cn_hosts]}
+    assert "Ascend910C" not in {chips[c] for c in lagged.producer_best_chip[cn_hosts]}
+    # the fleets online are the same chips: same GPU-time cost per token
+    np.testing.assert_allclose(lagged.product_marginal_capacity, base.product_marginal_capacity,
+                               rtol=1e-12)
+
+
+def test_a_scenario_with_short_runways_and_nash_pricing_ends_in_exits():
+    """Exits can be non-zero: independent hosts pricing at the static Nash of near-perfect
+    substitutes (sigma 0.95) with a quarter's runway cannot cover their fleets' fixed costs."""
+    model = run_model("price_war", steps=32, seed=1, overrides=SMALL, progress=False)
+    frame = model_frame(model)
+    assert frame["exits_total"].iloc[-1] > 0
+    assert model.metrics["active_producers"] < 32
 
 
 def test_every_producer_array_is_resized_on_exit_and_entry():
@@ -206,14 +269,17 @@ def test_every_producer_array_is_resized_on_exit_and_entry():
     scenario = dataclasses.replace(base, dynamics=dataclasses.replace(
         base.dynamics, entry_enabled=True, entry_interval_steps=1, entry_min_margin=-1.0))
     model = PriceWarModel(scenario, seed=1, **SMALL)
-    model.step()  # four entrants, one per group
+    model.step()  # four entrants, one per independent host group
     before = model.n_producers
-    model.producer_cash[[2, 5]] = -1e15
+    model.producer_cash[[12, 25]] = -1e15
     model.step()
     n = model.n_producers
     assert n == before - 2 + 4 and model.metrics["exits"] == 2 and model.metrics["entries"] == 4
     for f in dataclasses.fields(model.producer_arrays):
         assert len(getattr(model.producer_arrays, f.name)) == n, f.name
+    for f in dataclasses.fields(model.product_arrays):
+        assert len(getattr(model.product_arrays, f.name)) == model.n_products, f.name
+    assert model.product_producer.max() == n - 1
     assert model.fleet.producer.max() == n - 1
     assert [p.index for p in model.producers] == list(range(n))
     newcomers = model.producer_arrays

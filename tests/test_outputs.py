@@ -18,6 +18,7 @@ from pricewar.model import PriceWarModel
 from pricewar.model.metrics import (
     PLATFORM_REPORTERS,
     PRODUCER_REPORTERS,
+    SHIPPED_TIERS,
     metric_declaration,
     metric_names,
 )
@@ -56,8 +57,10 @@ def _dictionary_units() -> dict[str, str]:
 def test_every_reporter_is_in_the_data_dictionary_with_a_unit():
     units = _dictionary_units()
     regions = ("cn_west", "cn_east", "us", "eu")
+    tiers = SHIPPED_TIERS
     for name in metric_names(regions):
-        key = next((k for k in (name, *[name.replace(f"_{r}", "_<region>") for r in regions])
+        key = next((k for k in (name, *[name.replace(f"_{r}", "_<region>") for r in regions],
+                                *[name.replace(f"_{t}", "_<tier>") for t in tiers])
                     if k in units), None)
         assert key is not None, f"{name} missing from docs/outputs.md"
         assert units[key], f"{name} has no unit"
@@ -148,7 +151,8 @@ def test_run_prints_units_and_no_nan_and_defaults_its_folder(tmp_path, monkeypat
     printed = capsys.readouterr().out
     assert "NaN" not in printed and "nan" not in printed
     assert re.search(r"^price_avg\s+USD/Mtok", printed, re.M)
-    assert re.search(r"^unserved_demand\s+Mtok/step\s+0\s+0\s+1$", printed, re.M)
+    # v2: re-choice leaves some demand unserved by step 2, so the ratio of 0 -> x is "-"
+    assert re.search(r"^unserved_demand\s+Mtok/step\s+0\s+\S+\s+-$", printed, re.M)
     assert (tmp_path / "runs" / "baseline-seed7" / "model.parquet").exists()
     assert "runs/baseline-seed7/model.parquet" in printed
 
@@ -168,7 +172,8 @@ def test_mesa_agent_frame_has_type_region_and_group_also_after_exits():
     assert frame["region"].notna().all() and frame["group"].notna().all()
     at_start = frame.xs(0, level="Step")
     producers = at_start[at_start["agent_type"] == "producer"]
-    assert len(producers) == 50 and producers["price"].notna().all()
+    hosts = sum(g.count for g in model.scenario.producers.values())  # 32 in v2's baseline
+    assert len(producers) == hosts and producers["price"].notna().all()
     assert producers["markup"].isna().all()
     assert len(frame.xs(40, level="Step").query("agent_type == 'producer'")) == \
         len(model.producers)

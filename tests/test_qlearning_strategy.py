@@ -31,7 +31,8 @@ def _price_path(seed: int, steps: int = 10) -> np.ndarray:
 
 
 def _learner_ids(model: PriceWarModel) -> np.ndarray:
-    return np.sort([p.unique_id for p in model.producers])
+    """Learners are products (one host's offer of one family), keyed by their stable id."""
+    return np.sort(model.product_product_id)
 
 
 def test_q_learning_is_registered_by_importing_the_strategies_module():
@@ -49,8 +50,8 @@ def test_prices_stay_positive_finite_and_on_the_markup_grid():
     for _ in range(12):
         model.step()
         grid = model.strategy_state[STATE_KEY]["grid"]
-        markup = model.producer_base_price / model.producer_marginal_cost
-        assert np.isfinite(model.producer_price).all() and (model.producer_price > 0).all()
+        markup = model.product_base_price / model.product_marginal_cost
+        assert np.isfinite(model.product_price).all() and (model.product_price > 0).all()
         assert markup.min() >= grid[0] * (1 - 1e-9) and markup.max() <= grid[-1] * (1 + 1e-9)
         # every base price is a grid markup over this step's marginal cost
         assert np.abs(np.log(markup)[:, None] - np.log(grid)[None, :]).min(axis=1).max() < 1e-9
@@ -79,15 +80,16 @@ def test_q_update_is_calvano_eq_4_on_last_steps_state_action_with_deflated_reali
     assert "realised_profit" in memory  # the model's hook refilled it after this step
 
 
-def test_exit_and_entry_keep_one_table_per_learner_keyed_by_producer_id():
+def test_exit_and_entry_keep_one_table_per_learner_keyed_by_product_id():
     model = _model(seed=5)
     for _ in range(3):
         model.step()
     memory = model.strategy_state[STATE_KEY]
     mask = np.zeros(model.n_producers, dtype=bool)
-    mask[[0, 7, 30]] = True
-    gone = {model.producers[i].unique_id for i in np.flatnonzero(mask)}
-    survivor = model.producers[1].unique_id
+    mask[[3, 12, 30]] = True  # an owner-host and two independent hosts
+    gone = set(model.product_product_id[mask[model.product_producer]].tolist())
+    assert gone
+    survivor = int(model.product_product_id[~mask[model.product_producer]][0])
     q_survivor = memory["q"][np.flatnonzero(memory["ids"] == survivor)[0]].copy()
     model._remove_producers(mask)
     model.step()
@@ -102,8 +104,8 @@ def test_exit_and_entry_keep_one_table_per_learner_keyed_by_producer_id():
     for _ in range(2):
         model.step()
     np.testing.assert_array_equal(np.sort(memory["ids"]), _learner_ids(model))
-    assert memory["q"].shape == (model.n_producers, 15 * 15, 15)
-    assert np.isfinite(model.producer_price).all() and (model.producer_price > 0).all()
+    assert memory["q"].shape == (model.n_products, 15 * 15, 15)
+    assert np.isfinite(model.product_price).all() and (model.product_price > 0).all()
 
 
 @pytest.mark.parametrize("bad", [{"n_prices": 1}, {"markup_min": 1.0}, {"discount": 1.0},

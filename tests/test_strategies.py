@@ -64,15 +64,15 @@ def _write(tmp_path, data, name="scenario.toml") -> Path:
 
 def _partial(**extra) -> dict:
     return {"name": "registry", "description": "", "start_date": "2024-01-01", "step_days": 7.0,
-            "steps": 4, "price_form": "log", **extra}
+            "steps": 4, **extra}
 
 
 def test_a_strategy_registered_in_a_test_file_runs_in_the_model():
     model = PriceWarModel("baseline", seed=1, producer_strategy="test_fixed_markup", **SMALL)
     assert set(model.producer_strategy) == {"test_fixed_markup"}
     for _ in range(2):
-        model.step()
-        np.testing.assert_array_equal(model.producer_base_price, 1.7 * model.producer_marginal_cost)
+        model.step()  # every product of every host
+        np.testing.assert_array_equal(model.product_base_price, 1.7 * model.product_marginal_cost)
 
 
 def test_a_registered_strategy_is_usable_from_a_scenario_file_and_set(tmp_path):
@@ -103,11 +103,13 @@ def test_strategy_parameters_come_from_the_scenario_and_the_hook_sees_realised_p
     assert len(calls) == 1  # the initial settlement
     for step in range(1, 3):
         model.step()
-        np.testing.assert_array_equal(model.producer_base_price, 2.5 * model.producer_marginal_cost)
+        independent = model.producer_owner[model.product_producer] < 0
+        np.testing.assert_array_equal(model.product_base_price[independent],
+                                      2.5 * model.product_marginal_cost[independent])
         assert len(calls) == 1 + step
-        ids, profit = calls[-1]
-        np.testing.assert_array_equal(ids, [p.unique_id for p in model.producers])
-        np.testing.assert_array_equal(profit, model.producer_profit)
+        ids, profit = calls[-1]  # per product, keyed by the product's stable id
+        np.testing.assert_array_equal(ids, model.product_product_id)
+        np.testing.assert_array_equal(profit, model.product_profit)
 
 
 def test_defaults_of_strategies_in_use_are_written_into_the_resolved_scenario(tmp_path):
@@ -193,6 +195,21 @@ def _view(market, price, marginal_cost, full_cost=None, **params):
 def test_cheapest_rival_price_is_the_lowest_other_price_met_at_a_shared_consumer():
     rival = cheapest_rival_price(_market(), np.array([1.0, 2.0, 3.0, 5.0]))
     np.testing.assert_array_equal(rival, [2.0, 1.0, 2.0, np.inf])  # producer 3 has no rival
+
+
+def test_cheapest_rival_price_meets_comparable_units_of_other_firms_only():
+    price = np.array([1.0, 2.0, 3.0, 5.0])
+    # units 0 and 1 belong to one firm: 0's rival at consumer 0 is nobody, 1's is 2 (consumer 1)
+    firm = np.array([0, 0, 1, 2])
+    np.testing.assert_array_equal(cheapest_rival_price(_market(), price, producer_firm=firm),
+                                  [np.inf, 3.0, 2.0, np.inf])
+    # units of different tiers are not rivals: 1 (tier 1) meets nobody of its tier
+    group = np.array([0, 1, 0, 0])
+    np.testing.assert_array_equal(cheapest_rival_price(_market(), price, producer_group=group),
+                                  [np.inf, np.inf, np.inf, np.inf])
+    group = np.array([0, 0, 1, 1])
+    np.testing.assert_array_equal(cheapest_rival_price(_market(), price, producer_group=group),
+                                  [2.0, 1.0, np.inf, np.inf])
 
 
 def test_cheapest_rival_price_without_routes_is_inf():

@@ -1,88 +1,137 @@
-"""The stylized facts of CALIBRATION.md §9 on the default scenario, each with a stated tolerance.
+"""The stylized facts of docs/calibration.md C9 on the default scenario, each with a stated
+tolerance.
+
+``PRICEWAR_FACTS_SCENARIO=calibrated pytest tests/test_stylized_facts.py`` runs the same
+assertions on another scenario (default ``baseline``); the xfail reasons state baseline's numbers,
+so on another scenario add ``--runxfail`` to see every fact's plain pass or fail. Each test
+records its measured numbers as user properties (``--junitxml`` keeps them).
 
 Where the model does not reproduce a fact honestly, the test is a strict xfail that states the
-measured number: it fails loudly (XPASS) the day the model starts to reproduce it.
+measured number: it fails loudly (XPASS) the day the model starts to reproduce it. The numbers of
+the previous (v1) model are in docs/ODD.md §7 beside the current ones.
 """
+
+import datetime as dt
+import json
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from pricewar.market.supply_costs import Site, SupplyCosts
 from pricewar.model import PriceWarModel
 from pricewar.model.metrics import flow_matrix
 from pricewar.scenario import load_scenario
+from pricewar.studies.price_war import epoch_results
 from pricewar.studies.runner import model_frame, run_model
 
 REGIONS = ("cn_west", "cn_east", "us", "eu")
 #: CN open models peaked at ~30% of OpenRouter tokens (OpenRouter, State of AI, Dec 2025)
 WESTERN_CN_SHARE_CAP = 0.30
+WEEKS_PER_YEAR = 52.18
+#: the scenario every fact runs on
+SCENARIO = os.environ.get("PRICEWAR_FACTS_SCENARIO", "baseline")
 
+
+
+@pytest.fixture
+def record(record_property):
+    """``record_property`` with the value as JSON text: xdist cannot send numpy scalars from its
+    workers (execnet DumpError on numpy.float64)."""
+    def _record(name: str, value) -> None:
+        record_property(name, json.dumps(value, default=float))
+    return _record
 
 @pytest.fixture(scope="module")
 def baseline():
-    """Baseline, 156 weekly steps from 2024-01, seed 1 (full consumer population)."""
-    model = run_model("baseline", seed=1, progress=False)
+    """The facts' scenario (baseline unless PRICEWAR_FACTS_SCENARIO says otherwise), 156 weekly
+    steps from 2024-01, seed 1 (full consumer population)."""
+    model = run_model(SCENARIO, seed=1, progress=False)
     return model, model_frame(model)
 
 
-def _unit_cost_by_region(model):
-    cost = model.costs.marginal_usd_per_mtok  # full unit cost at the planned utilisation
-    return {r: float(cost[model.producer_region == model.region_names.index(r)].mean())
-            for r in REGIONS}
+def _costs_by_region(chip: str, date=dt.date(2024, 6, 1), family="deepseek_v3"):
+    """Full cost and energy share of marginal cost of new capacity of ``chip`` serving
+    ``family`` at each producer region's site (USD/Mtok)."""
+    scenario = load_scenario(SCENARIO)
+    supply = SupplyCosts(scenario.catalogue)
+    out = {}
+    for region in REGIONS:
+        r = scenario.regions[region]
+        site = Site(r.bloc, r.electricity_usd_per_kwh, r.pue, r.facility_usd_per_w,
+                    r.carbon_kg_per_kwh)
+        c = supply.costs(chip, family, date, site, scenario.policy)
+        out[region] = (float(c.full_usd_per_mtok),
+                       float(c.energy_usd_per_mtok / c.marginal_usd_per_mtok))
+    return out
 
 
-# 1. unit cost order at chip parity; energy a second-order share that grows with the penalty
-def test_fact1_unit_cost_order_at_chip_parity():
-    model = PriceWarModel("baseline", seed=1, export_control_penalty=0.0, n_consumers=250)
-    cost = _unit_cost_by_region(model)
+# 1. unit cost order at chip parity; energy a second-order share, larger on the chips export
+#    controls leave China
+def test_fact1_unit_cost_order_at_chip_parity(record):
+    cost = {r: full for r, (full, _) in _costs_by_region("H100").items()}
+    record("full_cost_usd_per_mtok", cost)
     assert cost["cn_west"] < cost["cn_east"] < cost["us"] < cost["eu"], cost
 
 
-def test_fact1_energy_share_small_on_h100_and_grows_with_export_penalty():
-    shares = []
-    for penalty in (0.0, 0.3, 0.5):
-        model = PriceWarModel("baseline", seed=1, export_control_penalty=penalty, n_consumers=250)
-        c = model.costs
-        cn = np.isin(model.producer_region, [0, 1])
-        shares.append(float((c.energy_usd_per_mtok[cn] / c.marginal_usd_per_mtok[cn]).mean()))
-    assert 0.01 < shares[0] < 0.10  # "~5% of cost on H100-class chips" (CAL §9.1)
-    assert shares[0] < shares[1] < shares[2]
+def test_fact1_energy_share_small_on_h100_and_larger_on_the_chips_china_may_buy(record):
+    h100 = _costs_by_region("H100")
+    ascend = _costs_by_region("Ascend910C")
+    record("energy_share", {r: (h100[r][1], ascend[r][1]) for r in ("cn_west", "cn_east")})
+    for region in ("cn_west", "cn_east"):
+        assert 0.01 < h100[region][1] < 0.10  # "~5% of cost on H100-class chips" (C9.1)
+        assert ascend[region][1] > h100[region][1]  # domestic chips: more energy per token
 
 
-# 2. price at fixed capability falls 10-40x per year
-def _decline_per_year(frame: pd.DataFrame, steps: int = 104) -> float:
-    weeks = frame["step"].to_numpy()[: steps + 1]
-    slope = np.polyfit(weeks, np.log(frame["price_avg"].to_numpy()[: steps + 1]), 1)[0]
-    return float(np.exp(-slope * 52.18))
+# 2. price at fixed capability falls 10-40x per year (Epoch AI's metric: the cheapest price at
+#    or above a capability threshold)
+def _decline_per_year(frame: pd.DataFrame, column: str, steps: int = 104) -> float:
+    window = frame.iloc[: steps + 1]
+    window = window[window[column] > 0]  # (0 while no product reaches the tier)
+    slope = np.polyfit(window["step"].to_numpy(), np.log(window[column].to_numpy()), 1)[0]
+    return float(np.exp(-slope * WEEKS_PER_YEAR))
 
 
-def test_fact2_price_decline_within_epoch_confidence_intervals(baseline):
-    """Validation against Epoch AI's fitted decline factors (90% CIs) at GPT-4-level thresholds."""
+def test_fact2_cheapest_price_at_gpt4_level_falls_within_epochs_confidence_intervals(
+        baseline, record):
+    """Validation against Epoch AI's fitted decline factors (90% CIs) at GPT-4-level thresholds:
+    the model's cheapest price at GPT-4 level (MMLU >= 86) falls 36x per year over 2024-25."""
     _, frame = baseline
-    factor = _decline_per_year(frame)
-    results = pd.read_csv(__import__("pricewar").__path__[0] + "/data/observed/"
-                          "lowest_price_models_results.csv")
-    gpt4 = results[results["threshold_model"].str.startswith("GPT-4")]
-    bounds = gpt4["price_reduction_factor_per_year_90_ci"].str.strip("[]").str.split(",",
-                                                                                     expand=True)
-    low, high = bounds[0].astype(float), bounds[1].astype(float)
-    inside = ((factor >= low) & (factor <= high)).mean()
+    factor = _decline_per_year(frame, "price_cheapest_gpt4_mmlu")
+    gpt4 = epoch_results()
+    gpt4 = gpt4[gpt4["threshold_model"].str.startswith("GPT-4")]
+    inside = ((factor >= gpt4["ci_low"]) & (factor <= gpt4["ci_high"])).mean()
+    record("decline_per_year", factor)
+    record("share_of_epoch_cis_inside", inside)
     assert factor > 3.0, factor
     assert inside >= 0.5, (factor, inside)  # within most GPT-4-level CIs
 
 
-@pytest.mark.xfail(strict=True, reason="measured ~5-6x/yr: sourced efficiency trends (Ho et al. "
-                   "2024 algorithmic 2.8x, ML.ENERGY software 1.67x, B200 generation) lower "
-                   "costs ~8x/yr and Lerner rises as the outside option empties; see README")
-def test_fact2_price_decline_10_to_40x_per_year(baseline):
+def test_fact2_cheapest_price_at_gpt4_level_falls_10_to_40x_per_year(baseline, record):
+    """v2: 36x per year over 2024-25 (v1 measured price_avg instead: 6.0x per year, xfail)."""
     _, frame = baseline
-    assert 10.0 <= _decline_per_year(frame) <= 40.0
+    factor = _decline_per_year(frame, "price_cheapest_gpt4_mmlu")
+    record("decline_per_year", factor)
+    assert 10.0 <= factor <= 40.0
+
+
+@pytest.mark.xfail(strict=True, reason="measured 2.9x/yr: the served-weighted price of all "
+                   "products (price_avg) falls less than the cheapest price at fixed capability, "
+                   "because volume moves to newer, higher-tier families and scarcity surcharges "
+                   "bind from mid-2024 (v1: 6.0x/yr)")
+def test_fact2_average_price_falls_10_to_40x_per_year(baseline, record):
+    _, frame = baseline
+    factor = _decline_per_year(frame, "price_avg")
+    record("decline_per_year", factor)
+    assert 10.0 <= factor <= 40.0
 
 
 # 3. volume grows ~1,000x over two years
-def test_fact3_served_volume_grows_300_to_3000x_in_104_steps(baseline):
+def test_fact3_served_volume_grows_300_to_3000x_in_104_steps(baseline, record):
     _, frame = baseline
     growth = frame["served_total"].iloc[104] / frame["served_total"].iloc[0]
+    record("growth", growth)
     assert 300 <= growth <= 3000, growth
 
 
@@ -103,32 +152,55 @@ def test_fact4_real_time_demand_served_only_within_its_tolerance(baseline):
                 assert row[names.index(producer_region)] == 0.0
 
 
-def test_fact4_batch_shifts_west_when_west_is_cheaper():
+@pytest.mark.xfail(strict=True, reason="measured +0.93 points (cn_west's share of CN batch "
+                   "tokens 19.9% -> 20.8% when its power falls from 0.10 to 0.03 USD/kWh): energy "
+                   "is 2-4% of the marginal cost of Hopper-class serving, and independent hosts "
+                   "in both hubs serve the same families (v1: held)")
+def test_fact4_batch_shifts_west_when_west_is_cheaper(record):
     shares = []
     for price in (0.1, 0.03):
-        model = run_model("baseline", steps=20, seed=2, progress=False,
+        model = run_model(SCENARIO, steps=20, seed=2, progress=False,
                           overrides={"electricity_cn_west": price, "n_consumers": 500})
         flows = flow_matrix(model)
         names = model.region_names
         batch = flows[[names.index("cn_west"), names.index("cn_east")],
                       model.sector_names.index("batch")].sum(axis=0)
         shares.append(batch[names.index("cn_west")] / batch.sum())
+    record("cn_west_batch_share", shares)
     assert shares[1] > shares[0] + 0.01, shares
 
 
 # 5. partition by policy and latency; the Global South is contested
-def test_fact5_western_cn_share_below_cap_and_global_south_contested(baseline):
-    model, frame = baseline
-    cap = WESTERN_CN_SHARE_CAP
-    assert (frame["cn_share_western"] < cap).all()
+def test_fact5_western_cn_share_below_cap_and_global_south_contested(baseline, record):
+    """v2: hosts in the cn bloc reach at most 29% of western consumers' tokens; both blocs keep
+    at least 13% of the Global South over the first two years (v1: 0.279; 0.41 and 0.28)."""
+    _, frame = baseline
     first_two_years = frame.iloc[:105]
+    record("cn_share_western_max", frame["cn_share_western"].max())
+    record("global_south_min_cn_western", (
+        first_two_years["cn_share_global_south"].min(),
+        first_two_years["western_share_global_south"].min()))
+    assert (frame["cn_share_western"] < WESTERN_CN_SHARE_CAP).all()
     assert (first_two_years["cn_share_global_south"] > 0.1).all()
     assert (first_two_years["western_share_global_south"] > 0.1).all()
 
 
+@pytest.mark.xfail(strict=True, reason="measured 48% in 2025 (peak 77%): families of Chinese "
+                   "owners served by western hosts carry most western tokens once DeepSeek-V3/R1 "
+                   "and Qwen3 are released, against 13% (peak ~30%) on OpenRouter in 2025 "
+                   "(OpenRouter State of AI, Dec 2025)")
+def test_fact5_chinese_families_hold_a_minority_of_western_tokens_in_2025(baseline,
+                                                                           record):
+    _, frame = baseline
+    year = frame[(frame["date"] >= "2025-01-01") & (frame["date"] < "2026-01-01")]
+    record("cn_family_share_western_2025", (year["cn_family_share_western"].mean(),
+                                                     frame["cn_family_share_western"].max()))
+    assert year["cn_family_share_western"].mean() < WESTERN_CN_SHARE_CAP
+
+
 # 6. a deep price cut triggers followers' cuts
 def _follower_price_ratio(strategy: str) -> np.ndarray:
-    base = load_scenario("baseline")
+    base = load_scenario(SCENARIO)
     cut = base.with_events({"kind": "price_cut", "step": 20, "group": "cn_east", "producers": 1,
                             "fraction": 0.97, "duration_steps": 52})
     paths, model = [], None
@@ -140,27 +212,40 @@ def _follower_price_ratio(strategy: str) -> np.ndarray:
             prices.append(model.producer_base_price.copy())
         paths.append(np.array(prices))
     cutters = np.flatnonzero(model.producer_commit_until >= 0)
-    followers = np.setdiff1d(np.flatnonzero(np.isin(model.producer_region, [0, 1])), cutters)
+    # the cutter's rivals: the independent CN hosts, which serve the same open families
+    independent = np.isin(model.producer_region, [0, 1]) & (model.producer_owner < 0)
+    followers = np.setdiff1d(np.flatnonzero(independent), cutters)
     return np.median(paths[1][:, followers] / paths[0][:, followers], axis=1)
 
 
-def test_fact6_followers_cut_within_a_few_steps_under_undercut():
+@pytest.mark.xfail(strict=True, reason="measured ratio 0.98-0.99 (served-weighted list price; "
+                   "product list prices x0.9996-1.0): under undercut every CN tier-1 product is "
+                   "at its marginal cost in the counterfactual from step 1 (price / marginal cost "
+                   "1.000), as the tier's cheapest rival price met in a shared segment (0.92 "
+                   "USD/Mtok at step 1, set by EU and US hosts; 0.37 at step 20) is below the "
+                   "marginal cost of every CN tier-1 product but the price leader's (1.16-6.36 "
+                   "at step 1); the cut (to "
+                   "0.025) is seen by all of them but cannot pull them below cost, and the small "
+                   "drop is the mix shifting to cheaper families (v1: followers went to marginal "
+                   "cost at once, ratio < 0.5)")
+def test_fact6_followers_cut_within_a_few_steps_under_undercut(record):
     ratio = _follower_price_ratio("undercut")
+    record("follower_ratio_steps_20_23", ratio[19:23].tolist())
     assert np.allclose(ratio[:19], 1.0)  # identical before the event (same seed)
     assert ratio[19:23].min() < 0.5, ratio[19:23]  # step 20..23: followers cut
 
 
-@pytest.mark.xfail(strict=True, reason="under best_response, followers RAISE prices ~5% after a "
-                   "97% cut: the cutter skims the most price-sensitive consumers (alpha differs "
-                   "by sector), leaving followers a less elastic residual demand")
-def test_fact6_followers_cut_within_a_few_steps_under_best_response():
+def test_fact6_followers_cut_within_a_few_steps_under_best_response(record):
+    """v2: followers cut 2-4% within three weeks (v1: they raised prices ~5%, a strict xfail)."""
     ratio = _follower_price_ratio("best_response")
-    assert ratio[19:23].min() < 0.99
+    record("follower_ratio_steps_20_23", ratio[19:23].tolist())
+    assert np.allclose(ratio[:19], 1.0)
+    assert ratio[19:23].min() < 0.99, ratio[19:23]
 
 
 # 7. capacity crunch: prices rise, then fall back as capacity is built
-def test_fact7_capacity_crunch_raises_prices_which_fall_back():
-    base = load_scenario("baseline")
+def _crunch_ratio() -> np.ndarray:
+    base = load_scenario(SCENARIO)
     shock = base.with_events({"kind": "demand_shock", "step": 6, "fraction": 2.0,
                               "duration_steps": 0})
     prices = []
@@ -171,8 +256,46 @@ def test_fact7_capacity_crunch_raises_prices_which_fall_back():
             model.step()
             path.append(model.metrics["price_avg"])
         prices.append(np.array(path))
-    ratio = prices[1] / prices[0]
+    return prices[1] / prices[0]
+
+
+def test_fact7_capacity_crunch_raises_prices(record):
+    ratio = _crunch_ratio()
+    record("crunch_ratio_max_steps_7_9", ratio[6:9].max())
     assert ratio[:5] == pytest.approx(1.0)
     assert ratio[6:9].max() > 1.3  # the crunch: scarcity pricing
-    late = ratio[30:40]
-    assert np.abs(late - 1.0).max() < 0.05  # capacity built: prices back to the counterfactual
+
+
+@pytest.mark.xfail(strict=True, reason="measured ratio 0.85-1.18 over steps 30-40: with the "
+                   "+200% shock the market stays capacity-bound (regional power caps bind) and "
+                   "the two runs' scarcity surcharges and family mixes drift apart instead of "
+                   "converging (v1: back to 1.00 once ordered GPUs arrived)")
+def test_fact7_prices_fall_back_once_capacity_is_built(record):
+    ratio = _crunch_ratio()
+    record("ratio_range_steps_31_40", (ratio[30:40].min(), ratio[30:40].max()))
+    assert np.abs(ratio[30:40] - 1.0).max() < 0.05
+
+
+# 6b. the May 2024 record: a deep cut by a low-cost entrant is followed by the largest rivals
+#     within a few steps (docs/calibration.md C9.2; pricewar/data/cascade_may2024.csv)
+@pytest.mark.xfail(strict=True, reason="measured (seed 1, 500 consumers, default strategy mix): "
+                   "after DeepSeek posts 0.175 USD/Mtok (-94% on its launch-week list price) Alibaba "
+                   "cuts 26% in the week of the cut, Baidu and Zhipu RAISE 3% (record: -67..-97%, "
+                   "free, -80% within 5-15 days). With a customer base (kappa 0.6) and "
+                   "forward-looking owners Alibaba cuts 64% but Baidu and Zhipu still raise 4-5%: "
+                   "their closed flagships lose the price-sensitive segments to the cutter (the "
+                   "static composition effect), and the value of a kept customer scales with "
+                   "the share they lose (docs/results.md 'The May 2024 cascade against the "
+                   "record')")
+def test_fact6_largest_rivals_follow_a_low_cost_entrants_deep_cut_within_a_few_steps(
+        record):
+    from pricewar.studies.cascade import cascade
+    result = cascade(SCENARIO, seed=1, steps=24, n_consumers=500)
+    follow = result["follow"]
+    cn_owner_hosts = ["alibaba", "baidu", "bytedance", "zhipu", "moonshot"]
+    live = follow[follow["group"].isin(cn_owner_hosts) & (follow["served"] > 0)]
+    largest = live.nlargest(3, "served")
+    record("largest_depth_lag", largest[["group", "depth", "lag_days"]].to_dict("records"))
+    assert len(largest) == 3
+    assert (largest["depth"] >= 0.5).all(), largest  # each cuts by half or more ...
+    assert (largest["lag_days"] <= 21).all(), largest  # ... within three weeks of the launch

@@ -26,6 +26,7 @@ from pricewar.sweep import (
     sweep_status,
 )
 from pricewar.sweep.spec import SpecError, load_spec
+from pricewar.testing.signals import default_sigint
 
 FAST = {"n_consumers": 250}
 RESULT_COLUMNS = ["run_id", "seed", "status", "error"]
@@ -228,6 +229,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_continues(tmp_path, monkeypatch
     ok = results[results["status"] == "ok"]
     assert ok[["price_avg@4", "price_avg@8"]].notna().all().all()
     assert (ok["error"] == "").all() and (ok["wall_seconds"] > 0).all()
+    assert (ok["cpu_seconds"] > 0).all() and (ok["cpu_seconds"] < 10 * ok["wall_seconds"]).all()
     series = load_timeseries(tmp_path)
     assert set(series["run_id"]) == set(ok["run_id"]) and len(series) == 2 * 9
     # the failing override fails the same way when retried; the ok runs do not run again
@@ -321,7 +323,7 @@ def test_interrupted_cli_sweep_resumes_exactly(tmp_path, how):
     command = [sys.executable, "-m", "pricewar.cli", "sweep", str(spec), "--out", str(out),
                "--workers", "2", "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+                               text=True, start_new_session=True, preexec_fn=default_sigint)
     try:
         _wait_for_results(out, 3, process)
         if how == "ctrl-c":  # what the terminal does: SIGINT to the whole process group
@@ -385,7 +387,7 @@ def test_dask_gives_the_same_results_as_local_processes(tmp_path, dask_scheduler
     local = run_sweep(spec, tmp_path / "local", workers=2, progress=False)
     dask = run_sweep(spec, tmp_path / "dask", scheduler=dask_scheduler, progress=False)
     assert local == dask and local.ran == 12
-    a, b = (load_results(tmp_path / d).drop(columns=["wall_seconds", "host"])
+    a, b = (load_results(tmp_path / d).drop(columns=["wall_seconds", "cpu_seconds", "host"])
             for d in ("local", "dask"))
     pd.testing.assert_frame_equal(a, b)
     assert (a["status"] == "failed").any() and (a["status"] == "ok").any()

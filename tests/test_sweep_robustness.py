@@ -21,6 +21,7 @@ from pricewar.atomic_writes import FolderLock
 from pricewar.cli import main
 from pricewar.sweep import SweepError, load_results, run_sweep, sweep_status
 from pricewar.sweep.spec import load_spec
+from pricewar.testing.signals import default_sigint
 
 FAST = {"n_consumers": 125}
 COLUMNS = ["run_id", "status", "price_avg@4"]
@@ -52,7 +53,7 @@ def result_files(out: Path) -> list[Path]:
 def write_scenario(path: Path, electricity_us: float) -> None:
     path.write_text(tomli_w.dumps({
         "name": "mine", "description": "", "start_date": "2024-01-01", "step_days": 7.0,
-        "steps": 4, "price_form": "log",
+        "steps": 4,
         "regions": {"us": {"electricity_usd_per_kwh": electricity_us}}}))
 
 
@@ -218,7 +219,8 @@ def test_a_sweep_interrupted_while_writing_a_result_resumes_exactly(tmp_path, ho
     out, marker = tmp_path / "out", tmp_path / "stalled"
     command = ["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet"]
     process = subprocess.Popen([sys.executable, "-c", STALL_BEFORE_RENAME, str(marker), *command],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -275,7 +277,8 @@ def test_a_full_disk_during_a_sweep_is_one_line_and_resumes(tmp_path, capsys, mo
                            capsys)
     assert code == 2 and err.count("\n") == 1 and "No space left on device" in err
     assert "run the same command again to resume" in err
-    assert [p.name for p in (out / "results").iterdir()] == [p.name for p in result_files(out)]
+    assert sorted(p.name for p in (out / "results").iterdir()) == [p.name for p in
+                                                                    result_files(out)]
     monkeypatch.setattr(store, "write_file_atomic", write)
     assert run_sweep(spec, out, progress=False).done == 6
 

@@ -25,11 +25,13 @@ import ipywidgets as widgets  # noqa: E402
 import matplotlib.dates as mdates  # noqa: E402
 import solara  # noqa: E402
 
-from pricewar.scenario import load_scenario  # noqa: E402
+from pricewar.scenario import load_scenario, scenario_names  # noqa: E402
 from pricewar.viz import app, drawing, panels  # noqa: E402
 from pricewar.viz.controls import download_name, pending_changes, run_file  # noqa: E402
 from pricewar.viz.session import (  # noqa: E402
+    ALL_SLIDERS,
     SCENARIO_STRATEGY,
+    SELECTS,
     VIZ_CONSUMERS,
     MarketSession,
     control_values,
@@ -79,6 +81,9 @@ def test_controls_start_at_the_scenario_values_and_pass_mesa_checks(scenario):
     params = model_params(scenario)
     values = control_values(load_scenario(scenario))
     for key, value in values.items():
+        if key in SELECTS:
+            assert params[key]["value"] == value and value in params[key]["values"]
+            continue
         assert params[key]["value"] == pytest.approx(value)
         assert params[key]["min"] <= value <= params[key]["max"]
     _check_model_params(MarketSession.__init__, params)  # what SolaraViz runs on the params
@@ -312,3 +317,98 @@ def test_page_reset_twice_keeps_the_scenario_and_strategy_shown(page):
 def test_a_negative_seed_gives_a_message_not_an_exception():
     session = MarketSession(**{**session_settings("baseline"), "seed": -3})
     assert session.market is None and "seed" in session.error and "-3" in session.error
+
+
+# ------------------------------------------------------------------------------------------------
+# v2 policy levers and panels
+# ------------------------------------------------------------------------------------------------
+#: a value for every lever, none of them the baseline's
+MOVED_LEVERS = {"carbon_price_usd_per_t": 120.0, "power_subsidy_domestic_chips": 0.5,
+                "capex_subsidy": 0.2, "wacc": 0.12, "export_control_penalty": 0.4,
+                "export_control_lag_years": 1.5, "customer_base_kappa": 0.75,
+                "chip_regime": "full_ban"}
+
+
+def test_policy_levers_start_at_the_scenario_values_and_reach_the_model():
+    settings = session_settings("baseline")
+    assert {k: settings[k] for k in MOVED_LEVERS} == {
+        k: v for k, v in control_values(load_scenario("baseline")).items() if k in MOVED_LEVERS}
+    assert all(settings[k] != v for k, v in MOVED_LEVERS.items())
+    session = MarketSession(**{**settings, **MOVED_LEVERS})
+    assert session.error is None
+    s = session.market.scenario
+    assert control_values(s) == {**control_values(load_scenario("baseline")), **MOVED_LEVERS}
+    assert s.policy.carbon_price_usd_per_t == 120.0 and s.policy.chip_regime == "full_ban"
+    assert s.demand.customer_base_kappa_utils == 0.75
+    text = session.describe()
+    assert "carbon price 120 USD/t" in text and "chip regime full_ban" in text
+    assert "WACC 0.120/year" in text and "lag 1.5 years" in text
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_every_shipped_scenario_value_lies_on_its_sliders_step(scenario):
+    """The browser's slider rounds its value to the step: a value off the grid would run
+    rounded after Reset while the first run used the scenario's own."""
+    values = control_values(load_scenario(scenario))
+    for key, (_, _, _, step) in ALL_SLIDERS.items():
+        assert values[key] / step == pytest.approx(round(values[key] / step), abs=1e-6), key
+
+
+def test_switching_scenario_moves_the_policy_levers():
+    settings = switch_scenario({**session_settings("baseline"), "chip_regime": "full_ban"},
+                               "parity")
+    assert settings["chip_regime"] == "no_controls"  # parity's own regime
+    assert settings["power_subsidy_domestic_chips"] == 0.0
+
+
+def test_page_reset_applies_moved_policy_levers(page):
+    page.find(v.Slider, label="Carbon price (USD/t CO2)").widget.v_model = 200.0
+    page.find(v.Select, label="Chip regime").widget.v_model = "no_controls"
+    assert "carbon price 0 USD/t" in _parameters(page)  # not before Reset
+    _click(page, "Reset")
+    page.find(children=["Step: 0"]).assert_single()
+    text = _parameters(page)
+    assert "carbon price 200 USD/t" in text and "chip regime no_controls" in text
+    assert page.find(v.Select, label="Chip regime").widget.v_model == "no_controls"
+
+
+def test_tier_panel_defaults_to_the_tier_with_most_products_and_can_be_changed(page):
+    select = page.find(v.Select, label="Capability tier").widget
+    session = MarketSession()
+    market = session.market
+    tier = market.families.tier[market.product_arrays.family]
+    counts = np.bincount(tier, minlength=len(market.tier_names))
+    assert counts[market.tier_names.index(select.v_model)] == counts.max()
+    before = bytes(page.find(widgets.Image).widgets[5].value)
+    other = next(t for t in market.tier_names if t != select.v_model)
+    select.v_model = other
+    assert page.find(v.Select, label="Capability tier").widget.v_model == other
+    assert bytes(page.find(widgets.Image).widgets[5].value) != before
+
+
+def test_open_closed_panel_has_dollar_ticks_and_a_share_axis():
+    session = MarketSession(n_consumers=150)
+    session.step()
+    figure, axes = drawing.new_figure(5.5, 3.4)
+    frame = session.market.datacollector.get_model_vars_dataframe()
+    drawing.draw_open_closed(axes, drawing.TimeAxis.of(session.market), frame)
+    figure.canvas.draw()
+    labels = [t.get_text() for t in axes.get_yticklabels() if t.get_text()]
+    assert labels and all(label.startswith("$") for label in labels)
+    share_axis = next(a for a in figure.axes if a is not axes)
+    assert share_axis.get_ylim() == (0.0, 1.0)
+    assert axes.get_ylim()[0] == 0.0
+    low, high = axes.get_xlim()
+    assert low < mdates.date2num(session.market.start_date) < high
+
+
+def test_tier_panel_leaves_gaps_where_no_product_is_offered():
+    session = MarketSession(n_consumers=150)
+    frame = session.market.datacollector.get_model_vars_dataframe().copy()
+    tier = session.market.tier_names[0]
+    frame[f"price_tier_{tier}_cn"] = 0.0  # "0 while none"
+    figure, axes = drawing.new_figure(5.5, 3.4)
+    drawing.draw_tier_prices(axes, drawing.TimeAxis.of(session.market), frame, tier, 0)
+    cn = axes.get_lines()[0]
+    assert np.isnan(cn.get_ydata()).all()
+    assert f"tier {tier}" in axes.get_title()

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from pricewar.scenario import load_scenario
 from pricewar.viz import probe
 
 CHROMIUM = shutil.which("chromium")
@@ -25,6 +26,8 @@ pytestmark = [
 ]
 
 SLIDER = "Electricity cn_west (USD/kWh)"
+#: the control's value at the baseline (the data's cn_west power price)
+BASELINE_CN_WEST = load_scenario("baseline").regions["cn_west"].electricity_usd_per_kwh
 
 
 def expect(locator):
@@ -93,7 +96,7 @@ def test_step_updates_counter_and_figures(page, tmp_path):
 
 
 def test_reset_rebuilds_the_model_with_a_moved_slider(page):
-    assert "electricity cn_west 0.052" in _parameters(page)
+    assert f"electricity cn_west {BASELINE_CN_WEST:.3f}" in _parameters(page)
     probe.click_step(page, 1)
     slider = page.get_by_role("slider", name=SLIDER)
     slider.focus()
@@ -126,7 +129,7 @@ def test_each_page_has_its_own_model(browser, server, page):
     other = probe.open_page(browser, server)
     try:
         expect(other.get_by_text("Step: 0", exact=True)).to_be_visible()
-        assert "electricity cn_west 0.052" in _parameters(other)
+        assert f"electricity cn_west {BASELINE_CN_WEST:.3f}" in _parameters(other)
         probe.click_step(other, 1)
         assert page.get_by_text("Step: 5", exact=True).is_visible()
         assert other.get_by_text("Step: 1", exact=True).is_visible()
@@ -152,13 +155,14 @@ def _selected(page, label: str, scope: str = ".v-navigation-drawer") -> str:
     return field.locator(".v-select__selection").inner_text().strip()
 
 
-def _expected_frame(steps: int, scenario: str = "baseline"):
-    """The app's default model stepped ``steps`` times here, outside the browser."""
+def _expected_frame(steps: int, scenario: str = "baseline", **overrides):
+    """The app's default model (with ``overrides``) stepped ``steps`` times here, outside the
+    browser."""
     from pricewar.model import PriceWarModel
     from pricewar.studies.runner import model_frame
     from pricewar.viz.session import VIZ_CONSUMERS, VIZ_SEED
 
-    model = PriceWarModel(scenario, seed=VIZ_SEED, n_consumers=VIZ_CONSUMERS)
+    model = PriceWarModel(scenario, seed=VIZ_SEED, n_consumers=VIZ_CONSUMERS, **overrides)
     for _ in range(steps):
         model.step()
     return model_frame(model)
@@ -270,3 +274,68 @@ def test_comparison_runs_b_alongside_with_the_same_seed(page):
     _reset(page)
     probe.wait_for_text(page, ".pricewar-compare", "At step 0")
     assert "B: parity" in page.locator(".pricewar-compare-b").inner_text()
+
+
+# ------------------------------------------------------------------------------------------------
+# v2 policy levers and panels
+# ------------------------------------------------------------------------------------------------
+CARBON = "Carbon price (USD/t CO2)"
+
+
+def test_policy_lever_and_chip_regime_reach_the_model_on_reset(page, tmp_path):
+    import tomllib
+
+    import pandas as pd
+
+    from pricewar.scenario.overrides import plain
+    from pricewar.studies.outputs import read_metadata
+
+    assert "carbon price 0 USD/t" in _parameters(page)
+    assert "chip regime historical" in _parameters(page)
+    assert _selected(page, "Chip regime") == "historical"
+    slider = page.get_by_role("slider", name=CARBON)
+    slider.focus()
+    slider.press("End")
+    expect(slider).to_have_attribute("aria-valuenow", "500")
+    expect(page.locator(".pricewar-slider-row", has=slider)).to_contain_text("500")
+    _choose(page, "Chip regime", "full_ban")
+    expect(page.locator(".pricewar-pending")).to_contain_text("carbon_price_usd_per_t")
+    _reset(page)
+    probe.wait_for_text(page, ".pricewar-parameters", "carbon price 500 USD/t")
+    assert "chip regime full_ban" in _parameters(page)
+    assert _selected(page, "Chip regime") == "full_ban"
+    expect(slider).to_have_attribute("aria-valuenow", "500")
+    page.locator(".pricewar-pending").wait_for(state="detached")
+    probe.click_step(page, 1)
+    # the model that ran: its resolved scenario and its reporters
+    with page.expect_download() as download:
+        page.get_by_role("button", name="model.parquet").click()
+    path = tmp_path / "model.parquet"
+    download.value.save_as(path)
+    policy = tomllib.loads(read_metadata(path)["scenario_toml"])["policy"]
+    assert policy["carbon_price_usd_per_t"]["source"] == "override carbon_price_usd_per_t=500.0"
+    assert plain(policy["carbon_price_usd_per_t"]) == 500.0
+    assert plain(policy["chip_regime"]) == "full_ban"
+    expected = _expected_frame(1, carbon_price_usd_per_t=500.0, chip_regime="full_ban")
+    pd.testing.assert_frame_equal(pd.read_parquet(path), expected)
+    assert not expected.equals(_expected_frame(1))  # the levers change the run
+
+
+def test_open_closed_and_tier_panels_render_and_follow_step(page):
+    open_closed = page.locator(".pricewar-open-closed img")
+    tier = page.locator(".pricewar-tier img")
+    expect(open_closed).to_be_visible()
+    expect(tier).to_be_visible()
+    before = (open_closed.get_attribute("src"), tier.get_attribute("src"))
+    probe.click_step(page, 1)  # raises unless every figure, these two included, is redrawn
+    assert open_closed.get_attribute("src") != before[0]
+    assert tier.get_attribute("src") != before[1]
+    shown = _selected(page, "Capability tier", ".pricewar-tier")
+    other = "gpt4_mmlu" if shown != "gpt4_mmlu" else "gpt35_mmlu"
+    picture = tier.get_attribute("src")
+    _choose(page, "Capability tier", other, ".pricewar-tier")
+    page.wait_for_function("(old) => document.querySelector('.pricewar-tier img').src != old",
+                           arg=picture)
+    assert _selected(page, "Capability tier", ".pricewar-tier") == other
+    probe.click_step(page, 2)  # the chosen tier stays through a Step
+    assert _selected(page, "Capability tier", ".pricewar-tier") == other

@@ -37,6 +37,7 @@ from pricewar.kernel.demand import MarketDemand, logit_shares, market_demand
 from pricewar.kernel.pricing import (
     bertrand_nash,
     best_response,
+    inverse_elasticity_response,
     own_price_derivative,
     producer_profit,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "clear_capacity",
     "own_price_derivative",
     "best_response",
+    "inverse_elasticity_response",
     "bertrand_nash",
     "producer_profit",
     "single_market",

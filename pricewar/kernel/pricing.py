@@ -9,6 +9,7 @@ from pricewar.kernel.arrays import float_array, scatter_sum
 from pricewar.kernel.demand import MarketDemand, market_demand
 from pricewar.kernel.firms import (
     best_response_v2,
+    foc_terms,
     inverse_elasticity_map_v2,
     slope_sums,
     zeta_map_v2,
@@ -157,6 +158,37 @@ def best_response(market: RouteMarket, producer_price, marginal_cost,
         markup = _with_vanishing_share_markup(market, demand, demand.producer_demand / slope,
                                               slope)
     return np.where(np.isfinite(markup), cost + markup, p)
+
+
+def inverse_elasticity_response(market: RouteMarket, producer_price, marginal_cost,
+                                demand: MarketDemand | None = None) -> np.ndarray:
+    """Log form: each producer's best response by the inverse-elasticity rule (USD/Mtok).
+
+    ``p_a <- c_a / (1 - L_a)`` with ``L_a = (Q_a + cannibalisation_a) / (p_a |dQ_a/dp_a|)``
+    evaluated at the current prices (own price included): with ``phi = log P`` the elasticity
+    depends on the own price only through shares, so this is nearly the exact best response,
+    where the additive map ``c + Q/|dQ/dp|`` contracts only by ``1/alpha`` per evaluation. A
+    product of a multi-product firm adds its siblings' cannibalisation (see
+    :mod:`~pricewar.kernel.firms`). Where demand is inelastic (``L >= 1``: no interior optimum
+    at current shares) the price doubles; a producer without demand keeps its price.
+    """
+    p = market.check_prices(producer_price)
+    cost = float_array("marginal_cost", marginal_cost, market.topology.n_producers, nonneg=True)
+    if market.price_form != "log":
+        raise KernelInputError("inverse_elasticity_response needs price_form='log' (use "
+                               "best_response for the linear form)")
+    if demand is None:
+        demand = market_demand(market, p)
+    if market.is_plain_pricing:
+        slope = _own_slope(market, demand)
+        numerator = demand.producer_demand
+    else:
+        terms = foc_terms(market, demand, p, cost, ("slope",))
+        slope, numerator = terms["slope"], terms["quantity"] + terms["others"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse_elasticity = numerator / (p * slope)
+        target = np.where(inverse_elasticity < 1.0, cost / (1.0 - inverse_elasticity), 2.0 * p)
+    return np.where((slope > 0) & np.isfinite(target), target, p)
 
 
 def _zeta_map(market: RouteMarket, p: np.ndarray, cost: np.ndarray) -> np.ndarray:

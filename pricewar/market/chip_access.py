@@ -2,7 +2,7 @@
 docs/ODD.md §6.1b).
 
 Export controls are data: each chip lists the windows in which each bloc can buy it
-(``pricewar/data/v2/chips.toml``). Regimes::
+(``pricewar/data/chips.toml``). Regimes::
 
     historical    the windows as they happened ("restricted" windows only with
                   restricted_buyable: legal, but under a US levy and Chinese guidance)

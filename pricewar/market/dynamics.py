@@ -1,4 +1,5 @@
-"""Market dynamics beyond one clearing: investment, green energy, exit/entry rules, events.
+"""Market dynamics beyond one clearing: investment orders and their limits, green energy, demand
+forecasts.
 
 Pure, vectorized functions over producer arrays; the model (:mod:`pricewar.model`) calls them in
 its step phases. Volumes in Mtok/step, prices USD/Mtok, power MW, energy MWh.
@@ -7,21 +8,6 @@ its step phases. Volumes in Mtok/step, prices USD/Mtok, power MW, energy MWh.
 from __future__ import annotations
 
 import numpy as np
-
-
-def best_chip(chips, year: float, lag_years: np.ndarray) -> np.ndarray:
-    """Per producer, the newest purchasable chip released at least ``lag_years`` before ``year``.
-
-    Export controls are a lag on the frontier a producer can buy (``lag_years`` > 0 for CN
-    producers under controls). Falls back to the oldest purchasable chip.
-    """
-    purchasable = np.flatnonzero(chips.purchasable)
-    order = purchasable[np.argsort(chips.release_year[purchasable])]
-    released = chips.release_year[order][None, :] <= (year - lag_years)[:, None]
-    # index of the last released chip in release order (0 if none released yet)
-    last = np.where(released.any(axis=1),
-                    released.shape[1] - 1 - np.argmax(released[:, ::-1], axis=1), 0)
-    return order[last]
 
 
 def investment_orders(*, demand: np.ndarray, capacity: np.ndarray, pipeline: np.ndarray,

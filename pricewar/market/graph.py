@@ -1,10 +1,13 @@
 """The market graph (networkx) and its compilation to the kernel's flat route arrays.
 
 Nodes are ``("consumer", j)``, ``("platform", k)`` and ``("producer", i)`` with the agents' array
-indices; edges consumer -> platform (access) and platform -> producer (listing). A route
-``r = (j, k, i)`` exists for every consumer -> platform -> producer path whose producer region the
-consumer's region does not bar and whose round-trip latency is within the consumer's tolerance.
-Compilation is vectorized (a CSR join of the two edge lists); it runs once per topology change.
+indices; edges consumer -> platform (access) and platform -> producer (listing). A producer is a
+host; it offers one *product* per model family it serves. A route ``r = (j, k, a)`` exists for
+every consumer -> platform -> host path whose host region the consumer's region does not bar for
+the consumer's sector and whose round-trip latency is within the consumer's tolerance, and every
+product ``a`` of that host. Routes are sorted by consumer, then family (the kernel's nests must be
+contiguous), then product and platform. Compilation is vectorized (CSR joins of the edge lists and
+the products per host); it runs once per topology change.
 """
 
 from __future__ import annotations
@@ -21,22 +24,30 @@ ACCESS_CODE = {"allowed": 0, "friction": 1, "barred": 2}
 
 @dataclass(frozen=True, eq=False)
 class RouteTable:
-    """Compiled routes, CSR-ordered by consumer, with their static attributes.
+    """Compiled routes, CSR-ordered by consumer then family, with their static attributes.
 
     Attributes
     ----------
-    topology : RouteTopology
-    route_consumer, route_platform, route_producer : int arrays, shape (n_routes,)
+    topology : RouteTopology, with the products as its producers, the families as nests, the
+        hosts as hosts (capacity) and firms (multi-product first-order conditions)
+    route_consumer, route_platform : int arrays, shape (n_routes,)
+    route_producer : int array, the host (producer agent) of each route
+    route_product : int array, the product of each route (the kernel's producer)
+    route_family : int array, the model family of each route (the kernel's nest)
     route_latency_ms : float array, round-trip latency of the route (ms)
+    route_access : int array, the access code of the route (:data:`ACCESS_CODE`)
     route_friction : bool array, True where the consumer's region meets policy friction
-    route_cross_region : bool array, True where consumer and producer regions differ
+    route_cross_region : bool array, True where consumer and host regions differ
     """
 
     topology: RouteTopology
     route_consumer: np.ndarray
     route_platform: np.ndarray
     route_producer: np.ndarray
+    route_product: np.ndarray
+    route_family: np.ndarray
     route_latency_ms: np.ndarray
+    route_access: np.ndarray
     route_friction: np.ndarray
     route_cross_region: np.ndarray
 
@@ -79,21 +90,32 @@ def _edge_arrays(graph: nx.DiGraph, source_kind: str) -> tuple[np.ndarray, np.nd
     return arr[order, 0], arr[order, 1]
 
 
+def _products_per_host(product_producer: np.ndarray, n_producers: int) -> np.ndarray:
+    """CSR offsets of the products of each host (products sorted by host)."""
+    ptr = np.zeros(n_producers + 1, np.int64)
+    np.cumsum(np.bincount(product_producer, minlength=n_producers), out=ptr[1:])
+    return ptr
+
+
 def compile_routes(graph: nx.DiGraph, n_consumers: int, n_producers: int,
-                   consumer_region: np.ndarray, consumer_tolerance_ms: np.ndarray,
-                   producer_region: np.ndarray, latency_ms: np.ndarray,
-                   access_code: np.ndarray) -> RouteTable:
-    """Compile the graph into CSR route arrays, dropping barred and too-slow routes.
+                   consumer_region: np.ndarray, consumer_sector: np.ndarray,
+                   consumer_tolerance_ms: np.ndarray, producer_region: np.ndarray,
+                   latency_ms: np.ndarray, access_code: np.ndarray,
+                   product_producer: np.ndarray, product_family: np.ndarray) -> RouteTable:
+    """Compile the graph into CSR route arrays over products, dropping barred and too-slow routes.
 
     Parameters
     ----------
     graph : the market graph of :func:`build_market_graph`
     n_consumers, n_producers : agent counts (array sizes)
     consumer_region, producer_region : int arrays of region indices
+    consumer_sector : int array, the consumers' sectors
     consumer_tolerance_ms : float array, the consumers' latency tolerance (ms)
     latency_ms : (n_regions, n_regions) round-trip latency matrix (ms)
-    access_code : (n_regions, n_regions) consumer-region x producer-region codes
-        (0 allowed, 1 friction, 2 barred; see ``ACCESS_CODE``)
+    access_code : (n_sectors, n_regions, n_regions) sector x consumer-region x producer-region
+        codes (0 allowed, 1 friction, 2 barred; see ``ACCESS_CODE``)
+    product_producer, product_family : int arrays, shape (n_products,): host and family of each
+        product, sorted by host
     """
     cp_consumer, cp_platform = _edge_arrays(graph, "consumer")
     kp_platform, kp_producer = _edge_arrays(graph, "platform")
@@ -101,31 +123,54 @@ def compile_routes(graph: nx.DiGraph, n_consumers: int, n_producers: int,
     listing_ptr = np.zeros(n_platforms + 1, np.int64)
     np.cumsum(np.bincount(kp_platform, minlength=n_platforms), out=listing_ptr[1:])
     # CSR join: each consumer-platform edge expands into that platform's listings
-    per_edge = listing_ptr[cp_platform + 1] - listing_ptr[cp_platform]
-    total = int(per_edge.sum())
-    edge_of_route = np.repeat(np.arange(cp_consumer.size), per_edge)
-    first = np.repeat(listing_ptr[cp_platform] - np.cumsum(per_edge) + per_edge, per_edge)
-    listing_index = first + np.arange(total)
-    route_consumer = cp_consumer[edge_of_route]
-    route_platform = cp_platform[edge_of_route]
-    route_producer = kp_producer[listing_index]
+    edge, host = _expand(np.arange(cp_consumer.size), cp_platform, listing_ptr, kp_producer)
+    consumer, platform = cp_consumer[edge], cp_platform[edge]
 
-    c_region = consumer_region[route_consumer]
-    p_region = producer_region[route_producer]
+    c_region = consumer_region[consumer]
+    p_region = producer_region[host]
     latency = latency_ms[c_region, p_region]
-    access = access_code[c_region, p_region]
-    keep = (access != ACCESS_CODE["barred"]) & (latency <= consumer_tolerance_ms[route_consumer])
-    route_consumer, route_platform, route_producer = (
-        route_consumer[keep], route_platform[keep], route_producer[keep])
+    access = access_code[consumer_sector[consumer], c_region, p_region]
+    keep = (access != ACCESS_CODE["barred"]) & (latency <= consumer_tolerance_ms[consumer])
+    consumer, platform, host = consumer[keep], platform[keep], host[keep]
+    latency, access = latency[keep], access[keep]
+    # second join: each (consumer, platform, host) path expands into the host's products
+    product_ptr = _products_per_host(product_producer, n_producers)
+    path = np.arange(consumer.size)
+    path, product = _expand(path, host, product_ptr, np.arange(product_producer.size))
+    family = product_family[product]
+    order = np.lexsort((platform[path], product, family, consumer[path]))
+    path, product, family = path[order], product[order], family[order]
+    route_consumer = consumer[path]
     consumer_ptr = np.zeros(n_consumers + 1, np.int64)
     np.cumsum(np.bincount(route_consumer, minlength=n_consumers), out=consumer_ptr[1:])
-    topology = RouteTopology(consumer_ptr, route_producer, n_producers)
+    n_products = product_producer.size
+    topology = RouteTopology(consumer_ptr, product, n_products, route_nest=family,
+                             producer_host=product_producer, n_hosts=n_producers,
+                             producer_firm=product_producer)
+    route_access = access[path]
+    route_producer = host[path]
     return RouteTable(
         topology=topology,
         route_consumer=route_consumer,
-        route_platform=route_platform,
+        route_platform=platform[path],
         route_producer=route_producer,
-        route_latency_ms=latency[keep],
-        route_friction=access[keep] == ACCESS_CODE["friction"],
-        route_cross_region=(c_region != p_region)[keep],
+        route_product=product,
+        route_family=family,
+        route_latency_ms=latency[path],
+        route_access=route_access,
+        route_friction=route_access == ACCESS_CODE["friction"],
+        route_cross_region=consumer_region[route_consumer] != producer_region[route_producer],
     )
+
+
+def _expand(source: np.ndarray, key: np.ndarray, ptr: np.ndarray, target: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """CSR join: every ``(source[e], key[e])`` pair expands into ``target[ptr[key]:ptr[key+1]]``.
+
+    Returns the expanded ``source`` and the matching ``target`` values (same length).
+    """
+    per_edge = ptr[key + 1] - ptr[key]
+    total = int(per_edge.sum())
+    edge = np.repeat(np.arange(source.size), per_edge)
+    first = np.repeat(ptr[key] - np.cumsum(per_edge) + per_edge, per_edge)
+    return source[edge], target[first + np.arange(total)]

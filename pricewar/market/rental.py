@@ -1,7 +1,7 @@
 """The GPU rental index: the market value of a GPU-hour of each chip by date (USD per GPU-hour),
 the opportunity cost of the GPU time a token takes (supply v2, docs/ODD.md §6.1b).
 
-Rule (``pricewar/data/v2/rental.toml``)::
+Rule (``pricewar/data/rental.toml``)::
 
     chip with a series, inside its anchors   r_c(t) = exp(interp(t, t_k, log r_k))
     chip with a series, beyond its anchors   r_c(t) = r_c(t_end) x r_ref(t) / r_ref(t_end)

@@ -1,5 +1,4 @@
-"""Token costs of supply v2 (USD per Mtok of decoded tokens), vectorised over cohorts
-(docs/ODD.md §6.1b). The v1 cost formula (:mod:`pricewar.market.costs`) is untouched.
+"""Token costs (USD per Mtok of decoded tokens), vectorised over cohorts (docs/ODD.md §6.1).
 
 Marginal cost (pricing) = energy + capacity opportunity cost + variable opex::
 
@@ -107,6 +106,30 @@ def full_cost_usd_per_mtok(energy_usd_per_mtok_, fixed_usd_per_gpu_year, tokens_
             + np.asarray(fixed_usd_per_gpu_year) / mtok_per_gpu_year)
 
 
+def merit_order_marginal_index(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok) -> np.ndarray:
+    """The cohort serving each fleet's last unit of load, cohorts dispatched cheapest first.
+
+    Parameters as :func:`merit_order_marginal_cost`. Returns, per fleet, the index (into the
+    cohort arrays) of that cohort: the cheapest at zero load, the dearest when load exceeds
+    capacity; -1 for a fleet without cohorts.
+    """
+    fleet = np.asarray(fleet, dtype=np.int64)
+    load = np.asarray(load_mtok, dtype=float)
+    order = np.lexsort((np.asarray(cost_usd_per_mtok), fleet))
+    sorted_fleet = fleet[order]
+    cumulative = np.cumsum(np.asarray(capacity_mtok, dtype=float)[order])
+    fleets = np.arange(load.size)
+    first = np.searchsorted(sorted_fleet, fleets, side="left")
+    last = np.searchsorted(sorted_fleet, fleets, side="right") - 1
+    empty = last < first
+    before = np.where(first > 0, cumulative[np.maximum(first - 1, 0)], 0.0)
+    position = np.searchsorted(cumulative, before + np.maximum(load, 0.0), side="left")
+    position = np.clip(position, first, np.maximum(last, first))
+    if not order.size:
+        return np.full(load.size, -1, dtype=np.int64)
+    return np.where(empty, -1, order[np.minimum(position, order.size - 1)])
+
+
 def merit_order_marginal_cost(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok) -> np.ndarray:
     """Marginal cost of each fleet at its load, cohorts dispatched cheapest first.
 
@@ -121,21 +144,9 @@ def merit_order_marginal_cost(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok
     (n_fleets,) the cost of the cohort that serves the fleet's last unit of load: the cheapest
     cohort at zero load, the dearest when load exceeds capacity; NaN for a fleet without cohorts.
     """
-    fleet = np.asarray(fleet, dtype=np.int64)
-    load = np.asarray(load_mtok, dtype=float)
-    order = np.lexsort((np.asarray(cost_usd_per_mtok), fleet))
-    sorted_fleet = fleet[order]
-    cost = np.asarray(cost_usd_per_mtok, dtype=float)[order]
-    cumulative = np.cumsum(np.asarray(capacity_mtok, dtype=float)[order])
-    fleets = np.arange(load.size)
-    first = np.searchsorted(sorted_fleet, fleets, side="left")
-    last = np.searchsorted(sorted_fleet, fleets, side="right") - 1
-    empty = last < first
-    before = np.where(first > 0, cumulative[np.maximum(first - 1, 0)], 0.0)
-    position = np.searchsorted(cumulative, before + np.maximum(load, 0.0), side="left")
-    position = np.clip(position, first, np.maximum(last, first))
-    out = cost[np.minimum(position, cost.size - 1)] if cost.size else np.full(load.size, np.nan)
-    return np.where(empty, np.nan, out)
+    index = merit_order_marginal_index(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok)
+    cost = np.asarray(cost_usd_per_mtok, dtype=float)
+    return np.where(index >= 0, cost[np.maximum(index, 0)] if cost.size else np.nan, np.nan)
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,17 +212,20 @@ class SupplyCosts:
         return np.where(eligible, levers.power_subsidy_domestic_chips, 0.0)
 
     def costs(self, chip, family, date: dt.date, site: Site, levers: PolicyLevers | None = None,
-              wacc=None) -> CohortCosts:
+              wacc=None, serving_efficiency=1.0) -> CohortCosts:
         """Serving figures and costs of ``family`` on ``chip`` at ``site`` and ``date``.
 
         ``chip`` and ``family`` are names, arrays of names or indices, broadcast with the site's
-        arrays; ``wacc`` (scalar or per cohort) overrides ``levers.wacc``.
+        arrays; ``wacc`` (scalar or per cohort) overrides ``levers.wacc``;
+        ``serving_efficiency`` (scalar or per cohort, in (0, 1]) scales the throughput: the share
+        of the anchor's at-scale decode rate the host's serving stack reaches.
         """
         levers = levers or self.catalogue.policy
         capital = self.catalogue.capital
         chips = self.serving.chips
         c = chips.index(chip)
-        tps = self.serving.tps(c, family, date, self.penalty(site.bloc, levers))
+        tps = (self.serving.tps(c, family, date, self.penalty(site.bloc, levers))
+               * np.asarray(serving_efficiency))
         joules = (chips.power_w[c] - chips.idle_power_w[c]) / tps
         price = power_usd_per_kwh(site.electricity_usd_per_kwh, levers.carbon_price_usd_per_t,
                                   site.carbon_kg_per_kwh,

@@ -30,18 +30,22 @@ class ArrayField:
 
 
 class TokenProducer(mesa.Agent):
-    """A token factory / model provider in one region (prices in USD/Mtok, volumes Mtok/step)."""
+    """A host: a firm in one region with a GPU fleet serving model families, one product each
+    (prices in USD/Mtok, volumes Mtok/step; prices and costs are served-weighted over its
+    products, see ``model.product_arrays``)."""
 
-    price = ArrayField("producer_price", "posted price (USD/Mtok)")
-    marginal_cost = ArrayField("producer_marginal_cost", "energy cost of one more Mtok (USD/Mtok)")
-    full_unit_cost = ArrayField("producer_full_cost", "energy + hardware + opex (USD/Mtok)")
+    price = ArrayField("producer_price", "posted price, served-weighted over products (USD/Mtok)")
+    marginal_cost = ArrayField("producer_marginal_cost",
+                               "energy + GPU-time opportunity cost of one more Mtok (USD/Mtok)")
+    full_unit_cost = ArrayField("producer_full_cost",
+                                "full cost of new capacity at planned utilisation (USD/Mtok)")
     quantity = ArrayField("producer_served", "tokens served this step (Mtok)")
-    capacity = ArrayField("producer_capacity", "serving capacity (Mtok/step)")
-    utilisation = ArrayField("producer_utilisation", "served / capacity (0-1)")
+    capacity = ArrayField("producer_capacity", "serving capacity at its product mix (Mtok/step)")
+    utilisation = ArrayField("producer_utilisation", "load / capacity (0-1)")
     profit = ArrayField("producer_profit", "profit this step (USD)")
     cash = ArrayField("producer_cash", "cash (USD)")
     gpus = ArrayField("producer_gpus", "fleet size (GPUs)")
-    quality = ArrayField("producer_quality", "model quality (utils per unit quality weight)")
+    quality = ArrayField("producer_quality", "host quality: speed, reliability (utils)")
 
     def __init__(self, model, index: int, region: str, group: str, chip: str, strategy: str):
         super().__init__(model)
@@ -71,13 +75,15 @@ class PlatformOperator(mesa.Agent):
 
 
 class IndustrialConsumer(mesa.Agent):
-    """A demand segment (region x sector) choosing routes by logit with an outside option."""
+    """A demand segment (region x sector): volume isoelastic in its price index, choosing
+    families and hosts by nested logit."""
 
-    demand = ArrayField("consumer_demand", "potential demand (Mtok/step)")
+    demand = ArrayField("consumer_demand", "task volume D_j(t) (Mtok/step)")
+    volume = ArrayField("consumer_volume", "volume at posted prices X_j (Mtok/step)")
     served = ArrayField("consumer_served", "tokens served (Mtok/step)")
     unserved = ArrayField("consumer_unserved", "rationed demand (Mtok/step)")
-    outside = ArrayField("consumer_outside", "demand taking the outside option (Mtok/step)")
-    surplus = ArrayField("consumer_surplus", "consumer surplus (USD/step)")
+    not_bought = ArrayField("consumer_not_bought", "refused and not bought again (Mtok/step)")
+    surplus = ArrayField("consumer_surplus", "surplus gained since the initial prices (USD/step)")
 
     def __init__(self, model, index: int, region: str, sector: str):
         super().__init__(model)

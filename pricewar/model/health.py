@@ -77,10 +77,10 @@ def check_step(model) -> None:
         share = m["unserved_demand"] / m["demand_total"]
         _warn(model, "unserved", f"{where}: {share:.0%} of demand unserved (capacity far below "
                                  f"demand)")
-    if model.scenario.price_form == "log" and model.n_producers:
+    if model.n_products:  # the token market prices in log form: prices have a floor
         floor = MIN_LOG_PRICE_USD_PER_MTOK * (1 + 1e-9)
-        pinned = int(np.count_nonzero(model.producer_base_price <= floor))
-        if pinned >= FLOOR_SHARE * model.n_producers:
-            _warn(model, "price-floor", f"{where}: {pinned} of {model.n_producers} producers "
+        pinned = int(np.count_nonzero(model.product_base_price <= floor))
+        if pinned >= FLOOR_SHARE * model.n_products:
+            _warn(model, "price-floor", f"{where}: {pinned} of {model.n_products} products "
                                         f"price at the floor of {MIN_LOG_PRICE_USD_PER_MTOK:g} "
                                         f"USD/Mtok")

@@ -1,75 +1,100 @@
-"""Investment: producers order GPUs of their best chip, within regional power and chip supply
-(docs/ODD.md §6.5). Orders join the fleet as cohorts that come online after the lead time."""
+"""Investment: hosts order GPUs of the best chip their bloc may buy, when the posted price covers
+the full cost of new capacity, within regional power and chip supply (docs/ODD.md §6.5). Orders
+join the fleet as cohorts that come online after the lead time.
+
+Capacity is in GPU-seconds of the host's current fleet. A new GPU of chip ``c`` adds
+``step seconds x max utilisation x tps(c, f) / tps_fleet(f)`` of them, ``f`` the host's main
+family (its best-selling product): a B200 added to an H100 fleet counts for several H100s.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 
 from pricewar.market import dynamics
-from pricewar.market.chips import ChipTable
-from pricewar.market.costs import CostConditions, capacity_mtok_per_step, new_gpu_costs
 from pricewar.market.fleet import Fleet
-from pricewar.model.phases import export_lag_years
-from pricewar.model.population import ProducerArrays
+from pricewar.market.supply_costs import SupplyCosts
+from pricewar.model.phases import host_sites, main_family
+from pricewar.model.population import ProducerArrays, ProductArrays
+from pricewar.model.products import FamilyTable
 from pricewar.model.regions import RegionTable
 from pricewar.units import SECONDS_PER_YEAR, W_PER_MW
 
 
-def gpu_life_steps(scenario) -> int:
-    """A GPU's service life in steps."""
-    return round(scenario.costs.gpu_life_years * SECONDS_PER_YEAR / scenario.step_seconds)
+def life_steps(scenario) -> int:
+    """A GPU's economic life in steps."""
+    return round(scenario.capital.chip_life_years * SECONDS_PER_YEAR / scenario.step_seconds)
 
 
-def new_gpu_economics(scenario, chips: ChipTable, chip: np.ndarray,
-                      conditions: CostConditions) -> tuple[np.ndarray, np.ndarray]:
-    """Per producer, full unit cost at the planned utilisation (USD/Mtok) and capacity
-    (Mtok/step) of one new GPU of ``chip[i]``, at today's efficiency and prices."""
-    new = new_gpu_costs(chips, chip, conditions)
-    capacity = capacity_mtok_per_step(new.tokens_per_s_per_gpu, scenario.step_seconds,
-                                      scenario.costs.max_utilisation)
-    return new.marginal_usd_per_mtok, capacity
+def decode_rates(supply: SupplyCosts, scenario, chip: np.ndarray, family: np.ndarray,
+                 date: dt.date, regions: RegionTable, producers: ProducerArrays,
+                 host: np.ndarray) -> np.ndarray:
+    """Decode rate (tokens/s per GPU) of ``family`` on ``chip`` at the hosts ``host``."""
+    sites = host_sites(regions, producers)
+    return supply.costs(chip, family, date, sites.site(host), scenario.policy,
+                        wacc=producers.wacc[host],
+                        serving_efficiency=producers.serving_efficiency[host]).tokens_per_s
 
 
-def invest(scenario, step: int, years: float, regions: RegionTable, chips: ChipTable,
-           fleet: Fleet, producers: ProducerArrays, conditions: CostConditions) -> float:
-    """Order GPUs of each producer's best chip; limited by regional power and chip supply.
+def invest(scenario, supply: SupplyCosts, step: int, years: float, date: dt.date,
+           regions: RegionTable, families: FamilyTable, fleet: Fleet,
+           producers: ProducerArrays, products: ProductArrays) -> float:
+    """Order GPUs of each host's best chip; limited by regional power and chip supply.
 
-    ``years`` is the time since the start of the run (years). Reads the producers' demand,
-    capacity, pipeline, growth forecast, list price, best chip, region and PUE. Adds the orders
-    to ``fleet``; returns the number of GPUs ordered.
+    ``years`` is the time since the start of the run. Reads the hosts' offered load, capacity,
+    pipeline, growth forecast, posted price and full cost of new capacity (served-weighted over
+    their products), best chip, region and PUE. Adds the orders to ``fleet``; returns the number
+    of GPUs ordered.
     """
     s = scenario
     d = s.dynamics
     if not d.investment_enabled:
         return 0.0
+    n = len(producers)
+    hosts = np.arange(n)
     chip = producers.best_chip
-    unit_cost, per_gpu = new_gpu_economics(s, chips, chip, conditions)
+    anchor = families.names.index(s.serving.anchor_family)
+    family = main_family(producers, products, anchor)
+    new_tps = decode_rates(supply, s, chip, family, date, regions, producers, hosts)
+    # the fleet's decode rate of the main family: its product's, else a new GPU's
+    fleet_tps = new_tps.copy()
+    if len(products):
+        main = (products.family == family[products.producer])
+        fleet_tps[products.producer[main]] = 1e6 / products.load_gpu_s_per_mtok[main]
+    gpu_s = s.step_seconds * s.costs.max_utilisation
+    pipeline_mask = fleet.online > step
+    pipe_host = fleet.producer[pipeline_mask]
+    pipe_tps = decode_rates(supply, s, fleet.chip[pipeline_mask], family[pipe_host], date,
+                            regions, producers, pipe_host)
+    pipeline = np.bincount(pipe_host, fleet.gpus[pipeline_mask] * pipe_tps / fleet_tps[pipe_host],
+                           minlength=n) * gpu_s
     orders = dynamics.investment_orders(
-        demand=producers.demand, capacity=producers.capacity,
-        pipeline=producers.pipeline_gpus * per_gpu, growth_forecast=producers.growth_forecast,
-        lag_steps=d.investment_lag_steps, pressure_threshold=d.invest_pressure_threshold,
-        target_load=s.costs.planned_utilisation / s.costs.max_utilisation,
-        speed=d.invest_speed, price=producers.base_price, new_unit_cost=unit_cost,
-        min_margin=d.invest_min_margin, capacity_per_gpu=per_gpu)
+        demand=producers.offered_gpu_s, capacity=producers.capacity_gpu_s, pipeline=pipeline,
+        growth_forecast=producers.growth_forecast, lag_steps=d.investment_lag_steps,
+        pressure_threshold=d.invest_pressure_threshold,
+        target_load=s.capital.planned_utilisation / s.costs.max_utilisation,
+        speed=d.invest_speed, price=producers.price, new_unit_cost=producers.full_cost,
+        min_margin=d.invest_min_margin, capacity_per_gpu=gpu_s * new_tps / fleet_tps)
+    orders = np.nan_to_num(orders, nan=0.0, posinf=0.0)
     if not orders.any():
         return 0.0
+    chips = supply.serving.chips
     # regional power: online + ordered GPUs' facility power stays within the region's cap
     cap_mw = regions.ai_power_cap_mw * (1.0 + regions.ai_power_growth_per_year) ** years
-    all_gpus_power = np.bincount(fleet.producer, fleet.gpus * chips.power_w[fleet.chip],
-                                 minlength=len(producers)) * producers.pue / W_PER_MW
+    all_gpus_power = np.bincount(fleet.producer, fleet.gpus * chips.server_power_w[fleet.chip],
+                                 minlength=n) * producers.pue / W_PER_MW
     used_mw = np.bincount(producers.region, all_gpus_power, minlength=cap_mw.size)
-    mw_per_gpu = chips.power_w[chip] * producers.pue / W_PER_MW
+    mw_per_gpu = chips.server_power_w[chip] * producers.pue / W_PER_MW
     orders = dynamics.limit_by_group(orders, producers.region, cap_mw - used_mw, mw_per_gpu)
-    # chip supply: producers under export controls draw on their own, smaller pool
-    controlled = export_lag_years(s.policy, regions.export_controlled[producers.region]) > 0
-    pool = np.where(controlled, len(chips.names), chip)
-    supply = np.append(
-        chips.supply_gpus_per_step * (1.0 + chips.supply_growth_per_year) ** years,
-        s.policy.cn_chip_supply_gpus_per_step
-        * (1.0 + s.policy.cn_chip_supply_growth_per_year) ** years)
-    orders = np.floor(dynamics.limit_by_group(orders, pool, supply, np.ones_like(orders)))
+    # chip supply open to the token market, shared by every buyer of the chip
+    catalogue_chips = list(s.chips.values())
+    supply_now = np.array([c.supply_gpus_per_step * (1.0 + c.supply_growth_per_year) ** years
+                           for c in catalogue_chips])
+    orders = np.floor(dynamics.limit_by_group(orders, chip, supply_now, np.ones_like(orders)))
     buyers = np.flatnonzero(orders > 0)
     if buyers.size:
         online = step + d.investment_lag_steps
-        fleet.add(buyers, chip[buyers], orders[buyers], online, online + gpu_life_steps(s))
+        fleet.add(buyers, chip[buyers], orders[buyers], online, online + life_steps(s))
     return float(orders.sum())

@@ -1,11 +1,10 @@
 """Model and agent reporters, declared with their units and meaning (names are public API;
 docs/ODD.md §4 "Observation"; docs/outputs.md is generated from these declarations).
 
-All model metrics of a step are computed once, vectorized, by :func:`compute` after settlement and
-stored in ``model.metrics``; the DataCollector's reporters read that dict. Units: prices and costs
-USD/Mtok, volumes Mtok/step, consumer surplus USD/step, energy MWh/step, emissions t CO2/step.
-Per-region metrics exist for every region that hosts producers; the bloc shares count regions by
-their ``bloc`` in the scenario's regions.
+All model metrics of a step are computed once, vectorized, by :func:`compute` after settlement
+and stored in ``model.metrics``; the DataCollector's reporters read that dict. Per-region metrics
+exist for every region that hosts producers, per-tier metrics for every capability tier of the
+scenario's families.
 """
 
 from __future__ import annotations
@@ -17,7 +16,19 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from pricewar.scenario import PRODUCER_REGIONS
+from pricewar.model.market_metrics import (
+    bloc_shares,
+    flow_matrix,
+    hhi_by_market,
+    served_weighted_price,
+    tier_prices,
+)
+from pricewar.scenario import PRODUCER_REGIONS, calibration_defaults
+
+__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "MODEL_METRICS", "REGION_REPORTERS",
+           "TIER_REPORTERS", "Declaration", "PriceWarDataCollector", "agenttype_reporters",
+           "compute", "flow_matrix", "metric_declaration", "metric_names", "model_reporters",
+           "population"]
 
 
 class Declaration(NamedTuple):
@@ -27,78 +38,100 @@ class Declaration(NamedTuple):
     meaning: str
 
 
+D = Declaration
+
 #: per-region model metrics, reported as ``<metric>_<region>`` for every producer region
 REGION_REPORTERS: dict[str, Declaration] = {
-    "price": Declaration("USD/Mtok", "posted price of the region's producers, weighted by the "
-                         "volume each serves (unweighted mean when the region serves nothing)"),
-    "share": Declaration("1", "the region's producers' share of all served tokens (0-1)"),
-    "throughput": Declaration("Mtok/step", "tokens served by the region's producers"),
-    "unit_cost": Declaration("USD/Mtok", "full unit cost (energy + hardware + opex spread over "
-                             "realised utilisation), volume-weighted like the price"),
-    "energy_mwh": Declaration("MWh/step", "facility energy of the region's producers (IT load "
-                              "x PUE)"),
-    "emissions_t": Declaration("t CO2/step", "emissions of the grid share of that energy"),
+    "price": D("USD/Mtok", "posted price of the region's hosts, weighted by the volume each "
+               "serves (unweighted mean when the region serves nothing)"),
+    "share": D("1", "the region's hosts' share of all served tokens (0-1)"),
+    "throughput": D("Mtok/step", "tokens served by the region's hosts"),
+    "unit_cost": D("USD/Mtok", "full cost of new capacity (CRF capital, fixed opex, energy), "
+                   "volume-weighted like the price"),
+    "energy_mwh": D("MWh/step", "facility energy of the region's hosts (IT load x PUE)"),
+    "emissions_t": D("t CO2/step", "emissions of the grid share of that energy"),
+}
+
+#: per-tier model metrics, reported with ``<tier>`` replaced by every capability tier
+TIER_REPORTERS: dict[str, Declaration] = {
+    "price_cheapest_<tier>": D("USD/Mtok", "cheapest posted price of a product at or above the "
+                               "tier (Epoch AI's metric); 0 while none exists"),
+    "price_tier_<tier>_cn": D("USD/Mtok", "served-weighted posted price of products of the "
+                              "tier's families hosted in the cn bloc; 0 while none"),
+    "price_tier_<tier>_us": D("USD/Mtok", "the same for hosts in the us region"),
 }
 
 #: market-wide model metrics, in the DataCollector's column order
 AGGREGATE_REPORTERS: dict[str, Declaration] = {
-    "price_avg": Declaration("USD/Mtok", "posted producer price weighted by served volume "
-                             "(unweighted mean when nothing is served)"),
-    "hhi": Declaration("1", "Herfindahl-Hirschman index of producers' shares of served tokens "
-                       "(0-1; 1/n for n equal producers)"),
-    "lerner": Declaration("1", "Lerner index (price - marginal cost) / price of each producer, "
-                          "weighted by served volume (0 when nothing is served)"),
-    "consumer_surplus": Declaration("USD/step", "consumers' expected surplus from their logit "
-                                    "choice (log-sum of route utilities in USD), summed"),
-    "demand_total": Declaration("Mtok/step", "consumers' potential demand"),
-    "served_total": Declaration("Mtok/step", "tokens served to consumers"),
-    "outside_total": Declaration("Mtok/step", "demand that took the outside option (no AI "
-                                 "tokens)"),
-    "unserved_demand": Declaration("Mtok/step", "demand rationed by capacity (chose a route "
-                                   "whose producers were full)"),
-    "energy_mwh": Declaration("MWh/step", "facility energy of all producers (IT load x PUE)"),
-    "emissions_t": Declaration("t CO2/step", "emissions of the grid electricity used"),
-    "active_producers": Declaration("producers", "producers in the market after this step's "
-                                    "exits and entries"),
-    "efficiency": Declaration("1", "serving-efficiency multiplier E(t) at the step's date: "
-                              "tokens/s per GPU at fixed capability relative to the technology "
-                              "reference date (algorithmic x software progress)"),
-    "price_index": Declaration("1", "price_avg divided by its value at step 0"),
-    "exits": Declaration("producers", "producers that went bankrupt and left this step"),
-    "entries": Declaration("producers", "producers that entered this step"),
-    "exits_total": Declaration("producers", "exits since step 0"),
-    "entries_total": Declaration("producers", "entries since step 0"),
-    "curtailment_absorbed_mwh": Declaration("MWh/step", "otherwise-curtailed direct green "
-                                            "supply used by flexible (batch) load"),
-    "emissions_avoided_t": Declaration("t CO2/step", "grid emissions avoided by that green "
-                                       "energy"),
-    "capacity_total": Declaration("Mtok/step", "serving capacity of all producers"),
-    "gpus_total": Declaration("GPUs", "GPUs in all producers' fleets"),
-    "gpus_ordered": Declaration("GPUs", "GPUs ordered this step (delivered later)"),
-    "cn_share_western": Declaration("1", "share of western consumers' served tokens supplied "
-                                    "by Chinese producers (0-1)"),
-    "cn_share_global_south": Declaration("1", "share of contested (Global South) consumers' "
-                                         "served tokens supplied by Chinese producers (0-1)"),
-    "western_share_global_south": Declaration("1", "share of contested (Global South) "
-                                              "consumers' served tokens supplied by western "
-                                              "producers (0-1)"),
+    "price_avg": D("USD/Mtok", "served-weighted posted price of all products"),
+    "price_index": D("USD/Mtok", "quality-adjusted CES price index P_j = exp(-IV_j/alpha_j) "
+                     "(the price of a product of zero non-price utility), geometric mean over "
+                     "consumers weighted by task volume"),
+    "price_open": D("USD/Mtok", "served-weighted posted price of open-weight families' "
+                    "products"),
+    "price_closed": D("USD/Mtok", "the same for closed-weight families"),
+    "share_open": D("1", "open-weight families' share of served tokens (0-1)"),
+    "lerner": D("1", "served-weighted (p - c)/p over products, c the marginal cost"),
+    "lerner_open": D("1", "the same over open-weight families' products"),
+    "lerner_closed": D("1", "the same over closed-weight families' products"),
+    "hhi": D("1", "Herfindahl index of hosts' shares of all served tokens (across partitioned "
+             "markets: prefer hhi_market)"),
+    "hhi_market": D("1", "Herfindahl index of hosts within each consumer market (region x "
+                    "sector), weighted by the market's served volume"),
+    "consumer_surplus": D("USD/step", "compensating variation of the move of the price index "
+                          "since the initial prices (exact for the isoelastic upper level)"),
+    "welfare_change": D("USD/step", "compensating variation of this step's move of the price "
+                        "index"),
+    "task_volume": D("Mtok/step", "exogenous task volume D_j(t), summed"),
+    "demand_total": D("Mtok/step", "volume at posted prices X_j = D_j (P_j/P_ref,j)^-eta, "
+                      "summed"),
+    "served_total": D("Mtok/step", "tokens served"),
+    "unserved_demand": D("Mtok/step", "refused by full hosts with no open route left"),
+    "not_bought_total": D("Mtok/step", "refused by full hosts and not bought on re-choice"),
+    "energy_mwh": D("MWh/step", "facility energy (served tokens and always-on draw)"),
+    "emissions_t": D("t CO2/step", "emissions of grid energy"),
+    "curtailment_absorbed_mwh": D("MWh/step", "otherwise-curtailed direct green supply used by "
+                                  "flexible (batch) load"),
+    "emissions_avoided_t": D("t CO2/step", "grid emissions the green supply replaced"),
+    "active_producers": D("hosts", "hosts in the market after this step's exits and entries"),
+    "active_products": D("products", "products offered (host x family)"),
+    "families_live": D("families", "families released and not retired"),
+    "exits": D("hosts", "hosts that went bankrupt and left this step"),
+    "entries": D("hosts", "hosts that entered this step"),
+    "exits_total": D("hosts", "exits since step 0"),
+    "entries_total": D("hosts", "entries since step 0"),
+    "capacity_total": D("Mtok/step", "hosts' capacity at their product mix"),
+    "gpus_total": D("GPUs", "online GPUs at the end of the step (after exits and entries)"),
+    "gpus_ordered": D("GPUs", "GPUs ordered this step (delivered later)"),
+    "cn_share_western": D("1", "share of western consumers' tokens served by hosts in the cn "
+                          "bloc (0-1)"),
+    "cn_share_global_south": D("1", "the same for contested (Global South) consumers"),
+    "western_share_global_south": D("1", "western hosts' share of contested consumers' tokens"),
+    "cn_family_share_western": D("1", "share of western consumers' tokens from families whose "
+                                 "owner is Chinese, whoever hosts them"),
 }
 
 REGION_METRICS = tuple(REGION_REPORTERS)
 AGGREGATE_METRICS = tuple(AGGREGATE_REPORTERS)
+#: capability tiers of the shipped calibration
+SHIPPED_TIERS = tuple(calibration_defaults()["tiers"])
 
 
-def metric_names(producer_regions) -> tuple[str, ...]:
-    """Model metric names of a model whose producers are in ``producer_regions``."""
+def metric_names(producer_regions, tiers=None) -> tuple[str, ...]:
+    """Model metric names of a model with these producer regions and capability tiers
+    (default: the shipped calibration's tiers)."""
+    tiers = SHIPPED_TIERS if tiers is None else tiers
     return (*AGGREGATE_METRICS,
-            *[f"{m}_{r}" for m in REGION_METRICS for r in producer_regions])
+            *[f"{m}_{r}" for m in REGION_METRICS for r in producer_regions],
+            *[name.replace("<tier>", t) for name in TIER_REPORTERS for t in tiers])
 
 
-def metric_declaration(name: str, producer_regions=None) -> Declaration:
-    """The declaration of model metric ``name`` (``price_us`` -> the ``price`` declaration).
+def metric_declaration(name: str, producer_regions=None, tiers=None) -> Declaration:
+    """The declaration of model metric ``name`` (``price_us`` -> the ``price`` declaration,
+    ``price_cheapest_gpt4_mmlu`` -> ``price_cheapest_<tier>``).
 
-    Raises KeyError for a name that is not a model metric of ``producer_regions`` (default: the
-    shipped calibration's).
+    Raises KeyError for a name that is not a model metric of ``producer_regions`` and ``tiers``
+    (default: the shipped calibration's).
     """
     if name in AGGREGATE_REPORTERS:
         return AGGREGATE_REPORTERS[name]
@@ -106,85 +139,96 @@ def metric_declaration(name: str, producer_regions=None) -> Declaration:
         metric = name.removesuffix(f"_{region}")
         if metric != name and metric in REGION_REPORTERS:
             return REGION_REPORTERS[metric]
+    for tier in SHIPPED_TIERS if tiers is None else tiers:
+        for template, declared in TIER_REPORTERS.items():
+            if name == template.replace("<tier>", tier):
+                return declared
     raise KeyError(name)
 
 
-#: model metrics of the shipped calibration's producer regions
+#: model metrics of the shipped calibration's producer regions and tiers
 MODEL_METRICS = metric_names(PRODUCER_REGIONS)
 
 #: Agent-type reporters: attribute names on the agents (views into the model arrays).
 PRODUCER_REPORTER_DECLARATIONS: dict[str, Declaration] = {
-    "price": Declaration("USD/Mtok", "posted price"),
-    "marginal_cost": Declaration("USD/Mtok", "energy cost of one more Mtok plus the GPU-hours "
-                                 "it takes at the rental-equivalent rate"),
-    "full_unit_cost": Declaration("USD/Mtok", "energy + hardware + opex spread over the "
-                                  "realised utilisation"),
-    "quantity": Declaration("Mtok/step", "tokens served"),
-    "capacity": Declaration("Mtok/step", "serving capacity"),
-    "utilisation": Declaration("1", "served / capacity (0-1)"),
-    "profit": Declaration("USD/step", "revenue minus energy and fixed costs"),
-    "cash": Declaration("USD", "cash at the end of the step (bankrupt below the scenario's "
-                        "threshold)"),
-    "gpus": Declaration("GPUs", "fleet size"),
+    "price": D("USD/Mtok", "posted price, served-weighted over the host's products"),
+    "marginal_cost": D("USD/Mtok", "energy plus the rental opportunity cost of the GPU time a "
+                       "token takes (merit order), served-weighted over the host's products"),
+    "full_unit_cost": D("USD/Mtok", "full cost of new capacity: energy, CRF capital recovery, "
+                        "fixed opex"),
+    "quantity": D("Mtok/step", "tokens served"),
+    "capacity": D("Mtok/step", "serving capacity at the host's product mix"),
+    "utilisation": D("1", "realised load / capacity (0-1)"),
+    "profit": D("USD/step", "revenue minus energy and fixed costs (fleet, families)"),
+    "cash": D("USD", "cash at the end of the step (bankrupt below the scenario's threshold)"),
+    "gpus": D("GPUs", "online GPUs"),
 }
 PLATFORM_REPORTER_DECLARATIONS: dict[str, Declaration] = {
-    "markup": Declaration("USD/Mtok", "markup added to listed producer prices"),
-    "quantity": Declaration("Mtok/step", "tokens routed through the platform"),
-    "revenue": Declaration("USD/step", "markup revenue"),
+    "markup": D("USD/Mtok", "markup added to listed hosts' prices"),
+    "quantity": D("Mtok/step", "tokens routed through the platform"),
+    "revenue": D("USD/step", "markup revenue"),
 }
 PRODUCER_REPORTERS = tuple(PRODUCER_REPORTER_DECLARATIONS)
 PLATFORM_REPORTERS = tuple(PLATFORM_REPORTER_DECLARATIONS)
 
 
-def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
+def _weighted(values: np.ndarray, weights: np.ndarray, fallback: float = 0.0) -> float:
     total = weights.sum()
-    return float((values * weights).sum() / total) if total > 0 else float("nan")
+    return float((values * weights).sum() / total) if total > 0 else fallback
 
 
 def compute(model) -> dict[str, float]:
-    """Every model metric for the current state (see module docstring for units).
-
-    Region prices and unit costs are volume-weighted over the region's producers; when a region
-    serves nothing they fall back to the unweighted mean, so series stay defined (never NaN).
-    """
-    served = model.producer_served
+    """Every model metric for the current state (units in :data:`UNITS`). Never NaN: a price
+    over nothing served falls back to the unweighted mean of what is offered, or 0."""
+    products = model.product_arrays
+    families = model.families
+    served = products.served
     total = float(served.sum())
-    price = model.producer_price
+    price = products.price
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lerner = np.where(price > 0, (price - products.marginal_cost) / price, 0.0)
+    open_weights = families.open_weights[products.family]
+    consumers = model.consumer_arrays
+    finite = np.isfinite(consumers.logsum) & (consumers.demand > 0)
+    log_index = np.log(np.where(finite, consumers.price_index, 1.0))
+    host_served = model.producer_served
     out: dict[str, float] = {
-        "price_avg": _weighted(price, served) if total > 0 else float(price.mean()),
-        "hhi": float(((served / total) ** 2).sum()) if total > 0 else 0.0,
-        "lerner": _weighted((price - model.producer_marginal_cost) / price, served)
-        if total > 0 else 0.0,
-        "consumer_surplus": float(model.consumer_surplus.sum()),
-        "demand_total": float(model.consumer_demand.sum()),
-        "served_total": float(model.consumer_served.sum()),
-        "outside_total": float(model.consumer_outside.sum()),
-        "unserved_demand": float(model.consumer_unserved.sum()),
+        "price_avg": served_weighted_price(price, served),
+        "price_index": float(np.exp(_weighted(log_index, consumers.demand * finite))),
+        "price_open": served_weighted_price(price[open_weights], served[open_weights]),
+        "price_closed": served_weighted_price(price[~open_weights], served[~open_weights]),
+        "share_open": float(served[open_weights].sum() / total) if total > 0 else 0.0,
+        "lerner": _weighted(lerner, served),
+        "lerner_open": _weighted(lerner[open_weights], served[open_weights]),
+        "lerner_closed": _weighted(lerner[~open_weights], served[~open_weights]),
+        "hhi": float(((host_served / total) ** 2).sum()) if total > 0 else 0.0,
+        "hhi_market": hhi_by_market(model),
+        "consumer_surplus": float(consumers.surplus.sum()),
+        "welfare_change": float(consumers.welfare_change.sum()),
+        "task_volume": float(consumers.demand.sum()),
+        "demand_total": float(consumers.volume.sum()),
+        "served_total": float(consumers.served.sum()),
+        "unserved_demand": float(consumers.unserved.sum()),
+        "not_bought_total": float(consumers.not_bought.sum()),
         "energy_mwh": float(model.producer_energy_mwh.sum()),
         "emissions_t": float(model.producer_emissions_t.sum()),
-        "efficiency": float(model.efficiency),
         "curtailment_absorbed_mwh": float(model.producer_green_mwh.sum()),
         "emissions_avoided_t": float((model.producer_green_mwh * model.producer_carbon).sum()),
         "capacity_total": float(model.producer_capacity.sum()),
-        "gpus_total": float(model.producer_gpus.sum()),
         "gpus_ordered": float(model.orders_gpus_this_step),
+        "families_live": int(model.live_families.sum()),
     }
     out.update(bloc_shares(model))
     out.update(population(model))
-    first = model.initial_price_avg  # set by the model after initialisation
-    out["price_index"] = out["price_avg"] / first if first else 1.0
+    out.update(tier_prices(model))
+    producer_price = model.producer_price
     for region in model.regions.producer_regions:
         members = model.producer_region == model.region_names.index(region)
-        q = served[members]
+        q = host_served[members]
         volume = float(q.sum())
-        if members.any():
-            fallback = volume <= 0
-            weights = np.ones_like(q) if fallback else q
-            out[f"price_{region}"] = _weighted(price[members], weights)
-            out[f"unit_cost_{region}"] = _weighted(model.producer_full_cost[members], weights)
-        else:
-            out[f"price_{region}"] = 0.0
-            out[f"unit_cost_{region}"] = 0.0
+        weights = q if volume > 0 else np.ones_like(q)
+        out[f"price_{region}"] = _weighted(producer_price[members], weights)
+        out[f"unit_cost_{region}"] = _weighted(model.producer_full_cost[members], weights)
         out[f"share_{region}"] = volume / total if total > 0 else 0.0
         out[f"throughput_{region}"] = volume
         out[f"energy_mwh_{region}"] = float(model.producer_energy_mwh[members].sum())
@@ -193,9 +237,12 @@ def compute(model) -> dict[str, float]:
 
 
 def population(model) -> dict[str, int]:
-    """Active producers and this step's exits and entries (updated after exit and entry)."""
+    """Active hosts, products and online GPUs and this step's exits and entries: stocks at the
+    end of the step, updated after exit and entry (an exiting host's GPUs leave with it)."""
     return {
+        "gpus_total": float(model.producer_gpus.sum()),
         "active_producers": int(len(model.producers)),
+        "active_products": int(len(model.product_arrays)),
         "exits": int(model.exits_this_step),
         "entries": int(model.entries_this_step),
         "exits_total": int(model.exits_total),
@@ -203,37 +250,10 @@ def population(model) -> dict[str, int]:
     }
 
 
-def flow_matrix(model) -> np.ndarray:
-    """Served volume by consumer region x consumer sector x producer region (Mtok/step).
-
-    Indexed by ``model.region_names``, ``model.sector_names`` and ``model.region_names``.
-    """
-    n_regions, n_sectors = len(model.region_names), len(model.sector_names)
-    flows = np.bincount(model.network.flow_key, model.clearing.route_served,
-                        minlength=n_regions * n_sectors * n_regions)
-    return flows.reshape(n_regions, n_sectors, n_regions)
-
-
-def bloc_shares(model) -> dict[str, float]:
-    """Shares of served volume by supplier bloc in the contested and partitioned markets."""
-    flows = flow_matrix(model).sum(axis=1)  # consumer region x producer region
-    cn, west = model.regions.in_bloc("cn"), model.regions.in_bloc("western")
-    contested = model.regions.in_bloc("contested")
-
-    def share(rows, cols):
-        total = flows[rows].sum()
-        return float(flows[rows][..., cols].sum() / total) if total > 0 else 0.0
-
-    return {
-        "cn_share_western": share(west, cn),
-        "cn_share_global_south": share(contested, cn) if contested else 0.0,
-        "western_share_global_south": share(contested, west) if contested else 0.0,
-    }
-
-
-def model_reporters(producer_regions) -> dict:
+def model_reporters(producer_regions, tiers=None) -> dict:
     """DataCollector model reporters reading ``model.metrics``."""
-    return {name: (lambda m, key=name: m.metrics[key]) for name in metric_names(producer_regions)}
+    return {name: (lambda m, key=name: m.metrics[key])
+            for name in metric_names(producer_regions, tiers)}
 
 
 def agenttype_reporters() -> dict:
@@ -256,7 +276,8 @@ class PriceWarDataCollector(mesa.DataCollector):
     stacks the agent-type reporters with ``agent_type``, ``region`` and ``group`` columns.
 
     ``extra_reporters`` (name -> ``(function(model), Declaration)``) adds model reporters after
-    pricewar's own (docs/extending.md, "A new reporter").
+    pricewar's own (docs/extending.md, "A new reporter"); ``tiers`` are the model's capability
+    tiers (default: the shipped calibration's).
 
     Mesa builds that frame from ``agent_reporters``, which would record every consumer agent at
     every step; here it is assembled from what the agent-type reporters recorded. Each agent's
@@ -265,18 +286,20 @@ class PriceWarDataCollector(mesa.DataCollector):
     """
 
     def __init__(self, producer_regions,
-                 extra_reporters: Mapping[str, tuple[Callable, Declaration]] | None = None):
+                 extra_reporters: Mapping[str, tuple[Callable, Declaration]] | None = None,
+                 tiers=None):
         extra = dict(extra_reporters or {})
-        names = metric_names(producer_regions)
+        names = metric_names(producer_regions, tiers)
         taken = sorted(set(extra) & set(names))
         if taken:
             raise ValueError(f"extra_reporters {taken} would replace pricewar's own reporters")
         super().__init__(
-            model_reporters={**model_reporters(producer_regions),
+            model_reporters={**model_reporters(producer_regions, tiers),
                              **{name: function for name, (function, _) in extra.items()}},
             agenttype_reporters=agenttype_reporters())
         #: model reporter name -> its Declaration (pricewar's and the extra ones)
-        self.declarations = {**{n: metric_declaration(n, producer_regions) for n in names},
+        self.declarations = {**{n: metric_declaration(n, producer_regions, tiers)
+                                for n in names},
                              **{name: declared for name, (_, declared) in extra.items()}}
         self._identity: dict[int, tuple[str, str]] = {}
 

@@ -1,5 +1,6 @@
-"""The market network of a model: graph, compiled routes and what does not change within a
-topology (route utilities without prices, transfer costs). Rebuilt on every topology change."""
+"""The market network of a model: graph, compiled routes over products and what does not change
+within a topology (route utilities without prices, transfer costs). Rebuilt on every topology
+change: exit, entry, and family releases and retirements (the products change)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,19 @@ import networkx as nx
 import numpy as np
 
 from pricewar.market.graph import RouteTable, build_market_graph, compile_routes
-from pricewar.model.population import ConsumerArrays, PlatformArrays, ProducerArrays
+from pricewar.model.population import (
+    ConsumerArrays,
+    PlatformArrays,
+    ProducerArrays,
+    ProductArrays,
+)
+from pricewar.model.products import FamilyTable
 from pricewar.model.regions import RegionTable
 
 log = logging.getLogger(__name__)
+
+#: blocs whose consumers count provenance and tariffs (the contested region buys from both)
+PARTISAN_BLOCS = ("cn", "western")
 
 
 @dataclass(frozen=True, eq=False)
@@ -22,59 +32,77 @@ class MarketNetwork:
 
     Attributes
     ----------
-    graph : consumers -> platforms -> producers (:func:`pricewar.market.graph.build_market_graph`)
-    routes : the compiled routes (CSR by consumer)
-    static_utility : non-price utility of each route (utils)
-    utility : ``static_utility`` less the platform's percentage markup term with the log price
-        form (utils); what the kernel's demand sees
+    graph : consumers -> platforms -> producers (hosts) (:func:`build_market_graph`)
+    routes : the compiled routes (CSR by consumer, then family)
+    utility : non-price utility of each route, markups and tariffs included as ``-alpha log(1 +
+        rate)`` (utils); what the kernel's demand sees
     transfer_usd : cross-region transfer cost added to the route price (USD/Mtok)
+    tariff_rate : ad valorem tariff on the route (share; 0 within a bloc)
+    price_factor : what a consumer pays per USD of route price, ``(1 + markup)(1 + tariff)``
     flexible_routes : indices of routes to consumers with flexible (batch) load
     flow_key : consumer region x sector x producer region key of each route (for flow reports)
     """
 
     graph: nx.DiGraph
     routes: RouteTable
-    static_utility: np.ndarray
     utility: np.ndarray
     transfer_usd: np.ndarray
+    tariff_rate: np.ndarray
+    price_factor: np.ndarray
     flexible_routes: np.ndarray
     flow_key: np.ndarray
 
 
-def build_network(scenario, regions: RegionTable, n_sectors: int, producers: ProducerArrays,
-                  platforms: PlatformArrays, consumers: ConsumerArrays) -> MarketNetwork:
-    """Build the market graph and compile it to route arrays.
+def market_graph(regions: RegionTable, producers: ProducerArrays, platforms: PlatformArrays,
+                 consumers: ConsumerArrays) -> nx.DiGraph:
+    """The market graph of the agents (changes only on exit and entry)."""
+    return build_market_graph(consumers.region, consumers.platforms, platforms.listings,
+                              producers.region, platforms.region, list(regions.names))
 
-    Reads the agents' regions, the consumers' platforms and tastes, the platforms' listings,
-    markup rates and value-add, the producers' quality, and the scenario's friction, transfer cost
-    and price form.
+
+def build_network(scenario, regions: RegionTable, families: FamilyTable, n_sectors: int,
+                  producers: ProducerArrays, products: ProductArrays, platforms: PlatformArrays,
+                  consumers: ConsumerArrays, graph: nx.DiGraph) -> MarketNetwork:
+    """Compile the graph to route arrays over the products and their static utilities.
+
+    Route utility (docs/ODD.md §6.2)::
+
+        u_r = beta_s q_f + xi_i + b_k - gamma_s L_r - friction 1[access friction]
+              - family_friction 1[family owned in the other bloc]
+              - alpha_s log(1 + m_k) - alpha_s log(1 + tariff 1[host in the other bloc])
+
+    The platform's percentage markup and the tariff multiply the route price, so with log price
+    they enter utility and leave products' own-price elasticities unchanged.
     """
     s = scenario
-    graph = build_market_graph(consumers.region, consumers.platforms, platforms.listings,
-                               producers.region, platforms.region, list(regions.names))
     r = compile_routes(graph, consumers.region.size, len(producers), consumers.region,
-                       consumers.tolerance_ms, producers.region, regions.latency_ms,
-                       regions.access_code)
+                       consumers.sector, consumers.tolerance_ms, producers.region,
+                       regions.latency_ms, regions.sector_access_code, products.producer,
+                       products.family)
     j = r.route_consumer
-    # non-price utility that does not change within a topology (docs/ODD.md §6.2)
-    static_utility = (
-        consumers.quality_weight[j] * producers.quality[r.route_producer]
-        + platforms.value_add[r.route_platform]
-        - consumers.latency_cost[j] * r.route_latency_ms
-        - s.policy.friction_utils * r.route_friction)
-    # with phi = log P a platform's percentage markup multiplies the route price, so it
-    # enters utility as -alpha log(1 + m_k) and leaves producers' own-price elasticities
-    # unchanged (an additive markup proportional to price would lower them and could remove
-    # the best response); with the linear form the markup is additive (USD/Mtok)
-    utility = static_utility
-    if s.price_form == "log":
-        utility = static_utility - consumers.alpha[j] * np.log1p(
-            platforms.markup_rate[r.route_platform])
+    consumer_bloc = regions.bloc[consumers.region[j]]
+    partisan = np.isin(consumer_bloc, PARTISAN_BLOCS)
+    foreign_family = partisan & (families.owner_bloc[r.route_family] != consumer_bloc)
+    foreign_host = partisan & (regions.bloc[producers.region[r.route_producer]] != consumer_bloc)
+    tariff = s.trade.tariff_cross_bloc * foreign_host
+    alpha = consumers.alpha[j]
+    markup = platforms.markup_rate[r.route_platform]
+    utility = (consumers.quality_weight[j] * families.quality[r.route_family]
+               + producers.quality[r.route_producer]
+               + platforms.value_add[r.route_platform]
+               - consumers.latency_cost[j] * r.route_latency_ms
+               - s.trade.friction_utils * r.route_friction
+               - s.trade.family_friction_utils * foreign_family
+               - alpha * np.log1p(markup)
+               - alpha * np.log1p(tariff))
     n_regions = len(regions.names)
     flow_key = ((consumers.region[j] * n_sectors + consumers.sector[j]) * n_regions
                 + producers.region[r.route_producer])
-    log.debug("compiled %d routes for %d consumers", r.topology.n_routes, consumers.region.size)
+    log.debug("compiled %d routes for %d consumers and %d products", r.topology.n_routes,
+              consumers.region.size, len(products))
     return MarketNetwork(
-        graph=graph, routes=r, static_utility=static_utility, utility=utility,
+        graph=graph, routes=r, utility=utility,
         transfer_usd=s.costs.transfer_usd_per_mtok * r.route_cross_region,
-        flexible_routes=np.flatnonzero(consumers.flexible[j]), flow_key=flow_key)
+        tariff_rate=tariff, price_factor=(1.0 + markup) * (1.0 + tariff),
+        flexible_routes=np.flatnonzero(consumers.flexible[j]),
+        flow_key=flow_key)

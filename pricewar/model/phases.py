@@ -1,9 +1,8 @@
-"""The phases of one model step (docs/ODD.md §3), as functions of the state they read and write.
+"""The phases of one step (docs/ODD.md §3), each a function that says what it reads and writes.
 
-exogenous update -> costs -> prices (producers by strategy, then platforms) -> demand and capacity
-clearing (kernel) -> settlement. Investment is :mod:`pricewar.model.investment`, exit and entry
-:mod:`pricewar.model.entry_exit`. Each function's docstring says which columns it writes; it reads
-only its arguments. Units: prices USD/Mtok, volumes Mtok/step, money USD, energy MWh/step.
+Exogenous update, costs, prices and clearing. Settlement is in :mod:`pricewar.model.settlement`,
+investment in :mod:`pricewar.model.investment`, exit and entry in
+:mod:`pricewar.model.entry_exit`.
 """
 
 from __future__ import annotations
@@ -18,37 +17,37 @@ from pricewar.kernel import (
     RouteMarket,
     clear_capacity,
     market_demand,
-    own_price_derivative,
 )
-from pricewar.market import dynamics
-from pricewar.market.chips import ChipTable
-from pricewar.market.costs import (
-    CostConditions,
-    ProducerCosts,
-    capacity_mtok_per_step,
-    efficiency_multiplier,
-)
-from pricewar.market.fleet import Fleet, fleet_costs
+from pricewar.market.fleet import Fleet
+from pricewar.market.product_costs import Hosts, best_chips, product_costs
+from pricewar.market.supply_costs import SupplyCosts, fixed_power_w
 from pricewar.model.network import MarketNetwork
-from pricewar.model.population import ConsumerArrays, PlatformArrays, ProducerArrays
+from pricewar.model.population import ConsumerArrays, ProducerArrays, ProductArrays
+from pricewar.model.products import FamilyTable
 from pricewar.model.regions import RegionTable
-from pricewar.strategies import STRATEGY_OBSERVERS, STRATEGY_REGISTRY, PricingView, scarcity_update
-from pricewar.units import (
-    DAYS_PER_YEAR,
-    J_PER_MWH,
-    KWH_PER_MWH,
-    SECONDS_PER_YEAR,
-    TOKENS_PER_MTOK,
-)
+from pricewar.strategies import STRATEGY_REGISTRY, PricingView, scarcity_update
+from pricewar.strategies.base import best_response_target
+from pricewar.units import DAYS_PER_YEAR, W_PER_MW
 
-MWH_PER_MTOK_PER_J = TOKENS_PER_MTOK / J_PER_MWH  # MWh per (Mtok x J/token)
-#: lowest list price with the log price form (log P must stay defined), USD/Mtok
+#: lowest list price (log P must stay defined), USD/Mtok
 MIN_LOG_PRICE_USD_PER_MTOK = 1e-6
 
 
-def decimal_year(date: dt.date) -> float:
-    """``date`` as a decimal year (2024-01-01 -> 2024.0)."""
-    return date.year + (date.timetuple().tm_yday - 1) / DAYS_PER_YEAR
+def years_between(start: dt.date, date: dt.date) -> float:
+    """Years from ``start`` to ``date`` (Julian years)."""
+    return (date - start).days / DAYS_PER_YEAR
+
+
+def served_weighted(values: np.ndarray, weight: np.ndarray, group: np.ndarray,
+                    n_groups: int) -> np.ndarray:
+    """Per group, the ``weight``-weighted mean of ``values`` (the unweighted mean where the group
+    has no weight, 0 where it has no member)."""
+    total = np.bincount(group, weight, minlength=n_groups)
+    weighted = np.bincount(group, values * weight, minlength=n_groups)
+    count = np.bincount(group, minlength=n_groups)
+    plain = np.bincount(group, values, minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, weighted / total, np.where(count > 0, plain / count, 0.0))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -70,9 +69,9 @@ def demand_multiplier(events, step: int, consumer_region: np.ndarray,
 
 def exogenous_update(scenario, step: int, regions: RegionTable, consumers: ConsumerArrays,
                      fleet: Fleet) -> None:
-    """Potential demand grows and shocks apply; retired GPU cohorts leave the fleet.
+    """Task volumes grow and shocks apply; retired GPU cohorts leave the fleet.
 
-    Writes ``consumers.demand``.
+    Writes ``consumers.demand`` (``D_j(t) = D_j(0) (1 + g)^t`` times the active shocks).
     """
     growth = (1.0 + scenario.demand.growth_per_step) ** step
     consumers.demand = consumers.base_demand * growth * demand_multiplier(
@@ -83,31 +82,10 @@ def exogenous_update(scenario, step: int, regions: RegionTable, consumers: Consu
 # ------------------------------------------------------------------------------------------------
 # 2. costs
 # ------------------------------------------------------------------------------------------------
-def export_lag_years(policy, controlled: np.ndarray) -> np.ndarray:
-    """Years each producer trails the chip frontier: the policy's lag for producers in
-    export-controlled regions (``controlled``) while the export-control penalty is on."""
-    lag = policy.export_control_lag_years if policy.export_control_penalty > 0 else 0.0
-    return np.where(controlled, lag, 0.0)
-
-
-def update_costs(scenario, date: dt.date, step: int, regions: RegionTable, chips: ChipTable,
-                 fleet: Fleet, producers: ProducerArrays
-                 ) -> tuple[ProducerCosts, CostConditions]:
-    """This step's costs and capacity of every producer (docs/ODD.md §6.1).
-
-    Reads ``producers.region`` and last step's ``green_share``. Writes ``producers.best_chip,
-    export_penalty, hardware_penalty, electricity, grid_electricity, pue, carbon, facility,
-    fixed_usd_per_year, marginal_cost, gpus, pipeline_gpus, capacity``. Returns the cost
-    components and the conditions they were computed under.
-    """
-    s = scenario
-    controlled = regions.export_controlled[producers.region]
-    producers.best_chip = dynamics.best_chip(chips, decimal_year(date),
-                                             export_lag_years(s.policy, controlled))
-    # export controls degrade the frontier chips CN producers run (H20/domestic substitutes)
-    producers.export_penalty = np.where(controlled, s.policy.export_control_penalty, 0.0)
-    producers.hardware_penalty = (producers.export_penalty
-                                  * s.policy.export_control_hardware_share)
+def host_sites(regions: RegionTable, producers: ProducerArrays) -> Hosts:
+    """Where and how each host serves. Reads the hosts' region, last step's green share,
+    serving efficiency and WACC; writes ``producers.electricity, grid_electricity, pue, carbon,
+    facility``."""
     region = producers.region
     grid = regions.electricity_usd_per_kwh[region]
     green = regions.green_supply_usd_per_kwh[region]
@@ -117,55 +95,116 @@ def update_costs(scenario, date: dt.date, step: int, regions: RegionTable, chips
     producers.pue = regions.pue[region]
     producers.carbon = regions.carbon_kg_per_kwh[region]
     producers.facility = regions.facility_usd_per_w[region]
-    technology = s.technology
-    conditions = CostConditions(
-        efficiency=efficiency_multiplier(date, dt.date.fromisoformat(technology.reference_date),
-                                         technology.algorithmic_efficiency_per_year,
-                                         technology.software_efficiency_per_year),
-        export_penalty=producers.export_penalty, hardware_penalty=producers.hardware_penalty,
-        facility_usd_per_w=producers.facility, pue=producers.pue,
-        electricity_usd_per_kwh=producers.electricity, gpu_life_years=s.costs.gpu_life_years,
-        planned_utilisation=s.costs.planned_utilisation,
-        fixed_opex_share_per_year=s.costs.fixed_opex_share_per_year)
+    return Hosts(bloc=regions.bloc[region], electricity_usd_per_kwh=producers.electricity,
+                 pue=producers.pue, facility_usd_per_w=producers.facility,
+                 carbon_kg_per_kwh=producers.carbon,
+                 serving_efficiency=producers.serving_efficiency, wacc=producers.wacc)
+
+
+def main_family(producers: ProducerArrays, products: ProductArrays, fallback: int) -> np.ndarray:
+    """Per host, the family of its best-selling product last step (its first product when it
+    sold nothing; ``fallback`` when it has none): the family its chip choice is made for."""
     n = len(producers)
-    costs, throughput, producers.fixed_usd_per_year = fleet_costs(
-        fleet, chips, step, n, conditions, fallback_chip=producers.best_chip)
-    producers.marginal_cost = costs.marginal_usd_per_mtok
-    producers.gpus = fleet.gpus_by_producer(n, step)
-    producers.pipeline_gpus = fleet.gpus_by_producer(n, step, pipeline=True)
-    producers.capacity = capacity_mtok_per_step(throughput, s.step_seconds,
-                                                s.costs.max_utilisation)
-    return costs, conditions
+    family = np.full(n, fallback, dtype=np.int64)
+    if len(products):
+        order = np.lexsort((-products.served, products.producer))
+        first = np.flatnonzero(np.r_[True, np.diff(products.producer[order]) != 0])
+        family[products.producer[order[first]]] = products.family[order[first]]
+    return family
 
 
-def route_market(network: MarketNetwork, platforms: PlatformArrays, consumers: ConsumerArrays,
-                 producer_capacity: np.ndarray, price_form: str) -> RouteMarket:
-    """The kernel's market at the consumers' demand, the capacities and the platform markups."""
-    r = network.routes
-    extra = network.transfer_usd
-    if price_form != "log":
-        extra = platforms.markup[r.route_platform] + extra
-    return RouteMarket(
-        r.topology,
-        route_utility=network.utility,
-        route_price_extra=extra,
-        consumer_alpha=consumers.alpha,
-        consumer_demand=consumers.demand,
-        consumer_outside_utility=consumers.outside_utility,
-        producer_capacity=producer_capacity,
-        price_form=price_form,
-    )
+def update_costs(scenario, supply: SupplyCosts, date: dt.date, step: int,
+                 regions: RegionTable, families: FamilyTable, fleet: Fleet,
+                 producers: ProducerArrays, products: ProductArrays,
+                 family_fixed_usd_per_year: np.ndarray) -> None:
+    """This step's costs and capacity of every product and host (docs/ODD.md §6.1).
+
+    ``family_fixed_usd_per_year`` is each family's fixed cost this year (0 when not live),
+    paid by its owner's host. Reads the hosts' sites and last step's load. Writes
+    ``producers.best_chip, capacity_gpu_s, capacity, fixed_usd_per_year,
+    family_fixed_usd_per_year, always_on_mw, gpus, pipeline_gpus, marginal_cost, full_cost`` and
+    ``products.marginal_cost, full_cost, load_gpu_s_per_mtok, energy_usd_per_mtok,
+    energy_j_per_token, marginal_energy, marginal_capacity, full_energy, full_capital,
+    full_opex``.
+    """
+    levers = scenario.policy
+    hosts = host_sites(regions, producers)
+    anchor = families.names.index(scenario.serving.anchor_family)
+    producers.best_chip, _ = best_chips(supply, hosts, main_family(producers, products, anchor),
+                                        date, levers)
+    costs, host_costs = product_costs(
+        supply, fleet, step, date, hosts, producers.best_chip, products.producer,
+        products.family, producers.load_gpu_s, levers, scenario.step_seconds,
+        scenario.costs.max_utilisation)
+    products.marginal_cost = costs.marginal_usd_per_mtok
+    products.full_cost = costs.full_usd_per_mtok
+    products.load_gpu_s_per_mtok = costs.load_gpu_s_per_mtok
+    products.energy_usd_per_mtok = costs.energy_usd_per_mtok
+    products.energy_j_per_token = costs.energy_j_per_token
+    products.marginal_energy = costs.marginal_energy_usd_per_mtok
+    products.marginal_capacity = costs.marginal_capacity_usd_per_mtok
+    products.full_energy = costs.full_energy_usd_per_mtok
+    products.full_capital = costs.full_capital_usd_per_mtok
+    products.full_opex = costs.full_opex_usd_per_mtok
+    n = len(producers)
+    producers.capacity_gpu_s = host_costs.capacity_gpu_s
+    producers.fixed_usd_per_year = host_costs.fixed_usd_per_year
+    producers.gpus = host_costs.gpus
+    producers.pipeline_gpus = host_costs.pipeline_gpus
+    owned = np.bincount(families.owner, family_fixed_usd_per_year,
+                        minlength=int(families.owner.max(initial=0)) + 1)
+    producers.family_fixed_usd_per_year = np.where(
+        producers.owner >= 0, owned[np.maximum(producers.owner, 0)], 0.0)
+    online = fleet.is_online(step)
+    host, chip = fleet.producer[online], fleet.chip[online]
+    chips = supply.serving.chips
+    producers.always_on_mw = np.bincount(
+        host, fleet.gpus[online] * fixed_power_w(chips.power_w[chip], chips.idle_power_w[chip],
+                                                 chips.server_power_w[chip]),
+        minlength=n) * producers.pue / W_PER_MW
+    # host aggregates at last step's sales mix
+    weight = products.served
+    producers.marginal_cost = served_weighted(products.marginal_cost, weight, products.producer, n)
+    producers.full_cost = served_weighted(products.full_cost, weight, products.producer, n)
+    load = served_weighted(products.load_gpu_s_per_mtok, weight, products.producer, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        producers.capacity = np.where(load > 0, producers.capacity_gpu_s / load, 0.0)
 
 
 # ------------------------------------------------------------------------------------------------
 # 3. prices
 # ------------------------------------------------------------------------------------------------
-def apply_price_events(events, step: int, producers: ProducerArrays) -> np.ndarray:
-    """Scheduled price cuts: the chosen producers commit to a cut list price for a while.
+def route_market(scenario, network: MarketNetwork, consumers: ConsumerArrays,
+                 producers: ProducerArrays, products: ProductArrays, n_families: int,
+                 capacitated: bool = True,
+                 customer_base_utility: np.ndarray | None = None) -> RouteMarket:
+    """The kernel's market: products as producers, families as nests, hosts' capacity in
+    GPU-seconds, isoelastic volume around the reference inclusive value, no outside option,
+    rationing with re-choice (docs/ODD.md §6.2-6.3); ``customer_base_utility`` (utils per
+    route, :mod:`pricewar.model.customer_base`) is added to the routes' utility."""
+    return RouteMarket(
+        network.routes.topology,
+        route_utility=(network.utility if customer_base_utility is None
+                       else network.utility + customer_base_utility),
+        route_price_extra=network.transfer_usd,
+        consumer_alpha=consumers.alpha,
+        consumer_demand=consumers.demand,
+        consumer_outside_utility=np.full(consumers.region.size, -np.inf),
+        price_form="log",
+        nest_sigma=np.full(n_families, scenario.demand.nest_sigma),
+        consumer_eta=consumers.eta,
+        consumer_logsum_ref=consumers.reference_logsum,
+        host_capacity=producers.capacity_gpu_s if capacitated else None,
+        producer_load=products.load_gpu_s_per_mtok,
+        rationing="rechoice",
+    )
 
-    Writes ``producers.commit_price, commit_until``; returns the mask of producers whose list
-    price is committed this step.
-    """
+
+def apply_price_events(events, step: int, producers: ProducerArrays,
+                       products: ProductArrays) -> np.ndarray:
+    """Scheduled price cuts: the chosen hosts commit every product to a cut list price for a
+    while. Writes ``products.commit_price, commit_until`` and ``producers.commit_until``;
+    returns the mask of products whose list price is committed this step."""
     for event in events:
         if event.kind != "price_cut" or event.step != step:
             continue
@@ -173,137 +212,84 @@ def apply_price_events(events, step: int, producers: ProducerArrays) -> np.ndarr
         if members.size == 0:
             continue  # the group has exited
         largest = members[np.argsort(-producers.served[members], kind="stable")]
-        chosen = largest[: event.producers]
-        producers.commit_price[chosen] = producers.base_price[chosen] * (1.0 - event.fraction)
-        producers.commit_until[chosen] = step + event.duration_steps
-    return producers.commit_until >= step
+        chosen = np.isin(products.producer, largest[: event.producers])
+        products.commit_price[chosen] = products.base_price[chosen] * (1.0 - event.fraction)
+        products.commit_until[chosen] = step + event.duration_steps
+    producers.commit_until = np.full(len(producers), -1.0)
+    np.maximum.at(producers.commit_until, products.producer, products.commit_until)
+    return products.commit_until >= step
 
 
-def set_list_prices(scenario, producers: ProducerArrays, committed: np.ndarray,
-                    market: RouteMarket, producer_ids: np.ndarray, strategy_state: dict,
-                    step: int, rng: np.random.Generator) -> None:
-    """Producers set list prices by their strategy; committed cutters post their cut price
-    (every strategy sees it as given).
-
-    ``market`` is the market producers price against (this step's demand, last step's platform
-    markups). Writes ``producers.base_price``.
-    """
-    base = np.where(committed, producers.commit_price, producers.base_price)
-    view = PricingView(market, base, producers.marginal_cost, producers.full_cost,
-                       producers.cash, scenario.pricing, producer_ids=producer_ids,
-                       state=strategy_state, step=step, rng=rng,
+def pricing_view(scenario, market: RouteMarket, base: np.ndarray, producers: ProducerArrays,
+                 products: ProductArrays, families: FamilyTable, strategy_state: dict,
+                 step: int, rng: np.random.Generator) -> PricingView:
+    """What hosts see when they price their products (one unit per product)."""
+    return PricingView(market, base, products.marginal_cost, products.full_cost,
+                       producers.cash[products.producer], scenario.pricing,
+                       producer_ids=products.product_id,
+                       producer_group=families.tier[products.family],
+                       producer_firm=products.producer, state=strategy_state, step=step, rng=rng,
                        strategy_params=scenario.strategy_params)
-    base = base.copy()
-    for name in np.unique(producers.strategy):
-        members = np.flatnonzero((producers.strategy == name) & ~committed)
+
+
+def entry_prices(view: PricingView, products: ProductArrays, alpha: float) -> np.ndarray:
+    """List prices of fresh products (released families, new hosts): their best response to the
+    current prices from a start at the host's median markup on its other products (else the
+    markup ``alpha / (alpha - 1)`` of a small product alone in its nest)."""
+    fresh = products.fresh > 0
+    base = view.price.copy()
+    if not fresh.any():
+        return base
+    cost = products.marginal_cost
+    markup = np.full(len(products), alpha / (alpha - 1.0))
+    for i in np.unique(products.producer[fresh]):
+        priced = (products.producer == i) & ~fresh & (cost > 0)
+        if priced.any():
+            markup[products.producer == i] = np.median(base[priced] / cost[priced])
+    base[fresh] = np.maximum(cost[fresh] * markup[fresh], MIN_LOG_PRICE_USD_PER_MTOK)
+    start = PricingView(view.market, base, cost, view.full_cost, view.cash, view.params)
+    base[fresh] = best_response_target(start)[fresh]
+    return base
+
+
+def set_list_prices(view: PricingView, producers: ProducerArrays, products: ProductArrays,
+                    committed: np.ndarray, alpha: float) -> None:
+    """Fresh products get entry prices; hosts then set list prices by their strategy, product by
+    product; committed cutters post their cut price (every strategy sees it as given). Writes
+    ``products.base_price, fresh``."""
+    view.price = entry_prices(view, products, alpha)
+    view.price = np.where(committed, products.commit_price, view.price)
+    view.demand = None
+    base = view.price.copy()
+    strategy = producers.strategy[products.producer]
+    for name in np.unique(strategy):
+        members = np.flatnonzero((strategy == name) & ~committed)
         if members.size:
             base[members] = STRATEGY_REGISTRY[str(name)](view, members)
-    floor = MIN_LOG_PRICE_USD_PER_MTOK if scenario.price_form == "log" else 0.0
-    producers.base_price = np.maximum(base, floor)
+    products.base_price = np.maximum(base, MIN_LOG_PRICE_USD_PER_MTOK)
+    products.fresh[:] = 0.0
 
 
-def set_posted_prices(pricing, producers: ProducerArrays, previous_market: RouteMarket,
-                      last_demand: MarketDemand) -> None:
-    """Peak pricing on top of every strategy, driven by last step's demand against this step's
-    capacity (docs/ODD.md §6.4).
-
-    Reads last step's posted ``producers.price``. Writes ``producers.surcharge, price``.
-    """
-    slope = -own_price_derivative(previous_market, last_demand)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        elasticity = np.where(last_demand.producer_demand > 0,
-                              slope * producers.price / last_demand.producer_demand, 1.0)
+def set_posted_prices(pricing, producers: ProducerArrays, products: ProductArrays) -> None:
+    """Peak pricing on top of every strategy, one factor per host, driven by last step's load
+    offered to the host (notional demand, or the realised load after spill-over if larger)
+    against this step's capacity (docs/ODD.md §6.4). Writes ``producers.surcharge, price,
+    base_price`` and ``products.price``."""
     producers.surcharge = scarcity_update(
-        producers.surcharge, last_demand.producer_demand, producers.capacity, elasticity,
-        pricing.scarcity_threshold, pricing.scarcity_max_increase)
-    producers.price = producers.base_price * producers.surcharge
-
-
-def set_platform_markups(platforms: PlatformArrays, producer_price: np.ndarray) -> None:
-    """Writes ``platforms.markup``: the markup rate times the mean listed price (USD/Mtok)."""
-    mean_listed = np.array([producer_price[listed].mean() if listed.size else 0.0
-                            for listed in platforms.listings])
-    platforms.markup = platforms.markup_rate * mean_listed
+        producers.surcharge, producers.offered_gpu_s, producers.capacity_gpu_s,
+        producers.elasticity, pricing.scarcity_threshold, pricing.scarcity_max_increase)
+    products.price = products.base_price * producers.surcharge[products.producer]
+    n = len(producers)
+    producers.price = served_weighted(products.price, products.served, products.producer, n)
+    producers.base_price = served_weighted(products.base_price, products.served,
+                                           products.producer, n)
 
 
 # ------------------------------------------------------------------------------------------------
 # 4. clearing
 # ------------------------------------------------------------------------------------------------
 def clear_market(market: RouteMarket, price: np.ndarray) -> tuple[MarketDemand, Clearing]:
-    """Logit demand at the posted prices, then capacity clearing (docs/ODD.md §6.2-6.3)."""
+    """Nested-logit demand at the posted prices, then capacity clearing by host with re-choice
+    (docs/ODD.md §6.2-6.3)."""
     demand = market_demand(market, price)
     return demand, clear_capacity(market, demand)
-
-
-# ------------------------------------------------------------------------------------------------
-# 5. settlement
-# ------------------------------------------------------------------------------------------------
-def settle(scenario, regions: RegionTable, network: MarketNetwork, costs: ProducerCosts,
-           demand: MarketDemand, clearing: Clearing, producers: ProducerArrays,
-           platforms: PlatformArrays, consumers: ConsumerArrays) -> None:
-    """Volumes, utilisation, full cost, energy (grid and direct green), emissions, revenue,
-    profit and cash of this step's cleared market.
-
-    Writes ``producers.served, demand, growth_forecast, utilisation, full_cost, energy_mwh,
-    flexible_served, green_mwh, green_share, emissions_t, revenue, profit, cash``;
-    ``platforms.served, revenue``; ``consumers.served, unserved, outside, surplus``.
-    """
-    s = scenario
-    r = network.routes
-    served = clearing.producer_served
-    previous_demand = producers.demand
-    producers.served = served
-    producers.demand = demand.producer_demand
-    producers.growth_forecast = dynamics.update_growth_forecast(
-        producers.growth_forecast, producers.demand, previous_demand,
-        s.dynamics.demand_forecast_smoothing)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        producers.utilisation = np.where(producers.capacity > 0,
-                                         served / producers.capacity, 0.0)
-    raw_utilisation = producers.utilisation * s.costs.max_utilisation
-    producers.full_cost = costs.full_usd_per_mtok(raw_utilisation)
-    mwh_per_mtok = costs.energy_j_per_token * producers.pue * MWH_PER_MTOK_PER_J
-    producers.energy_mwh = served * mwh_per_mtok
-    # flexible (batch) load can run on otherwise-curtailed direct green supply
-    flexible = network.flexible_routes
-    producers.flexible_served = np.bincount(
-        r.route_producer[flexible], clearing.route_served[flexible], minlength=len(producers))
-    producers.green_mwh = dynamics.green_energy_split(
-        producers.flexible_served * mwh_per_mtok, producers.region,
-        regions.green_supply_cap_mwh_per_step)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        producers.green_share = np.where(producers.energy_mwh > 0,
-                                         producers.green_mwh / producers.energy_mwh, 0.0)
-    grid_mwh = producers.energy_mwh - producers.green_mwh
-    green_price = regions.green_supply_usd_per_kwh[producers.region]
-    energy_cost = KWH_PER_MWH * (grid_mwh * producers.grid_electricity
-                                 + producers.green_mwh * green_price)
-    producers.emissions_t = grid_mwh * producers.carbon
-    fixed_cost = producers.fixed_usd_per_year * (s.step_seconds / SECONDS_PER_YEAR)
-    producers.revenue = producers.price * served
-    producers.profit = producers.revenue - energy_cost - fixed_cost
-    producers.cash = producers.cash + producers.profit
-
-    n_platforms = platforms.region.size
-    platforms.served = np.bincount(r.route_platform, clearing.route_served,
-                                   minlength=n_platforms)
-    if s.price_form == "log":  # percentage markup on each route's producer price
-        markup_revenue = (platforms.markup_rate[r.route_platform]
-                          * producers.price[r.route_producer] * clearing.route_served)
-        platforms.revenue = np.bincount(r.route_platform, markup_revenue, minlength=n_platforms)
-    else:
-        platforms.revenue = platforms.markup * platforms.served
-    consumers.served = clearing.consumer_served
-    consumers.unserved = clearing.consumer_unserved
-    consumers.outside = demand.consumer_outside
-    consumers.surplus = demand.consumer_surplus
-
-
-def observe_settlement(strategy_state: dict, producer_strategy: np.ndarray,
-                       producer_ids: np.ndarray, profit: np.ndarray) -> None:
-    """Call the ``observe`` hook of every strategy in use that registered one (learning
-    strategies see their realised profit this way)."""
-    for name in np.unique(producer_strategy):
-        observe = STRATEGY_OBSERVERS.get(str(name))
-        if observe is not None:
-            observe(strategy_state, producer_ids, profit)

@@ -1,17 +1,18 @@
 """``PriceWarModel``: the Mesa model of the token price war.
 
-The model owns the agents (real Mesa agents whose numeric state is a view into the producer,
-platform and consumer arrays of :mod:`pricewar.model.population`), the market network and its
-compiled route arrays, the GPU fleet (cohorts) and the ``DataCollector``. One step (one week by
-default; docs/ODD.md §3 "Process overview and scheduling")::
+The model owns the agents (real Mesa agents whose numeric state is a view into the arrays of
+:mod:`pricewar.model.population`), the model families and the products hosts offer, the market
+network and its compiled route arrays, the GPU fleet (cohorts) and the ``DataCollector``. One step
+(one week by default; docs/ODD.md §3 "Process overview and scheduling")::
 
-    exogenous update -> costs -> prices (producers by strategy, then platforms)
+    exogenous update (task growth, family releases and retirements) -> costs
+    -> prices (hosts price their products by strategy, scarcity on top)
     -> demand and capacity clearing (kernel) -> settlement -> investment -> metrics
     -> exit and entry -> data collection
 
 Each phase is a function that says what it reads and writes (:mod:`pricewar.model.phases`,
-:mod:`~pricewar.model.investment`, :mod:`~pricewar.model.entry_exit`); the methods below hand
-them the model's state.
+:mod:`~pricewar.model.settlement`, :mod:`~pricewar.model.investment`,
+:mod:`~pricewar.model.entry_exit`); the methods below hand them the model's state.
 """
 
 from __future__ import annotations
@@ -22,17 +23,26 @@ from pathlib import Path
 import mesa
 import numpy as np
 
-from pricewar.kernel import RouteMarket, bertrand_nash, market_demand
+from pricewar.kernel import RouteMarket, market_demand
 from pricewar.limits import check_seed
-from pricewar.market.costs import CostConditions, ProducerCosts, capacity_mtok_per_step
+from pricewar.market.families import family_fixed_cost_usd_per_year
 from pricewar.market.fleet import Fleet
-from pricewar.model import entry_exit, health, initialise, investment, metrics, phases
+from pricewar.market.supply_costs import SupplyCosts
+from pricewar.model import entry_exit, health, initialise, investment, metrics, phases, settlement
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
-from pricewar.model.network import MarketNetwork, build_network
-from pricewar.model.population import ArrayAttributes
+from pricewar.model.customer_base import CustomerBase, complement_weights, pricing_dynamics
+from pricewar.model.network import MarketNetwork, build_network, market_graph
+from pricewar.model.population import ArrayAttributes, ProductArrays
+from pricewar.model.products import FamilyTable, hosted_products
 from pricewar.model.regions import RegionTable
 from pricewar.scenario import Scenario, load_scenario
+from pricewar.strategies.heuristics import nash_prices
 from pricewar.units import DAYS_PER_WEEK, DAYS_PER_YEAR
+
+#: weeks per year, for runways in weeks of yearly costs
+WEEKS_PER_YEAR = DAYS_PER_YEAR / DAYS_PER_WEEK
+#: most rounds of (reference inclusive value, Nash prices) at initialisation
+INIT_ROUNDS = 5
 
 
 class PriceWarModel(ArrayAttributes, mesa.Model):
@@ -52,15 +62,17 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
 
     Attributes
     ----------
-    producers, platforms, consumers : the Mesa agents, in array-index order
-    producer_arrays, platform_arrays, consumer_arrays : their state; every column is also
-        ``model.<type>_<column>`` (``model.producer_price``, ``model.consumer_demand``, ...)
-    regions, chips : the scenario's regions and chips as arrays
+    producers, platforms, consumers : the Mesa agents (hosts, platforms, consumers)
+    producer_arrays, product_arrays, platform_arrays, consumer_arrays : their state; every
+        column is also ``model.<kind>_<column>`` (``model.producer_price``,
+        ``model.product_price``, ``model.consumer_demand``, ...)
+    regions, families : the scenario's regions and model families as arrays
+    live_families : bool array, the families released and not retired at the current date
+    supply : the cost library (:class:`~pricewar.market.supply_costs.SupplyCosts`)
     fleet : the GPU cohorts
     network : the market graph and route arrays (``model.graph``, ``model.routes``)
-    costs, cost_conditions : this step's cost components and what they were computed under
-    pricing_market, market : the kernel's market producers priced against, and the one cleared
-    demand_outcome, clearing : this step's logit demand and capacity clearing
+    pricing_market, market : the kernel's market products were priced against and cleared in
+    demand_outcome, clearing : this step's nested-logit demand and capacity clearing
     strategy_state : memory of strategies that learn (``PricingView.state``)
     metrics : this step's model metrics (the DataCollector's model reporters read them)
     warnings : what makes this run's numbers doubtful (outside the calibrated period, a
@@ -88,22 +100,27 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.start_date = dt.date.fromisoformat(s.start_date)
         self.region_names: list[str] = list(s.regions)
         self.sector_names: list[str] = list(s.sectors)
+        self.tier_names: list[str] = list(s.tiers)
+        self.chip_names: tuple[str, ...] = tuple(s.chips)
         self.regions = RegionTable.from_scenario(s)
-        self.chips = initialise.chip_table(s)
+        self.families = FamilyTable.from_scenario(s)
+        self.supply = SupplyCosts(s.catalogue)
         self.fleet = Fleet()
         self.strategy_state: dict = {}
+        self.customer_base = CustomerBase(s.demand.customer_base_kappa_utils)
         self.exits_this_step = self.entries_this_step = 0
         self.exits_total = self.entries_total = 0
+        self.orders_gpus_this_step = 0.0
 
-        self.producer_arrays = initialise.create_producers(s, self.regions, self.chips, self.rng)
+        self.producer_arrays = initialise.create_producers(s, self.regions, self.rng)
         self.producers = [
-            TokenProducer(self, i, self.region_names[region], group, self.chips.names[chip],
+            TokenProducer(self, i, self.region_names[region], group, self.chip_names[chip],
                           strategy)
             for i, (region, group, chip, strategy) in enumerate(zip(
                 self.producer_region, self.producer_group, self.producer_initial_chip,
                 self.producer_strategy, strict=True))]
-        self.platform_arrays = initialise.create_platforms(s, self.regions, self.producer_region,
-                                                           self.rng)
+        self.platform_arrays = initialise.create_platforms(
+            s, self.regions, self.producer_region, self.producer_owner, self.rng)
         self.platforms = [PlatformOperator(self, k, self.region_names[region], group)
                           for k, (region, group) in enumerate(zip(
                               self.platform_region, self.platform_group, strict=True))]
@@ -113,20 +130,23 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
                                              self.sector_names[sector])
                           for j, (region, sector) in enumerate(zip(
                               self.consumer_region, self.consumer_sector, strict=True))]
-        self.network: MarketNetwork = self._build_network()
+        self.graph = market_graph(self.regions, self.producer_arrays, self.platform_arrays,
+                                  self.consumer_arrays)
+        self.live_families = self.families.live(self.date)
+        empty = np.zeros(0, np.int64)
+        self.product_arrays = ProductArrays(producer=empty, family=empty, product_id=empty)
+        self._next_product_id = 0
+        self.network: MarketNetwork = self._refresh_products()
 
         # the market of the current step, set by the phases
-        self.costs: ProducerCosts | None = None
-        self.cost_conditions: CostConditions | None = None
         self.pricing_market: RouteMarket | None = None
         self.market: RouteMarket | None = None
         self.demand_outcome = None
         self.clearing = None
-        self.orders_gpus_this_step = 0.0
         self.metrics: dict[str, float] = {}
-        self.initial_price_avg: float | None = None  # base of the price index
         self._initialise_market()
-        self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions)
+        self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions,
+                                                           tiers=self.tier_names)
         self.datacollector.collect(self)
         health.check_run(self)
 
@@ -157,9 +177,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         return len(self.producer_arrays)
 
     @property
-    def graph(self):
-        """The market graph (consumers -> platforms -> producers)."""
-        return self.network.graph
+    def n_products(self) -> int:
+        return len(self.product_arrays)
 
     @property
     def routes(self):
@@ -171,67 +190,128 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         """Cross-region transfer cost of each route (USD/Mtok)."""
         return self.network.transfer_usd
 
-    @property
-    def efficiency(self) -> float:
-        """Serving-efficiency multiplier at the current date (dimensionless)."""
-        return self.cost_conditions.efficiency
-
-    def _producer_ids(self) -> np.ndarray:
-        return np.array([p.unique_id for p in self.producers])
-
     # ------------------------------------------------------------------------------------------
     # phases
     # ------------------------------------------------------------------------------------------
     def _exogenous_update(self) -> None:
         phases.exogenous_update(self.scenario, self.steps, self.regions, self.consumer_arrays,
                                 self.fleet)
+        live = self.families.live(self.date)
+        if not np.array_equal(live, self.live_families):  # releases or retirements
+            self.live_families = live
+            self.network = self._refresh_products()
+
+    def _family_fixed_costs(self) -> np.ndarray:
+        """Each family's fixed cost this year (USD/year; 0 when not live): its own plus a share
+        of its owner's programme (docs/ODD.md §6.1b)."""
+        s = self.scenario
+        families = list(s.families.values())
+        return family_fixed_cost_usd_per_year(
+            [f.fixed_cost_usd_per_year for f in families], self.live_families,
+            self.families.owner, [o.fixed_cost_usd_per_year for o in s.owners.values()])
 
     def _update_costs(self) -> None:
-        self.costs, self.cost_conditions = phases.update_costs(
-            self.scenario, self.date, self.steps, self.regions, self.chips, self.fleet,
-            self.producer_arrays)
+        phases.update_costs(self.scenario, self.supply, self.date, self.steps, self.regions,
+                            self.families, self.fleet, self.producer_arrays, self.product_arrays,
+                            self._family_fixed_costs())
 
-    def _route_market(self) -> RouteMarket:
-        return phases.route_market(self.network, self.platform_arrays, self.consumer_arrays,
-                                   self.producer_capacity, self.scenario.price_form)
+    def _route_market(self, capacitated: bool = True) -> RouteMarket:
+        return phases.route_market(self.scenario, self.network, self.consumer_arrays,
+                                   self.producer_arrays, self.product_arrays, len(self.families),
+                                   capacitated, self._customer_base_utility())
+
+    def _host_uid(self) -> np.ndarray:
+        """Each host's Mesa ``unique_id`` (stable across exits and entries)."""
+        return np.array([p.unique_id for p in self.producers], dtype=np.int64)
+
+    def _customer_base_utility(self) -> np.ndarray | None:
+        """The customer base's utility per route (None without one; docs/ODD.md §6.2)."""
+        if not self.customer_base.active:
+            return None
+        routes = self.network.routes
+        return self.customer_base.route_bonus(routes.route_consumer,
+                                              self._host_uid()[routes.route_producer])
+
+    def _observe_customer_base(self) -> None:
+        """This step's served shares become next step's customer base."""
+        if self.customer_base.active:
+            routes = self.network.routes
+            self.customer_base.observe(routes.route_consumer,
+                                       self._host_uid()[routes.route_producer],
+                                       self.clearing.route_served, self.consumer_region.size)
+
+    def _complement_weight(self) -> np.ndarray:
+        """Per host, its owner's complement weight (docs/calibration.md C16)."""
+        return complement_weights(list(self.scenario.owners), self.producer_owner)
+
+    def _pricing_dynamics(self) -> None:
+        """What forward-looking strategies need: kappa, task growth, each product's discount
+        factor (its host's WACC) and complement weight (docs/ODD.md §6.4)."""
+        s = self.scenario
+        if not (self.customer_base.active or "forward_looking" in set(self.producer_strategy)):
+            return
+        self.strategy_state["dynamics"] = pricing_dynamics(
+            self.customer_base.kappa, s.demand.growth_per_step,
+            self.producer_wacc[self.product_producer], s.step_days,
+            self._complement_weight()[self.product_producer])
 
     def _set_prices(self) -> None:
-        """Producers price by strategy (scheduled cuts override), scarcity on top; then platforms
-        set markups."""
-        producers = self.producer_arrays
-        previous_market = self.market
-        committed = phases.apply_price_events(self.scenario.events, self.steps, producers)
-        # the market producers price against: this step's demand, last step's platform markups
+        """Hosts price their products by strategy (scheduled cuts override, new products enter
+        at a best response), scarcity on top; platforms' markups are reported."""
+        committed = phases.apply_price_events(self.scenario.events, self.steps,
+                                              self.producer_arrays, self.product_arrays)
         self.pricing_market = self._route_market()
-        phases.set_list_prices(self.scenario, producers, committed, self.pricing_market,
-                               self._producer_ids(), self.strategy_state, self.steps, self.rng)
-        phases.set_posted_prices(self.scenario.pricing, producers, previous_market,
-                                 self.demand_outcome)
-        phases.set_platform_markups(self.platform_arrays, producers.price)
-        if self.scenario.price_form != "log":  # additive markups changed the route prices
-            self.market = self._route_market()
-        else:  # multiplicative markups live in the route utilities: same market
-            self.market = self.pricing_market
+        self._pricing_dynamics()
+        view = phases.pricing_view(self.scenario, self.pricing_market,
+                                   self.product_base_price, self.producer_arrays,
+                                   self.product_arrays, self.families, self.strategy_state,
+                                   self.steps, self.rng)
+        phases.set_list_prices(view, self.producer_arrays, self.product_arrays, committed,
+                               float(np.mean(self.consumer_alpha)))
+        phases.set_posted_prices(self.scenario.pricing, self.producer_arrays,
+                                 self.product_arrays)
+        self._report_platform_markups()
+        self.market = self.pricing_market
+
+    def _report_platform_markups(self) -> None:
+        """Each platform's markup in USD: its rate times the mean price of its listed hosts."""
+        price = self.producer_price
+        mean_listed = np.array([price[listed].mean() if listed.size else 0.0
+                                for listed in self.platform_listings])
+        self.platform_markup = self.platform_markup_rate * mean_listed
 
     def _clear_market(self) -> None:
-        self.demand_outcome, self.clearing = phases.clear_market(self.market, self.producer_price)
+        self.demand_outcome, self.clearing = phases.clear_market(self.market, self.product_price)
 
     def _settle(self) -> None:
-        phases.settle(self.scenario, self.regions, self.network, self.costs, self.demand_outcome,
-                      self.clearing, self.producer_arrays, self.platform_arrays,
-                      self.consumer_arrays)
-        phases.observe_settlement(self.strategy_state, self.producer_strategy,
-                                  self._producer_ids(), self.producer_profit)
+        settlement.settle(self.scenario, self.regions, self.network, self.market,
+                          self.demand_outcome, self.clearing, self.producer_arrays,
+                          self.product_arrays, self.platform_arrays, self.consumer_arrays)
+        self._observe_customer_base()
+        settlement.observe_settlement(self.strategy_state,
+                                      self.producer_strategy[self.product_producer],
+                                      self.product_product_id, self.product_profit)
 
     def _invest(self) -> None:
-        years = (self.date - self.start_date).days / DAYS_PER_YEAR
+        years = phases.years_between(self.start_date, self.date)
         self.orders_gpus_this_step = investment.invest(
-            self.scenario, self.steps, years, self.regions, self.chips, self.fleet,
-            self.producer_arrays, self.cost_conditions)
+            self.scenario, self.supply, self.steps, years, self.date, self.regions,
+            self.families, self.fleet, self.producer_arrays, self.product_arrays)
 
     # ------------------------------------------------------------------------------------------
-    # exit and entry (topology changes: agents removed/added, routes recompiled)
+    # topology changes: products (family releases), exit and entry
     # ------------------------------------------------------------------------------------------
+    def _refresh_products(self) -> MarketNetwork:
+        """The products hosts offer now (hosting rule of :mod:`pricewar.model.products`), the
+        product table resized to them, and the routes compiled."""
+        producer, family = hosted_products(self.families, self.live_families, self.producer_owner,
+                                           self.producer_open_families)
+        self._next_product_id = self.product_arrays.reindex(producer, family,
+                                                            self._next_product_id)
+        return build_network(self.scenario, self.regions, self.families,
+                             len(self.sector_names), self.producer_arrays, self.product_arrays,
+                             self.platform_arrays, self.consumer_arrays, self.graph)
+
     def _exit_and_entry(self) -> None:
         d = self.scenario.dynamics
         self.exits_this_step = 0
@@ -246,78 +326,123 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
             self.metrics.update(metrics.population(self))
 
     def _remove_producers(self, mask: np.ndarray) -> None:
-        """Bankrupt producers leave: Mesa agents removed, arrays compacted, routes recompiled."""
+        """Bankrupt hosts leave: Mesa agents removed, arrays compacted, routes recompiled."""
         entry_exit.remove_producers(self, mask)
         self.exits_this_step = int(mask.sum())
         self.exits_total += self.exits_this_step
         self._recompile()
 
     def _enter_producers(self) -> None:
-        """At most one entrant per producer group where new capacity would earn the entry
-        margin (:func:`pricewar.model.entry_exit.entrants`)."""
-        unit_cost, _ = investment.new_gpu_economics(self.scenario, self.chips,
-                                                    self.producer_best_chip, self.cost_conditions)
+        """At most one entrant per independent host group where new capacity would earn the
+        entry margin (:func:`pricewar.model.entry_exit.entrants`)."""
         entering = entry_exit.entrants(self.scenario, self.producer_group, self.producer_served,
-                                       self.producer_base_price, unit_cost)
+                                       self.producer_base_price, self.producer_full_cost)
         if not entering:
             return
-        entry_exit.add_producers(self, entering, investment.gpu_life_steps(self.scenario))
+        entry_exit.add_producers(self, entering, investment.life_steps(self.scenario))
         self.entries_this_step = len(entering)
         self.entries_total += len(entering)
         self._recompile()
 
-    def _build_network(self) -> MarketNetwork:
-        return build_network(self.scenario, self.regions, len(self.sector_names),
-                             self.producer_arrays, self.platform_arrays, self.consumer_arrays)
-
     def _recompile(self) -> None:
-        """New topology: routes, costs and a market outcome consistent with the new arrays (the
-        settled volumes of this step stay as they were)."""
-        self.network = self._build_network()
+        """New topology: graph, products, routes, costs and a market outcome consistent with the
+        new arrays (the settled volumes of this step stay as they were)."""
+        self.graph = market_graph(self.regions, self.producer_arrays, self.platform_arrays,
+                                  self.consumer_arrays)
+        self.network = self._refresh_products()
         self._update_costs()
+        fresh = self.product_fresh > 0
+        if fresh.any():  # new hosts' products enter at a best response
+            view = phases.pricing_view(self.scenario, self._route_market(),
+                                       self.product_base_price, self.producer_arrays,
+                                       self.product_arrays, self.families, self.strategy_state,
+                                       self.steps, self.rng)
+            self.product_base_price = phases.entry_prices(view, self.product_arrays,
+                                                          float(np.mean(self.consumer_alpha)))
+            self.product_fresh[:] = 0.0
+        self.product_price = self.product_base_price * self.producer_surcharge[
+            self.product_producer]
         self.market = self._route_market()
-        self.demand_outcome, self.clearing = phases.clear_market(self.market, self.producer_price)
+        self.demand_outcome, self.clearing = phases.clear_market(self.market, self.product_price)
 
     # ------------------------------------------------------------------------------------------
     # initial state
     # ------------------------------------------------------------------------------------------
     def _initialise_market(self) -> None:
-        """Start at a calibrated static equilibrium (docs/ODD.md §5 "Initialisation").
+        """Start at a static equilibrium (docs/ODD.md §5 "Initialisation").
 
-        1. costs at the start date (one notional GPU per producer); 2. outside option calibrated
-        at cost-plus prices, Nash prices, calibrated again at the Nash prices and Nash again;
-        3. fleets sized so each producer serves its Nash demand at the planned utilisation, with
-        cohort ages spread over the first half of the GPU life; 4. cash = cash_weeks x initial
-        revenue.
+        1. costs at the start date on one GPU of each group's initial chip; 2. the reference
+        inclusive value of each consumer at the markup of a small product alone in its nest, the
+        static Bertrand-Nash prices, the reference at them and Nash again, to their fixed point
+        (without capacity limits); 3. fleets sized so each host serves its Nash load at the planned utilisation
+        (an owner-host without a live family: the median owner-host's), cohort ages spread over
+        the first half of the chip life; 4. clearing and settlement; 5.
+        cash = cash_weeks x the host's yearly fixed costs (fleet, and an owner's R&D programme
+        and live families) / 52.18.
         """
         s = self.scenario
-        producers = self.producer_arrays
-        self.platform_markup = np.zeros(self.platform_region.size)
-        self._update_costs()  # empty fleet: costs of one notional GPU of the best chip
-        producers.capacity = np.full(self.n_producers, np.inf)
-        mc = producers.marginal_cost
-        price = mc * 2.0
-        for _ in range(2):
-            producers.price = price
-            phases.set_platform_markups(self.platform_arrays, producers.price)
-            self.consumer_outside_utility = initialise.calibrated_outside_utility(
-                self._route_market(), price, s.demand.initial_outside_share)
-            price = bertrand_nash(self._route_market(), mc, initial_price=price, tol=1e-10)
-        producers.price = price
-        producers.base_price = price.copy()
-        phases.set_platform_markups(self.platform_arrays, producers.price)
-        demand = market_demand(self._route_market(), price).producer_demand
-        per_gpu = capacity_mtok_per_step(self.costs.tokens_per_s_per_gpu, s.step_seconds,
-                                         s.costs.planned_utilisation)
-        initialise.add_initial_fleet(self.fleet, demand, producers.initial_chip, per_gpu,
-                                     investment.gpu_life_steps(s), self.rng)
+        producers, products, consumers = (self.producer_arrays, self.product_arrays,
+                                          self.consumer_arrays)
+        life = investment.life_steps(s)
+        # costs of one GPU of each group's initial chip (the fleet is sized below)
+        self.fleet.add(np.arange(len(producers)), producers.initial_chip, 1.0, 0, life)
+        self._update_costs()
+        alpha = float(np.mean(consumers.alpha))
+        price = np.maximum(products.marginal_cost * alpha / (alpha - 1.0),
+                           phases.MIN_LOG_PRICE_USD_PER_MTOK)
+        everyone = np.arange(len(products))
+        # the reference inclusive value and the Nash prices at it, to their joint fixed point
+        for round_ in range(INIT_ROUNDS):
+            consumers.reference_logsum = self._reference_logsum(price)
+            view = phases.pricing_view(s, self._route_market(capacitated=False), price,
+                                       producers, products, self.families, {}, 0, self.rng)
+            previous, price = price, nash_prices(view, everyone, tol=1e-6 if round_ == 0
+                                                 else 1e-10)
+            if round_ and np.max(np.abs(price / previous - 1.0), initial=0.0) < 1e-9:
+                break
+        consumers.reference_logsum = self._reference_logsum(price)
+        products.base_price = price
+        products.price = price.copy()
+        products.fresh[:] = 0.0
+        self.fleet = Fleet()
+        demand = market_demand(self._route_market(capacitated=False), price)
+        # the load the Nash demand puts on a fleet of the group's initial chip
+        load = np.bincount(products.producer,
+                           demand.producer_demand * products.load_gpu_s_per_mtok,
+                           minlength=len(producers))
+        # an owner-host without a live family at the start served earlier models that are not
+        # in the data: it starts with the median fleet of the owner-hosts that have one
+        owner_host = producers.owner >= 0
+        serving = owner_host & (load > 0)
+        if serving.any():
+            load[owner_host & (load <= 0)] = np.median(load[serving])
+        initialise.add_initial_fleet(self.fleet, load, producers.initial_chip,
+                                     s.step_seconds * s.capital.planned_utilisation, life,
+                                     self.rng)
         self._update_costs()
         self.market = self._route_market()
         self._clear_market()
-        producers.demand = self.demand_outcome.producer_demand
+        consumers.logsum = self.demand_outcome.consumer_logsum.copy()
         self._settle()
-        group_weeks = np.array([s.producers[g].cash_weeks for g in producers.group])
-        producers.cash = producers.revenue * group_weeks / (s.step_days / DAYS_PER_WEEK)
+        programme = np.array([o.fixed_cost_usd_per_year for o in s.owners.values()])
+        owner_programme = np.where(producers.owner >= 0,
+                                   programme[np.maximum(producers.owner, 0)], 0.0)
+        live_own = np.maximum(producers.family_fixed_usd_per_year - owner_programme, 0.0)
+        yearly = producers.fixed_usd_per_year + owner_programme + live_own
+        weeks = np.array([s.producers[g].cash_weeks for g in producers.group])
+        producers.cash = weeks * yearly / WEEKS_PER_YEAR
         self.metrics = metrics.compute(self)
-        self.initial_price_avg = self.metrics["price_avg"]
-        self.metrics["price_index"] = 1.0
+
+    def _reference_logsum(self, price: np.ndarray) -> np.ndarray:
+        """Each consumer's inclusive value at ``price`` (utils): its volume equals its task
+        volume there. A consumer without any route gets its sector's median (it buys nothing
+        whatever the reference)."""
+        market = self._route_market(capacitated=False).with_values(consumer_eta=None)
+        logsum = market_demand(market, price).consumer_logsum
+        finite = np.isfinite(logsum)
+        out = logsum.copy()
+        for sector in np.unique(self.consumer_sector):
+            rows = self.consumer_sector == sector
+            good = rows & finite
+            out[rows & ~finite] = np.median(logsum[good]) if good.any() else 0.0
+        return out

@@ -21,20 +21,21 @@ class RegionTable:
     Attributes
     ----------
     names : region names (the region number is the position)
-    hosts_producers, export_controlled : bool arrays (see :class:`pricewar.scenario.Region`)
-    bloc : supplier bloc of each region (``"cn"``, ``"western"``, ``"contested"``)
+    hosts_producers : bool array (see :class:`pricewar.scenario.Region`)
+    bloc : bloc of each region (``"cn"``, ``"western"``, ``"contested"``), object array
     electricity_usd_per_kwh, ..., ai_power_growth_per_year : float arrays of
         :data:`REGION_COLUMNS` (grid and direct green electricity price, green volume cap per
         step, PUE, facility cost per W, carbon intensity, power for AI and its growth per year)
     latency_ms : (n_regions, n_regions) round-trip latency (ms)
     access_code : (n_regions, n_regions) consumer-region x producer-region access codes
         (:data:`pricewar.market.graph.ACCESS_CODE`; barred where the access table has no entry)
+    sector_access_code : (n_sectors, n_regions, n_regions) the same per consumer sector, with the
+        scenario's ``sector_access`` overrides
     """
 
     names: tuple[str, ...]
     hosts_producers: np.ndarray
-    export_controlled: np.ndarray
-    bloc: tuple[str, ...]
+    bloc: np.ndarray
     electricity_usd_per_kwh: np.ndarray
     green_supply_usd_per_kwh: np.ndarray
     green_supply_cap_mwh_per_step: np.ndarray
@@ -45,6 +46,7 @@ class RegionTable:
     ai_power_growth_per_year: np.ndarray
     latency_ms: np.ndarray
     access_code: np.ndarray
+    sector_access_code: np.ndarray
 
     @classmethod
     def from_scenario(cls, scenario) -> RegionTable:
@@ -56,15 +58,20 @@ class RegionTable:
                 if producer_region in scenario.access[consumer_region]:
                     access[a, b] = ACCESS_CODE[scenario.access[consumer_region][producer_region]]
         latency = scenario.latency_ms
+        by_sector = np.repeat(access[None], len(scenario.sectors), axis=0)
+        for s, sector in enumerate(scenario.sectors):
+            for consumer_region, row in scenario.sector_access.get(sector, {}).items():
+                for producer_region, tier in row.items():
+                    by_sector[s, names.index(consumer_region),
+                              names.index(producer_region)] = ACCESS_CODE[tier]
         return cls(
             names=names,
             hosts_producers=np.array([r.hosts_producers for r in regions], dtype=bool),
-            export_controlled=np.array([r.export_controlled for r in regions], dtype=bool),
-            bloc=tuple(r.bloc for r in regions),
+            bloc=np.array([r.bloc for r in regions], dtype=object),
             **{c: np.array([getattr(r, c) for r in regions], dtype=float)
                for c in REGION_COLUMNS},
             latency_ms=np.array([[latency[a][b] for b in names] for a in names]),
-            access_code=access)
+            access_code=access, sector_access_code=by_sector)
 
     def index(self, names) -> np.ndarray:
         """Region numbers of ``names`` (int array)."""

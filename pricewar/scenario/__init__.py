@@ -1,8 +1,8 @@
 """Scenarios: calibration data + scenario file -> frozen, validated dataclasses.
 
-A scenario is the package's calibration data (``pricewar/data/{regions,chips,sectors,network,
-market}.toml``) deep-merged with a scenario file (``pricewar/data/scenarios/NAME.toml`` or any
-path). Numbers may be written plain or as ``{value = ..., source = "..."}``; sources are kept in
+A scenario is the package's calibration data (``pricewar/data/{regions,sectors,network,families,
+chips,rental,supply,market}.toml``) deep-merged with a scenario file
+(``pricewar/data/scenarios/NAME.toml`` or any path). Numbers may be written plain or as ``{value = ..., source = "..."}``; sources are kept in
 :attr:`Scenario.sources` by key path. Validation happens once, here: unknown keys, wrong types,
 negative or NaN numbers, an asymmetric or incomplete latency matrix, a producer in an unknown
 region, ... each raise :class:`~pricewar.errors.ScenarioError` naming the file, the key path and
@@ -11,8 +11,9 @@ the bad value. Nothing runs on an invalid scenario.
 Flat overrides (``electricity_cn_west=0.03``, ...; see :data:`OVERRIDES`) make scenarios sweepable
 with ``mesa.batch_run`` and ``pricewar run --set``.
 
-Region semantics are data: ``hosts_producers`` (False for consumer-only regions), ``bloc`` (``cn``,
-``western`` or ``contested``) and ``export_controlled`` on each region of ``regions.toml``. Producer
+Region semantics are data: ``hosts_producers`` (False for consumer-only regions) and ``bloc``
+(``cn``, ``western`` or ``contested``: the bloc a region buys chips in) on each region of
+``regions.toml``. Producer
 strategies are validated against :mod:`pricewar.strategies.registry`, so a newly registered strategy
 is usable in a scenario; a ``[strategy_params.<name>]`` table sets a strategy's parameters.
 
@@ -22,7 +23,8 @@ Modules: :mod:`~pricewar.scenario.typed` (validated construction of dataclasses 
 overrides), :mod:`~pricewar.scenario.calibration` (the calibration data files),
 :mod:`~pricewar.scenario.loading` (scenario names and files) and
 :mod:`~pricewar.scenario.parameter_table` (the parameter table of docs/ODD.md);
-:mod:`~pricewar.scenario.catalogue` reads the supply v2 data (``pricewar/data/v2``).
+:mod:`~pricewar.scenario.catalogue` (the supply sections: tiers, owners, families, chips, rental
+index, serving, capital and policy levers).
 """
 
 from pricewar.scenario.calibration import PRODUCER_REGIONS, calibration_defaults
@@ -31,21 +33,19 @@ from pricewar.scenario.overrides import OVERRIDES, parse_override_pairs, parse_o
 from pricewar.scenario.resolve import Scenario, apply_overrides, scenario_from_dict
 from pricewar.scenario.schema import (
     ACCESS,
-    Chip,
     Costs,
     Demand,
     Dynamics,
     Event,
     PlatformGroup,
-    Policy,
     Pricing,
     ProducerGroup,
     Region,
     Sector,
-    Technology,
+    Trade,
 )
 
-__all__ = ["ACCESS", "OVERRIDES", "PRODUCER_REGIONS", "Chip", "Costs", "Demand", "Dynamics",
-           "Event", "PlatformGroup", "Policy", "Pricing", "ProducerGroup", "Region", "Scenario",
-           "Sector", "Technology", "apply_overrides", "calibration_defaults", "load_scenario",
-           "parse_override_pairs", "parse_override_value", "scenario_from_dict", "scenario_names"]
+__all__ = ["ACCESS", "OVERRIDES", "PRODUCER_REGIONS", "Costs", "Demand", "Dynamics", "Event",
+           "PlatformGroup", "Pricing", "ProducerGroup", "Region", "Scenario", "Sector", "Trade",
+           "apply_overrides", "calibration_defaults", "load_scenario", "parse_override_pairs",
+           "parse_override_value", "scenario_from_dict", "scenario_names"]

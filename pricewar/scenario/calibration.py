@@ -64,7 +64,7 @@ def calibration_defaults() -> dict:
     network_sources: dict = {}
     for name in CALIBRATION_FILES:
         content = read_toml(data_dir() / f"{name}.toml")
-        if name in ("regions", "chips", "sectors"):
+        if name in ("regions", "sectors", "rental"):  # one section per file
             merged[name] = content
         else:
             network_sources.update(content.pop("sources", {}))

@@ -1,10 +1,12 @@
-"""The supply v2 catalogue: capability tiers, owners, model families, accelerators by bloc, the GPU
-rental index and the serving, capital and policy parameters (``pricewar/data/v2/*.toml``), as
-frozen, validated dataclasses.
+"""The supply catalogue: capability tiers, owners, model families, accelerators by bloc, the GPU
+rental index and the serving, capital and policy parameters (``pricewar/data/{families,chips,
+rental,supply}.toml``), as frozen, validated dataclasses.
 
-:func:`load_catalogue` reads the four files once and checks them: unknown keys, wrong types, bad
-dates, negative numbers, numbers without a source, references to an unknown owner, tier, chip,
-family or region, and a rental index that misses a chip each raise
+A scenario holds these sections among its own (:class:`~pricewar.scenario.Scenario`, checked by
+:func:`check_catalogue`; ``scenario.catalogue`` is the :class:`Catalogue` the market library
+reads). :func:`load_catalogue` reads the four files on their own and checks them: unknown keys,
+wrong types, bad dates, negative numbers, numbers without a source, references to an unknown
+owner, tier, chip, family or region, and a rental index that misses a chip each raise
 :class:`~pricewar.errors.ScenarioError` naming the file, the key path and the value. Dates are
 ``datetime.date``; a date may be written ``"2024-05-06"`` or ``{value = "2024-05-06", source =
 "..."}``. Sources are kept in :attr:`Catalogue.sources` by key path.
@@ -49,7 +51,7 @@ def _date(value: object, path: str, origin: str, sources: dict) -> dt.date:
 
 
 def _optional_date(value: object, path: str, origin: str, sources: dict) -> dt.date | None:
-    return _date(value, path, origin, sources)
+    return None if value is None else _date(value, path, origin, sources)
 
 
 def date_field(optional: bool = False):
@@ -164,6 +166,16 @@ class ScaledRental:
 
 
 @dataclass(frozen=True)
+class RentalTable:
+    """The rental index (``rental.toml``): the market reference chip, the chips with anchor series
+    and the chips scaled from another chip's series."""
+
+    reference_chip: str
+    series: dict[str, RentalSeries] = field(default_factory=dict)
+    scaled: dict[str, ScaledRental] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ServingParameters:
     """The decode anchor (a measured rate of one family on one chip) and the serving trends."""
 
@@ -187,9 +199,12 @@ class CapitalParameters:
     variable_opex_usd_per_mtok: float = field(metadata=bounds())
 
 
-_LEVER_BOUNDS = {"carbon_price_usd_per_t": (0.0, None), "power_subsidy_domestic_chips": (0.0, 1.0),
+# plausible ranges (pricewar.limits): a carbon price up to 10,000 USD/t (over 100x the EU ETS of
+# 2025), the export-control penalty up to +1000% and its lag up to 50 years
+_LEVER_BOUNDS = {"carbon_price_usd_per_t": (0.0, 10_000.0),
+                 "power_subsidy_domestic_chips": (0.0, 1.0),
                  "capex_subsidy": (0.0, 1.0), "wacc": (0.0, 1.0),
-                 "export_control_penalty": (0.0, None), "export_control_lag_years": (0.0, None)}
+                 "export_control_penalty": (0.0, 10.0), "export_control_lag_years": (0.0, 50.0)}
 
 
 @dataclass(frozen=True)
@@ -219,8 +234,8 @@ class PolicyLevers:
     power_subsidy_from_date: dt.date = field(metadata=date_field())
     capex_subsidy: float = field(metadata=bounds(0.0, 1.0))
     wacc: float = field(metadata=bounds(0.0, 1.0))
-    export_control_penalty: float = field(metadata=bounds())
-    export_control_lag_years: float = field(metadata=bounds())
+    export_control_penalty: float = field(metadata=bounds(0.0, 10.0))
+    export_control_lag_years: float = field(metadata=bounds(0.0, 50.0))
     chip_regime: Literal["historical", "no_controls", "full_ban"]
     restricted_chips_buyable: bool
 
@@ -260,7 +275,7 @@ class QualityMapping:
 
 @dataclass(frozen=True, eq=False)
 class Catalogue:
-    """Everything supply v2 reads from ``pricewar/data/v2`` (dicts keep file order)."""
+    """Everything the supply library reads from the catalogue files (dicts keep file order)."""
 
     tiers: dict[str, Tier]
     owners: dict[str, Owner]
@@ -279,6 +294,15 @@ class Catalogue:
     def tier_rank(self, tier: str) -> int:
         """Position of ``tier`` on the capability ladder (0 = lowest)."""
         return list(self.tiers).index(tier)
+
+    @classmethod
+    def from_parts(cls, *, tiers, owners, families, chips, rental: RentalTable, overlap_weeks,
+                   quality, serving, capital, policy, sources=None) -> Catalogue:
+        """A catalogue from already validated sections (a scenario's)."""
+        return cls(tiers=tiers, owners=owners, families=families, chips=chips,
+                   rental_reference_chip=rental.reference_chip, rental_series=rental.series,
+                   rental_scaled=rental.scaled, overlap_weeks=overlap_weeks, quality=quality,
+                   serving=serving, capital=capital, policy=policy, sources=dict(sources or {}))
 
 
 def _table(data: dict, key: str, origin: str) -> dict:
@@ -376,10 +400,29 @@ def _regions() -> set[str]:
     return set(read_toml(data_dir() / "regions.toml"))
 
 
+def check_catalogue(parts: dict, origins: dict[str, str], regions: set[str]) -> None:
+    """Cross-references and physical limits of the catalogue sections ``parts`` (tiers, owners,
+    families, quality, chips, rental, serving): raise ScenarioError naming ``origins[file]``, the
+    key path and the value. ``regions``: the known region names."""
+    origin = origins["families"]
+    _check_families(parts, origin, regions)
+    if parts["quality"].benchmark != "gpqa_diamond":
+        fail(origin, "quality.benchmark", parts["quality"].benchmark,
+             "only gpqa_diamond is mapped (tiers give gpqa_equivalent)")
+    chips = parts["chips"]
+    _check_chips(chips, origins["chips"])
+    rental = parts["rental"]
+    _check_rental(rental.reference_chip, rental.series, rental.scaled, chips, origins["rental"])
+    serving = parts["serving"]
+    _refs(origins["supply"], "serving.anchor_family", serving.anchor_family, parts["families"],
+          "family")
+    _refs(origins["supply"], "serving.anchor_chip", serving.anchor_chip, chips, "chip")
+
+
 def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     """Read and validate ``families``, ``chips``, ``rental`` and ``supply``.toml of ``directory``
-    (default: the package's ``data/v2``)."""
-    folder = Path(directory) if directory is not None else data_dir() / "v2"
+    (default: the package's ``data``)."""
+    folder = Path(directory) if directory is not None else data_dir()
     raw = {name: read_toml(folder / f"{name}.toml") for name in FILES}
     origins = {name: str(folder / f"{name}.toml") for name in FILES}
     for name in FILES:
@@ -397,47 +440,40 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
         "families": _build_tables(Family, _table(fam, "families", origin), "families", origin,
                                   sources),
     }
-    overlap = build_dataclass(_Overlap, {"overlap_weeks": fam.get("overlap_weeks")}, "", origin,
-                              sources).overlap_weeks
-    quality = build_dataclass(QualityMapping, _table(fam, "quality", origin), "quality", origin,
-                              sources)
-    _check_families(parts, origin, _regions())
-    if quality.benchmark != "gpqa_diamond":
-        fail(origin, "quality.benchmark", quality.benchmark,
-             "only gpqa_diamond is mapped (tiers give gpqa_equivalent)")
+    parts["overlap_weeks"] = build_dataclass(_Overlap, {"overlap_weeks": fam.get("overlap_weeks")},
+                                             "", origin, sources).overlap_weeks
+    parts["quality"] = build_dataclass(QualityMapping, _table(fam, "quality", origin), "quality",
+                                       origin, sources)
 
     chip_raw, origin = raw["chips"], origins["chips"]
     if set(chip_raw) != {"chips"}:
         extra = sorted(set(chip_raw) - {"chips"}) or ["chips"]
         fail(origin, extra[0], chip_raw.get(extra[0]), "expected only a [chips.<name>] table")
-    chips = _build_tables(Accelerator, _table(chip_raw, "chips", origin), "chips", origin, sources)
-    _check_chips(chips, origin)
+    parts["chips"] = _build_tables(Accelerator, _table(chip_raw, "chips", origin), "chips", origin,
+                                   sources)
 
     rent, origin = raw["rental"], origins["rental"]
     unknown = sorted(set(rent) - {"reference_chip", "series", "scaled"})
     if unknown:
         fail(origin, unknown[0], rent[unknown[0]], "unknown key (expected reference_chip, series, "
                                                    "scaled)")
-    series = _build_tables(RentalSeries, rent.get("series", {}), "series", origin, sources)
-    scaled = _build_tables(ScaledRental, rent.get("scaled", {}), "scaled", origin, sources)
-    reference = rent.get("reference_chip")
-    _check_rental(reference, series, scaled, chips, origin)
+    parts["rental"] = RentalTable(
+        reference_chip=rent.get("reference_chip"),
+        series=_build_tables(RentalSeries, rent.get("series", {}), "series", origin, sources),
+        scaled=_build_tables(ScaledRental, rent.get("scaled", {}), "scaled", origin, sources))
 
     sup, origin = raw["supply"], origins["supply"]
     unknown = sorted(set(sup) - {"serving", "capital", "policy"})
     if unknown:
         fail(origin, unknown[0], sup[unknown[0]], "unknown key (expected serving, capital, policy)")
-    serving = build_dataclass(ServingParameters, _table(sup, "serving", origin), "serving", origin,
-                              sources)
-    _refs(origin, "serving.anchor_family", serving.anchor_family, parts["families"], "family")
-    _refs(origin, "serving.anchor_chip", serving.anchor_chip, chips, "chip")
-    capital = build_dataclass(CapitalParameters, _table(sup, "capital", origin), "capital", origin,
-                              sources)
-    policy = build_dataclass(PolicyLevers, _table(sup, "policy", origin), "policy", origin, sources)
-    return Catalogue(tiers=parts["tiers"], owners=parts["owners"], families=parts["families"],
-                     chips=chips, rental_reference_chip=reference, rental_series=series,
-                     rental_scaled=scaled, overlap_weeks=overlap, quality=quality,
-                     serving=serving, capital=capital, policy=policy, sources=sources)
+    parts["serving"] = build_dataclass(ServingParameters, _table(sup, "serving", origin),
+                                       "serving", origin, sources)
+    parts["capital"] = build_dataclass(CapitalParameters, _table(sup, "capital", origin),
+                                       "capital", origin, sources)
+    parts["policy"] = build_dataclass(PolicyLevers, _table(sup, "policy", origin), "policy",
+                                      origin, sources)
+    check_catalogue(parts, origins, _regions())
+    return Catalogue.from_parts(**parts, sources=sources)
 
 
 @dataclass(frozen=True)

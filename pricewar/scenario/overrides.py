@@ -27,16 +27,19 @@ def _override_latency(data: dict, value) -> None:
 def _scale_counts(section: str):
     def apply(data: dict, total) -> None:
         groups = data[section]
-        weights = {k: g["count"] for k, g in groups.items()}
-        base = sum(weights.values())
+        # owner groups (a firm's one serving arm) keep their count; the others share the rest
+        fixed = sum(g["count"] for g in groups.values() if g.get("owner"))
+        scalable = {k: g["count"] for k, g in groups.items() if not g.get("owner")}
+        base = sum(scalable.values())
+        rest = max(int(total) - fixed, 0)
         # largest-remainder apportionment keeps the total exact
-        raw = {k: total * w / base for k, w in weights.items()}
+        raw = {k: rest * w / base for k, w in scalable.items()} if base else {}
         counts = {k: int(math.floor(v)) for k, v in raw.items()}
         for k in sorted(raw, key=lambda k: raw[k] - counts[k], reverse=True)[
-                : int(total) - sum(counts.values())]:
+                : rest - sum(counts.values())]:
             counts[k] += 1
-        for k, g in groups.items():
-            g["count"] = counts[k]
+        for k, count in counts.items():
+            groups[k]["count"] = count
     return apply
 
 
@@ -51,6 +54,26 @@ def _scale_consumers(data: dict, total) -> None:
     data["demand"]["consumers_per_segment"] = max(1, round(total / segments))
 
 
+def _setter(section: str, key: str):
+    def apply(data: dict, value) -> None:
+        data[section][key] = value
+    return apply
+
+
+#: policy levers of the supply side (``policy`` section) settable by a flat override
+_LEVERS = {
+    "carbon_price_usd_per_t": ("carbon price on the power bill (USD per t CO2)", float),
+    "power_subsidy_domestic_chips": (
+        "share of the power bill subsidised for hosts on chips of their own bloc (0-1)", float),
+    "capex_subsidy": ("share of chip and facility capex subsidised (0-1)", float),
+    "wacc": ("weighted average cost of capital (1/year; host groups add their premium)", float),
+    "export_control_penalty": (
+        "counterfactual: CN cohorts' throughput / (1 + penalty), J/token x (1 + penalty)", float),
+    "export_control_lag_years": (
+        "counterfactual: years every CN chip availability window starts later", float),
+    "chip_regime": ("chip availability: historical, no_controls or full_ban", str),
+}
+
 #: Flat override keys -> (description, function applying the value to the scenario dict, type)
 OVERRIDES: dict[str, tuple[str, Any, type]] = {
     **{f"electricity_{r}": (f"grid electricity price in {r} (USD/kWh)",
@@ -61,22 +84,31 @@ OVERRIDES: dict[str, tuple[str, Any, type]] = {
         _region_setter("cn_west", "green_supply_cap_mwh_per_step"),
         float),
     "hub_latency_ms": ("cn_west-cn_east round trip (ms)", _override_latency, float),
-    "export_control_penalty": (
-        "CN chips' extra J/token and lower tokens/s per USD (0 = parity)",
-        lambda d, v: d["policy"].__setitem__("export_control_penalty", v), float),
-    "export_control_lag_years": (
-        "years CN producers under export controls trail the chip frontier",
-        lambda d, v: d["policy"].__setitem__("export_control_lag_years", v), float),
-    "friction_utils": ("cross-bloc access friction (utils)",
-                       lambda d, v: d["policy"].__setitem__("friction_utils", v), float),
-    "demand_growth": ("exogenous demand growth per step",
+    **{name: (description, _setter("policy", name), kind)
+       for name, (description, kind) in _LEVERS.items()},
+    "friction_utils": ("cross-bloc access friction on hosts in the other bloc (utils)",
+                       _setter("trade", "friction_utils"), float),
+    "family_friction_utils": ("friction on families owned in the other bloc (utils)",
+                              _setter("trade", "family_friction_utils"), float),
+    "tariff_cross_bloc": ("ad valorem tariff on tokens from hosts in the other bloc (share)",
+                          _setter("trade", "tariff_cross_bloc"), float),
+    "nest_sigma": ("substitution between hosts of one family (nested-logit sigma, 0-0.99)",
+                   _setter("demand", "nest_sigma"), float),
+    "customer_base_kappa": ("utility bonus of the hosts a consumer bought from last step at "
+                            "a full share (utils, 0-5; 0: no customer base)",
+                            _setter("demand", "customer_base_kappa_utils"), float),
+    "demand_eta": ("elasticity of every sector's volume to its price index",
+                   lambda d, v: _set_all(d, "sectors", "eta", v), float),
+    "quality_slope": ("utils per GPQA Diamond point of a family's quality",
+                      _setter("quality", "slope_utils_per_point"), float),
+    "demand_growth": ("exogenous task growth per step",
                       lambda d, v: d["demand"].__setitem__("growth_per_step", v), float),
     "producer_strategy": ("strategy of every producer: a registered name "
                           f"({', '.join(strategy_names())}, or one registered with "
                           "pricewar.strategies.register)",
                           lambda d, v: _set_all(d, "producers", "strategy", v), str),
-    "n_producers": ("total number of producers (groups scaled proportionally)",
-                    _scale_counts("producers"), int),
+    "n_producers": ("total number of producers (owner-hosts keep one each; independent host "
+                    "groups scaled proportionally)", _scale_counts("producers"), int),
     "n_platforms": ("total number of platforms (groups scaled proportionally)",
                     _scale_counts("platforms"), int),
     "n_consumers": ("total number of consumers (regions x sectors x per segment)",

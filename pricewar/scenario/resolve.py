@@ -7,6 +7,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import tomli_w
@@ -20,20 +21,31 @@ from pricewar.limits import (
     MAX_ROUTES,
     MAX_STEPS,
 )
+from pricewar.scenario.catalogue import (
+    Accelerator,
+    CapitalParameters,
+    Catalogue,
+    Family,
+    Owner,
+    PolicyLevers,
+    QualityMapping,
+    RentalTable,
+    ServingParameters,
+    Tier,
+    check_catalogue,
+)
 from pricewar.scenario.overrides import OVERRIDES, check_override_range, flatten, plain
 from pricewar.scenario.schema import (
-    Chip,
     Costs,
     Demand,
     Dynamics,
     Event,
     PlatformGroup,
-    Policy,
     Pricing,
     ProducerGroup,
     Region,
     Sector,
-    Technology,
+    Trade,
     build_strategy_params,
 )
 from pricewar.scenario.typed import bounds, build_dataclass, built_by, fail
@@ -45,9 +57,14 @@ from pricewar.units import SECONDS_PER_DAY
 class Scenario:
     """A fully resolved, validated scenario. Build with :func:`load_scenario`.
 
-    ``strategy_params`` maps a strategy name to its parameter dataclass (strategies registered
-    with ``params``); the defaults of every such strategy in use are filled in, so the resolved
-    scenario records all parameters of a run.
+    The market sections (regions, sectors, network, producers, platforms, demand, ...) and the
+    supply catalogue (tiers, owners, families, chips, rental index, serving, capital and policy
+    levers; :attr:`catalogue`) in one object, so a scenario file or a flat override can change any
+    of them and ``to_toml`` records them all. ``strategy_params`` maps a strategy name to its
+    parameter dataclass (strategies registered with ``params``); the defaults of every such
+    strategy in use are filled in, so the resolved scenario records all parameters of a run.
+    ``sector_access`` overrides the access tier of ``access`` for one sector
+    (sector -> consumer region -> producer region -> tier).
     """
 
     name: str
@@ -55,25 +72,45 @@ class Scenario:
     start_date: str
     step_days: float = field(metadata=bounds(0.0, 366.0, strict=True))
     steps: int = field(metadata=bounds(0, MAX_STEPS))
-    price_form: Literal["log", "linear"]
     regions: dict[str, Region]
-    chips: dict[str, Chip]
     sectors: dict[str, Sector]
     latency_ms: dict[str, dict[str, float]] = field(metadata=bounds(0.0, 60_000.0))
     access: dict[str, dict[str, Literal["allowed", "friction", "barred"]]]
+    tiers: dict[str, Tier]
+    owners: dict[str, Owner]
+    families: dict[str, Family]
+    overlap_weeks: float = field(metadata=bounds())
+    quality: QualityMapping
+    chips: dict[str, Accelerator]
+    rental: RentalTable
+    serving: ServingParameters
+    capital: CapitalParameters
+    policy: PolicyLevers
     producers: dict[str, ProducerGroup]
     platforms: dict[str, PlatformGroup]
     demand: Demand
     costs: Costs
-    technology: Technology
-    policy: Policy
+    trade: Trade
     pricing: Pricing
     dynamics: Dynamics
     events: tuple[Event, ...] = ()
+    sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
+        field(default_factory=dict))
     strategy_params: dict[str, Any] = field(default_factory=dict,
                                             metadata=built_by(build_strategy_params))
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     origin: str = field(default="<object>", compare=False)
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        """The supply sections as the :class:`~pricewar.scenario.catalogue.Catalogue` the market
+        library reads (policy levers included)."""
+        return Catalogue.from_parts(
+            tiers=self.tiers, owners=self.owners, families=self.families, chips=self.chips,
+            rental=self.rental, overlap_weeks=self.overlap_weeks, quality=self.quality,
+            serving=self.serving, capital=self.capital, policy=self.policy,
+            sources={k: v for k, v in self.sources.items()
+                     if k.split(".")[0] in _CATALOGUE_SECTIONS})
 
     @property
     def step_seconds(self) -> float:
@@ -92,7 +129,7 @@ class Scenario:
 
     def to_dict(self) -> dict:
         """Plain nested dict (TOML-serialisable); numbers carry their sources back inline."""
-        data = dataclasses.asdict(self)
+        data = _without_none(dataclasses.asdict(self))
         data.pop("origin")
         sources = data.pop("sources")
         for path, source in sources.items():
@@ -117,6 +154,19 @@ class Scenario:
     def with_overrides(self, **overrides) -> Scenario:
         """A new validated scenario with flat overrides applied (see :data:`OVERRIDES`)."""
         return apply_overrides(self, overrides)
+
+
+_CATALOGUE_SECTIONS = ("tiers", "owners", "families", "overlap_weeks", "quality", "chips",
+                       "series", "scaled", "rental", "serving", "capital", "policy")
+
+
+def _without_none(node):
+    """``node`` without ``None`` leaves (TOML has no null: an absent optional key is None)."""
+    if isinstance(node, dict):
+        return {k: _without_none(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list | tuple):
+        return [_without_none(v) for v in node]
+    return node
 
 
 def _attach_source(data: dict, keys: list[str], source: str) -> None:
@@ -162,14 +212,8 @@ def _check_consistency(s: Scenario) -> None:
     o = s.origin
     try:
         dt.date.fromisoformat(s.start_date)
-        dt.date.fromisoformat(s.technology.reference_date)
     except ValueError as error:
         fail(o, "start_date", s.start_date, f"not an ISO date: {error}")
-    for name, chip in s.chips.items():
-        try:
-            dt.date.fromisoformat(chip.release_date)
-        except ValueError:
-            fail(o, f"chips.{name}.release_date", chip.release_date, "not an ISO date")
     regions = list(s.regions)  # scenario order: the first problem reported is deterministic
     producer_regions = list(s.producer_regions)
     if not producer_regions:
@@ -183,16 +227,23 @@ def _check_consistency(s: Scenario) -> None:
                       f"latency matrix not symmetric: latency_ms.{b}.{a} = {back}")
     _check_matrix_keys(o, "access", s.access, regions, producer_regions,
                        f"unknown producer region (expected one of {producer_regions})")
-    for name, group in s.producers.items():
-        if group.region not in regions or not s.regions[group.region].hosts_producers:
-            fail(o, f"producers.{name}.region", group.region,
-                  f"unknown producer region (expected one of {producer_regions})")
-        if group.chip not in s.chips:
-            fail(o, f"producers.{name}.chip", group.chip,
-                  f"unknown chip (expected one of {sorted(s.chips)})")
-    if sum(g.count for g in s.producers.values()) < 1:
-        fail(o, "producers", {k: g.count for k, g in s.producers.items()},
-              "need at least one producer")
+    for sector, table in s.sector_access.items():
+        if sector not in s.sectors:
+            fail(o, f"sector_access.{sector}", table,
+                 f"unknown sector (expected one of {list(s.sectors)})")
+        for consumer, row in table.items():
+            if consumer not in regions:
+                fail(o, f"sector_access.{sector}.{consumer}", row, "unknown region")
+            for producer in row:
+                if producer not in producer_regions:
+                    fail(o, f"sector_access.{sector}.{consumer}.{producer}", row[producer],
+                         f"unknown producer region (expected one of {producer_regions})")
+    check_catalogue({"tiers": s.tiers, "owners": s.owners, "families": s.families,
+                     "quality": s.quality, "chips": s.chips, "rental": s.rental,
+                     "serving": s.serving}, {name: o for name in
+                                             ("families", "chips", "rental", "supply")},
+                    set(regions))
+    _check_producers(s, producer_regions)
     for name, group in s.platforms.items():
         if group.region not in regions:
             fail(o, f"platforms.{name}.region", group.region, "unknown region")
@@ -209,11 +260,11 @@ def _check_consistency(s: Scenario) -> None:
     total_share = sum(sec.demand_share for sec in s.sectors.values())
     if not math.isclose(total_share, 1.0, rel_tol=1e-6):
         fail(o, "sectors.*.demand_share", total_share, "sector demand shares must sum to 1")
-    if s.price_form == "log":
-        for name, sec in s.sectors.items():
-            if sec.alpha <= 1.0:
-                fail(o, f"sectors.{name}.alpha", sec.alpha,
-                      "must be > 1 with price_form 'log' (otherwise no best response exists)")
+    for name, sec in s.sectors.items():
+        if sec.alpha <= 1.0:
+            fail(o, f"sectors.{name}.alpha", sec.alpha,
+                 "must be > 1 (with log price a product alone in its nest has elasticity about "
+                 "alpha: no best response exists at alpha <= 1)")
     for i, event in enumerate(s.events):
         if event.kind == "price_cut" and event.group not in s.producers:
             fail(o, f"events[{i}].group", event.group,
@@ -222,8 +273,8 @@ def _check_consistency(s: Scenario) -> None:
             fail(o, f"events[{i}].fraction", event.fraction, "a price cut must be in (0, 1)")
         if event.kind == "demand_shock" and event.group and event.group not in regions:
             fail(o, f"events[{i}].group", event.group, "unknown region")
-    if s.costs.planned_utilisation > s.costs.max_utilisation:
-        fail(o, "costs.planned_utilisation", s.costs.planned_utilisation,
+    if s.capital.planned_utilisation > s.costs.max_utilisation:
+        fail(o, "capital.planned_utilisation", s.capital.planned_utilisation,
               f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")
     _check_size(s)
 
@@ -245,6 +296,7 @@ def _check_size(s: Scenario) -> None:
              f"{consumers:,} consumers (regions x sectors x per segment): at most "
              f"{MAX_CONSUMERS:,}")
     listings = max((g.listings for g in s.platforms.values() if g.count), default=0)
+    # (a lower estimate in v2: each listed host offers one route per family it serves, ~2-8)
     routes = (consumers * min(s.demand.platforms_per_consumer, platforms)
               * min(listings, producers))
     if routes > MAX_ROUTES:
@@ -257,6 +309,36 @@ def _check_size(s: Scenario) -> None:
              f"compounded over steps = {s.steps} demand would change by a factor "
              f"{(1 + growth):g}^{s.steps}, beyond {MAX_DEMAND_FACTOR:g}: shorten the run or "
              f"lower the growth")
+
+
+def _check_producers(s: Scenario, producer_regions: list[str]) -> None:
+    """Producer groups: known region, chip and owner; one serving arm per owner; every
+    independent group hosts at least one open family."""
+    o = s.origin
+    owners_seen: dict[str, str] = {}
+    for name, group in s.producers.items():
+        key = f"producers.{name}"
+        if group.region not in producer_regions:
+            fail(o, f"{key}.region", group.region,
+                 f"unknown producer region (expected one of {producer_regions})")
+        if group.chip not in s.chips:
+            fail(o, f"{key}.chip", group.chip, f"unknown chip (expected one of {list(s.chips)})")
+        if group.owner:
+            if group.owner not in s.owners:
+                fail(o, f"{key}.owner", group.owner,
+                     f"unknown owner (expected one of {list(s.owners)})")
+            if group.owner in owners_seen:
+                fail(o, f"{key}.owner", group.owner,
+                     f"owner already served by producers.{owners_seen[group.owner]}")
+            owners_seen[group.owner] = name
+            if group.count > 1:
+                fail(o, f"{key}.count", group.count, "an owner has one serving arm (count <= 1)")
+        elif group.open_families < 1 and group.count > 0:
+            fail(o, f"{key}.open_families", group.open_families,
+                 "an independent host (owner = \"\") must host at least one open family")
+    if sum(g.count for g in s.producers.values()) < 1:
+        fail(o, "producers", {k: g.count for k, g in s.producers.items()},
+              "need at least one producer")
 
 
 def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:

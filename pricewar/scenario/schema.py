@@ -14,28 +14,29 @@ ACCESS = ("allowed", "friction", "barred")
 
 # Plausible ranges of the numbers flat overrides and sweeps vary (a value outside is a typo or a
 # different world, and would overflow the kernel): electricity and green supply up to 10 USD/kWh
-# (20x the dearest industrial tariff); exogenous growth rates up to +1000% per year and
-# efficiency gains up to 10x per year (the fastest calibrated: GPU supply +100%, algorithms 2.8x);
-# export-control energy penalty up to +1000% and lag up to 50 years; access friction up to 100
-# utils (cross-bloc demand is then e^-100 of its value).
+# (20x the dearest industrial tariff); exogenous growth rates up to +1000% per year; access
+# frictions up to 100 utils (cross-bloc demand is then e^-100 of its value); tariffs up to
+# 1000%; the upper-level elasticity up to 10 (volume x 10^-10 for a tenfold price).
 MAX_USD_PER_KWH = 10.0
 MAX_GROWTH_PER_YEAR = 10.0
+MAX_UTILS = 100.0
 
-CALIBRATION_FILES = ("regions", "chips", "sectors", "network", "market")
+#: the calibration data files merged under a scenario file, in merge order
+CALIBRATION_FILES = ("regions", "sectors", "network", "families", "chips", "rental", "supply",
+                     "market")
 
 
 @dataclass(frozen=True)
 class Region:
     """Electricity, cooling, facility cost and carbon intensity of one region.
 
-    ``hosts_producers`` is False for a consumer-only region; ``bloc`` is the supplier bloc the
-    bloc-share reporters count the region in; ``export_controlled`` is True where the region's
-    producers are under chip export controls (the ``policy`` penalties and lag apply to them).
+    ``hosts_producers`` is False for a consumer-only region; ``bloc`` is the bloc the region's
+    producers buy chips in (chip availability by bloc; the export-control levers apply to the
+    controlled bloc) and the bloc the bloc-share reporters, frictions and tariffs count it in.
     """
 
     hosts_producers: bool
     bloc: Literal["cn", "western", "contested"]
-    export_controlled: bool
     electricity_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
     green_supply_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
     green_supply_cap_mwh_per_step: float = field(metadata=bounds())
@@ -47,47 +48,50 @@ class Region:
 
 
 @dataclass(frozen=True)
-class Chip:
-    """An accelerator serving the reference token at the technology reference date."""
-
-    price_usd: float = field(metadata=bounds(strict=True))
-    power_w: float = field(metadata=bounds(strict=True))
-    tokens_per_s_per_gpu: float = field(metadata=bounds(strict=True))
-    energy_j_per_token: float = field(metadata=bounds(strict=True))
-    release_date: str
-    purchasable: bool
-    supply_gpus_per_step: float = field(metadata=bounds())
-    supply_growth_per_year: float = field(metadata=bounds(0.0, MAX_GROWTH_PER_YEAR))
-
-
-@dataclass(frozen=True)
 class Sector:
-    """A demand segment: share of a region's demand, latency tolerance, tastes."""
+    """A demand segment: share of a region's demand, latency tolerance, tastes.
+
+    ``alpha``: price sensitivity between model families (log price); ``eta``: elasticity of the
+    sector's volume to its price index (docs/ODD.md §6.2).
+    """
 
     demand_share: float = field(metadata=bounds(0.0, 1.0))
     latency_tolerance_ms: float = field(metadata=bounds(strict=True))
     latency_utils_per_ms: float = field(metadata=bounds())
     quality_weight: float = field(metadata=bounds())
     alpha: float = field(metadata=bounds(strict=True))
+    eta: float = field(metadata=bounds(0.0, 10.0))
     flexible: bool
 
 
 @dataclass(frozen=True)
 class ProducerGroup:
-    """A group of token producers in one region sharing chip, quality level and strategy."""
+    """Hosts in one region sharing initial chip, strategy and parameters.
+
+    ``owner`` (an owner of ``families.toml``) makes the group that owner's serving arm (count 1):
+    it serves every released family of its owner. ``open_families`` is how many released
+    open-weight families of other owners each host serves (those with the highest quality per
+    serving cost). ``cash_weeks``: initial cash in weeks of fixed costs. ``quality_sd_utils``:
+    spread of host quality (speed, reliability). ``serving_efficiency``: share of DeepSeek's
+    at-scale decode rate the host reaches. ``wacc_premium``: added to ``policy.wacc``.
+    """
 
     region: str
     count: int = field(metadata=bounds(0, MAX_PRODUCERS))
     chip: str
-    quality_utils: float = field(metadata=bounds(None))
-    quality_sd_utils: float = field(metadata=bounds())
-    cash_weeks: float = field(metadata=bounds())
     strategy: str = field(metadata=one_of(strategy_names))
+    cash_weeks: float = field(metadata=bounds())
+    quality_sd_utils: float = field(metadata=bounds())
+    serving_efficiency: float = field(metadata=bounds(0.0, 1.0, strict=True))
+    wacc_premium: float = field(metadata=bounds(-0.5, 0.5))
+    owner: str = ""
+    open_families: int = field(default=0, metadata=bounds(0, 1_000))
 
 
 @dataclass(frozen=True)
 class PlatformGroup:
-    """Platform operators (clouds, routers) in one region listing producers of some regions."""
+    """Platform operators (clouds, routers) in one region listing hosts of some regions: every
+    owner-host of those regions and ``listings`` random independent hosts."""
 
     region: str
     count: int = field(metadata=bounds(0, MAX_PLATFORMS))
@@ -99,49 +103,36 @@ class PlatformGroup:
 
 @dataclass(frozen=True)
 class Demand:
-    """Industrial demand: base volume by region, growth, calibration of the outside option."""
+    """Industrial demand: base volume by region, task growth, substitution between hosts."""
 
     consumers_per_segment: int = field(metadata=bounds(1, MAX_CONSUMERS))
     platforms_per_consumer: int = field(metadata=bounds(1, MAX_PLATFORMS))
     demand_sd: float = field(metadata=bounds(0.0, 10.0))
     # -10% to +50% per step: beyond, demand vanishes or explodes within a few dozen steps
     growth_per_step: float = field(metadata=bounds(-0.1, 0.5))
-    initial_outside_share: float = field(metadata=bounds(0.0, 1.0))
+    nest_sigma: float = field(metadata=bounds(0.0, 0.99))
     base_mtok_per_step: dict[str, float] = field(metadata=bounds())
+    # customer base (docs/ODD.md §6.2): at 5 utils a rival must be exp(5/alpha) ~ 60x cheaper to
+    # win a fully held consumer, beyond any switching cost reported for API customers
+    customer_base_kappa_utils: float = field(default=0.0, metadata=bounds(0.0, 5.0))
 
 
 @dataclass(frozen=True)
 class Costs:
-    """Cost accounting parameters (docs/ODD.md §6.1 "Costs")."""
+    """Serving limits and network cost (capital and serving parameters: ``capital``,
+    ``serving``)."""
 
-    gpu_life_years: float = field(metadata=bounds(strict=True))
-    planned_utilisation: float = field(metadata=bounds(0.0, 1.0, strict=True))
     max_utilisation: float = field(metadata=bounds(0.0, 1.0, strict=True))
-    fixed_opex_share_per_year: float = field(metadata=bounds())
     transfer_usd_per_mtok: float = field(metadata=bounds())
 
 
 @dataclass(frozen=True)
-class Technology:
-    """Efficiency trends of serving a fixed-capability token."""
+class Trade:
+    """Demand-side trade policy: cross-bloc frictions (utils) and an ad valorem tariff."""
 
-    reference_date: str
-    algorithmic_efficiency_per_year: float = field(
-        metadata=bounds(0.0, MAX_GROWTH_PER_YEAR, strict=True))
-    software_efficiency_per_year: float = field(
-        metadata=bounds(0.0, MAX_GROWTH_PER_YEAR, strict=True))
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Export controls and cross-bloc access frictions."""
-
-    export_control_penalty: float = field(metadata=bounds(0.0, 10.0))
-    friction_utils: float = field(metadata=bounds(0.0, 100.0))
-    export_control_hardware_share: float = field(metadata=bounds(0.0, 1.0))
-    export_control_lag_years: float = field(metadata=bounds(0.0, 50.0))
-    cn_chip_supply_gpus_per_step: float = field(metadata=bounds())
-    cn_chip_supply_growth_per_year: float = field(metadata=bounds(0.0, MAX_GROWTH_PER_YEAR))
+    friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
+    family_friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
+    tariff_cross_bloc: float = field(metadata=bounds(0.0, 10.0))
 
 
 @dataclass(frozen=True)
@@ -178,10 +169,11 @@ class Dynamics:
 class Event:
     """A scheduled shock: a producer group's price cut, or a demand shock.
 
-    ``price_cut``: at ``step`` the ``producers`` largest (by volume) producers of ``group`` cut
-    their list price by ``fraction`` (0.97 = -97%) and hold it ``duration_steps`` steps.
-    ``demand_shock``: from ``step`` demand is multiplied by ``1 + fraction`` (all consumers, or
-    consumers of region ``group``) for ``duration_steps`` steps (0 = permanently).
+    ``price_cut``: at ``step`` the ``producers`` largest (by volume) hosts of ``group`` cut the
+    list prices of all their products by ``fraction`` (0.97 = -97%) and hold them
+    ``duration_steps`` steps. ``demand_shock``: from ``step`` demand is multiplied by
+    ``1 + fraction`` (all consumers, or consumers of region ``group``) for ``duration_steps``
+    steps (0 = permanently).
     """
 
     kind: Literal["price_cut", "demand_shock"]

@@ -14,7 +14,11 @@ Modules: :mod:`~pricewar.strategies.registry` (name -> function, parameters, hoo
 overlay). Strategies never import the scenario layer; the scenario layer asks the registry.
 """
 
-from pricewar.strategies import heuristics, q_learning  # noqa: F401  (register the strategies)
+from pricewar.strategies import (  # noqa: F401  (register the strategies)
+    forward_looking,
+    heuristics,
+    q_learning,
+)
 from pricewar.strategies.base import PricingView, best_response_target, cheapest_rival_price
 from pricewar.strategies.registry import (
     STRATEGY_OBSERVERS,

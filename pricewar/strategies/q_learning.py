@@ -54,8 +54,10 @@ its scenario, so it replays from its ``scenario.toml``::
 The first call stores them in the memory as ``params``; parameters put there before the first step
 (``model.strategy_state["q_learning"] = {"params": QLearningParams(...)}``) take precedence.
 
-Memory (``view.state["q_learning"]``), rows indexed by learner, keyed by Mesa ``unique_id`` so
-exit (array compaction) and entry never mix up tables: ``ids`` (L,), ``q`` (L, m**2, m),
+In the token market a learner is a product (one host's offer of one family; its host prices it),
+keyed by the product's stable id (``view.producer_ids``), so exit, entry and family releases
+(array compaction and growth) never mix up tables. Memory (``view.state["q_learning"]``), rows
+indexed by learner: ``ids`` (L,), ``q`` (L, m**2, m),
 ``age`` (L,), ``last_state`` (L,), ``last_action`` (L,); the market snapshot of the last call
 ``market_ids``, ``market_marginal_cost`` (USD/Mtok) and ``market_demand_per_producer``
 (Mtok/step) to compute last step's markups and deflate its profit; and ``grid`` (m,).

@@ -27,7 +27,7 @@ EXPERIMENTS: dict[str, str] = {
     "cost_waterfall": "pricewar.studies.costs",
     "price_war_baseline": "pricewar.studies.price_war",
     "energy_gap": "pricewar.studies.costs",
-    "export_controls": "pricewar.studies.costs",
+    "export_controls": "pricewar.studies.controls",
     "latency_division": "pricewar.studies.geography",
     "price_cut_cascade": "pricewar.studies.price_war",
     "green_curtailment": "pricewar.studies.geography",

@@ -1,4 +1,10 @@
-"""Experiments on costs: the cost waterfall, the energy gap and export controls."""
+"""Experiments on costs: the CN/US cost waterfall and the energy gap.
+
+Both explain the price gap between Chinese and US hosts at equal capability with the log
+decomposition of :mod:`pricewar.studies.regional_gap` (chip access, family serving efficiency,
+power price x PUE, host serving stack, margin); the export-control levers are in
+:mod:`pricewar.studies.controls`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
 from pricewar.scenario import PRODUCER_REGIONS, load_scenario
-from pricewar.studies import plots
+from pricewar.studies import gap_plots
 from pricewar.studies.harness import (
     ExperimentResult,
     aggregate,
@@ -23,69 +29,84 @@ from pricewar.studies.harness import (
     run_points,
     write_table,
 )
+from pricewar.studies.regional_gap import (
+    DRIVERS,
+    pooled_gap,
+    product_cost_inputs,
+    tier_gap_decomposition,
+)
 
 log = logging.getLogger(__name__)
 
+#: price components of the waterfall: the marginal cost (energy at the IT load, cooling,
+#: capacity opportunity cost, variable opex), the host's margin over it, then the route's
+#: network transfer cost and platform markup
+COST_COMPONENTS = ("energy_it", "cooling", "capacity", "opex", "margin", "network", "platform")
 
-COST_COMPONENTS = ("energy_it", "cooling", "hardware", "opex", "margin", "network", "platform")
+#: consumers of the cost experiments in full mode (fewer than the harness's default: keeps each
+#: script under two minutes on a small machine)
+GAP_CONSUMERS = 1000
 
 
 # ------------------------------------------------------------------------------------------------
 # 1. cost waterfall
 # ------------------------------------------------------------------------------------------------
 def cost_decomposition(model: PriceWarModel) -> pd.DataFrame:
-    """Unit cost and price per Mtok by producer region, split into components (USD/Mtok).
+    """Price per Mtok by producer region, split into components (USD/Mtok).
 
-    Volume-weighted over the region's producers and routes at the current step::
+    Volume-weighted over the region's products and routes at the current step::
 
-        energy_it + cooling + hardware + opex = full unit cost (model.producer_full_cost)
-        + margin   (producer price - full unit cost)             = producer price
+        energy_it + cooling + capacity + opex = marginal cost (the pricing cost: merit-order
+                                                marginal cohort, model.product_marginal_cost)
+        + margin   (posted price - marginal cost)                  = posted price
         + network  (cross-region transfer cost per route)
-        + platform (platform markup rate x producer price)         = delivered price
+        + platform (platform markup and tariff on the route price)   = delivered price
 
-    ``energy_it`` is the IT energy (J/token x electricity), ``cooling`` the PUE overhead on top;
-    hardware and opex are spread over the realised utilisation, as in the full unit cost. The
-    delivered price is computed independently from the route arrays, so the components summing
-    to it is a check of the decomposition.
+    ``energy_it`` is the IT energy (J/token x power price), ``cooling`` the PUE overhead on top,
+    ``capacity`` the opportunity cost of GPU time (the chip's rental index), ``opex`` the variable
+    opex. ``unit_cost`` is the full cost of new capacity (investment and exit). The delivered
+    price is computed independently from the route arrays, so the components summing to it is a
+    check of the decomposition.
     """
     r = model.routes
     served = model.clearing.route_served
-    producer = r.route_producer
-    n = model.n_producers
-    weight = np.bincount(producer, served, minlength=n)
-    c = model.costs
-    raw_utilisation = model.producer_utilisation * model.scenario.costs.max_utilisation
-    spread = c.planned_utilisation / np.maximum(raw_utilisation, 0.02)
-    per_producer = {
-        "energy_it": c.energy_usd_per_mtok / model.producer_pue,
-        "cooling": c.energy_usd_per_mtok * (1.0 - 1.0 / model.producer_pue),
-        "hardware": c.hardware_usd_per_mtok * spread,
-        "opex": c.opex_usd_per_mtok * spread,
-        "margin": model.producer_price - model.producer_full_cost,
-        "unit_cost": model.producer_full_cost,
-        "price": model.producer_price,
-        "electricity_usd_per_kwh": model.producer_electricity,
-        "pue": model.producer_pue,
-        "energy_j_per_token": c.energy_j_per_token,
-        "utilisation": model.producer_utilisation,
+    product = r.route_product
+    products = model.product_arrays
+    weight = np.bincount(product, served, minlength=len(products))
+    pue = model.producer_pue[products.producer]
+    energy = products.marginal_energy
+    per_product = {
+        "energy_it": energy / pue,
+        "cooling": energy * (1.0 - 1.0 / pue),
+        "capacity": products.marginal_capacity,
+        "opex": np.full(len(products), model.supply.catalogue.capital.variable_opex_usd_per_mtok),
+        "margin": products.price - products.marginal_cost,
+        "marginal_cost": products.marginal_cost,
+        "unit_cost": products.full_cost,
+        "price": products.price,
+        "electricity_usd_per_kwh": model.producer_electricity[products.producer],
+        "pue": pue,
+        "energy_j_per_token": products.energy_j_per_token,
+        "utilisation": model.producer_utilisation[products.producer],
     }
-    markup = model.platform_markup_rate[r.route_platform]
-    route_price = model.producer_price[producer]
+    factor = model.network.price_factor
+    route_price = products.price[product]
     per_route = {
         "network": model.route_transfer_usd,
-        "platform": markup * route_price,
-        "delivered_price": route_price * (1.0 + markup) + model.route_transfer_usd,
+        "platform": (factor - 1.0) * route_price,
+        "delivered_price": route_price * factor + model.route_transfer_usd,
     }
+    host_region = model.producer_region[products.producer]
     rows = []
     for index, region in enumerate(model.region_names):
         if region not in PRODUCER_REGIONS:
             continue
-        members = model.producer_region == index
-        on_route = members[producer]
+        members = host_region == index
+        on_route = members[product]
         volume = float(served[on_route].sum())
         row = {"step": model.steps, "date": pd.Timestamp(model.date), "region": region,
                "served_mtok": volume}
-        for name, values in per_producer.items():
+        for name, values in per_product.items():
             row[name] = (float((weight[members] * values[members]).sum() / volume)
                          if volume > 0 else float("nan"))
         for name, values in per_route.items():
@@ -96,66 +117,85 @@ def cost_decomposition(model: PriceWarModel) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _power(row) -> float:
-    return float(row["energy_it"] + row["cooling"])
+def gap_observer(model: PriceWarModel) -> dict:
+    """The tier decompositions over all hosts and over owner-hosted products (first-party APIs,
+    the analogue of vendors' list prices)."""
+    products = product_cost_inputs(model)
+    return {"all_hosts": tier_gap_decomposition(model, products),
+            "owner_hosted": tier_gap_decomposition(model, products, owner_hosted_only=True)}
+
+
+def _factor_summary(part: pd.DataFrame) -> dict:
+    """Mean ratio and the multiplicative factor of each driver (exp of its mean log part), with
+    the seeds' min-max of the ratio."""
+    out = {"ratio": float(np.exp(part["log_ratio"].mean())),
+           "ratio_seed_range": [float(part["ratio"].min()), float(part["ratio"].max())],
+           "ratio_arithmetic": float(part["ratio_arithmetic"].mean())}
+    total = float(part["log_ratio"].mean())
+    out["factor"] = {d: float(np.exp(part[f"log_{d}"].mean())) for d in DRIVERS}
+    out["share_of_log_ratio"] = {d: (float(part[f"log_{d}"].mean()) / total
+                                     if abs(total) > 1e-12 else None) for d in DRIVERS}
+    out["chips_cn"] = sorted(set(",".join(part["chips_cn"]).split(",")))
+    out["chips_us"] = sorted(set(",".join(part["chips_us"]).split(",")))
+    return out
 
 
 def cost_waterfall(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
                    progress: bool = True) -> ExperimentResult:
-    """How much of the unit-cost gap between western China and the US/EU is electricity?"""
-    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
-    later = 52 if quick else 104
-    penalties = (0.4, 0.0)
-    frames = []
-    for penalty in tqdm(penalties, desc="cost_waterfall", unit="run", disable=not progress,
-                        leave=False):
+    """What makes Chinese hosts' prices differ from US hosts' at equal capability?"""
+    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3))
+    n_consumers = min(n_consumers, GAP_CONSUMERS)
+    steps = 52 if quick else 156
+    at_steps = (26, 52) if quick else (52, 104, 156)
+    frames, regions = [], []
+    for seed in tqdm(seeds, desc="cost_waterfall", unit="run", disable=not progress, leave=False):
         _, observations = run_observed(
-            {"export_control_penalty": penalty, "n_consumers": n_consumers}, seeds[0], later,
-            observe=lambda m: {"table": cost_decomposition(m)}, at_steps=(0, later))
+            {"n_consumers": n_consumers}, seed, steps, at_steps=at_steps,
+            observe=lambda m: {**gap_observer(m), "regions": cost_decomposition(m)})
         for o in observations:
-            frames.append(o["table"].assign(export_control_penalty=penalty))
+            for scope in ("all_hosts", "owner_hosted"):
+                frames.append(o[scope].assign(seed=seed, scope=scope))
+            regions.append(o["regions"].assign(seed=seed))
     table = pd.concat(frames, ignore_index=True)
-    table = table[["export_control_penalty", "step", "date", "region", *COST_COMPONENTS,
-                   "unit_cost", "price", "delivered_price", "components_sum", "served_mtok",
-                   "electricity_usd_per_kwh", "pue", "energy_j_per_token", "utilisation"]]
-
-    headline: dict = {"mode": "quick" if quick else "full", "seed": seeds[0],
-                      "later_step": later, "cases": {}}
-    for (penalty, _step), part in table.groupby(["export_control_penalty", "step"]):
-        rows = part.set_index("region")
-        date = pd.Timestamp(rows["date"].iloc[0]).strftime("%Y-%m")
-        case = {"date": date, "export_control_penalty": penalty}
-        west = rows.loc["cn_west"]
-        for rival in ("us", "eu"):
-            other = rows.loc[rival]
-            gap = float(other["unit_cost"] - west["unit_cost"])
-            power_gap = _power(other) - _power(west)
-            case[f"unit_cost_gap_{rival}_minus_cn_west"] = gap
-            case[f"power_cost_gap_{rival}_minus_cn_west"] = power_gap
-            case[f"electricity_share_of_gap_vs_{rival}"] = (power_gap / gap if abs(gap) > 1e-12
-                                                            else None)
-        case["power_share_of_unit_cost"] = {
-            region: _power(rows.loc[region]) / float(rows.loc[region]["unit_cost"])
-            for region in rows.index}
-        case["unit_cost"] = {region: float(rows.loc[region]["unit_cost"]) for region in rows.index}
-        case["max_relative_sum_error"] = float(
-            ((part["components_sum"] - part["delivered_price"]).abs()
-             / part["delivered_price"]).max())
-        label = f"{'controls' if penalty > 0 else 'parity'}_{date}"
-        headline["cases"][label] = case
-    files = [write_table(table, out_dir, "cost_waterfall")]
+    first = ["scope", "seed", "step", "date", "tier"]
+    table = table[first + [c for c in table.columns if c not in first]]
+    region_table = pd.concat(regions, ignore_index=True)
+    last = table[table["step"] == steps]
+    headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
+                      "n_consumers": n_consumers, "step": steps,
+                      "date": pd.Timestamp(last["date"].iloc[0]).strftime("%Y-%m") if len(last)
+                      else None}
+    for scope, part in last.groupby("scope"):
+        headline[scope] = {tier: _factor_summary(rows) for tier, rows in part.groupby("tier")}
+        pooled = pd.DataFrame([pooled_gap(rows) for _, rows in part.groupby("seed")])
+        headline[f"{scope}_pooled"] = {
+            "ratio": float(np.exp(pooled["log_ratio"].mean())),
+            "factor": {d: float(np.exp(pooled[f"log_{d}"].mean())) for d in DRIVERS}}
+    headline["max_abs_sum_error"] = float(
+        (table[[f"log_{d}" for d in DRIVERS]].sum(axis=1) - table["log_ratio"]).abs().max())
+    end_regions = region_table[region_table["step"] == steps]
+    headline["regions"] = {
+        region: {c: float(rows[c].mean()) for c in (*COST_COMPONENTS, "marginal_cost",
+                                                    "unit_cost", "price", "delivered_price")}
+        for region, rows in end_regions.groupby("region")}
+    headline["max_relative_sum_error"] = float(
+        ((region_table["components_sum"] - region_table["delivered_price"]).abs()
+         / region_table["delivered_price"]).max())
+    files = [write_table(table, out_dir, "cost_waterfall"),
+             write_table(region_table, out_dir, "cost_waterfall_regions")]
     note = figure_note(quick, seeds, n_consumers, "cost_waterfall",
-                 "electricity: China Daily 2020, EIA 2023, Eurostat 2024; PUE: China Daily 2020, "
-                 "NDRC 2021, industry reports 2025; J/token: DeepSeek open-infra-index 2025; "
-                 "chips: SemiAnalysis, DeepSeek 2025; facility capex: Turner & Townsend 2025-26; "
-                 "export-control penalty: +30-50% J/token (FT, Nov 2025). Power = energy (IT) "
-                 "+ cooling.")
-    files += plots.plot_cost_waterfall(table, out_dir, note)
+                       "chips and rental index: vendor data sheets, SemiAnalysis, DeepSeek "
+                       "open-infra-index (1 Mar 2025); families: model cards, Epoch AI; power: "
+                       "EIA 2023, Eurostat 2024, FT Nov 2025 (subsidy); see docs/calibration.md. "
+                       "Ratio = served-weighted geometric mean price of the tier's products hosted "
+                       "in the cn bloc / in the us region; its log is split exactly into the five "
+                       "drivers (Shapley over the cost factors; margin = log price/marginal cost).")
+    files += gap_plots.plot_cost_waterfall(table, end_regions, out_dir, note)
     return ExperimentResult("cost_waterfall", json_ready(headline), table, files)
 
 
 # ------------------------------------------------------------------------------------------------
-# 3. energy gap
+# 2. energy gap
 # ------------------------------------------------------------------------------------------------
 def _stops_mattering(ratios: np.ndarray, shares: np.ndarray, tolerance: float) -> float:
     """Smallest ratio from which on the share stays within ``tolerance`` of the share at the
@@ -169,133 +209,76 @@ def _stops_mattering(ratios: np.ndarray, shares: np.ndarray, tolerance: float) -
     return float(ratios[k])
 
 
+def _energy_observer(model: PriceWarModel) -> dict:
+    m = model.metrics
+    products = product_cost_inputs(model)
+    pooled = pooled_gap(tier_gap_decomposition(model, products))
+    west = products[(products["region"] == "cn_west") & (products["served"] > 0)]
+    arrays = model.product_arrays
+    served = arrays.served
+    members = np.isin(np.arange(len(arrays)), west["product"].to_numpy())
+    energy_share = (float((arrays.marginal_energy[members] * served[members]).sum()
+                          / (arrays.marginal_cost[members] * served[members]).sum())
+                    if served[members].sum() > 0 else float("nan"))
+    return {"share_cn_west": m["share_cn_west"], "share_cn_east": m["share_cn_east"],
+            "share_us": m["share_us"], "share_eu": m["share_eu"], "price_avg": m["price_avg"],
+            "price_cn_west": m["price_cn_west"], "unit_cost_cn_west": m["unit_cost_cn_west"],
+            "unit_cost_us": m["unit_cost_us"], "throughput_cn_west": m["throughput_cn_west"],
+            "energy_share_of_marginal_cost_cn_west": energy_share,
+            "gap_ratio": pooled["ratio"],
+            **{f"gap_log_{d}": pooled[f"log_{d}"] for d in DRIVERS}}
+
+
 def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
                progress: bool = True) -> ExperimentResult:
-    """How large must the western electricity price advantage be to win volume?"""
-    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3, 4, 5))
-    ratios = (0.2, 0.6, 1.0) if quick else tuple(np.round(np.linspace(0.2, 1.0, 9), 2))
+    """How much do cheaper western Chinese power prices win volume and close the CN/US gap?"""
+    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
+    n_consumers = min(n_consumers, GAP_CONSUMERS // 2)
+    ratios = (0.2, 0.6, 1.0) if quick else (0.2, 0.4, 0.6, 0.8, 1.0)
+    regimes = ("historical", "no_controls")
     at_steps = (26, 52) if quick else (52, 104)
     base = load_scenario("baseline")
     us_price = base.regions["us"].electricity_usd_per_kwh
     baseline_ratio = base.regions["cn_west"].electricity_usd_per_kwh / us_price
-    points = [{"export_control_penalty": penalty, "electricity_cn_west": round(r * us_price, 6)}
-              for penalty in (0.4, 0.0) for r in ratios]
-    table = run_points(points, seeds, max(at_steps), at_steps=at_steps,
+    points = [{"chip_regime": regime, "electricity_cn_west": round(r * us_price, 6)}
+              for regime in regimes for r in ratios]
+    table = run_points(points, seeds, max(at_steps), _energy_observer, at_steps,
                        fixed={"n_consumers": n_consumers}, progress=progress, desc="energy_gap")
     table.insert(2, "electricity_ratio", (table["electricity_cn_west"] / us_price).round(4))
-    keep = ["export_control_penalty", "electricity_cn_west", "electricity_ratio", "seed", "step",
-            "date", "share_cn_west", "share_cn_east", "share_us", "share_eu", "price_avg",
-            "price_cn_west", "unit_cost_cn_west", "unit_cost_us", "throughput_cn_west"]
-    table = table[keep]
-    summary = aggregate(table, ["export_control_penalty", "electricity_ratio", "step"],
-                        ["share_cn_west", "price_avg", "unit_cost_cn_west"])
+    summary = aggregate(table, ["chip_regime", "electricity_ratio", "step"],
+                        ["share_cn_west", "price_avg", "gap_ratio", "gap_log_power",
+                         "energy_share_of_marginal_cost_cn_west"])
     headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
+                      "n_consumers": n_consumers, "us_electricity_usd_per_kwh": us_price,
                       "baseline_ratio": baseline_ratio, "stop_tolerance_share": 0.01,
                       "cases": {}}
-    for (penalty, _step), part in summary.groupby(["export_control_penalty", "step"]):
+    for (regime, _step), part in summary.groupby(["chip_regime", "step"]):
         part = part.sort_values("electricity_ratio")
         x = part["electricity_ratio"].to_numpy()
         share = part["share_cn_west_mean"].to_numpy()
         price = part["price_avg_mean"].to_numpy()
+        gap = part["gap_ratio_mean"].to_numpy()
         date = pd.Timestamp(part["date"].iloc[0]).strftime("%Y-%m")
-        headline["cases"][f"penalty_{penalty:g}_{date}"] = {
+        headline["cases"][f"{regime}_{date}"] = {
             "share_cn_west_at_lowest_ratio": share[0],
             "share_cn_west_at_baseline_ratio": float(np.interp(baseline_ratio, x, share)),
             "share_cn_west_at_ratio_1": share[-1],
             "share_gain_lowest_vs_ratio_1": share[0] - share[-1],
             "advantage_stops_mattering_above_ratio": _stops_mattering(x, share, 0.01),
             "price_avg_change_lowest_vs_ratio_1": price[0] / price[-1] - 1.0,
+            "cn_us_ratio_at_lowest_ratio": gap[0],
+            "cn_us_ratio_at_ratio_1": gap[-1],
+            "power_factor_at_lowest_ratio": float(np.exp(part["gap_log_power_mean"].iloc[0])),
+            "power_factor_at_ratio_1": float(np.exp(part["gap_log_power_mean"].iloc[-1])),
+            "energy_share_of_cn_west_marginal_cost_at_baseline": float(np.interp(
+                baseline_ratio, x, part["energy_share_of_marginal_cost_cn_west_mean"])),
         }
     files = [write_table(table, out_dir, "energy_gap")]
     note = figure_note(quick, seeds, n_consumers, "energy_gap",
-                 "US electricity 0.081 USD/kWh (EIA 2023); CN-West baseline 0.052 (China Daily "
-                 "2020); CN-West direct green supply 0.014 ≈ ratio 0.17 (2026 press reports, "
-                 "Qingyang).")
-    files += plots.plot_energy_gap(summary, baseline_ratio, out_dir, note)
+                       f"US electricity {us_price:g} USD/kWh (EIA 2023); CN-West baseline "
+                       f"{baseline_ratio * us_price:.3f} before the domestic-chip subsidy (FT Nov "
+                       "2025); direct green supply 0.014 ≈ ratio 0.17 (2026 press reports, "
+                       "Qingyang). CN/US ratio: tiers pooled by served volume; power factor = "
+                       "exp of the power term of its log decomposition.")
+    files += gap_plots.plot_energy_gap(summary, baseline_ratio, us_price, out_dir, note)
     return ExperimentResult("energy_gap", json_ready(headline), table, files)
-
-
-# ------------------------------------------------------------------------------------------------
-# 4. export controls vs cheap power
-# ------------------------------------------------------------------------------------------------
-def _cn_cost_observer(model: PriceWarModel) -> dict:
-    m = model.metrics
-    cn_volume = m["throughput_cn_west"] + m["throughput_cn_east"]
-    cn_cost = ((m["unit_cost_cn_west"] * m["throughput_cn_west"]
-                + m["unit_cost_cn_east"] * m["throughput_cn_east"]) / cn_volume
-               if cn_volume > 0 else float("nan"))
-    return {"share_cn_west": m["share_cn_west"], "share_cn_east": m["share_cn_east"],
-            "unit_cost_cn": cn_cost, "unit_cost_us": m["unit_cost_us"],
-            "cn_us_cost_ratio": cn_cost / m["unit_cost_us"],
-            "cn_west_us_cost_ratio": m["unit_cost_cn_west"] / m["unit_cost_us"],
-            "price_avg": m["price_avg"]}
-
-
-def matching_price(prices: np.ndarray, shares: np.ndarray, target: float) -> float | None:
-    """Highest electricity price (linear interpolation on the grid) at which the share reaches
-    ``target``; ``None`` if it does not even at the lowest price on the grid."""
-    order = np.argsort(prices)
-    prices, shares = prices[order], shares[order]
-    if shares[0] < target:
-        return None
-    above = np.flatnonzero(shares >= target)
-    k = int(above.max())
-    if k == len(prices) - 1:
-        return float(prices[-1])
-    # shares[k] >= target > shares[k + 1]
-    t = (shares[k] - target) / (shares[k] - shares[k + 1])
-    return float(prices[k] + t * (prices[k + 1] - prices[k]))
-
-
-def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                    progress: bool = True) -> ExperimentResult:
-    """Can cheap western power compensate for worse (export-controlled) chips?"""
-    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3))
-    base = load_scenario("baseline")
-    baseline_price = base.regions["cn_west"].electricity_usd_per_kwh
-    penalties = (0.0, 0.4, 0.8) if quick else (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    prices = (0.014, baseline_price, 0.09) if quick else (
-        0.014, 0.025, 0.035, baseline_price, 0.07, 0.09)
-    at_steps = (26, 52) if quick else (52, 104)
-    points = [{"export_control_penalty": p, "electricity_cn_west": e}
-              for p in penalties for e in prices]
-    table = run_points(points, seeds, max(at_steps), _cn_cost_observer, at_steps,
-                       fixed={"n_consumers": n_consumers}, progress=progress,
-                       desc="export_controls")
-    summary = aggregate(table, ["step", "export_control_penalty", "electricity_cn_west"],
-                        ["share_cn_west", "cn_us_cost_ratio", "cn_west_us_cost_ratio"])
-    headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
-                      "electricity_grid_usd_per_kwh": [min(prices), max(prices)], "dates": {}}
-    matches: dict[int, dict[float, float | None]] = {}
-    for step, at_step in summary.groupby("step"):
-        parity = at_step[(at_step["export_control_penalty"] == 0.0)
-                         & np.isclose(at_step["electricity_cn_west"], baseline_price)]
-        parity_share = float(parity["share_cn_west_mean"].iloc[0])
-        matches[step] = {
-            float(penalty): matching_price(part["electricity_cn_west"].to_numpy(),
-                                           part["share_cn_west_mean"].to_numpy(), parity_share)
-            for penalty, part in at_step.groupby("export_control_penalty")}
-        at_baseline = at_step[np.isclose(at_step["electricity_cn_west"], baseline_price)]
-        penalty_keys = [f"{p:g}" for p in at_baseline["export_control_penalty"]]
-        date = pd.Timestamp(at_step["date"].iloc[0]).strftime("%Y-%m")
-        headline["dates"][date] = {
-            "step": int(step),
-            "parity_share_cn_west": parity_share,
-            "electricity_matching_parity_share": {
-                f"{p:g}": (v if v is not None else "never") for p, v in matches[step].items()},
-            "share_cn_west_at_baseline_electricity": dict(zip(
-                penalty_keys, at_baseline["share_cn_west_mean"], strict=True)),
-            "share_cn_west_at_lowest_electricity": dict(zip(
-                penalty_keys, at_step[np.isclose(at_step["electricity_cn_west"], min(prices))][
-                    "share_cn_west_mean"], strict=True)),
-            "cn_us_cost_ratio_at_baseline_electricity": dict(zip(
-                penalty_keys, at_baseline["cn_us_cost_ratio_mean"], strict=True)),
-        }
-    files = [write_table(table, out_dir, "export_controls")]
-    note = figure_note(quick, seeds, n_consumers, "export_controls",
-                 "penalty = extra J/token and lower tokens/s per USD of CN chips (baseline 0.4: "
-                 "+30-50%, FT Nov 2025; any penalty > 0 also delays CN access to new chips by the "
-                 "export-control lag, 2 years); electricity 0.014 (direct green, 2026 press "
-                 "reports) to 0.09 USD/kWh (CN-East grid, est.). Cells: mean over seeds.")
-    files += plots.plot_export_controls(summary, matches, out_dir, note)
-    return ExperimentResult("export_controls", json_ready(headline), table, files)

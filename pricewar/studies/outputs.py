@@ -174,9 +174,11 @@ def data_dictionary() -> str:
              **{f"{k} (platform)": v for k, v in metrics.PLATFORM_REPORTER_DECLARATIONS.items()}}
     lines = ["### model.parquet: one row per step", "", *header,
              *_rows(MODEL_FRAME_COLUMNS), *_rows(metrics.AGGREGATE_REPORTERS),
-             *_rows(metrics.REGION_REPORTERS, "{}_<region>"), "",
+             *_rows(metrics.REGION_REPORTERS, "{}_<region>"), *_rows(metrics.TIER_REPORTERS),
+             "",
              f"`<region>` is each region that hosts producers ({regions} in the shipped "
-             "data).", "",
+             "data); `<tier>` each capability tier of the families "
+             f"({', '.join(f'`{t}`' for t in metrics.SHIPPED_TIERS)} in the shipped data).", "",
              "### agents.parquet: one row per step and producer or platform", "", *header,
              *_rows(agent), "",
              "Producer-only columns are empty on platform rows and the other way round "

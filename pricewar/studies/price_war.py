@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
 from pricewar.scenario import PRODUCER_REGIONS, load_scenario
-from pricewar.studies import plots
+from pricewar.studies import gap_plots, plots
 from pricewar.studies.harness import (
     CN_CONSUMER_REGIONS,
     ExperimentResult,
@@ -21,10 +21,9 @@ from pricewar.studies.harness import (
     figure_note,
     json_ready,
     observed_path,
-    run_observed,
     write_table,
 )
-from pricewar.studies.runner import model_frame, run_model
+from pricewar.studies.runner import run_model
 from pricewar.units import DAYS_PER_YEAR
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,10 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------
 # 2. baseline price war vs observed prices
 # ------------------------------------------------------------------------------------------------
+#: consumers of the baseline in full mode (three seeds of three years stay under two minutes)
+BASELINE_CONSUMERS = 1000
+
+
 def decline_factor_per_year(step: np.ndarray, price: np.ndarray, step_days: float) -> float:
     """Price reduction factor per year from a least-squares fit of log price on time."""
     years = np.asarray(step, float) * step_days / DAYS_PER_YEAR
@@ -49,22 +52,119 @@ def epoch_results() -> pd.DataFrame:
     return table
 
 
+def tier_prices(model: PriceWarModel) -> dict[str, float]:
+    """Per capability tier and bloc (hosts in the cn bloc, hosts in the us region): the
+    served-weighted posted price of the tier's products over all hosts (``price_<tier>_<bloc>``)
+    and over owner-hosted products only (``..._owner``: the owner's own API, the analogue of a
+    vendor's list price); NaN while nothing of the tier is served there."""
+    products = model.product_arrays
+    tier = model.families.tier[products.family]
+    region = model.producer_region[products.producer]
+    where = {"cn": np.isin(region, model.regions.in_bloc("cn")),
+             "us": region == model.region_names.index("us")}
+    owner = model.producer_owner[products.producer] == model.families.owner[products.family]
+    out = {}
+    for rank, name in enumerate(model.tier_names):
+        for bloc, members in where.items():
+            for suffix, mask in (("", members), ("_owner", members & owner)):
+                chosen = mask & (tier == rank) & (products.served > 0)
+                out[f"price_{name}_{bloc}{suffix}"] = (
+                    float(np.average(products.price[chosen], weights=products.served[chosen]))
+                    if chosen.any() else float("nan"))
+    return out
+
+
+def _baseline_row(model: PriceWarModel) -> dict:
+    m = model.metrics if model.steps > 0 else None
+    row = {"step": model.steps, "date": pd.Timestamp(model.date), **tier_prices(model)}
+    if m is not None:
+        for key in ("price_avg", "lerner", "hhi", "hhi_market", "exits_total",
+                    *[f"{k}_{r}" for k in ("price", "share", "throughput")
+                      for r in PRODUCER_REGIONS]):
+            row[key] = m[key]
+    return row
+
+
+def observed_tier_prices() -> pd.DataFrame:
+    """Observed API list prices with the capability tier of their model family
+    (``pricewar/data/observed/list_prices_by_tier.csv``, sources per row)."""
+    table = pd.read_csv(observed_path("list_prices_by_tier.csv"), parse_dates=["date"])
+    return table[table["blended_3to1"] > 0]
+
+
+def _model_at(series: pd.DataFrame, column: str, dates: pd.Series) -> np.ndarray:
+    """The model's (seed-mean) value of ``column`` at the step nearest each date; NaN for dates
+    more than a week outside the run."""
+    steps = pd.to_datetime(series["date"]).to_numpy()
+    when = dates.to_numpy()
+    index = np.abs(steps[None, :] - when[:, None]).argmin(axis=1)
+    week = np.timedelta64(7, "D")
+    inside = (when >= steps.min() - week) & (when <= steps.max() + week)
+    return np.where(inside, series[column].to_numpy()[index], np.nan)
+
+
+def tier_comparison(series: pd.DataFrame, observed: pd.DataFrame, tiers: list[str],
+                    suffix: str = "") -> pd.DataFrame:
+    """Per tier: the observed CN/US list-price ratio (geometric means of the CN and the US
+    observations), the model's ratio at the same dates (geometric mean of the model's CN price at
+    the CN observations' dates over that of its US price at the US observations' dates; points
+    where the model serves nothing of the tier are left out), the model's ratio at the last step
+    and over the run (geometric mean of the steps where both exist), and the model/observed
+    level of each bloc at the observations' dates."""
+    rows = []
+    for tier in tiers:
+        row = {"tier": tier}
+        logs = {}
+        for bloc in ("cn", "us"):
+            points = observed[(observed["tier"] == tier) & (observed["region"] == bloc)]
+            model = _model_at(series, f"price_{tier}_{bloc}{suffix}_mean", points["date"])
+            both = np.isfinite(model) & (model > 0)
+            row[f"observed_{bloc}_points"] = int(len(points))
+            row[f"model_{bloc}_points"] = int(both.sum())
+            logs[bloc] = (np.log(points["blended_3to1"].to_numpy()), np.log(model[both]),
+                          np.log(points["blended_3to1"].to_numpy()[both]))
+            row[f"model_over_observed_{bloc}"] = (float(np.exp(np.mean(logs[bloc][1]
+                                                                       - logs[bloc][2])))
+                                                  if both.any() else float("nan"))
+        ok = all(len(logs[b][0]) for b in ("cn", "us"))
+        row["observed_ratio"] = (float(np.exp(logs["cn"][0].mean() - logs["us"][0].mean()))
+                                 if ok else float("nan"))
+        ok = all(len(logs[b][1]) for b in ("cn", "us"))
+        row["model_ratio_at_observed_dates"] = (
+            float(np.exp(logs["cn"][1].mean() - logs["us"][1].mean())) if ok else float("nan"))
+        ratio = (series[f"price_{tier}_cn{suffix}_mean"]
+                 / series[f"price_{tier}_us{suffix}_mean"]).to_numpy()
+        finite = np.isfinite(ratio) & (ratio > 0)
+        row["model_ratio_end"] = float(ratio[-1]) if finite[-1] else float("nan")
+        row["model_ratio_run_mean"] = (float(np.exp(np.log(ratio[finite]).mean()))
+                                       if finite.any() else float("nan"))
+        row["model_steps_with_both"] = int(finite.sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
                        progress: bool = True) -> ExperimentResult:
-    """Do the model's prices fall like observed prices at fixed capability (2024-2026)?"""
-    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3, 4, 5))
+    """Do the model's CN and US prices at equal capability match observed list prices?"""
+    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3))
+    n_consumers = min(n_consumers, BASELINE_CONSUMERS)
     steps = 60 if quick else 156
     fit_steps = min(104, steps)
     frames = []
     for seed in tqdm(seeds, desc="price_war_baseline", unit="run", disable=not progress,
                      leave=False):
-        model, _ = run_observed({"n_consumers": n_consumers}, seed, steps, at_steps=())
-        frames.append(model_frame(model).assign(seed=seed))
+        rows: list[dict] = []
+        model = run_model("baseline", steps=steps, seed=seed,
+                          overrides={"n_consumers": n_consumers}, progress=False,
+                          on_step=lambda m, rows=rows: rows.append(_baseline_row(m)))
+        frames.append(pd.DataFrame(rows[1:]).assign(seed=seed))
     runs = pd.concat(frames, ignore_index=True)
+    tiers = list(model.tier_names)
     regions = list(PRODUCER_REGIONS)
-    columns = ["price_avg", *[f"price_{r}" for r in regions],
-               *[f"throughput_{r}" for r in regions], *[f"share_{r}" for r in regions],
-               "lerner", "hhi"]
+    price_columns = [c for c in runs.columns if c.startswith("price_") and c.split("_")[1] in
+                     {t.split("_")[0] for t in tiers}]
+    columns = ["price_avg", *[f"price_{r}" for r in regions], *[f"share_{r}" for r in regions],
+               *[f"throughput_{r}" for r in regions], "lerner", "hhi", *price_columns]
     series = aggregate(runs, ["step"], columns)
     step_days = model.scenario.step_days
     factors = []
@@ -73,42 +173,49 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
         factors.append(decline_factor_per_year(window["step"], window["price_avg"], step_days))
     factor = float(np.mean(factors))
     epoch = epoch_results()
-    comparison = [
-        {"bench": row.bench, "threshold": row.threshold_model,
-         "factor_per_year": row.price_reduction_factor_per_year, "ci90_low": row.ci_low,
-         "ci90_high": row.ci_high, "model_inside_ci": bool(row.ci_low <= factor <= row.ci_high)}
-        for row in epoch.itertuples()]
-    observed = pd.read_csv(observed_path("api_prices.csv"))
-    points = pd.read_csv(observed_path("lowest_price_models_data.csv"))
-    gpt4_level = points[points["threshold_model"] == "GPT-4-0314"]
-    first = series.iloc[0]
-    at_fit = series[series["step"] == fit_steps].iloc[0]
-    last = series.iloc[-1]
+    inside = [bool(row.ci_low <= factor <= row.ci_high) for row in epoch.itertuples()]
+    observed = observed_tier_prices()
+    comparison = tier_comparison(series, observed, tiers)
+    first_party = tier_comparison(series, observed, tiers, suffix="_owner")
+    shown = [t for t in tiers if (observed["tier"] == t).any()
+             or np.isfinite(series[f"price_{t}_cn_mean"]).any()]
+    first, last = series.iloc[0], series.iloc[-1]
+
+    def ratios(frame):
+        return {r.tier: {k: getattr(r, k) for k in (
+            "observed_ratio", "model_ratio_at_observed_dates", "model_ratio_end",
+            "model_ratio_run_mean", "model_over_observed_cn", "model_over_observed_us",
+            "observed_cn_points", "observed_us_points", "model_cn_points", "model_us_points")}
+            for r in frame.itertuples() if r.observed_cn_points or r.observed_us_points
+            or np.isfinite(r.model_ratio_end)}
+
     headline = {
         "mode": "quick" if quick else "full", "seeds": list(seeds), "steps": steps,
-        "fit_steps": fit_steps,
+        "n_consumers": n_consumers, "fit_steps": fit_steps,
+        "cn_us_by_tier": ratios(comparison),
+        "cn_us_by_tier_owner_hosted": ratios(first_party),
         "decline_factor_per_year": factor,
         "decline_factor_per_year_seed_range": [min(factors), max(factors)],
-        "price_avg_start": first["price_avg_mean"],
-        "price_avg_at_fit_end": at_fit["price_avg_mean"],
-        "price_avg_end": last["price_avg_mean"],
+        "price_avg_start": first["price_avg_mean"], "price_avg_end": last["price_avg_mean"],
         "epoch_median_factor_per_year": float(epoch["price_reduction_factor_per_year"].median()),
-        "epoch_cis_containing_model": int(sum(c["model_inside_ci"] for c in comparison)),
-        "epoch_cis_total": len(comparison),
-        "epoch_gpt4_level": [c for c in comparison if c["threshold"] == "GPT-4-0314"],
+        "epoch_cis_containing_model": int(sum(inside)), "epoch_cis_total": len(inside),
         "lerner_start": first["lerner_mean"], "lerner_end": last["lerner_mean"],
         "hhi_start": first["hhi_mean"], "hhi_end": last["hhi_mean"],
-        "throughput_growth_end_over_start": {
-            r: last[f"throughput_{r}_mean"] / first[f"throughput_{r}_mean"] for r in regions},
+        "exits_total_end": float(runs[runs["step"] == steps]["exits_total"].mean()),
         "share_end": {r: last[f"share_{r}_mean"] for r in regions},
     }
-    files = [write_table(series, out_dir, "price_war_baseline")]
+    files = [write_table(series, out_dir, "price_war_baseline"),
+             write_table(pd.concat([comparison.assign(scope="all_hosts"),
+                                    first_party.assign(scope="owner_hosted")]),
+                         out_dir, "price_war_baseline_tiers")]
     note = figure_note(quick, seeds, n_consumers, "price_war_baseline",
-                 "vendors' API list prices and simonw/llm-prices (pricewar/data/observed/"
-                 "api_prices.csv); Epoch AI (2025, CC-BY) cheapest models at GPT-4-0314 level "
-                 "(lowest_price_models_data.csv). Model prices are per capability-normalised "
-                 "token; list prices are at each model's own capability.")
-    files += plots.plot_price_war_baseline(series, observed, gpt4_level, regions, out_dir, note)
+                       "API list prices (vendors' pricing pages via Epoch AI 'API prices', "
+                       "models.dev and simonw/llm-prices; pricewar/data/observed/"
+                       "list_prices_by_tier.csv, list prices only: no promotions or off-peak "
+                       "rates). Tier = the family's Epoch AI capability threshold. Model: "
+                       "served-weighted posted price of the tier's products by host location; "
+                       "ratios are geometric means (model at the observations' dates).")
+    files += gap_plots.plot_tier_prices(series, observed, comparison, shown, out_dir, note)
     return ExperimentResult("price_war_baseline", json_ready(headline), series, files)
 
 

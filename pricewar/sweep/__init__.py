@@ -23,7 +23,7 @@ multiprocessing use *spawn*, which re-imports the calling script in every worker
 :func:`execute_run`, a top-level function of this module, so they only need ``pricewar`` installed.
 
 Modules: :mod:`~pricewar.sweep.spec` (the TOML spec and its validation),
-:mod:`~pricewar.sweep.design` (design points), :mod:`~pricewar.sweep.worker`
+:mod:`~pricewar.sweep.design` (the design and its points), :mod:`~pricewar.sweep.worker`
 (one run -> one row), :mod:`~pricewar.sweep.backends` (serial, local processes, Dask),
 :mod:`~pricewar.sweep.store` (the directory), :mod:`~pricewar.sweep.engine` (:func:`run_sweep`),
 :mod:`~pricewar.sweep.analysis` (Sobol indices, confidence bands) and :mod:`~pricewar.sweep.cli`.

@@ -153,7 +153,7 @@ def _killed_row(task: Mapping, error: str) -> dict:
     return {"run_id": task["run_id"], "seed": int(task["seed"]), **task["parameters"],
             **{f"{m}@{s}": math.nan for m in task["metrics"] for s in task["output_steps"]},
             "status": "failed", "error": error, "warnings": "", "wall_seconds": math.nan,
-            "host": ""}
+            "cpu_seconds": math.nan, "host": ""}
 
 
 def drive(backend, tasks: Iterable[dict], store) -> None:

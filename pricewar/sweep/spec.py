@@ -18,16 +18,19 @@ overrides (:data:`pricewar.scenario.OVERRIDES`)::
     n_consumers = 1000
 
     [design]
-    kind = "grid"                  # grid | random | lhs | sobol
+    kind = "grid"                  # grid | points | random | lhs | sobol
     [design.parameters]
     electricity_cn_west = { values = [0.03, 0.05, 0.07] }
     export_control_penalty = { low = 0.0, high = 0.6, num = 4 }   # grid: evenly spaced
 
-``random``, ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol`` (SALib Saltelli/Sobol sequence)
-take ``samples`` (sobol: the base sample N, a power of two; the design has N (D + 2) points, or
-N (2D + 2) with ``calc_second_order = true``), ``seed`` and per parameter ``{low, high}`` bounds
-(``random`` and ``lhs`` also accept ``{values = [...]}`` for categorical parameters). Integer
-overrides (``n_producers``, ...) are sampled uniformly over the integers ``low..high``.
+``points`` lists the design points: point ``i`` takes the ``i``-th of every parameter's
+``values`` (repeats allowed), and with ``seeds = [...]`` (distinct, one per point) runs once with
+the ``i``-th seed instead of every top-level seed (``pricewar calibrate``'s draws). ``random``, ``lhs`` (scipy.stats.qmc Latin hypercube) and ``sobol``
+(SALib Saltelli/Sobol sequence) take ``samples`` (sobol: the base sample N, a power of two; the
+design has N (D + 2) points, or N (2D + 2) with ``calc_second_order = true``), ``seed`` and per
+parameter ``{low, high}`` bounds (``random`` and ``lhs`` also accept ``{values = [...]}`` for
+categorical parameters). Integer overrides (``n_producers``, ...) are sampled uniformly over the
+integers ``low..high``.
 
 Validation happens once, in :func:`load_spec`, before anything runs: unknown keys, unknown
 overrides or metrics, bad bounds or design kind, seeds outside ``[0, 2**63 - 1]``, designs larger
@@ -59,12 +62,12 @@ from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
 from pricewar.scenario.calibration import read_toml
 from pricewar.scenario.overrides import plain
-from pricewar.sweep.design import DESIGN_KINDS, Design, Parameter
+from pricewar.sweep.design import DESIGN_KINDS, Design, Parameter, first_invalid_point
 
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
              "fixed", "design")
 OUTPUT_KEYS = ("metrics", "steps", "timeseries")
-DESIGN_KEYS = ("kind", "samples", "seed", "calc_second_order", "parameters")
+DESIGN_KEYS = ("kind", "samples", "seed", "calc_second_order", "parameters", "seeds")
 PARAMETER_KEYS = ("values", "low", "high", "num")
 #: overrides a sweep may not vary: the sweep's own ``steps`` sets the run length
 RESERVED_OVERRIDES = ("steps",)
@@ -154,7 +157,7 @@ class SweepSpec:
         records = []
         for row in points.itertuples(index=False):
             params = {n: _python(getattr(row, n)) for n in names}
-            for seed in self.seeds:
+            for seed in [self.design.seeds[row.point]] if self.design.seeds else self.seeds:
                 records.append({"run_id": self.run_id(params, seed), "point": int(row.point),
                                 "seed": int(seed), **params})
         return pd.DataFrame(records, columns=["run_id", "point", "seed", *names])
@@ -162,6 +165,11 @@ class SweepSpec:
 
 def _python(value):
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_seed_list(seeds) -> bool:
+    return isinstance(seeds, list) and bool(seeds) and len(set(seeds)) == len(seeds) and all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds)
 
 
 def _digest(data) -> str:
@@ -258,10 +266,15 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
     outputs = _build_outputs(data.get("outputs", {}), steps, src)
     fixed = _build_fixed(data.get("fixed", {}), base, steps, src)
     design = _build_design(data.get("design"), src, fixed)
+    if design.seeds is not None:
+        if "replications" in data or ("seeds" in data and tuple(seeds) != design.seeds):
+            fail("seeds", seeds, "a points design with seeds = [...] sets the seeds of its runs")
+        seeds = list(design.seeds)
     points = design.size()
-    if points * len(seeds) > MAX_SWEEP_RUNS:
+    runs = points if design.seeds is not None else points * len(seeds)
+    if runs > MAX_SWEEP_RUNS:
         fail("design", f"<{points:,} points x {len(seeds):,} seeds>",
-             f"{points * len(seeds):,} runs: a sweep has at most {MAX_SWEEP_RUNS:,} (split it "
+             f"{runs:,} runs: a sweep has at most {MAX_SWEEP_RUNS:,} (split it "
              f"into several sweeps)")
     _check_design_values(design, base, {**fixed, "steps": steps}, src)
     return SweepSpec(name=name, description=description, scenario=scenario, steps=steps,
@@ -353,37 +366,12 @@ def _build_fixed(table, base: Scenario, steps: int, src: str) -> dict:
 
 
 def _check_design_values(design: Design, base: Scenario, fixed: dict, src: str) -> None:
-    """Every design point passes the validator of a single run (``Scenario.with_overrides``).
-
-    Each scenario check bounds one field to an interval or is monotone in the values (sizes,
-    compounded growth), and each override sets its own fields: so a parameter's extreme values
-    (every value of a categorical one) with the others at the scenario's, then the corners of all
-    lowest and all highest values, cover every point without building each of them.
-    """
-    def check(values: dict, key: str, shown) -> None:
-        try:
-            base.with_overrides(**fixed, **values)
-        except ScenarioError as error:
-            raise SpecError(src, key, shown, f"invalid for the scenario ({error.key_path} = "
-                                             f"{error.value!r}: {error.problem})") from None
-
-    corners: tuple[dict, dict] = ({}, {})
-    for p in design.parameters:
-        key = f"design.parameters.{p.name}"
-        if p.values is not None:
-            candidates = ([(f"{key}.values[{i}]", v) for i, v in enumerate(p.values)]
-                          if p.kind == "str" else
-                          [(f"{key}.values[{p.values.index(v)}]", v)
-                           for v in (min(p.values), max(p.values))])
-        else:
-            candidates = [(f"{key}.low", p.low), (f"{key}.high", p.high)]
-        for where, value in candidates:
-            check({p.name: value}, where, value)
-        corners[0][p.name] = candidates[0][1]
-        corners[1][p.name] = candidates[-1][1]
-    for corner in corners:
-        if len(corner) > 1:
-            check(corner, "design.parameters", corner)
+    """Every design point passes the validator of a single run (:func:`first_invalid_point`)."""
+    found = first_invalid_point(design, base, fixed)
+    if found is not None:
+        key, shown, error = found
+        raise SpecError(src, key, shown, f"invalid for the scenario ({error.key_path} = "
+                                         f"{error.value!r}: {error.problem})")
 
 
 def _build_design(table, src: str, fixed: dict) -> Design:
@@ -405,12 +393,25 @@ def _build_design(table, src: str, fixed: dict) -> Design:
             raise SpecError(src, key, entry, "also set in [fixed]: an override is fixed or swept")
         parameters.append(_build_parameter(name, entry, kind_type, kind, key, src))
 
+    seeds = table.get("seeds")
+    if seeds is not None and (kind != "points" or not _is_seed_list(seeds)
+                              or len(seeds) != len(parameters[0].values)):
+        raise SpecError(src, "design.seeds", seeds,
+                        "a points design's seeds: distinct integers, one per point")
+    for i, run_seed in enumerate(seeds or ()):
+        try:
+            check_seed(src, f"design.seeds[{i}]", run_seed)
+        except LocatedInputError as error:
+            raise SpecError(src, error.key_path, run_seed, error.problem) from None
     samples, seed, second = None, 0, False
-    if kind == "grid":
+    if kind in ("grid", "points"):
         for extra in ("samples", "seed", "calc_second_order"):
             if extra in table:
                 raise SpecError(src, f"design.{extra}", table[extra],
-                                "not used by a grid design (it has every combination)")
+                                f"not used by a {kind} design (it lists its points)")
+        if kind == "points" and len({len(p.values) for p in parameters}) > 1:
+            raise SpecError(src, "design.parameters", {p.name: len(p.values) for p in parameters},
+                            "a points design needs values of the same length for every parameter")
     else:
         samples = table.get("samples")
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
@@ -427,10 +428,11 @@ def _build_design(table, src: str, fixed: dict) -> Design:
         if second and kind != "sobol":
             raise SpecError(src, "design.calc_second_order", second, "only for sobol designs")
     design = Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
-                    calc_second_order=second)
+                    calc_second_order=second, seeds=None if seeds is None else tuple(seeds))
     if design.size() > MAX_DESIGN_POINTS:
-        raise SpecError(src, "design.samples" if kind != "grid" else "design.parameters",
-                        samples if kind != "grid" else f"<{design.size():,} grid points>",
+        listed = kind in ("grid", "points")
+        raise SpecError(src, "design.parameters" if listed else "design.samples",
+                        f"<{design.size():,} points>" if listed else samples,
                         f"{design.size():,} design points: at most {MAX_DESIGN_POINTS:,}")
     return design
 
@@ -455,12 +457,13 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
                             f"at most {MAX_DESIGN_POINTS:,} values")
         values = [_check_value(name, v, f"{key}.values[{i}]", src)
                   for i, v in enumerate(values)]
-        if len(set(values)) != len(values):
+        if len(set(values)) != len(values) and design_kind != "points":  # point i: values[i]
             raise SpecError(src, f"{key}.values", values, "values must be distinct")
         return Parameter(name, kind, values=tuple(values))
 
-    if kind_type is str:
-        raise SpecError(src, key, entry, "a string override takes values = [...], not bounds")
+    if kind_type is str or design_kind == "points":
+        raise SpecError(src, key, entry, "a string override and a points design take "
+                        "values = [...], not bounds")
     for bound in ("low", "high"):
         if bound not in entry:
             raise SpecError(src, f"{key}.{bound}", None, "missing bound")

@@ -252,7 +252,7 @@ def load_results(out: str | Path) -> pd.DataFrame:
 
     Columns: ``run_id, seed``, the swept parameters, ``metric@step`` outputs, ``status``,
     ``error``, ``warnings`` (the run's warnings, ``"; "``-separated, e.g. past the calibrated
-    period), ``wall_seconds``, ``host``. Unreadable result files are skipped with a warning.
+    period), ``wall_seconds``, ``cpu_seconds``, ``host``. Unreadable result files are skipped with a warning.
     """
     out = Path(out)
     manifest = read_manifest(out)
@@ -260,7 +260,7 @@ def load_results(out: str | Path) -> pd.DataFrame:
     if frame is None:
         return pd.DataFrame(columns=["run_id", "seed", *manifest["spec"]["design"]["parameters"],
                                      *manifest["columns"], "status", "error", "warnings",
-                                     "wall_seconds", "host"])
+                                     "wall_seconds", "cpu_seconds", "host"])
     order = {rid: i for i, rid in enumerate(dict.fromkeys(r["run_id"] for r in manifest["runs"]))}
     frame = frame[frame["run_id"].isin(order)]
     return frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)

@@ -35,14 +35,14 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
         ``run_id, seed``, the parameters, ``metric@step`` for every output, ``status`` ("ok" or
         "failed"), ``error`` ("" or "ExceptionType: message"), ``warnings`` (the model's
         warnings, "; "-separated; not logged here: the sweep reports them once), ``wall_seconds``,
-        ``host``.
+        ``cpu_seconds`` (the run's CPU time in its process), ``host``.
     timeseries : DataFrame or None
         Every model metric at every step (when ``task["timeseries"]``).
     """
     from pricewar.studies.runner import model_frame, run_model
 
     _unpin_malloc_thresholds()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     row: dict[str, Any] = {"run_id": task["run_id"], "seed": int(task["seed"]),
                            **task["parameters"]}
     columns = [f"{m}@{s}" for m in task["metrics"] for s in task["output_steps"]]
@@ -51,7 +51,8 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
     try:
         with _health_log_muted():
             model = run_model(task["scenario"], steps=task["steps"], seed=task["seed"],
-                              overrides={**task["fixed"], **task["parameters"]}, progress=False)
+                              overrides={**task["fixed"], **task["parameters"]}, progress=False,
+                              agent_reporters=False)  # a sweep keeps model reporters only
         warnings = "; ".join(model.warnings)
         frame = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
         for metric in task["metrics"]:
@@ -67,6 +68,8 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
         row.update(status="failed", error=f"{type(error).__name__}: {error}")
     row["warnings"] = warnings
     row["wall_seconds"] = time.perf_counter() - start
+    row["cpu_seconds"] = time.process_time() - cpu_start  # the run's own: a shared machine's
+    # other load stretches wall time, not this
     row["host"] = f"{socket.gethostname()}:{os.getpid()}"
     return row, series
 

@@ -1,5 +1,5 @@
-"""The app's inputs: the control panel (scenario, strategy, levers, consumers, seed), the time
-slider and the download buttons.
+"""The app's inputs: the control panel (scenario, strategy, market levers, the "Policy levers"
+group, consumers, seed), the time slider and the download buttons.
 
 The control panel is *controlled*: every input shows the value in one settings dict (a reactive
 variable of :class:`~pricewar.viz.session.MarketSession` keywords) and writes its changes there;
@@ -17,12 +17,20 @@ import solara
 from pricewar.studies.outputs import run_metadata, write_parquet
 from pricewar.studies.runner import agents_frame, model_frame
 from pricewar.viz.mesa_controls import update_counter
-from pricewar.viz.session import SLIDERS, MarketSession, model_params, switch_scenario
+from pricewar.viz.session import (
+    LEVERS,
+    POLICY_SLIDERS,
+    SELECTS,
+    SLIDERS,
+    MarketSession,
+    model_params,
+    switch_scenario,
+)
 
 #: consumer slider: min, max, step (every region x sector segment needs a few consumers)
 CONSUMERS_RANGE = (100, 2000, 50)
 #: settings the "changed since Reset" notice looks at (run B has its own panel)
-NOTICE_KEYS = ("scenario", *SLIDERS, "producer_strategy", "n_consumers", "seed")
+NOTICE_KEYS = ("scenario", *LEVERS, "producer_strategy", "n_consumers", "seed")
 
 
 #: the sidebar is narrow: slider labels go above their track, the value after it
@@ -84,6 +92,15 @@ def ControlPanel(settings: solara.Reactive[dict], running: dict | None = None,
         for key, (label, _, _, step) in SLIDERS.items():
             ValueSlider(label, value[key], spec[key]["min"], spec[key]["max"], step,
                         setter(key))
+        with solara.Column(gap="2px", classes=["pricewar-policy"]):
+            solara.Text("Policy levers", style={"font-weight": "bold", "font-size": "0.9em",
+                                                "margin-top": "8px"})
+            for key, (label, _, _, step) in POLICY_SLIDERS.items():
+                ValueSlider(label, value[key], spec[key]["min"], spec[key]["max"], step,
+                            setter(key))
+            for key, (label, options) in SELECTS.items():
+                solara.Select(label, values=list(options), value=value[key],
+                              on_value=setter(key))
         if population:
             low, high, step = CONSUMERS_RANGE
             ValueSlider("Consumers", value["n_consumers"], low, high, step,

@@ -33,6 +33,10 @@ LERNER_COLOR = "#8c564b"
 #: the time axis spans at least this many steps (half a year of weekly steps)
 MIN_SPAN_STEPS = 26
 HHI_COLOR = "#17becf"
+#: open- and closed-weight families
+OPEN_COLOR, CLOSED_COLOR = "#2ca02c", "#9467bd"
+#: the cheapest price at or above a tier, drawn as a reference line
+CHEAPEST_COLOR = "#7f7f7f"
 #: network columns: layer index, node kind, marker, title
 LAYERS = ((0, "segment", "s", "consumer segments\n(region x sector)"),
           (1, "platform", "D", "platforms"),
@@ -205,18 +209,25 @@ def draw_network_flows(ax, graph: nx.DiGraph, pos: dict, flows: NetworkFlows,
 # unit-cost breakdown
 # ------------------------------------------------------------------------------------------------
 def cost_breakdown(model) -> dict[str, dict[str, float]]:
-    """Full unit cost by producer region split into energy, hardware and opex (USD/Mtok).
+    """Full unit cost of new capacity by producer region split into energy, hardware (capital
+    recovery) and opex (USD/Mtok), served-weighted over products and hosts as the region's
+    ``unit_cost_<region>`` metric is (unweighted when the region is idle), so the parts add up
+    to it."""
+    products = model.product_arrays
+    n = model.producer_region.size
+    served = products.served
+    host_served = np.bincount(products.producer, served, minlength=n)
+    count = np.bincount(products.producer, minlength=n)
 
-    Hardware and opex are spread over the realised utilisation, so the three parts add up to the
-    region's ``unit_cost_<region>`` metric (volume-weighted; unweighted when the region is idle).
-    """
-    costs = model.costs
-    fixed = costs.hardware_usd_per_mtok + costs.opex_usd_per_mtok
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spread = np.where(fixed > 0, (model.producer_full_cost - costs.energy_usd_per_mtok)
-                          / fixed, 1.0)
-    parts = {"energy": costs.energy_usd_per_mtok, "hardware": costs.hardware_usd_per_mtok * spread,
-             "opex": costs.opex_usd_per_mtok * spread}
+    def per_host(values):
+        weighted = np.bincount(products.producer, values * served, minlength=n)
+        plain = np.bincount(products.producer, values, minlength=n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(host_served > 0, weighted / host_served,
+                            np.where(count > 0, plain / count, 0.0))
+
+    parts = {"energy": per_host(products.full_energy),
+             "hardware": per_host(products.full_capital), "opex": per_host(products.full_opex)}
     out = {}
     for region in PRODUCER_REGIONS:
         members = model.producer_region == model.region_names.index(region)
@@ -329,6 +340,70 @@ def draw_market_power(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
     _time_axis(ax, axis)
     ax.legend(lerner + hhi, [line.get_label() for line in lerner + hhi], fontsize=7.5,
               loc="lower right")
+
+
+def draw_open_closed(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
+    """Served-weighted price of open- and closed-weight families' products on the left (USD per
+    M tokens, from 0) and the open-weight share of served tokens on its own right axis (0-1)."""
+    marker = "o" if len(frame) < 3 else None
+    lines, top = [], 0.0
+    for column, colour, label in (("price_open", OPEN_COLOR, "price, open weights"),
+                                  ("price_closed", CLOSED_COLOR, "price, closed weights")):
+        values = frame[column].to_numpy(dtype=float)
+        lines += ax.plot(axis.dates, values, color=colour, marker=marker, markersize=4,
+                         label=label)
+        top = max(top, float(np.nanmax(values)))
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+    ax.set_ylabel("USD per M tokens")
+    dollar_axis(ax)
+    twin = ax.twinx()
+    lines += twin.plot(axis.dates, frame["share_open"].to_numpy(dtype=float), color=OPEN_COLOR,
+                       linestyle="--", marker=marker, markersize=4,
+                       label="open-weight share (right axis)")
+    twin.set_ylim(0, 1)
+    twin.set_ylabel("share of served tokens (0-1)")
+    ax.set_title("Open vs closed weights: price and share", fontsize=10)
+    _time_axis(ax, axis)
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7.5, loc="lower left")
+
+
+def tier_with_most_products(model) -> str:
+    """The capability tier with the most products offered now, among the tiers with products
+    hosted both in the cn bloc and in the us region (any tier when none has both)."""
+    products = model.product_arrays
+    tier = model.families.tier[products.family]
+    region = model.producer_region[products.producer]
+    n = len(model.tier_names)
+    counts = np.bincount(tier, minlength=n)
+    cn = np.bincount(tier[np.isin(region, model.regions.in_bloc("cn"))], minlength=n)
+    us_index = model.region_names.index("us") if "us" in model.region_names else -1
+    us = np.bincount(tier[region == us_index], minlength=n)
+    both = (cn > 0) & (us > 0)
+    return model.tier_names[int(np.argmax(np.where(both, counts, -1) if both.any() else counts))]
+
+
+def draw_tier_prices(ax, axis: TimeAxis, frame: pd.DataFrame, tier: str, step: int) -> None:
+    """Served-weighted price of the tier's families hosted in the cn bloc and in the us region,
+    and the cheapest price at or above the tier (USD per M tokens); steps where no such product
+    is offered (reported as 0) are gaps."""
+    marker = "o" if len(frame) < 3 else None
+    top = 0.0
+    for column, colour, style, label in (
+            (f"price_tier_{tier}_cn", region_color("cn_west"), "-", "hosted in the cn bloc"),
+            (f"price_tier_{tier}_us", region_color("us"), "-", "hosted in the us"),
+            (f"price_cheapest_{tier}", CHEAPEST_COLOR, ":", "cheapest at or above the tier")):
+        values = frame[column].to_numpy(dtype=float)
+        values = np.where(values > 0, values, np.nan)
+        ax.plot(axis.dates, values, color=colour, linestyle=style, marker=marker, markersize=4,
+                label=label)
+        if np.isfinite(values).any():
+            top = max(top, float(np.nanmax(values)))
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+    ax.set_ylabel("USD per M tokens")
+    dollar_axis(ax)
+    ax.set_title(f"CN vs US price at tier {tier}, step {step}", fontsize=10)
+    _time_axis(ax, axis)
+    ax.legend(fontsize=7.5, loc="best")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The app's views: the market panels (network, unit costs, four reporter time series), a snapshot
-line of the step looked at, and the comparison of two runs.
+"""The app's views: the market panels (network, unit costs, reporter time series: prices and shares
+by region, open vs closed weights, CN vs US price at one capability tier, market power, unserved
+demand), a snapshot line of the step looked at, and the comparison of two runs.
 
 A panel is a function ``panel(session, step=None)`` returning a solara element with one figure
 (``step``: the recorded step to show, None for the current one); the market view calls each of
@@ -96,6 +97,44 @@ def MarketPower(session: MarketSession, step: int | None = None):
     return column
 
 
+def OpenClosed(session: MarketSession, step: int | None = None):
+    """Price of open- and closed-weight families' products and the open-weight share."""
+    with solara.Column(classes=["pricewar-open-closed"]) as column:
+        if session.market is None:
+            solara.Warning(NO_MODEL)
+        else:
+            figure, axes = drawing.new_figure(5.5, 3.4, left=0.13, right=0.86, bottom=0.12)
+            frame = session.market.datacollector.get_model_vars_dataframe()
+            drawing.draw_open_closed(axes, drawing.TimeAxis.of(session.market, step), frame)
+            solara.FigureMatplotlib(figure, format="png")
+    return column
+
+
+@solara.component
+def TierPrices(session: MarketSession, step: int | None = None):
+    """CN vs US price at one capability tier, chosen in the panel (at first the tier with the
+    most products offered by both when the run started)."""
+    update_counter.get()  # redraw after every Step
+    market = session.market
+    default = solara.use_memo(
+        lambda: None if market is None else drawing.tier_with_most_products(market),
+        [id(session)])
+    chosen = solara.use_reactive(None)
+    with solara.Column(classes=["pricewar-tier"]) as column:
+        if market is None:
+            solara.Warning(NO_MODEL)
+        else:
+            tier = chosen.value or default
+            solara.Select("Capability tier", values=list(market.tier_names), value=tier,
+                          on_value=chosen.set, dense=True, classes=["pricewar-tier-select"])
+            figure, axes = drawing.new_figure(5.5, 3.4, left=0.15, bottom=0.12)
+            frame = market.datacollector.get_model_vars_dataframe()
+            drawing.draw_tier_prices(axes, drawing.TimeAxis.of(market, step), frame, tier,
+                                     market.steps if step is None else step)
+            solara.FigureMatplotlib(figure, format="png")
+    return column
+
+
 def _by_region(metric: str) -> dict[str, tuple[str, str]]:
     return {r: (f"{metric}_{r}", drawing.region_color(r)) for r in PRODUCER_REGIONS}
 
@@ -108,6 +147,8 @@ COMPONENTS = [
                 "USD per M tokens", "USD/Mtok"),
     time_series("share", _by_region("share"), "Throughput share by producer region",
                 "share of served tokens", "1"),
+    OpenClosed,
+    TierPrices,
     MarketPower,
     time_series("unserved", {"unserved demand": ("unserved_demand", "#7f7f7f")},
                 "Unserved demand (capacity shortfall)", "M tokens per step", "Mtok/step"),

@@ -23,10 +23,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
 VIEWPORT = {"width": 1600, "height": 1300}
 
 #: click Step inside the page (no Playwright actionability waits) and resolve with the
-#: milliseconds until the counter reads "Step: n" and every figure's image has been replaced
+#: milliseconds until the counter reads "Step: n" and every figure's image has been replaced.
+#: The figures are the images of solara's main area (``.solara-content-main``; this Vuetify has
+#: no ``.v-main``); a page without any is an error, not a vacuous pass.
 STEP_JS = """async (n) => {
-  const images = () => [...document.querySelectorAll('.v-main img')];
+  const images = () => [...document.querySelectorAll('.solara-content-main img')];
   const before = images().map(img => img.src);
+  if (before.length === 0) throw new Error('no figures on the page');
   const button = [...document.querySelectorAll('button')]
     .find(b => b.textContent.trim() === 'Step');
   const done = () => [...document.querySelectorAll('span')]

@@ -27,6 +27,7 @@ import mesa
 from pricewar.errors import PricewarError, ScenarioError
 from pricewar.model import PriceWarModel
 from pricewar.scenario import Scenario, load_scenario, scenario_names
+from pricewar.scenario.catalogue import CHIP_REGIMES
 from pricewar.strategies import STRATEGY_REGISTRY
 from pricewar.viz import drawing
 
@@ -40,25 +41,72 @@ VIZ_SEED = 1
 #: value of the strategy selector that keeps each producer group's strategy from the scenario
 SCENARIO_STRATEGY = "as in scenario"
 
-#: override key -> (label, slider min, max, step); the slider starts at the scenario's value
+#: market controls: override key -> (label, slider min, max, step); the slider starts at the
+#: scenario's value (and its range widens to include it). Every shipped scenario's value must
+#: lie on the step grid: the browser's slider rounds to its step when the page redraws it, and
+#: Reset would then run the rounded value (0.013 for a demand growth of 0.0134 at step 0.001)
 SLIDERS: dict[str, tuple[str, float, float, float]] = {
     "electricity_cn_west": ("Electricity cn_west (USD/kWh)", 0.0, 0.30, 0.001),
     "electricity_us": ("Electricity us (USD/kWh)", 0.0, 0.30, 0.001),
     "hub_latency_ms": ("Hub latency cn_west-cn_east (ms)", 0.0, 200.0, 1.0),
-    "export_control_penalty": ("Export-control penalty", 0.0, 1.0, 0.01),
-    "demand_growth": ("Demand growth (per step)", -0.05, 0.15, 0.001),
+    "demand_growth": ("Demand growth (per step)", -0.05, 0.15, 0.0001),
 }
 
+#: the "Policy levers" group: flat overrides of the scenario's ``policy`` section and the
+#: customer-base bonus, as :data:`SLIDERS`. Ranges are narrower than the scenario validation's
+#: (carbon price up to 10,000 USD/t, penalty up to 10, lag up to 50 years): a slider step must
+#: stay usable; a scenario value outside them widens the slider.
+POLICY_SLIDERS: dict[str, tuple[str, float, float, float]] = {
+    "carbon_price_usd_per_t": ("Carbon price (USD/t CO2)", 0.0, 500.0, 5.0),
+    "power_subsidy_domestic_chips": ("Power subsidy on domestic chips (share of bill)",
+                                     0.0, 1.0, 0.01),
+    "capex_subsidy": ("Capex subsidy (share of chip + facility capex)", 0.0, 1.0, 0.01),
+    "wacc": ("WACC (1/year)", 0.0, 0.30, 0.005),
+    "export_control_penalty": ("Export-control penalty (CN throughput / (1 + p))", 0.0, 2.0,
+                               0.01),
+    "export_control_lag_years": ("Export-control lag (years)", 0.0, 10.0, 0.5),
+    "customer_base_kappa": ("Customer-base bonus kappa (utils)", 0.0, 5.0, 0.05),
+}
 
-def control_values(scenario: Scenario) -> dict[str, float]:
-    """The scenario's own values of the slider controls (units as in :data:`SLIDERS`)."""
+#: select controls: override key -> (label, values)
+SELECTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "chip_regime": ("Chip regime", CHIP_REGIMES),
+}
+
+#: every control that is a scenario override (not scenario, strategy, consumers, seed)
+LEVERS = (*SLIDERS, *POLICY_SLIDERS, *SELECTS)
+#: sliders of both groups
+ALL_SLIDERS = {**SLIDERS, **POLICY_SLIDERS}
+
+
+def control_values(scenario: Scenario) -> dict[str, float | str]:
+    """The scenario's own values of the controls of :data:`LEVERS` (units as in
+    :data:`SLIDERS` and :data:`POLICY_SLIDERS`)."""
+    policy = scenario.policy
     return {
         "electricity_cn_west": scenario.regions["cn_west"].electricity_usd_per_kwh,
         "electricity_us": scenario.regions["us"].electricity_usd_per_kwh,
         "hub_latency_ms": scenario.latency_ms["cn_west"]["cn_east"],
-        "export_control_penalty": scenario.policy.export_control_penalty,
         "demand_growth": scenario.demand.growth_per_step,
+        **{key: getattr(policy, key) for key in POLICY_SLIDERS if key != "customer_base_kappa"},
+        "customer_base_kappa": scenario.demand.customer_base_kappa_utils,
+        "chip_regime": policy.chip_regime,
     }
+
+
+def _typed(key: str, value):
+    return str(value) if key in SELECTS else float(value)
+
+
+def policy_text(values: dict) -> str:
+    """The policy levers of :func:`control_values` in words and units."""
+    return (f"carbon price {values['carbon_price_usd_per_t']:g} USD/t · power subsidy on "
+            f"domestic chips {values['power_subsidy_domestic_chips']:.2f} · capex subsidy "
+            f"{values['capex_subsidy']:.2f} · WACC {values['wacc']:.3f}/year · export-control "
+            f"penalty {values['export_control_penalty']:.2f}, lag "
+            f"{values['export_control_lag_years']:g} years · chip regime "
+            f"{values['chip_regime']} · customer-base kappa "
+            f"{values['customer_base_kappa']:.2f} utils")
 
 
 def session_settings(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSUMERS,
@@ -66,7 +114,7 @@ def session_settings(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSU
     """The :class:`MarketSession` keywords with the controls at ``scenario``'s own values."""
     values = control_values(load_scenario(scenario))
     return {"scenario": scenario, "controls_scenario": scenario,
-            **{key: float(values[key]) for key in SLIDERS},
+            **{key: _typed(key, values[key]) for key in LEVERS},
             "producer_strategy": producer_strategy, "n_consumers": n_consumers, "seed": seed}
 
 
@@ -79,7 +127,7 @@ def switch_scenario(settings: dict, scenario: str) -> dict:
 
 
 #: the settings that describe run B of a comparison (seed and consumers are A's)
-COMPARISON_KEYS = ("scenario", "controls_scenario", *SLIDERS, "producer_strategy")
+COMPARISON_KEYS = ("scenario", "controls_scenario", *LEVERS, "producer_strategy")
 
 
 def model_params(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSUMERS,
@@ -96,10 +144,13 @@ def model_params(scenario: str = "baseline", *, n_consumers: int = VIZ_CONSUMERS
         "scenario": {"type": "Select", "label": "Scenario",
                      "value": scenario, "values": names},
     }
-    for key, (label, low, high, step) in SLIDERS.items():
+    for key, (label, low, high, step) in ALL_SLIDERS.items():
         value = float(values[key])
         params[key] = {"type": "SliderFloat", "label": label, "value": value,
                        "min": min(low, value), "max": max(high, value), "step": step}
+    for key, (label, options) in SELECTS.items():
+        params[key] = {"type": "Select", "label": label, "value": values[key],
+                       "values": list(options)}
     params["producer_strategy"] = {"type": "Select", "label": "Producer strategy",
                                    "value": SCENARIO_STRATEGY,
                                    "values": [SCENARIO_STRATEGY, *sorted(STRATEGY_REGISTRY)]}
@@ -142,10 +193,12 @@ class MarketSession(mesa.Model):
     controls_scenario : str, optional
         The scenario the controls were initialised from. When it differs from ``scenario`` the
         controls are ignored and ``scenario`` is built as it is (see the module docstring).
-    electricity_cn_west, electricity_us, hub_latency_ms : float, optional
-    export_control_penalty, demand_growth : float, optional
-    producer_strategy : str, optional
-        The controls: flat scenario overrides (units in :data:`SLIDERS`). None, or
+    electricity_cn_west, electricity_us, hub_latency_ms, demand_growth : float, optional
+    carbon_price_usd_per_t, power_subsidy_domestic_chips, capex_subsidy, wacc : float, optional
+    export_control_penalty, export_control_lag_years, customer_base_kappa : float, optional
+    chip_regime, producer_strategy : str, optional
+        The controls: flat scenario overrides (units in :data:`SLIDERS` and
+        :data:`POLICY_SLIDERS`; :data:`SELECTS`). None, or
         ``producer_strategy=SCENARIO_STRATEGY``, keeps the scenario's value.
 
     comparison : dict, optional
@@ -168,29 +221,36 @@ class MarketSession(mesa.Model):
     def __init__(self, scenario: str = "baseline", seed: int = VIZ_SEED,
                  n_consumers: int = VIZ_CONSUMERS, controls_scenario: str | None = None, *,
                  electricity_cn_west: float | None = None, electricity_us: float | None = None,
-                 hub_latency_ms: float | None = None,
+                 hub_latency_ms: float | None = None, demand_growth: float | None = None,
+                 carbon_price_usd_per_t: float | None = None,
+                 power_subsidy_domestic_chips: float | None = None,
+                 capex_subsidy: float | None = None, wacc: float | None = None,
                  export_control_penalty: float | None = None,
-                 demand_growth: float | None = None, producer_strategy: str | None = None,
-                 comparison: dict | None = None):
+                 export_control_lag_years: float | None = None,
+                 customer_base_kappa: float | None = None, chip_regime: str | None = None,
+                 producer_strategy: str | None = None, comparison: dict | None = None):
         # explicit keywords, not **controls: Mesa's parameter check (_check_model_params) takes
         # a **name other than **kwargs for a required parameter
         valid_seed = isinstance(seed, int) and seed >= 0
         super().__init__(seed=seed if valid_seed else VIZ_SEED)
-        self.parameters = {
-            "scenario": scenario, "controls_scenario": controls_scenario,
+        controls = {
             "electricity_cn_west": electricity_cn_west, "electricity_us": electricity_us,
-            "hub_latency_ms": hub_latency_ms, "export_control_penalty": export_control_penalty,
-            "demand_growth": demand_growth, "producer_strategy": producer_strategy,
-            "n_consumers": n_consumers, "seed": seed, "comparison": comparison}
+            "hub_latency_ms": hub_latency_ms, "demand_growth": demand_growth,
+            "carbon_price_usd_per_t": carbon_price_usd_per_t,
+            "power_subsidy_domestic_chips": power_subsidy_domestic_chips,
+            "capex_subsidy": capex_subsidy, "wacc": wacc,
+            "export_control_penalty": export_control_penalty,
+            "export_control_lag_years": export_control_lag_years,
+            "customer_base_kappa": customer_base_kappa, "chip_regime": chip_regime,
+            "producer_strategy": producer_strategy}
+        self.parameters = {"scenario": scenario, "controls_scenario": controls_scenario,
+                           **controls, "n_consumers": n_consumers, "seed": seed,
+                           "comparison": comparison}
         self.scenario_name = str(scenario)
         self.seed = seed
         self.n_consumers = n_consumers
         self.history: list[StepRecord] = []
         self.comparison: MarketSession | None = None
-        controls = {"electricity_cn_west": electricity_cn_west, "electricity_us": electricity_us,
-                    "hub_latency_ms": hub_latency_ms,
-                    "export_control_penalty": export_control_penalty,
-                    "demand_growth": demand_growth, "producer_strategy": producer_strategy}
         if controls_scenario is not None and controls_scenario != self.scenario_name:
             controls = {}
         controls = {k: v for k, v in controls.items()
@@ -267,7 +327,8 @@ class MarketSession(mesa.Model):
         return self.comparison
 
     def describe(self) -> str:
-        """One line with the parameters in effect (read from the resolved scenario)."""
+        """One line with the parameters in effect, the policy levers last (read from the
+        resolved scenario)."""
         if self.market is None:
             return f"{Path(self.scenario_name).stem}: no model"
         s = self.market.scenario
@@ -275,10 +336,10 @@ class MarketSession(mesa.Model):
         strategies = ", ".join(sorted({g.strategy for g in s.producers.values()}))
         return (f"{s.name} · electricity cn_west {values['electricity_cn_west']:.3f}, "
                 f"us {values['electricity_us']:.3f} USD/kWh · hub latency "
-                f"{values['hub_latency_ms']:g} ms · export-control penalty "
-                f"{values['export_control_penalty']:.2f} · demand growth "
-                f"{values['demand_growth']:.3f}/step · strategy {strategies} · "
-                f"{len(self.market.consumers)} consumers · seed {self.seed}")
+                f"{values['hub_latency_ms']:g} ms · demand growth "
+                f"{values['demand_growth']:.4f}/step · strategy {strategies} · "
+                f"{len(self.market.consumers)} consumers · seed {self.seed} · "
+                f"{policy_text(values)}")
 
     def network(self) -> tuple:
         """``(graph, positions)`` of the market network, recomputed only when the model rebuilds

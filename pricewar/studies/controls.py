@@ -1,0 +1,156 @@
+"""Experiment on export controls: the penalty and the lag as two independent levers, and the
+chip-availability regimes, read through the CN/US price decomposition of
+:mod:`pricewar.studies.regional_gap`.
+
+Levers (docs/ODD.md §6.1b): ``export_control_penalty`` divides the decode rate of cohorts in the
+controlled bloc by ``1 + penalty`` (a counterfactual on top of the availability data, default 0);
+``export_control_lag_years`` delays every availability window of the controlled bloc (default 0);
+``chip_regime`` is "historical" (the availability data), "no_controls" (every bloc buys every chip
+from its release) or "full_ban" (the controlled bloc buys only its domestic chips).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pricewar.model import PriceWarModel
+from pricewar.studies import gap_plots
+from pricewar.studies.costs import GAP_CONSUMERS
+from pricewar.studies.harness import (
+    ExperimentResult,
+    experiment_mode,
+    figure_note,
+    json_ready,
+    run_points,
+    write_table,
+)
+from pricewar.studies.regional_gap import (
+    DRIVERS,
+    pooled_gap,
+    product_cost_inputs,
+    tier_gap_decomposition,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _controls_observer(model: PriceWarModel) -> dict:
+    m = model.metrics
+    products = product_cost_inputs(model)
+    pooled = pooled_gap(tier_gap_decomposition(model, products))
+    cn = products[(products["bloc"] == "cn") & (products["served"] > 0)]
+    cn_volume = m["throughput_cn_west"] + m["throughput_cn_east"]
+    cn_cost = ((m["unit_cost_cn_west"] * m["throughput_cn_west"]
+                + m["unit_cost_cn_east"] * m["throughput_cn_east"]) / cn_volume
+               if cn_volume > 0 else float("nan"))
+    return {"share_cn": m["share_cn_west"] + m["share_cn_east"],
+            "share_cn_west": m["share_cn_west"], "price_avg": m["price_avg"],
+            "cn_us_cost_ratio": cn_cost / m["unit_cost_us"],
+            "cn_chips": ",".join(sorted(set(cn["chip"]))),
+            "gap_ratio": pooled["ratio"], "gap_log_ratio": pooled["log_ratio"],
+            **{f"gap_log_{d}": pooled[f"log_{d}"] for d in DRIVERS}}
+
+
+def lever_points(quick: bool) -> list[dict]:
+    """The design: the penalty alone (lag 0), the lag alone (penalty 0), both together, and the
+    chip regimes without either lever."""
+    penalties = (0.0, 0.5) if quick else (0.0, 0.25, 0.5, 1.0)
+    lags = (2.0,) if quick else (1.0, 2.0, 3.0)
+    points = [{"design": "penalty", "chip_regime": "historical", "export_control_penalty": p,
+               "export_control_lag_years": 0.0} for p in penalties]
+    points += [{"design": "lag", "chip_regime": "historical", "export_control_penalty": 0.0,
+                "export_control_lag_years": lag} for lag in lags]
+    points.append({"design": "both", "chip_regime": "historical", "export_control_penalty": 0.5,
+                   "export_control_lag_years": 2.0})
+    points += [{"design": "regime", "chip_regime": regime, "export_control_penalty": 0.0,
+                "export_control_lag_years": 0.0} for regime in ("no_controls", "full_ban")]
+    return points
+
+
+def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
+                    progress: bool = True) -> ExperimentResult:
+    """How much do the export-control penalty, the lag and the chip regime widen the CN/US gap?"""
+    seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
+    n_consumers = min(n_consumers, GAP_CONSUMERS // 2)
+    at_steps = (26, 52) if quick else (52, 104)
+    points = lever_points(quick)
+    levers = [{k: v for k, v in p.items() if k != "design"} for p in points]
+    table = run_points(levers, seeds, max(at_steps), _controls_observer, at_steps,
+                       fixed={"n_consumers": n_consumers}, progress=progress,
+                       desc="export_controls")
+    design = {(p["chip_regime"], p["export_control_penalty"], p["export_control_lag_years"]):
+              p["design"] for p in points}
+    table.insert(0, "design", [design[k] for k in zip(
+        table["chip_regime"], table["export_control_penalty"], table["export_control_lag_years"],
+        strict=True)])
+    means = table.groupby(["design", "chip_regime", "export_control_penalty",
+                           "export_control_lag_years", "step"], as_index=False).agg(
+        date=("date", "first"), share_cn=("share_cn", "mean"),
+        cn_us_cost_ratio=("cn_us_cost_ratio", "mean"), gap_log_ratio=("gap_log_ratio", "mean"),
+        **{f"gap_log_{d}": (f"gap_log_{d}", "mean") for d in DRIVERS})
+    means["gap_ratio"] = np.exp(means["gap_log_ratio"])
+    headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
+                      "n_consumers": n_consumers, "dates": {}}
+    for step, at in means.groupby("step"):
+        historical = at[(at["chip_regime"] == "historical")
+                        & (at["export_control_penalty"] == 0)
+                        & (at["export_control_lag_years"] == 0)].iloc[0]
+
+        def row(regime="historical", penalty=0.0, lag=0.0, at=at):
+            hit = at[(at["chip_regime"] == regime) & (at["export_control_penalty"] == penalty)
+                     & (at["export_control_lag_years"] == lag)]
+            return hit.iloc[0] if len(hit) else None
+
+        def effect(r, base=historical):
+            return None if r is None else float(r["gap_log_ratio"] - base["gap_log_ratio"])
+
+        penalty_rows = at[at["design"].isin(["penalty"])].sort_values("export_control_penalty")
+        lag_rows = at[(at["chip_regime"] == "historical") & (at["export_control_penalty"] == 0)
+                      ].sort_values("export_control_lag_years")
+        both = row(penalty=0.5, lag=2.0)
+        date = pd.Timestamp(at["date"].iloc[0]).strftime("%Y-%m")
+        headline["dates"][date] = {
+            "step": int(step),
+            "cn_us_price_ratio_historical": float(historical["gap_ratio"]),
+            "cn_us_price_ratio_by_penalty": {f"{p:g}": float(r) for p, r in zip(
+                penalty_rows["export_control_penalty"], penalty_rows["gap_ratio"], strict=True)},
+            "cn_us_price_ratio_by_lag_years": {f"{lag:g}": float(r) for lag, r in zip(
+                lag_rows["export_control_lag_years"], lag_rows["gap_ratio"], strict=True)},
+            "cn_us_cost_ratio_by_penalty": {f"{p:g}": float(r) for p, r in zip(
+                penalty_rows["export_control_penalty"], penalty_rows["cn_us_cost_ratio"],
+                strict=True)},
+            "chip_factor_by_penalty": {f"{p:g}": float(np.exp(r)) for p, r in zip(
+                penalty_rows["export_control_penalty"], penalty_rows["gap_log_chip"],
+                strict=True)},
+            "cn_share_by_penalty": {f"{p:g}": float(r) for p, r in zip(
+                penalty_rows["export_control_penalty"], penalty_rows["share_cn"], strict=True)},
+            "cn_share_by_lag_years": {f"{lag:g}": float(r) for lag, r in zip(
+                lag_rows["export_control_lag_years"], lag_rows["share_cn"], strict=True)},
+            # log effects on the CN/US price ratio: alone and together (interaction = the rest)
+            "log_effect_penalty_0.5": effect(row(penalty=0.5)),
+            "log_effect_lag_2": effect(row(lag=2.0)),
+            "log_effect_both": effect(both),
+            "log_interaction": (None if both is None else effect(both) - effect(row(penalty=0.5))
+                                - effect(row(lag=2.0))),
+            "cn_us_price_ratio_by_regime": {
+                regime: float(row(regime)["gap_ratio"]) for regime in
+                ("no_controls", "historical", "full_ban")},
+            "cn_share_by_regime": {regime: float(row(regime)["share_cn"]) for regime in
+                                   ("no_controls", "historical", "full_ban")},
+            "chip_factor_by_regime": {regime: float(np.exp(row(regime)["gap_log_chip"]))
+                                      for regime in ("no_controls", "historical", "full_ban")},
+        }
+    files = [write_table(table, out_dir, "export_controls")]
+    note = figure_note(quick, seeds, n_consumers, "export_controls",
+                       "chip availability by bloc: US BIS interim final rules (Oct 2022, 17 Oct "
+                       "2023), H20 licence changes 2025, see docs/calibration.md C13; penalty: CN cohorts' "
+                       "decode rate / (1 + penalty) (counterfactual, baseline 0); lag: CN "
+                       "availability windows start later. Bars: the CN/US price ratio's log split "
+                       "into drivers (tiers pooled by served volume).")
+    files += gap_plots.plot_export_controls(means, out_dir, note)
+    return ExperimentResult("export_controls", json_ready(headline), table, files)

@@ -1,0 +1,273 @@
+"""Figures of the CN/US gap experiments: the cost waterfall, the energy gap, export controls and
+the baseline's tier prices against observed list prices (style of :mod:`pricewar.studies.plots`).
+
+Driver contributions are drawn on a log axis of the factor they multiply the CN/US ratio by
+(``exp`` of the log contribution), so bars of the five drivers add up to the total.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.colors
+import numpy as np
+import pandas as pd
+
+from pricewar.studies.plots import (
+    REGION_COLORS,
+    _date_axis,
+    new_figure,
+    region_color,
+    region_label,
+    save_figure,
+)
+from pricewar.studies.regional_gap import DRIVER_LABELS, DRIVERS
+from pricewar.studies.ticks import dollar_axis
+
+DRIVER_COLORS = {"chip": "#4575b4", "family": "#d73027", "power": "#fdae61",
+                 "host": "#91bfdb", "margin": "#1a9850"}
+COMPONENT_COLORS = {"energy_it": "#fdae61", "cooling": "#fee090", "capacity": "#4575b4",
+                    "opex": "#91bfdb", "margin": "#1a9850", "network": "#999999",
+                    "platform": "#d9d9d9"}
+COMPONENT_LABELS = {"energy_it": "energy (IT load)", "cooling": "cooling (PUE overhead)",
+                    "capacity": "GPU time (rental index)", "opex": "variable opex",
+                    "margin": "host margin", "network": "network transfer",
+                    "platform": "platform markup"}
+FACTOR_TICKS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16)
+
+
+def _factor_axis(ax, values: np.ndarray, axis: str = "x") -> None:
+    """Ticks of a log-contribution axis labelled as multiplicative factors (x0.5, x2, ...)."""
+    span = max(float(np.nanmax(np.abs(values))) if np.size(values) else 0.0, np.log(2.0)) * 1.15
+    ticks = [t for t in FACTOR_TICKS if abs(np.log(t)) <= span]
+    labels = [f"×{t:g}" if t >= 1 else f"×1/{1 / t:g}" for t in ticks]
+    if axis == "x":
+        ax.set_xlim(-span, span)
+        ax.set_xticks(np.log(ticks), labels)
+        ax.axvline(0, color="black", linewidth=0.7)
+    else:
+        ax.set_ylim(-span, span)
+        ax.set_yticks(np.log(ticks), labels)
+        ax.axhline(0, color="black", linewidth=0.7)
+
+
+def _driver_bars(ax, positions: np.ndarray, parts: pd.DataFrame, total: np.ndarray,
+                 horizontal: bool, legend: bool) -> None:
+    """Side-by-side bars of the drivers' log contributions and a marker for their sum."""
+    width = 0.8 / len(DRIVERS)
+    for k, driver in enumerate(DRIVERS):
+        offset = positions - 0.4 + width * (k + 0.5)
+        values = parts[f"log_{driver}"].to_numpy()
+        draw = ax.barh if horizontal else ax.bar
+        draw(offset, values, width * 0.95, color=DRIVER_COLORS[driver],
+             label=DRIVER_LABELS[driver] if legend else None)
+    if horizontal:
+        ax.scatter(total, positions, marker="D", color="black", zorder=3, s=28,
+                   label="total: CN/US price ratio" if legend else None)
+    else:
+        ax.scatter(positions, total, marker="D", color="black", zorder=3, s=28,
+                   label="total: CN/US price ratio" if legend else None)
+
+
+# ------------------------------------------------------------------------------------------------
+# cost waterfall
+# ------------------------------------------------------------------------------------------------
+def plot_cost_waterfall(table: pd.DataFrame, regions: pd.DataFrame, out_dir: Path, note: str,
+                        name: str = "cost_waterfall") -> list[Path]:
+    """Left: per tier at the last step, the CN/US price ratio split into drivers (mean of the
+    seeds' log parts). Right: price = marginal cost components + margin by region."""
+    fig, axes = new_figure(1, 2, width=14, height=5.6)
+    ax_gap, ax_cost = axes[0]
+    last = table[(table["scope"] == "all_hosts") & (table["step"] == table["step"].max())]
+    columns = ["log_ratio", *[f"log_{d}" for d in DRIVERS]]
+    means = last.groupby("tier", sort=False)[columns].mean()
+    spread = last.groupby("tier", sort=False)["ratio"].agg(["min", "max"])
+    y = np.arange(len(means))[::-1]
+    _driver_bars(ax_gap, y, means, means["log_ratio"].to_numpy(), horizontal=True, legend=True)
+    ax_gap.set_yticks(y, [f"{tier}\nCN/US ×{np.exp(r):.2f} (seeds {spread.loc[tier, 'min']:.2f}"
+                          f"–{spread.loc[tier, 'max']:.2f})"
+                          for tier, r in means["log_ratio"].items()], fontsize=7.5)
+    _factor_axis(ax_gap, means.to_numpy())
+    ax_gap.set_xlabel("factor by which each driver multiplies the CN/US price ratio (log scale)")
+    date = pd.Timestamp(last["date"].iloc[0]) if len(last) else None
+    ax_gap.set_title(f"What drives the CN/US price ratio at equal capability, "
+                     f"{date:%Y-%m}" if date is not None else "CN/US price ratio", fontsize=10)
+    ax_gap.legend(fontsize=7, frameon=False, loc="lower left")
+
+    mean_regions = regions.groupby("region", sort=False).mean(numeric_only=True)
+    x = np.arange(len(mean_regions))
+    bottom = np.zeros(len(mean_regions))
+    for component, color in COMPONENT_COLORS.items():
+        values = mean_regions[component].to_numpy()
+        base = np.where(values < 0, 0.0, bottom)
+        ax_cost.bar(x, values, bottom=base, color=color, width=0.62, edgecolor="white",
+                    linewidth=0.5, label=COMPONENT_LABELS[component])
+        bottom = bottom + np.maximum(values, 0.0)
+    ax_cost.scatter(x, mean_regions["delivered_price"], marker="_", s=500, color="black",
+                    zorder=3, label="delivered price")
+    ax_cost.plot(x, mean_regions["unit_cost"], linestyle="none", marker="o", markersize=4,
+                 color="black", markerfacecolor="white", zorder=3,
+                 label="full cost of new capacity")
+    for xi, (_, r) in zip(x, mean_regions.iterrows(), strict=True):
+        power = r["energy_it"] + r["cooling"]
+        ax_cost.annotate(f"power {100 * power / r['marginal_cost']:.0f}%\nof marginal cost",
+                         (xi, r["delivered_price"]), textcoords="offset points", xytext=(0, 4),
+                         ha="center", fontsize=6.5)
+    ax_cost.set_xticks(x, [region_label(r) for r in mean_regions.index])
+    for tick, region in zip(ax_cost.get_xticklabels(), mean_regions.index, strict=True):
+        tick.set_color(region_color(region))
+    ax_cost.set_ylabel("USD per M tokens (served-weighted over the region's products)")
+    dollar_axis(ax_cost)
+    ax_cost.set_title("Price = marginal cost + margin, by host region", fontsize=10)
+    ax_cost.margins(y=0.2)
+    ax_cost.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return save_figure(fig, out_dir, name, note)
+
+
+# ------------------------------------------------------------------------------------------------
+# energy gap
+# ------------------------------------------------------------------------------------------------
+def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: float,
+                    out_dir: Path, note: str, name: str = "energy_gap") -> list[Path]:
+    """CN-West share, the pooled CN/US price ratio and its power factor vs the CN-West/US
+    electricity price ratio, per chip regime and date."""
+    fig, axes = new_figure(1, 3, width=15, height=4.8)
+    steps = sorted(summary["step"].unique())
+    styles = {"historical": "-", "no_controls": "--"}
+    panels = (("share_cn_west", "CN-West share of global served volume (0-1)",
+               "Does cheap western power win volume?", False),
+              ("gap_ratio", "CN/US price ratio at equal tier (tiers pooled; log)",
+               "CN/US price ratio", True),
+              ("gap_log_power", "power factor in the CN/US ratio (log)",
+               "Power's part of the ratio", True))
+    for (regime, step), part in summary.groupby(["chip_regime", "step"]):
+        part = part.sort_values("electricity_ratio")
+        shade = 0.45 + 0.55 * steps.index(step) / max(1, len(steps) - 1)
+        date = pd.Timestamp(part["date"].iloc[0])
+        color = matplotlib.colors.to_rgba(REGION_COLORS["cn_west"], shade)
+        for ax, (column, _, _, _) in zip(axes[0], panels, strict=True):
+            values = part[f"{column}_mean"].to_numpy()
+            lo, hi = part[f"{column}_lo"].to_numpy(), part[f"{column}_hi"].to_numpy()
+            if column == "gap_log_power":
+                values, lo, hi = np.exp(values), np.exp(lo), np.exp(hi)
+            ax.plot(part["electricity_ratio"], values, marker="o", markersize=3.5,
+                    linestyle=styles.get(regime, ":"), color=color,
+                    label=f"{regime.replace('_', ' ')} chips, {date:%Y-%m}")
+            ax.fill_between(part["electricity_ratio"], lo, hi, color=color, alpha=0.15,
+                            linewidth=0)
+    for ax, (_, ylabel, title, log_scale) in zip(axes[0], panels, strict=True):
+        ax.axvline(baseline_ratio, color="grey", linewidth=0.8, linestyle=":")
+        ax.annotate(f"baseline\n({baseline_ratio * us_price:.3f} / {us_price:g})",
+                    (baseline_ratio, 0.98), xycoords=("data", "axes fraction"), fontsize=7,
+                    ha="center", va="top", backgroundcolor="white")
+        ax.set_xlabel(f"CN-West / US grid electricity price (US fixed at {us_price:g} USD/kWh)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        if log_scale:
+            ax.set_yscale("log")
+            dollar_axis(ax)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return save_figure(fig, out_dir, name, note)
+
+
+# ------------------------------------------------------------------------------------------------
+# export controls
+# ------------------------------------------------------------------------------------------------
+def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
+                         name: str = "export_controls") -> list[Path]:
+    """The CN/US price ratio split into drivers under the penalty alone, the lag alone, both,
+    and the chip regimes (last observed step), with the CN share of volume."""
+    last = means[means["step"] == means["step"].max()]
+    groups = (
+        ("penalty", "export-control penalty (lag 0)",
+         lambda r: f"{r['export_control_penalty']:g}"),
+        ("lag", "availability lag, years (penalty 0)",
+         lambda r: f"{r['export_control_lag_years']:g}"),
+        ("regime", "chip regime (no penalty, no lag)",
+         lambda r: r["chip_regime"].replace("_", " ")),
+    )
+    base = last[(last["chip_regime"] == "historical") & (last["export_control_penalty"] == 0)
+                & (last["export_control_lag_years"] == 0)]
+    both = last[last["design"] == "both"]
+    fig, axes = new_figure(1, 3, width=15, height=5.2, sharey=True)
+    values = last[[f"gap_log_{d}" for d in DRIVERS]].to_numpy()
+    for ax, (design, xlabel, label) in zip(axes[0], groups, strict=True):
+        rows = pd.concat([base, last[last["design"] == design]]) if design != "penalty" else (
+            last[last["design"] == "penalty"])
+        if design == "lag":
+            rows = pd.concat([rows, both])
+        if design == "regime":
+            rows = rows.assign(order=rows["chip_regime"].map(
+                {"no_controls": 0, "historical": 1, "full_ban": 2})).sort_values("order")
+        x = np.arange(len(rows))
+        parts = rows.rename(columns={f"gap_log_{d}": f"log_{d}" for d in DRIVERS})
+        _driver_bars(ax, x, parts, rows["gap_log_ratio"].to_numpy(), horizontal=False,
+                     legend=design == "penalty")
+        ticks = [label(r) for _, r in rows.iterrows()]
+        if design == "lag" and len(both):
+            ticks[-1] = "2 + penalty 0.5"
+        ax.set_xticks(x, [f"{t}\nCN/US ×{r:.2f}\nCN share {s:.2f}" for t, r, s in zip(
+            ticks, rows["gap_ratio"], rows["share_cn"], strict=True)], fontsize=7.5)
+        ax.set_xlabel(xlabel)
+        _factor_axis(ax, np.append(values, last["gap_log_ratio"]), axis="y")
+    axes[0][0].set_ylabel("factor in the CN/US price ratio at equal tier (log scale)")
+    date = pd.Timestamp(last["date"].iloc[0])
+    fig.suptitle(f"Export controls: what each lever does to the CN/US price ratio, {date:%Y-%m}",
+                 fontsize=11)
+    axes[0][0].legend(fontsize=7, frameon=False, loc="upper left")
+    return save_figure(fig, out_dir, name, note, top=0.95)
+
+
+# ------------------------------------------------------------------------------------------------
+# baseline: tier prices against observed list prices
+# ------------------------------------------------------------------------------------------------
+def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: pd.DataFrame,
+                     tiers: list[str], out_dir: Path, note: str,
+                     name: str = "price_war_baseline") -> list[Path]:
+    """One panel per tier: the model's CN and US prices (mean and min-max over seeds) against
+    the observed list prices of the tier's families, with the CN/US ratios in the title."""
+    ncols = 3
+    nrows = int(np.ceil(len(tiers) / ncols))
+    fig, axes = new_figure(nrows, ncols, width=15, height=4.1 * nrows, sharey=True, sharex=True)
+    dates = pd.to_datetime(series["date"])
+    listed = observed[observed["blended_3to1"] > 0]
+    for k, tier in enumerate(tiers):
+        ax = axes[k // ncols][k % ncols]
+        for bloc, region in (("cn", "cn_east"), ("us", "us")):
+            column = f"price_{tier}_{bloc}"
+            color = region_color(region)
+            ax.plot(dates, series[f"{column}_mean"], color=color,
+                    label=f"model, hosts in {bloc.upper()}")
+            ax.fill_between(dates, series[f"{column}_lo"], series[f"{column}_hi"], color=color,
+                            alpha=0.15, linewidth=0)
+            points = listed[(listed["tier"] == tier) & (listed["region"] == bloc)]
+            ax.scatter(pd.to_datetime(points["date"]), points["blended_3to1"], marker="o",
+                       s=26, facecolors="none", edgecolors=color, linewidths=1.2,
+                       label=f"list price, {bloc.upper()} seller")
+        row = comparison[comparison["tier"] == tier]
+        title = tier
+        if len(row):
+            r = row.iloc[0]
+            parts = []
+            if np.isfinite(r["observed_ratio"]):
+                parts.append(f"observed ×{r['observed_ratio']:.2f}")
+            if np.isfinite(r["model_ratio_at_observed_dates"]):
+                parts.append(f"model ×{r['model_ratio_at_observed_dates']:.2f}")
+            if np.isfinite(r["model_ratio_end"]):
+                parts.append(f"model end ×{r['model_ratio_end']:.2f}")
+            if parts:
+                title = f"{tier}: CN/US " + ", ".join(parts)
+        ax.set_title(title, fontsize=9)
+        ax.set_yscale("log")
+        dollar_axis(ax)
+        ax.set_xlim(pd.Timestamp("2024-01-01"), max(dates.max(), pd.Timestamp("2026-12-31")))
+        _date_axis(ax)
+        if k % ncols == 0:
+            ax.set_ylabel("USD per M tokens (blended 3:1; log)")
+        if k == 0:
+            ax.legend(fontsize=7, frameon=False, loc="lower left")
+    for k in range(len(tiers), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    fig.suptitle("CN vs US prices at equal capability tier: model vs observed list prices",
+                 fontsize=11)
+    return save_figure(fig, out_dir, name, note, top=0.96)

@@ -72,6 +72,8 @@ BAD_RUNS = {  # issue case: argv after "run baseline" -> fragments of the one-li
                                      ["steps", "-1", ">= 1"]),
     "--set electricity_us=inf": (["--set", "electricity_us=inf"],
                                      ["electricity_us", "finite"]),
+    # hypothesis found it: at eta = 0 the kernel's fixed-volume (v1) path lost 4.7% of demand
+    "--set demand_eta=0": (["--set", "demand_eta=0"], ["sectors.chat.eta", "must be > 0"]),
     "7: --steps 5200 (demand x 1.05^5200)": (["--steps", "5200", "--set", "demand_growth=0.05"],
                                              ["demand.growth_per_step", "1e+50"]),
 }

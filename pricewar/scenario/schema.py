@@ -60,7 +60,9 @@ class Sector:
     latency_utils_per_ms: float = field(metadata=bounds())
     quality_weight: float = field(metadata=bounds())
     alpha: float = field(metadata=bounds(strict=True))
-    eta: float = field(metadata=bounds(0.0, 10.0))
+    # > 0: at eta = 0 the kernel takes the v1 fixed-volume path, whose outside option v2
+    # scenarios do not define (served + unserved + not bought fell 4.7% short of demand)
+    eta: float = field(metadata=bounds(0.0, 10.0, strict=True))
     flexible: bool
 
 

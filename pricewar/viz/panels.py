@@ -63,51 +63,42 @@ def CostBreakdown(session: MarketSession, step: int | None = None):
     return column
 
 
-def time_series(name: str, series: dict[str, tuple[str, str]], title: str, ylabel: str,
-                unit: str):
-    """A panel plotting model reporters (``series``: label -> (column, colour)) in a column with
-    class ``pricewar-<name>``; quantities in ``unit``."""
+def frame_panel(name: str, draw, doc: str, **margins):
+    """A panel drawing ``draw(axes, time_axis, frame)`` from the model reporters' frame in a
+    column with class ``pricewar-<name>`` (``margins``: the figure's left/right margins)."""
 
-    def TimeSeries(session: MarketSession, step: int | None = None):
+    def Panel(session: MarketSession, step: int | None = None):
         with solara.Column(classes=[f"pricewar-{name}"]) as column:
             if session.market is None:
                 solara.Warning(NO_MODEL)
             else:
-                figure, axes = drawing.new_figure(5.5, 3.4, left=0.15, bottom=0.12)
+                figure, axes = drawing.new_figure(5.5, 3.4, bottom=0.12, **margins)
                 frame = session.market.datacollector.get_model_vars_dataframe()
-                drawing.draw_time_series(axes, drawing.TimeAxis.of(session.market, step), frame,
-                                         series, title, ylabel, unit)
+                draw(axes, drawing.TimeAxis.of(session.market, step), frame)
                 solara.FigureMatplotlib(figure, format="png")
         return column
 
-    TimeSeries.__name__ = f"TimeSeries_{name}"
-    return TimeSeries
+    Panel.__doc__ = doc
+    return Panel
 
 
-def MarketPower(session: MarketSession, step: int | None = None):
-    """Lerner index and HHI, each on its own axis."""
-    with solara.Column(classes=["pricewar-concentration"]) as column:
-        if session.market is None:
-            solara.Warning(NO_MODEL)
-        else:
-            figure, axes = drawing.new_figure(5.5, 3.4, left=0.13, right=0.86, bottom=0.12)
-            frame = session.market.datacollector.get_model_vars_dataframe()
-            drawing.draw_market_power(axes, drawing.TimeAxis.of(session.market, step), frame)
-            solara.FigureMatplotlib(figure, format="png")
-    return column
+def time_series(name: str, series: dict[str, tuple[str, str]], title: str, ylabel: str,
+                unit: str):
+    """A panel plotting model reporters (``series``: label -> (column, colour)) in a column with
+    class ``pricewar-<name>``; quantities in ``unit``."""
+    panel = frame_panel(name, lambda axes, time, frame: drawing.draw_time_series(
+        axes, time, frame, series, title, ylabel, unit), f"{title} ({unit})", left=0.15)
+    panel.__name__ = f"TimeSeries_{name}"
+    return panel
 
 
-def OpenClosed(session: MarketSession, step: int | None = None):
-    """Price of open- and closed-weight families' products and the open-weight share."""
-    with solara.Column(classes=["pricewar-open-closed"]) as column:
-        if session.market is None:
-            solara.Warning(NO_MODEL)
-        else:
-            figure, axes = drawing.new_figure(5.5, 3.4, left=0.13, right=0.86, bottom=0.12)
-            frame = session.market.datacollector.get_model_vars_dataframe()
-            drawing.draw_open_closed(axes, drawing.TimeAxis.of(session.market, step), frame)
-            solara.FigureMatplotlib(figure, format="png")
-    return column
+MarketPower = frame_panel("concentration", drawing.draw_market_power,
+                          "Lerner index and HHI, each on its own axis.", left=0.13, right=0.86)
+MarketPower.__name__ = "MarketPower"
+OpenClosed = frame_panel("open-closed", drawing.draw_open_closed,
+                         "Price of open- and closed-weight families' products and the "
+                         "open-weight share.", left=0.13, right=0.86)
+OpenClosed.__name__ = "OpenClosed"
 
 
 @solara.component

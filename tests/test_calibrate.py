@@ -364,7 +364,8 @@ def test_v2_spec_loads_on_the_v2_model_leaving_out_only_its_optional_targets():
 @pytest.mark.skipif(not V2_MODEL, reason="needs the v2 model's reporters and overrides")
 def test_calibrated_scenario_file_holds_its_base_and_only_the_estimated_keys(tmp_path):
     """The file ``pricewar calibrate`` writes inherits from the spec's scenario and sets only the
-    keys the estimated parameters set (every sector's eta for demand_eta), at the medians."""
+    keys the estimated parameters set (every sector's eta for demand_eta, every sector's alpha
+    times the factor for alpha_scale), at the medians."""
     import tomllib
 
     from pricewar.calibrate.report import calibrated_scenario_toml
@@ -372,7 +373,8 @@ def test_calibrated_scenario_file_holds_its_base_and_only_the_estimated_keys(tmp
 
     spec = load_calibration_spec(ROOT / "experiments" / "calibration" / "v2.toml")
     median = {"demand_growth": 0.011, "nest_sigma": 0.83, "demand_eta": 1.21,
-              "quality_slope": 0.07, "friction_utils": 0.0, "family_friction_utils": 1.3}
+              "quality_slope": 0.07, "friction_utils": 0.0, "family_friction_utils": 1.3,
+              "closed_premium": 2.1, "alpha_scale": 1.1}
     table = pd.DataFrame([{"parameter": p.name, "prior": p.kind, "prior_low": p.low,
                            "prior_high": p.high, "q05": p.low, "median": median[p.name],
                            "q95": p.high} for p in spec.parameters])
@@ -385,7 +387,8 @@ def test_calibrated_scenario_file_holds_its_base_and_only_the_estimated_keys(tmp
     assert set(content) == {"demand", "sectors", "quality", "trade"}
     assert set(content["demand"]) == {"growth_per_step", "nest_sigma"}
     assert set(content["sectors"]) == set(base.sectors)
-    assert all(set(v) == {"eta"} for v in content["sectors"].values())
+    assert all(set(v) == {"eta", "alpha"} for v in content["sectors"].values())
+    assert set(content["quality"]) == {"slope_utils_per_point", "closed_premium_utils"}
     assert "# Run: runs/x: 300 prior runs (seeds 1-300)" in text
     assert "nest_sigma = 0.83  (90% interval 0.4 - 0.95" in text
     path = tmp_path / "calibrated.toml"
@@ -394,6 +397,9 @@ def test_calibrated_scenario_file_holds_its_base_and_only_the_estimated_keys(tmp
     assert scenario.name == "calibrated" and scenario.steps == base.steps
     assert scenario.demand.nest_sigma == 0.83 and scenario.trade.friction_utils == 0.0
     assert all(s.eta == 1.21 for s in scenario.sectors.values())
+    for name, sector in scenario.sectors.items():
+        assert sector.alpha == pytest.approx(1.1 * base.sectors[name].alpha)
+    assert scenario.quality.closed_premium_utils == 2.1
     assert scenario.sources["trade.family_friction_utils"].startswith(
         "estimated by pricewar calibrate: v2")
     assert scenario.regions == base.regions  # everything else is the base's

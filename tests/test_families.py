@@ -17,6 +17,7 @@ from pricewar.market.families import (
     live_families,
     retire_dates,
 )
+from pricewar.scenario import load_scenario
 from pricewar.scenario.catalogue import load_catalogue
 
 
@@ -41,6 +42,20 @@ def test_families_without_a_score_take_their_tiers_gpqa_equivalent(catalogue):
     utils = catalogue_quality_utils(catalogue)
     assert utils[names.index("gpt_oss")] == pytest.approx(0.1 * (71.5 - 50.0))
     assert catalogue_quality_utils(catalogue, 0.2)[names.index("gpt_oss")] == pytest.approx(4.3)
+
+
+def test_the_closed_premium_adds_to_closed_weight_families_only():
+    scenario = load_scenario("baseline")
+    names = list(scenario.catalogue.families)
+    plain = catalogue_quality_utils(scenario.catalogue)
+    premium = catalogue_quality_utils(scenario.with_overrides(closed_premium=2.5).catalogue)
+    closed = np.array([f.weights == "closed" for f in scenario.catalogue.families.values()])
+    assert closed.any() and (~closed).any()
+    np.testing.assert_allclose(premium - plain, 2.5 * closed)
+    # GPT-4o (closed, GPQA 53.6 per the catalogue): 0.1 x (score - 50) + 2.5
+    gpt_4o = names.index("gpt_4o")
+    score = gpqa_scores(scenario.catalogue)[0][gpt_4o]
+    assert premium[gpt_4o] == pytest.approx(0.1 * (score - 50.0) + 2.5)
 
 
 def test_a_higher_tier_never_has_lower_imputed_quality(catalogue):

@@ -192,6 +192,7 @@ def test_overrides_apply_and_validate():
     ("family_friction_utils", 1.0, "trade", "family_friction_utils"),
     ("nest_sigma", 0.5, "demand", "nest_sigma"),
     ("quality_slope", 0.2, "quality", "slope_utils_per_point"),
+    ("closed_premium", 1.5, "quality", "closed_premium_utils"),
 ])
 def test_policy_levers_are_flat_overrides(key, value, section, field):
     changed = load_scenario("baseline").with_overrides(**{key: value})
@@ -208,6 +209,18 @@ def test_bad_lever_values_are_refused_naming_the_lever(key, value, fragment):
     with pytest.raises(ScenarioError, match=fragment) as info:
         load_scenario("baseline").with_overrides(**{key: value})
     assert info.value.key_path.endswith(key)
+
+
+def test_alpha_scale_multiplies_every_sectors_price_sensitivity():
+    base = load_scenario("baseline")
+    scaled = base.with_overrides(alpha_scale=1.25)
+    for name, sector in base.sectors.items():
+        assert scaled.sectors[name].alpha == pytest.approx(1.25 * sector.alpha)
+        assert scaled.sources[f"sectors.{name}.alpha"].startswith("override")
+    # chat's alpha 1.2 x 0.8 = 0.96: below the log-price bound, refused naming the override
+    with pytest.raises(ScenarioError, match="must be > 1") as info:
+        base.with_overrides(alpha_scale=0.8)
+    assert "alpha_scale" in str(info.value)
 
 
 def test_producer_groups_are_checked_against_the_owners(tmp_path):

@@ -37,10 +37,13 @@ def gpqa_scores(catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray]:
 def catalogue_quality_utils(catalogue: Catalogue, slope_utils_per_point: float | None = None
                             ) -> np.ndarray:
     """:func:`family_quality_utils` of every family with the catalogue's mapping (the slope can
-    be overridden, e.g. in a sweep)."""
+    be overridden, e.g. in a sweep), plus the mapping's ``closed_premium_utils`` for the
+    closed-weight families."""
     mapping = catalogue.quality
     slope = mapping.slope_utils_per_point if slope_utils_per_point is None else slope_utils_per_point
-    return family_quality_utils(gpqa_scores(catalogue)[0], slope, mapping.reference_score)
+    closed = np.array([f.weights == "closed" for f in catalogue.families.values()])
+    return (family_quality_utils(gpqa_scores(catalogue)[0], slope, mapping.reference_score)
+            + mapping.closed_premium_utils * closed)
 
 
 def retire_dates(catalogue: Catalogue, overlap_weeks: float | None = None

@@ -266,11 +266,14 @@ class PolicyLevers:
 
 @dataclass(frozen=True)
 class QualityMapping:
-    """Benchmark score -> quality in utils: ``slope x (score - reference)`` (est. slope)."""
+    """Benchmark score -> quality in utils: ``slope x (score - reference)`` (est. slope), plus
+    ``closed_premium_utils`` for closed-weight families (est.: the unobserved quality -- brand,
+    reliability, tooling -- a benchmark score misses)."""
 
     benchmark: Literal["mmlu", "gpqa_diamond", "arena_elo"]
     slope_utils_per_point: float = field(metadata=bounds())
     reference_score: float = field(metadata=bounds())
+    closed_premium_utils: float = field(metadata=bounds(maximum=10.0))
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,6 +19,15 @@ def _set_all(data: dict, section: str, key: str, value) -> None:
         group[key] = value
 
 
+def _scale_all(section: str, key: str):
+    """A computed override: multiplies ``key`` of every group of ``section`` by the value (the
+    groups keep their ratios; the scenario's bounds on ``key`` reject a factor <= 0)."""
+    def apply(data: dict, value) -> None:
+        for group in data[section].values():
+            group[key] = group[key] * value
+    return apply
+
+
 def _override_latency(data: dict, value) -> None:
     data["latency_ms"]["cn_west"]["cn_east"] = value
     data["latency_ms"]["cn_east"]["cn_west"] = value
@@ -101,6 +110,10 @@ OVERRIDES: dict[str, tuple[str, Any, type]] = {
                    lambda d, v: _set_all(d, "sectors", "eta", v), float),
     "quality_slope": ("utils per GPQA Diamond point of a family's quality",
                       _setter("quality", "slope_utils_per_point"), float),
+    "closed_premium": ("quality of closed-weight families beyond their benchmark score (utils)",
+                       _setter("quality", "closed_premium_utils"), float),
+    "alpha_scale": ("factor on every sector's price sensitivity alpha (1: the scenario's)",
+                    _scale_all("sectors", "alpha"), float),
     "demand_growth": ("exogenous task growth per step",
                       lambda d, v: d["demand"].__setitem__("growth_per_step", v), float),
     "producer_strategy": ("strategy of every producer: a registered name "

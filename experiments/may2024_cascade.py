@@ -107,7 +107,7 @@ def figure(summary: pd.DataFrame, record: pd.DataFrame, lerner: pd.DataFrame,
             else:
                 ax.scatter(60, k - offset, marker="x", color=colours[c],
                            label=name if k == 0 else None)
-                ax.annotate(f"no cut ({-s['depth']:+.0%})", (60, k - offset), xytext=(8, -3),
+                ax.annotate(f"no cut ({0.0 - s['depth']:+.0%})", (60, k - offset), xytext=(8, -3),
                             textcoords="offset points", fontsize=8, color=colours[c])
     ax.set_yticks(y, ["Zhipu", "ByteDance (launch)", "Alibaba", "Baidu"])
     ax.invert_yaxis()

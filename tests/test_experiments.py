@@ -310,3 +310,21 @@ def test_pricewar_figures_quick_writes_every_figure(tmp_path, capsys):
     for name in EXPERIMENTS:
         for suffix in ("png", "svg", "csv"):
             assert (out / f"{name}.{suffix}").exists()
+
+
+def test_capacity_utilisation_shares_and_power(tmp_path, capsys):
+    """experiments/capacity_utilisation.py at a small size: shares are shares, served never
+    exceeds demand, and investment keeps the fleets' power (online + ordered) within the caps."""
+    script = load_script("capacity_utilisation")
+    assert script.main(["--seeds", "1", "--consumers", "100", "--steps", "30",
+                        "--out", str(tmp_path)]) == 0
+    headline = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(headline) >= {"unserved_share_2024", "power_used_over_cap_end"}
+    table = pd.read_csv(tmp_path / "capacity_utilisation.csv")
+    assert len(table) == 30 and (tmp_path / "capacity_utilisation.png").exists()
+    shares = table.filter(like="full_share_").to_numpy()
+    assert np.all((shares[np.isfinite(shares)] >= 0) & (shares[np.isfinite(shares)] <= 1))
+    assert table["unserved_share"].between(0, 1).all()
+    assert (table["served_total"] <= table["demand_total"] * (1 + 1e-9)).all()
+    assert (table["power_used_mw"] <= table["power_cap_mw"] * (1 + 1e-9)).all()
+    assert table["power_used_mw"].gt(0).all()

@@ -108,3 +108,26 @@ def test_best_chip_is_the_cheapest_full_cost_among_the_buyable(catalogue):
     assert name in {"B200", "GB200"}
     # a 2022 western site can buy nothing in the table
     assert best_chip(supply, "gpt_4o", us, dt.date(2022, 6, 1))[0] is None
+
+
+def test_a_bloc_that_may_buy_no_chip_orders_none(catalogue):
+    """With a two-year lag the cn bloc may buy no chip from mid-2025 (H800's window has closed,
+    the others start two years later); its hosts' best chip is then a placeholder that must not
+    be ordered (a regression: CN hosts bought GB200s from August 2025)."""
+    from pricewar.model import PriceWarModel
+    from pricewar.scenario import load_scenario
+
+    scenario = load_scenario("baseline").with_overrides(export_control_lag_years=2.0)
+    model = PriceWarModel(scenario, seed=1, n_consumers=100)
+    ever_cn = {name for name, chip in catalogue.chips.items()
+               if any(w.bloc == "cn" for w in chip.availability)}
+    nothing_to_buy = 0
+    for _ in range(95):
+        model.step()
+        cn = np.array([p.region in ("cn_west", "cn_east") for p in model.producers])
+        if not model.producer_best_chip_buyable[cn].any():
+            nothing_to_buy += 1
+        cn_cohorts = cn[model.fleet.producer]
+        bought = {model.supply.serving.chips.names[c] for c in model.fleet.chip[cn_cohorts]}
+        assert bought <= ever_cn, (model.date, bought - ever_cn)
+    assert nothing_to_buy > 0  # the case the test is about occurred

@@ -77,7 +77,9 @@ def invest(scenario, supply: SupplyCosts, step: int, years: float, date: dt.date
         target_load=s.capital.planned_utilisation / s.costs.max_utilisation,
         speed=d.invest_speed, price=producers.price, new_unit_cost=producers.full_cost,
         min_margin=d.invest_min_margin, capacity_per_gpu=gpu_s * new_tps / fleet_tps)
-    orders = np.nan_to_num(orders, nan=0.0, posinf=0.0)
+    # no orders where the host's bloc may buy no chip at the date (best_chip is a placeholder)
+    orders = np.where(producers.best_chip_buyable, np.nan_to_num(orders, nan=0.0, posinf=0.0),
+                      0.0)
     if not orders.any():
         return 0.0
     chips = supply.serving.chips

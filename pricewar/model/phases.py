@@ -121,7 +121,7 @@ def update_costs(scenario, supply: SupplyCosts, date: dt.date, step: int,
 
     ``family_fixed_usd_per_year`` is each family's fixed cost this year (0 when not live),
     paid by its owner's host. Reads the hosts' sites and last step's load. Writes
-    ``producers.best_chip, capacity_gpu_s, capacity, fixed_usd_per_year,
+    ``producers.best_chip, best_chip_buyable, capacity_gpu_s, capacity, fixed_usd_per_year,
     family_fixed_usd_per_year, always_on_mw, gpus, pipeline_gpus, marginal_cost, full_cost`` and
     ``products.marginal_cost, full_cost, load_gpu_s_per_mtok, energy_usd_per_mtok,
     energy_j_per_token, marginal_energy, marginal_capacity, full_energy, full_capital,
@@ -130,8 +130,11 @@ def update_costs(scenario, supply: SupplyCosts, date: dt.date, step: int,
     levers = scenario.policy
     hosts = host_sites(regions, producers)
     anchor = families.names.index(scenario.serving.anchor_family)
-    producers.best_chip, _ = best_chips(supply, hosts, main_family(producers, products, anchor),
-                                        date, levers)
+    producers.best_chip, best_cost = best_chips(supply, hosts,
+                                                main_family(producers, products, anchor), date,
+                                                levers)
+    # a bloc that may buy no chip at the date keeps a placeholder chip at an infinite cost
+    producers.best_chip_buyable = np.isfinite(best_cost)
     costs, host_costs = product_costs(
         supply, fleet, step, date, hosts, producers.best_chip, products.producer,
         products.family, producers.load_gpu_s, levers, scenario.step_seconds,

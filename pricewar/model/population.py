@@ -127,6 +127,7 @@ class ProducerArrays(_Table):
     emissions_t: np.ndarray = _state()
 
     best_chip: np.ndarray = _derived(np.int64)
+    best_chip_buyable: np.ndarray = _derived(bool)
     electricity: np.ndarray = _derived()
     grid_electricity: np.ndarray = _derived()
     pue: np.ndarray = _derived()

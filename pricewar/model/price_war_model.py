@@ -335,8 +335,11 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     def _enter_producers(self) -> None:
         """At most one entrant per independent host group where new capacity would earn the
         entry margin (:func:`pricewar.model.entry_exit.entrants`)."""
+        # no entrant where the bloc may buy no chip (its best chip is a placeholder)
+        new_unit_cost = np.where(self.producer_best_chip_buyable, self.producer_full_cost,
+                                 np.inf)
         entering = entry_exit.entrants(self.scenario, self.producer_group, self.producer_served,
-                                       self.producer_base_price, self.producer_full_cost)
+                                       self.producer_base_price, new_unit_cost)
         if not entering:
             return
         entry_exit.add_producers(self, entering, investment.life_steps(self.scenario))

@@ -168,11 +168,11 @@ def green_curtailment(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
         "green_share_cn_west_energy_max_cap": top["green_share_cn_west_mean"],
     }
     files = [write_table(table, out_dir, "green_curtailment")]
+    carbon = load_scenario("baseline").regions["cn_west"].carbon_kg_per_kwh
     note = figure_note(quick, seeds, n_consumers, "green_curtailment",
                  "direct green supply 0.014 USD/kWh (2026 press reports, Qingyang); NW curtailment "
-                 "5-34% (NEA Monitoring Centre 2025); grid carbon 0.50 kg/kWh (est., Ember 2025). "
-                 "Baseline cap 2,000 MWh/week. "
+                 f"5-34% (NEA Monitoring Centre 2025); grid carbon {carbon:.3f} kg/kWh (Northwest "
+                 "China grid factor 2022, MEE/NBS Dec 2024). Baseline cap 2,000 MWh/week. "
                  "Only flexible (batch) load runs on the green supply.")
-    carbon = load_scenario("baseline").regions["cn_west"].carbon_kg_per_kwh
     files += plots.plot_green_curtailment(summary, carbon, out_dir, note)
     return ExperimentResult("green_curtailment", json_ready(headline), table, files)

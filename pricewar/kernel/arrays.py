@@ -41,6 +41,22 @@ def int_array(name: str, values) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+def unique_inverse(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, return_inverse=True)`` for int ``key`` in ``[0, size)``.
+
+    When ``size`` is not much larger than ``key`` (a consumer x producer key of a compiled
+    topology), mark the values present in a table of ``size`` flags and rank them by a cumulative
+    sum: linear time, where ``np.unique`` sorts. The same arrays either way.
+    """
+    if size > 4 * key.size + 4096:
+        uniq, inverse = np.unique(key, return_inverse=True)
+        return uniq, inverse.reshape(key.shape)
+    present = np.zeros(size, dtype=bool)
+    present[key] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[key]
+
+
 # --------------------------------------------------------------------------------------------
 # scatter-sum primitive
 # --------------------------------------------------------------------------------------------

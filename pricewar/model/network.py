@@ -96,10 +96,14 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
     r = routes_over_products(paths, consumers.region.size, len(producers), consumers.region,
                              producers.region, products.producer, products.family)
     j = r.route_consumer
-    consumer_bloc = regions.bloc[consumers.region[j]]
-    partisan = np.isin(consumer_bloc, PARTISAN_BLOCS)
-    foreign_family = partisan & (families.owner_bloc[r.route_family] != consumer_bloc)
-    foreign_host = partisan & (regions.bloc[producers.region[r.route_producer]] != consumer_bloc)
+    consumer_region = consumers.region[j]
+    # bloc tests per (region, region) and (region, family), then gathered by route: string
+    # comparisons over every route cost more than the rest of the utility
+    partisan = np.isin(regions.bloc, PARTISAN_BLOCS)[:, None]
+    foreign_family = (partisan & (families.owner_bloc[None, :] != regions.bloc[:, None]))[
+        consumer_region, r.route_family]
+    foreign_host = (partisan & (regions.bloc[None, :] != regions.bloc[:, None]))[
+        consumer_region, producers.region[r.route_producer]]
     tariff = s.trade.tariff_cross_bloc * foreign_host
     alpha = consumers.alpha[j]
     markup = platforms.markup_rate[r.route_platform]
@@ -112,7 +116,7 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
                - alpha * np.log1p(markup)
                - alpha * np.log1p(tariff))
     n_regions = len(regions.names)
-    flow_key = ((consumers.region[j] * n_sectors + consumers.sector[j]) * n_regions
+    flow_key = ((consumer_region * n_sectors + consumers.sector[j]) * n_regions
                 + producers.region[r.route_producer])
     log.debug("compiled %d routes for %d consumers and %d products", r.topology.n_routes,
               consumers.region.size, len(products))

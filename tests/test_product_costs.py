@@ -199,8 +199,8 @@ def test_pair_costs_computed_per_kind_equal_the_library_on_every_cohort_product_
     ptr = _product_ptr(product_producer, n_hosts)
     cohort, product = _pairs(cohort_host, ptr)
     levers = supply.catalogue.policy
-    got = _pair_costs(supply, DATE, table, levers, cohort_host, cohort_chip, ptr,
-                      product_family, cohort, product)
+    got, merit_order = _pair_costs(supply, DATE, table, levers, cohort_host, cohort_chip, ptr,
+                                   product_family, cohort, product)
     host = cohort_host[cohort]
     want = supply.costs(cohort_chip[cohort], product_family[product], DATE, table.site(host),
                         levers, wacc=table.wacc[host],
@@ -208,3 +208,16 @@ def test_pair_costs_computed_per_kind_equal_the_library_on_every_cohort_product_
     for name in ("tokens_per_s", "power_usd_per_kwh", "energy_usd_per_mtok",
                  "capacity_usd_per_mtok", "full_usd_per_mtok", "marginal_usd_per_mtok"):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    np.testing.assert_array_equal(merit_order,
+                                  np.lexsort((want.marginal_usd_per_mtok, product)))
+
+
+def test_merit_order_from_ranked_kinds_is_lexsort_with_equal_and_nan_costs():
+    from pricewar.market.product_costs import _merit_order
+
+    rng = np.random.default_rng(4)
+    cost = rng.choice([1.0, 2.0, -0.0, 0.0, np.nan, np.inf], 40)  # ties, signed zeros, NaN
+    product = rng.integers(0, 5, 40)
+    row = rng.integers(0, 40, 3000)
+    np.testing.assert_array_equal(_merit_order(cost, product, row),
+                                  np.lexsort((cost[row], product[row])))

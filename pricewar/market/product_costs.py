@@ -141,12 +141,16 @@ def _pairs(cohort_host: np.ndarray, product_ptr: np.ndarray) -> tuple[np.ndarray
 def _pair_costs(supply: SupplyCosts, date: dt.date, hosts: Hosts, levers: PolicyLevers,
                 cohort_host: np.ndarray, cohort_chip: np.ndarray, product_ptr: np.ndarray,
                 product_family: np.ndarray, cohort: np.ndarray, product: np.ndarray
-                ) -> CohortCosts:
-    """``supply.costs`` of every (cohort, product of its host) pair of :func:`_pairs`.
+                ) -> tuple[CohortCosts, np.ndarray]:
+    """``supply.costs`` of every (cohort, product of its host) pair of :func:`_pairs`, and the
+    pairs' merit order ``np.lexsort((marginal cost, product))``.
 
     A pair's costs depend on its host, chip and family only, and a fleet holds thousands of
     cohorts (one per order) of a few (host, chip) kinds: the costs are computed once per (kind,
-    product of the kind's host) and gathered to the pairs (the same numbers, elementwise).
+    product of the kind's host) and gathered to the pairs (the same numbers, elementwise). The
+    merit order sorts the kinds' pairs, ranks them (equal product and cost, equal rank) and
+    sorts the pairs by rank, stably: lexsort's order, with one small-int radix sort over the
+    pairs instead of a two-key sort.
     """
     n_chips = len(supply.serving.chips.names)
     kinds, cohort_kind = unique_inverse(cohort_host * n_chips + cohort_chip,
@@ -165,7 +169,21 @@ def _pair_costs(supply: SupplyCosts, date: dt.date, hosts: Hosts, levers: Policy
     for f in dataclasses.fields(costs):
         value = getattr(costs, f.name)
         gathered[f.name] = value if np.ndim(value) == 0 else value[row]
-    return CohortCosts(**gathered)
+    return CohortCosts(**gathered), _merit_order(costs.marginal_usd_per_mtok, kind_product, row)
+
+
+def _merit_order(cost: np.ndarray, product: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """``np.lexsort((cost[row], product[row]))`` from a sort of the short ``cost`` and
+    ``product`` (NaN costs tie with each other, as in lexsort)."""
+    order = np.lexsort((cost, product))
+    sorted_cost, sorted_product = cost[order], product[order]
+    same_cost = ((sorted_cost[1:] == sorted_cost[:-1])
+                 | (np.isnan(sorted_cost[1:]) & np.isnan(sorted_cost[:-1])))
+    starts = np.r_[True, (sorted_product[1:] != sorted_product[:-1]) | ~same_cost]
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.cumsum(starts) - 1
+    small = np.int16 if order.size <= np.iinfo(np.int16).max else np.int64  # radix sort
+    return np.argsort(rank[row].astype(small), kind="stable")
 
 
 def cohort_power_price(supply: SupplyCosts, chip: np.ndarray, hosts: Hosts, host: np.ndarray,
@@ -238,8 +256,8 @@ def product_costs(supply: SupplyCosts, fleet: Fleet, step: int, date: dt.date, h
     cohort, product = _pairs(cohort_host, product_ptr)
     host = cohort_host[cohort]
     chip = cohort_chip[cohort]
-    pair = _pair_costs(supply, date, hosts, levers, cohort_host, cohort_chip, product_ptr,
-                       product_family, cohort, product)
+    pair, merit_order = _pair_costs(supply, date, hosts, levers, cohort_host, cohort_chip,
+                                    product_ptr, product_family, cohort, product)
     chips = supply.serving.chips
     n_products = product_producer.size
     g = cohort_gpus[cohort]
@@ -254,7 +272,7 @@ def product_costs(supply: SupplyCosts, fleet: Fleet, step: int, date: dt.date, h
         energy = energy_usd / (MJ_PER_KWH * throughput)
     marginal = merit_order_marginal_index(product, pair.marginal_usd_per_mtok,
                                           cohort_capacity[cohort],
-                                          host_load_gpu_s[product_producer])
+                                          host_load_gpu_s[product_producer], order=merit_order)
     new_chip = best_chip[product_producer]
     new = supply.costs(new_chip, product_family, date, hosts.site(product_producer), levers,
                        wacc=hosts.wacc[product_producer],

@@ -106,16 +106,19 @@ def full_cost_usd_per_mtok(energy_usd_per_mtok_, fixed_usd_per_gpu_year, tokens_
             + np.asarray(fixed_usd_per_gpu_year) / mtok_per_gpu_year)
 
 
-def merit_order_marginal_index(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok) -> np.ndarray:
+def merit_order_marginal_index(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok,
+                               order=None) -> np.ndarray:
     """The cohort serving each fleet's last unit of load, cohorts dispatched cheapest first.
 
-    Parameters as :func:`merit_order_marginal_cost`. Returns, per fleet, the index (into the
-    cohort arrays) of that cohort: the cheapest at zero load, the dearest when load exceeds
-    capacity; -1 for a fleet without cohorts.
+    Parameters as :func:`merit_order_marginal_cost`; ``order`` is the merit order,
+    ``np.lexsort((cost_usd_per_mtok, fleet))``, when the caller has a faster way to it.
+    Returns, per fleet, the index (into the cohort arrays) of that cohort: the cheapest at zero
+    load, the dearest when load exceeds capacity; -1 for a fleet without cohorts.
     """
     fleet = np.asarray(fleet, dtype=np.int64)
     load = np.asarray(load_mtok, dtype=float)
-    order = np.lexsort((np.asarray(cost_usd_per_mtok), fleet))
+    if order is None:
+        order = np.lexsort((np.asarray(cost_usd_per_mtok), fleet))
     sorted_fleet = fleet[order]
     cumulative = np.cumsum(np.asarray(capacity_mtok, dtype=float)[order])
     fleets = np.arange(load.size)

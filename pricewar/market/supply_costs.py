@@ -214,6 +214,14 @@ class SupplyCosts:
                     & (date >= levers.power_subsidy_from_date))
         return np.where(eligible, levers.power_subsidy_domestic_chips, 0.0)
 
+    def tokens_per_s(self, chip, family, date: dt.date, bloc, levers: PolicyLevers | None = None,
+                     serving_efficiency=1.0) -> np.ndarray:
+        """Decoded tokens/s per GPU of ``family`` on ``chip`` at ``date`` in ``bloc`` (the
+        ``tokens_per_s`` of :meth:`costs`, without the costs)."""
+        levers = levers or self.catalogue.policy
+        return (self.serving.tps(chip, family, date, self.penalty(bloc, levers))
+                * np.asarray(serving_efficiency))
+
     def costs(self, chip, family, date: dt.date, site: Site, levers: PolicyLevers | None = None,
               wacc=None, serving_efficiency=1.0) -> CohortCosts:
         """Serving figures and costs of ``family`` on ``chip`` at ``site`` and ``date``.
@@ -227,8 +235,7 @@ class SupplyCosts:
         capital = self.catalogue.capital
         chips = self.serving.chips
         c = chips.index(chip)
-        tps = (self.serving.tps(c, family, date, self.penalty(site.bloc, levers))
-               * np.asarray(serving_efficiency))
+        tps = self.tokens_per_s(c, family, date, site.bloc, levers, serving_efficiency)
         joules = (chips.power_w[c] - chips.idle_power_w[c]) / tps
         price = power_usd_per_kwh(site.electricity_usd_per_kwh, levers.carbon_price_usd_per_t,
                                   site.carbon_kg_per_kwh,

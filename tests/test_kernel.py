@@ -227,3 +227,16 @@ def test_bad_input_errors_are_value_errors():
         RouteTopology(np.array([0, 2]), np.array([0, 5]), 2)
     with pytest.raises(ValueError, match="consumer_ptr"):
         RouteTopology(np.array([0, 3]), np.array([0, 1]), 2)
+
+
+def test_unique_inverse_is_numpys_unique_on_both_paths():
+    from pricewar.kernel.arrays import unique_inverse
+
+    rng = np.random.default_rng(5)
+    for size in (50, 10_000_000):  # a table of flags; np.unique itself when the range is wide
+        key = rng.integers(0, size, 3000)
+        uniq, inverse = unique_inverse(key, size)
+        expected_uniq, expected_inverse = np.unique(key, return_inverse=True)
+        np.testing.assert_array_equal(uniq, expected_uniq)
+        np.testing.assert_array_equal(inverse, expected_inverse)
+        np.testing.assert_array_equal(uniq[inverse], key)

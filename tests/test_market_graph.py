@@ -107,3 +107,42 @@ def test_a_consumer_without_any_route_has_an_empty_csr_segment():
     routes = _compile(_graph(), tolerance=tight)
     np.testing.assert_array_equal(routes.topology.consumer_ptr, [0, 0, 3, 7])
     assert 0 not in routes.route_consumer
+
+
+def test_lexsort_order_is_numpys_lexsort_with_ties_and_past_int64():
+    from pricewar.market.graph import _lexsort_order
+
+    rng = np.random.default_rng(3)
+    keys = tuple(rng.integers(0, size, 5000) for size in (4, 90, 7, 300))  # many ties
+    np.testing.assert_array_equal(_lexsort_order(keys), np.lexsort(keys))
+    huge = (rng.integers(0, 2**40, 500), rng.integers(0, 2**40, 500))  # radix product > 2**62
+    np.testing.assert_array_equal(_lexsort_order(huge), np.lexsort(huge))
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    assert _lexsort_order(empty).size == 0
+
+
+def test_routes_recompiled_from_kept_paths_equal_a_compilation_from_the_graph():
+    """The model keeps the graph's paths between exits and entries and recompiles only the
+    routes over the products when families are released or retired."""
+    import dataclasses
+
+    from pricewar.model import PriceWarModel
+
+    model = PriceWarModel("baseline", seed=1, n_consumers=120)
+    products_before = model.n_products
+    for _ in range(12):  # families are released over these weeks
+        model.step()
+    assert model.n_products != products_before
+    model.producer_cash[12] = -1e15  # an exit: the graph and its paths change
+    for _ in range(12):
+        model.step()
+    assert model.exits_total >= 1
+    fresh = compile_routes(model.graph, model.consumer_region.size, model.n_producers,
+                           model.consumer_region, model.consumer_sector,
+                           model.consumer_tolerance_ms, model.producer_region,
+                           model.regions.latency_ms, model.regions.sector_access_code,
+                           model.product_producer, model.product_family)
+    for field in dataclasses.fields(fresh):
+        if field.name != "topology":
+            np.testing.assert_array_equal(getattr(model.routes, field.name),
+                                          getattr(fresh, field.name), err_msg=field.name)

@@ -300,3 +300,26 @@ def test_welfare_change_is_the_compensating_variation_of_the_steps_price_index_m
     assert consumers.welfare_change[0] == pytest.approx(2.35263365086061, rel=1e-12)
     assert consumers.surplus[0] == pytest.approx(2.35263365086061, rel=1e-12)
     assert AGGREGATE_REPORTERS["welfare_change"].unit == "USD/step"
+
+
+def test_agent_records_read_from_arrays_equal_mesas_per_agent_records():
+    import mesa
+
+    from pricewar.model.agents import PlatformOperator, TokenProducer
+
+    model = PriceWarModel("baseline", seed=1, n_consumers=100)
+    model.producer_cash[3] = -1e15  # an exit: agents and array rows are renumbered
+    for _ in range(3):
+        model.step()
+    collector = model.datacollector
+    for agent_type in (TokenProducer, PlatformOperator):
+        mesa_records = list(mesa.DataCollector._record_agenttype(collector, model, agent_type))
+        records = collector._record_agenttype(model, agent_type)
+        assert records == mesa_records
+        assert [tuple(map(type, row)) for row in records] == [  # Python numbers, not numpy's
+            tuple(map(type, row)) for row in mesa_records]
+    # a reporter replaced after construction is called per agent, not read from the arrays
+    collector.agenttype_reporters[TokenProducer]["price"] = lambda agent: -1.0
+    column = 2 + list(collector.agenttype_reporters[TokenProducer]).index("price")
+    records = collector._record_agenttype(model, TokenProducer)
+    assert {row[column] for row in records} == {-1.0}

@@ -176,3 +176,48 @@ def test_best_chip_is_the_cheapest_full_cost_the_bloc_may_buy(supply, regime, bl
     every = {c: float(supply.costs(c, "deepseek_v3", date, site, levers,
                                    wacc=0.08).full_usd_per_mtok) for c in allowed}
     assert cost[0] == pytest.approx(min(every.values()))
+
+
+def test_pair_costs_computed_per_kind_equal_the_library_on_every_cohort_product_pair(supply):
+    """Costs are computed once per (host, chip, family) and gathered to the (cohort, product)
+    pairs: every pair must get exactly what the library gives it."""
+    from pricewar.market.product_costs import _pair_costs, _pairs, _product_ptr
+
+    rng = np.random.default_rng(2)
+    n_hosts = 4
+    table = Hosts(bloc=np.array(["western", "cn", "western", "cn"]),
+                  electricity_usd_per_kwh=rng.uniform(0.03, 0.1, n_hosts),
+                  pue=rng.uniform(1.1, 1.4, n_hosts), facility_usd_per_w=np.full(n_hosts, 10.0),
+                  carbon_kg_per_kwh=rng.uniform(0.1, 0.6, n_hosts),
+                  serving_efficiency=rng.uniform(0.5, 1.0, n_hosts),
+                  wacc=rng.uniform(0.05, 0.12, n_hosts))
+    n_chips = len(supply.serving.chips.names)
+    cohort_host = rng.integers(0, n_hosts, 60)  # many cohorts of few kinds, in any order
+    cohort_chip = rng.integers(0, n_chips, 60) % 3
+    product_producer = np.array([0, 0, 1, 2, 2, 2, 3])
+    product_family = rng.integers(0, len(supply.serving.families.names), 7)
+    ptr = _product_ptr(product_producer, n_hosts)
+    cohort, product = _pairs(cohort_host, ptr)
+    levers = supply.catalogue.policy
+    got, merit_order = _pair_costs(supply, DATE, table, levers, cohort_host, cohort_chip, ptr,
+                                   product_family, cohort, product)
+    host = cohort_host[cohort]
+    want = supply.costs(cohort_chip[cohort], product_family[product], DATE, table.site(host),
+                        levers, wacc=table.wacc[host],
+                        serving_efficiency=table.serving_efficiency[host])
+    for name in ("tokens_per_s", "power_usd_per_kwh", "energy_usd_per_mtok",
+                 "capacity_usd_per_mtok", "full_usd_per_mtok", "marginal_usd_per_mtok"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    np.testing.assert_array_equal(merit_order,
+                                  np.lexsort((want.marginal_usd_per_mtok, product)))
+
+
+def test_merit_order_from_ranked_kinds_is_lexsort_with_equal_and_nan_costs():
+    from pricewar.market.product_costs import _merit_order
+
+    rng = np.random.default_rng(4)
+    cost = rng.choice([1.0, 2.0, -0.0, 0.0, np.nan, np.inf], 40)  # ties, signed zeros, NaN
+    product = rng.integers(0, 5, 40)
+    row = rng.integers(0, 40, 3000)
+    np.testing.assert_array_equal(_merit_order(cost, product, row),
+                                  np.lexsort((cost[row], product[row])))

@@ -230,3 +230,19 @@ def test_the_export_penalty_and_the_lag_move_results_independently(catalogue, su
     lag_cn = supply.costs(chips, "deepseek_v3", JUNE_2025, CN, lagged)
     assert np.array_equal(lag_cn.marginal_usd_per_mtok, base_cn.marginal_usd_per_mtok)
     assert np.array_equal(lag_cn.full_usd_per_mtok, base_cn.full_usd_per_mtok)
+
+
+def test_tokens_per_s_alone_is_the_decode_rate_costs_gives():
+    from pricewar.scenario import load_scenario
+
+    supply = SupplyCosts(load_scenario("baseline").catalogue)
+    n_chips = len(supply.serving.chips.names)
+    chip = np.arange(n_chips).repeat(2)
+    bloc = np.array(["cn", "western"] * n_chips)
+    site = Site(bloc=bloc, electricity_usd_per_kwh=0.06, pue=1.2, facility_usd_per_w=10.0,
+                carbon_kg_per_kwh=0.4)
+    efficiency = np.linspace(0.5, 1.0, chip.size)
+    date = dt.date(2025, 6, 1)
+    np.testing.assert_array_equal(
+        supply.tokens_per_s(chip, 0, date, bloc, serving_efficiency=efficiency),
+        supply.costs(chip, 0, date, site, serving_efficiency=efficiency).tokens_per_s)

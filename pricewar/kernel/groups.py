@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.errors import KernelInputError
-from pricewar.kernel.arrays import first_bad, index32, int_array
+from pricewar.kernel.arrays import first_bad, index32, int_array, unique_inverse
 
 
 def label_array(name: str, values, length: int) -> np.ndarray:
@@ -203,7 +203,7 @@ def compile_firms(producer_firm, n_producers: int, n_consumers: int, route_produ
     route_firm = firm[route_producer[routes]]
     consumer = route_consumer[routes]
     n_firms = int(firm.max()) + 1
-    _, group = np.unique(consumer * n_firms + route_firm, return_inverse=True)
+    _, group = unique_inverse(consumer * n_firms + route_firm, n_consumers * n_firms)
     if route_nest is not None and routes.size:
         # (consumer, firm, nest) -> at most one producer: sort one int64 key per route (a
         # structured unique over stacked rows is an order of magnitude slower)

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import sparse
 
 from pricewar.errors import KernelInputError
-from pricewar.kernel.arrays import first_bad, index32, int_array, scatter_sum
+from pricewar.kernel.arrays import first_bad, index32, int_array, scatter_sum, unique_inverse
 from pricewar.kernel.groups import compile_firms, compile_hosts, compile_nests, route_blocks
 
 PRICE_FORMS = ("log", "linear")
@@ -114,7 +114,7 @@ class RouteTopology:
             self.pair_consumer = self.route_consumer
             self.pair_producer = prod
         else:
-            uniq, inverse = np.unique(key, return_inverse=True)
+            uniq, inverse = unique_inverse(key, self.n_consumers * max(self.n_producers, 1))
             if uniq.size == self.n_routes:
                 self.route_pair = None  # one route per pair, just not sorted by producer
                 self.pair_consumer = self.route_consumer

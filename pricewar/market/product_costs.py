@@ -22,14 +22,17 @@ capacity.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 
+from pricewar.kernel.arrays import unique_inverse
 from pricewar.market.chip_access import available_under
 from pricewar.market.fleet import Fleet
 from pricewar.market.supply_costs import (
+    CohortCosts,
     Site,
     SupplyCosts,
     capex_usd_per_gpu,
@@ -135,6 +138,54 @@ def _pairs(cohort_host: np.ndarray, product_ptr: np.ndarray) -> tuple[np.ndarray
     return cohort, first + np.arange(int(counts.sum()))
 
 
+def _pair_costs(supply: SupplyCosts, date: dt.date, hosts: Hosts, levers: PolicyLevers,
+                cohort_host: np.ndarray, cohort_chip: np.ndarray, product_ptr: np.ndarray,
+                product_family: np.ndarray, cohort: np.ndarray, product: np.ndarray
+                ) -> tuple[CohortCosts, np.ndarray]:
+    """``supply.costs`` of every (cohort, product of its host) pair of :func:`_pairs`, and the
+    pairs' merit order ``np.lexsort((marginal cost, product))``.
+
+    A pair's costs depend on its host, chip and family only, and a fleet holds thousands of
+    cohorts (one per order) of a few (host, chip) kinds: the costs are computed once per (kind,
+    product of the kind's host) and gathered to the pairs (the same numbers, elementwise). The
+    merit order sorts the kinds' pairs, ranks them (equal product and cost, equal rank) and
+    sorts the pairs by rank, stably: lexsort's order, with one small-int radix sort over the
+    pairs instead of a two-key sort.
+    """
+    n_chips = len(supply.serving.chips.names)
+    kinds, cohort_kind = unique_inverse(cohort_host * n_chips + cohort_chip,
+                                        product_ptr.size * n_chips)
+    kind_host, kind_chip = kinds // n_chips, kinds % n_chips
+    kind, kind_product = _pairs(kind_host, product_ptr)
+    host = kind_host[kind]
+    costs = supply.costs(kind_chip[kind], product_family[kind_product], date, hosts.site(host),
+                         levers, wacc=hosts.wacc[host],
+                         serving_efficiency=hosts.serving_efficiency[host])
+    # row of pair (c, a) among the kinds' pairs: its kind's first row + a's place in its host
+    counts = product_ptr[kind_host + 1] - product_ptr[kind_host]
+    kind_first = np.cumsum(counts) - counts
+    row = kind_first[cohort_kind[cohort]] + product - product_ptr[cohort_host[cohort]]
+    gathered = {}
+    for f in dataclasses.fields(costs):
+        value = getattr(costs, f.name)
+        gathered[f.name] = value if np.ndim(value) == 0 else value[row]
+    return CohortCosts(**gathered), _merit_order(costs.marginal_usd_per_mtok, kind_product, row)
+
+
+def _merit_order(cost: np.ndarray, product: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """``np.lexsort((cost[row], product[row]))`` from a sort of the short ``cost`` and
+    ``product`` (NaN costs tie with each other, as in lexsort)."""
+    order = np.lexsort((cost, product))
+    sorted_cost, sorted_product = cost[order], product[order]
+    same_cost = ((sorted_cost[1:] == sorted_cost[:-1])
+                 | (np.isnan(sorted_cost[1:]) & np.isnan(sorted_cost[:-1])))
+    starts = np.r_[True, (sorted_product[1:] != sorted_product[:-1]) | ~same_cost]
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.cumsum(starts) - 1
+    small = np.int16 if order.size <= np.iinfo(np.int16).max else np.int64  # radix sort
+    return np.argsort(rank[row].astype(small), kind="stable")
+
+
 def cohort_power_price(supply: SupplyCosts, chip: np.ndarray, hosts: Hosts, host: np.ndarray,
                        date: dt.date, levers: PolicyLevers) -> np.ndarray:
     """USD/kWh each cohort pays: its host's power price after the domestic-chip subsidy, plus the
@@ -150,7 +201,12 @@ def fleet_fixed_costs(supply: SupplyCosts, fleet: Fleet, step: int, date: dt.dat
     always-on power of each host's online fleet (USD/year), shape (n_hosts,)."""
     n_hosts = hosts.pue.size
     online = fleet.is_online(step)
-    host, chip, gpus = fleet.producer[online], fleet.chip[online], fleet.gpus[online]
+    cohort_host, gpus = fleet.producer[online], fleet.gpus[online]
+    # per GPU the cost depends on the host and chip only: once per (host, chip) kind of cohort
+    n_chips = len(supply.serving.chips.names)
+    kinds, cohort_kind = unique_inverse(cohort_host * n_chips + fleet.chip[online],
+                                        n_hosts * n_chips)
+    host, chip = kinds // n_chips, kinds % n_chips
     chips = supply.serving.chips
     capital = supply.catalogue.capital
     price, server_w = chips.price_usd[chip], chips.server_power_w[chip]
@@ -164,7 +220,7 @@ def fleet_fixed_costs(supply: SupplyCosts, fleet: Fleet, step: int, date: dt.dat
                + fixed_energy_usd_per_gpu_year(
                    fixed_power_w(chips.power_w[chip], chips.idle_power_w[chip], server_w),
                    hosts.pue[host], cohort_power_price(supply, chip, hosts, host, date, levers)))
-    return np.bincount(host, gpus * per_gpu, minlength=n_hosts)
+    return np.bincount(cohort_host, gpus * per_gpu[cohort_kind], minlength=n_hosts)
 
 
 def product_costs(supply: SupplyCosts, fleet: Fleet, step: int, date: dt.date, hosts: Hosts,
@@ -196,11 +252,12 @@ def product_costs(supply: SupplyCosts, fleet: Fleet, step: int, date: dt.date, h
     cohort_gpus = np.concatenate([fleet.gpus[online], np.ones(idle.size)])
     cohort_capacity = np.concatenate([fleet.gpus[online] * step_seconds * max_utilisation,
                                       np.zeros(idle.size)])
-    cohort, product = _pairs(cohort_host, _product_ptr(product_producer, n_hosts))
+    product_ptr = _product_ptr(product_producer, n_hosts)
+    cohort, product = _pairs(cohort_host, product_ptr)
     host = cohort_host[cohort]
     chip = cohort_chip[cohort]
-    pair = supply.costs(chip, product_family[product], date, hosts.site(host), levers,
-                        wacc=hosts.wacc[host], serving_efficiency=hosts.serving_efficiency[host])
+    pair, merit_order = _pair_costs(supply, date, hosts, levers, cohort_host, cohort_chip,
+                                    product_ptr, product_family, cohort, product)
     chips = supply.serving.chips
     n_products = product_producer.size
     g = cohort_gpus[cohort]
@@ -215,7 +272,7 @@ def product_costs(supply: SupplyCosts, fleet: Fleet, step: int, date: dt.date, h
         energy = energy_usd / (MJ_PER_KWH * throughput)
     marginal = merit_order_marginal_index(product, pair.marginal_usd_per_mtok,
                                           cohort_capacity[cohort],
-                                          host_load_gpu_s[product_producer])
+                                          host_load_gpu_s[product_producer], order=merit_order)
     new_chip = best_chip[product_producer]
     new = supply.costs(new_chip, product_family, date, hosts.site(product_producer), levers,
                        wacc=hosts.wacc[product_producer],

@@ -106,16 +106,19 @@ def full_cost_usd_per_mtok(energy_usd_per_mtok_, fixed_usd_per_gpu_year, tokens_
             + np.asarray(fixed_usd_per_gpu_year) / mtok_per_gpu_year)
 
 
-def merit_order_marginal_index(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok) -> np.ndarray:
+def merit_order_marginal_index(fleet, cost_usd_per_mtok, capacity_mtok, load_mtok,
+                               order=None) -> np.ndarray:
     """The cohort serving each fleet's last unit of load, cohorts dispatched cheapest first.
 
-    Parameters as :func:`merit_order_marginal_cost`. Returns, per fleet, the index (into the
-    cohort arrays) of that cohort: the cheapest at zero load, the dearest when load exceeds
-    capacity; -1 for a fleet without cohorts.
+    Parameters as :func:`merit_order_marginal_cost`; ``order`` is the merit order,
+    ``np.lexsort((cost_usd_per_mtok, fleet))``, when the caller has a faster way to it.
+    Returns, per fleet, the index (into the cohort arrays) of that cohort: the cheapest at zero
+    load, the dearest when load exceeds capacity; -1 for a fleet without cohorts.
     """
     fleet = np.asarray(fleet, dtype=np.int64)
     load = np.asarray(load_mtok, dtype=float)
-    order = np.lexsort((np.asarray(cost_usd_per_mtok), fleet))
+    if order is None:
+        order = np.lexsort((np.asarray(cost_usd_per_mtok), fleet))
     sorted_fleet = fleet[order]
     cumulative = np.cumsum(np.asarray(capacity_mtok, dtype=float)[order])
     fleets = np.arange(load.size)
@@ -211,6 +214,14 @@ class SupplyCosts:
                     & (date >= levers.power_subsidy_from_date))
         return np.where(eligible, levers.power_subsidy_domestic_chips, 0.0)
 
+    def tokens_per_s(self, chip, family, date: dt.date, bloc, levers: PolicyLevers | None = None,
+                     serving_efficiency=1.0) -> np.ndarray:
+        """Decoded tokens/s per GPU of ``family`` on ``chip`` at ``date`` in ``bloc`` (the
+        ``tokens_per_s`` of :meth:`costs`, without the costs)."""
+        levers = levers or self.catalogue.policy
+        return (self.serving.tps(chip, family, date, self.penalty(bloc, levers))
+                * np.asarray(serving_efficiency))
+
     def costs(self, chip, family, date: dt.date, site: Site, levers: PolicyLevers | None = None,
               wacc=None, serving_efficiency=1.0) -> CohortCosts:
         """Serving figures and costs of ``family`` on ``chip`` at ``site`` and ``date``.
@@ -224,8 +235,7 @@ class SupplyCosts:
         capital = self.catalogue.capital
         chips = self.serving.chips
         c = chips.index(chip)
-        tps = (self.serving.tps(c, family, date, self.penalty(site.bloc, levers))
-               * np.asarray(serving_efficiency))
+        tps = self.tokens_per_s(c, family, date, site.bloc, levers, serving_efficiency)
         joules = (chips.power_w[c] - chips.idle_power_w[c]) / tps
         price = power_usd_per_kwh(site.electricity_usd_per_kwh, levers.carbon_price_usd_per_t,
                                   site.carbon_kg_per_kwh,

@@ -33,9 +33,8 @@ def decode_rates(supply: SupplyCosts, scenario, chip: np.ndarray, family: np.nda
                  host: np.ndarray) -> np.ndarray:
     """Decode rate (tokens/s per GPU) of ``family`` on ``chip`` at the hosts ``host``."""
     sites = host_sites(regions, producers)
-    return supply.costs(chip, family, date, sites.site(host), scenario.policy,
-                        wacc=producers.wacc[host],
-                        serving_efficiency=producers.serving_efficiency[host]).tokens_per_s
+    return supply.tokens_per_s(chip, family, date, sites.bloc[host], scenario.policy,
+                               serving_efficiency=producers.serving_efficiency[host])
 
 
 def invest(scenario, supply: SupplyCosts, step: int, years: float, date: dt.date,

@@ -39,8 +39,9 @@ def bloc_shares(model) -> dict[str, float]:
 
     routes = model.network.routes
     served = model.clearing.route_served
-    western_consumer = np.isin(model.consumer_region[routes.route_consumer], west)
-    cn_family = model.families.owner_bloc[routes.route_family] == "cn"
+    # per consumer and per family, then gathered by route (not a set test on every route)
+    western_consumer = np.isin(model.consumer_region, west)[routes.route_consumer]
+    cn_family = (model.families.owner_bloc == "cn")[routes.route_family]
     western_volume = float(served[western_consumer].sum())
     return {
         "cn_share_western": share(west, cn),
@@ -57,8 +58,8 @@ def hhi_by_market(model) -> float:
     routes = model.network.routes
     served = model.clearing.route_served
     n_sectors = len(model.sector_names)
-    market = (model.consumer_region[routes.route_consumer] * n_sectors
-              + model.consumer_sector[routes.route_consumer])
+    # the route's consumer market (region x sector): the flow key without the host's region
+    market = model.network.flow_key // len(model.region_names)
     n_hosts = len(model.producers)
     n_markets = len(model.region_names) * n_sectors
     volume = np.bincount(market * n_hosts + routes.route_producer, served,

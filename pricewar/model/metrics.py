@@ -293,15 +293,49 @@ class PriceWarDataCollector(mesa.DataCollector):
         taken = sorted(set(extra) & set(names))
         if taken:
             raise ValueError(f"extra_reporters {taken} would replace pricewar's own reporters")
+        by_type = agenttype_reporters()
         super().__init__(
             model_reporters={**model_reporters(producer_regions, tiers),
                              **{name: function for name, (function, _) in extra.items()}},
-            agenttype_reporters=agenttype_reporters())
+            agenttype_reporters=by_type)
+        self._array_reporters = self._array_backed(by_type)
         #: model reporter name -> its Declaration (pricewar's and the extra ones)
         self.declarations = {**{n: metric_declaration(n, producer_regions, tiers)
                                 for n in names},
                              **{name: declared for name, (_, declared) in extra.items()}}
         self._identity: dict[int, tuple[str, str]] = {}
+
+    def _array_backed(self, by_type: dict) -> dict:
+        """Per agent type, the reporters reading an :class:`~pricewar.model.agents.ArrayField`:
+        name -> (the reporter Mesa made of the attribute name, the field)."""
+        from pricewar.model.agents import ArrayField
+
+        return {agent_type: {name: (self.agenttype_reporters[agent_type][name], field)
+                             for name, attribute in reporters.items()
+                             if isinstance(field := getattr(agent_type, attribute, None),
+                                           ArrayField)}
+                for agent_type, reporters in by_type.items()}
+
+    def _record_agenttype(self, model, agent_type):
+        """Mesa's records ``(step, unique_id, *values)`` of the agents of ``agent_type``. A
+        reporter reading an array-backed attribute takes the model array once (``tolist`` gives
+        the numbers ``.item()`` gives) instead of one descriptor call per agent: those calls
+        were a tenth of a 300-consumer step. Other reporters are called per agent, as in Mesa."""
+        if agent_type not in model.agent_types:
+            return super()._record_agenttype(model, agent_type)
+        agents = list(model.agents_by_type[agent_type])
+        array_backed = self._array_reporters.get(agent_type, {})
+        columns = []
+        for name, reporter in self.agenttype_reporters[agent_type].items():
+            made, field = array_backed.get(name, (None, None))
+            if made is reporter:  # still the reporter Mesa made of the attribute name
+                values = getattr(model, field.array).tolist()
+                columns.append([values[agent.index] for agent in agents])
+            else:
+                columns.append([reporter(agent) for agent in agents])
+        rows = zip(*columns, strict=True) if columns else [()] * len(agents)
+        return [(model.steps, agent.unique_id, *row)
+                for agent, row in zip(agents, rows, strict=True)]
 
     def collect(self, model) -> None:
         super().collect(model)

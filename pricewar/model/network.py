@@ -1,6 +1,8 @@
 """The market network of a model: graph, compiled routes over products and what does not change
 within a topology (route utilities without prices, transfer costs). Rebuilt on every topology
-change: exit, entry, and family releases and retirements (the products change)."""
+change: exit, entry, and family releases and retirements (the products change). The graph and
+its consumer -> platform -> host paths change only on exit and entry; a release or retirement
+recompiles the routes from the same paths."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from pricewar.market.graph import RouteTable, build_market_graph, compile_routes
+from pricewar.market.graph import (
+    HostPaths,
+    RouteTable,
+    build_market_graph,
+    host_paths,
+    routes_over_products,
+)
 from pricewar.model.population import (
     ConsumerArrays,
     PlatformArrays,
@@ -60,10 +68,20 @@ def market_graph(regions: RegionTable, producers: ProducerArrays, platforms: Pla
                               producers.region, platforms.region, list(regions.names))
 
 
+def graph_paths(regions: RegionTable, producers: ProducerArrays, consumers: ConsumerArrays,
+                graph: nx.DiGraph) -> HostPaths:
+    """The graph's consumer -> platform -> host paths within access and latency (changes only
+    with the graph)."""
+    return host_paths(graph, consumers.region, consumers.sector, consumers.tolerance_ms,
+                      producers.region, regions.latency_ms, regions.sector_access_code)
+
+
 def build_network(scenario, regions: RegionTable, families: FamilyTable, n_sectors: int,
                   producers: ProducerArrays, products: ProductArrays, platforms: PlatformArrays,
-                  consumers: ConsumerArrays, graph: nx.DiGraph) -> MarketNetwork:
-    """Compile the graph to route arrays over the products and their static utilities.
+                  consumers: ConsumerArrays, graph: nx.DiGraph, paths: HostPaths
+                  ) -> MarketNetwork:
+    """Compile the graph's paths (:func:`graph_paths`) to route arrays over the products and
+    their static utilities.
 
     Route utility (docs/ODD.md §6.2)::
 
@@ -75,15 +93,17 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
     they enter utility and leave products' own-price elasticities unchanged.
     """
     s = scenario
-    r = compile_routes(graph, consumers.region.size, len(producers), consumers.region,
-                       consumers.sector, consumers.tolerance_ms, producers.region,
-                       regions.latency_ms, regions.sector_access_code, products.producer,
-                       products.family)
+    r = routes_over_products(paths, consumers.region.size, len(producers), consumers.region,
+                             producers.region, products.producer, products.family)
     j = r.route_consumer
-    consumer_bloc = regions.bloc[consumers.region[j]]
-    partisan = np.isin(consumer_bloc, PARTISAN_BLOCS)
-    foreign_family = partisan & (families.owner_bloc[r.route_family] != consumer_bloc)
-    foreign_host = partisan & (regions.bloc[producers.region[r.route_producer]] != consumer_bloc)
+    consumer_region = consumers.region[j]
+    # bloc tests per (region, region) and (region, family), then gathered by route: string
+    # comparisons over every route cost more than the rest of the utility
+    partisan = np.isin(regions.bloc, PARTISAN_BLOCS)[:, None]
+    foreign_family = (partisan & (families.owner_bloc[None, :] != regions.bloc[:, None]))[
+        consumer_region, r.route_family]
+    foreign_host = (partisan & (regions.bloc[None, :] != regions.bloc[:, None]))[
+        consumer_region, producers.region[r.route_producer]]
     tariff = s.trade.tariff_cross_bloc * foreign_host
     alpha = consumers.alpha[j]
     markup = platforms.markup_rate[r.route_platform]
@@ -96,7 +116,7 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
                - alpha * np.log1p(markup)
                - alpha * np.log1p(tariff))
     n_regions = len(regions.names)
-    flow_key = ((consumers.region[j] * n_sectors + consumers.sector[j]) * n_regions
+    flow_key = ((consumer_region * n_sectors + consumers.sector[j]) * n_regions
                 + producers.region[r.route_producer])
     log.debug("compiled %d routes for %d consumers and %d products", r.topology.n_routes,
               consumers.region.size, len(products))

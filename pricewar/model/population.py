@@ -49,7 +49,9 @@ class _Table:
                 setattr(self, f.name, np.zeros(n, f.metadata["dtype"]))
 
     def __len__(self) -> int:
-        return getattr(self, dataclasses.fields(self)[0].name).size
+        # the first column's length (the field mapping, not dataclasses.fields: len() is called
+        # thousands of times a run and fields() builds a tuple of every column each time)
+        return getattr(self, next(iter(self.__dataclass_fields__))).size
 
     def take(self, rows: np.ndarray) -> None:
         """Keep ``rows`` (a bool mask or indices, repeats allowed) of every column, in order."""

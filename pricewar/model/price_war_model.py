@@ -31,7 +31,7 @@ from pricewar.market.supply_costs import SupplyCosts
 from pricewar.model import entry_exit, health, initialise, investment, metrics, phases, settlement
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.customer_base import CustomerBase, complement_weights, pricing_dynamics
-from pricewar.model.network import MarketNetwork, build_network, market_graph
+from pricewar.model.network import MarketNetwork, build_network, graph_paths, market_graph
 from pricewar.model.population import ArrayAttributes, ProductArrays
 from pricewar.model.products import FamilyTable, hosted_products
 from pricewar.model.regions import RegionTable
@@ -71,6 +71,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     supply : the cost library (:class:`~pricewar.market.supply_costs.SupplyCosts`)
     fleet : the GPU cohorts
     network : the market graph and route arrays (``model.graph``, ``model.routes``)
+    graph_paths : the graph's consumer -> platform -> host paths within access and latency
+        (recompiled with the graph on exit and entry; routes are recompiled from them)
     pricing_market, market : the kernel's market products were priced against and cleared in
     demand_outcome, clearing : this step's nested-logit demand and capacity clearing
     strategy_state : memory of strategies that learn (``PricingView.state``)
@@ -130,8 +132,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
                                              self.sector_names[sector])
                           for j, (region, sector) in enumerate(zip(
                               self.consumer_region, self.consumer_sector, strict=True))]
-        self.graph = market_graph(self.regions, self.producer_arrays, self.platform_arrays,
-                                  self.consumer_arrays)
+        self._compile_graph()
         self.live_families = self.families.live(self.date)
         empty = np.zeros(0, np.int64)
         self.product_arrays = ProductArrays(producer=empty, family=empty, product_id=empty)
@@ -301,6 +302,14 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     # ------------------------------------------------------------------------------------------
     # topology changes: products (family releases), exit and entry
     # ------------------------------------------------------------------------------------------
+    def _compile_graph(self) -> None:
+        """The market graph of the agents and its paths (on exit and entry; a family release
+        keeps both and recompiles only the routes over the products)."""
+        self.graph = market_graph(self.regions, self.producer_arrays, self.platform_arrays,
+                                  self.consumer_arrays)
+        self.graph_paths = graph_paths(self.regions, self.producer_arrays, self.consumer_arrays,
+                                       self.graph)
+
     def _refresh_products(self) -> MarketNetwork:
         """The products hosts offer now (hosting rule of :mod:`pricewar.model.products`), the
         product table resized to them, and the routes compiled."""
@@ -310,7 +319,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
                                                             self._next_product_id)
         return build_network(self.scenario, self.regions, self.families,
                              len(self.sector_names), self.producer_arrays, self.product_arrays,
-                             self.platform_arrays, self.consumer_arrays, self.graph)
+                             self.platform_arrays, self.consumer_arrays, self.graph,
+                             self.graph_paths)
 
     def _exit_and_entry(self) -> None:
         d = self.scenario.dynamics
@@ -350,8 +360,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     def _recompile(self) -> None:
         """New topology: graph, products, routes, costs and a market outcome consistent with the
         new arrays (the settled volumes of this step stay as they were)."""
-        self.graph = market_graph(self.regions, self.producer_arrays, self.platform_arrays,
-                                  self.consumer_arrays)
+        self._compile_graph()
         self.network = self._refresh_products()
         self._update_costs()
         fresh = self.product_fresh > 0

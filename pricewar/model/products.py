@@ -28,7 +28,7 @@ class FamilyTable:
     ----------
     names : family names
     owner : owner index (position in the scenario's owners)
-    owner_bloc : bloc of the owner ("cn", "western"), object array
+    owner_bloc : bloc of the owner ("cn", "western"), string array
     open_weights : bool, open weights (hostable by others)
     tier : capability tier rank (0 = lowest rung of the scenario's tier ladder)
     quality : quality ``q_f`` in utils, from the benchmark scores (``quality`` mapping)
@@ -55,7 +55,7 @@ class FamilyTable:
         return cls(
             names=tuple(catalogue.families),
             owner=np.array([owners.index(f.owner) for f in families], dtype=np.int64),
-            owner_bloc=np.array([catalogue.owners[f.owner].bloc for f in families], dtype=object),
+            owner_bloc=np.array([catalogue.owners[f.owner].bloc for f in families], dtype=str),
             open_weights=np.array([f.weights == "open" for f in families], dtype=bool),
             tier=np.array([catalogue.tier_rank(f.tier) for f in families], dtype=np.int64),
             quality=catalogue_quality_utils(catalogue),

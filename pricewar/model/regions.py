@@ -22,7 +22,8 @@ class RegionTable:
     ----------
     names : region names (the region number is the position)
     hosts_producers : bool array (see :class:`pricewar.scenario.Region`)
-    bloc : bloc of each region (``"cn"``, ``"western"``, ``"contested"``), object array
+    bloc : bloc of each region (``"cn"``, ``"western"``, ``"contested"``), string array (numpy
+        compares fixed-width strings in C; an object array compares them one Python call each)
     electricity_usd_per_kwh, ..., ai_power_growth_per_year : float arrays of
         :data:`REGION_COLUMNS` (grid and direct green electricity price, green volume cap per
         step, PUE, facility cost per W, carbon intensity, power for AI and its growth per year)
@@ -67,7 +68,7 @@ class RegionTable:
         return cls(
             names=names,
             hosts_producers=np.array([r.hosts_producers for r in regions], dtype=bool),
-            bloc=np.array([r.bloc for r in regions], dtype=object),
+            bloc=np.array([r.bloc for r in regions], dtype=str),
             **{c: np.array([getattr(r, c) for r in regions], dtype=float)
                for c in REGION_COLUMNS},
             latency_ms=np.array([[latency[a][b] for b in names] for a in names]),

@@ -44,12 +44,13 @@ SCENARIO_STRATEGY = "as in scenario"
 #: market controls: override key -> (label, slider min, max, step); the slider starts at the
 #: scenario's value (and its range widens to include it). Every shipped scenario's value must
 #: lie on the step grid: the browser's slider rounds to its step when the page redraws it, and
-#: Reset would then run the rounded value (0.013 for a demand growth of 0.0134 at step 0.001)
+#: Reset would then run the rounded value (0.013 for a demand growth of 0.0134 at step 0.001;
+#: the calibrated growth 0.00733 needs a step of 1e-5)
 SLIDERS: dict[str, tuple[str, float, float, float]] = {
     "electricity_cn_west": ("Electricity cn_west (USD/kWh)", 0.0, 0.30, 0.001),
     "electricity_us": ("Electricity us (USD/kWh)", 0.0, 0.30, 0.001),
     "hub_latency_ms": ("Hub latency cn_west-cn_east (ms)", 0.0, 200.0, 1.0),
-    "demand_growth": ("Demand growth (per step)", -0.05, 0.15, 0.0001),
+    "demand_growth": ("Demand growth (per step)", -0.05, 0.15, 0.00001),
 }
 
 #: the "Policy levers" group: flat overrides of the scenario's ``policy`` section and the

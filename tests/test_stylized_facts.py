@@ -282,9 +282,10 @@ def test_fact7_prices_fall_back_once_capacity_is_built(record):
                    "DeepSeek's list price cut 89% from 13 May 2024 (to the record's 0.175 "
                    "USD/Mtok on its launch-week price); Alibaba, Baidu and Zhipu RAISE 2.9%, 2.1% "
                    "and 1.9% (record: -67..-97%, free, -80% within 5-15 days). Every CN host that "
-                   "sells runs full in the week of the cut (DeepSeek ~1,090 GPUs at 100% load), "
-                   "so the cutter gains +0.5 points of CN volume and the rivals keep their less "
-                   "elastic buyers (the static composition effect). With a customer base (kappa "
+                   "sells runs full in the week of the cut (DeepSeek ~1,090 GPUs at 100% load); "
+                   "with capacity limits off the cutter takes 45-56% of CN volume and the three "
+                   "still raise 1-3%, keeping the less elastic buyers (the static composition "
+                   "effect; experiments/cascade_capacity_diagnostic.py). With a customer base (kappa "
                    "0.6) and forward-looking owners Alibaba cuts 34-37% (seeds 1-3) but Baidu and "
                    "Zhipu still raise 2-4% (docs/results.md 'The May 2024 cascade against the "
                    "record', 'Does the baseline market run at capacity?')")

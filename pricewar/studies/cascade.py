@@ -110,10 +110,13 @@ class CascadeRun:
     lerner: pd.DataFrame  # step, date, open, closed
 
 
-def run_path(scenario: Scenario, seed: int, steps: int, n_consumers: int) -> CascadeRun:
+def run_path(scenario: Scenario, seed: int, steps: int, n_consumers: int,
+             model_class: type[PriceWarModel] = PriceWarModel) -> CascadeRun:
     """Run ``steps`` steps and keep the hosts' list prices and Lerner by weights per step (a
-    host that exits keeps its last price; the cascade window is before any exit in practice)."""
-    model = PriceWarModel(scenario, seed=seed, n_consumers=n_consumers)
+    host that exits keeps its last price; the cascade window is before any exit in practice).
+    ``model_class``: a :class:`PriceWarModel` subclass for diagnostics (e.g. without capacity
+    limits, ``experiments/cascade_capacity_diagnostic.py``)."""
+    model = model_class(scenario, seed=seed, n_consumers=n_consumers)
     groups = [p.group for p in model.producers]
     uid = [p.unique_id for p in model.producers]
     price = np.full((steps, len(uid)), np.nan)
@@ -138,8 +141,10 @@ def cut_step_of(scenario: Scenario, date: dt.date = CUT_DATE) -> int:
 
 def cascade(scenario: Scenario | str = "baseline", seed: int = 1, steps: int = 30,
             n_consumers: int = 500, leader: str = "deepseek",
-            record: pd.DataFrame | None = None) -> dict:
-    """The scheduled leader's cut and its counterfactual (module docstring).
+            record: pd.DataFrame | None = None,
+            model_class: type[PriceWarModel] = PriceWarModel) -> dict:
+    """The scheduled leader's cut and its counterfactual (module docstring); ``model_class`` as
+    in :func:`run_path`.
 
     Returns a dict with ``counterfactual`` and ``cut`` (:class:`CascadeRun`), ``cut_step``,
     ``fraction`` (the leader's cut relative to its counterfactual list price: to the record's
@@ -150,14 +155,14 @@ def cascade(scenario: Scenario | str = "baseline", seed: int = 1, steps: int = 3
     record = load_record() if record is None else record
     target = float(record.loc[record["role"] == "leader", "observed_price_usd_per_mtok"].iloc[0])
     cut_step = cut_step_of(scenario)
-    base = run_path(scenario, seed, steps, n_consumers)
+    base = run_path(scenario, seed, steps, n_consumers, model_class)
     k = base.groups.index(leader)
     before = base.price[cut_step - 2, k]  # the list price the cut applies to
     fraction = float(np.clip(1.0 - target / before, 0.0, 0.999))
     cut_scenario = scenario.with_events({"kind": "price_cut", "step": cut_step, "group": leader,
                                          "producers": 1, "fraction": fraction,
                                          "duration_steps": CUT_WEEKS})
-    cut = run_path(cut_scenario, seed, steps, n_consumers)
+    cut = run_path(cut_scenario, seed, steps, n_consumers, model_class)
     per_host = follow_metrics(cut.price, base.price, cut_step, step_days=scenario.step_days)
     # days counted, as in the record, from the leader's launch (the cut is posted a week later)
     launch = record.loc[record["role"] == "leader", "date"].iloc[0].date()

@@ -75,28 +75,3 @@ def test_with_group_strategies_changes_only_those_groups():
     s = with_group_strategies(load_scenario("baseline"), {"alibaba": "forward_looking"})
     assert s.producers["alibaba"].strategy == "forward_looking"
     assert s.producers["baidu"].strategy == "best_response"
-
-
-def test_the_capacity_diagnostic_lifts_the_limits_and_lets_the_cutter_take_volume(tmp_path,
-                                                                                 capsys):
-    """experiments/cascade_capacity_diagnostic.py at a small size: without capacity limits no
-    host is rationed and the leader's share of Chinese volume after its cut rises far above the
-    capacity-limited run's."""
-    import importlib.util
-    import json
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "experiments" / "cascade_capacity_diagnostic.py"
-    spec = importlib.util.spec_from_file_location("cascade_capacity_diagnostic", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    model = script.UncapacitatedModel("baseline", seed=1, n_consumers=100)
-    for _ in range(3):
-        model.step()
-    assert model.metrics["unserved_demand"] == 0.0
-    assert script.main(["--seeds", "1", "--consumers", "100", "--out", str(tmp_path)]) == 0
-    headline = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    capped = headline["capacity limits | leader CN share no cut -> cut"]
-    uncapped = headline["no capacity limits | leader CN share no cut -> cut"]
-    assert uncapped[2] > capped[2] + 0.1  # the cutter takes volume only without the limits
-    assert (tmp_path / "may2024_cascade_capacity.csv").exists()

@@ -42,7 +42,9 @@ def experiment_function(name: str) -> Callable[..., ExperimentResult]:
 
 
 def run_experiment(name: str, out_dir: Path | str = "figures", quick: bool = False,
-                   seeds: Sequence[int] | None = None, progress: bool = True
-                   ) -> ExperimentResult:
-    """Run the experiment ``name`` (see :data:`EXPERIMENTS`); write its outputs to ``out_dir``."""
-    return experiment_function(name)(Path(out_dir), quick=quick, seeds=seeds, progress=progress)
+                   seeds: Sequence[int] | None = None, progress: bool = True,
+                   scenario: str = "baseline") -> ExperimentResult:
+    """Run the experiment ``name`` (see :data:`EXPERIMENTS`) on ``scenario`` (a shipped name or
+    a TOML path); write its outputs to ``out_dir``."""
+    return experiment_function(name)(Path(out_dir), quick=quick, seeds=seeds, progress=progress,
+                                     scenario=scenario)

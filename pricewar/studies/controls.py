@@ -22,11 +22,13 @@ from pricewar.model import PriceWarModel
 from pricewar.studies import gap_plots
 from pricewar.studies.costs import GAP_CONSUMERS
 from pricewar.studies.harness import (
+    DEFAULT_SCENARIO,
     ExperimentResult,
     experiment_mode,
     figure_note,
     json_ready,
     run_points,
+    scenario_fields,
     write_table,
 )
 from pricewar.studies.regional_gap import (
@@ -73,7 +75,7 @@ def lever_points(quick: bool) -> list[dict]:
 
 
 def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                    progress: bool = True) -> ExperimentResult:
+                    progress: bool = True, scenario: str = DEFAULT_SCENARIO) -> ExperimentResult:
     """How much do the export-control penalty, the lag and the chip regime widen the CN/US gap?"""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
     n_consumers = min(n_consumers, GAP_CONSUMERS // 2)
@@ -81,8 +83,8 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
     points = lever_points(quick)
     levers = [{k: v for k, v in p.items() if k != "design"} for p in points]
     table = run_points(levers, seeds, max(at_steps), _controls_observer, at_steps,
-                       fixed={"n_consumers": n_consumers}, progress=progress,
-                       desc="export_controls")
+                       fixed={"n_consumers": n_consumers}, scenario=scenario,
+                       progress=progress, desc="export_controls")
     design = {(p["chip_regime"], p["export_control_penalty"], p["export_control_lag_years"]):
               p["design"] for p in points}
     table.insert(0, "design", [design[k] for k in zip(
@@ -94,8 +96,8 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
         cn_us_cost_ratio=("cn_us_cost_ratio", "mean"), gap_log_ratio=("gap_log_ratio", "mean"),
         **{f"gap_log_{d}": (f"gap_log_{d}", "mean") for d in DRIVERS})
     means["gap_ratio"] = np.exp(means["gap_log_ratio"])
-    headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
-                      "n_consumers": n_consumers, "dates": {}}
+    headline: dict = {**scenario_fields(scenario), "mode": "quick" if quick else "full",
+                      "seeds": list(seeds), "n_consumers": n_consumers, "dates": {}}
     for step, at in means.groupby("step"):
         historical = at[(at["chip_regime"] == "historical")
                         & (at["export_control_penalty"] == 0)
@@ -151,6 +153,6 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
                        "2023), H20 licence changes 2025, see docs/calibration.md C13; penalty: CN cohorts' "
                        "decode rate / (1 + penalty) (counterfactual, baseline 0); lag: CN "
                        "availability windows start later. Bars: the CN/US price ratio's log split "
-                       "into drivers (tiers pooled by served volume).")
+                       "into drivers (tiers pooled by served volume).", scenario=scenario)
     files += gap_plots.plot_export_controls(means, out_dir, note)
     return ExperimentResult("export_controls", json_ready(headline), table, files)

@@ -20,6 +20,7 @@ from pricewar.model import PriceWarModel
 from pricewar.scenario import PRODUCER_REGIONS, load_scenario
 from pricewar.studies import gap_plots
 from pricewar.studies.harness import (
+    DEFAULT_SCENARIO,
     ExperimentResult,
     aggregate,
     experiment_mode,
@@ -27,6 +28,7 @@ from pricewar.studies.harness import (
     json_ready,
     run_observed,
     run_points,
+    scenario_fields,
     write_table,
 )
 from pricewar.studies.regional_gap import (
@@ -141,7 +143,7 @@ def _factor_summary(part: pd.DataFrame) -> dict:
 
 
 def cost_waterfall(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                   progress: bool = True) -> ExperimentResult:
+                   progress: bool = True, scenario: str = DEFAULT_SCENARIO) -> ExperimentResult:
     """What makes Chinese hosts' prices differ from US hosts' at equal capability?"""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3))
     n_consumers = min(n_consumers, GAP_CONSUMERS)
@@ -151,7 +153,8 @@ def cost_waterfall(out_dir: Path, quick: bool = False, seeds: Sequence[int] | No
     for seed in tqdm(seeds, desc="cost_waterfall", unit="run", disable=not progress, leave=False):
         _, observations = run_observed(
             {"n_consumers": n_consumers}, seed, steps, at_steps=at_steps,
-            observe=lambda m: {**gap_observer(m), "regions": cost_decomposition(m)})
+            observe=lambda m: {**gap_observer(m), "regions": cost_decomposition(m)},
+            scenario=scenario)
         for o in observations:
             for scope in ("all_hosts", "owner_hosted"):
                 frames.append(o[scope].assign(seed=seed, scope=scope))
@@ -161,8 +164,8 @@ def cost_waterfall(out_dir: Path, quick: bool = False, seeds: Sequence[int] | No
     table = table[first + [c for c in table.columns if c not in first]]
     region_table = pd.concat(regions, ignore_index=True)
     last = table[table["step"] == steps]
-    headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
-                      "n_consumers": n_consumers, "step": steps,
+    headline: dict = {**scenario_fields(scenario), "mode": "quick" if quick else "full",
+                      "seeds": list(seeds), "n_consumers": n_consumers, "step": steps,
                       "date": pd.Timestamp(last["date"].iloc[0]).strftime("%Y-%m") if len(last)
                       else None}
     for scope, part in last.groupby("scope"):
@@ -189,7 +192,8 @@ def cost_waterfall(out_dir: Path, quick: bool = False, seeds: Sequence[int] | No
                        "EIA 2023, Eurostat 2024, FT Nov 2025 (subsidy); see docs/calibration.md. "
                        "Ratio = served-weighted geometric mean price of the tier's products hosted "
                        "in the cn bloc / in the us region; its log is split exactly into the five "
-                       "drivers (Shapley over the cost factors; margin = log price/marginal cost).")
+                       "drivers (Shapley over the cost factors; margin = log price/marginal cost).",
+                       scenario=scenario)
     files += gap_plots.plot_cost_waterfall(table, end_regions, out_dir, note)
     return ExperimentResult("cost_waterfall", json_ready(headline), table, files)
 
@@ -230,26 +234,28 @@ def _energy_observer(model: PriceWarModel) -> dict:
 
 
 def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-               progress: bool = True) -> ExperimentResult:
+               progress: bool = True, scenario: str = DEFAULT_SCENARIO) -> ExperimentResult:
     """How much do cheaper western Chinese power prices win volume and close the CN/US gap?"""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
     n_consumers = min(n_consumers, GAP_CONSUMERS // 2)
     ratios = (0.2, 0.6, 1.0) if quick else (0.2, 0.4, 0.6, 0.8, 1.0)
     regimes = ("historical", "no_controls")
     at_steps = (26, 52) if quick else (52, 104)
-    base = load_scenario("baseline")
+    base = load_scenario(scenario)
     us_price = base.regions["us"].electricity_usd_per_kwh
     baseline_ratio = base.regions["cn_west"].electricity_usd_per_kwh / us_price
     points = [{"chip_regime": regime, "electricity_cn_west": round(r * us_price, 6)}
               for regime in regimes for r in ratios]
     table = run_points(points, seeds, max(at_steps), _energy_observer, at_steps,
-                       fixed={"n_consumers": n_consumers}, progress=progress, desc="energy_gap")
+                       fixed={"n_consumers": n_consumers}, scenario=scenario, progress=progress,
+                       desc="energy_gap")
     table.insert(2, "electricity_ratio", (table["electricity_cn_west"] / us_price).round(4))
     summary = aggregate(table, ["chip_regime", "electricity_ratio", "step"],
                         ["share_cn_west", "price_avg", "gap_ratio", "gap_log_power",
                          "energy_share_of_marginal_cost_cn_west"])
-    headline: dict = {"mode": "quick" if quick else "full", "seeds": list(seeds),
-                      "n_consumers": n_consumers, "us_electricity_usd_per_kwh": us_price,
+    headline: dict = {**scenario_fields(scenario), "mode": "quick" if quick else "full",
+                      "seeds": list(seeds), "n_consumers": n_consumers,
+                      "us_electricity_usd_per_kwh": us_price,
                       "baseline_ratio": baseline_ratio, "stop_tolerance_share": 0.01,
                       "cases": {}}
     for (regime, _step), part in summary.groupby(["chip_regime", "step"]):
@@ -274,11 +280,13 @@ def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None =
                 baseline_ratio, x, part["energy_share_of_marginal_cost_cn_west_mean"])),
         }
     files = [write_table(table, out_dir, "energy_gap")]
+    # the scenario's CN-West power price (the marker in the figure)
+    cn_west = "baseline" if scenario == DEFAULT_SCENARIO else f"in {scenario}"
     note = figure_note(quick, seeds, n_consumers, "energy_gap",
-                       f"US electricity {us_price:g} USD/kWh (EIA 2023); CN-West baseline "
+                       f"US electricity {us_price:g} USD/kWh (EIA 2023); CN-West {cn_west} "
                        f"{baseline_ratio * us_price:.3f} before the domestic-chip subsidy (FT Nov "
                        "2025); direct green supply 0.014 ≈ ratio 0.17 (2026 press reports, "
                        "Qingyang). CN/US ratio: tiers pooled by served volume; power factor = "
-                       "exp of the power term of its log decomposition.")
+                       "exp of the power term of its log decomposition.", scenario=scenario)
     files += gap_plots.plot_energy_gap(summary, baseline_ratio, us_price, out_dir, note)
     return ExperimentResult("energy_gap", json_ready(headline), table, files)

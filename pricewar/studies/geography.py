@@ -14,12 +14,14 @@ from pricewar.scenario import PRODUCER_REGIONS, load_scenario
 from pricewar.studies import plots
 from pricewar.studies.harness import (
     CN_CONSUMER_REGIONS,
+    DEFAULT_SCENARIO,
     ExperimentResult,
     aggregate,
     experiment_mode,
     figure_note,
     json_ready,
     run_points,
+    scenario_fields,
     write_table,
 )
 from pricewar.units import MWH_PER_GWH, T_PER_KT
@@ -44,18 +46,18 @@ def _cn_flow_observer(model: PriceWarModel) -> dict:
 
 
 def latency_division(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                     progress: bool = True) -> ExperimentResult:
+                     progress: bool = True, scenario: str = DEFAULT_SCENARIO) -> ExperimentResult:
     """Does latency split Chinese work into west-for-batch and east-for-real-time?"""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2))
     n_consumers = min(n_consumers, FULL_MODE_CONSUMERS)
-    base = load_scenario("baseline")
+    base = load_scenario(scenario)
     baseline_latency = float(base.latency_ms["cn_west"]["cn_east"])
     latencies = (10.0, baseline_latency, 80.0) if quick else (
         10.0, 14.0, baseline_latency, 40.0, 80.0)
     steps = 26 if quick else 52
     wide = run_points([{"hub_latency_ms": x} for x in latencies], seeds, steps,
-                      _cn_flow_observer, fixed={"n_consumers": n_consumers}, progress=progress,
-                      desc="latency_division")
+                      _cn_flow_observer, fixed={"n_consumers": n_consumers}, scenario=scenario,
+                      progress=progress, desc="latency_division")
     flow_columns = [c for c in wide.columns if c.startswith("flow|")]
     table = wide.melt(id_vars=["hub_latency_ms", "seed", "step", "date"], value_vars=flow_columns,
                       var_name="flow", value_name="volume_mtok")
@@ -88,6 +90,7 @@ def latency_division(out_dir: Path, quick: bool = False, seeds: Sequence[int] | 
     control = summary[summary["sector"] == "industrial_control"].sort_values("hub_latency_ms")
     gone = control[control["share_mean"] < 0.005]["hub_latency_ms"]
     headline = {
+        **scenario_fields(scenario),
         "mode": "quick" if quick else "full", "seeds": list(seeds), "step": steps,
         "baseline_hub_latency_ms": baseline_latency,
         "cn_west_share_of_cn_east_consumers_at_baseline": share_at(east, baseline_latency),
@@ -100,7 +103,8 @@ def latency_division(out_dir: Path, quick: bool = False, seeds: Sequence[int] | 
     note = figure_note(quick, seeds, n_consumers, "latency_division",
                  "hub latency: 20 ms inter-hub circle (CAICT Q1 2024), 20-30 ms Ningxia/Gansu-"
                  "Shanghai (est.); sector latency tolerances: industrial control 15 ms, realtime "
-                 f"150 ms, chat 1.5 s, batch hours (est.). Served volume at step {steps}.")
+                 f"150 ms, chat 1.5 s, batch hours (est.). Served volume at step {steps}.",
+                 scenario=scenario)
     files += plots.plot_latency_division(summary, composition, baseline_latency, out_dir, note)
     return ExperimentResult("latency_division", json_ready(headline), table, files)
 
@@ -129,7 +133,8 @@ def _green_observer(model: PriceWarModel) -> dict:
 
 
 def green_curtailment(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                      progress: bool = True) -> ExperimentResult:
+                      progress: bool = True, scenario: str = DEFAULT_SCENARIO
+                      ) -> ExperimentResult:
     """How much curtailed western green power can flexible (batch) load absorb?"""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
     n_consumers = min(n_consumers, FULL_MODE_CONSUMERS)
@@ -137,8 +142,8 @@ def green_curtailment(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
         0.0, 1000.0, 2000.0, 5000.0, 20000.0, 200000.0)
     steps = 52 if quick else 104
     table = run_points([{"green_supply_cap_cn_west": c} for c in caps], seeds, steps,
-                       _green_observer, fixed={"n_consumers": n_consumers}, progress=progress,
-                       desc="green_curtailment")
+                       _green_observer, fixed={"n_consumers": n_consumers}, scenario=scenario,
+                       progress=progress, desc="green_curtailment")
     table.insert(1, "green_cap_gwh_per_week", table["green_supply_cap_cn_west"] / MWH_PER_GWH)
     table["potential_gwh_total"] = table["green_cap_gwh_per_week"] * (steps + 1)
     columns = ["absorbed_mwh_last_step", "absorbed_gwh_total", "potential_gwh_total",
@@ -149,9 +154,11 @@ def green_curtailment(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
     limited = summary[(summary["green_supply_cap_cn_west"] > 0) & (last_ratio < 0.95)]
     zero = summary.iloc[0]
     top = summary.iloc[-1]
-    base = load_scenario("baseline").regions["cn_west"].green_supply_cap_mwh_per_step
+    west = load_scenario(scenario).regions["cn_west"]
+    base = west.green_supply_cap_mwh_per_step
     at_base = summary[np.isclose(summary["green_supply_cap_cn_west"], base)]
     headline = {
+        **scenario_fields(scenario),
         "mode": "quick" if quick else "full", "seeds": list(seeds), "steps": steps,
         "load_limited_from_cap_mwh_per_week": (float(limited["green_supply_cap_cn_west"].min())
                                                if len(limited) else None),
@@ -168,11 +175,13 @@ def green_curtailment(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
         "green_share_cn_west_energy_max_cap": top["green_share_cn_west_mean"],
     }
     files = [write_table(table, out_dir, "green_curtailment")]
-    carbon = load_scenario("baseline").regions["cn_west"].carbon_kg_per_kwh
+    carbon = west.carbon_kg_per_kwh
+    cap_text = ("Baseline" if scenario == DEFAULT_SCENARIO else f"Scenario {scenario}"
+                ) + f" cap {base:,.0f} MWh/week."
     note = figure_note(quick, seeds, n_consumers, "green_curtailment",
                  "direct green supply 0.014 USD/kWh (2026 press reports, Qingyang); NW curtailment "
                  f"5-34% (NEA Monitoring Centre 2025); grid carbon {carbon:.3f} kg/kWh (Northwest "
-                 "China grid factor 2022, MEE/NBS Dec 2024). Baseline cap 2,000 MWh/week. "
-                 "Only flexible (batch) load runs on the green supply.")
+                 f"China grid factor 2022, MEE/NBS Dec 2024). {cap_text} "
+                 "Only flexible (batch) load runs on the green supply.", scenario=scenario)
     files += plots.plot_green_curtailment(summary, carbon, out_dir, note)
     return ExperimentResult("green_curtailment", json_ready(headline), table, files)

@@ -127,16 +127,33 @@ def experiment_mode(quick: bool, seeds: Sequence[int] | None, quick_seeds: Seque
     return chosen, QUICK_CONSUMERS if quick else FULL_CONSUMERS
 
 
+#: the scenario the experiments run by default (their figure notes and headlines then keep the
+#: text of the committed figures)
+DEFAULT_SCENARIO = "baseline"
+
+
+def scenario_fields(scenario: str) -> dict:
+    """Headline entry naming the scenario: none for the default scenario (its headlines are those
+    of the committed figures), else ``{"scenario": scenario}``."""
+    return {} if scenario == DEFAULT_SCENARIO else {"scenario": scenario}
+
+
 def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str, data: str = "",
-                bands: str = "lines: mean; bands: min-max") -> str:
+                bands: str = "lines: mean; bands: min-max",
+                scenario: str = DEFAULT_SCENARIO) -> str:
     """The source line under a figure: model, scenario, seeds (and how ``bands`` summarise
     them), consumers, the script, then the data sources."""
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else (
         f"seeds {seeds[0]}-{seeds[-1]} ({bands})")
     check = " Quick check with fewer points, steps and consumers: not the published figure." \
         if quick else ""
-    text = (f"Source: pricewar model, baseline scenario, {seed_text}, {n_consumers} consumers; "
-            f"experiments/{script}.py.{check}")
+    if scenario == DEFAULT_SCENARIO:
+        scenario_text, command = "baseline scenario", f"experiments/{script}.py"
+    else:
+        scenario_text = f"scenario {scenario}"
+        command = f"experiments/{script}.py --scenario {scenario}"
+    text = (f"Source: pricewar model, {scenario_text}, {seed_text}, {n_consumers} consumers; "
+            f"{command}.{check}")
     return f"{text} Data: {data}" if data else text
 
 

@@ -15,12 +15,14 @@ from pricewar.scenario import PRODUCER_REGIONS, load_scenario
 from pricewar.studies import gap_plots, plots
 from pricewar.studies.harness import (
     CN_CONSUMER_REGIONS,
+    DEFAULT_SCENARIO,
     ExperimentResult,
     aggregate,
     experiment_mode,
     figure_note,
     json_ready,
     observed_path,
+    scenario_fields,
     write_table,
 )
 from pricewar.studies.runner import run_model
@@ -144,7 +146,8 @@ def tier_comparison(series: pd.DataFrame, observed: pd.DataFrame, tiers: list[st
 
 
 def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                       progress: bool = True) -> ExperimentResult:
+                       progress: bool = True, scenario: str = DEFAULT_SCENARIO
+                       ) -> ExperimentResult:
     """Do the model's CN and US prices at equal capability match observed list prices?"""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3))
     n_consumers = min(n_consumers, BASELINE_CONSUMERS)
@@ -154,7 +157,7 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
     for seed in tqdm(seeds, desc="price_war_baseline", unit="run", disable=not progress,
                      leave=False):
         rows: list[dict] = []
-        model = run_model("baseline", steps=steps, seed=seed,
+        model = run_model(scenario, steps=steps, seed=seed,
                           overrides={"n_consumers": n_consumers}, progress=False,
                           on_step=lambda m, rows=rows: rows.append(_baseline_row(m)))
         frames.append(pd.DataFrame(rows[1:]).assign(seed=seed))
@@ -190,6 +193,7 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
             or np.isfinite(r.model_ratio_end)}
 
     headline = {
+        **scenario_fields(scenario),
         "mode": "quick" if quick else "full", "seeds": list(seeds), "steps": steps,
         "n_consumers": n_consumers, "fit_steps": fit_steps,
         "cn_us_by_tier": ratios(comparison),
@@ -214,7 +218,8 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
                        "list_prices_by_tier.csv, list prices only: no promotions or off-peak "
                        "rates). Tier = the family's Epoch AI capability threshold. Model: "
                        "served-weighted posted price of the tier's products by host location; "
-                       "ratios are geometric means (model at the observations' dates).")
+                       "ratios are geometric means (model at the observations' dates).",
+                       scenario=scenario)
     files += gap_plots.plot_tier_prices(series, observed, comparison, shown, out_dir, note)
     return ExperimentResult("price_war_baseline", json_ready(headline), series, files)
 
@@ -247,14 +252,15 @@ def _run_panel(scenario, overrides, seed, steps) -> pd.DataFrame:
     return pd.concat(panels, ignore_index=True)
 
 
-def cascade_panel(strategy: str, seed: int, steps: int, n_consumers: int) -> pd.DataFrame:
+def cascade_panel(strategy: str, seed: int, steps: int, n_consumers: int,
+                  scenario: str = DEFAULT_SCENARIO) -> pd.DataFrame:
     """Per producer and step: price in the cut run and the no-cut counterfactual (same seed).
 
     Columns: step, event_time, uid, region, role (``cutter`` or the rival's region), price,
     price_cf, price_ratio, marginal_cost, served, served_cf, present, present_cf.
     """
     overrides = {"producer_strategy": strategy, "n_consumers": n_consumers}
-    base = load_scenario("baseline")
+    base = load_scenario(scenario)
     cut = base.with_events({"kind": "price_cut", "step": CUT_STEP, "group": "cn_east",
                             "producers": 1, "fraction": CUT_FRACTION,
                             "duration_steps": steps})
@@ -300,7 +306,8 @@ def _exit_counts(panel: pd.DataFrame, column: str) -> dict:
 
 
 def price_cut_cascade(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                      progress: bool = True) -> ExperimentResult:
+                      progress: bool = True, scenario: str = DEFAULT_SCENARIO
+                      ) -> ExperimentResult:
     """Who follows a 97% price cut by the largest eastern Chinese producer, when, and who exits?"""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3))
     strategies = ["undercut", "best_response", "cost_plus", "nash"]
@@ -312,7 +319,7 @@ def price_cut_cascade(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
     with bar:
         for strategy in strategies:
             for seed in seeds:
-                panels.append(cascade_panel(strategy, seed, steps, n_consumers))
+                panels.append(cascade_panel(strategy, seed, steps, n_consumers, scenario))
                 bar.update()
     rows, headline_cases = [], {}
     for strategy in strategies:
@@ -373,8 +380,8 @@ def price_cut_cascade(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
             "cutter_share_of_cn_volume_week4": cn_share,
         }
     table = pd.concat(rows, ignore_index=True)
-    headline = {"mode": "quick" if quick else "full", "seeds": list(seeds),
-                "cut_step": CUT_STEP, "cut_fraction": CUT_FRACTION, "horizon_weeks": horizon,
+    headline = {**scenario_fields(scenario), "mode": "quick" if quick else "full",
+                "seeds": list(seeds), "cut_step": CUT_STEP, "cut_fraction": CUT_FRACTION, "horizon_weeks": horizon,
                 "strategies": headline_cases}
     files = [write_table(table, out_dir, "price_cut_cascade")]
     note = figure_note(quick, seeds, n_consumers, "price_cut_cascade",
@@ -382,6 +389,6 @@ def price_cut_cascade(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
                  "(vendor announcements). The largest CN-East producer cuts its list "
                  f"price {CUT_FRACTION:.0%} at step {CUT_STEP} and holds it; counterfactual = same "
                  "seed without the cut; every producer uses the panel's strategy.",
-                 bands="lines: median; bands: interquartile range")
+                 bands="lines: median; bands: interquartile range", scenario=scenario)
     files += plots.plot_price_cut_cascade(table, strategies, out_dir, note)
     return ExperimentResult("price_cut_cascade", json_ready(headline), table, files)

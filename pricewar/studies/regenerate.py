@@ -3,6 +3,8 @@ command line).
 
 Each experiment (:data:`pricewar.studies.catalogue.EXPERIMENTS`) writes ``<out>/<name>.png``, ``.svg``
 and ``.csv``; this module runs them in-process and prints each one's headline numbers as JSON.
+``--scenario`` runs every experiment on another scenario than the baseline (a shipped name or a
+TOML path); the figure notes and headlines then name it.
 The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name. ``--quick``
 results go to a scratch folder (:data:`QUICK_OUT`) unless ``--out`` is given, so a quick check
 never overwrites the committed figures in ``figures/``.
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pricewar.errors import PricewarError
 from pricewar.studies.catalogue import EXPERIMENTS, run_experiment
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ EXAMPLES = """examples:
   pricewar figures                         # every figure, full mode, into figures/ (minutes)
   pricewar figures --quick                 # seconds, into runs/figures-quick/
   pricewar figures --only energy_gap --seeds 1 2 --out /tmp/energy
+  pricewar figures --scenario calibrated --out figures/calibrated   # every figure on another scenario
 """
 
 
@@ -40,6 +44,17 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model seeds (default: the experiment's, fewer in --quick)")
     parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                         help="no progress bars (--no-progress is the old name)")
+    parser.add_argument("--scenario", metavar="NAME_OR_PATH", default="baseline",
+                        help="scenario to run the experiments on: a shipped name (baseline, "
+                             "calibrated, ...) or a .toml path (default: baseline)")
+
+
+def check_scenario(spec: str) -> None:
+    """Load the scenario ``spec`` once before any run, so a bad name or file fails at once
+    (ScenarioError) rather than after the experiments before it have run."""
+    from pricewar.scenario import load_scenario  # not at import: `pricewar --help` stays light
+
+    load_scenario(spec)
 
 
 def output_directory(args: argparse.Namespace) -> Path:
@@ -63,12 +78,14 @@ def _report(result: ExperimentResult, seconds: float) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run every experiment (or ``--only`` some) and print one JSON object of headlines."""
+    check_scenario(args.scenario)
     names = args.only or list(EXPERIMENTS)
     headlines = {}
     for name in names:
         start = time.perf_counter()
         result = run_experiment(name, output_directory(args), quick=args.quick,
-                                seeds=args.seeds, progress=not args.quiet)
+                                seeds=args.seeds, progress=not args.quiet,
+                                scenario=args.scenario)
         _report(result, time.perf_counter() - start)
         headlines[name] = result.headline
     print(json.dumps(headlines))
@@ -84,9 +101,13 @@ def script_main(name: str, argv: list[str] | None, description: str | None = Non
         epilog=f"Writes <out>/{name}.png, <out>/{name}.svg and <out>/{name}.csv.")
     _common_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        check_scenario(args.scenario)
+    except PricewarError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     start = time.perf_counter()
     result = run_experiment(name, output_directory(args), quick=args.quick, seeds=args.seeds,
-                            progress=not args.quiet)
+                            progress=not args.quiet, scenario=args.scenario)
     _report(result, time.perf_counter() - start)
     print(json.dumps(result.headline))
     return 0

@@ -302,6 +302,53 @@ def test_headlines_are_finite_json(tmp_path, capsys):
     assert all(x is not None and math.isfinite(x) for x in values)
 
 
+def svg_texts(path: Path) -> str:
+    """The texts of an SVG written by matplotlib (each text is kept in a comment by its glyphs)."""
+    return " ".join(re.findall(r"<!-- (.*?) -->", path.read_text()))
+
+
+def test_pricewar_figures_runs_another_scenario_and_names_it(tmp_path, capsys):
+    runs = {}
+    for scenario in ("baseline", "calibrated"):
+        out = tmp_path / scenario
+        assert cli.main(["figures", *QUICK, "--only", "latency_division", "--scenario", scenario,
+                         "--out", str(out)]) == 0
+        headline = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["latency_division"]
+        runs[scenario] = (headline, pd.read_csv(out / "latency_division.csv"),
+                          svg_texts(out / "latency_division.svg"))
+    baseline, calibrated = runs["baseline"], runs["calibrated"]
+    # the baseline keeps the committed figures' texts; another scenario is named in both
+    assert "scenario" not in baseline[0]
+    assert "Source: pricewar model, baseline scenario," in baseline[2]
+    assert calibrated[0]["scenario"] == "calibrated"
+    assert "Source: pricewar model, scenario calibrated," in calibrated[2]
+    # the calibrated demand parameters move the flows: the runs really used the other scenario
+    assert list(calibrated[1].columns) == list(baseline[1].columns)
+    assert len(calibrated[1]) == len(baseline[1])
+    assert not np.allclose(calibrated[1]["volume_mtok"], baseline[1]["volume_mtok"])
+    assert (calibrated[0]["cn_west_share_of_cn_east_consumers_at_baseline"]
+            != baseline[0]["cn_west_share_of_cn_east_consumers_at_baseline"])
+
+
+@pytest.mark.parametrize("scenario", ["no_such_scenario", "missing/scenario.toml"])
+def test_an_unknown_scenario_is_refused_in_one_line_before_any_run(tmp_path, capsys, scenario):
+    out = tmp_path / "figures"
+    assert cli.main(["figures", *QUICK, "--scenario", scenario, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1
+    assert captured.err.startswith("pricewar: error: ") and scenario in captured.err
+    assert not out.exists()
+    module = load_script("latency_division")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main([*QUICK, "--scenario", scenario, "--out", str(out)])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1
+    assert captured.err.startswith("experiments/latency_division.py: error: ")
+    assert not out.exists()
+
+
 def test_pricewar_figures_quick_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "figures"
     assert cli.main(["figures", "--quick", "--no-progress", "--out", str(out)]) == 0

@@ -60,10 +60,10 @@ def week_row(model: PriceWarModel) -> dict:
     return row
 
 
-def run(seeds, consumers: int, steps: int | None) -> pd.DataFrame:
+def run(seeds, consumers: int, steps: int | None, scenario: str = "baseline") -> pd.DataFrame:
     rows = []
     for seed in seeds:
-        model = PriceWarModel("baseline", seed=seed, n_consumers=consumers)
+        model = PriceWarModel(scenario, seed=seed, n_consumers=consumers)
         for _ in range(steps or model.scenario.steps):
             model.step()
             rows.append({"seed": seed, **week_row(model)})
@@ -130,12 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--consumers", type=int, default=500)
     parser.add_argument("--steps", type=int, default=None, help="default: the scenario's")
+    parser.add_argument("--scenario", default="baseline", help="scenario name or .toml path")
     parser.add_argument("--out", type=Path, default=Path("figures"))
     args = parser.parse_args(argv)
-    table = run(args.seeds, args.consumers, args.steps)
+    table = run(args.seeds, args.consumers, args.steps, args.scenario)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "capacity_utilisation.csv", index=False)
-    note = (f"pricewar baseline, seeds {', '.join(map(str, args.seeds))}, {args.consumers} "
+    note = (f"pricewar {args.scenario}, seeds {', '.join(map(str, args.seeds))}, {args.consumers} "
             "consumers; lines: mean over seeds, band: min-max. Regional power caps are "
             "estimates (pricewar/data/regions.toml). experiments/capacity_utilisation.py")
     figure(table, args.out, note)

@@ -284,3 +284,20 @@ def test_every_producer_array_is_resized_on_exit_and_entry():
     assert [p.index for p in model.producers] == list(range(n))
     newcomers = model.producer_arrays
     assert (newcomers.surcharge[-4:] == 1.0).all() and (newcomers.commit_until[-4:] == -1).all()
+
+
+def test_a_finished_model_is_garbage_collected():
+    """Mesa 3.3 keeps every model that created an agent alive through ``Agent._ids``
+    (mesa/mesa#3179); the model's agent types hold their id counters weakly, so a sweep worker
+    does not grow by a model per run. Ids stay unique and count from 1 within a model."""
+    import gc
+    import weakref
+
+    model = PriceWarModel("baseline", seed=1, n_consumers=60)
+    model.step()
+    ids = [a.unique_id for a in model.agents]
+    assert sorted(ids) == list(range(1, len(ids) + 1))
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None

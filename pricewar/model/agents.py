@@ -7,6 +7,9 @@ an agent object never goes stale."""
 
 from __future__ import annotations
 
+import itertools
+import weakref
+
 import mesa
 
 
@@ -29,7 +32,33 @@ class ArrayField:
         getattr(agent.model, self.array)[agent.index] = value
 
 
-class TokenProducer(mesa.Agent):
+class _IdsPerModel(weakref.WeakKeyDictionary):
+    """Each model's ``unique_id`` counter, held without keeping the model alive.
+
+    Mesa 3.3's ``Agent._ids`` is a class-level ``defaultdict`` keyed by the model: every model
+    that ever created an agent stays in memory for the life of the process (mesa/mesa#3179,
+    fixed upstream by #3180 after 3.3.1). A sweep worker running a thousand models grew by
+    ~7 MB a run at 300 consumers. Same numbering as Mesa's: one counter per model from 1.
+    """
+
+    def __getitem__(self, model):
+        try:
+            return super().__getitem__(model)
+        except KeyError:
+            counter = itertools.count(1)
+            self[model] = counter
+            return counter
+
+
+class PriceWarAgent(mesa.Agent):
+    """Base of the model's agent types: Mesa's agent with per-model ids that let a finished
+    model be garbage-collected (:class:`_IdsPerModel`). Agent types added to the model should
+    derive from it, so that ids stay unique within a model."""
+
+    _ids = _IdsPerModel()
+
+
+class TokenProducer(PriceWarAgent):
     """A host: a firm in one region with a GPU fleet serving model families, one product each
     (prices in USD/Mtok, volumes Mtok/step; prices and costs are served-weighted over its
     products, see ``model.product_arrays``)."""
@@ -59,7 +88,7 @@ class TokenProducer(mesa.Agent):
         return f"TokenProducer({self.unique_id}, {self.region}, price={self.price:.4g})"
 
 
-class PlatformOperator(mesa.Agent):
+class PlatformOperator(PriceWarAgent):
     """A cloud platform or router listing producers and adding a markup."""
 
     markup = ArrayField("platform_markup", "markup added to listed prices (USD/Mtok)")
@@ -74,7 +103,7 @@ class PlatformOperator(mesa.Agent):
         self.group = group
 
 
-class IndustrialConsumer(mesa.Agent):
+class IndustrialConsumer(PriceWarAgent):
     """A demand segment (region x sector): volume isoelastic in its price index, choosing
     families and hosts by nested logit."""
 

@@ -4,7 +4,13 @@ family, the May 2024 record."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pricewar.kernel.demand import market_demand
+from pricewar.kernel.pricing import best_response
+from pricewar.kernel.route_market import RouteMarket
+from pricewar.kernel.topology import RouteTopology
 from pricewar.model import PriceWarModel
 from pricewar.scenario import load_scenario
 from pricewar.studies.cascade import (
@@ -13,6 +19,8 @@ from pricewar.studies.cascade import (
     group_follow,
     lerner_by_weights,
     load_record,
+    static_follow_depth,
+    static_follow_room,
     with_group_strategies,
 )
 
@@ -75,3 +83,93 @@ def test_with_group_strategies_changes_only_those_groups():
     s = with_group_strategies(load_scenario("baseline"), {"alibaba": "forward_looking"})
     assert s.producers["alibaba"].strategy == "forward_looking"
     assert s.producers["baidu"].strategy == "best_response"
+
+
+# --- how far a static best response can follow a rival's cut (docs/ODD.md §6.4) ---------------
+def test_static_follow_depth_by_hand():
+    # 1 - alpha (eta - 1) / (eta (alpha - 1))
+    assert static_follow_depth(1.5, 1.2) == pytest.approx(0.5)  # 1 - 0.3/0.6
+    assert static_follow_depth(1.3, 1.2) == pytest.approx(5 / 18)  # 1 - 0.26/0.36
+    assert static_follow_depth(1.2, 1.2) == pytest.approx(0.0)
+    assert static_follow_depth(1.15, 1.2) == pytest.approx(-5 / 18)  # a raise: 1 - 0.23/0.18
+    # from half the market to a tenth of it at alpha 2, eta 1.1: eps 1.55 -> 1.91
+    assert static_follow_depth(2.0, 1.1, 0.5, 0.1) == pytest.approx(
+        1 - (1.91 / 0.91) / (1.55 / 0.55))
+
+
+@pytest.mark.parametrize("alpha, eta", [(1.0, 1.2), (1.2, 0.9), (1.5, 1.2)])
+def test_static_follow_depth_rejects_bad_input(alpha, eta):
+    if alpha > 1 and eta > 1:
+        with pytest.raises(ValueError, match="shares"):
+            static_follow_depth(alpha, eta, share_before=1.5)
+    else:
+        with pytest.raises(ValueError, match="must be > 1"):
+            static_follow_depth(alpha, eta)
+
+
+def _duopoly(alpha: float, eta: float, quality_gap: float = 0.0) -> RouteMarket:
+    """One market, two closed families (a nest each), log price, no outside option."""
+    topology = RouteTopology(np.array([0, 2]), np.array([0, 1]), 2, route_nest=np.array([0, 1]))
+    return RouteMarket(topology, route_utility=np.array([quality_gap, 0.0]),
+                       route_price_extra=np.zeros(2), consumer_alpha=np.array([alpha]),
+                       consumer_demand=np.array([1.0]),
+                       consumer_outside_utility=np.array([-np.inf]), price_form="log",
+                       nest_sigma=np.zeros(2), consumer_eta=np.array([eta]))
+
+
+def _follower_best_response(market: RouteMarket, rival_price: float) -> tuple[float, float]:
+    """Product 0's best response (marginal cost 1) to product 1's price, iterated to its fixed
+    point; and product 0's share there."""
+    price = np.array([2.0, rival_price])
+    for _ in range(5000):
+        new = best_response(market, price, np.ones(2))[0]
+        done = abs(new - price[0]) < 1e-12 * new
+        price[0] = new
+        if done:
+            break
+    share = market_demand(market, price).route_share[0]
+    return float(price[0]), float(share)
+
+
+@pytest.mark.parametrize("alpha, eta", [(1.5, 1.2), (1.2, 1.2), (1.3, 1.2), (1.15, 1.2)])
+def test_static_follow_depth_is_the_kernels_best_response_at_the_extremes(alpha, eta):
+    market = _duopoly(alpha, eta)
+    before, share_before = _follower_best_response(market, 1e6)  # the rival priced out
+    after, share_after = _follower_best_response(market, 1e-6)  # the rival nearly free
+    assert share_before > 1 - 1e-6 and share_after < 1e-6
+    assert 1 - after / before == pytest.approx(static_follow_depth(alpha, eta), abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(alpha=st.floats(1.05, 3.0), eta=st.floats(1.05, 3.0), gap=st.floats(-2.0, 2.0),
+       rival_high=st.floats(-2.0, 3.0), cut=st.floats(0.05, 0.99))
+def test_a_rivals_cut_moves_the_best_response_within_the_bound(alpha, eta, gap, rival_high, cut):
+    market = _duopoly(alpha, eta, gap)
+    before, share_before = _follower_best_response(market, 10.0 ** rival_high)
+    after, share_after = _follower_best_response(market, 10.0 ** rival_high * (1 - cut))
+    depth = 1 - after / before
+    assert share_after <= share_before + 1e-12  # the cut takes share
+    assert depth == pytest.approx(static_follow_depth(alpha, eta, share_before, share_after),
+                                  abs=1e-7)
+    bound = static_follow_depth(alpha, eta)
+    if alpha >= eta:  # follows, never further than the bound
+        assert -1e-9 <= depth <= bound + 1e-9
+    else:  # raises, never further than the bound
+        assert bound - 1e-9 <= depth <= 1e-9
+
+
+def test_static_follow_room_of_the_may2024_followers():
+    """The measured reason the May 2024 followers cannot follow by static pricing (docs/results.md
+    "The May 2024 cascade against the record"): in the week before DeepSeek's cut the closed
+    flagships of Baidu and Zhipu hold so little of their buyers' markets that their elasticity
+    already equals their buyers' price sensitivity (1.22-1.24), so losing all their share could
+    lower their static best response by at most 0.1-0.2%; Alibaba's buyers are mostly coding
+    (alpha 1.15 < eta 1.2), where a rival's cut raises its best response (room -17..-18%)."""
+    scenario = load_scenario("baseline")
+    model = PriceWarModel(scenario, seed=1, n_consumers=500)
+    for _ in range(cut_step_of(scenario) - 1):
+        model.step()
+    room = static_follow_room(model).set_index("family")
+    assert room.loc[["ernie_4", "glm_4"], "room"].between(0.0, 0.01).all(), room
+    assert room.loc["qwen_max", "room"] < 0.0, room
+    assert (room["eps"] > 1).all() and (room["alpha_buyers"] > 1).all()

@@ -281,14 +281,16 @@ def test_fact7_prices_fall_back_once_capacity_is_built(record):
 @pytest.mark.xfail(strict=True, reason="measured (seed 1, 500 consumers, default strategy mix): "
                    "DeepSeek's list price cut 89% from 13 May 2024 (to the record's 0.175 "
                    "USD/Mtok on its launch-week price); Alibaba, Baidu and Zhipu RAISE 2.9%, 2.1% "
-                   "and 1.9% (record: -67..-97%, free, -80% within 5-15 days). Every CN host that "
-                   "sells runs full in the week of the cut (DeepSeek ~1,090 GPUs at 100% load); "
-                   "with capacity limits off the cutter takes 45-56% of CN volume and the three "
-                   "still raise 1-3%, keeping the less elastic buyers (the static composition "
-                   "effect; experiments/cascade_capacity_diagnostic.py). With a customer base (kappa "
-                   "0.6) and forward-looking owners Alibaba cuts 34-37% (seeds 1-3) but Baidu and "
-                   "Zhipu still raise 2-4% (docs/results.md 'The May 2024 cascade against the "
-                   "record', 'Does the baseline market run at capacity?')")
+                   "and 1.9% (record: -67..-97%, free, -80% within 5-15 days). Not reachable by "
+                   "static pricing in this demand system: a closed family's best response falls "
+                   "at most 1 - alpha(eta-1)/(eta(alpha-1)) when a rival takes all its share "
+                   "(docs/ODD.md 6.4), and in the week before the cut Baidu's and Zhipu's room is "
+                   "0.1-0.2% (elasticity = their buyers' alpha, 1.22-1.24), Alibaba's -17% (coding "
+                   "buyers, alpha 1.15 < eta 1.2; tests/test_cascade.py). With a customer base "
+                   "(kappa 0.6) and forward-looking owners Alibaba cuts 34-37% (seeds 1-3) but the "
+                   "cut lowers Baidu's and Zhipu's value of a kept customer (psi/c 0.03 -> 0.01) "
+                   "and they still raise 2-4%. Every CN host also runs full in the week of the cut "
+                   "(docs/results.md 'The May 2024 cascade against the record')")
 def test_fact6_largest_rivals_follow_a_low_cost_entrants_deep_cut_within_a_few_steps(
         record):
     from pricewar.studies.cascade import cascade

@@ -9,6 +9,9 @@ days, how deep. The counterfactual is the same run (same seed) without the sched
 
 Metrics: :func:`follow_metrics` (follow lag and depth per producer after a scheduled cut) and
 :func:`lerner_by_weights` (served-weighted Lerner index of open- and closed-weight families).
+Bounds: :func:`static_follow_depth` (how far a static best response can follow a rival's cut in
+this demand system) and :func:`static_follow_room` (that bound for each closed-family product of
+a running model).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pricewar.kernel.demand import market_demand
+from pricewar.kernel.pricing import own_price_derivative
 from pricewar.model import PriceWarModel
 from pricewar.scenario import Scenario, load_scenario
 from pricewar.scenario.resolve import plain, scenario_from_dict
@@ -98,6 +103,77 @@ def lerner_by_weights(model: PriceWarModel) -> dict[str, float]:
         rows = (kind == k) & (served > 0)
         out[k] = float(np.average(lerner[rows], weights=served[rows])) if rows.any() else np.nan
     return out
+
+
+def static_follow_depth(alpha, eta, share_before=1.0, share_after=0.0):
+    """How far a static best response can follow a rival's price cut (docs/ODD.md §6.4, "How far
+    a static best response follows a rival's cut").
+
+    A single-product host of a closed family (its own nest) selling to a market with logit price
+    sensitivity ``alpha`` (log price) and isoelastic upper level ``eta`` faces the own-price
+    elasticity ``eps(s) = alpha - (alpha - eta) s`` at its share ``s`` of the market, and its
+    best response is ``p = c eps / (eps - 1)``. A rival's cut moves only ``s``, so the follower's
+    price falls by ``1 - [eps_a/(eps_a - 1)] / [eps_b/(eps_b - 1)]`` (``b``: before, ``a``:
+    after). The most it can fall is from the whole market to none of it (the defaults):
+    ``1 - alpha (eta - 1) / (eta (alpha - 1))``; 0 at ``alpha = eta`` (a rival's price does not
+    enter the host's demand, ``dQ_b/dp_a = Q_b A_a (alpha - eta)``) and negative -- a raise --
+    for ``alpha < eta``.
+
+    Parameters
+    ----------
+    alpha, eta : float or array, > 1 (the log-price best response has no interior optimum at an
+        elasticity <= 1)
+    share_before, share_after : float or array in [0, 1], the follower's share of the market
+
+    Examples
+    --------
+    >>> round(static_follow_depth(1.5, 1.2), 4)
+    0.5
+    >>> float(static_follow_depth(1.2, 1.2))
+    0.0
+    """
+    alpha, eta = np.asarray(alpha, float), np.asarray(eta, float)
+    before, after = np.asarray(share_before, float), np.asarray(share_after, float)
+    if not (np.all(alpha > 1.0) and np.all(eta > 1.0)):
+        raise ValueError(f"alpha and eta must be > 1, got alpha={alpha!r}, eta={eta!r}")
+    if not (np.all((before >= 0) & (before <= 1)) and np.all((after >= 0) & (after <= 1))):
+        raise ValueError(f"shares must lie in [0, 1], got {before!r} and {after!r}")
+
+    def markup(share):
+        eps = alpha - (alpha - eta) * share
+        return eps / (eps - 1.0)
+    depth = 1.0 - markup(after) / markup(before)
+    return depth if depth.ndim else float(depth)
+
+
+def static_follow_room(model: PriceWarModel) -> pd.DataFrame:
+    """Per closed-family product of ``model`` at its current posted prices: the own-price
+    elasticity ``eps`` (the kernel's derivative, ``-dQ/dp p/Q``), the price sensitivity of its
+    buyers ``alpha_buyers`` (volume-weighted over its routes) and ``room``, the most its static
+    best response could fall if a rival's cut took all its share in every market its buyers sit
+    in, their mix held: ``1 - [a/(a - 1)] / [eps/(eps - 1)]`` with ``a = alpha_buyers`` (NaN where
+    either elasticity is <= 1). The single-market case is :func:`static_follow_depth`; open
+    families are left out (their hosts also compete within the family's nest)."""
+    market, price = model.market, model.product_price
+    demand = market_demand(market, price)
+    volume = demand.producer_demand
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eps = -own_price_derivative(market, demand) * price / volume
+    topology = market.topology
+    route_alpha = market.consumer_alpha[topology.route_consumer]
+    weighted = np.bincount(topology.route_producer, route_alpha * demand.route_demand,
+                           minlength=price.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha_buyers = weighted / volume
+        room = 1.0 - (alpha_buyers / (alpha_buyers - 1.0)) / (eps / (eps - 1.0))
+    room = np.where((eps > 1.0) & (alpha_buyers > 1.0), room, np.nan)
+    weights = np.array([model.scenario.families[name].weights for name in model.families.names])
+    closed = np.flatnonzero(weights[model.product_family] == "closed")
+    return pd.DataFrame({
+        "group": [model.producers[model.product_producer[k]].group for k in closed],
+        "family": [model.families.names[model.product_family[k]] for k in closed],
+        "demand": volume[closed], "eps": eps[closed], "alpha_buyers": alpha_buyers[closed],
+        "room": room[closed]})
 
 
 @dataclass

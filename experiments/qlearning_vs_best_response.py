@@ -182,12 +182,15 @@ def plot(table: pd.DataFrame, out_dir: Path, name: str, note: str,
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
     if grid is not None:
-        axes[2].axhline(grid[0], color="grey", linestyle=":", linewidth=1,
-                        label=f"Q-learning markup grid: {grid[0]:.2f} … {grid[-1]:.1f}")
+        grid_line = axes[2].axhline(grid[0], color="grey", linestyle=":", linewidth=1,
+                                    label=f"Q-learning markup grid: {grid[0]:.2f} … "
+                                          f"{grid[-1]:.1f}")
         axes[2].axhline(grid[-1], color="grey", linestyle=":", linewidth=1)
-        axes[2].set_ylim(0, grid[-1] * 1.45)  # room for the legend above the grid's top
+        axes[2].legend(handles=[grid_line], fontsize=8, frameon=False, loc="upper right")
+    # the posted price's markup can exceed the grid's top: the grid sets the base price and the
+    # scarcity surcharge comes on top
+    axes[2].set_ylim(bottom=0)
     axes[0].legend(fontsize=8, frameon=False)
-    axes[2].legend(fontsize=8, frameon=False, loc="upper right")
     axes[3].set_ylim(bottom=0)
     axes[3].set_xlabel("Date (weekly steps)")
     axes[0].set_title("Q-learning vs best-response pricing in the baseline token market")

@@ -2,27 +2,32 @@
 
 Question: Calvano et al. (2020, AER) find that independent tabular Q-learning algorithms learn to
 price above the static Bertrand-Nash level in a repeated logit duopoly (reproduced in
-``experiments/calvano_collusion.py``). In the baseline token market (50 producers in four regions
-with asymmetric electricity costs, falling costs, growing demand, capacity investment), do
-producers pricing with the ``q_learning`` strategy (:mod:`pricewar.qlearning_strategy`) keep
-prices and margins above those of producers who step toward their static best response
-(``best_response``, the model's price war), or below?
+``experiments/calvano_collusion.py``). In the baseline token market (hosts in four regions with
+asymmetric electricity costs, falling costs, growing demand, capacity investment, and exit of
+hosts whose cash runs out), do products priced by the ``q_learning`` strategy
+(:mod:`pricewar.strategies.q_learning`) keep prices and margins above those of products that step
+toward their static best response (``best_response``, the model's price war) -- collude --, price
+below them -- undercut --, or lose their hosts' cash and leave -- exit?
 
 Runs the baseline scenario with every producer on ``q_learning`` and, with the same seeds, every
 producer on ``best_response``; records each step's volume-weighted average list price, Lerner
 index ``(p - c) / p`` and markup ``p / c`` over marginal cost (``p`` the posted price, scarcity
-surcharge included, as in the model's ``price_avg`` and ``lerner``), and compares them. Producer exit
-is switched off in both arms (``dynamics.exit_enabled = False``): exploring learners run down
-their cash, and an exit *during* a step currently stops the model (``metrics.bloc_shares`` reads
-the previous routes' clearing after the routes are recompiled). Writes
+surcharge included, as in the model's ``price_avg`` and ``lerner``), total profit, exits and the
+hosts and products (the learners) still active, and compares them. Producer exit is on, as in the
+baseline (``dynamics.exit_enabled``): exit is one of the answers the question allows.
+``--no-exit`` switches it off in both arms, which isolates pricing from selection (exploring
+learners then keep running down their cash). Writes
 
-- ``<out>/qlearning_vs_best_response.png`` and ``.svg``: price, Lerner index and markup paths,
+- ``<out>/qlearning_vs_best_response.png`` and ``.svg``: price, Lerner index, markup and active
+  host paths,
 - ``<out>/qlearning_vs_best_response.csv``: one row per strategy, seed and step,
 
-and prints the headline numbers (means over the last 26 steps) as one JSON object.
+(``qlearning_vs_best_response_no_exit.*`` with ``--no-exit``) and prints the headline numbers
+(means over the last 26 steps; exits and active hosts at the last step) as one JSON object.
 
     python experiments/qlearning_vs_best_response.py --quick   # 52 steps, 2 seeds, seconds
-    python experiments/qlearning_vs_best_response.py           # 156 steps, 8 seeds, ~1 minute
+    python experiments/qlearning_vs_best_response.py           # 156 steps, 8 seeds, ~70 s
+    python experiments/qlearning_vs_best_response.py --no-exit # exit off in both arms
 """
 
 from __future__ import annotations
@@ -50,13 +55,19 @@ COLORS = {"q_learning": "tab:red", "best_response": "tab:blue"}
 HEADLINE_STEPS = 26  # the last half-year
 QUICK = {"steps": 52, "seeds": 2, "n_consumers": 100}
 FULL = {"steps": 156, "seeds": 8, "n_consumers": 1000}
+NAME = "qlearning_vs_best_response"
 
 
-def scenario_without_exit(name: str = "baseline") -> Scenario:
-    """The scenario with producer exit switched off (see module docstring)."""
+def experiment_scenario(exit_enabled: bool = True, name: str = "baseline") -> Scenario:
+    """The scenario with producer exit on (the baseline's own setting) or off (``--no-exit``)."""
     scenario = load_scenario(name)
     return dataclasses.replace(
-        scenario, dynamics=dataclasses.replace(scenario.dynamics, exit_enabled=False))
+        scenario, dynamics=dataclasses.replace(scenario.dynamics, exit_enabled=exit_enabled))
+
+
+def output_name(exit_enabled: bool) -> str:
+    """File stem of the table and figures: exit-off runs never overwrite the default ones."""
+    return NAME if exit_enabled else f"{NAME}_no_exit"
 
 
 def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
@@ -88,7 +99,9 @@ def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: i
             "consumer_surplus_usd": model.metrics["consumer_surplus"],
             "producers_negative_cash": int((model.producer_cash < 0).sum()),
             "exits_total": int(model.exits_total),
+            "entries_total": int(model.entries_total),
             "active_producers": int(model.n_producers),
+            "active_products": int(model.n_products),  # under q_learning: the learners
         })
 
     model = run_model(scenario, steps=steps, seed=seed, progress=False, on_step=record,
@@ -100,40 +113,57 @@ def run(scenario: Scenario, strategy: str, seed: int, steps: int, n_consumers: i
     return table
 
 
+def _mean_and_range(per_seed: pd.Series, name: str) -> dict:
+    """``name_mean`` over seeds and the lowest and highest seed's value."""
+    return {f"{name}_mean": float(per_seed.mean()), f"{name}_seed_min": float(per_seed.min()),
+            f"{name}_seed_max": float(per_seed.max())}
+
+
 def headline(table: pd.DataFrame, last: int = HEADLINE_STEPS) -> dict:
-    """Means over the last ``last`` steps, per strategy; price and profit relative to the
-    best-response run with the same seed (step by step, then averaged)."""
+    """Per strategy: means over the last ``last`` steps (the price relative to the best-response
+    run with the same seed step by step; profit as the ratio of the window's totals), and exits
+    and active hosts and products at the last step; each as the mean over seeds and the lowest
+    and highest seed."""
     tail = table[table["step"] > table["step"].max() - last]
+    end = table[table["step"] == table["step"].max()]
     reference = tail[tail["strategy"] == "best_response"].set_index(["seed", "step"])
     out = {}
     for strategy, group in tail.groupby("strategy", sort=False):
         paired = group.set_index(["seed", "step"])
         price_ratio = paired["price_avg_usd_per_mtok"] / reference["price_avg_usd_per_mtok"]
-        profit_ratio = paired["profit_total_usd"] / reference["profit_total_usd"]
-        per_seed = price_ratio.groupby(level="seed").mean()
+        by_seed = group.groupby("seed")
+        # total profit over the window, not step by step: a best-response step near zero profit
+        # would make a step's ratio explode (total profit changes sign in some weeks)
+        profit_ratio = (by_seed["profit_total_usd"].sum()
+                        / reference["profit_total_usd"].groupby(level="seed").sum())
+        at_end = end[end["strategy"] == strategy].set_index("seed")
         out[strategy] = {
-            "lerner_mean": float(group["lerner"].mean()),
+            **_mean_and_range(by_seed["lerner"].mean(), "lerner"),
             "markup_avg_mean": float(group["markup_avg"].mean()),
-            "price_avg_usd_per_mtok_mean": float(group["price_avg_usd_per_mtok"].mean()),
-            "price_relative_to_best_response_mean": float(price_ratio.mean()),
-            "price_relative_to_best_response_seed_min": float(per_seed.min()),
-            "price_relative_to_best_response_seed_max": float(per_seed.max()),
-            "profit_relative_to_best_response_mean": float(profit_ratio.mean()),
+            **_mean_and_range(by_seed["price_avg_usd_per_mtok"].mean(), "price_avg_usd_per_mtok"),
+            **_mean_and_range(price_ratio.groupby(level="seed").mean(),
+                              "price_relative_to_best_response"),
+            **_mean_and_range(by_seed["profit_total_usd"].mean(), "profit_total_usd"),
+            **_mean_and_range(profit_ratio, "profit_relative_to_best_response"),
             "producers_negative_cash_mean": float(group["producers_negative_cash"].mean()),
-            "exits_by_end_mean": float(group.groupby("seed")["exits_total"].max().mean()),
+            **_mean_and_range(at_end["exits_total"], "exits_by_end"),
+            **_mean_and_range(at_end["active_producers"], "active_producers_at_end"),
+            **_mean_and_range(at_end["active_products"], "active_products_at_end"),
         }
     return out
 
 
-def plot(table: pd.DataFrame, out_dir: Path, note: str, grid: np.ndarray | None) -> list[Path]:
-    """Price, Lerner index and markup paths: mean over seeds, band from the lowest to the highest
-    seed."""
-    fig, grid_axes = new_figure(3, 1, width=8, height=9.5, sharex=True)
+def plot(table: pd.DataFrame, out_dir: Path, name: str, note: str,
+         grid: np.ndarray | None) -> list[Path]:
+    """Price, Lerner index, markup and active-host paths: mean over seeds, band from the lowest to
+    the highest seed."""
+    fig, grid_axes = new_figure(4, 1, width=8, height=12, sharex=True)
     axes = grid_axes[:, 0]
     panels = [
         ("price_avg_usd_per_mtok", "Average list price\n(USD/Mtok, log scale)"),
         ("lerner", "Lerner index (p − c) / p\n(volume-weighted, dimensionless)"),
         ("markup_avg", "Markup p / c over marginal cost\n(volume-weighted, dimensionless)"),
+        ("active_producers", "Active hosts\n(count; exits lower it)"),
     ]
     for strategy in STRATEGIES:
         runs = table[table["strategy"] == strategy]
@@ -152,18 +182,22 @@ def plot(table: pd.DataFrame, out_dir: Path, note: str, grid: np.ndarray | None)
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
     if grid is not None:
-        axes[2].axhline(grid[0], color="grey", linestyle=":", linewidth=1,
-                        label=f"Q-learning markup grid: {grid[0]:.2f} … {grid[-1]:.1f}")
+        grid_line = axes[2].axhline(grid[0], color="grey", linestyle=":", linewidth=1,
+                                    label=f"Q-learning markup grid: {grid[0]:.2f} … "
+                                          f"{grid[-1]:.1f}")
         axes[2].axhline(grid[-1], color="grey", linestyle=":", linewidth=1)
-        axes[2].set_ylim(0, grid[-1] * 1.45)  # room for the legend above the grid's top
+        axes[2].legend(handles=[grid_line], fontsize=8, frameon=False, loc="upper right")
+    # the posted price's markup can exceed the grid's top: the grid sets the base price and the
+    # scarcity surcharge comes on top
+    axes[2].set_ylim(bottom=0)
     axes[0].legend(fontsize=8, frameon=False)
-    axes[2].legend(fontsize=8, frameon=False, loc="upper right")
-    axes[2].set_xlabel("Date (weekly steps)")
+    axes[3].set_ylim(bottom=0)
+    axes[3].set_xlabel("Date (weekly steps)")
     axes[0].set_title("Q-learning vs best-response pricing in the baseline token market")
-    return save_figure(fig, out_dir, "qlearning_vs_best_response", note)
+    return save_figure(fig, out_dir, name, note)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK['steps']} steps, {QUICK['seeds']} seeds, "
@@ -173,16 +207,22 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"output directory (default: {FULL_OUT}/, with --quick {QUICK_OUT}/)")
     parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                         help="no progress bar (--no-progress is the old name)")
-    parser.add_argument("--exit", action="store_true",
-                        help="keep producer exit on (the baseline's setting): learners that run "
-                             "down their cash leave the market")
+    parser.add_argument("--no-exit", dest="exit", action="store_false",
+                        help="switch producer exit off in both arms (default: on, the baseline's "
+                             f"setting); writes {NAME}_no_exit.*")
     args = parser.parse_args(argv)
     args.out = output_directory(args)
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     mode = QUICK if args.quick else FULL
     steps, n_consumers = mode["steps"], mode["n_consumers"]
     seeds = list(range(1, (args.seeds or mode["seeds"]) + 1))
-    scenario = load_scenario("baseline") if args.exit else scenario_without_exit()
+    scenario = experiment_scenario(exit_enabled=args.exit)
+    exit_enabled = scenario.dynamics.exit_enabled
+    name = output_name(exit_enabled)
     args.out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
@@ -193,24 +233,25 @@ def main(argv: list[str] | None = None) -> int:
         grid = tables[-1].attrs.get("grid", grid)
     wall_time = time.perf_counter() - start
     table = pd.concat(tables, ignore_index=True)
-    table_path = args.out / ("qlearning_vs_best_response_exit.csv" if args.exit
-                             else "qlearning_vs_best_response.csv")
+    table_path = args.out / f"{name}.csv"
     table.to_csv(table_path, index=False)
 
     p = DEFAULT_PARAMS
     note = (f"Source: pricewar ABM, baseline scenario ({scenario.start_date}, weekly steps, "
-            f"regional electricity prices; producer exit off), {n_consumers} consumers, seeds "
-            f"{seeds[0]}–{seeds[-1]}. Q-learning after Calvano et al. (2020, AER): "
+            f"regional electricity prices; producer exit {'on' if exit_enabled else 'off'}, "
+            f"entry {'on' if scenario.dynamics.entry_enabled else 'off'}), {n_consumers} consumers, {steps} weeks, seeds {seeds[0]}–{seeds[-1]}. "
+            f"Q-learning after Calvano et al. (2020, AER): "
             f"{p.n_prices} markups, state = (own last markup, rivals' mean markup), "
             f"α={p.learning_rate}, δ={p.discount}, ε=exp(−{p.exploration_decay}t). "
             "Generated by experiments/qlearning_vs_best_response.py.")
-    figure_paths = plot(table, args.out, note, grid)
+    figure_paths = plot(table, args.out, name, note, grid)
 
     result = {
         "mode": "quick" if args.quick else "full",
         "steps": steps,
         "seeds": seeds,
         "n_consumers": n_consumers,
+        "exit_enabled": exit_enabled,
         "headline_steps": HEADLINE_STEPS,
         "q_learning_params": dataclasses.asdict(p),
         "markup_grid": [round(float(g), 4) for g in grid] if grid is not None else None,

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pricewar.errors import KernelInputError
@@ -124,12 +125,26 @@ def test_parameters_in_the_strategy_state_are_used():
     assert model.strategy_state[STATE_KEY]["q"].shape[1:] == (49, 7)
 
 
-def test_quick_experiment_writes_its_files_and_prints_finite_headline_numbers(tmp_path, capsys):
+def _experiment():
     sys.path.insert(0, str(EXPERIMENTS))
     try:
         import qlearning_vs_best_response as experiment
     finally:
         sys.path.remove(str(EXPERIMENTS))
+    return experiment
+
+
+def test_experiment_keeps_the_baselines_exit_by_default_and_no_exit_switches_it_off():
+    experiment = _experiment()
+    default, no_exit = experiment.parse_args([]), experiment.parse_args(["--no-exit"])
+    assert experiment.experiment_scenario(exit_enabled=default.exit).dynamics.exit_enabled
+    assert not experiment.experiment_scenario(exit_enabled=no_exit.exit).dynamics.exit_enabled
+    assert experiment.output_name(default.exit) == "qlearning_vs_best_response"
+    assert experiment.output_name(no_exit.exit) == "qlearning_vs_best_response_no_exit"
+
+
+def test_quick_experiment_writes_its_files_and_prints_finite_headline_numbers(tmp_path, capsys):
+    experiment = _experiment()
     assert experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out)
     for name in ("qlearning_vs_best_response.png", "qlearning_vs_best_response.svg",
@@ -140,3 +155,8 @@ def test_quick_experiment_writes_its_files_and_prints_finite_headline_numbers(tm
         assert all(np.isfinite(v) for v in numbers.values())
         assert 0 < numbers["lerner_mean"] < 1
     assert result["best_response"]["price_relative_to_best_response_mean"] == 1.0
+    assert result["exit_enabled"] is True
+    table = pd.read_csv(tmp_path / "qlearning_vs_best_response.csv")
+    assert (table["exits_total"] + table["active_producers"]).nunique() == 1  # no entry: exits
+    assert result["q_learning"]["exits_by_end_mean"] == table.groupby(  # are hosts lost
+        ["strategy", "seed"])["exits_total"].max()["q_learning"].mean()

@@ -240,3 +240,23 @@ def test_unique_inverse_is_numpys_unique_on_both_paths():
         np.testing.assert_array_equal(uniq, expected_uniq)
         np.testing.assert_array_equal(inverse, expected_inverse)
         np.testing.assert_array_equal(uniq[inverse], key)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_scatter_sum_is_bincount_on_every_path(monkeypatch, direct):
+    """Same additions in the same order as ``np.bincount`` (bit-identical), whether the sum calls
+    scipy's compiled CSC loop directly, goes through ``csc_matrix`` (a scipy without the private
+    loop) or falls back to ``bincount`` (short or int64 input); strided inputs included."""
+    from pricewar.kernel import arrays
+
+    if not direct:
+        monkeypatch.setattr(arrays, "_csc_matvec", None)
+    rng = np.random.default_rng(11)
+    for n, size in ((100_000, 5_000), (40_000, 3), (1_000, 50)):
+        index = rng.integers(0, size, 2 * n).astype(np.int32)
+        values = rng.normal(size=2 * n) * 10.0 ** rng.integers(-8, 8, 2 * n)
+        for i, v in ((index[:n], values[:n]), (index[::2], values[::2])):
+            expected = np.bincount(i, v, minlength=size)
+            for idx in (i, i.astype(np.int64)):
+                got = arrays.scatter_sum(idx, v, size)
+                assert got.dtype == np.float64 and np.array_equal(got, expected)

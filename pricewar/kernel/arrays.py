@@ -7,6 +7,11 @@ from scipy import sparse
 
 from pricewar.errors import KernelInputError
 
+try:  # the compiled loop behind ``csc_matrix @ vector`` (scipy.sparse._compressed._matmul_vector)
+    from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
+except ImportError:  # a scipy without it: go through the public matrix (same loop, same sums)
+    _csc_matvec = None
+
 
 # --------------------------------------------------------------------------------------------
 # input checks (scikit-learn style: name the argument and the bad value)
@@ -64,8 +69,8 @@ _ONE = np.ones(1)
 
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
-#: below this many values ``bincount`` is faster: building the CSC matrix costs ~10 us (scipy's
-#: format checks) whatever its size, more than bincount's extra pass over a short index
+#: below this many values ``bincount`` is faster: a CSC pass has a fixed cost whatever its size,
+#: more than bincount's extra pass over a short index
 _SPARSE_MIN_VALUES = 16_384
 
 
@@ -87,12 +92,19 @@ def scatter_sum(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     (2M routes), and faster than ``np.add.reduceat`` over consumer segments. ``index`` must be
     valid (it always comes from a validated topology): the compiled loop does not check bounds.
     Short sums (small models, per-host sums) use ``bincount`` itself: same additions, same order.
+    The compiled loop is called directly, as ``csc_matrix @ vector`` calls it: building the matrix
+    object costs ~0.15 ms of format checks a call, which summed to 2.8 s of the 37 s set-up of the
+    100,000-consumer benchmark (18,000 calls in the initial Bertrand-Nash solve).
     """
     if index.dtype != np.int32 or values.size < _SPARSE_MIN_VALUES or size == 0:
         return np.bincount(index, values, minlength=size).astype(np.float64, copy=False)
-    column = sparse.csc_matrix((values, index, np.array([0, values.size], dtype=np.int32)),
-                               shape=(size, 1))
-    return column @ _ONE
+    pointers = np.array([0, values.size], dtype=np.int32)
+    if _csc_matvec is None:
+        return sparse.csc_matrix((values, index, pointers), shape=(size, 1)) @ _ONE
+    out = np.zeros(size)
+    _csc_matvec(size, 1, pointers, np.ascontiguousarray(index),
+                np.ascontiguousarray(values, dtype=np.float64), _ONE, out)
+    return out
 
 
 def compact_index(index32: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,13 @@ prices by its strategy. Three configurations: the static default (best_response,
 base), the customer base (kappa = 0.6 utils, the central est.) with static pricing, and the
 customer base with forward-looking owner-hosts. Each against the same run without the cut (same
 seed). Writes ``figures/may2024_cascade.csv``, ``figures/may2024_cascade_lerner.csv`` and
-``figures/may2024_cascade.png``.
+``figures/may2024_cascade.png``; and why the followers do not follow (docs/ODD.md §6.4):
+``figures/may2024_cascade_static_room.csv`` (the static configuration in the week before the cut:
+each closed family's elasticity, its buyers' price sensitivity and the most its static price could
+fall, :func:`~pricewar.studies.cascade.static_follow_room`) and
+``figures/may2024_cascade_kept_value.csv`` (the forward-looking configuration, with and without
+the cut, from the week before it to the week after: ``psi/c`` per closed family,
+:func:`~pricewar.studies.cascade.kept_customer_value`).
 
     .venv/bin/python experiments/may2024_cascade.py [--seeds 1 2 3] [--consumers 500]
 """
@@ -23,8 +29,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pricewar.model import PriceWarModel  # noqa: E402
 from pricewar.scenario import load_scenario  # noqa: E402
-from pricewar.studies.cascade import cascade, group_follow, with_group_strategies  # noqa: E402
+from pricewar.studies.cascade import (  # noqa: E402
+    CUT_WEEKS,
+    cascade,
+    cut_step_of,
+    group_follow,
+    kept_customer_value,
+    static_follow_room,
+    with_group_strategies,
+)
 
 OWNERS = ("deepseek", "alibaba", "bytedance", "baidu", "moonshot", "zhipu", "openai",
           "anthropic", "google", "mistral")
@@ -38,6 +53,40 @@ def configurations():
     forward = with_group_strategies(habit, {g: "forward_looking" for g in OWNERS})
     return {"static": base, f"base kappa={KAPPA}": habit,
             f"base kappa={KAPPA} + forward_looking owners": forward}
+
+
+def static_room(scenario, seeds: list[int], n_consumers: int) -> pd.DataFrame:
+    """:func:`static_follow_room` in the week before the cut, per seed."""
+    frames = []
+    for seed in seeds:
+        model = PriceWarModel(scenario, seed=seed, n_consumers=n_consumers)
+        for _ in range(cut_step_of(scenario) - 1):
+            model.step()
+        frame = static_follow_room(model)
+        frame["seed"], frame["date"] = seed, model.date
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def kept_value(scenario, seeds: list[int], n_consumers: int, fraction: float) -> pd.DataFrame:
+    """:func:`kept_customer_value` from the week before the cut to the week after, with the
+    leader's cut (``fraction`` of its list price, as in :func:`cascade`) and without, per seed."""
+    cut_step = cut_step_of(scenario)
+    cut = scenario.with_events({"kind": "price_cut", "step": cut_step, "group": "deepseek",
+                                "producers": 1, "fraction": fraction,
+                                "duration_steps": CUT_WEEKS})
+    frames = []
+    for run, config in (("no cut", scenario), ("cut", cut)):
+        for seed in seeds:
+            model = PriceWarModel(config, seed=seed, n_consumers=n_consumers)
+            while model.steps < cut_step + 1:
+                model.step()
+                if model.steps >= cut_step - 1:
+                    frame = kept_customer_value(model)
+                    frame["run"], frame["seed"] = run, seed
+                    frame["step"], frame["date"] = model.steps, model.date
+                    frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def main() -> None:
@@ -73,6 +122,17 @@ def main() -> None:
     print(record[["date", "firm", "group", "role", "cut_fraction_low", "cut_fraction_high",
                   "lag_days"]].to_string(index=False))
     figure(summary, record, lerner_frame, args.out / "may2024_cascade.png")
+    flagships = ["qwen_max", "ernie_4", "glm_4"]
+    room = static_room(configurations()["static"], args.seeds, args.consumers)
+    room.to_csv(args.out / "may2024_cascade_static_room.csv", index=False)
+    print(room[room["family"].isin(flagships)].round(4).to_string(index=False))
+    forward = f"base kappa={KAPPA} + forward_looking owners"
+    cut = float(table.loc[table["configuration"] == forward, "leader_cut"].iloc[0])
+    value = kept_value(configurations()[forward], args.seeds, args.consumers, cut)
+    value.to_csv(args.out / "may2024_cascade_kept_value.csv", index=False)
+    print(value[value["family"].isin(flagships)]
+          .pivot_table(index=["family", "run"], columns="step", values="psi_over_cost",
+                       aggfunc=["min", "max"]).round(3).to_string())
 
 
 def figure(summary: pd.DataFrame, record: pd.DataFrame, lerner: pd.DataFrame,

@@ -17,6 +17,7 @@ from pricewar.studies.cascade import (
     cut_step_of,
     follow_metrics,
     group_follow,
+    kept_customer_value,
     lerner_by_weights,
     load_record,
     static_follow_depth,
@@ -173,3 +174,20 @@ def test_static_follow_room_of_the_may2024_followers():
     assert room.loc[["ernie_4", "glm_4"], "room"].between(0.0, 0.01).all(), room
     assert room.loc["qwen_max", "room"] < 0.0, room
     assert (room["eps"] > 1).all() and (room["alpha_buyers"] > 1).all()
+
+
+def test_kept_customer_value_is_zero_without_a_customer_base_and_small_for_small_hosts():
+    """psi/c (what lowers a forward-looking price below the static one): 0 on baseline (kappa 0,
+    no complement weights); with kappa 0.6 small-share flagships keep a customer worth a few
+    percent of marginal cost (docs/results.md: ERNIE 4 0.028-0.040, GLM-4 0.014-0.020)."""
+    scenario = load_scenario("baseline")
+    forward = with_group_strategies(scenario.with_overrides(customer_base_kappa=0.6),
+                                    {"baidu": "forward_looking", "zhipu": "forward_looking"})
+    values = {}
+    for name, config in (("static", scenario), ("forward", forward)):
+        model = PriceWarModel(config, seed=1, n_consumers=500)
+        for _ in range(cut_step_of(scenario) - 1):
+            model.step()
+        values[name] = kept_customer_value(model).set_index("family")["psi_over_cost"]
+    assert (values["static"] == 0.0).all()
+    assert values["forward"].loc[["ernie_4", "glm_4"]].between(0.005, 0.1).all(), values

@@ -10,8 +10,8 @@ days, how deep. The counterfactual is the same run (same seed) without the sched
 Metrics: :func:`follow_metrics` (follow lag and depth per producer after a scheduled cut) and
 :func:`lerner_by_weights` (served-weighted Lerner index of open- and closed-weight families).
 Bounds: :func:`static_follow_depth` (how far a static best response can follow a rival's cut in
-this demand system) and :func:`static_follow_room` (that bound for each closed-family product of
-a running model).
+this demand system), :func:`static_follow_room` (that bound for each closed-family product of
+a running model) and :func:`kept_customer_value` (what lowers a forward-looking price, ``psi/c``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import pandas as pd
 
 from pricewar.kernel.demand import market_demand
 from pricewar.kernel.pricing import own_price_derivative
-from pricewar.model import PriceWarModel
+from pricewar.model import PriceWarModel, phases
 from pricewar.scenario import Scenario, load_scenario
 from pricewar.scenario.resolve import plain, scenario_from_dict
+from pricewar.strategies.forward_looking import ForwardLookingParams, customer_value
 
 RECORD_PATH = Path(__file__).resolve().parents[1] / "data" / "cascade_may2024.csv"
 #: the leader's first full week at its launch price: DeepSeek-V2 is released on 2024-05-06
@@ -174,6 +175,28 @@ def static_follow_room(model: PriceWarModel) -> pd.DataFrame:
         "family": [model.families.names[model.product_family[k]] for k in closed],
         "demand": volume[closed], "eps": eps[closed], "alpha_buyers": alpha_buyers[closed],
         "room": room[closed]})
+
+
+def kept_customer_value(model: PriceWarModel) -> pd.DataFrame:
+    """Per closed-family product of ``model`` at its current list prices: ``psi_over_cost``, the
+    value of a kept customer ``psi`` (:func:`pricewar.strategies.forward_looking.customer_value`,
+    the scenario's ``forward_looking`` parameters) over marginal cost; a forward-looking host
+    prices at ``(c - psi) eps/(eps - 1)``, so ``psi/c`` is how far below the static price it
+    goes (docs/ODD.md §6.4). 0 without a customer base or complement weights."""
+    view = phases.pricing_view(model.scenario, model.market, model.product_base_price,
+                               model.producer_arrays, model.product_arrays, model.families,
+                               model.strategy_state, model.steps, model.rng)
+    params = view.strategy_params.get("forward_looking", ForwardLookingParams())
+    psi = customer_value(view, params)
+    weights = np.array([model.scenario.families[name].weights for name in model.families.names])
+    closed = np.flatnonzero(weights[model.product_family] == "closed")
+    cost = model.product_marginal_cost[closed]
+    return pd.DataFrame({
+        "group": [model.producers[model.product_producer[k]].group for k in closed],
+        "family": [model.families.names[model.product_family[k]] for k in closed],
+        "list_price": model.product_base_price[closed],
+        "psi_over_cost": np.divide(psi[closed], cost, out=np.zeros(closed.size),
+                                   where=cost > 0)})
 
 
 @dataclass

@@ -68,8 +68,8 @@ def settle_consumers(consumers: ConsumerArrays, demand: MarketDemand, clearing: 
     consumers.price_index = demand.consumer_price_index
     # what consumers pay per Mtok on a route: price and transfer, times markup and tariff
     paid = demand.route_price * network.price_factor
-    paid *= clearing.route_served
-    consumers.expenditure = routes.topology.segment_sum(paid)  # (bincount's sums, in its order)
+    consumers.expenditure = np.bincount(routes.route_consumer, paid * clearing.route_served,
+                                        minlength=consumers.region.size)
     alpha = consumers.alpha
     with np.errstate(invalid="ignore"):
         since_start = (consumers.logsum - consumers.reference_logsum) / alpha

@@ -51,11 +51,19 @@ def unique_inverse(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
     When ``size`` is not much larger than ``key`` (a consumer x producer key of a compiled
     topology), mark the values present in a table of ``size`` flags and rank them by a cumulative
-    sum: linear time, where ``np.unique`` sorts. The same arrays either way.
+    sum: linear time, where ``np.unique`` sorts. Otherwise sort, as ``np.unique`` does, but with a
+    stable sort (timsort): keys sorted in runs, such as a consumer-major key over routes sorted by
+    consumer, sort several times faster so. The same arrays either way.
     """
     if size > 4 * key.size + 4096:
-        uniq, inverse = np.unique(key, return_inverse=True)
-        return uniq, inverse.reshape(key.shape)
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        new = np.empty(key.size, dtype=bool)
+        new[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+        inverse = np.empty(key.size, dtype=np.intp)
+        inverse[order] = np.cumsum(new) - 1
+        return ordered[new], inverse
     present = np.zeros(size, dtype=bool)
     present[key] = True
     rank = np.cumsum(present) - 1

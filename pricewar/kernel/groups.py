@@ -204,7 +204,8 @@ def compile_firms(producer_firm, n_producers: int, n_consumers: int, route_produ
     consumer = route_consumer[routes]
     n_firms = int(firm.max()) + 1
     _, group = unique_inverse(consumer * n_firms + route_firm, n_consumers * n_firms)
-    if route_nest is not None and routes.size:
+    if route_nest is not None and routes.size and not _distinct_nests(
+            firm, route_producer[routes], route_nest[routes], n_producers):
         # (consumer, firm, nest) -> at most one producer: sort one int64 key per route (a
         # structured unique over stacked rows is an order of magnitude slower)
         nest = route_nest[routes].astype(np.int64)
@@ -237,3 +238,17 @@ def compile_firms(producer_firm, n_producers: int, n_consumers: int, route_produ
     route_producer_of = route_producer[routes]
     return Firms(firm, routes, route_producer_of, index32(route_producer_of, n_producers),
                  offset, local.astype(np.intp), local, blocks, multi_producer)
+
+
+def _distinct_nests(firm: np.ndarray, route_producer: np.ndarray, route_nest: np.ndarray,
+                    n_producers: int) -> bool:
+    """Whether every producer keeps one nest label on all its routes and a firm's producers have
+    distinct labels: then no consumer meets two products of one firm in one nest (the products
+    of model families are so), and the per-consumer check of :func:`compile_firms` is skipped."""
+    producer_nest = np.full(n_producers, -1, dtype=np.int64)
+    producer_nest[route_producer] = route_nest
+    if not np.array_equal(producer_nest[route_producer], route_nest):
+        return False
+    labelled = np.flatnonzero(producer_nest >= 0)
+    pairs = firm[labelled] * (int(producer_nest.max()) + 1) + producer_nest[labelled]
+    return np.unique(pairs).size == labelled.size

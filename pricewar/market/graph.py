@@ -13,11 +13,13 @@ the products per host); it runs once per topology change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
 
 from pricewar.kernel import RouteTopology
+from pricewar.kernel.arrays import index32
 
 ACCESS_CODE = {"allowed": 0, "friction": 1, "barred": 2}
 
@@ -50,6 +52,12 @@ class RouteTable:
     route_access: np.ndarray
     route_friction: np.ndarray
     route_cross_region: np.ndarray
+
+    @cached_property
+    def platform_index32(self) -> np.ndarray:
+        """``route_platform`` as int32 (when it fits), for :func:`scatter_sum` by platform."""
+        n_platforms = int(self.route_platform.max(initial=-1)) + 1
+        return index32(self.route_platform, n_platforms)
 
 
 def build_market_graph(consumer_region: np.ndarray, consumer_platforms: list[np.ndarray],

@@ -104,17 +104,22 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
         consumer_region, r.route_family]
     foreign_host = (partisan & (regions.bloc[None, :] != regions.bloc[:, None]))[
         consumer_region, producers.region[r.route_producer]]
-    tariff = s.trade.tariff_cross_bloc * foreign_host
+    # markup and tariff terms from per-platform and per-(platform, foreign) tables: log1p and
+    # products over every route cost more than the gathers, and give the same values
+    tariff_of = s.trade.tariff_cross_bloc * np.array([False, True])  # (not foreign, foreign)
+    tariff = tariff_of[foreign_host.view(np.uint8)]
     alpha = consumers.alpha[j]
-    markup = platforms.markup_rate[r.route_platform]
+    markup_rate = np.asarray(platforms.markup_rate, dtype=np.float64)
     utility = (consumers.quality_weight[j] * families.quality[r.route_family]
                + producers.quality[r.route_producer]
                + platforms.value_add[r.route_platform]
                - consumers.latency_cost[j] * r.route_latency_ms
                - s.trade.friction_utils * r.route_friction
                - s.trade.family_friction_utils * foreign_family
-               - alpha * np.log1p(markup)
-               - alpha * np.log1p(tariff))
+               - alpha * np.log1p(markup_rate)[r.route_platform]
+               - alpha * np.log1p(tariff_of)[foreign_host.view(np.uint8)])
+    price_factor = ((1.0 + markup_rate)[:, None] * (1.0 + tariff_of)[None, :])[
+        r.route_platform, foreign_host.view(np.uint8)]
     n_regions = len(regions.names)
     flow_key = ((consumer_region * n_sectors + consumers.sector[j]) * n_regions
                 + producers.region[r.route_producer])
@@ -123,6 +128,6 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
     return MarketNetwork(
         graph=graph, routes=r, utility=utility,
         transfer_usd=s.costs.transfer_usd_per_mtok * r.route_cross_region,
-        tariff_rate=tariff, price_factor=(1.0 + markup) * (1.0 + tariff),
+        tariff_rate=tariff, price_factor=price_factor,
         flexible_routes=np.flatnonzero(consumers.flexible[j]),
         flow_key=flow_key)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from pricewar.kernel import Clearing, MarketDemand, RouteMarket, own_price_derivative
+from pricewar.kernel.arrays import scatter_sum
 from pricewar.market import dynamics
 from pricewar.model.network import MarketNetwork
 from pricewar.model.phases import served_weighted
@@ -171,11 +172,10 @@ def settle(scenario, regions: RegionTable, network: MarketNetwork, market: Route
     producers.full_cost = served_weighted(products.full_cost, weight, host, n)
 
     n_platforms = platforms.region.size
-    platforms.served = np.bincount(r.route_platform, clearing.route_served,
-                                   minlength=n_platforms)
+    platforms.served = scatter_sum(r.platform_index32, clearing.route_served, n_platforms)
     markup_revenue = (platforms.markup_rate[r.route_platform]
                       * products.price[r.route_product] * clearing.route_served)
-    platforms.revenue = np.bincount(r.route_platform, markup_revenue, minlength=n_platforms)
+    platforms.revenue = scatter_sum(r.platform_index32, markup_revenue, n_platforms)
     settle_consumers(consumers, demand, clearing, network)
 
 

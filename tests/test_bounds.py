@@ -226,8 +226,9 @@ def assert_clear_error_or_finite_conserving_run(argv: list[str], capsys) -> int:
             return code
         assert code == 0, err
         frame = pd.read_parquet(out / "model.parquet")
-        numeric = frame.drop(columns=["date"]).to_numpy(dtype=float)
-        assert np.isfinite(numeric).all(), frame.columns[~np.isfinite(numeric).all(axis=0)]
+        numbers = frame.drop(columns=["date"])
+        numeric = numbers.to_numpy(dtype=float)
+        assert np.isfinite(numeric).all(), numbers.columns[~np.isfinite(numeric).all(axis=0)]
         np.testing.assert_allclose(
             frame["served_total"] + frame["unserved_demand"] + frame["not_bought_total"],
             frame["demand_total"], rtol=1e-9, atol=1e-9)

@@ -76,6 +76,20 @@ def test_capital_recovery_factor_on_hand_values():
     assert factors == pytest.approx([0.2, 0.08 / (1 - 1.08 ** -15)])
 
 
+@pytest.mark.parametrize("rate", [6.6e-59, 1e-17, 1e-12, 5e-7, 1e-6, 2e-6])
+def test_capital_recovery_factor_stays_finite_and_continuous_near_zero_rate(rate):
+    """A WACC so small that ``1 + r`` rounds to 1 once made the annuity r / 0 = inf (found by
+    tests/test_bounds.py's override property: wacc=6.6e-59). The expansion below 1e-6 meets the
+    exact formula there, and both approach 1/n."""
+    for life in (4.0, 5.0, 15.0, 30.0):
+        factor = capital_recovery_factor(rate, life)
+        assert np.isfinite(factor)
+        # the exact annuity via log1p/expm1, which keeps its digits at any small rate
+        exact = rate / -np.expm1(-life * np.log1p(rate))
+        assert factor == pytest.approx(exact, rel=1e-9)
+    assert capital_recovery_factor(-0.2, 5.0) == pytest.approx(0.2)  # r <= 0: 1/n
+
+
 def test_capital_cost_recovers_chip_and_facility_over_their_own_lives():
     # chip 33,000 x CRF(8%, 5) = 8,265.06; facility 12 USD/W x 1,275 W = 15,300 x CRF(8%, 15)
     # = 15,300 x 0.116830 = 1,787.50; total 10,052.56; with a 20% capex subsidy 8,042.05

@@ -61,13 +61,22 @@ def capacity_usd_per_mtok(rental_usd_per_gpu_hour, tokens_per_s) -> np.ndarray:
             * TOKENS_PER_MTOK)
 
 
+#: below this rate ``1 - (1 + r)^-n`` loses its digits to rounding (it is 0 once ``1 + r == 1``,
+#: and the annuity would be infinite): the expansion ``1/n + r (n + 1) / (2n)`` is used, whose
+#: relative error ``O(r^2 n^2)`` is below 1e-9 there for lives up to 30 years
+_CRF_SERIES_BELOW = 1e-6
+
+
 def capital_recovery_factor(wacc, life_years) -> np.ndarray:
     """``CRF = r / (1 - (1 + r)^-n)``: the annuity per USD of capex over ``n`` years at rate
-    ``r`` (``1 / n`` at ``r = 0``)."""
+    ``r`` (``1 / n`` at ``r <= 0``; its first-order expansion for ``0 < r < 1e-6``)."""
     r = np.asarray(wacc, dtype=float)
     n = np.asarray(life_years, dtype=float)
-    safe_r = np.where(r > 0.0, r, 1.0)
-    return np.where(r > 0.0, safe_r / (1.0 - (1.0 + safe_r) ** -n), 1.0 / n)
+    exact = r >= _CRF_SERIES_BELOW
+    safe_r = np.where(exact, r, 1.0)
+    small = np.clip(r, 0.0, None)
+    return np.where(exact, safe_r / (1.0 - (1.0 + safe_r) ** -n),
+                    1.0 / n + small * (n + 1.0) / (2.0 * n))
 
 
 def capex_usd_per_gpu(chip_price_usd, facility_usd_per_w, server_power_w) -> np.ndarray:

@@ -107,7 +107,8 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
     # markup and tariff terms from per-platform and per-(platform, foreign) tables: log1p and
     # products over every route cost more than the gathers, and give the same values
     tariff_of = s.trade.tariff_cross_bloc * np.array([False, True])  # (not foreign, foreign)
-    tariff = tariff_of[foreign_host.view(np.uint8)]
+    foreign = foreign_host.view(np.uint8)
+    tariff = tariff_of[foreign]
     alpha = consumers.alpha[j]
     markup_rate = np.asarray(platforms.markup_rate, dtype=np.float64)
     utility = (consumers.quality_weight[j] * families.quality[r.route_family]
@@ -117,9 +118,9 @@ def build_network(scenario, regions: RegionTable, families: FamilyTable, n_secto
                - s.trade.friction_utils * r.route_friction
                - s.trade.family_friction_utils * foreign_family
                - alpha * np.log1p(markup_rate)[r.route_platform]
-               - alpha * np.log1p(tariff_of)[foreign_host.view(np.uint8)])
+               - alpha * np.log1p(tariff_of)[foreign])
     price_factor = ((1.0 + markup_rate)[:, None] * (1.0 + tariff_of)[None, :])[
-        r.route_platform, foreign_host.view(np.uint8)]
+        r.route_platform, foreign]
     n_regions = len(regions.names)
     flow_key = ((consumer_region * n_sectors + consumers.sector[j]) * n_regions
                 + producers.region[r.route_producer])

@@ -94,8 +94,7 @@ def follow_metrics(cut_path: np.ndarray, counterfactual_path: np.ndarray, cut_st
 def lerner_by_weights(model: PriceWarModel) -> dict[str, float]:
     """Served-weighted Lerner index ``(p - c) / p`` of the products of open- and closed-weight
     families this step (NaN where none is served)."""
-    weights = np.array([model.scenario.families[name].weights for name in model.families.names])
-    kind = weights[model.product_family]
+    kind = np.where(model.families.open_weights[model.product_family], "open", "closed")
     price, cost, served = model.product_price, model.product_marginal_cost, model.product_served
     with np.errstate(divide="ignore", invalid="ignore"):
         lerner = np.where(price > 0, (price - cost) / price, 0.0)
@@ -147,6 +146,13 @@ def static_follow_depth(alpha, eta, share_before=1.0, share_after=0.0):
     return depth if depth.ndim else float(depth)
 
 
+def _product_labels(model: PriceWarModel, products: np.ndarray) -> dict[str, list[str]]:
+    """The host group and family name of each of ``products`` (indices into the model's
+    product arrays)."""
+    return {"group": [model.producers[model.product_producer[k]].group for k in products],
+            "family": [model.families.names[model.product_family[k]] for k in products]}
+
+
 def static_follow_room(model: PriceWarModel) -> pd.DataFrame:
     """Per closed-family product of ``model`` at its current posted prices: the own-price
     elasticity ``eps`` (the kernel's derivative, ``-dQ/dp p/Q``), the price sensitivity of its
@@ -168,11 +174,9 @@ def static_follow_room(model: PriceWarModel) -> pd.DataFrame:
         alpha_buyers = weighted / volume
         room = 1.0 - (alpha_buyers / (alpha_buyers - 1.0)) / (eps / (eps - 1.0))
     room = np.where((eps > 1.0) & (alpha_buyers > 1.0), room, np.nan)
-    weights = np.array([model.scenario.families[name].weights for name in model.families.names])
-    closed = np.flatnonzero(weights[model.product_family] == "closed")
+    closed = np.flatnonzero(~model.families.open_weights[model.product_family])
     return pd.DataFrame({
-        "group": [model.producers[model.product_producer[k]].group for k in closed],
-        "family": [model.families.names[model.product_family[k]] for k in closed],
+        **_product_labels(model, closed),
         "demand": volume[closed], "eps": eps[closed], "alpha_buyers": alpha_buyers[closed],
         "room": room[closed]})
 
@@ -188,12 +192,10 @@ def kept_customer_value(model: PriceWarModel) -> pd.DataFrame:
                                model.strategy_state, model.steps, model.rng)
     params = view.strategy_params.get("forward_looking", ForwardLookingParams())
     psi = customer_value(view, params)
-    weights = np.array([model.scenario.families[name].weights for name in model.families.names])
-    closed = np.flatnonzero(weights[model.product_family] == "closed")
+    closed = np.flatnonzero(~model.families.open_weights[model.product_family])
     cost = model.product_marginal_cost[closed]
     return pd.DataFrame({
-        "group": [model.producers[model.product_producer[k]].group for k in closed],
-        "family": [model.families.names[model.product_family[k]] for k in closed],
+        **_product_labels(model, closed),
         "list_price": model.product_base_price[closed],
         "psi_over_cost": np.divide(psi[closed], cost, out=np.zeros(closed.size),
                                    where=cost > 0)})

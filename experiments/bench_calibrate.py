@@ -107,7 +107,7 @@ def _step_frames(frame) -> list:
 def profile(n_consumers: int | None, steps: int, agent_reporters: bool) -> dict:
     from pyinstrument import Profiler
 
-    from pricewar.studies.runner import build_model
+    from pricewar.runs.runner import build_model
 
     model = build_model({} if n_consumers is None else {"n_consumers": n_consumers}, seed=1)
     if not agent_reporters:  # as run_model(agent_reporters=False), which sweep runs use

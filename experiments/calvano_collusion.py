@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pricewar.plotting.style import new_figure, save_figure
 from pricewar.studies.calvano import (
     CalvanoConfig,
     ImpulseResponse,
@@ -35,7 +36,6 @@ from pricewar.studies.calvano import (
     impulse_response,
     run_sessions,
 )
-from pricewar.studies.plots import new_figure, save_figure
 from pricewar.studies.regenerate import FULL_OUT, QUICK_OUT, output_directory
 
 PAPER_PROFIT_GAIN = 0.85  # Calvano et al. (2020), baseline (Section IV.A)

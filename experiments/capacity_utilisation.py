@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pricewar.model import PriceWarModel
-from pricewar.studies.plots import new_figure, region_color, region_label, save_figure
+from pricewar.plotting.style import new_figure, region_color, region_label, save_figure
 from pricewar.units import W_PER_MW
 
 FULL = 0.99

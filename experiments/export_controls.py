@@ -8,7 +8,7 @@ windows start later: 1, 2, 3 years), then penalty 0.5 with lag 2; and the chip r
 tier with its log decomposition (chip access, family, power, host, margin), the CN/US full-cost
 ratio and the CN share of volume at 2024-12 and 2025-12 (seed 1).
 
-Thin wrapper around :func:`pricewar.studies.controls.export_controls`: writes
+Thin wrapper around :func:`pricewar.studies.export_controls.export_controls`: writes
 figures/export_controls.png, .svg and .csv (``--out DIR`` elsewhere) and prints the headline
 numbers as JSON on the last line.
 

@@ -43,11 +43,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
+from pricewar.plotting.style import new_figure, save_figure
+from pricewar.runs.runner import run_model
 from pricewar.scenario import Scenario, load_scenario
 from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY
-from pricewar.studies.plots import new_figure, save_figure
 from pricewar.studies.regenerate import FULL_OUT, QUICK_OUT, output_directory
-from pricewar.studies.runner import run_model
 
 STRATEGIES = ("q_learning", "best_response")
 LABELS = {"q_learning": "Q-learning producers", "best_response": "Best-response producers"}

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pricewar.market.chip_access import available_under
-from pricewar.market.families import live_families
-from pricewar.market.serving import blended_tokens_per_s
-from pricewar.market.supply_costs import Site, SupplyCosts
-from pricewar.scenario.calibration import data_dir, read_toml
+from pricewar.plotting.style import new_figure, region_label, save_figure
 from pricewar.scenario.catalogue import load_catalogue
-from pricewar.studies.plots import new_figure, region_label, save_figure
+from pricewar.scenario.data_files import data_dir, read_toml
+from pricewar.supply.chip_access import available_under
+from pricewar.supply.cohort_costs import Site, SupplyCosts
+from pricewar.supply.families import live_families
+from pricewar.supply.serving import blended_tokens_per_s
 
 FAMILIES = ("deepseek_v2", "deepseek_v3", "qwen2_5", "llama_3_1_405b", "gemini_1_5_flash", "gpt_4o")
 CHIPS = {"western": ("H100", "H200", "B200"), "cn": ("H800", "H20", "Ascend910B", "Ascend910C")}

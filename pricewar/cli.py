@@ -26,7 +26,7 @@ MODULE_COMMANDS = {
               "sweep"),
     "viz": ("pricewar.viz.server", "start the browser visualization (SolaraViz)", "viz"),
     "figures": ("pricewar.studies.regenerate", "regenerate every figure of experiments/", None),
-    "compare": ("pricewar.studies.compare",
+    "compare": ("pricewar.runs.compare_cli",
                 "compare two scenarios or run folders: headline differences, table and figure",
                 None),
     "calibrate": ("pricewar.calibrate.cli",
@@ -62,8 +62,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pricewar.runs.runner import run_to_directory
     from pricewar.scenario import parse_override_pairs
-    from pricewar.studies.runner import run_to_directory
 
     overrides = parse_override_pairs(args.set)
     # an explicit --out (even an empty one, which the runner refuses) is taken as given

@@ -17,8 +17,8 @@ from pricewar.calibrate import calibrate, load_calibration_spec, posterior_overr
 from pricewar.calibrate.abc import weighted_quantile
 from pricewar.calibrate.posterior import CalibrationError
 from pricewar.cli import main as cli_main
+from pricewar.runs.runner import model_frame, run_model
 from pricewar.scenario import load_scenario
-from pricewar.studies.runner import model_frame, run_model
 from pricewar.sweep.spec import SpecError, load_spec
 
 # the scenario's own values: nest_sigma 0.875 is baseline's (docs/ODD.md), growth 0.05 a week

@@ -14,8 +14,8 @@ import pytest
 import tomli_w
 
 from pricewar.errors import ScenarioError
-from pricewar.scenario.calibration import data_dir
 from pricewar.scenario.catalogue import BLOCS, load_catalogue
+from pricewar.scenario.data_files import data_dir
 
 DATA = data_dir()
 

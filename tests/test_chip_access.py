@@ -1,4 +1,4 @@
-"""Which chips a bloc can buy when (pricewar.market.chip_access): export-control dates from the
+"""Which chips a bloc can buy when (pricewar.supply.chip_access): export-control dates from the
 data, the regimes and the lag lever; the best chip for a family."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pricewar.market.chip_access import available_under, best_chip, chip_available
-from pricewar.market.supply_costs import Site, SupplyCosts
 from pricewar.scenario.catalogue import load_catalogue
+from pricewar.supply.chip_access import available_under, best_chip, chip_available
+from pricewar.supply.cohort_costs import Site, SupplyCosts
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from pricewar.cli import main
-from pricewar.studies import comparison
-from pricewar.studies.runner import model_frame, run_model
+from pricewar.runs import comparison
+from pricewar.runs.runner import model_frame, run_model
 
 SMALL = ["--steps", "4", "--set", "n_consumers=100", "--quiet"]
 

@@ -1,9 +1,9 @@
-"""Market dynamics (pricewar.market.dynamics) on hand-computed numbers."""
+"""Market dynamics (pricewar.supply.dynamics) on hand-computed numbers."""
 
 import numpy as np
 import pytest
 
-from pricewar.market.dynamics import (
+from pricewar.supply.dynamics import (
     green_energy_split,
     investment_orders,
     limit_by_group,

@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 
 from pricewar import cli
-from pricewar.studies.catalogue import EXPERIMENTS
+from pricewar.runs.runner import build_model
 from pricewar.studies.costs import (
     COST_COMPONENTS,
     _stops_mattering,
     cost_decomposition,
 )
+from pricewar.studies.experiments import EXPERIMENTS
 from pricewar.studies.price_war import decline_factor_per_year, epoch_results
 from pricewar.studies.regional_gap import DRIVERS, product_cost_inputs, tier_gap_decomposition
-from pricewar.studies.runner import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--quick", "--no-progress"]

@@ -132,7 +132,7 @@ def test_extra_reporters_follow_pricewars_own_and_cannot_replace_them():
 
 def test_ema_adapter_rejects_unknown_overrides_and_outcomes():
     pytest.importorskip("ema_workbench")
-    from pricewar.studies.ema import ema_model
+    from pricewar.runs.ema import ema_model
 
     with pytest.raises(ScenarioError, match="unknown override"):
         ema_model({"warp_speed": (0, 1)})
@@ -143,8 +143,8 @@ def test_ema_adapter_rejects_unknown_overrides_and_outcomes():
 
 
 def test_run_outcomes_equals_a_run_with_the_same_overrides():
-    from pricewar.studies.ema import run_outcomes
-    from pricewar.studies.runner import run_model
+    from pricewar.runs.ema import run_outcomes
+    from pricewar.runs.runner import run_model
 
     outcomes = run_outcomes("parity", steps=3, seed=2, outcomes=("price_avg",),
                             n_consumers=150, hub_latency_ms=40.0)

@@ -1,4 +1,4 @@
-"""Model families over time (pricewar.market.families): quality from benchmark scores,
+"""Model families over time (pricewar.supply.families): quality from benchmark scores,
 succession within a line and fixed costs per family."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pricewar.market.families import (
+from pricewar.scenario import load_scenario
+from pricewar.scenario.catalogue import load_catalogue
+from pricewar.supply.families import (
     catalogue_fixed_costs,
     catalogue_quality_utils,
     family_fixed_cost_usd_per_year,
@@ -17,8 +19,6 @@ from pricewar.market.families import (
     live_families,
     retire_dates,
 )
-from pricewar.scenario import load_scenario
-from pricewar.scenario.catalogue import load_catalogue
 
 
 @pytest.fixture(scope="module")

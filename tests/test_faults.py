@@ -19,7 +19,7 @@ import pytest
 import tomli_w
 
 from pricewar.cli import main
-from pricewar.studies import runner
+from pricewar.runs import runner
 from pricewar.testing.signals import default_sigint
 
 RUN = ["run", "baseline", "--steps", "2", "--set", "n_consumers=125", "--quiet"]

@@ -1,9 +1,9 @@
-"""GPU fleets as cohorts (pricewar.market.fleet): bookkeeping (their costs:
+"""GPU fleets as cohorts (pricewar.supply.fleet): bookkeeping (their costs:
 tests/test_product_costs.py)."""
 
 import numpy as np
 
-from pricewar.market.fleet import Fleet
+from pricewar.supply.fleet import Fleet
 
 
 def _fleet() -> Fleet:

@@ -14,7 +14,7 @@ import tomli_w
 from pricewar.cli import main
 from pricewar.model import PriceWarModel, health
 from pricewar.model.phases import MIN_LOG_PRICE_USD_PER_MTOK
-from pricewar.studies.runner import run_model
+from pricewar.runs.runner import run_model
 from pricewar.sweep import load_results, run_sweep
 
 SMALL = {"n_consumers": 125}

@@ -1,9 +1,9 @@
-"""The market graph and its compilation to route arrays over products (pricewar.market.graph)."""
+"""The market graph and its compilation to route arrays over products (pricewar.supply.graph)."""
 
 import networkx as nx
 import numpy as np
 
-from pricewar.market.graph import ACCESS_CODE, build_market_graph, compile_routes
+from pricewar.supply.graph import ACCESS_CODE, build_market_graph, compile_routes
 
 # regions a, b, c; one producer per region (0 in a, 1 in b, 2 in c), one consumer per region
 REGIONS = ["a", "b", "c"]
@@ -110,7 +110,7 @@ def test_a_consumer_without_any_route_has_an_empty_csr_segment():
 
 
 def test_lexsort_order_is_numpys_lexsort_with_ties_and_past_int64():
-    from pricewar.market.graph import _lexsort_order
+    from pricewar.supply.graph import _lexsort_order
 
     rng = np.random.default_rng(3)
     keys = tuple(rng.integers(0, size, 5000) for size in (4, 90, 7, 300))  # many ties

@@ -10,8 +10,8 @@ from pricewar.errors import ScenarioError
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.metrics import MODEL_METRICS
+from pricewar.runs.runner import agents_frame, model_frame, run_model
 from pricewar.scenario import load_scenario
-from pricewar.studies.runner import agents_frame, model_frame, run_model
 
 SMALL = {"n_consumers": 250}
 

@@ -22,9 +22,9 @@ from pricewar.model.metrics import (
     metric_declaration,
     metric_names,
 )
+from pricewar.runs import outputs
+from pricewar.runs.runner import agents_frame, model_frame, run_model, summary_table
 from pricewar.scenario import load_scenario
-from pricewar.studies import outputs
-from pricewar.studies.runner import agents_frame, model_frame, run_model, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "outputs.md"
@@ -46,7 +46,7 @@ def test_data_dictionary_matches_the_reporters_declarations():
     block = re.search(re.escape(outputs.BEGIN) + r"\n(.*?)\n" + re.escape(outputs.END), text,
                       re.S).group(1)
     assert block == outputs.data_dictionary(), \
-        "run: python -m pricewar.studies.outputs docs/outputs.md"
+        "run: python -m pricewar.runs.outputs docs/outputs.md"
 
 
 def _dictionary_units() -> dict[str, str]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pricewar.market.fleet import Fleet
 from pricewar.model import PriceWarModel, investment, phases, settlement
 from pricewar.model.products import hosted_products
 from pricewar.scenario import load_scenario
+from pricewar.supply.fleet import Fleet
 
 SMALL = {"n_consumers": 125}
 

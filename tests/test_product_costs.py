@@ -1,4 +1,4 @@
-"""Per-product costs and per-host capacity from GPU fleets (pricewar.market.product_costs), on
+"""Per-product costs and per-host capacity from GPU fleets (pricewar.supply.product_costs), on
 hand-computed values from the cost library's formulas."""
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pricewar.market.fleet import Fleet
-from pricewar.market.product_costs import Hosts, best_chips, fleet_fixed_costs, product_costs
-from pricewar.market.supply_costs import (
+from pricewar.scenario import load_scenario
+from pricewar.supply.cohort_costs import (
     Site,
     SupplyCosts,
     capex_usd_per_gpu,
@@ -18,7 +17,8 @@ from pricewar.market.supply_costs import (
     fixed_energy_usd_per_gpu_year,
     fixed_power_w,
 )
-from pricewar.scenario import load_scenario
+from pricewar.supply.fleet import Fleet
+from pricewar.supply.product_costs import Hosts, best_chips, fleet_fixed_costs, product_costs
 
 DATE = dt.date(2025, 2, 28)  # the serving anchor date: software multiplier 1
 STEP_S = 7 * 86400.0
@@ -181,7 +181,7 @@ def test_best_chip_is_the_cheapest_full_cost_the_bloc_may_buy(supply, regime, bl
 def test_pair_costs_computed_per_kind_equal_the_library_on_every_cohort_product_pair(supply):
     """Costs are computed once per (host, chip, family) and gathered to the (cohort, product)
     pairs: every pair must get exactly what the library gives it."""
-    from pricewar.market.product_costs import _pair_costs, _pairs, _product_ptr
+    from pricewar.supply.product_costs import _pair_costs, _pairs, _product_ptr
 
     rng = np.random.default_rng(2)
     n_hosts = 4
@@ -213,7 +213,7 @@ def test_pair_costs_computed_per_kind_equal_the_library_on_every_cohort_product_
 
 
 def test_merit_order_from_ranked_kinds_is_lexsort_with_equal_and_nan_costs():
-    from pricewar.market.product_costs import _merit_order
+    from pricewar.supply.product_costs import _merit_order
 
     rng = np.random.default_rng(4)
     cost = rng.choice([1.0, 2.0, -0.0, 0.0, np.nan, np.inf], 40)  # ties, signed zeros, NaN

@@ -1,4 +1,4 @@
-"""The GPU rental index (pricewar.market.rental): anchors, log interpolation, the rule for chips
+"""The GPU rental index (pricewar.supply.rental): anchors, log interpolation, the rule for chips
 without a series."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from pricewar.market.rental import RentalIndex, log_interpolate, years_since_2000
 from pricewar.scenario.catalogue import load_catalogue
+from pricewar.supply.rental import RentalIndex, log_interpolate, years_since_2000
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Serving throughput and energy per token (pricewar.market.serving) on hand-computed numbers,
+"""Serving throughput and energy per token (pricewar.supply.serving) on hand-computed numbers,
 anchored on DeepSeek's production figures (open-infra-index, 1 Mar 2025)."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pricewar.market.serving import (
+from pricewar.scenario.catalogue import load_catalogue
+from pricewar.supply.cohort_costs import capacity_usd_per_mtok
+from pricewar.supply.serving import (
     ServingModel,
     bandwidth_bound_tokens_per_s,
     blended_tokens_per_s,
@@ -18,8 +20,6 @@ from pricewar.market.serving import (
     software_multiplier,
     weight_reuse,
 )
-from pricewar.market.supply_costs import capacity_usd_per_mtok
-from pricewar.scenario.catalogue import load_catalogue
 
 ANCHOR = dt.date(2025, 2, 28)
 

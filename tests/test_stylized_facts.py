@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pricewar.market.supply_costs import Site, SupplyCosts
 from pricewar.model import PriceWarModel
 from pricewar.model.metrics import flow_matrix
+from pricewar.runs.runner import model_frame, run_model
 from pricewar.scenario import load_scenario
 from pricewar.studies.price_war import epoch_results
-from pricewar.studies.runner import model_frame, run_model
+from pricewar.supply.cohort_costs import Site, SupplyCosts
 
 REGIONS = ("cn_west", "cn_east", "us", "eu")
 #: CN open models peaked at ~30% of OpenRouter tokens (OpenRouter, State of AI, Dec 2025)

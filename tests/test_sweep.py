@@ -203,7 +203,7 @@ def fail_runs_with_growth(monkeypatch, growth: float) -> None:
 
     A valid spec's runs fail only at run time (invalid values fail the spec's validation)."""
     from pricewar.errors import ConvergenceError
-    from pricewar.studies import runner
+    from pricewar.runs import runner
 
     run_model = runner.run_model
 

@@ -5,7 +5,7 @@ import io
 import pytest
 from matplotlib.figure import Figure
 
-from pricewar.studies.ticks import dollar_axis, plain_axis, si_number, usd
+from pricewar.plotting.ticks import dollar_axis, plain_axis, si_number, usd
 
 
 @pytest.mark.parametrize("value, label", [(0, "$0"), (0.05, "$0.05"), (0.6, "$0.6"), (2, "$2"),

@@ -268,8 +268,8 @@ def test_comparison_runs_b_in_lock_step_with_the_same_seed_and_consumers():
 def test_downloads_are_the_run_so_far_with_metadata(tmp_path):
     import pandas as pd
 
-    from pricewar.studies.outputs import read_metadata
-    from pricewar.studies.runner import model_frame
+    from pricewar.runs.outputs import read_metadata
+    from pricewar.runs.runner import model_frame
 
     session = MarketSession(n_consumers=150)
     session.step()

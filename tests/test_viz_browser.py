@@ -159,7 +159,7 @@ def _expected_frame(steps: int, scenario: str = "baseline", **overrides):
     """The app's default model (with ``overrides``) stepped ``steps`` times here, outside the
     browser."""
     from pricewar.model import PriceWarModel
-    from pricewar.studies.runner import model_frame
+    from pricewar.runs.runner import model_frame
     from pricewar.viz.session import VIZ_CONSUMERS, VIZ_SEED
 
     model = PriceWarModel(scenario, seed=VIZ_SEED, n_consumers=VIZ_CONSUMERS, **overrides)
@@ -205,7 +205,7 @@ def test_seed_and_consumer_controls(page):
 def test_download_gives_the_run_so_far_as_csv_and_parquet(page, tmp_path):
     import pandas as pd
 
-    from pricewar.studies.outputs import read_metadata, read_units
+    from pricewar.runs.outputs import read_metadata, read_units
 
     for n in (1, 2):
         probe.click_step(page, n)
@@ -287,8 +287,8 @@ def test_policy_lever_and_chip_regime_reach_the_model_on_reset(page, tmp_path):
 
     import pandas as pd
 
+    from pricewar.runs.outputs import read_metadata
     from pricewar.scenario.overrides import plain
-    from pricewar.studies.outputs import read_metadata
 
     assert "carbon price 0 USD/t" in _parameters(page)
     assert "chip regime historical" in _parameters(page)

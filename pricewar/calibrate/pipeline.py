@@ -29,7 +29,7 @@ from pricewar.calibrate.report import (
     predictive_checks,
 )
 from pricewar.calibrate.spec import CalibrationSpec, load_calibration_spec
-from pricewar.studies.harness import json_ready
+from pricewar.runs.harness import json_ready
 from pricewar.sweep.store import SweepStatus
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pricewar.calibrate.priors import Prior
-from pricewar.studies.plots import new_figure, save_figure
+from pricewar.plotting.style import new_figure, save_figure
 
 POSTERIOR_COLOR = "#2166ac"
 PRIOR_COLOR = "#bdbdbd"

@@ -73,7 +73,7 @@ from pricewar.calibrate.targets import (
 )
 from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
-from pricewar.scenario.calibration import read_toml
+from pricewar.scenario.data_files import read_toml
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Summary statistics: named functions of one run's model frame, registered like strategies.
 
 A summary maps a run's model frame (one row per step with a ``date`` column and the model's
-reporters, :func:`pricewar.studies.runner.model_frame`) to one number that an observed target is
+reporters, :func:`pricewar.runs.runner.model_frame`) to one number that an observed target is
 compared with. Summaries are registered by name::
 
     @summary("value_at", reporters=("reporter",), dates=("date",))

@@ -14,8 +14,8 @@ import logging
 
 import numpy as np
 
-from pricewar.market.supply_costs import capex_usd_per_gpu
 from pricewar.model.agents import TokenProducer
+from pricewar.supply.cohort_costs import capex_usd_per_gpu
 
 log = logging.getLogger(__name__)
 

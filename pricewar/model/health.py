@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from pricewar.model.phases import MIN_LOG_PRICE_USD_PER_MTOK
-from pricewar.scenario.calibration import CALIBRATED_FROM, CALIBRATED_UNTIL
+from pricewar.scenario.data_files import CALIBRATED_FROM, CALIBRATED_UNTIL
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from pricewar.market.fleet import Fleet
-from pricewar.market.graph import ACCESS_CODE
 from pricewar.model.population import ConsumerArrays, PlatformArrays, ProducerArrays
 from pricewar.model.regions import RegionTable
+from pricewar.supply.fleet import Fleet
+from pricewar.supply.graph import ACCESS_CODE
 
 #: smallest initial fleet of a host (GPUs)
 MIN_INITIAL_GPUS = 8.0

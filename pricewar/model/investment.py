@@ -13,13 +13,13 @@ import datetime as dt
 
 import numpy as np
 
-from pricewar.market import dynamics
-from pricewar.market.fleet import Fleet
-from pricewar.market.supply_costs import SupplyCosts
 from pricewar.model.phases import host_sites, main_family
 from pricewar.model.population import ProducerArrays, ProductArrays
 from pricewar.model.products import FamilyTable
 from pricewar.model.regions import RegionTable
+from pricewar.supply import dynamics
+from pricewar.supply.cohort_costs import SupplyCosts
+from pricewar.supply.fleet import Fleet
 from pricewar.units import SECONDS_PER_YEAR, W_PER_MW
 
 

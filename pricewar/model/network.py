@@ -12,13 +12,6 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from pricewar.market.graph import (
-    HostPaths,
-    RouteTable,
-    build_market_graph,
-    host_paths,
-    routes_over_products,
-)
 from pricewar.model.population import (
     ConsumerArrays,
     PlatformArrays,
@@ -27,6 +20,13 @@ from pricewar.model.population import (
 )
 from pricewar.model.products import FamilyTable
 from pricewar.model.regions import RegionTable
+from pricewar.supply.graph import (
+    HostPaths,
+    RouteTable,
+    build_market_graph,
+    host_paths,
+    routes_over_products,
+)
 
 log = logging.getLogger(__name__)
 

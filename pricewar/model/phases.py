@@ -18,15 +18,15 @@ from pricewar.kernel import (
     clear_capacity,
     market_demand,
 )
-from pricewar.market.fleet import Fleet
-from pricewar.market.product_costs import Hosts, best_chips, product_costs
-from pricewar.market.supply_costs import SupplyCosts, fixed_power_w
 from pricewar.model.network import MarketNetwork
 from pricewar.model.population import ConsumerArrays, ProducerArrays, ProductArrays
 from pricewar.model.products import FamilyTable
 from pricewar.model.regions import RegionTable
 from pricewar.strategies import STRATEGY_REGISTRY, PricingView, scarcity_update
 from pricewar.strategies.base import best_response_target
+from pricewar.supply.cohort_costs import SupplyCosts, fixed_power_w
+from pricewar.supply.fleet import Fleet
+from pricewar.supply.product_costs import Hosts, best_chips, product_costs
 from pricewar.units import DAYS_PER_YEAR, W_PER_MW
 
 #: lowest list price (log P must stay defined), USD/Mtok

@@ -25,9 +25,6 @@ import numpy as np
 
 from pricewar.kernel import RouteMarket, market_demand
 from pricewar.limits import check_seed
-from pricewar.market.families import family_fixed_cost_usd_per_year
-from pricewar.market.fleet import Fleet
-from pricewar.market.supply_costs import SupplyCosts
 from pricewar.model import entry_exit, health, initialise, investment, metrics, phases, settlement
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.customer_base import CustomerBase, complement_weights, pricing_dynamics
@@ -37,6 +34,9 @@ from pricewar.model.products import FamilyTable, hosted_products
 from pricewar.model.regions import RegionTable
 from pricewar.scenario import Scenario, load_scenario
 from pricewar.strategies.heuristics import nash_prices
+from pricewar.supply.cohort_costs import SupplyCosts
+from pricewar.supply.families import family_fixed_cost_usd_per_year
+from pricewar.supply.fleet import Fleet
 from pricewar.units import DAYS_PER_WEEK, DAYS_PER_YEAR
 
 #: weeks per year, for runways in weeks of yearly costs
@@ -68,7 +68,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         ``model.product_price``, ``model.consumer_demand``, ...)
     regions, families : the scenario's regions and model families as arrays
     live_families : bool array, the families released and not retired at the current date
-    supply : the cost library (:class:`~pricewar.market.supply_costs.SupplyCosts`)
+    supply : the cost library (:class:`~pricewar.supply.cohort_costs.SupplyCosts`)
     fleet : the GPU cohorts
     network : the market graph and route arrays (``model.graph``, ``model.routes``)
     graph_paths : the graph's consumer -> platform -> host paths within access and latency
@@ -183,7 +183,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
 
     @property
     def routes(self):
-        """The compiled routes (:class:`~pricewar.market.graph.RouteTable`)."""
+        """The compiled routes (:class:`~pricewar.supply.graph.RouteTable`)."""
         return self.network.routes
 
     @property

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricewar.market.families import catalogue_quality_utils, retire_dates
+from pricewar.supply.families import catalogue_quality_utils, retire_dates
 
 
 @dataclass(frozen=True, eq=False)

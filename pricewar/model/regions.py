@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricewar.market.graph import ACCESS_CODE
+from pricewar.supply.graph import ACCESS_CODE
 
 #: region attributes kept as float columns (units in the names)
 REGION_COLUMNS = ("electricity_usd_per_kwh", "green_supply_usd_per_kwh",
@@ -29,7 +29,7 @@ class RegionTable:
         step, PUE, facility cost per W, carbon intensity, power for AI and its growth per year)
     latency_ms : (n_regions, n_regions) round-trip latency (ms)
     access_code : (n_regions, n_regions) consumer-region x producer-region access codes
-        (:data:`pricewar.market.graph.ACCESS_CODE`; barred where the access table has no entry)
+        (:data:`pricewar.supply.graph.ACCESS_CODE`; barred where the access table has no entry)
     sector_access_code : (n_sectors, n_regions, n_regions) the same per consumer sector, with the
         scenario's ``sector_access`` overrides
     """

@@ -19,7 +19,6 @@ import numpy as np
 
 from pricewar.kernel import Clearing, MarketDemand, RouteMarket, own_price_derivative
 from pricewar.kernel.arrays import scatter_sum
-from pricewar.market import dynamics
 from pricewar.model.network import MarketNetwork
 from pricewar.model.phases import served_weighted
 from pricewar.model.population import (
@@ -30,6 +29,7 @@ from pricewar.model.population import (
 )
 from pricewar.model.regions import RegionTable
 from pricewar.strategies import STRATEGY_OBSERVERS
+from pricewar.supply import dynamics
 from pricewar.units import (
     J_PER_MWH,
     KWH_PER_MWH,

@@ -20,14 +20,14 @@ is usable in a scenario; a ``[strategy_params.<name>]`` table sets a strategy's 
 Modules: :mod:`~pricewar.scenario.typed` (validated construction of dataclasses from TOML tables),
 :mod:`~pricewar.scenario.schema` (the sections), :mod:`~pricewar.scenario.resolve` (the resolved
 :class:`Scenario` and its consistency checks), :mod:`~pricewar.scenario.overrides` (flat
-overrides), :mod:`~pricewar.scenario.calibration` (the calibration data files),
+overrides), :mod:`~pricewar.scenario.data_files` (the calibration data files),
 :mod:`~pricewar.scenario.loading` (scenario names and files) and
 :mod:`~pricewar.scenario.parameter_table` (the parameter table of docs/ODD.md);
 :mod:`~pricewar.scenario.catalogue` (the supply sections: tiers, owners, families, chips, rental
 index, serving, capital and policy levers).
 """
 
-from pricewar.scenario.calibration import PRODUCER_REGIONS, calibration_defaults
+from pricewar.scenario.data_files import PRODUCER_REGIONS, calibration_defaults
 from pricewar.scenario.loading import load_scenario, scenario_names
 from pricewar.scenario.overrides import OVERRIDES, parse_override_pairs, parse_override_value
 from pricewar.scenario.resolve import Scenario, apply_overrides, scenario_from_dict

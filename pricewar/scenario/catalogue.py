@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from pricewar.errors import ScenarioError
-from pricewar.scenario.calibration import data_dir, read_toml
+from pricewar.scenario.data_files import data_dir, read_toml
 from pricewar.scenario.typed import bounds, build_dataclass, built_by, fail
 from pricewar.units import BITS_PER_BYTE
 

@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from pricewar.errors import ScenarioError
-from pricewar.scenario.calibration import calibration_defaults, data_dir, merge, read_toml
+from pricewar.scenario.data_files import calibration_defaults, data_dir, merge, read_toml
 from pricewar.scenario.resolve import Scenario, scenario_from_dict
 
 

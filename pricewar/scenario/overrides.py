@@ -7,7 +7,7 @@ from typing import Any
 
 from pricewar.errors import ScenarioError
 from pricewar.limits import MAX_CONSUMERS, MAX_PLATFORMS, MAX_PRODUCERS, MAX_STEPS
-from pricewar.scenario.calibration import PRODUCER_REGIONS
+from pricewar.scenario.data_files import PRODUCER_REGIONS
 from pricewar.strategies.registry import strategy_names
 
 

@@ -3,7 +3,7 @@
 Both explain the price gap between Chinese and US hosts at equal capability with the log
 decomposition of :mod:`pricewar.studies.regional_gap` (chip access, family serving efficiency,
 power price x PUE, host serving stack, margin); the export-control levers are in
-:mod:`pricewar.studies.controls`.
+:mod:`pricewar.studies.export_controls`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
-from pricewar.scenario import PRODUCER_REGIONS, load_scenario
-from pricewar.studies import gap_plots
-from pricewar.studies.harness import (
+from pricewar.runs.harness import (
     DEFAULT_SCENARIO,
     ExperimentResult,
     aggregate,
@@ -31,6 +29,8 @@ from pricewar.studies.harness import (
     scenario_fields,
     write_table,
 )
+from pricewar.scenario import PRODUCER_REGIONS, load_scenario
+from pricewar.studies import gap_plots
 from pricewar.studies.regional_gap import (
     DRIVERS,
     pooled_gap,

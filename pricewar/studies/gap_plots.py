@@ -1,5 +1,5 @@
 """Figures of the CN/US gap experiments: the cost waterfall, the energy gap, export controls and
-the baseline's tier prices against observed list prices (style of :mod:`pricewar.studies.plots`).
+the baseline's tier prices against observed list prices (style of :mod:`pricewar.plotting.style`).
 
 Driver contributions are drawn on a log axis of the factor they multiply the CN/US ratio by
 (``exp`` of the log contribution), so bars of the five drivers add up to the total.
@@ -13,7 +13,7 @@ import matplotlib.colors
 import numpy as np
 import pandas as pd
 
-from pricewar.studies.plots import (
+from pricewar.plotting.style import (
     REGION_COLORS,
     _date_axis,
     new_figure,
@@ -21,8 +21,8 @@ from pricewar.studies.plots import (
     region_label,
     save_figure,
 )
+from pricewar.plotting.ticks import dollar_axis
 from pricewar.studies.regional_gap import DRIVER_LABELS, DRIVERS
-from pricewar.studies.ticks import dollar_axis
 
 DRIVER_COLORS = {"chip": "#4575b4", "family": "#d73027", "power": "#fdae61",
                  "host": "#91bfdb", "margin": "#1a9850"}

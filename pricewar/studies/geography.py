@@ -10,9 +10,8 @@ import numpy as np
 
 from pricewar.model import PriceWarModel
 from pricewar.model.metrics import flow_matrix
-from pricewar.scenario import PRODUCER_REGIONS, load_scenario
-from pricewar.studies import plots
-from pricewar.studies.harness import (
+from pricewar.plotting import style as plots
+from pricewar.runs.harness import (
     CN_CONSUMER_REGIONS,
     DEFAULT_SCENARIO,
     ExperimentResult,
@@ -24,6 +23,7 @@ from pricewar.studies.harness import (
     scenario_fields,
     write_table,
 )
+from pricewar.scenario import PRODUCER_REGIONS, load_scenario
 from pricewar.units import MWH_PER_GWH, T_PER_KT
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
-from pricewar.scenario import PRODUCER_REGIONS, load_scenario
-from pricewar.studies import gap_plots, plots
-from pricewar.studies.harness import (
+from pricewar.plotting import style as plots
+from pricewar.runs.harness import (
     CN_CONSUMER_REGIONS,
     DEFAULT_SCENARIO,
     ExperimentResult,
@@ -25,7 +24,9 @@ from pricewar.studies.harness import (
     scenario_fields,
     write_table,
 )
-from pricewar.studies.runner import run_model
+from pricewar.runs.runner import run_model
+from pricewar.scenario import PRODUCER_REGIONS, load_scenario
+from pricewar.studies import gap_plots
 from pricewar.units import DAYS_PER_YEAR
 
 log = logging.getLogger(__name__)

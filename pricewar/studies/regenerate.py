@@ -1,7 +1,7 @@
 """``pricewar figures``: regenerate every figure of ``experiments/`` (and the scripts' shared
 command line).
 
-Each experiment (:data:`pricewar.studies.catalogue.EXPERIMENTS`) writes ``<out>/<name>.png``, ``.svg``
+Each experiment (:data:`pricewar.studies.experiments.EXPERIMENTS`) writes ``<out>/<name>.png``, ``.svg``
 and ``.csv``; this module runs them in-process and prints each one's headline numbers as JSON.
 ``--scenario`` runs every experiment on another scenario than the baseline (a shipped name or a
 TOML path); the figure notes and headlines then name it.
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pricewar.errors import PricewarError
-from pricewar.studies.catalogue import EXPERIMENTS, run_experiment
+from pricewar.studies.experiments import EXPERIMENTS, run_experiment
 
 if TYPE_CHECKING:
-    from pricewar.studies.harness import ExperimentResult
+    from pricewar.runs.harness import ExperimentResult
 
 #: where --quick writes without --out: results of a quick check are not the committed figures
 QUICK_OUT = Path("runs") / "figures-quick"

@@ -33,7 +33,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from pricewar.market.supply_costs import Site
+from pricewar.supply.cohort_costs import Site
 from pricewar.units import MJ_PER_KWH, SECONDS_PER_HOUR, TOKENS_PER_MTOK
 
 #: the cost factors of the Shapley split, and the drivers of the price ratio (cost factors + margin)

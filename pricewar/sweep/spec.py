@@ -60,7 +60,7 @@ from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.limits import MAX_DESIGN_POINTS, MAX_STEPS, MAX_SWEEP_RUNS, check_seed
 from pricewar.model.metrics import MODEL_METRICS
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
-from pricewar.scenario.calibration import read_toml
+from pricewar.scenario.data_files import read_toml
 from pricewar.scenario.overrides import plain
 from pricewar.sweep.design import DESIGN_KINDS, Design, Parameter, first_invalid_point
 

@@ -39,7 +39,7 @@ def execute_run(task: Mapping[str, Any]) -> tuple[dict, pd.DataFrame | None]:
     timeseries : DataFrame or None
         Every model metric at every step (when ``task["timeseries"]``).
     """
-    from pricewar.studies.runner import model_frame, run_model
+    from pricewar.runs.runner import model_frame, run_model
 
     _unpin_malloc_thresholds()
     start, cpu_start = time.perf_counter(), time.process_time()

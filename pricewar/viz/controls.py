@@ -14,8 +14,8 @@ import math
 
 import solara
 
-from pricewar.studies.outputs import run_metadata, write_parquet
-from pricewar.studies.runner import agents_frame, model_frame
+from pricewar.runs.outputs import run_metadata, write_parquet
+from pricewar.runs.runner import agents_frame, model_frame
 from pricewar.viz.mesa_controls import update_counter
 from pricewar.viz.session import (
     LEVERS,

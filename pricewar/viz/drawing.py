@@ -24,9 +24,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from pricewar.plotting.style import region_color
+from pricewar.plotting.ticks import dollar_axis, format_value_axis
 from pricewar.scenario import PRODUCER_REGIONS
-from pricewar.studies.plots import region_color
-from pricewar.studies.ticks import dollar_axis, format_value_axis
 
 COST_COLORS = {"energy": "#f2b701", "hardware": "#3969ac", "opex": "#9a9a9a"}
 LERNER_COLOR = "#8c564b"

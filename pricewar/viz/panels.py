@@ -14,10 +14,10 @@ from __future__ import annotations
 import pandas as pd
 import solara
 
+from pricewar.plotting.ticks import si_number, usd
+from pricewar.runs.comparison import Side, difference_table
+from pricewar.runs.runner import model_frame
 from pricewar.scenario import PRODUCER_REGIONS
-from pricewar.studies.comparison import Side, difference_table
-from pricewar.studies.runner import model_frame
-from pricewar.studies.ticks import si_number, usd
 from pricewar.viz import drawing
 from pricewar.viz.controls import ControlPanel
 from pricewar.viz.mesa_controls import update_counter

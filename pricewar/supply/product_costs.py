@@ -2,7 +2,7 @@
 
 A host runs a fleet of cohorts (chip, GPUs, online and retirement step) and offers one product per
 model family it serves. For cohort ``c`` of host ``i`` and product ``a`` (family ``f``) of that
-host, :class:`~pricewar.market.supply_costs.SupplyCosts` gives the decode rate ``tps_ca`` (the
+host, :class:`~pricewar.supply.cohort_costs.SupplyCosts` gives the decode rate ``tps_ca`` (the
 serving model at the date, times the host's serving efficiency), the marginal energy per token and
 the cohort's cost per Mtok. Per product::
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.kernel.arrays import unique_inverse
-from pricewar.market.chip_access import available_under
-from pricewar.market.fleet import Fleet
-from pricewar.market.supply_costs import (
+from pricewar.scenario.catalogue import PolicyLevers
+from pricewar.supply.chip_access import available_under
+from pricewar.supply.cohort_costs import (
     CohortCosts,
     Site,
     SupplyCosts,
@@ -42,7 +42,7 @@ from pricewar.market.supply_costs import (
     merit_order_marginal_index,
     power_usd_per_kwh,
 )
-from pricewar.scenario.catalogue import PolicyLevers
+from pricewar.supply.fleet import Fleet
 from pricewar.units import MJ_PER_KWH, SECONDS_PER_YEAR, TOKENS_PER_MTOK
 
 

@@ -18,8 +18,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
+from pricewar.runs.runner import run_model
 from pricewar.scenario import Scenario
-from pricewar.studies.runner import run_model
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pricewar.studies.harness import ExperimentResult
+    from pricewar.runs.harness import ExperimentResult
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ EXPERIMENTS: dict[str, str] = {
     "cost_waterfall": "pricewar.studies.costs",
     "price_war_baseline": "pricewar.studies.price_war",
     "energy_gap": "pricewar.studies.costs",
-    "export_controls": "pricewar.studies.controls",
+    "export_controls": "pricewar.studies.export_controls",
     "latency_division": "pricewar.studies.geography",
     "price_cut_cascade": "pricewar.studies.price_war",
     "green_curtailment": "pricewar.studies.geography",

@@ -5,7 +5,7 @@ A and B are each a scenario (a shipped name or a TOML path, run at every ``--see
 folder of ``pricewar run`` (or a folder of such folders, one per seed). With several seeds the
 figure shows seed bands (min-max) and the differences are paired by seed. This module imports
 nothing heavy at module level (``pricewar --help`` stays fast);
-:mod:`pricewar.studies.comparison` does the work.
+:mod:`pricewar.runs.comparison` does the work.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pricewar.runs import comparison
     from pricewar.scenario import parse_override_pairs
-    from pricewar.studies import comparison
 
     both = parse_override_pairs(args.set)
     sides = []

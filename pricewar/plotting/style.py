@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from pricewar.studies.ticks import plain_axis
+from pricewar.plotting.ticks import plain_axis
 
 #: one colour per region, used by every figure and the browser app (pricewar.viz)
 REGION_COLORS = {

@@ -5,7 +5,7 @@ folder of ``pricewar run`` (``model.parquet``; a folder of such folders counts a
 seed). :func:`difference_table` compares the sides at their last common step; with several seeds
 the differences are paired by seed and their band is the min-max over seeds.
 :func:`plot_comparison` draws both sides' headline metrics over time (mean and min-max band)
-and the relative differences at that step. ``pricewar compare`` (:mod:`pricewar.studies.compare`)
+and the relative differences at that step. ``pricewar compare`` (:mod:`pricewar.runs.compare_cli`)
 is the command line.
 """
 
@@ -23,11 +23,11 @@ import pandas as pd
 
 from pricewar.errors import PricewarError
 from pricewar.model.metrics import metric_declaration
+from pricewar.plotting.style import new_figure, save_figure
+from pricewar.plotting.ticks import format_value_axis
+from pricewar.runs.outputs import read_metadata
+from pricewar.runs.runner import model_frame, run_model
 from pricewar.scenario import load_scenario
-from pricewar.studies.outputs import read_metadata
-from pricewar.studies.plots import new_figure, save_figure
-from pricewar.studies.runner import model_frame, run_model
-from pricewar.studies.ticks import format_value_axis
 
 log = logging.getLogger(__name__)
 

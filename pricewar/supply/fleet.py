@@ -2,7 +2,7 @@
 
 Cohorts are rows of flat arrays (chip numbers index the scenario's chips); per-producer figures
 are aggregates over a producer's online cohorts (``np.bincount``), so there is no per-producer
-loop; :mod:`pricewar.market.product_costs` turns them into costs.
+loop; :mod:`pricewar.supply.product_costs` turns them into costs.
 """
 
 from __future__ import annotations

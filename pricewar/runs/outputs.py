@@ -10,7 +10,7 @@ browser app) carries
   taken from the reporters' declarations in :mod:`pricewar.model.metrics`.
 
 ``docs/outputs.md`` holds the data dictionary generated from the same declarations
-(``python -m pricewar.studies.outputs docs/outputs.md`` rewrites it; a test keeps it in sync).
+(``python -m pricewar.runs.outputs docs/outputs.md`` rewrites it; a test keeps it in sync).
 """
 
 from __future__ import annotations

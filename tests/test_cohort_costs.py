@@ -1,4 +1,4 @@
-"""Supply v2 cost formulas (pricewar.market.supply_costs) on hand-computed numbers, and the policy
+"""Supply v2 cost formulas (pricewar.supply.cohort_costs) on hand-computed numbers, and the policy
 levers: each moves what it should and nothing else."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pricewar.market.chip_access import available_under
-from pricewar.market.supply_costs import (
+from pricewar.scenario.catalogue import load_catalogue
+from pricewar.supply.chip_access import available_under
+from pricewar.supply.cohort_costs import (
     HOURS_PER_YEAR,
     Site,
     SupplyCosts,
@@ -24,7 +25,6 @@ from pricewar.market.supply_costs import (
     merit_order_marginal_cost,
     power_usd_per_kwh,
 )
-from pricewar.scenario.catalogue import load_catalogue
 
 CN = Site("cn", 0.09, 1.25, 7.1, 0.56)
 US = Site("western", 0.081, 1.2, 13.3, 0.37)

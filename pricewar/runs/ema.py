@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 
 from pricewar.errors import ScenarioError
 from pricewar.model.metrics import MODEL_METRICS
+from pricewar.runs.runner import run_model
 from pricewar.scenario import OVERRIDES
-from pricewar.studies.runner import run_model
 
 DEFAULT_OUTCOMES = ("price_avg", "share_cn_west", "consumer_surplus", "lerner")
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricewar.market.rental import RentalIndex
-from pricewar.market.serving import ServingModel
 from pricewar.scenario.catalogue import CONTROLLED_BLOC, Catalogue, PolicyLevers
+from pricewar.supply.rental import RentalIndex
+from pricewar.supply.serving import ServingModel
 from pricewar.units import (
     KG_PER_T,
     MJ_PER_KWH,

@@ -19,9 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pricewar.model import PriceWarModel
-from pricewar.studies import gap_plots
-from pricewar.studies.costs import GAP_CONSUMERS
-from pricewar.studies.harness import (
+from pricewar.runs.harness import (
     DEFAULT_SCENARIO,
     ExperimentResult,
     experiment_mode,
@@ -31,6 +29,8 @@ from pricewar.studies.harness import (
     scenario_fields,
     write_table,
 )
+from pricewar.studies import gap_plots
+from pricewar.studies.costs import GAP_CONSUMERS
 from pricewar.studies.regional_gap import (
     DRIVERS,
     pooled_gap,

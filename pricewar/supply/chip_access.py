@@ -19,8 +19,8 @@ import datetime as dt
 
 import numpy as np
 
-from pricewar.market.supply_costs import Site, SupplyCosts
 from pricewar.scenario.catalogue import CHIP_REGIMES, CONTROLLED_BLOC, Catalogue, PolicyLevers
+from pricewar.supply.cohort_costs import Site, SupplyCosts
 from pricewar.units import DAYS_PER_YEAR
 
 

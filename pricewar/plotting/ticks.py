@@ -1,6 +1,6 @@
 """Tick labels a policy reader can read: plain dollars, plain numbers on log axes, short volumes.
 
-Used by the experiments' figures (:mod:`pricewar.studies.plots`), ``pricewar compare`` and the
+Used by the experiments' figures (:mod:`pricewar.plotting.style`), ``pricewar compare`` and the
 browser app. Matplotlib's defaults label a log axis spanning less than a decade with minor ticks
 such as ``2x10^0, 6x10^-1``; these do not.
 """

@@ -1,7 +1,7 @@
 """Running a model for a number of steps and writing its outputs (library side of ``pricewar run``).
 
 :func:`run_model` is the one run loop: ``pricewar run``, the experiments
-(:func:`pricewar.studies.harness.run_observed`) and sweep workers
+(:func:`pricewar.runs.harness.run_observed`) and sweep workers
 (:func:`pricewar.sweep.worker.execute_run`) all step their models through it.
 
 :func:`run_to_directory` checks the output folder before it simulates and writes the outputs
@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from pricewar.atomic_writes import check_output_dir, replacing_dir
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
+from pricewar.runs.outputs import column_declarations, run_metadata, write_parquet
 from pricewar.scenario import Scenario
-from pricewar.studies.outputs import column_declarations, run_metadata, write_parquet
 
 SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",
                    "share_cn_west", "share_cn_east", "share_us", "share_eu", "served_total",

@@ -129,3 +129,24 @@ def test_region_table_takes_semantics_and_columns_from_the_scenario():
     assert (regions.access_code[:, gs] == 2).all()  # nobody buys from a consumer-only region
     with pytest.raises(KeyError):
         regions.index(["mars"])
+
+
+def test_every_column_is_an_explicit_model_attribute():
+    """``model.<kind>_<column>`` is written out in ArrayAttributes for every column (so a search
+    finds it), and no attribute names a column its table lacks."""
+    from pricewar.model.population import _TABLES, ArrayAttributes
+
+    declared = {name for name in vars(ArrayAttributes) if not name.startswith("_")}
+    columns = {f"{kind}_{name}" for kind, table in _TABLES.items()
+               for name in table.__dataclass_fields__}
+    assert declared == columns, (sorted(columns - declared), sorted(declared - columns))
+
+
+def test_a_model_attribute_for_an_unknown_column_fails_when_the_class_is_made():
+    from pricewar.model.population import _Column
+
+    # Python 3.11 wraps an error in __set_name__ in a RuntimeError (3.12 does not)
+    with pytest.raises((TypeError, RuntimeError)) as raised:
+        type("Broken", (), {"producer_no_such_column": _Column()})
+    error = raised.value.__cause__ or raised.value
+    assert "ProducerArrays has no column 'no_such_column'" in str(error)

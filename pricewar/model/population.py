@@ -290,29 +290,138 @@ class ConsumerArrays:
 
 
 class _Column:
-    """Model attribute ``<kind>_<column>`` reading and writing ``model.<kind>_arrays.<column>``."""
+    """Model attribute ``<kind>_<column>``: reads and writes column ``<column>`` of
+    ``model.<kind>_arrays`` (the name is checked against that table's columns when the class is
+    made)."""
 
-    def __init__(self, arrays: str, column: str):
-        self.arrays = arrays
+    def __set_name__(self, owner, name: str):
+        kind, _, column = name.partition("_")
+        table = _TABLES[kind]
+        if column not in table.__dataclass_fields__:
+            raise TypeError(f"{owner.__name__}.{name}: {table.__name__} has no column {column!r}")
+        self.arrays = f"{kind}_arrays"
         self.column = column
 
-    def __get__(self, model, owner=None):
+    def __get__(self, model, owner=None) -> np.ndarray:
         if model is None:
             return self
         return getattr(getattr(model, self.arrays), self.column)
 
-    def __set__(self, model, value):
+    def __set__(self, model, value: np.ndarray) -> None:
         setattr(getattr(model, self.arrays), self.column, value)
+
+
+_TABLES = {"producer": ProducerArrays, "product": ProductArrays, "platform": PlatformArrays,
+           "consumer": ConsumerArrays}
 
 
 class ArrayAttributes:
     """Mixin giving a model ``producer_<column>``, ``product_<column>``, ``platform_<column>``
     and ``consumer_<column>`` for every column of its ``producer_arrays``, ``product_arrays``,
     ``platform_arrays`` and ``consumer_arrays`` (the names the agents, reporters, studies and the
-    app read)."""
+    app read; each column's unit and meaning are in its table's docstring). Written out so that
+    every name can be found by search; tests/test_population.py checks the list is complete."""
 
-
-for _kind, _table in (("producer", ProducerArrays), ("product", ProductArrays),
-                      ("platform", PlatformArrays), ("consumer", ConsumerArrays)):
-    for _field in dataclasses.fields(_table):
-        setattr(ArrayAttributes, f"{_kind}_{_field.name}", _Column(f"{_kind}_arrays", _field.name))
+    # ProducerArrays
+    producer_region = _Column()
+    producer_group = _Column()
+    producer_strategy = _Column()
+    producer_owner = _Column()
+    producer_open_families = _Column()
+    producer_initial_chip = _Column()
+    producer_quality = _Column()
+    producer_serving_efficiency = _Column()
+    producer_wacc = _Column()
+    producer_price = _Column()
+    producer_base_price = _Column()
+    producer_surcharge = _Column()
+    producer_commit_until = _Column()
+    producer_marginal_cost = _Column()
+    producer_full_cost = _Column()
+    producer_capacity = _Column()
+    producer_capacity_gpu_s = _Column()
+    producer_load_gpu_s = _Column()
+    producer_offered_gpu_s = _Column()
+    producer_gpus = _Column()
+    producer_pipeline_gpus = _Column()
+    producer_demand = _Column()
+    producer_served = _Column()
+    producer_flexible_served = _Column()
+    producer_utilisation = _Column()
+    producer_growth_forecast = _Column()
+    producer_elasticity = _Column()
+    producer_revenue = _Column()
+    producer_energy_cost = _Column()
+    producer_fixed_cost = _Column()
+    producer_profit = _Column()
+    producer_cash = _Column()
+    producer_energy_mwh = _Column()
+    producer_green_mwh = _Column()
+    producer_green_share = _Column()
+    producer_emissions_t = _Column()
+    producer_best_chip = _Column()
+    producer_best_chip_buyable = _Column()
+    producer_electricity = _Column()
+    producer_grid_electricity = _Column()
+    producer_pue = _Column()
+    producer_carbon = _Column()
+    producer_facility = _Column()
+    producer_fixed_usd_per_year = _Column()
+    producer_family_fixed_usd_per_year = _Column()
+    producer_always_on_mw = _Column()
+    # ProductArrays
+    product_producer = _Column()
+    product_family = _Column()
+    product_product_id = _Column()
+    product_price = _Column()
+    product_base_price = _Column()
+    product_commit_price = _Column()
+    product_commit_until = _Column()
+    product_fresh = _Column()
+    product_demand = _Column()
+    product_served = _Column()
+    product_revenue = _Column()
+    product_profit = _Column()
+    product_marginal_cost = _Column()
+    product_full_cost = _Column()
+    product_load_gpu_s_per_mtok = _Column()
+    product_energy_usd_per_mtok = _Column()
+    product_energy_j_per_token = _Column()
+    product_marginal_energy = _Column()
+    product_marginal_capacity = _Column()
+    product_full_energy = _Column()
+    product_full_capital = _Column()
+    product_full_opex = _Column()
+    # PlatformArrays
+    platform_region = _Column()
+    platform_group = _Column()
+    platform_markup_rate = _Column()
+    platform_value_add = _Column()
+    platform_listings = _Column()
+    platform_lists_regions = _Column()
+    platform_markup = _Column()
+    platform_served = _Column()
+    platform_revenue = _Column()
+    # ConsumerArrays
+    consumer_region = _Column()
+    consumer_sector = _Column()
+    consumer_base_demand = _Column()
+    consumer_alpha = _Column()
+    consumer_eta = _Column()
+    consumer_quality_weight = _Column()
+    consumer_tolerance_ms = _Column()
+    consumer_latency_cost = _Column()
+    consumer_flexible = _Column()
+    consumer_platforms = _Column()
+    consumer_reference_logsum = _Column()
+    consumer_demand = _Column()
+    consumer_volume = _Column()
+    consumer_served = _Column()
+    consumer_unserved = _Column()
+    consumer_not_bought = _Column()
+    consumer_logsum = _Column()
+    consumer_previous_logsum = _Column()
+    consumer_price_index = _Column()
+    consumer_expenditure = _Column()
+    consumer_surplus = _Column()
+    consumer_welfare_change = _Column()

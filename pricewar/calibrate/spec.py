@@ -72,8 +72,9 @@ from pricewar.calibrate.targets import (
     target_from_row,
 )
 from pricewar.errors import LocatedInputError, ScenarioError
-from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
+from pricewar.scenario import Scenario, load_scenario, parse_override_value
 from pricewar.scenario.data_files import read_toml
+from pricewar.scenario.parameters import PARAMETERS, check_range
 
 log = logging.getLogger(__name__)
 
@@ -326,11 +327,11 @@ def _parameters(table, base: Scenario, overridden: dict, src: str) -> tuple[Prio
     priors = []
     for name, entry in table.items():
         key = f"parameters.{name}"
-        if name not in OVERRIDES:
-            _fail(src, key, entry, f"unknown override (known: {sorted(OVERRIDES)})")
-        if OVERRIDES[name][2] is not float:
+        if name not in PARAMETERS:
+            _fail(src, key, entry, f"unknown override (known: {sorted(PARAMETERS)})")
+        if PARAMETERS[name].kind is not float:
             _fail(src, key, entry, f"only float overrides can be estimated ({name} is "
-                                   f"{OVERRIDES[name][2].__name__})")
+                                   f"{PARAMETERS[name].kind.__name__})")
         if name in overridden:
             _fail(src, key, entry, "also set in [fixed] or [size]: an override is fixed or "
                                    "estimated")
@@ -350,6 +351,9 @@ def _parameters(table, base: Scenario, overridden: dict, src: str) -> tuple[Prio
             _fail(src, f"{key}.high", high, f"must be greater than low = {low!r}")
         if kind == "log-uniform" and low <= 0:
             _fail(src, f"{key}.low", low, "a log-uniform prior needs low > 0")
+        for bound, value in (("low", low), ("high", high)):
+            if not PARAMETERS[name].within(value):  # the prior lies within the declared bounds
+                _fail(src, f"{key}.{bound}", value, check_range(name, low, high))
         for bound, value in (("low", low), ("high", high)):
             try:
                 base.with_overrides(**{name: value})

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from pricewar.errors import ScenarioError
 from pricewar.limits import MAX_INPUT_BYTES
-from pricewar.scenario.schema import CALIBRATION_FILES
+
+#: the calibration data files merged under a scenario file, in merge order
+CALIBRATION_FILES = ("regions", "sectors", "network", "families", "chips", "rental", "supply",
+                     "market")
 
 
 def data_dir() -> Path:

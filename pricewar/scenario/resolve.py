@@ -34,7 +34,8 @@ from pricewar.scenario.catalogue import (
     Tier,
     check_catalogue,
 )
-from pricewar.scenario.overrides import OVERRIDES, check_override_range, flatten, plain
+from pricewar.scenario.overrides import OVERRIDES, flatten, plain
+from pricewar.scenario.parameters import check_value, declared
 from pricewar.scenario.schema import (
     Costs,
     Demand,
@@ -74,7 +75,7 @@ class Scenario:
     steps: int = field(metadata=bounds(0, MAX_STEPS))
     regions: dict[str, Region]
     sectors: dict[str, Sector]
-    latency_ms: dict[str, dict[str, float]] = field(metadata=bounds(0.0, 60_000.0))
+    latency_ms: dict[str, dict[str, float]] = field(metadata=declared("hub_latency_ms"))
     access: dict[str, dict[str, Literal["allowed", "friction", "barred"]]]
     tiers: dict[str, Tier]
     owners: dict[str, Owner]
@@ -377,20 +378,10 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
     data.pop("sources")
     sources = dict(scenario.sources)
     for key, value in overrides.items():
-        if key not in OVERRIDES:
-            raise ScenarioError("overrides", key, value,
-                                f"unknown override (known: {sorted(OVERRIDES)})")
-        description, apply, kind = OVERRIDES[key]
-        if kind in (int, float) and (isinstance(value, bool)
-                                     or not isinstance(value, int | float)):
-            raise ScenarioError("overrides", key, value, f"expected a number ({description})")
-        if kind is str and not isinstance(value, str):
-            raise ScenarioError("overrides", key, value, f"expected a string ({description})")
-        if kind is int and isinstance(value, float):
-            if not value.is_integer():
-                raise ScenarioError("overrides", key, value, "expected an integer")
-            value = int(value)
-        check_override_range("overrides", key, value)
+        checked = check_value(key, value, "overrides")  # unknown key, type, bounds
+        _, apply, kind = OVERRIDES[key]
+        if kind is int:  # a float parameter keeps the number as given (an int stays an int)
+            value = checked
         before = flatten(data)
         apply(data, value)
         for path, new in flatten(data).items():

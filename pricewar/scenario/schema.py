@@ -7,23 +7,15 @@ from typing import Any, Literal
 
 from pricewar.errors import ScenarioError
 from pricewar.limits import MAX_CONSUMERS, MAX_PLATFORMS, MAX_PRODUCERS
+from pricewar.scenario.parameters import declared
 from pricewar.scenario.typed import bounds, build_dataclass, fail, one_of
 from pricewar.strategies.registry import STRATEGY_PARAMS, strategy_names
 
 ACCESS = ("allowed", "friction", "barred")
 
-# Plausible ranges of the numbers flat overrides and sweeps vary (a value outside is a typo or a
-# different world, and would overflow the kernel): electricity and green supply up to 10 USD/kWh
-# (20x the dearest industrial tariff); exogenous growth rates up to +1000% per year; access
-# frictions up to 100 utils (cross-bloc demand is then e^-100 of its value); tariffs up to
-# 1000%; the upper-level elasticity up to 10 (volume x 10^-10 for a tenfold price).
-MAX_USD_PER_KWH = 10.0
+# The bounds of the flat parameters (electricity prices, frictions, ...) are declared in
+# pricewar.scenario.parameters. Exogenous growth rates: up to +1000% per year.
 MAX_GROWTH_PER_YEAR = 10.0
-MAX_UTILS = 100.0
-
-#: the calibration data files merged under a scenario file, in merge order
-CALIBRATION_FILES = ("regions", "sectors", "network", "families", "chips", "rental", "supply",
-                     "market")
 
 
 @dataclass(frozen=True)
@@ -37,9 +29,11 @@ class Region:
 
     hosts_producers: bool
     bloc: Literal["cn", "western", "contested"]
-    electricity_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
-    green_supply_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
-    green_supply_cap_mwh_per_step: float = field(metadata=bounds())
+    electricity_usd_per_kwh: float = field(metadata=declared("electricity_us"))
+    # a direct green supply contract: a power price, bounded as the grid's
+    green_supply_usd_per_kwh: float = field(metadata=declared("electricity_us"))
+    green_supply_cap_mwh_per_step: float = field(
+        metadata=declared("green_supply_cap_cn_west"))
     pue: float = field(metadata=bounds(1.0, 5.0))
     facility_usd_per_w: float = field(metadata=bounds())
     carbon_kg_per_kwh: float = field(metadata=bounds())
@@ -62,7 +56,7 @@ class Sector:
     alpha: float = field(metadata=bounds(strict=True))
     # > 0: at eta = 0 the kernel takes the v1 fixed-volume path, whose outside option v2
     # scenarios do not define (served + unserved + not bought fell 4.7% short of demand)
-    eta: float = field(metadata=bounds(0.0, 10.0, strict=True))
+    eta: float = field(metadata=declared("demand_eta"))
     flexible: bool
 
 
@@ -110,13 +104,12 @@ class Demand:
     consumers_per_segment: int = field(metadata=bounds(1, MAX_CONSUMERS))
     platforms_per_consumer: int = field(metadata=bounds(1, MAX_PLATFORMS))
     demand_sd: float = field(metadata=bounds(0.0, 10.0))
-    # -10% to +50% per step: beyond, demand vanishes or explodes within a few dozen steps
-    growth_per_step: float = field(metadata=bounds(-0.1, 0.5))
-    nest_sigma: float = field(metadata=bounds(0.0, 0.99))
+    growth_per_step: float = field(metadata=declared("demand_growth"))
+    nest_sigma: float = field(metadata=declared("nest_sigma"))
     base_mtok_per_step: dict[str, float] = field(metadata=bounds())
-    # customer base (docs/ODD.md §6.2): at 5 utils a rival must be exp(5/alpha) ~ 60x cheaper to
-    # win a fully held consumer, beyond any switching cost reported for API customers
-    customer_base_kappa_utils: float = field(default=0.0, metadata=bounds(0.0, 5.0))
+    # customer base (docs/ODD.md §6.2)
+    customer_base_kappa_utils: float = field(default=0.0,
+                                             metadata=declared("customer_base_kappa"))
 
 
 @dataclass(frozen=True)
@@ -132,9 +125,9 @@ class Costs:
 class Trade:
     """Demand-side trade policy: cross-bloc frictions (utils) and an ad valorem tariff."""
 
-    friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
-    family_friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
-    tariff_cross_bloc: float = field(metadata=bounds(0.0, 10.0))
+    friction_utils: float = field(metadata=declared("friction_utils"))
+    family_friction_utils: float = field(metadata=declared("family_friction_utils"))
+    tariff_cross_bloc: float = field(metadata=declared("tariff_cross_bloc"))
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,13 @@ def build_dataclass(cls, data: dict, path: str, origin: str, sources: dict):
         else:
             kwargs[f.name] = _build(hints[f.name], data[f.name], key, origin, f.metadata, sources)
     return cls(**kwargs)
+
+
+def check_fields(instance, origin: str) -> None:
+    """Check the fields of a constructed dataclass as :func:`build_dataclass` checks a table
+    (for ``__post_init__``, so ``dataclasses.replace`` meets the same bounds)."""
+    hints = typing.get_type_hints(type(instance))
+    for f in dataclasses.fields(instance):
+        if f.name in ("sources", "origin") or "build" in f.metadata:
+            continue
+        _build(hints[f.name], getattr(instance, f.name), f.name, origin, f.metadata, {})

@@ -243,7 +243,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
 
     def _complement_weight(self) -> np.ndarray:
         """Per host, its owner's complement weight (docs/calibration.md C16)."""
-        return complement_weights(list(self.scenario.owners), self.producer_owner)
+        return complement_weights(list(self.scenario.owners), self.producer_owner,
+                                  self.scenario.complements)
 
     def _pricing_dynamics(self) -> None:
         """What forward-looking strategies need: kappa, task growth, each product's discount

@@ -1,7 +1,7 @@
 """Scenarios: calibration data + scenario file -> frozen, validated dataclasses.
 
 A scenario is the package's calibration data (``pricewar/data/{regions,sectors,network,families,
-chips,rental,supply,market}.toml``) deep-merged with a scenario file
+chips,rental,supply,market,complements}.toml``) deep-merged with a scenario file
 (``pricewar/data/scenarios/NAME.toml`` or any path). Numbers may be written plain or as ``{value = ..., source = "..."}``; sources are kept in
 :attr:`Scenario.sources` by key path. Validation happens once, here: unknown keys, wrong types,
 negative or NaN numbers, an asymmetric or incomplete latency matrix, a producer in an unknown

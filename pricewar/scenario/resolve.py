@@ -37,6 +37,7 @@ from pricewar.scenario.catalogue import (
 from pricewar.scenario.overrides import OVERRIDES, flatten, plain
 from pricewar.scenario.parameters import check_value, declared
 from pricewar.scenario.schema import (
+    Complements,
     Costs,
     Demand,
     Dynamics,
@@ -94,6 +95,7 @@ class Scenario:
     trade: Trade
     pricing: Pricing
     dynamics: Dynamics
+    complements: Complements = field(default_factory=Complements)
     events: tuple[Event, ...] = ()
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
         field(default_factory=dict))
@@ -274,6 +276,10 @@ def _check_consistency(s: Scenario) -> None:
             fail(o, f"events[{i}].fraction", event.fraction, "a price cut must be in (0, 1)")
         if event.kind == "demand_shock" and event.group and event.group not in regions:
             fail(o, f"events[{i}].group", event.group, "unknown region")
+    for owner in s.complements.owners:
+        if owner not in s.owners:
+            fail(o, f"complements.owners.{owner}", s.complements.owners[owner],
+                 f"unknown owner (expected one of {list(s.owners)})")
     if s.capital.planned_utilisation > s.costs.max_utilisation:
         fail(o, "capital.planned_utilisation", s.capital.planned_utilisation,
               f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")

@@ -161,6 +161,28 @@ class Dynamics:
 
 
 @dataclass(frozen=True)
+class Complement:
+    """An owner's complement weight: a forward-looking host of the owner values each Mtok it
+    sells at ``complement_weight`` x its marginal cost beyond the token margin, because the tokens
+    sell something else (cloud, ecosystem; docs/calibration.md C16). Unitless, a fraction of
+    marginal cost, >= 0."""
+
+    complement_weight: float = field(metadata=bounds())
+
+
+@dataclass(frozen=True)
+class Complements:
+    """``complements.toml``: complement weights by owner (owners not listed: 0)."""
+
+    owners: dict[str, Complement] = field(default_factory=dict)
+
+    def weight(self, owner: str) -> float:
+        """The complement weight of ``owner`` (0 if not listed)."""
+        entry = self.owners.get(owner)
+        return 0.0 if entry is None else entry.complement_weight
+
+
+@dataclass(frozen=True)
 class Event:
     """A scheduled shock: a producer group's price cut, or a demand shock.
 

@@ -136,6 +136,13 @@ def test_set_parameters_bound_the_field_they_set(p):
         base.with_overrides(**{p.name: edge * 1.5 + 1})
 
 
+def test_a_choice_parameter_is_the_literal_of_its_field():
+    for p in [p for p in DECLARATIONS if p.choices]:
+        *parents, leaf = p.path.split(".")
+        owner = typing.get_type_hints(Scenario)[parents[-1]] if parents else Scenario
+        assert typing.get_args(typing.get_type_hints(owner)[leaf]) == p.choices
+
+
 # ------------------------------------------------------------------------------------------------
 # sliders and docs/parameters.md
 # ------------------------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ from pricewar.calibrate.targets import (
     target_from_row,
 )
 from pricewar.errors import LocatedInputError, ScenarioError
+from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import Scenario, load_scenario, parse_override_value
 from pricewar.scenario.data_files import read_toml
 from pricewar.scenario.parameters import PARAMETERS, check_range
@@ -255,7 +256,7 @@ def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> Calib
     if scenario.endswith(".toml") and not Path(scenario).is_absolute():
         scenario = str((base_dir / scenario).resolve())
     try:
-        base = load_scenario(scenario)
+        base = resolve_strategies(load_scenario(scenario))
     except ScenarioError as error:
         _fail(src, "scenario", scenario, f"cannot load scenario ({error})")
 
@@ -308,7 +309,7 @@ def _overrides(table, key: str, base: Scenario, src: str) -> dict:
         except ScenarioError as error:
             _fail(src, f"{key}.{name}", value, error.problem)
     try:
-        base.with_overrides(**values)
+        resolve_strategies(base.with_overrides(**values))
     except ScenarioError as error:
         _fail(src, f"{key}.{error.key_path}", error.value,
               f"invalid for the scenario: {error.problem}")

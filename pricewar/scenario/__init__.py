@@ -13,9 +13,10 @@ with ``mesa.batch_run`` and ``pricewar run --set``.
 
 Region semantics are data: ``hosts_producers`` (False for consumer-only regions) and ``bloc``
 (``cn``, ``western`` or ``contested``: the bloc a region buys chips in) on each region of
-``regions.toml``. Producer
-strategies are validated against :mod:`pricewar.strategies.registry`, so a newly registered strategy
-is usable in a scenario; a ``[strategy_params.<name>]`` table sets a strategy's parameters.
+``regions.toml``. The scenario layer imports no strategy: it keeps producer strategies as names
+and ``[strategy_params.<name>]`` tables as written; :func:`pricewar.model.scenario_strategies.resolve_strategies`
+checks them against the registry (so a newly registered strategy is usable in a scenario) when
+the model is built and when sweep and calibration specs are loaded.
 
 Modules: :mod:`~pricewar.scenario.typed` (validated construction of dataclasses from TOML tables),
 :mod:`~pricewar.scenario.schema` (the sections), :mod:`~pricewar.scenario.resolve` (the resolved

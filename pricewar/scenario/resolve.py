@@ -48,10 +48,9 @@ from pricewar.scenario.schema import (
     Region,
     Sector,
     Trade,
-    build_strategy_params,
+    strategy_tables,
 )
 from pricewar.scenario.typed import bounds, build_dataclass, built_by, fail
-from pricewar.strategies.registry import STRATEGY_PARAMS
 from pricewar.units import SECONDS_PER_DAY
 
 
@@ -63,8 +62,10 @@ class Scenario:
     supply catalogue (tiers, owners, families, chips, rental index, serving, capital and policy
     levers; :attr:`catalogue`) in one object, so a scenario file or a flat override can change any
     of them and ``to_toml`` records them all. ``strategy_params`` maps a strategy name to its
-    parameter dataclass (strategies registered with ``params``); the defaults of every such
-    strategy in use are filled in, so the resolved scenario records all parameters of a run.
+    parameter table; :func:`pricewar.model.scenario_strategies.resolve_strategies` (which the model calls)
+    checks the strategy names against the registry, builds each table into the strategy's
+    parameter dataclass and fills in the defaults of every such strategy in use, so the model's
+    resolved scenario records all parameters of a run.
     ``sector_access`` overrides the access tier of ``access`` for one sector
     (sector -> consumer region -> producer region -> tier).
     """
@@ -100,7 +101,7 @@ class Scenario:
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
         field(default_factory=dict))
     strategy_params: dict[str, Any] = field(default_factory=dict,
-                                            metadata=built_by(build_strategy_params))
+                                            metadata=built_by(strategy_tables))
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     origin: str = field(default="<object>", compare=False)
 
@@ -356,23 +357,9 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
         fail(origin, "sources", extra_sources, "expected a table of key path -> source")
     sources: dict[str, str] = {str(k): str(v) for k, v in extra_sources.items()}
     scenario = build_dataclass(Scenario, data, "", origin, sources)
-    scenario = dataclasses.replace(scenario, sources=sources, origin=origin,
-                                   strategy_params=_with_default_strategy_params(scenario, sources))
+    scenario = dataclasses.replace(scenario, sources=sources, origin=origin)
     _check_consistency(scenario)
     return scenario
-
-
-def _with_default_strategy_params(scenario: Scenario, sources: dict[str, str]) -> dict[str, Any]:
-    """``strategy_params`` plus the defaults of every strategy in use that has parameters and
-    none given, so the resolved scenario records every parameter a run uses (and replays)."""
-    params = dict(scenario.strategy_params)
-    for name in sorted({group.strategy for group in scenario.producers.values()}):
-        if name in STRATEGY_PARAMS and name not in params:
-            params[name] = STRATEGY_PARAMS[name]()
-            for f in dataclasses.fields(params[name]):
-                sources[f"strategy_params.{name}.{f.name}"] = (
-                    f"default of the {name} strategy ({STRATEGY_PARAMS[name].__name__})")
-    return params
 
 
 def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:

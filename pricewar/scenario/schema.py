@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pricewar.errors import ScenarioError
 from pricewar.limits import MAX_CONSUMERS, MAX_PLATFORMS, MAX_PRODUCERS
 from pricewar.scenario.parameters import declared
-from pricewar.scenario.typed import bounds, build_dataclass, fail, one_of
-from pricewar.strategies.registry import STRATEGY_PARAMS, strategy_names
+from pricewar.scenario.typed import bounds, fail
 
 ACCESS = ("allowed", "friction", "barred")
 
@@ -75,7 +74,7 @@ class ProducerGroup:
     region: str
     count: int = field(metadata=bounds(0, MAX_PRODUCERS))
     chip: str
-    strategy: str = field(metadata=one_of(strategy_names))
+    strategy: str  # a registered name (checked by pricewar.model.scenario_strategies)
     cash_weeks: float = field(metadata=bounds())
     quality_sd_utils: float = field(metadata=bounds())
     serving_efficiency: float = field(metadata=bounds(0.0, 1.0, strict=True))
@@ -201,27 +200,14 @@ class Event:
     producers: int = field(default=1, metadata=bounds(1))
 
 
-def build_strategy_params(value: object, path: str, origin: str, sources: dict) -> dict[str, Any]:
-    """The ``strategy_params`` table: per strategy name, its parameters validated against the
-    dataclass the strategy registered (:mod:`pricewar.strategies.registry`)."""
+def strategy_tables(value: object, path: str, origin: str, sources: dict) -> dict[str, Any]:
+    """The ``strategy_params`` table: strategy name -> its parameter table, kept as written. The
+    scenario layer does not know the registered strategies: the strategies layer builds each
+    table into the dataclass its strategy registered
+    (:func:`pricewar.model.scenario_strategies.resolve_strategies`)."""
     if not isinstance(value, dict):
         fail(origin, path, value, "expected a table of strategy name -> parameters")
-    out = {}
     for name, table in value.items():
-        key = f"{path}.{name}"
-        if name not in STRATEGY_PARAMS:
-            fail(origin, key, table, f"must be one of {sorted(STRATEGY_PARAMS)} (the registered "
-                                     f"strategies with parameters)")
-        cls = STRATEGY_PARAMS[name]
-        if not isinstance(table, dict):
-            fail(origin, key, table, f"expected a table for {cls.__name__}")
-        try:
-            out[name] = build_dataclass(cls, table, key, origin, sources)
-        except ScenarioError:
-            raise
-        except (TypeError, ValueError) as error:  # the dataclass's own checks
-            problem = str(error)
-            field_name = problem.split(" ", 1)[0]
-            bad = table.get(field_name, table)
-            fail(origin, f"{key}.{field_name}" if field_name in table else key, bad, problem)
-    return out
+        if not (isinstance(table, dict) or dataclasses.is_dataclass(table)):
+            fail(origin, f"{path}.{name}", table, "expected a table of parameters")
+    return dict(value)

@@ -2,9 +2,7 @@
 
 Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0; a number
 without a stated upper bound, or lower bound ``None``, is bounded in magnitude by
-:data:`pricewar.limits.MAX_MAGNITUDE`), ``one_of``
-restricts a string to the names a function returns (asked at validation time) and ``built_by``
-hands a field to its own builder; a number may be written plain or as
+:data:`pricewar.limits.MAX_MAGNITUDE`) and ``built_by`` hands a field to its own builder; a number may be written plain or as
 ``{value = ..., source = "..."}`` (the source is recorded by key path). Every
 problem raises :class:`~pricewar.errors.ScenarioError` naming the origin, key path and value.
 """
@@ -24,12 +22,6 @@ from pricewar.limits import MAX_MAGNITUDE
 def bounds(minimum: float | None = 0.0, maximum: float | None = None, strict: bool = False):
     """Field metadata bounding a number (default: >= 0)."""
     return {"min": minimum, "max": maximum, "strict": strict}
-
-
-def one_of(names: Callable[[], list[str]]):
-    """Field metadata for a string that must be one of ``names()`` (asked at validation time, so
-    a registry can grow after this module is imported)."""
-    return {"one_of": names}
 
 
 def built_by(builder: Callable[[object, str, str, dict], Any]):
@@ -85,8 +77,6 @@ def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, source
     if tp is str:
         if not isinstance(value, str):
             fail(origin, path, value, "expected a string")
-        if "one_of" in meta and value not in (allowed := meta["one_of"]()):
-            fail(origin, path, value, f"must be one of {list(allowed)}")
         return value
     if origin_tp is Literal:
         allowed = typing.get_args(tp)

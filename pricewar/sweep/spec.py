@@ -58,6 +58,7 @@ import pandas as pd
 from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.limits import MAX_DESIGN_POINTS, MAX_STEPS, MAX_SWEEP_RUNS, check_seed
 from pricewar.model.metrics import MODEL_METRICS
+from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import OVERRIDES, Scenario, load_scenario
 from pricewar.scenario.data_files import read_toml
 from pricewar.scenario.overrides import plain
@@ -119,7 +120,7 @@ class SweepSpec:
         """SHA-256 of the resolved scenario's values (what the runs use, wherever it was read)."""
         cached = self.__dict__.get("_scenario_digest")
         if cached is None:
-            base = self.base_scenario or load_scenario(self.scenario)
+            base = self.base_scenario or resolve_strategies(load_scenario(self.scenario))
             cached = scenario_digest(base)
             object.__setattr__(self, "_scenario_digest", cached)
         return cached
@@ -232,7 +233,7 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
     if scenario.endswith(".toml") and not Path(scenario).is_absolute():
         target = base_dir / scenario
     try:
-        base = load_scenario(target)
+        base = resolve_strategies(load_scenario(target))
     except ScenarioError as error:
         fail("scenario", scenario, f"cannot load scenario ({error})")
 
@@ -356,7 +357,7 @@ def _build_fixed(table, base: Scenario, steps: int, src: str) -> dict:
         _check_override_name(name, value, f"fixed.{name}", src)
         fixed[name] = _check_value(name, value, f"fixed.{name}", src)
     try:  # fixed overrides apply to every run: a bad one is a spec error, not N failed runs
-        base.with_overrides(**fixed, steps=steps)
+        resolve_strategies(base.with_overrides(**fixed, steps=steps))
     except ScenarioError as error:
         raise SpecError(src, f"fixed.{error.key_path}", error.value,
                         f"invalid for the scenario: {error.problem}") from None

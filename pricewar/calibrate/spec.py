@@ -48,12 +48,12 @@ file, the key path and the value.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -72,10 +72,12 @@ from pricewar.calibrate.targets import (
     target_from_row,
 )
 from pricewar.errors import LocatedInputError, ScenarioError
+from pricewar.limits import MAX_SEED, MAX_STEPS, MAX_SWEEP_RUNS
 from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import Scenario, load_scenario, parse_override_value
 from pricewar.scenario.data_files import read_toml
 from pricewar.scenario.parameters import PARAMETERS, check_range
+from pricewar.scenario.typed import bounds, build_dataclass
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,6 @@ PARAMETER_KEYS = ("low", "high", "prior")
 TARGET_KEYS = ("observed", "summary", "args", "weight", "held_out", "optional", "value", "sd",
                "scale", "unit", "date", "source")
 INLINE_KEYS = ("value", "sd", "scale", "unit", "date", "source")
-BUDGET_KEYS = ("simulations", "seeds_per_draw", "steps", "acceptance_quantile",
-               "posterior_predictive", "seed")
 METHODS = ("abc", "npe")
 MIN_HELD_OUT = 2
 
@@ -97,14 +97,15 @@ class CalibrationSpecError(LocatedInputError):
 
 @dataclass(frozen=True)
 class Budget:
-    """How many runs, how long, and how much of them the ABC accepts."""
+    """How many runs, how long, and how much of them the ABC accepts (bounds in the field
+    metadata, checked by the scenario's typed builder: :mod:`pricewar.scenario.typed`)."""
 
-    simulations: int = 4000
-    seeds_per_draw: int = 1
-    steps: int | None = None
-    acceptance_quantile: float = 0.1
-    posterior_predictive: int = 200
-    seed: int = 0
+    simulations: int = field(default=4000, metadata=bounds(2, MAX_SWEEP_RUNS))
+    seeds_per_draw: int = field(default=1, metadata=bounds(1, MAX_SWEEP_RUNS))
+    steps: int | None = field(default=None, metadata=bounds(1, MAX_STEPS))
+    acceptance_quantile: float = field(default=0.1, metadata=bounds(0.0, 1.0, strict=True))
+    posterior_predictive: int = field(default=200, metadata=bounds(2, MAX_SWEEP_RUNS))
+    seed: int = field(default=0, metadata=bounds(0, MAX_SEED))
 
 
 @dataclass(frozen=True)
@@ -224,12 +225,6 @@ def _check_keys(table, allowed, prefix: str, src: str) -> None:
         if key not in allowed:
             _fail(src, f"{prefix}.{key}" if prefix else key, table[key],
                   f"unknown key (allowed: {list(allowed)})")
-
-
-def _integer(value, key: str, src: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(src, key, value, f"expected an integer >= {minimum}")
-    return value
 
 
 def _positive_number(value, key: str, src: str) -> float:
@@ -365,18 +360,14 @@ def _parameters(table, base: Scenario, overridden: dict, src: str) -> tuple[Prio
 
 
 def _budget(table, key: str, default: Budget, src: str) -> Budget:
-    _check_keys(table, BUDGET_KEYS, key, src)
-    values: dict[str, Any] = {}
-    for name, minimum in (("simulations", 2), ("seeds_per_draw", 1), ("steps", 1),
-                          ("posterior_predictive", 2), ("seed", 0)):
-        if name in table:
-            values[name] = _integer(table[name], f"{key}.{name}", src, minimum)
-    if "acceptance_quantile" in table:
-        q = table["acceptance_quantile"]
-        if isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q <= 1:
-            _fail(src, f"{key}.acceptance_quantile", q, "expected a share in (0, 1]")
-        values["acceptance_quantile"] = float(q)
-    return replace(default, **values)
+    """``table`` over ``default``, built and bounded by the typed builder."""
+    if not isinstance(table, dict):
+        _fail(src, key, table, "expected a table")
+    try:
+        budget = build_dataclass(Budget, {**dataclasses.asdict(default), **table}, key, src, {})
+    except ScenarioError as error:
+        _fail(src, error.key_path, error.value, error.problem)
+    return replace(budget, acceptance_quantile=float(budget.acceptance_quantile))  # 1 -> 1.0
 
 
 def _targets(table, observed: dict[str, ObservedTarget], src: str) -> tuple[TargetSpec, ...]:

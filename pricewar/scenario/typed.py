@@ -2,15 +2,23 @@
 
 Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0; a number
 without a stated upper bound, or lower bound ``None``, is bounded in magnitude by
-:data:`pricewar.limits.MAX_MAGNITUDE`) and ``built_by`` hands a field to its own builder; a number may be written plain or as
+:data:`pricewar.limits.MAX_MAGNITUDE`) and ``built_by`` hands a field to its own builder; ``X | None`` takes None or an ``X``; a number may be written
+plain or as
 ``{value = ..., source = "..."}`` (the source is recorded by key path). Every
 problem raises :class:`~pricewar.errors.ScenarioError` naming the origin, key path and value.
+
+This builder, not pydantic, is the package's validator (scenario sections, strategy parameters,
+calibration budgets): it already gives the one-line errors the command line prints (origin, key
+path, value, allowed range), records ``{value, source}`` sources by key path, and its bounds are
+field metadata that :mod:`pricewar.scenario.parameters` declares once; pydantic would add a
+dependency and a second error format to translate, for no check this builder lacks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -64,6 +72,11 @@ def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, source
         sources[path] = value["source"]
         value = value["value"]
     origin_tp = typing.get_origin(tp)
+    if origin_tp is types.UnionType and type(None) in typing.get_args(tp):  # ``X | None``
+        if value is None:
+            return None
+        (tp,) = (t for t in typing.get_args(tp) if t is not type(None))
+        return _build(tp, value, path, origin, meta, sources)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             fail(origin, path, value, f"expected a table for {tp.__name__}")

@@ -1,6 +1,7 @@
 """Command-line interface: ``pricewar <command>`` (the CLI is the only place that prints).
 
-Commands: ``run`` (one scenario run to Parquet), ``demo`` (the Calvano duopoly), and, provided by
+Commands: ``run`` (one scenario run to Parquet), ``demo`` (the Calvano duopoly), ``parameters``
+(the flat parameters ``--set`` takes), and, provided by
 their modules, ``sweep`` (:mod:`pricewar.sweep.cli`), ``viz`` (:mod:`pricewar.viz.server`),
 ``figures`` (:mod:`pricewar.studies.regenerate`) and ``calibrate``
 (:mod:`pricewar.calibrate.cli`). A module providing a command defines ``add_arguments(parser)``
@@ -47,6 +48,9 @@ RUN_EXAMPLES = """examples:
   pricewar run parity --seed 3 --steps 52 --quiet
   pricewar run baseline --set electricity_cn_west=0.03 --set hub_latency_ms=40 --out runs/cheap
   pricewar run runs/cheap/scenario.toml          # replay a run from its resolved scenario
+
+overrides: `pricewar parameters` lists every --set KEY with its type, range and unit;
+docs/parameters.md has the full table (scenario path, app slider, source).
 """
 
 
@@ -73,6 +77,21 @@ def _run(args: argparse.Namespace) -> int:
     print(summary.to_string(na_rep="-", float_format=lambda x: f"{x:.6g}"))
     print(f"\nwrote {out}/model.parquet, {out}/agents.parquet, {out}/scenario.toml")
     return 0
+
+
+def _parameters(args: argparse.Namespace) -> int:
+    from pricewar.scenario.parameters import text_table
+
+    print(text_table())
+    return 0
+
+
+def set_help() -> str:
+    """The ``--set`` help: every flat parameter's name, from the declarations."""
+    from pricewar.scenario.parameters import PARAMETERS
+
+    return (f"flat override, repeatable (e.g. --set electricity_cn_west=0.03); KEY is one of: "
+            f"{', '.join(PARAMETERS)} (ranges and units: pricewar parameters)")
 
 
 def default_run_directory(scenario: str, seed: int) -> Path:
@@ -126,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seed of the model's random numbers; the same seed gives the same run "
                           "(default: 1)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="flat override, repeatable (e.g. --set electricity_cn_west=0.03)")
+                     help=set_help())
     run.add_argument("--out", default=None,
                      help="output directory (default: runs/<scenario>-seed<seed>)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -135,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="solve the Calvano et al. (2020) logit duopoly",
                           parents=[common])
     demo.set_defaults(func=_demo)
+
+    parameters = sub.add_parser(
+        "parameters", help="list the flat parameters --set and sweeps take (range, unit)",
+        description="Every flat parameter: name, type, allowed range, unit and meaning (the "
+                    "table of docs/parameters.md).", parents=[common])
+    parameters.set_defaults(func=_parameters)
 
     for name, (module_name, help_text, _extra) in MODULE_COMMANDS.items():
         module = importlib.import_module(module_name)

@@ -23,7 +23,7 @@ from pricewar.cli import main
 from pricewar.errors import ScenarioError
 from pricewar.model.metrics import PLATFORM_REPORTERS, PRODUCER_REPORTERS
 from pricewar.scenario import OVERRIDES, load_scenario
-from pricewar.scenario.overrides import OVERRIDE_RANGES
+from pricewar.scenario.parameters import PARAMETERS
 from pricewar.strategies.registry import strategy_names
 from pricewar.sweep.spec import SpecError, load_spec
 
@@ -112,7 +112,8 @@ def test_empty_out_is_refused_not_the_current_folder(tmp_path, capsys, monkeypat
 def test_largest_allowed_sizes_pass_validation():
     """The bounds themselves are valid (checked by the validator only: such runs are long)."""
     base = load_scenario("baseline")
-    for key, (low, high) in OVERRIDE_RANGES.items():
+    sizes = {p.name: (p.low, p.high) for p in PARAMETERS.values() if p.kind is int}
+    for key, (low, high) in sizes.items():
         if key == "steps":
             base.with_overrides(steps=high, demand_growth=0.0)
         else:

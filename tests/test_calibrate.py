@@ -472,3 +472,20 @@ def test_spec_file_errors_carry_the_file_name(tmp_path):
     path.write_text("name = \n")
     with pytest.raises(CalibrationSpecError, match="bad.toml"):
         load_calibration_spec(path)
+
+
+@pytest.mark.parametrize("changes, key, problem", [
+    ({"budget.seeds_per_draw": 0}, "budget.seeds_per_draw", "must be >= 1"),
+    ({"budget.simulations": 2.5}, "budget.simulations", "expected an integer"),
+    ({"budget.acceptance_quantile": 0}, "budget.acceptance_quantile", "must be > 0 and <= 1"),
+    ({"budget.steps": True}, "budget.steps", "expected an integer"),
+    ({"quick.seed": -1}, "quick.seed", "must be >= 0"),
+    ({"budget.colour": 1}, "budget.colour", "unknown key"),
+])
+def test_budget_is_checked_by_the_scenario_builder(changes, key, problem):
+    """[budget] and [quick] budgets are built by pricewar.scenario.typed, as scenario tables are:
+    the key path, the value and the allowed range in one line."""
+    with pytest.raises(CalibrationSpecError) as info:
+        load_calibration_spec(spec(**changes))
+    assert info.value.key_path == key and problem in info.value.problem
+    assert "\n" not in str(info.value)

@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
+from pricewar.errors import ScenarioError
 from pricewar.model import PriceWarModel
 from pricewar.model.customer_base import CustomerBase, complement_weights, step_discount
+from pricewar.scenario import load_scenario
 
 
 def test_bonus_is_kappa_times_last_steps_host_share_minus_the_consumers_sum_of_squares():
@@ -72,5 +74,31 @@ def test_discount_per_step_from_yearly_wacc():
 
 
 def test_complement_weights_default_to_zero_for_independent_hosts():
-    w = complement_weights(["alibaba", "openai"], np.array([0, 1, -1]))
+    w = complement_weights(["alibaba", "openai"], np.array([0, 1, -1]),
+                           load_scenario("baseline").complements)
     assert w.shape == (3,) and w[2] == 0.0 and (w >= 0).all()
+
+
+def test_complement_weights_come_from_the_scenario_and_a_scenario_file_sets_them(tmp_path):
+    """complements.toml enters through the scenario (read once, source-tracked, overridable),
+    not by path from the model."""
+    base = load_scenario("baseline")
+    assert set(base.complements.owners) <= set(base.owners)
+    assert "complements.owners.alibaba.complement_weight" in base.sources
+    path = tmp_path / "s.toml"
+    path.write_text('base = "baseline"\n[complements.owners.alibaba]\ncomplement_weight = 0.3\n')
+    scenario = load_scenario(path)
+    w = complement_weights(list(scenario.owners), np.array([list(scenario.owners).index(
+        "alibaba"), -1]), scenario.complements)
+    assert list(w) == [0.3, 0.0]
+    model = PriceWarModel(path, seed=1, n_consumers=150)
+    alibaba = model.producer_owner == list(scenario.owners).index("alibaba")
+    assert alibaba.any() and (model._complement_weight()[alibaba] == 0.3).all()
+    path.write_text('base = "baseline"\n[complements.owners.acme]\ncomplement_weight = 0.3\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.key_path == "complements.owners.acme" and "unknown owner" in str(info.value)
+    path.write_text('base = "baseline"\n[complements.owners.alibaba]\n'
+                    'complement_weight = -0.1\n')
+    with pytest.raises(ScenarioError, match="must be >= 0"):
+        load_scenario(path)

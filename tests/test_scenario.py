@@ -7,6 +7,7 @@ import pytest
 import tomli_w
 
 from pricewar.errors import ScenarioError
+from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import (
     OVERRIDES,
     PRODUCER_REGIONS,
@@ -127,8 +128,8 @@ def test_invalid_scenario_names_file_key_and_value(tmp_path, mutate, key_path, f
     data = _resolved(tmp_path)
     mutate(data)
     path = _write(tmp_path, data)
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(path)
+    with pytest.raises(ScenarioError) as info:  # strategies: the model's check
+        resolve_strategies(load_scenario(path))
     message = str(info.value)
     assert str(path) in message
     expected = key_path if isinstance(key_path, tuple) else (key_path,)
@@ -177,7 +178,7 @@ def test_overrides_apply_and_validate():
     with pytest.raises(ScenarioError, match="expected a number"):
         base.with_overrides(hub_latency_ms="fast")
     with pytest.raises(ScenarioError, match="must be one of"):
-        base.with_overrides(producer_strategy="collude")
+        resolve_strategies(base.with_overrides(producer_strategy="collude"))
 
 
 @pytest.mark.parametrize("key, value, section, field", [

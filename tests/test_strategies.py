@@ -3,6 +3,8 @@ strategies and scarcity pricing on hand-computed markets."""
 
 import ast
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,9 +12,11 @@ import numpy as np
 import pytest
 import tomli_w
 
+from pricewar.cli import main
 from pricewar.errors import ScenarioError
 from pricewar.kernel import RouteMarket, RouteTopology, bertrand_nash, best_response
 from pricewar.model import PriceWarModel
+from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import load_scenario, parse_override_value
 from pricewar.strategies import (
     STRATEGY_OBSERVERS,
@@ -88,7 +92,7 @@ def test_a_registered_strategy_is_usable_from_a_scenario_file_and_set(tmp_path):
 def test_an_unregistered_strategy_is_rejected_naming_the_group(tmp_path):
     path = _write(tmp_path, _partial(producers={"eu": {"strategy": "test_not_registered"}}))
     with pytest.raises(ScenarioError, match="must be one of") as info:
-        load_scenario(path)
+        resolve_strategies(load_scenario(path))  # the model's check (PriceWarModel calls it)
     assert info.value.key_path == "producers.eu.strategy"
     assert "test_fixed_markup" in str(info.value)  # the registry is asked at validation time
 
@@ -113,12 +117,13 @@ def test_strategy_parameters_come_from_the_scenario_and_the_hook_sees_realised_p
 
 
 def test_defaults_of_strategies_in_use_are_written_into_the_resolved_scenario(tmp_path):
-    scenario = load_scenario("baseline").with_overrides(producer_strategy="test_observed")
+    scenario = resolve_strategies(
+        load_scenario("baseline").with_overrides(producer_strategy="test_observed"))
     assert scenario.strategy_params == {"test_observed": MarkupParams()}
     assert scenario.sources["strategy_params.test_observed.markup"].startswith("default")
     path = tmp_path / "resolved.toml"
     path.write_text(scenario.to_toml())
-    assert load_scenario(path) == scenario
+    assert resolve_strategies(load_scenario(path)) == scenario
     assert load_scenario("baseline").strategy_params == {}  # no strategy with parameters in use
 
 
@@ -130,7 +135,7 @@ def test_q_learning_parameters_replay_from_the_scenario(tmp_path):
     assert model.strategy_state["q_learning"]["q"].shape[1:] == (49, 7)
     resolved = tmp_path / "resolved.toml"
     resolved.write_text(model.scenario.to_toml())
-    again = load_scenario(resolved)
+    again = resolve_strategies(load_scenario(resolved))
     assert again.strategy_params["q_learning"].n_prices == 7
     assert again.strategy_params["q_learning"].discount == 0.95  # the default, recorded
 
@@ -145,7 +150,7 @@ def test_q_learning_parameters_replay_from_the_scenario(tmp_path):
 def test_invalid_strategy_parameters_name_the_key(tmp_path, params, key_path, fragment):
     path = _write(tmp_path, _partial(strategy_params=params))
     with pytest.raises(ScenarioError) as info:
-        load_scenario(path)
+        resolve_strategies(load_scenario(path))  # the model's check (PriceWarModel calls it)
     assert info.value.key_path == key_path
     assert fragment in str(info.value)
 
@@ -170,6 +175,36 @@ def test_strategies_never_import_the_scenario_or_model_layers():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert not name.startswith(("pricewar.scenario", "pricewar.model")), (path, name)
+
+
+
+def test_the_scenario_layer_imports_no_strategy_and_the_registry_is_a_leaf():
+    root = Path(__file__).resolve().parents[1] / "pricewar"
+    for path in [*(root / "scenario").glob("*.py"), root / "strategies" / "registry.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith("pricewar.strategies"), (path, name)
+                if path.name == "registry.py":
+                    assert not name.startswith("pricewar"), (path, name)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, pricewar.scenario as s; s.load_scenario('baseline'); "
+                               "print(sorted(m for m in sys.modules if 'strategies' in m))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_an_unregistered_strategy_fails_the_model_and_a_set_before_running(tmp_path, capsys):
+    with pytest.raises(ScenarioError, match="must be one of") as info:
+        PriceWarModel("baseline", seed=1, producer_strategy="test_not_registered", **SMALL)
+    assert info.value.key_path.endswith(".strategy") and "test_fixed_markup" in str(info.value)
+    assert "override producer_strategy" in str(info.value)
+    out = tmp_path / "out"
+    code = main(["run", "baseline", "--set", "producer_strategy=magic", "--out", str(out),
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "magic" in err and not out.exists()
 
 
 # --------------------------------------------------------------------------------------------

@@ -48,12 +48,12 @@ file, the key path and the value.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -72,8 +72,12 @@ from pricewar.calibrate.targets import (
     target_from_row,
 )
 from pricewar.errors import LocatedInputError, ScenarioError
-from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
+from pricewar.limits import MAX_SEED, MAX_STEPS, MAX_SWEEP_RUNS
+from pricewar.model.scenario_strategies import resolve_strategies
+from pricewar.scenario import Scenario, load_scenario, parse_override_value
 from pricewar.scenario.data_files import read_toml
+from pricewar.scenario.parameters import PARAMETERS, check_range
+from pricewar.scenario.typed import bounds, build_dataclass
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +87,6 @@ PARAMETER_KEYS = ("low", "high", "prior")
 TARGET_KEYS = ("observed", "summary", "args", "weight", "held_out", "optional", "value", "sd",
                "scale", "unit", "date", "source")
 INLINE_KEYS = ("value", "sd", "scale", "unit", "date", "source")
-BUDGET_KEYS = ("simulations", "seeds_per_draw", "steps", "acceptance_quantile",
-               "posterior_predictive", "seed")
 METHODS = ("abc", "npe")
 MIN_HELD_OUT = 2
 
@@ -95,14 +97,15 @@ class CalibrationSpecError(LocatedInputError):
 
 @dataclass(frozen=True)
 class Budget:
-    """How many runs, how long, and how much of them the ABC accepts."""
+    """How many runs, how long, and how much of them the ABC accepts (bounds in the field
+    metadata, checked by the scenario's typed builder: :mod:`pricewar.scenario.typed`)."""
 
-    simulations: int = 4000
-    seeds_per_draw: int = 1
-    steps: int | None = None
-    acceptance_quantile: float = 0.1
-    posterior_predictive: int = 200
-    seed: int = 0
+    simulations: int = field(default=4000, metadata=bounds(2, MAX_SWEEP_RUNS))
+    seeds_per_draw: int = field(default=1, metadata=bounds(1, MAX_SWEEP_RUNS))
+    steps: int | None = field(default=None, metadata=bounds(1, MAX_STEPS))
+    acceptance_quantile: float = field(default=0.1, metadata=bounds(0.0, 1.0, strict=True))
+    posterior_predictive: int = field(default=200, metadata=bounds(2, MAX_SWEEP_RUNS))
+    seed: int = field(default=0, metadata=bounds(0, MAX_SEED))
 
 
 @dataclass(frozen=True)
@@ -224,12 +227,6 @@ def _check_keys(table, allowed, prefix: str, src: str) -> None:
                   f"unknown key (allowed: {list(allowed)})")
 
 
-def _integer(value, key: str, src: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(src, key, value, f"expected an integer >= {minimum}")
-    return value
-
-
 def _positive_number(value, key: str, src: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) \
             or not math.isfinite(value) or value <= 0:
@@ -254,7 +251,7 @@ def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> Calib
     if scenario.endswith(".toml") and not Path(scenario).is_absolute():
         scenario = str((base_dir / scenario).resolve())
     try:
-        base = load_scenario(scenario)
+        base = resolve_strategies(load_scenario(scenario))
     except ScenarioError as error:
         _fail(src, "scenario", scenario, f"cannot load scenario ({error})")
 
@@ -307,7 +304,7 @@ def _overrides(table, key: str, base: Scenario, src: str) -> dict:
         except ScenarioError as error:
             _fail(src, f"{key}.{name}", value, error.problem)
     try:
-        base.with_overrides(**values)
+        resolve_strategies(base.with_overrides(**values))
     except ScenarioError as error:
         _fail(src, f"{key}.{error.key_path}", error.value,
               f"invalid for the scenario: {error.problem}")
@@ -326,11 +323,11 @@ def _parameters(table, base: Scenario, overridden: dict, src: str) -> tuple[Prio
     priors = []
     for name, entry in table.items():
         key = f"parameters.{name}"
-        if name not in OVERRIDES:
-            _fail(src, key, entry, f"unknown override (known: {sorted(OVERRIDES)})")
-        if OVERRIDES[name][2] is not float:
+        if name not in PARAMETERS:
+            _fail(src, key, entry, f"unknown override (known: {sorted(PARAMETERS)})")
+        if PARAMETERS[name].kind is not float:
             _fail(src, key, entry, f"only float overrides can be estimated ({name} is "
-                                   f"{OVERRIDES[name][2].__name__})")
+                                   f"{PARAMETERS[name].kind.__name__})")
         if name in overridden:
             _fail(src, key, entry, "also set in [fixed] or [size]: an override is fixed or "
                                    "estimated")
@@ -351,6 +348,9 @@ def _parameters(table, base: Scenario, overridden: dict, src: str) -> tuple[Prio
         if kind == "log-uniform" and low <= 0:
             _fail(src, f"{key}.low", low, "a log-uniform prior needs low > 0")
         for bound, value in (("low", low), ("high", high)):
+            if not PARAMETERS[name].within(value):  # the prior lies within the declared bounds
+                _fail(src, f"{key}.{bound}", value, check_range(name, low, high))
+        for bound, value in (("low", low), ("high", high)):
             try:
                 base.with_overrides(**{name: value})
             except ScenarioError as error:
@@ -360,18 +360,14 @@ def _parameters(table, base: Scenario, overridden: dict, src: str) -> tuple[Prio
 
 
 def _budget(table, key: str, default: Budget, src: str) -> Budget:
-    _check_keys(table, BUDGET_KEYS, key, src)
-    values: dict[str, Any] = {}
-    for name, minimum in (("simulations", 2), ("seeds_per_draw", 1), ("steps", 1),
-                          ("posterior_predictive", 2), ("seed", 0)):
-        if name in table:
-            values[name] = _integer(table[name], f"{key}.{name}", src, minimum)
-    if "acceptance_quantile" in table:
-        q = table["acceptance_quantile"]
-        if isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q <= 1:
-            _fail(src, f"{key}.acceptance_quantile", q, "expected a share in (0, 1]")
-        values["acceptance_quantile"] = float(q)
-    return replace(default, **values)
+    """``table`` over ``default``, built and bounded by the typed builder."""
+    if not isinstance(table, dict):
+        _fail(src, key, table, "expected a table")
+    try:
+        budget = build_dataclass(Budget, {**dataclasses.asdict(default), **table}, key, src, {})
+    except ScenarioError as error:
+        _fail(src, error.key_path, error.value, error.problem)
+    return replace(budget, acceptance_quantile=float(budget.acceptance_quantile))  # 1 -> 1.0
 
 
 def _targets(table, observed: dict[str, ObservedTarget], src: str) -> tuple[TargetSpec, ...]:

@@ -16,11 +16,9 @@ releases (a new host starts with no base). ``kappa = 0`` adds nothing: the stati
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-
 import numpy as np
 
+from pricewar.scenario.schema import Complements
 from pricewar.units import DAYS_PER_YEAR
 
 
@@ -96,11 +94,10 @@ def pricing_dynamics(kappa: float, growth_per_step: float, product_wacc: np.ndar
             "complement_weight": np.asarray(complement_weight, float)}
 
 
-def complement_weights(owner_names: list[str], producer_owner: np.ndarray) -> np.ndarray:
-    """Per host, its owner's complement weight from ``pricewar/data/complements.toml`` (0 for
-    independent hosts and owners not listed; docs/calibration.md C16)."""
-    path = Path(__file__).resolve().parents[1] / "data" / "complements.toml"
-    table = tomllib.loads(path.read_text()).get("owners", {})
-    by_owner = np.array([float(table.get(name, {}).get("complement_weight", {}).get("value", 0.0))
-                         for name in owner_names] + [0.0])
+def complement_weights(owner_names: list[str], producer_owner: np.ndarray,
+                       complements: Complements) -> np.ndarray:
+    """Per host, its owner's complement weight (the scenario's ``complements`` section, read
+    from ``pricewar/data/complements.toml``; 0 for independent hosts and owners not listed;
+    docs/calibration.md C16)."""
+    by_owner = np.array([complements.weight(name) for name in owner_names] + [0.0])
     return by_owner[np.where(producer_owner >= 0, producer_owner, len(owner_names))]

@@ -32,6 +32,7 @@ from pricewar.model.network import MarketNetwork, build_network, graph_paths, ma
 from pricewar.model.population import ArrayAttributes, ProductArrays
 from pricewar.model.products import FamilyTable, hosted_products
 from pricewar.model.regions import RegionTable
+from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import Scenario, load_scenario
 from pricewar.strategies.heuristics import nash_prices
 from pricewar.supply.cohort_costs import SupplyCosts
@@ -95,7 +96,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         if seed is not None:
             check_seed("PriceWarModel", "seed", seed)  # numpy wants it in [0, 2**63 - 1]
         super().__init__(seed=seed)
-        self.scenario: Scenario = load_scenario(scenario).with_overrides(**overrides)
+        self.scenario: Scenario = resolve_strategies(
+            load_scenario(scenario).with_overrides(**overrides))
         self.overrides = dict(overrides)
         s = self.scenario
         self.warnings = health.RunWarnings(s.name)
@@ -243,7 +245,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
 
     def _complement_weight(self) -> np.ndarray:
         """Per host, its owner's complement weight (docs/calibration.md C16)."""
-        return complement_weights(list(self.scenario.owners), self.producer_owner)
+        return complement_weights(list(self.scenario.owners), self.producer_owner,
+                                  self.scenario.complements)
 
     def _pricing_dynamics(self) -> None:
         """What forward-looking strategies need: kappa, task growth, each product's discount

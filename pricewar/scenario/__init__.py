@@ -1,7 +1,7 @@
 """Scenarios: calibration data + scenario file -> frozen, validated dataclasses.
 
 A scenario is the package's calibration data (``pricewar/data/{regions,sectors,network,families,
-chips,rental,supply,market}.toml``) deep-merged with a scenario file
+chips,rental,supply,market,complements}.toml``) deep-merged with a scenario file
 (``pricewar/data/scenarios/NAME.toml`` or any path). Numbers may be written plain or as ``{value = ..., source = "..."}``; sources are kept in
 :attr:`Scenario.sources` by key path. Validation happens once, here: unknown keys, wrong types,
 negative or NaN numbers, an asymmetric or incomplete latency matrix, a producer in an unknown
@@ -13,9 +13,10 @@ with ``mesa.batch_run`` and ``pricewar run --set``.
 
 Region semantics are data: ``hosts_producers`` (False for consumer-only regions) and ``bloc``
 (``cn``, ``western`` or ``contested``: the bloc a region buys chips in) on each region of
-``regions.toml``. Producer
-strategies are validated against :mod:`pricewar.strategies.registry`, so a newly registered strategy
-is usable in a scenario; a ``[strategy_params.<name>]`` table sets a strategy's parameters.
+``regions.toml``. The scenario layer imports no strategy: it keeps producer strategies as names
+and ``[strategy_params.<name>]`` tables as written; :func:`pricewar.model.scenario_strategies.resolve_strategies`
+checks them against the registry (so a newly registered strategy is usable in a scenario) when
+the model is built and when sweep and calibration specs are loaded.
 
 Modules: :mod:`~pricewar.scenario.typed` (validated construction of dataclasses from TOML tables),
 :mod:`~pricewar.scenario.schema` (the sections), :mod:`~pricewar.scenario.resolve` (the resolved

@@ -22,13 +22,14 @@ from typing import Literal
 
 from pricewar.errors import ScenarioError
 from pricewar.scenario.data_files import data_dir, read_toml
-from pricewar.scenario.typed import bounds, build_dataclass, built_by, fail
+from pricewar.scenario.parameters import CHIP_REGIMES as CHIP_REGIMES  # re-exported
+from pricewar.scenario.parameters import declared
+from pricewar.scenario.typed import bounds, build_dataclass, built_by, check_fields, fail
 from pricewar.units import BITS_PER_BYTE
 
 BLOCS = ("cn", "western")
 #: the bloc under chip export controls: the lag and penalty levers apply to it
 CONTROLLED_BLOC = "cn"
-CHIP_REGIMES = ("historical", "no_controls", "full_ban")
 BENCHMARKS = ("mmlu", "gpqa_diamond", "arena_elo")
 FILES = ("families", "chips", "rental", "supply")
 
@@ -199,14 +200,6 @@ class CapitalParameters:
     variable_opex_usd_per_mtok: float = field(metadata=bounds())
 
 
-# plausible ranges (pricewar.limits): a carbon price up to 10,000 USD/t (over 100x the EU ETS of
-# 2025), the export-control penalty up to +1000% and its lag up to 50 years
-_LEVER_BOUNDS = {"carbon_price_usd_per_t": (0.0, 10_000.0),
-                 "power_subsidy_domestic_chips": (0.0, 1.0),
-                 "capex_subsidy": (0.0, 1.0), "wacc": (0.0, 1.0),
-                 "export_control_penalty": (0.0, 10.0), "export_control_lag_years": (0.0, 50.0)}
-
-
 @dataclass(frozen=True)
 class PolicyLevers:
     """Policy levers of supply v2 (docs/ODD.md §6.1b), validated on construction.
@@ -228,31 +221,21 @@ class PolicyLevers:
     restricted_chips_buyable : whether "restricted" availability windows count
     """
 
-    carbon_price_usd_per_t: float
-    power_subsidy_domestic_chips: float
+    carbon_price_usd_per_t: float = field(metadata=declared("carbon_price_usd_per_t"))
+    power_subsidy_domestic_chips: float = field(
+        metadata=declared("power_subsidy_domestic_chips"))
     power_subsidy_bloc: Literal["cn", "western"]
     power_subsidy_from_date: dt.date = field(metadata=date_field())
-    capex_subsidy: float = field(metadata=bounds(0.0, 1.0))
-    wacc: float = field(metadata=bounds(0.0, 1.0))
-    export_control_penalty: float = field(metadata=bounds(0.0, 10.0))
-    export_control_lag_years: float = field(metadata=bounds(0.0, 50.0))
+    capex_subsidy: float = field(metadata=declared("capex_subsidy"))
+    wacc: float = field(metadata=declared("wacc"))
+    export_control_penalty: float = field(metadata=declared("export_control_penalty"))
+    export_control_lag_years: float = field(metadata=declared("export_control_lag_years"))
     chip_regime: Literal["historical", "no_controls", "full_ban"]
     restricted_chips_buyable: bool
 
     def __post_init__(self):
-        for name, (low, high) in _LEVER_BOUNDS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise ScenarioError("PolicyLevers", name, value, "expected a number")
-            if value < low or (high is not None and value > high):
-                upper = "inf" if high is None else f"{high:g}"
-                raise ScenarioError("PolicyLevers", name, value, f"must be in [{low:g}, {upper}]")
-        if self.chip_regime not in CHIP_REGIMES:
-            raise ScenarioError("PolicyLevers", "chip_regime", self.chip_regime,
-                                f"must be one of {list(CHIP_REGIMES)}")
-        if self.power_subsidy_bloc not in BLOCS:
-            raise ScenarioError("PolicyLevers", "power_subsidy_bloc", self.power_subsidy_bloc,
-                                f"must be one of {list(BLOCS)}")
+        # built from a table or changed by replace(): the same field checks either way
+        check_fields(self, "PolicyLevers")
 
     def replace(self, **changes) -> PolicyLevers:
         """A copy with ``changes`` (validated; unknown names raise ScenarioError)."""
@@ -271,9 +254,9 @@ class QualityMapping:
     reliability, tooling -- a benchmark score misses)."""
 
     benchmark: Literal["mmlu", "gpqa_diamond", "arena_elo"]
-    slope_utils_per_point: float = field(metadata=bounds())
+    slope_utils_per_point: float = field(metadata=declared("quality_slope"))
     reference_score: float = field(metadata=bounds())
-    closed_premium_utils: float = field(metadata=bounds(maximum=10.0))
+    closed_premium_utils: float = field(metadata=declared("closed_premium"))
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from pricewar.errors import ScenarioError
 from pricewar.limits import MAX_INPUT_BYTES
-from pricewar.scenario.schema import CALIBRATION_FILES
+
+#: the calibration data files merged under a scenario file, in merge order
+CALIBRATION_FILES = ("regions", "sectors", "network", "families", "chips", "rental", "supply",
+                     "market", "complements")
 
 
 def data_dir() -> Path:
@@ -64,7 +67,7 @@ def calibration_defaults() -> dict:
     network_sources: dict = {}
     for name in CALIBRATION_FILES:
         content = read_toml(data_dir() / f"{name}.toml")
-        if name in ("regions", "sectors", "rental"):  # one section per file
+        if name in ("regions", "sectors", "rental", "complements"):  # one section per file
             merged[name] = content
         else:
             network_sources.update(content.pop("sources", {}))

@@ -34,8 +34,10 @@ from pricewar.scenario.catalogue import (
     Tier,
     check_catalogue,
 )
-from pricewar.scenario.overrides import OVERRIDES, check_override_range, flatten, plain
+from pricewar.scenario.overrides import OVERRIDES, flatten, plain
+from pricewar.scenario.parameters import check_value, declared
 from pricewar.scenario.schema import (
+    Complements,
     Costs,
     Demand,
     Dynamics,
@@ -46,10 +48,9 @@ from pricewar.scenario.schema import (
     Region,
     Sector,
     Trade,
-    build_strategy_params,
+    strategy_tables,
 )
 from pricewar.scenario.typed import bounds, build_dataclass, built_by, fail
-from pricewar.strategies.registry import STRATEGY_PARAMS
 from pricewar.units import SECONDS_PER_DAY
 
 
@@ -61,8 +62,10 @@ class Scenario:
     supply catalogue (tiers, owners, families, chips, rental index, serving, capital and policy
     levers; :attr:`catalogue`) in one object, so a scenario file or a flat override can change any
     of them and ``to_toml`` records them all. ``strategy_params`` maps a strategy name to its
-    parameter dataclass (strategies registered with ``params``); the defaults of every such
-    strategy in use are filled in, so the resolved scenario records all parameters of a run.
+    parameter table; :func:`pricewar.model.scenario_strategies.resolve_strategies` (which the model calls)
+    checks the strategy names against the registry, builds each table into the strategy's
+    parameter dataclass and fills in the defaults of every such strategy in use, so the model's
+    resolved scenario records all parameters of a run.
     ``sector_access`` overrides the access tier of ``access`` for one sector
     (sector -> consumer region -> producer region -> tier).
     """
@@ -74,7 +77,7 @@ class Scenario:
     steps: int = field(metadata=bounds(0, MAX_STEPS))
     regions: dict[str, Region]
     sectors: dict[str, Sector]
-    latency_ms: dict[str, dict[str, float]] = field(metadata=bounds(0.0, 60_000.0))
+    latency_ms: dict[str, dict[str, float]] = field(metadata=declared("hub_latency_ms"))
     access: dict[str, dict[str, Literal["allowed", "friction", "barred"]]]
     tiers: dict[str, Tier]
     owners: dict[str, Owner]
@@ -93,11 +96,12 @@ class Scenario:
     trade: Trade
     pricing: Pricing
     dynamics: Dynamics
+    complements: Complements = field(default_factory=Complements)
     events: tuple[Event, ...] = ()
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
         field(default_factory=dict))
     strategy_params: dict[str, Any] = field(default_factory=dict,
-                                            metadata=built_by(build_strategy_params))
+                                            metadata=built_by(strategy_tables))
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     origin: str = field(default="<object>", compare=False)
 
@@ -273,6 +277,10 @@ def _check_consistency(s: Scenario) -> None:
             fail(o, f"events[{i}].fraction", event.fraction, "a price cut must be in (0, 1)")
         if event.kind == "demand_shock" and event.group and event.group not in regions:
             fail(o, f"events[{i}].group", event.group, "unknown region")
+    for owner in s.complements.owners:
+        if owner not in s.owners:
+            fail(o, f"complements.owners.{owner}", s.complements.owners[owner],
+                 f"unknown owner (expected one of {list(s.owners)})")
     if s.capital.planned_utilisation > s.costs.max_utilisation:
         fail(o, "capital.planned_utilisation", s.capital.planned_utilisation,
               f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")
@@ -349,23 +357,9 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
         fail(origin, "sources", extra_sources, "expected a table of key path -> source")
     sources: dict[str, str] = {str(k): str(v) for k, v in extra_sources.items()}
     scenario = build_dataclass(Scenario, data, "", origin, sources)
-    scenario = dataclasses.replace(scenario, sources=sources, origin=origin,
-                                   strategy_params=_with_default_strategy_params(scenario, sources))
+    scenario = dataclasses.replace(scenario, sources=sources, origin=origin)
     _check_consistency(scenario)
     return scenario
-
-
-def _with_default_strategy_params(scenario: Scenario, sources: dict[str, str]) -> dict[str, Any]:
-    """``strategy_params`` plus the defaults of every strategy in use that has parameters and
-    none given, so the resolved scenario records every parameter a run uses (and replays)."""
-    params = dict(scenario.strategy_params)
-    for name in sorted({group.strategy for group in scenario.producers.values()}):
-        if name in STRATEGY_PARAMS and name not in params:
-            params[name] = STRATEGY_PARAMS[name]()
-            for f in dataclasses.fields(params[name]):
-                sources[f"strategy_params.{name}.{f.name}"] = (
-                    f"default of the {name} strategy ({STRATEGY_PARAMS[name].__name__})")
-    return params
 
 
 def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
@@ -377,20 +371,10 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
     data.pop("sources")
     sources = dict(scenario.sources)
     for key, value in overrides.items():
-        if key not in OVERRIDES:
-            raise ScenarioError("overrides", key, value,
-                                f"unknown override (known: {sorted(OVERRIDES)})")
-        description, apply, kind = OVERRIDES[key]
-        if kind in (int, float) and (isinstance(value, bool)
-                                     or not isinstance(value, int | float)):
-            raise ScenarioError("overrides", key, value, f"expected a number ({description})")
-        if kind is str and not isinstance(value, str):
-            raise ScenarioError("overrides", key, value, f"expected a string ({description})")
-        if kind is int and isinstance(value, float):
-            if not value.is_integer():
-                raise ScenarioError("overrides", key, value, "expected an integer")
-            value = int(value)
-        check_override_range("overrides", key, value)
+        checked = check_value(key, value, "overrides")  # unknown key, type, bounds
+        _, apply, kind = OVERRIDES[key]
+        if kind is int:  # a float parameter keeps the number as given (an int stays an int)
+            value = checked
         before = flatten(data)
         apply(data, value)
         for path, new in flatten(data).items():

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pricewar.errors import ScenarioError
 from pricewar.limits import MAX_CONSUMERS, MAX_PLATFORMS, MAX_PRODUCERS
-from pricewar.scenario.typed import bounds, build_dataclass, fail, one_of
-from pricewar.strategies.registry import STRATEGY_PARAMS, strategy_names
+from pricewar.scenario.parameters import declared
+from pricewar.scenario.typed import bounds, fail
 
 ACCESS = ("allowed", "friction", "barred")
 
-# Plausible ranges of the numbers flat overrides and sweeps vary (a value outside is a typo or a
-# different world, and would overflow the kernel): electricity and green supply up to 10 USD/kWh
-# (20x the dearest industrial tariff); exogenous growth rates up to +1000% per year; access
-# frictions up to 100 utils (cross-bloc demand is then e^-100 of its value); tariffs up to
-# 1000%; the upper-level elasticity up to 10 (volume x 10^-10 for a tenfold price).
-MAX_USD_PER_KWH = 10.0
+# The bounds of the flat parameters (electricity prices, frictions, ...) are declared in
+# pricewar.scenario.parameters. Exogenous growth rates: up to +1000% per year.
 MAX_GROWTH_PER_YEAR = 10.0
-MAX_UTILS = 100.0
-
-#: the calibration data files merged under a scenario file, in merge order
-CALIBRATION_FILES = ("regions", "sectors", "network", "families", "chips", "rental", "supply",
-                     "market")
 
 
 @dataclass(frozen=True)
@@ -37,9 +28,11 @@ class Region:
 
     hosts_producers: bool
     bloc: Literal["cn", "western", "contested"]
-    electricity_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
-    green_supply_usd_per_kwh: float = field(metadata=bounds(0.0, MAX_USD_PER_KWH))
-    green_supply_cap_mwh_per_step: float = field(metadata=bounds())
+    electricity_usd_per_kwh: float = field(metadata=declared("electricity_us"))
+    # a direct green supply contract: a power price, bounded as the grid's
+    green_supply_usd_per_kwh: float = field(metadata=declared("electricity_us"))
+    green_supply_cap_mwh_per_step: float = field(
+        metadata=declared("green_supply_cap_cn_west"))
     pue: float = field(metadata=bounds(1.0, 5.0))
     facility_usd_per_w: float = field(metadata=bounds())
     carbon_kg_per_kwh: float = field(metadata=bounds())
@@ -62,7 +55,7 @@ class Sector:
     alpha: float = field(metadata=bounds(strict=True))
     # > 0: at eta = 0 the kernel takes the v1 fixed-volume path, whose outside option v2
     # scenarios do not define (served + unserved + not bought fell 4.7% short of demand)
-    eta: float = field(metadata=bounds(0.0, 10.0, strict=True))
+    eta: float = field(metadata=declared("demand_eta"))
     flexible: bool
 
 
@@ -81,7 +74,7 @@ class ProducerGroup:
     region: str
     count: int = field(metadata=bounds(0, MAX_PRODUCERS))
     chip: str
-    strategy: str = field(metadata=one_of(strategy_names))
+    strategy: str  # a registered name (checked by pricewar.model.scenario_strategies)
     cash_weeks: float = field(metadata=bounds())
     quality_sd_utils: float = field(metadata=bounds())
     serving_efficiency: float = field(metadata=bounds(0.0, 1.0, strict=True))
@@ -110,13 +103,12 @@ class Demand:
     consumers_per_segment: int = field(metadata=bounds(1, MAX_CONSUMERS))
     platforms_per_consumer: int = field(metadata=bounds(1, MAX_PLATFORMS))
     demand_sd: float = field(metadata=bounds(0.0, 10.0))
-    # -10% to +50% per step: beyond, demand vanishes or explodes within a few dozen steps
-    growth_per_step: float = field(metadata=bounds(-0.1, 0.5))
-    nest_sigma: float = field(metadata=bounds(0.0, 0.99))
+    growth_per_step: float = field(metadata=declared("demand_growth"))
+    nest_sigma: float = field(metadata=declared("nest_sigma"))
     base_mtok_per_step: dict[str, float] = field(metadata=bounds())
-    # customer base (docs/ODD.md §6.2): at 5 utils a rival must be exp(5/alpha) ~ 60x cheaper to
-    # win a fully held consumer, beyond any switching cost reported for API customers
-    customer_base_kappa_utils: float = field(default=0.0, metadata=bounds(0.0, 5.0))
+    # customer base (docs/ODD.md §6.2)
+    customer_base_kappa_utils: float = field(default=0.0,
+                                             metadata=declared("customer_base_kappa"))
 
 
 @dataclass(frozen=True)
@@ -132,9 +124,9 @@ class Costs:
 class Trade:
     """Demand-side trade policy: cross-bloc frictions (utils) and an ad valorem tariff."""
 
-    friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
-    family_friction_utils: float = field(metadata=bounds(0.0, MAX_UTILS))
-    tariff_cross_bloc: float = field(metadata=bounds(0.0, 10.0))
+    friction_utils: float = field(metadata=declared("friction_utils"))
+    family_friction_utils: float = field(metadata=declared("family_friction_utils"))
+    tariff_cross_bloc: float = field(metadata=declared("tariff_cross_bloc"))
 
 
 @dataclass(frozen=True)
@@ -168,6 +160,28 @@ class Dynamics:
 
 
 @dataclass(frozen=True)
+class Complement:
+    """An owner's complement weight: a forward-looking host of the owner values each Mtok it
+    sells at ``complement_weight`` x its marginal cost beyond the token margin, because the tokens
+    sell something else (cloud, ecosystem; docs/calibration.md C16). Unitless, a fraction of
+    marginal cost, >= 0."""
+
+    complement_weight: float = field(metadata=bounds())
+
+
+@dataclass(frozen=True)
+class Complements:
+    """``complements.toml``: complement weights by owner (owners not listed: 0)."""
+
+    owners: dict[str, Complement] = field(default_factory=dict)
+
+    def weight(self, owner: str) -> float:
+        """The complement weight of ``owner`` (0 if not listed)."""
+        entry = self.owners.get(owner)
+        return 0.0 if entry is None else entry.complement_weight
+
+
+@dataclass(frozen=True)
 class Event:
     """A scheduled shock: a producer group's price cut, or a demand shock.
 
@@ -186,27 +200,14 @@ class Event:
     producers: int = field(default=1, metadata=bounds(1))
 
 
-def build_strategy_params(value: object, path: str, origin: str, sources: dict) -> dict[str, Any]:
-    """The ``strategy_params`` table: per strategy name, its parameters validated against the
-    dataclass the strategy registered (:mod:`pricewar.strategies.registry`)."""
+def strategy_tables(value: object, path: str, origin: str, sources: dict) -> dict[str, Any]:
+    """The ``strategy_params`` table: strategy name -> its parameter table, kept as written. The
+    scenario layer does not know the registered strategies: the strategies layer builds each
+    table into the dataclass its strategy registered
+    (:func:`pricewar.model.scenario_strategies.resolve_strategies`)."""
     if not isinstance(value, dict):
         fail(origin, path, value, "expected a table of strategy name -> parameters")
-    out = {}
     for name, table in value.items():
-        key = f"{path}.{name}"
-        if name not in STRATEGY_PARAMS:
-            fail(origin, key, table, f"must be one of {sorted(STRATEGY_PARAMS)} (the registered "
-                                     f"strategies with parameters)")
-        cls = STRATEGY_PARAMS[name]
-        if not isinstance(table, dict):
-            fail(origin, key, table, f"expected a table for {cls.__name__}")
-        try:
-            out[name] = build_dataclass(cls, table, key, origin, sources)
-        except ScenarioError:
-            raise
-        except (TypeError, ValueError) as error:  # the dataclass's own checks
-            problem = str(error)
-            field_name = problem.split(" ", 1)[0]
-            bad = table.get(field_name, table)
-            fail(origin, f"{key}.{field_name}" if field_name in table else key, bad, problem)
-    return out
+        if not (isinstance(table, dict) or dataclasses.is_dataclass(table)):
+            fail(origin, f"{path}.{name}", table, "expected a table of parameters")
+    return dict(value)

@@ -2,17 +2,23 @@
 
 Field metadata ``{"min", "max", "strict"}`` bounds numbers (default lower bound 0; a number
 without a stated upper bound, or lower bound ``None``, is bounded in magnitude by
-:data:`pricewar.limits.MAX_MAGNITUDE`), ``one_of``
-restricts a string to the names a function returns (asked at validation time) and ``built_by``
-hands a field to its own builder; a number may be written plain or as
+:data:`pricewar.limits.MAX_MAGNITUDE`) and ``built_by`` hands a field to its own builder; ``X | None`` takes None or an ``X``; a number may be written
+plain or as
 ``{value = ..., source = "..."}`` (the source is recorded by key path). Every
 problem raises :class:`~pricewar.errors.ScenarioError` naming the origin, key path and value.
+
+This builder, not pydantic, is the package's validator (scenario sections, strategy parameters,
+calibration budgets): it already gives the one-line errors the command line prints (origin, key
+path, value, allowed range), records ``{value, source}`` sources by key path, and its bounds are
+field metadata that :mod:`pricewar.scenario.parameters` declares once; pydantic would add a
+dependency and a second error format to translate, for no check this builder lacks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -24,12 +30,6 @@ from pricewar.limits import MAX_MAGNITUDE
 def bounds(minimum: float | None = 0.0, maximum: float | None = None, strict: bool = False):
     """Field metadata bounding a number (default: >= 0)."""
     return {"min": minimum, "max": maximum, "strict": strict}
-
-
-def one_of(names: Callable[[], list[str]]):
-    """Field metadata for a string that must be one of ``names()`` (asked at validation time, so
-    a registry can grow after this module is imported)."""
-    return {"one_of": names}
 
 
 def built_by(builder: Callable[[object, str, str, dict], Any]):
@@ -72,6 +72,11 @@ def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, source
         sources[path] = value["source"]
         value = value["value"]
     origin_tp = typing.get_origin(tp)
+    if origin_tp is types.UnionType and type(None) in typing.get_args(tp):  # ``X | None``
+        if value is None:
+            return None
+        (tp,) = (t for t in typing.get_args(tp) if t is not type(None))
+        return _build(tp, value, path, origin, meta, sources)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             fail(origin, path, value, f"expected a table for {tp.__name__}")
@@ -85,8 +90,6 @@ def _build(tp: Any, value: object, path: str, origin: str, meta: Mapping, source
     if tp is str:
         if not isinstance(value, str):
             fail(origin, path, value, "expected a string")
-        if "one_of" in meta and value not in (allowed := meta["one_of"]()):
-            fail(origin, path, value, f"must be one of {list(allowed)}")
         return value
     if origin_tp is Literal:
         allowed = typing.get_args(tp)
@@ -131,3 +134,13 @@ def build_dataclass(cls, data: dict, path: str, origin: str, sources: dict):
         else:
             kwargs[f.name] = _build(hints[f.name], data[f.name], key, origin, f.metadata, sources)
     return cls(**kwargs)
+
+
+def check_fields(instance, origin: str) -> None:
+    """Check the fields of a constructed dataclass as :func:`build_dataclass` checks a table
+    (for ``__post_init__``, so ``dataclasses.replace`` meets the same bounds)."""
+    hints = typing.get_type_hints(type(instance))
+    for f in dataclasses.fields(instance):
+        if f.name in ("sources", "origin") or "build" in f.metadata:
+            continue
+        _build(hints[f.name], getattr(instance, f.name), f.name, origin, f.metadata, {})

@@ -11,7 +11,9 @@ Modules: :mod:`~pricewar.strategies.registry` (name -> function, parameters, hoo
 :mod:`~pricewar.strategies.base` (:class:`PricingView`, the shared best-response target),
 :mod:`~pricewar.strategies.heuristics` (``best_response``, ``nash``, ``undercut``, ``cost_plus``),
 :mod:`~pricewar.strategies.q_learning` and :mod:`~pricewar.strategies.scarcity` (the peak-pricing
-overlay). Strategies never import the scenario layer; the scenario layer asks the registry.
+overlay). The registry is a leaf; the scenario layer imports no strategy:
+:func:`pricewar.model.scenario_strategies.resolve_strategies` checks a scenario's strategy
+names and parameter tables against the registry.
 """
 
 from pricewar.strategies import (  # noqa: F401  (register the strategies)

@@ -16,21 +16,22 @@ A strategy is registered with :func:`register`::
   ``unique_id`` and their realised profit of the step (USD): how a learning strategy sees its
   reward.
 
-The scenario layer asks this registry which strategy names exist, so a registered strategy is
-usable from a scenario file and ``--set producer_strategy=<name>`` without editing the validator.
+This module imports nothing of pricewar (a leaf). The scenario layer does not import it:
+:func:`pricewar.model.scenario_strategies.resolve_strategies` checks a scenario's strategy names and
+parameter tables against it, so a registered strategy is usable from a scenario file and
+``--set producer_strategy=<name>`` without editing a validator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from pricewar.strategies.base import PricingView
-
-Strategy = Callable[["PricingView", np.ndarray], np.ndarray]
+#: ``fn(view, members)``: ``view`` a :class:`pricewar.strategies.base.PricingView` (not imported:
+#: the registry is a leaf)
+Strategy = Callable[[Any, np.ndarray], np.ndarray]
 Observer = Callable[[dict, np.ndarray, np.ndarray], None]
 
 #: name -> pricing function ``fn(view, members) -> base prices of members (USD/Mtok)``

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pricewar.errors import ScenarioError
+from pricewar.model.scenario_strategies import resolve_strategies
 
 DESIGN_KINDS = ("grid", "points", "random", "lhs", "sobol")
 
@@ -126,8 +127,8 @@ class Design:
 
 
 def first_invalid_point(design: Design, base, fixed: dict):
-    """The first design point the validator of a single run (``Scenario.with_overrides``)
-    rejects, as ``(key path, shown value, ScenarioError)``, or None.
+    """The first design point the validator of a single run (``Scenario.with_overrides`` and
+    :func:`~pricewar.model.scenario_strategies.resolve_strategies`) rejects, as ``(key path, shown value, ScenarioError)``, or None.
 
     Each scenario check bounds one field to an interval or is monotone in the values (sizes,
     compounded growth), and each override sets its own fields: so a parameter's extreme values
@@ -136,7 +137,7 @@ def first_invalid_point(design: Design, base, fixed: dict):
     """
     def invalid(values: dict) -> ScenarioError | None:
         try:
-            base.with_overrides(**fixed, **values)
+            resolve_strategies(base.with_overrides(**fixed, **values))
         except ScenarioError as error:
             return error
         return None

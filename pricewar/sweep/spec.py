@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +58,11 @@ import pandas as pd
 from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.limits import MAX_DESIGN_POINTS, MAX_STEPS, MAX_SWEEP_RUNS, check_seed
 from pricewar.model.metrics import MODEL_METRICS
-from pricewar.scenario import OVERRIDES, Scenario, load_scenario, parse_override_value
+from pricewar.model.scenario_strategies import resolve_strategies
+from pricewar.scenario import OVERRIDES, Scenario, load_scenario
 from pricewar.scenario.data_files import read_toml
 from pricewar.scenario.overrides import plain
+from pricewar.scenario.parameters import PARAMETERS, check_range, check_value
 from pricewar.sweep.design import DESIGN_KINDS, Design, Parameter, first_invalid_point
 
 SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
@@ -119,7 +120,7 @@ class SweepSpec:
         """SHA-256 of the resolved scenario's values (what the runs use, wherever it was read)."""
         cached = self.__dict__.get("_scenario_digest")
         if cached is None:
-            base = self.base_scenario or load_scenario(self.scenario)
+            base = self.base_scenario or resolve_strategies(load_scenario(self.scenario))
             cached = scenario_digest(base)
             object.__setattr__(self, "_scenario_digest", cached)
         return cached
@@ -232,7 +233,7 @@ def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
     if scenario.endswith(".toml") and not Path(scenario).is_absolute():
         target = base_dir / scenario
     try:
-        base = load_scenario(target)
+        base = resolve_strategies(load_scenario(target))
     except ScenarioError as error:
         fail("scenario", scenario, f"cannot load scenario ({error})")
 
@@ -332,23 +333,21 @@ def _check_override_name(name: str, value, key: str, src: str) -> tuple[str, Any
 
 
 def _check_value(name: str, value, key: str, src: str):
-    """A TOML value of the override ``name``, typed as ``pricewar run --set name=value`` types
-    it (:func:`pricewar.scenario.parse_override_value`, the scenario layer's conversion); the
-    types TOML has and a command line does not (booleans, numbers vs strings) are checked first."""
-    kind = OVERRIDES[name][2]
-    if kind is str:
-        if not isinstance(value, str):
-            raise SpecError(src, key, value, "expected a string")
-        return parse_override_value(name, value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(src, key, value, f"expected {'an integer' if kind is int else 'a number'}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SpecError(src, key, value, "expected a finite number")
+    """A TOML value of the override ``name``, typed and checked by its declaration
+    (:func:`pricewar.scenario.parameters.check_value`, as ``pricewar run --set`` values are)."""
     try:
-        return parse_override_value(name, value)
-    except ScenarioError as error:  # a fractional integer, or one out of range
-        problem = "expected an integer" if error.problem == "expected int" else error.problem
-        raise SpecError(src, key, value, problem) from None
+        return check_value(name, value, src)
+    except ScenarioError as error:
+        raise SpecError(src, key, value, error.problem) from None
+
+
+def _check_range(name: str, low, high, key: str, src: str) -> None:
+    """A swept range lies within the declared bounds of ``name``."""
+    problem = check_range(name, low, high)
+    if problem is not None:
+        bad, shown = (f"{key}.low", low) if not PARAMETERS[name].within(low) else (
+            f"{key}.high", high)
+        raise SpecError(src, bad, shown, problem)
 
 
 def _build_fixed(table, base: Scenario, steps: int, src: str) -> dict:
@@ -358,7 +357,7 @@ def _build_fixed(table, base: Scenario, steps: int, src: str) -> dict:
         _check_override_name(name, value, f"fixed.{name}", src)
         fixed[name] = _check_value(name, value, f"fixed.{name}", src)
     try:  # fixed overrides apply to every run: a bad one is a spec error, not N failed runs
-        base.with_overrides(**fixed, steps=steps)
+        resolve_strategies(base.with_overrides(**fixed, steps=steps))
     except ScenarioError as error:
         raise SpecError(src, f"fixed.{error.key_path}", error.value,
                         f"invalid for the scenario: {error.problem}") from None
@@ -469,6 +468,7 @@ def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: s
             raise SpecError(src, f"{key}.{bound}", None, "missing bound")
     low = _check_value(name, entry["low"], f"{key}.low", src)
     high = _check_value(name, entry["high"], f"{key}.high", src)
+    _check_range(name, low, high, key, src)
     if not low < high:
         raise SpecError(src, f"{key}.high", entry["high"],
                         f"must be greater than low = {entry['low']!r}")

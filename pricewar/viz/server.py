@@ -112,10 +112,11 @@ def require_solara() -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from pricewar.model.scenario_strategies import resolve_strategies
     from pricewar.scenario import load_scenario
 
     require_solara()
-    load_scenario(args.scenario)  # a bad name or file fails here, in one line
+    resolve_strategies(load_scenario(args.scenario))  # a bad name or file fails here, in one line
     if not port_is_free(args.port):
         raise PricewarError(f"port {args.port} on {HOST} is in use (choose another with --port)")
     # the server ends with this process even when it is SIGKILLed (no finally runs then)

@@ -28,6 +28,7 @@ from pricewar.errors import PricewarError, ScenarioError
 from pricewar.model import PriceWarModel
 from pricewar.scenario import Scenario, load_scenario, scenario_names
 from pricewar.scenario.catalogue import CHIP_REGIMES
+from pricewar.scenario.parameters import sliders
 from pricewar.strategies import STRATEGY_REGISTRY
 from pricewar.viz import drawing
 
@@ -45,29 +46,13 @@ SCENARIO_STRATEGY = "as in scenario"
 #: scenario's value (and its range widens to include it). Every shipped scenario's value must
 #: lie on the step grid: the browser's slider rounds to its step when the page redraws it, and
 #: Reset would then run the rounded value (0.013 for a demand growth of 0.0134 at step 0.001;
-#: the calibrated growth 0.00733 needs a step of 1e-5)
-SLIDERS: dict[str, tuple[str, float, float, float]] = {
-    "electricity_cn_west": ("Electricity cn_west (USD/kWh)", 0.0, 0.30, 0.001),
-    "electricity_us": ("Electricity us (USD/kWh)", 0.0, 0.30, 0.001),
-    "hub_latency_ms": ("Hub latency cn_west-cn_east (ms)", 0.0, 200.0, 1.0),
-    "demand_growth": ("Demand growth (per step)", -0.05, 0.15, 0.00001),
-}
+#: the calibrated growth 0.00733 needs a step of 1e-5). Declared in pricewar.scenario.parameters.
+SLIDERS: dict[str, tuple[str, float, float, float]] = sliders("market")
 
 #: the "Policy levers" group: flat overrides of the scenario's ``policy`` section and the
-#: customer-base bonus, as :data:`SLIDERS`. Ranges are narrower than the scenario validation's
-#: (carbon price up to 10,000 USD/t, penalty up to 10, lag up to 50 years): a slider step must
-#: stay usable; a scenario value outside them widens the slider.
-POLICY_SLIDERS: dict[str, tuple[str, float, float, float]] = {
-    "carbon_price_usd_per_t": ("Carbon price (USD/t CO2)", 0.0, 500.0, 5.0),
-    "power_subsidy_domestic_chips": ("Power subsidy on domestic chips (share of bill)",
-                                     0.0, 1.0, 0.01),
-    "capex_subsidy": ("Capex subsidy (share of chip + facility capex)", 0.0, 1.0, 0.01),
-    "wacc": ("WACC (1/year)", 0.0, 0.30, 0.005),
-    "export_control_penalty": ("Export-control penalty (CN throughput / (1 + p))", 0.0, 2.0,
-                               0.01),
-    "export_control_lag_years": ("Export-control lag (years)", 0.0, 10.0, 0.5),
-    "customer_base_kappa": ("Customer-base bonus kappa (utils)", 0.0, 5.0, 0.05),
-}
+#: customer-base bonus, as :data:`SLIDERS`. Ranges may be narrower than the declared bounds: a
+#: slider step must stay usable; a scenario value outside them widens the slider.
+POLICY_SLIDERS: dict[str, tuple[str, float, float, float]] = sliders("policy")
 
 #: select controls: override key -> (label, values)
 SELECTS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -251,6 +251,7 @@ def test_every_named_reporter_on_a_tiny_market_against_hand_computed_values():
         "consumer_surplus": 2.0, "welfare_change": 0.2,
         "task_volume": 40.0, "demand_total": 21.0, "served_total": 20.0,
         "unserved_demand": 0.5, "not_bought_total": 0.5,
+        "refused_total": 1.0, "refused_share": 1 / 21,  # (0.5 + 0.5) of 21 at posted prices
         "price_us": 8.0, "price_cn_east": 1.0, "share_us": 0.4, "share_cn_east": 0.6,
         "unit_cost_us": 5.0, "emissions_avoided_t": 0.5 * 0.6, "gpus_total": 150.0,
         "capacity_total": 35.0, "exits_total": 1, "active_producers": 2, "active_products": 3,

@@ -63,6 +63,19 @@ def test_model_reporters_public_names_present():
         assert column in agents.columns
 
 
+def test_refused_total_and_share_match_the_hand_summed_columns():
+    """issue 27: refused = unserved + not bought on re-choice, over demand at posted prices."""
+    frame = run_model("baseline", steps=30, seed=2, overrides=SMALL, progress=False)
+    frame = model_frame(frame)
+    hand = frame["unserved_demand"] + frame["not_bought_total"]
+    np.testing.assert_allclose(frame["refused_total"], hand, rtol=1e-12)
+    np.testing.assert_allclose(frame["refused_share"], hand / frame["demand_total"], rtol=1e-12)
+    np.testing.assert_allclose(frame["refused_share"],
+                               1 - frame["served_total"] / frame["demand_total"], atol=1e-9)
+    assert (frame["not_bought_total"] > 0).any()  # the part unserved_demand alone misses
+    assert frame["refused_share"].between(0, 1).all()
+
+
 def test_served_unserved_and_not_bought_add_up_to_the_volume_every_step():
     model = PriceWarModel("baseline", seed=2, **SMALL)
     for _ in range(30):

@@ -132,15 +132,15 @@ def test_git_revision_is_the_checkouts_head():
 # summary and default folder
 # ------------------------------------------------------------------------------------------------
 def test_summary_has_units_and_no_nan_for_zero_over_zero():
-    frame = pd.DataFrame({"step": [0, 5], "price_avg": [2.0, 1.0], "unserved_demand": [0.0, 0.0],
+    frame = pd.DataFrame({"step": [0, 5], "price_avg": [2.0, 1.0], "refused_total": [0.0, 0.0],
                           "served_total": [0.0, 3.0]})
     for column in ("price_cn_west", "price_cn_east", "price_us", "price_eu", "share_cn_west",
-                   "share_cn_east", "share_us", "share_eu", "lerner", "hhi"):
+                   "share_cn_east", "share_us", "share_eu", "refused_share", "lerner", "hhi"):
         frame[column] = [1.0, 1.0]
     table = summary_table(frame)
     assert table.loc["price_avg", "unit"] == "USD/Mtok"
     assert table.loc["price_avg", "last/first"] == 0.5
-    assert table.loc["unserved_demand", "last/first"] == 1.0
+    assert table.loc["refused_total", "last/first"] == 1.0
     assert pd.isna(table.loc["served_total", "last/first"])  # 0 -> 3: no finite ratio
 
 
@@ -151,8 +151,9 @@ def test_run_prints_units_and_no_nan_and_defaults_its_folder(tmp_path, monkeypat
     printed = capsys.readouterr().out
     assert "NaN" not in printed and "nan" not in printed
     assert re.search(r"^price_avg\s+USD/Mtok", printed, re.M)
-    # v2: re-choice leaves some demand unserved by step 2, so the ratio of 0 -> x is "-"
-    assert re.search(r"^unserved_demand\s+Mtok/step\s+0\s+\S+\s+-$", printed, re.M)
+    # v2: re-choice refuses some demand by step 2, so the ratio of 0 -> x is "-"
+    assert re.search(r"^refused_total\s+Mtok/step\s+0\s+\S+\s+-$", printed, re.M)
+    assert re.search(r"^refused_share\s+1\s+0\s+\S+\s+-$", printed, re.M)
     assert (tmp_path / "runs" / "baseline-seed7" / "model.parquet").exists()
     assert "runs/baseline-seed7/model.parquet" in printed
 

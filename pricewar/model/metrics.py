@@ -28,7 +28,7 @@ from pricewar.scenario import PRODUCER_REGIONS, calibration_defaults
 __all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "MODEL_METRICS", "REGION_REPORTERS",
            "TIER_REPORTERS", "Declaration", "PriceWarDataCollector", "agenttype_reporters",
            "compute", "flow_matrix", "metric_declaration", "metric_names", "model_reporters",
-           "population"]
+           "population", "refused"]
 
 
 class Declaration(NamedTuple):
@@ -88,6 +88,10 @@ AGGREGATE_REPORTERS: dict[str, Declaration] = {
     "served_total": D("Mtok/step", "tokens served"),
     "unserved_demand": D("Mtok/step", "refused by full hosts with no open route left"),
     "not_bought_total": D("Mtok/step", "refused by full hosts and not bought on re-choice"),
+    "refused_total": D("Mtok/step", "demand at posted prices that is not served: "
+                       "unserved_demand + not_bought_total"),
+    "refused_share": D("1", "refused_total / demand_total: the share of demand at posted prices "
+                       "not served (0-1; 0 when demand_total is 0)"),
     "energy_mwh": D("MWh/step", "facility energy (served tokens and always-on draw)"),
     "emissions_t": D("t CO2/step", "emissions of grid energy"),
     "curtailment_absorbed_mwh": D("MWh/step", "otherwise-curtailed direct green supply used by "
@@ -218,6 +222,7 @@ def compute(model) -> dict[str, float]:
         "gpus_ordered": float(model.orders_gpus_this_step),
         "families_live": int(model.live_families.sum()),
     }
+    out.update(refused(out["unserved_demand"], out["not_bought_total"], out["demand_total"]))
     out.update(bloc_shares(model))
     out.update(population(model))
     out.update(tier_prices(model))
@@ -234,6 +239,14 @@ def compute(model) -> dict[str, float]:
         out[f"energy_mwh_{region}"] = float(model.producer_energy_mwh[members].sum())
         out[f"emissions_t_{region}"] = float(model.producer_emissions_t[members].sum())
     return out
+
+
+def refused(unserved: float, not_bought: float, demand: float) -> dict[str, float]:
+    """``refused_total`` (Mtok/step): demand at posted prices not served, the capacity shortfall
+    (``unserved``) plus what was refused and not bought on re-choice (``not_bought``);
+    ``refused_share``: that over ``demand`` (Mtok/step at posted prices), 0 when it is 0."""
+    total = unserved + not_bought
+    return {"refused_total": total, "refused_share": total / demand if demand > 0 else 0.0}
 
 
 def population(model) -> dict[str, int]:

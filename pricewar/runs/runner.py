@@ -25,7 +25,7 @@ from pricewar.scenario import Scenario
 
 SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",
                    "share_cn_west", "share_cn_east", "share_us", "share_eu", "served_total",
-                   "unserved_demand", "lerner", "hhi")
+                   "refused_total", "refused_share", "lerner", "hhi")
 
 #: the files a run writes into its output folder (an existing folder holding anything else is
 #: not replaced)

@@ -30,6 +30,10 @@ def test_compare_writes_a_table_and_a_figure(compared):
     table = pd.read_csv(compared / "compare.csv", index_col="metric")
     assert {"price_avg", "lerner", "hhi", "share_cn_west", "consumer_surplus"} <= set(table.index)
     assert table.loc["price_avg", "unit"] == "USD/Mtok"
+    # issue 27: welfare comparable across runs and refused demand, with their units
+    assert table.loc["consumer_surplus_common_ref", "unit"] == "USD/step"
+    assert table.loc["refused_total", "unit"] == "Mtok/step"
+    assert table.loc["refused_share", "unit"] == "1"
     assert (compared / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (compared / "compare.svg").stat().st_size > 1000
 

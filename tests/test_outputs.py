@@ -17,6 +17,7 @@ from pricewar.cli import main
 from pricewar.model import PriceWarModel
 from pricewar.model.metrics import (
     PLATFORM_REPORTERS,
+    PRODUCER_REGIONS,
     PRODUCER_REPORTERS,
     SHIPPED_TIERS,
     metric_declaration,
@@ -76,6 +77,41 @@ def test_every_column_of_a_run_is_declared():
         declared = outputs.column_declarations(frame.columns)
         assert set(declared) == set(frame.columns)
         assert all(d.unit and d.meaning for d in declared.values())
+
+
+def _documented_columns(text: str) -> dict[str, set[str]]:
+    """Columns docs/outputs.md documents, by file: the data dictionary's rows (``<region>`` and
+    ``<tier>`` expanded to the shipped ones, ``name (producer)`` -> ``name``), the column each
+    bullet of "How the indices are weighted" explains and the welfare table's columns."""
+    block = text[text.index(outputs.BEGIN):text.index(outputs.END)]
+    model_part, agents_part = block.split("### agents.parquet")
+    expand = {"<region>": PRODUCER_REGIONS, "<tier>": SHIPPED_TIERS}
+
+    def names(part):
+        out = set()
+        for name in re.findall(r"^\| `([^`]+)` \|", part, re.M):
+            name = re.sub(r" \((producer|platform)\)$", "", name)
+            templates = [k for k in expand if k in name]
+            out |= ({name.replace(templates[0], v) for v in expand[templates[0]]} if templates
+                    else {name})
+        return out
+
+    prose = text[text.index(outputs.END):]
+    weighted = prose[prose.index("## How the indices"):]
+    weighted = weighted[:weighted.index("\n## ")] if "\n## " in weighted else weighted
+    explained = set(re.findall(r"^- `([a-z_]+)`", weighted, re.M))
+    welfare = prose[prose.index("## Welfare"):] if "## Welfare" in prose else ""
+    explained |= set(re.findall(r"^\| `([a-z_]+)` \|", welfare, re.M))
+    return {"model": names(model_part) | explained, "agents": names(agents_part)}
+
+
+def test_every_documented_column_is_in_a_runs_files_and_every_column_is_documented(run_dir):
+    """issue 27: docs/outputs.md explained an ``efficiency`` column no file has."""
+    documented = _documented_columns(DOC.read_text())
+    for kind in ("model", "agents"):
+        columns = set(pd.read_parquet(run_dir / f"{kind}.parquet").columns)
+        assert documented[kind] - columns == set(), f"{kind}.parquet lacks documented columns"
+        assert columns - documented[kind] == set(), f"{kind}.parquet has undocumented columns"
 
 
 def test_an_undeclared_reporter_fails_the_declaration_lookup():

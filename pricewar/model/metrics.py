@@ -23,12 +23,13 @@ from pricewar.model.market_metrics import (
     served_weighted_price,
     tier_prices,
 )
+from pricewar.model.settlement import compensating_variation
 from pricewar.scenario import PRODUCER_REGIONS, calibration_defaults
 
-__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "MODEL_METRICS", "REGION_REPORTERS",
+__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "COMMON_REFERENCE_PRICE_USD_PER_MTOK", "MODEL_METRICS", "REGION_REPORTERS",
            "TIER_REPORTERS", "Declaration", "PriceWarDataCollector", "agenttype_reporters",
            "compute", "flow_matrix", "metric_declaration", "metric_names", "model_reporters",
-           "population", "refused"]
+           "common_reference_surplus", "population", "refused"]
 
 
 class Declaration(NamedTuple):
@@ -79,7 +80,13 @@ AGGREGATE_REPORTERS: dict[str, Declaration] = {
     "hhi_market": D("1", "Herfindahl index of hosts within each consumer market (region x "
                     "sector), weighted by the market's served volume"),
     "consumer_surplus": D("USD/step", "compensating variation of the move of the price index "
-                          "since the initial prices (exact for the isoelastic upper level)"),
+                          "since the initial prices (exact for the isoelastic upper level); "
+                          "per run: its reference is the run's own initial prices"),
+    "consumer_surplus_common_ref": D("USD/step", "compensating variation of the move of each "
+                                     "consumer's price index from the common reference of 1000 "
+                                     "USD/Mtok (COMMON_REFERENCE_PRICE_USD_PER_MTOK) to this "
+                                     "step's; the same reference in every run: compare it "
+                                     "across runs"),
     "welfare_change": D("USD/step", "compensating variation of this step's move of the price "
                         "index"),
     "task_volume": D("Mtok/step", "exogenous task volume D_j(t), summed"),
@@ -114,6 +121,12 @@ AGGREGATE_REPORTERS: dict[str, Declaration] = {
     "cn_family_share_western": D("1", "share of western consumers' tokens from families whose "
                                  "owner is Chinese, whoever hosts them"),
 }
+
+#: the price index every run's ``consumer_surplus_common_ref`` is measured from (USD/Mtok): a
+#: fixed level above every consumer's initial price index in the shipped scenarios (0.38-242
+#: USD/Mtok, measured with 300 consumers, seed 1), so the measure does not move with a run's own
+#: initial prices
+COMMON_REFERENCE_PRICE_USD_PER_MTOK = 1000.0
 
 REGION_METRICS = tuple(REGION_REPORTERS)
 AGGREGATE_METRICS = tuple(AGGREGATE_REPORTERS)
@@ -208,6 +221,7 @@ def compute(model) -> dict[str, float]:
         "hhi": float(((host_served / total) ** 2).sum()) if total > 0 else 0.0,
         "hhi_market": hhi_by_market(model),
         "consumer_surplus": float(consumers.surplus.sum()),
+        "consumer_surplus_common_ref": common_reference_surplus(consumers),
         "welfare_change": float(consumers.welfare_change.sum()),
         "task_volume": float(consumers.demand.sum()),
         "demand_total": float(consumers.volume.sum()),
@@ -239,6 +253,16 @@ def compute(model) -> dict[str, float]:
         out[f"energy_mwh_{region}"] = float(model.producer_energy_mwh[members].sum())
         out[f"emissions_t_{region}"] = float(model.producer_emissions_t[members].sum())
     return out
+
+
+def common_reference_surplus(consumers) -> float:
+    """Consumers' compensating variation (USD/step) of the move of their price index from
+    :data:`COMMON_REFERENCE_PRICE_USD_PER_MTOK` to this step's, on this step's expenditure, with
+    the formula of ``consumer_surplus`` (:func:`~pricewar.model.settlement.compensating_variation`);
+    consumers without a route contribute 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(COMMON_REFERENCE_PRICE_USD_PER_MTOK / consumers.price_index)
+    return float(compensating_variation(consumers.expenditure, log_ratio, consumers.eta).sum())
 
 
 def refused(unserved: float, not_bought: float, demand: float) -> dict[str, float]:

@@ -32,12 +32,14 @@ from pricewar.scenario import load_scenario
 log = logging.getLogger(__name__)
 
 #: the metrics of the table (per-region shares are added for the regions in the outputs)
+#: (welfare across runs: ``consumer_surplus_common_ref``, measured from one reference price in
+#: every run; ``consumer_surplus`` is measured from each run's own initial prices)
 HEADLINE_METRICS = ("price_avg", "price_index", "lerner", "hhi", "served_total",
-                    "unserved_demand", "consumer_surplus", "energy_mwh", "emissions_t",
-                    "active_producers")
+                    "refused_total", "refused_share", "consumer_surplus_common_ref",
+                    "consumer_surplus", "energy_mwh", "emissions_t", "active_producers")
 #: the metrics drawn over time, one panel each
 FIGURE_METRICS = ("price_avg", "share_cn_west", "share_us", "served_total", "lerner", "hhi",
-                  "consumer_surplus")
+                  "consumer_surplus_common_ref")
 #: colours of side A and side B (colour-blind safe pair, distinct from the region colours' use)
 SIDE_COLORS = ("#1f77b4", "#d95f02")
 

@@ -332,8 +332,9 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
                 self._remove_producers(bankrupt)
         if d.entry_enabled and self.steps % d.entry_interval_steps == 0:
             self._enter_producers()
-        if self.exits_this_step or self.entries_this_step:
-            self.metrics.update(metrics.population(self))
+        # every step: the metrics were taken before the counters were reset, so without this a
+        # step after one with exits (entries) reported them again
+        self.metrics.update(metrics.population(self))
 
     def _remove_producers(self, mask: np.ndarray) -> None:
         """Bankrupt hosts leave: Mesa agents removed, arrays compacted, routes recompiled."""

@@ -196,6 +196,23 @@ def test_bankrupt_producer_exits_during_a_step_and_routes_are_recompiled():
     assert np.isfinite(frame.drop(columns=["date"]).to_numpy(dtype=float)).all()
 
 
+def test_an_exited_host_keeps_its_region_and_group_in_the_agents_frame(tmp_path):
+    """issue 27: agents.parquet left region and group blank for every exited host."""
+    model = PriceWarModel("baseline", seed=1, **SMALL)
+    model.step()
+    doomed = model.producers[12]
+    doomed_id, region, group = doomed.unique_id, doomed.region, doomed.group
+    model.producer_cash[12] = -1e15
+    model.step()
+    model.step()
+    frame = agents_frame(model)
+    rows = frame[frame["agent_id"] == doomed_id]
+    assert list(rows["step"]) == [0, 1]  # it exits in step 2, before the collection
+    assert (rows["region"] == region).all() and (rows["group"] == group).all()
+    assert frame["region"].notna().all() and frame["group"].notna().all()
+    assert (frame["region"] != "").all()
+
+
 def test_entry_adds_listed_producers():
     import dataclasses
 

@@ -381,13 +381,18 @@ class PriceWarDataCollector(mesa.DataCollector):
                 if agent.unique_id not in self._identity:
                     self._identity[agent.unique_id] = (agent.region, agent.group)
 
+    def identity(self, agent_id: int) -> tuple[str, str]:
+        """``(region, group)`` of the agent ``agent_id`` as it was when first collected (kept
+        after the agent exits)."""
+        return self._identity[agent_id]
+
     def get_agent_vars_dataframe(self) -> pd.DataFrame:
         """Producer and platform reporters, index (Step, AgentID), with ``agent_type``,
         ``region`` and ``group`` columns first (reporters a type lacks are NaN)."""
         frames = []
         for agent_type, name in zip(self.agenttype_reporters, AGENT_TYPE_NAMES, strict=True):
             frame = self.get_agenttype_vars_dataframe(agent_type)
-            identity = [self._identity[i] for i in frame.index.get_level_values("AgentID")]
+            identity = [self.identity(i) for i in frame.index.get_level_values("AgentID")]
             frame.insert(0, "agent_type", name)
             frame.insert(1, "region", [region for region, _ in identity])
             frame.insert(2, "group", [group for _, group in identity])

@@ -47,10 +47,8 @@ AGENT_FRAME_COLUMNS: dict[str, Declaration] = {
     "step": Declaration("step", "steps since the start (0 = the initial state)"),
     "agent_id": Declaration("id", "the agent's Mesa unique_id (stable over the run)"),
     "agent_type": Declaration("-", "producer or platform"),
-    "region": Declaration("-", "the agent's region (empty for a producer that exited before the "
-                          "end of the run)"),
-    "group": Declaration("-", "the agent's producer or platform group in the scenario (empty "
-                         "like region)"),
+    "region": Declaration("-", "the agent's region (kept after a producer exits)"),
+    "group": Declaration("-", "the agent's producer or platform group in the scenario"),
 }
 
 

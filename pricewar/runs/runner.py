@@ -83,15 +83,17 @@ def model_frame(model: PriceWarModel) -> pd.DataFrame:
 
 def agents_frame(model: PriceWarModel) -> pd.DataFrame:
     """Producer and platform reporters stacked, with agent type, region and group columns
-    (``attrs["warnings"]`` as in :func:`model_frame`)."""
+    (an exited host keeps its region and group; ``attrs["warnings"]`` as in
+    :func:`model_frame`)."""
+    collector = model.datacollector
     parts = []
     for agent_type, name in ((TokenProducer, "producer"), (PlatformOperator, "platform")):
-        frame = model.datacollector.get_agenttype_vars_dataframe(agent_type).reset_index()
+        frame = collector.get_agenttype_vars_dataframe(agent_type).reset_index()
         frame = frame.rename(columns={"Step": "step", "AgentID": "agent_id"})
-        agents = model.agents_by_type.get(agent_type, [])
+        identity = [collector.identity(i) for i in frame["agent_id"]]
         frame.insert(2, "agent_type", name)
-        frame.insert(3, "region", frame["agent_id"].map({a.unique_id: a.region for a in agents}))
-        frame.insert(4, "group", frame["agent_id"].map({a.unique_id: a.group for a in agents}))
+        frame.insert(3, "region", pd.Series([region for region, _ in identity], dtype=object))
+        frame.insert(4, "group", pd.Series([group for _, group in identity], dtype=object))
         parts.append(frame)
     frame = pd.concat(parts, ignore_index=True)
     frame.attrs["warnings"] = list(model.warnings)

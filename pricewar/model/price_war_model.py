@@ -259,15 +259,14 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     def _set_prices(self) -> None:
         """Hosts price their products by strategy (scheduled cuts override, new products enter
         at a best response), scarcity on top; platforms' markups are reported."""
-        committed = phases.apply_price_events(self.scenario.events, self.steps,
-                                              self.producer_arrays, self.product_arrays)
         self.pricing_market = self._route_market()
         self._pricing_dynamics()
         view = phases.pricing_view(self.scenario, self.pricing_market,
                                    self.product_base_price, self.producer_arrays,
                                    self.product_arrays, self.families, self.strategy_state,
                                    self.steps, self.rng)
-        phases.set_list_prices(view, self.producer_arrays, self.product_arrays, committed,
+        phases.set_list_prices(view, self.producer_arrays, self.product_arrays,
+                               self.scenario.events, self.steps,
                                float(np.mean(self.consumer_alpha)))
         phases.set_posted_prices(self.scenario.pricing, self.producer_arrays,
                                  self.product_arrays)

@@ -137,6 +137,30 @@ def test_run_outputs_carry_scenario_seed_overrides_and_version(run_dir):
         assert load_scenario(embedded).regions["us"].electricity_usd_per_kwh == 0.09
 
 
+def test_a_replay_keeps_the_original_runs_scenario_and_overrides_and_names_its_source(
+        run_dir, tmp_path):
+    """issue 27: a replay from a run's scenario.toml said overrides {}."""
+    source = run_dir / "scenario.toml"
+    replay = tmp_path / "replay"
+    assert main(["run", str(source), "--seed", "3", "--out", str(replay), "--quiet"]) == 0
+    original = outputs.read_metadata(run_dir / "model.parquet")
+    for name in ("model.parquet", "agents.parquet"):
+        meta = outputs.read_metadata(replay / name)
+        assert meta["scenario"] == "parity"
+        assert json.loads(meta["overrides"]) == json.loads(original["overrides"]) == {
+            "n_consumers": 150, "electricity_us": 0.09}
+        assert meta["scenario_file"] == str(source)
+        assert "scenario_file" not in original
+    pd.testing.assert_frame_equal(pd.read_parquet(replay / "model.parquet"),
+                                  pd.read_parquet(run_dir / "model.parquet"))
+    # a replay's own --set goes on top of the recorded overrides
+    other = tmp_path / "other"
+    assert main(["run", str(source), "--seed", "3", "--steps", "1", "--set",
+                 "electricity_us=0.1", "--out", str(other), "--quiet"]) == 0
+    assert json.loads(outputs.read_metadata(other / "model.parquet")["overrides"]) == {
+        "n_consumers": 150, "electricity_us": 0.1}
+
+
 def test_every_column_has_a_unit_and_a_description(run_dir):
     for name in ("model.parquet", "agents.parquet"):
         schema = pq.read_schema(run_dir / name)

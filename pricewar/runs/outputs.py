@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import pricewar
 from pricewar.model import metrics
 from pricewar.model.metrics import Declaration
+from pricewar.scenario import load_scenario, recorded_overrides
 
 BEGIN = "<!-- data-dictionary:begin -->"
 END = "<!-- data-dictionary:end -->"
@@ -72,22 +73,35 @@ def git_revision() -> str | None:
     return f"{revision}-dirty" if changed else revision
 
 
-def run_metadata(model, seed: int | None, overrides: Mapping | None = None) -> dict[str, str]:
+def run_metadata(model, seed: int | None, overrides: Mapping | None = None,
+                 scenario_file: str | Path | None = None) -> dict[str, str]:
     """Key-value metadata of a run of ``model`` (a PriceWarModel): ``pricewar.scenario`` (name),
     ``pricewar.scenario_toml`` (the resolved scenario), ``pricewar.seed``, ``pricewar.overrides``
-    (JSON object), ``pricewar.steps``, ``pricewar.version`` and ``pricewar.git_revision`` (only
-    when known)."""
+    (JSON object), ``pricewar.steps``, ``pricewar.version``, ``pricewar.git_revision`` (only
+    when known) and ``pricewar.scenario_file`` (only for a run read from ``scenario_file``, a
+    TOML file).
+
+    A run read from a file keeps the overrides that file records (a replay of a run's resolved
+    scenario.toml: the original run's overrides, except ``steps``), with ``overrides`` on top.
+    """
+    overrides = dict(overrides or {})
+    if scenario_file is not None:
+        recorded = recorded_overrides(load_scenario(scenario_file))
+        recorded.pop("steps", None)  # the run's length is pricewar.steps
+        overrides = {**recorded, **overrides}
     out = {
         "scenario": model.scenario.name,
         "scenario_toml": model.scenario.to_toml(),
         "seed": json.dumps(seed),
-        "overrides": json.dumps(dict(overrides or {}), sort_keys=True),
+        "overrides": json.dumps(overrides, sort_keys=True),
         "steps": str(model.steps),
         "version": pricewar.__version__,
     }
     revision = git_revision()
     if revision is not None:
         out["git_revision"] = revision
+    if scenario_file is not None:
+        out["scenario_file"] = str(scenario_file)
     return {KEY_PREFIX + key: value for key, value in out.items()}
 
 

@@ -129,7 +129,8 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     out = check_output_dir(out, replaces=RUN_OUTPUTS)
     model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=progress)
     frame = model_frame(model)
-    meta = run_metadata(model, seed, overrides)
+    from_file = isinstance(scenario, str | Path) and Path(scenario).suffix == ".toml"
+    meta = run_metadata(model, seed, overrides, scenario_file=scenario if from_file else None)
     header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
               f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
     header += "".join(f"# warning: {warning}\n" for warning in model.warnings)

@@ -181,7 +181,8 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
                 ax.fill_between(band["date"], band["lo"], band["hi"], color=colour,
                                 alpha=0.18, linewidth=0)
         ax.set_title(_title(metric), fontsize=9.5)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=7))
+        # minticks 3: with the default 5, a 3-year run gets no interval and matplotlib warns
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7))
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.set_ylim(bottom=0)
         format_value_axis(ax, _unit(metric))

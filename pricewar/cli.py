@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one scenario and write Parquet outputs",
                          description="Run one scenario; write model.parquet, agents.parquet and "
                                      "the resolved scenario.toml; print a summary.",
-                         epilog=RUN_EXAMPLES + shipped_scenarios_text(), parents=[common],
+                         epilog=RUN_EXAMPLES, help_tail=shipped_scenarios_text,
+                         parents=[common],
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("scenario", help="a shipped scenario's name (listed below) or the path of "
                                       "a TOML file")

@@ -92,8 +92,8 @@ def agents_frame(model: PriceWarModel) -> pd.DataFrame:
         frame = frame.rename(columns={"Step": "step", "AgentID": "agent_id"})
         identity = [collector.identity(i) for i in frame["agent_id"]]
         frame.insert(2, "agent_type", name)
-        frame.insert(3, "region", pd.Series([region for region, _ in identity], dtype=object))
-        frame.insert(4, "group", pd.Series([group for _, group in identity], dtype=object))
+        frame.insert(3, "region", pd.Series([region for region, _ in identity]))
+        frame.insert(4, "group", pd.Series([group for _, group in identity]))
         parts.append(frame)
     frame = pd.concat(parts, ignore_index=True)
     frame.attrs["warnings"] = list(model.warnings)

@@ -1,5 +1,5 @@
 """Warnings about what a run's numbers mean: outside the calibrated horizon, or a degenerate
-market (no capacity left, most demand unserved, prices pinned at the floor, non-finite metrics).
+market (no capacity left, most demand refused, prices pinned at the floor, non-finite metrics).
 
 The model calls :func:`check_run` once it is built and :func:`check_step` after each step's
 metrics. Each kind of warning is logged once per run (logger ``pricewar.model.health``) and kept
@@ -21,8 +21,9 @@ from pricewar.scenario.data_files import CALIBRATED_FROM, CALIBRATED_UNTIL
 
 log = logging.getLogger(__name__)
 
-#: more than this share of demand unserved: capacity far below demand
-UNSERVED_SHARE = 0.5
+#: more than this share of demand at posted prices refused (``refused_share``: unserved or not
+#: bought on re-choice): capacity far below demand
+REFUSED_SHARE = 0.5
 #: at least this share of producers at the price floor: prices no longer carry information
 FLOOR_SHARE = 0.5
 
@@ -73,10 +74,10 @@ def check_step(model) -> None:
     if m["capacity_total"] <= 0 and m["active_producers"] > 0:
         _warn(model, "no-capacity", f"{where}: no serving capacity left (capacity_total = 0) "
                                     f"while {m['active_producers']} producers count as active")
-    if m["demand_total"] > 0 and m["unserved_demand"] > UNSERVED_SHARE * m["demand_total"]:
-        share = m["unserved_demand"] / m["demand_total"]
-        _warn(model, "unserved", f"{where}: {share:.0%} of demand unserved (capacity far below "
-                                 f"demand)")
+    if m["refused_share"] > REFUSED_SHARE:
+        _warn(model, "refused", f"{where}: {m['refused_share']:.0%} of demand at posted prices "
+                                f"refused (refused_share: unserved or not bought on re-choice; "
+                                f"capacity far below demand)")
     if model.n_products:  # the token market prices in log form: prices have a floor
         floor = MIN_LOG_PRICE_USD_PER_MTOK * (1 + 1e-9)
         pinned = int(np.count_nonzero(model.product_base_price <= floor))

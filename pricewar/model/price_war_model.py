@@ -262,15 +262,14 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     def _set_prices(self) -> None:
         """Hosts price their products by strategy (scheduled cuts override, new products enter
         at a best response), scarcity on top; platforms' markups are reported."""
-        committed = phases.apply_price_events(self.scenario.events, self.steps,
-                                              self.producer_arrays, self.product_arrays)
         self.pricing_market = self._route_market()
         self._pricing_dynamics()
         view = phases.pricing_view(self.scenario, self.pricing_market,
                                    self.product_base_price, self.producer_arrays,
                                    self.product_arrays, self.families, self.strategy_state,
                                    self.steps, self.rng)
-        phases.set_list_prices(view, self.producer_arrays, self.product_arrays, committed,
+        phases.set_list_prices(view, self.producer_arrays, self.product_arrays,
+                               self.scenario.events, self.steps,
                                float(np.mean(self.consumer_alpha)))
         phases.set_posted_prices(self.scenario.pricing, self.producer_arrays,
                                  self.product_arrays)
@@ -335,8 +334,9 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
                 self._remove_producers(bankrupt)
         if d.entry_enabled and self.steps % d.entry_interval_steps == 0:
             self._enter_producers()
-        if self.exits_this_step or self.entries_this_step:
-            self.metrics.update(metrics.population(self))
+        # every step: the metrics were taken before the counters were reset, so without this a
+        # step after one with exits (entries) reported them again
+        self.metrics.update(metrics.population(self))
 
     def _remove_producers(self, mask: np.ndarray) -> None:
         """Bankrupt hosts leave: Mesa agents removed, arrays compacted, routes recompiled."""

@@ -32,12 +32,14 @@ from pricewar.scenario import load_scenario
 log = logging.getLogger(__name__)
 
 #: the metrics of the table (per-region shares are added for the regions in the outputs)
+#: (welfare across runs: ``consumer_surplus_common_ref``, measured from one reference price in
+#: every run; ``consumer_surplus`` is measured from each run's own initial prices)
 HEADLINE_METRICS = ("price_avg", "price_index", "lerner", "hhi", "served_total",
-                    "unserved_demand", "consumer_surplus", "energy_mwh", "emissions_t",
-                    "active_producers")
+                    "refused_total", "refused_share", "consumer_surplus_common_ref",
+                    "consumer_surplus", "energy_mwh", "emissions_t", "active_producers")
 #: the metrics drawn over time, one panel each
 FIGURE_METRICS = ("price_avg", "share_cn_west", "share_us", "served_total", "lerner", "hhi",
-                  "consumer_surplus")
+                  "consumer_surplus_common_ref")
 #: colours of side A and side B (colour-blind safe pair, distinct from the region colours' use)
 SIDE_COLORS = ("#1f77b4", "#d95f02")
 
@@ -179,7 +181,8 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
                 ax.fill_between(band["date"], band["lo"], band["hi"], color=colour,
                                 alpha=0.18, linewidth=0)
         ax.set_title(_title(metric), fontsize=9.5)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=7))
+        # minticks 3: with the default 5, a 3-year run gets no interval and matplotlib warns
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7))
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.set_ylim(bottom=0)
         format_value_axis(ax, _unit(metric))

@@ -25,7 +25,7 @@ from pricewar.scenario import Scenario
 
 SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",
                    "share_cn_west", "share_cn_east", "share_us", "share_eu", "served_total",
-                   "unserved_demand", "lerner", "hhi")
+                   "refused_total", "refused_share", "lerner", "hhi")
 
 #: the files a run writes into its output folder (an existing folder holding anything else is
 #: not replaced)
@@ -83,15 +83,17 @@ def model_frame(model: PriceWarModel) -> pd.DataFrame:
 
 def agents_frame(model: PriceWarModel) -> pd.DataFrame:
     """Producer and platform reporters stacked, with agent type, region and group columns
-    (``attrs["warnings"]`` as in :func:`model_frame`)."""
+    (an exited host keeps its region and group; ``attrs["warnings"]`` as in
+    :func:`model_frame`)."""
+    collector = model.datacollector
     parts = []
     for agent_type, name in ((TokenProducer, "producer"), (PlatformOperator, "platform")):
-        frame = model.datacollector.get_agenttype_vars_dataframe(agent_type).reset_index()
+        frame = collector.get_agenttype_vars_dataframe(agent_type).reset_index()
         frame = frame.rename(columns={"Step": "step", "AgentID": "agent_id"})
-        agents = model.agents_by_type.get(agent_type, [])
+        identity = [collector.identity(i) for i in frame["agent_id"]]
         frame.insert(2, "agent_type", name)
-        frame.insert(3, "region", frame["agent_id"].map({a.unique_id: a.region for a in agents}))
-        frame.insert(4, "group", frame["agent_id"].map({a.unique_id: a.group for a in agents}))
+        frame.insert(3, "region", pd.Series([region for region, _ in identity]))
+        frame.insert(4, "group", pd.Series([group for _, group in identity]))
         parts.append(frame)
     frame = pd.concat(parts, ignore_index=True)
     frame.attrs["warnings"] = list(model.warnings)
@@ -127,7 +129,8 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     out = check_output_dir(out, replaces=RUN_OUTPUTS)
     model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=progress)
     frame = model_frame(model)
-    meta = run_metadata(model, seed, overrides)
+    from_file = isinstance(scenario, str | Path) and Path(scenario).suffix == ".toml"
+    meta = run_metadata(model, seed, overrides, scenario_file=scenario if from_file else None)
     header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
               f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
     header += "".join(f"# warning: {warning}\n" for warning in model.warnings)

@@ -21,6 +21,12 @@ def scenario_names() -> list[str]:
     return sorted(p.stem for p in (data_dir() / "scenarios").glob("*.toml"))
 
 
+def scenario_descriptions() -> dict[str, str]:
+    """Each shipped scenario's name -> its file's ``description``."""
+    return {name: str(read_toml(data_dir() / "scenarios" / f"{name}.toml").get("description", ""))
+            for name in scenario_names()}
+
+
 def _scenario_path(scenario: str, relative_to: Path | None = None) -> Path:
     """The file of a shipped scenario name or a ``.toml`` path.
 

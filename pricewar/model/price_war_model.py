@@ -149,6 +149,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions,
                                                            tiers=self.tier_names)
         self.datacollector.collect(self)
+        health.check_finite(self)
         health.check_run(self)
 
     # ------------------------------------------------------------------------------------------
@@ -166,6 +167,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self._exit_and_entry()
         health.check_step(self)
         self.datacollector.collect(self)
+        health.check_finite(self)
         self.running = self.steps < self.scenario.steps
 
     @property

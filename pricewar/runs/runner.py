@@ -17,7 +17,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pricewar.atomic_writes import check_output_dir, replacing_dir
+from pricewar.atomic_writes import (
+    FolderLock,
+    check_output_dir,
+    replacing_dir,
+    resolved_output_dir,
+)
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
 from pricewar.runs.outputs import column_declarations, run_metadata, write_parquet
@@ -121,19 +126,25 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     (the fully resolved scenario, reproducing the run with ``pricewar run out/scenario.toml``).
 
     ``out`` is checked before the run (:func:`pricewar.atomic_writes.check_output_dir`: writable, not
-    a file, empty or an earlier run's folder) and replaced only once every output is written.
+    a file, empty or an earlier run's folder) and replaced only once every output is written. A
+    second run into the same ``out`` while this one runs fails at once
+    (:class:`~pricewar.atomic_writes.OutputError`: the lock ``.NAME.pricewar.lock`` beside it).
     Returns the summary table.
     """
     out = check_output_dir(out, replaces=RUN_OUTPUTS)
-    model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=progress)
-    frame = model_frame(model)
-    meta = run_metadata(model, seed, overrides)
-    header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
-              f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
-    header += "".join(f"# warning: {warning}\n" for warning in model.warnings)
-    write_run(out, {"model.parquet": frame, "agents.parquet": agents_frame(model)},
-              {"scenario.toml": header + model.scenario.to_toml()}, metadata=meta,
-              producer_regions=model.regions.producer_regions)
+    if steps is not None:  # --steps wins over --set steps=...: record the steps that ran
+        overrides = {**(overrides or {}), "steps": int(steps)}
+    with FolderLock(resolved_output_dir(out), "run", beside=True):
+        model = run_model(scenario, steps=steps, seed=seed, overrides=overrides,
+                          progress=progress)
+        frame = model_frame(model)
+        meta = run_metadata(model, seed, overrides)
+        header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
+                  f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
+        header += "".join(f"# warning: {warning}\n" for warning in model.warnings)
+        write_run(out, {"model.parquet": frame, "agents.parquet": agents_frame(model)},
+                  {"scenario.toml": header + model.scenario.to_toml()}, metadata=meta,
+                  producer_regions=model.regions.producer_regions)
     return summary_table(frame)
 
 

@@ -82,7 +82,7 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
 def _run_locked(spec: SweepSpec, runs: pd.DataFrame, out: Path, workers: int, scheduler,
                 retry_failed: bool, max_runs: int | None, progress: bool) -> SweepStatus:
     prepare_directory(spec, runs, out)
-    finished = finished_runs(out, move_unreadable=True)
+    finished = finished_runs(out, read_manifest(out), move_unreadable=True)
     unique = runs.drop_duplicates("run_id")
     todo = unique[[rid not in finished or (retry_failed and finished[rid] != "ok")
                    for rid in unique["run_id"]]]

@@ -1,10 +1,14 @@
 """The sweep directory: manifest, atomic result files, status and loading of results.
 
 Result files are written through a temporary file renamed into place, so a reader never sees a
-half-written one. A file that cannot be read anyway (truncated by a copy, a full disk, a failing
-disk) is moved aside into ``DIR/quarantine/`` by the next run of the sweep, with a warning, and
-its run runs again; ``--status`` and :func:`load_results` skip it with a warning. An unreadable
-manifest is quarantined and rebuilt from the spec the same way.
+half-written one. Each carries a SHA-256 digest of its content. A result is accepted only from
+the file named exactly ``results/run-<run_id>.parquet`` for a run of the sweep, holding exactly
+one row, of that run, whose content matches its digest (and, with time series, whose run's
+time series file passes the same checks). Any other file (truncated, a stray copy, copied over
+another run's, flipped bits) is moved aside into ``DIR/quarantine/`` by the next run of the
+sweep, with a warning, and its run runs again; ``--status``, :func:`load_results` and
+:func:`load_timeseries` skip it with a warning. An unreadable manifest is quarantined and
+rebuilt from the spec the same way.
 """
 
 from __future__ import annotations
@@ -39,8 +43,15 @@ TIMESERIES = "timeseries"
 QUARANTINE = "quarantine"
 
 
-#: 2: the fingerprint and run ids hash the resolved scenario's values
-FORMAT_VERSION = 2
+#: 2: the fingerprint and run ids hash the resolved scenario's values; 3: result and time
+#: series files carry a content digest (files without one are rejected and their runs rerun)
+FORMAT_VERSION = 3
+
+#: the result column holding the SHA-256 of the row's other columns (:func:`content_digest`)
+DIGEST_COLUMN = "content_sha256"
+
+#: the time series files' metadata key holding their :func:`content_digest`
+SERIES_DIGEST_KEY = b"pricewar.content_sha256"
 
 
 class SweepError(PricewarError, RuntimeError):
@@ -74,14 +85,23 @@ class SweepStatus:
 # the directory: manifest, atomic result files
 # ------------------------------------------------------------------------------------------------
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    write_file_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    """A run's time series, with its :func:`content_digest` in the file's metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           SERIES_DIGEST_KEY: content_digest(table).encode()})
+    write_file_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_row(row: dict, path: Path) -> None:
+    """A run's result row, with its :func:`content_digest` in :data:`DIGEST_COLUMN`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist([row])  # plain pyarrow: ~4x faster than pandas for one row
+    table = table.append_column(DIGEST_COLUMN, pa.array([content_digest(table)]))
     write_file_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
@@ -177,59 +197,138 @@ def _check_same_sweep(old: dict, spec: SweepSpec, out: Path) -> None:
                      f"or the original spec and scenario to resume")
 
 
-def _result_files(out: Path) -> list[Path]:
-    return sorted((Path(out) / RESULTS).glob("run-*.parquet"))
+def content_digest(table) -> str:
+    """SHA-256 of a pyarrow table's decoded content: column names, types and values (not its
+    metadata nor the :data:`DIGEST_COLUMN`). A flipped bit that changes any stored value,
+    name or type changes the digest."""
+    import hashlib
+
+    columns = sorted(name for name in table.column_names if name != DIGEST_COLUMN)
+    content = [[name, str(table.schema.field(name).type), table.column(name).to_pylist()]
+               for name in columns]
+    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
 
 
-def read_results(out: Path, columns: list[str] | None = None,
-                 move_unreadable: bool = False) -> pd.DataFrame | None:
-    """Every readable stored result row (None if there is none); one dataset scan, per-file
-    fallback. Unreadable files are skipped with a warning, or quarantined
-    (``move_unreadable``, for a sweep that holds the directory's lock)."""
+def _run_id_of(path: Path) -> str:
+    return path.name[len("run-"):-len(".parquet")]
+
+
+def _read_verified(path: Path, run_id: str, table=None):
+    """The one verified result row of ``path`` (a pyarrow table) or the reason it is
+    rejected. ``table``: its content from a dataset scan (read from the file if absent or if
+    the scan's shared schema changed its types)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for attempt in ("scan", "file"):
+        if table is None or attempt == "file":
+            try:
+                table = pq.read_table(path)
+            except (pa.ArrowException, OSError, ValueError) as error:
+                return None, f"{type(error).__name__}: {error}"
+        if table.num_rows != 1:
+            return None, f"holds {table.num_rows} rows, a result holds one"
+        if DIGEST_COLUMN not in table.column_names or "run_id" not in table.column_names:
+            return None, f"no {DIGEST_COLUMN} or run_id column (not a verified result)"
+        stored = table.column("run_id")[0].as_py()
+        if stored != run_id:
+            return None, f"holds the result of run {stored}, not of run {run_id}"
+        if table.column(DIGEST_COLUMN)[0].as_py() == content_digest(table):
+            return table, ""
+    return None, "its content does not match its digest (damaged)"
+
+
+def _scan_tables(paths: list[Path]) -> dict[Path, object]:
+    """Every file's rows by one dataset scan (fast); files the scan cannot read are absent."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    files = _result_files(out)
-    if not files:
-        return None
-    try:  # every file has the same schema: one scan of the dataset is fast
-        return ds.dataset([str(f) for f in files], format="parquet").to_table(
-            columns=columns).to_pandas()
-    except (pa.ArrowException, OSError, ValueError):  # a column's type differs, a bad file
-        frames = [frame for f in files
-                  if (frame := _read_result(out, f, columns, move_unreadable)) is not None]
-        return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def _read_result(out: Path, path: Path, columns, move_unreadable: bool) -> pd.DataFrame | None:
-    import pyarrow as pa
-
     try:
-        frame = pd.read_parquet(path, columns=columns)
-        missing = {"run_id", "status"} - set(frame.columns)
-        if missing or len(frame) != 1:
-            raise ValueError(f"not a result row (columns missing: {sorted(missing)}, "
-                             f"rows: {len(frame)})")
-        return frame
-    except (pa.ArrowException, OSError, ValueError) as error:
-        reason = f"{type(error).__name__}: {error}"
-        if move_unreadable:
+        batches: dict[str, list] = {}
+        for batch in ds.dataset([str(p) for p in paths], format="parquet").scanner(
+                ).scan_batches():
+            batches.setdefault(batch.fragment.path, []).append(batch.record_batch)
+    except (pa.ArrowException, OSError, ValueError):  # a damaged file, a type that differs
+        return {}
+    return {Path(name): pa.Table.from_batches(parts) for name, parts in batches.items()}
+
+
+def _verified_files(out: Path, folder: str, planned: set[str], move_unreadable: bool,
+                    keep_tables: bool) -> dict[str, object]:
+    """run_id -> verified table of the files ``run-<run_id>.parquet`` in ``out/folder``.
+
+    A file is accepted only if its name is exactly that of a planned run, it holds one row
+    (results) or rows (time series) of that very run, and its content matches its digest.
+    Every other file there (a stray copy, a file copied over another, a duplicated row, flipped
+    bits, a truncated file) is quarantined (``move_unreadable``) or skipped with a warning."""
+    paths = sorted((Path(out) / folder).glob("run-*.parquet"))
+    scanned = _scan_tables(paths) if folder == RESULTS else {}
+    accepted: dict[str, object] = {}
+    for path in paths:
+        run_id = _run_id_of(path)
+        if run_id not in planned:
+            table, reason = None, "its name is not that of a run of this sweep"
+        elif folder == RESULTS:
+            table, reason = _read_verified(path, run_id, scanned.get(path))
+        else:
+            table, reason = _read_verified_series(path, run_id)
+        if table is not None:
+            accepted[run_id] = table if keep_tables else True
+        elif move_unreadable:
             quarantine(Path(out), path, reason)
         else:
-            log.warning("%s is unreadable (%s): skipped (the next run of the sweep moves it "
+            log.warning("%s is rejected (%s): skipped (the next run of the sweep moves it "
                         "aside and runs it again)", path, reason)
-        return None
+    return accepted
 
 
-def finished_runs(out: Path, move_unreadable: bool = False) -> dict[str, str]:
-    """run_id -> status of every stored (readable) result."""
-    frame = read_results(out, ["run_id", "status"], move_unreadable)
-    return {} if frame is None else dict(zip(frame["run_id"], frame["status"], strict=True))
+def _read_verified_series(path: Path, run_id: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        return None, f"{type(error).__name__}: {error}"
+    stored = (table.schema.metadata or {}).get(SERIES_DIGEST_KEY, b"").decode(errors="replace")
+    if not stored:
+        return None, "no content digest (not a verified time series)"
+    if "run_id" not in table.column_names or set(table.column("run_id").to_pylist()) != {run_id}:
+        return None, f"does not hold the time series of run {run_id} alone"
+    if stored != content_digest(table):
+        return None, "its content does not match its digest (damaged)"
+    return table, ""
+
+
+def stored_results(out: Path, manifest: dict, move_unreadable: bool = False,
+                   keep_tables: bool = True) -> dict[str, object]:
+    """run_id -> verified result table of every finished run of the sweep in ``out``.
+
+    A run counts as finished when its result file is verified (:func:`_verified_files`) and,
+    if the sweep keeps time series and the run is ok, its time series file is verified too.
+    ``move_unreadable`` (a sweep holding the directory's lock) quarantines rejected files so
+    their runs run again; otherwise they are skipped with a warning."""
+    out = Path(out)
+    planned = {r["run_id"] for r in manifest["runs"]}
+    results = _verified_files(out, RESULTS, planned, move_unreadable, keep_tables=True)
+    if manifest["spec"].get("outputs", {}).get("timeseries") and (out / TIMESERIES).is_dir():
+        series = _verified_files(out, TIMESERIES, planned, move_unreadable, keep_tables=False)
+        for run_id in [r for r, t in results.items()
+                       if t.column("status")[0].as_py() == "ok" and r not in series]:
+            log.warning("run %s has no verified time series: it runs again", run_id)
+            del results[run_id]
+    return results
+
+
+def finished_runs(out: Path, manifest: dict, move_unreadable: bool = False) -> dict[str, str]:
+    """run_id -> status of every finished run (:func:`stored_results`)."""
+    return {run_id: table.column("status")[0].as_py()
+            for run_id, table in stored_results(out, manifest, move_unreadable).items()}
 
 
 def status_of(out: Path, manifest: dict, ran: int = 0) -> SweepStatus:
     planned = {r["run_id"] for r in manifest["runs"]}
-    finished = {k: v for k, v in finished_runs(out).items() if k in planned}
+    finished = finished_runs(out, manifest)
     return SweepStatus(name=manifest["spec"]["name"], total=len(planned), done=len(finished),
                        failed=sum(v != "ok" for v in finished.values()), ran=ran)
 
@@ -254,32 +353,34 @@ def load_results(out: str | Path) -> pd.DataFrame:
     ``error``, ``warnings`` (the run's warnings, ``"; "``-separated, e.g. past the calibrated
     period), ``wall_seconds``, ``cpu_seconds``, ``host``. Unreadable result files are skipped with a warning.
     """
+    import pyarrow as pa
+
     out = Path(out)
     manifest = read_manifest(out)
-    frame = read_results(out)
-    if frame is None:
+    tables = stored_results(out, manifest)
+    if not tables:
         return pd.DataFrame(columns=["run_id", "seed", *manifest["spec"]["design"]["parameters"],
                                      *manifest["columns"], "status", "error", "warnings",
                                      "wall_seconds", "cpu_seconds", "host"])
-    order = {rid: i for i, rid in enumerate(dict.fromkeys(r["run_id"] for r in manifest["runs"]))}
-    frame = frame[frame["run_id"].isin(order)]
-    return frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    order = dict.fromkeys(r["run_id"] for r in manifest["runs"] if r["run_id"] in tables)
+    frame = pa.concat_tables([tables[run_id] for run_id in order],
+                             promote_options="permissive").to_pandas()
+    return frame.drop(columns=[DIGEST_COLUMN])
 
 
 def load_timeseries(out: str | Path) -> pd.DataFrame:
     """Every metric at every step of every finished run (``outputs.timeseries = true``),
     with ``run_id`` and ``step`` columns; join :func:`load_results` on ``run_id`` for parameters."""
-    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    files = sorted((Path(out) / TIMESERIES).glob("run-*.parquet"))
-    if not files:
+    out = Path(out)
+    manifest = read_manifest(out)
+    if not sorted((out / TIMESERIES).glob("run-*.parquet")):
         raise SweepError(f"{out}: no time series (set outputs.timeseries = true in the spec)")
-    frames = []
-    for path in files:
-        try:
-            frames.append(pd.read_parquet(path))
-        except (pa.ArrowException, OSError, ValueError) as error:
-            log.warning("%s is unreadable (%s: %s): skipped", path, type(error).__name__, error)
-    if not frames:
+    finished = stored_results(out, manifest, keep_tables=False)
+    order = [r for r in dict.fromkeys(r["run_id"] for r in manifest["runs"])
+             if r in finished and (out / TIMESERIES / f"run-{r}.parquet").is_file()]
+    if not order:
         raise SweepError(f"{out}: no readable time series")
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([pq.read_table(out / TIMESERIES / f"run-{r}.parquet").to_pandas()
+                      for r in order], ignore_index=True)

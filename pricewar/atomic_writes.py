@@ -151,28 +151,28 @@ def _restore_entries(old: Path, out: Path) -> None:
 def _interrupts_held(out: Path) -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) while ``out`` is being replaced and the replacement cleaned up: the
     outcome then matches what is on disk. A Ctrl-C held is dropped once the new folder is in
-    place (the run is complete, the command succeeds) and raised if it is not."""
+    place (the run is complete, the command succeeds) and raised if it is not. (Only in the
+    main thread with Python's default Ctrl-C handler: other handlers are left alone.)"""
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread() or not hasattr(
-            signal, "pthread_sigmask"):
+    previous = signal.getsignal(signal.SIGINT)
+    if (threading.current_thread() is not threading.main_thread()
+            or previous is not signal.default_int_handler):
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     replaced = False
     try:
         yield
         replaced = True
     finally:
-        pending = signal.SIGINT in signal.sigpending()
-        if pending:
-            signal.sigtimedwait({signal.SIGINT}, 0)  # consume it: it is handled here
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        if pending and replaced:
+        signal.signal(signal.SIGINT, previous)
+        if caught and replaced:
             print(f"pricewar: Ctrl-C came after {out} was replaced: the new outputs are "
                   f"complete and kept", file=sys.stderr)
-        elif pending:
+        elif caught:
             raise KeyboardInterrupt
 
 

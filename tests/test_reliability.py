@@ -10,8 +10,12 @@ must be regular files; TOML is depth- and chain-bounded; every ``--out`` is chec
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -159,3 +163,288 @@ def test_flipped_bits_in_a_result_never_change_a_loaded_value(tmp_path):
     assert rejected > 0.5 * (accepted + rejected)  # most positions are data: detected
     path.write_bytes(original)
     assert sweep_status(out).done == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# compare refuses empty, mixed and damaged inputs, and checks --out before running
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> Path:
+    """``runs/a`` (seed 1) and ``runs/b`` (seed 2) of one configuration."""
+    root = tmp_path_factory.mktemp("runs")
+    for name, seed in (("a", 1), ("b", 2)):
+        assert main(["run", "baseline", *SMALL, "--seed", str(seed),
+                     "--out", str(root / name)]) == 0
+    return root
+
+
+@pytest.fixture
+def no_compare_runs(monkeypatch):
+    from pricewar.runs import comparison
+
+    def simulate(*args, **kwargs):
+        raise AssertionError("compare ran a scenario before refusing")
+
+    monkeypatch.setattr(comparison, "run_model", simulate)
+
+
+def test_compare_refuses_an_empty_side(two_runs, tmp_path, capsys, no_compare_runs,
+                                       monkeypatch):
+    monkeypatch.chdir(two_runs)  # '' would be this folder of runs
+    code, _, err = run_cli(["compare", "a", "", "--out", str(tmp_path / "c")], capsys)
+    one_line_error(code, err, "side ''", "is empty")
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_refuses_runs_of_different_configurations_as_seeds(two_runs, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(two_runs / "a", mixed / "a")
+    assert main(["run", "baseline", "--set", "n_consumers=60", "--steps", "3", "--quiet",
+                 "--seed", "2", "--out", str(mixed / "other")]) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(["compare", str(two_runs / "a"), str(mixed), "--out",
+                            str(tmp_path / "c")], capsys)
+    one_line_error(code, err, "runs of different configurations", "n_consumers")
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_refuses_a_seed_held_twice(two_runs, tmp_path, capsys):
+    twice = tmp_path / "twice"
+    shutil.copytree(two_runs / "a", twice / "a")
+    shutil.copytree(two_runs / "a", twice / "a copy")
+    code, _, err = run_cli(["compare", str(two_runs), str(twice), "--out", str(tmp_path / "c")],
+                           capsys)
+    one_line_error(code, err, "two runs of seed 1")
+
+
+@pytest.mark.parametrize("damage_kind", ["truncated", "garbled", "a column missing"])
+def test_compare_refuses_a_damaged_run_with_one_line(two_runs, tmp_path, capsys, damage_kind):
+    broken = tmp_path / "broken"
+    shutil.copytree(two_runs / "b", broken)
+    model = broken / "model.parquet"
+    if damage_kind == "truncated":
+        model.write_bytes(model.read_bytes()[:-200])
+        needles = ("model.parquet cannot be read",)
+    elif damage_kind == "garbled":
+        model.write_bytes(b"PAR1" + os.urandom(2000))
+        needles = ("model.parquet cannot be read",)
+    else:
+        table = pq.read_table(model)
+        pq.write_table(table.drop_columns(["lerner"]), model)
+        needles = ("side B seed 2 has no column lerner",)
+    code, _, err = run_cli(["compare", str(two_runs / "a"), str(broken), "--out",
+                            str(tmp_path / "c")], capsys)
+    one_line_error(code, err, *needles)
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("where", ["a file", "inside a file"])
+def test_compare_checks_out_before_running(tmp_path, capsys, no_compare_runs, where):
+    (tmp_path / "file.txt").write_text("not a folder")
+    out = {"a file": tmp_path / "file.txt", "inside a file": tmp_path / "file.txt" / "c"}[where]
+    code, _, err = run_cli(["compare", "baseline", "parity", "--out", str(out)], capsys)
+    one_line_error(code, err, "--out")
+    assert (tmp_path / "file.txt").read_text() == "not a folder"
+
+
+# ------------------------------------------------------------------------------------------------
+# run --out: a lock, the checks before work, what is recorded
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def no_simulation(monkeypatch):
+    from pricewar.runs import runner
+
+    def simulate(*args, **kwargs):
+        raise AssertionError("the run simulated before refusing")
+
+    monkeypatch.setattr(runner, "run_model", simulate)
+
+
+def test_a_second_run_into_a_locked_out_fails_at_once(tmp_path, capsys, no_simulation):
+    from pricewar.atomic_writes import FolderLock
+
+    out = tmp_path / "run"
+    with FolderLock(out, "run", beside=True):  # as a concurrent `pricewar run --out run` holds
+        code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
+    one_line_error(code, err, f"{out} is in use by another run")
+    assert not out.exists()
+
+
+def test_concurrent_runs_into_one_out_one_fails(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "pricewar.cli", "run", "baseline", "--set",
+               "n_consumers=300", "--steps", "12", "--quiet", "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in (first, second)]
+    codes = sorted(code for _, _, code in results)
+    refused = [err for _, err, code in results if code == 2]
+    assert codes == [0, 2], results
+    assert refused[0].count("\n") == 1 and "is in use by another run" in refused[0]
+    assert sorted(p.name for p in out.iterdir()) == ["agents.parquet", "model.parquet",
+                                                      "scenario.toml"]
+
+
+@contextlib.contextmanager
+def read_only_run(folder: Path):
+    """A run folder ``folder/run`` whose parent is read-only (a read-only tmpfs for root)."""
+    root = os.geteuid() == 0
+    folder.mkdir()
+    if root:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                       check=True)
+    try:
+        (folder / "run").mkdir()
+        (folder / "run" / "model.parquet").write_bytes(b"old")
+        if root:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        else:
+            folder.chmod(0o555)
+        yield folder / "run"
+    finally:
+        if root:
+            subprocess.run(["umount", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("where", ["a symlink loop", "a symlink to a read-only run",
+                                   "a link to the current folder"])
+def test_a_bad_out_link_is_refused_before_simulating(tmp_path, capsys, monkeypatch, where,
+                                                     no_simulation):
+    here = tmp_path / "d"
+    here.mkdir()
+    (here / "thesis.tex").write_text("precious")
+    monkeypatch.chdir(here)
+    with contextlib.ExitStack() as stack:
+        if where == "a symlink loop":
+            (tmp_path / "loop").symlink_to(tmp_path / "loop")
+            out, needle = tmp_path / "loop", "symlink that cannot be followed"
+        elif where == "a symlink to a read-only run":
+            (tmp_path / "link").symlink_to(stack.enter_context(read_only_run(tmp_path / "ro")))
+            out, needle = tmp_path / "link", "cannot write in"
+        else:  # cd d && pricewar run ... --out ../link_to_d
+            (tmp_path / "link_to_d").symlink_to(here)
+            out, needle = Path("..") / "link_to_d", "current folder"
+        code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
+        one_line_error(code, err, "--out", needle)
+    assert sorted(p.name for p in here.iterdir()) == ["thesis.tex"]
+    assert (here / "thesis.tex").read_text() == "precious"
+
+
+def test_steps_flag_and_set_steps_record_the_steps_that_ran(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "baseline", "--set", "n_consumers=50", "--set", "steps=4",
+                 "--steps", "3", "--quiet", "--out", str(out)]) == 0
+    from pricewar.runs.outputs import read_metadata
+
+    meta = read_metadata(out / "model.parquet")
+    assert len(pd.read_parquet(out / "model.parquet")) == 4  # steps 0..3
+    assert meta["steps"] == "3" and json.loads(meta["overrides"])["steps"] == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# replacing --out: no atomic exchange, Ctrl-C just after the swap
+# ------------------------------------------------------------------------------------------------
+CRASH_BETWEEN_RENAMES = """
+import os, sys
+from pricewar import atomic_writes
+from pricewar.cli import main
+atomic_writes._exchange = lambda a, b: False  # a file system without RENAME_EXCHANGE
+rename = os.rename
+def crashing(source, target, *args, **kwargs):
+    if ".tmp-" in str(source):  # the new folder's rename into place: die just before it
+        os._exit(9)
+    return rename(source, target, *args, **kwargs)
+os.rename = crashing
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_without_atomic_exchange_a_crash_never_leaves_out_absent(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "baseline", *SMALL, "--seed", "1", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    crashed = subprocess.run([sys.executable, "-c", CRASH_BETWEEN_RENAMES, "run", "baseline",
+                              *SMALL, "--seed", "2", "--out", str(out)], capture_output=True)
+    assert crashed.returncode == 9
+    assert out.is_dir()  # never absent
+    # the next writer puts the old run back before anything else: nothing is lost
+    from pricewar.atomic_writes import remove_stale_temporaries
+
+    remove_stale_temporaries(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.pricewar.lock", "run"]
+
+
+def test_ctrl_c_just_after_the_swap_exits_0_with_the_new_run_in_place(tmp_path, capsys,
+                                                                      monkeypatch):
+    import signal
+
+    from pricewar import atomic_writes
+
+    out = tmp_path / "run"
+    assert main(["run", "baseline", *SMALL, "--seed", "1", "--out", str(out)]) == 0
+    put_in_place = atomic_writes._put_in_place
+
+    def then_ctrl_c(new, target):
+        put_in_place(new, target)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C right after the new run is in place
+
+    monkeypatch.setattr(atomic_writes, "_put_in_place", then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, _, err = run_cli(["run", "baseline", *SMALL, "--seed", "2", "--out", str(out)],
+                               capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 0, err
+    assert "new outputs are complete and kept" in err
+    assert "with seed 2." in (out / "scenario.toml").read_text().splitlines()[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# input files: regular files only; TOML bounded in depth and base chain
+# ------------------------------------------------------------------------------------------------
+def cli_subprocess(args: list[str], cwd: Path, timeout: float = 120):
+    """``pricewar ARGS`` in a child (a hang fails the test by its timeout instead of hanging)."""
+    return subprocess.run([sys.executable, "-m", "pricewar.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("kind", ["a FIFO scenario", "a FIFO spec", "/dev/zero behind a link"])
+def test_an_input_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path, kind):
+    if kind == "/dev/zero behind a link":
+        (tmp_path / "s.toml").symlink_to("/dev/zero")
+        args, needle = ["run", "s.toml", *SMALL, "--out", "o"], "is a device"
+    else:
+        os.mkfifo(tmp_path / "s.toml")
+        args = (["run", "s.toml", *SMALL, "--out", "o"] if kind == "a FIFO scenario"
+                else ["sweep", "s.toml", "--out", "o", "--workers", "1"])
+        needle = "is a FIFO"
+    done = cli_subprocess(args, tmp_path, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and needle in done.stderr
+    assert "input files must be regular files" in done.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("nesting", ["arrays", "inline tables"])
+def test_toml_nested_thousands_deep_is_one_line(tmp_path, capsys, nesting):
+    depth = 6_000
+    value = ("[" * depth + "]" * depth) if nesting == "arrays" else (
+        "{a = " * depth + "1" + "}" * depth)
+    (tmp_path / "deep.toml").write_text(f"x = {value}\n")
+    code, _, err = run_cli(["run", str(tmp_path / "deep.toml"), *SMALL, "--out",
+                            str(tmp_path / "o")], capsys)
+    one_line_error(code, err, "nested more than 64 levels deep")
+
+
+def test_a_long_base_chain_is_one_line_with_its_limit(tmp_path, capsys):
+    files = 1_200
+    for i in range(files):
+        base = f"c{i + 1}.toml" if i < files - 1 else "baseline"
+        (tmp_path / f"c{i}.toml").write_text(f'base = "{base}"\n')
+    code, _, err = run_cli(["run", str(tmp_path / "c0.toml"), *SMALL, "--out",
+                            str(tmp_path / "o")], capsys)
+    one_line_error(code, err, "a chain of more than 32 base files")

@@ -221,21 +221,25 @@ def _read_verified(path: Path, run_id: str, table=None):
     import pyarrow.parquet as pq
 
     for attempt in ("scan", "file"):
-        if table is None or attempt == "file":
-            try:
+        try:  # a damaged file may fail to parse or hold undecodable text
+            if table is None or attempt == "file":
                 table = pq.read_table(path)
-            except (pa.ArrowException, OSError, ValueError) as error:
-                return None, f"{type(error).__name__}: {error}"
-        if table.num_rows != 1:
-            return None, f"holds {table.num_rows} rows, a result holds one"
-        if DIGEST_COLUMN not in table.column_names or "run_id" not in table.column_names:
-            return None, f"no {DIGEST_COLUMN} or run_id column (not a verified result)"
-        stored = table.column("run_id")[0].as_py()
-        if stored != run_id:
-            return None, f"holds the result of run {stored}, not of run {run_id}"
-        if table.column(DIGEST_COLUMN)[0].as_py() == content_digest(table):
-            return table, ""
+            if table.num_rows != 1:
+                return None, f"holds {table.num_rows} rows, a result holds one"
+            if DIGEST_COLUMN not in table.column_names or "run_id" not in table.column_names:
+                return None, f"no {DIGEST_COLUMN} or run_id column (not a verified result)"
+            stored = table.column("run_id")[0].as_py()
+            if stored != run_id:
+                return None, f"holds the result of run {stored!r}, not of run {run_id}"
+            if table.column(DIGEST_COLUMN)[0].as_py() == content_digest(table):
+                return table, ""
+        except (pa.ArrowException, OSError, ValueError) as error:  # UnicodeDecodeError too
+            return None, _reason(error)
     return None, "its content does not match its digest (damaged)"
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
 
 
 def _scan_tables(paths: list[Path]) -> dict[Path, object]:
@@ -286,17 +290,19 @@ def _read_verified_series(path: Path, run_id: str):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
+    try:  # a damaged file may fail to parse or hold undecodable text
         table = pq.read_table(path)
-    except (pa.ArrowException, OSError, ValueError) as error:
-        return None, f"{type(error).__name__}: {error}"
-    stored = (table.schema.metadata or {}).get(SERIES_DIGEST_KEY, b"").decode(errors="replace")
-    if not stored:
-        return None, "no content digest (not a verified time series)"
-    if "run_id" not in table.column_names or set(table.column("run_id").to_pylist()) != {run_id}:
-        return None, f"does not hold the time series of run {run_id} alone"
-    if stored != content_digest(table):
-        return None, "its content does not match its digest (damaged)"
+        stored = (table.schema.metadata or {}).get(SERIES_DIGEST_KEY, b"").decode(
+            errors="replace")
+        if not stored:
+            return None, "no content digest (not a verified time series)"
+        if ("run_id" not in table.column_names
+                or set(table.column("run_id").to_pylist()) != {run_id}):
+            return None, f"does not hold the time series of run {run_id} alone"
+        if stored != content_digest(table):
+            return None, "its content does not match its digest (damaged)"
+    except (pa.ArrowException, OSError, ValueError) as error:  # UnicodeDecodeError too
+        return None, _reason(error)
     return table, ""
 
 

@@ -16,12 +16,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import tomli_w
 
 from pricewar.cli import main
 from pricewar.sweep import load_results, load_timeseries, run_sweep, sweep_status
@@ -312,9 +314,9 @@ def read_only_run(folder: Path):
                                    "a link to the current folder"])
 def test_a_bad_out_link_is_refused_before_simulating(tmp_path, capsys, monkeypatch, where,
                                                      no_simulation):
-    here = tmp_path / "d"
+    here = tmp_path / "d"  # the shell's folder: an earlier run's outputs
     here.mkdir()
-    (here / "thesis.tex").write_text("precious")
+    (here / "model.parquet").write_bytes(b"an earlier run")
     monkeypatch.chdir(here)
     with contextlib.ExitStack() as stack:
         if where == "a symlink loop":
@@ -328,8 +330,8 @@ def test_a_bad_out_link_is_refused_before_simulating(tmp_path, capsys, monkeypat
             out, needle = Path("..") / "link_to_d", "current folder"
         code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
         one_line_error(code, err, "--out", needle)
-    assert sorted(p.name for p in here.iterdir()) == ["thesis.tex"]
-    assert (here / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in here.iterdir()) == ["model.parquet"]
+    assert (here / "model.parquet").read_bytes() == b"an earlier run"
 
 
 def test_steps_flag_and_set_steps_record_the_steps_that_ran(tmp_path):
@@ -448,3 +450,72 @@ def test_a_long_base_chain_is_one_line_with_its_limit(tmp_path, capsys):
     code, _, err = run_cli(["run", str(tmp_path / "c0.toml"), *SMALL, "--out",
                             str(tmp_path / "o")], capsys)
     one_line_error(code, err, "a chain of more than 32 base files")
+
+
+# ------------------------------------------------------------------------------------------------
+# Dask: a bad address, a cluster that loses its workers, a scheduler that dies
+# ------------------------------------------------------------------------------------------------
+def test_a_scheduler_that_is_not_an_address_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "spec.toml").write_text(tomli_w.dumps(sweep_spec()))
+    code, _, err = run_cli(["sweep", str(tmp_path / "spec.toml"), "--out",
+                            str(tmp_path / "out"), "--scheduler", "not a url"], capsys)
+    one_line_error(code, err, "--scheduler 'not a url': not a Dask scheduler address")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def dask_cluster(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    from pricewar.sweep import backends
+
+    monkeypatch.setattr(backends, "NO_WORKERS_SECONDS", 3.0, raising=False)
+    monkeypatch.setattr(backends, "DASK_POLL_SECONDS", 0.5, raising=False)
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
+                                       dashboard_address=None, processes=True)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def sweep_in_thread(spec: dict, out: Path, scheduler, timeout: float) -> BaseException | None:
+    """Run the sweep in a daemon thread (a hang fails the test instead of hanging it); returns
+    what it raised."""
+    raised: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            run_sweep(spec, out, scheduler=scheduler, progress=False)
+        except Exception as error:  # handed to the test, which states what it expects
+            raised.append(error)
+
+    thread = threading.Thread(target=sweep, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"the sweep still waits after {timeout} s"
+    return raised[0] if raised else None
+
+
+@pytest.mark.integration
+def test_a_dask_sweep_whose_workers_all_die_says_so_in_bounded_time(tmp_path, dask_cluster):
+    from pricewar.sweep import SweepError
+
+    spec = sweep_spec(seeds=range(1, 41), values=(0.05,))
+    threading.Timer(3.0, lambda: dask_cluster.scale(0)).start()
+    error = sweep_in_thread(spec, tmp_path / "out", dask_cluster.scheduler_address, timeout=90)
+    assert isinstance(error, SweepError)
+    assert "has had no workers for 3 s" in str(error) and "\n" not in str(error)
+    status = sweep_status(tmp_path / "out")  # what finished is kept for the resume
+    assert status.total == 40 and status.failed == 0 and status.done < 40
+
+
+@pytest.mark.integration
+def test_a_killed_dask_scheduler_is_one_line(tmp_path, dask_cluster):
+    from pricewar.sweep import SweepError
+
+    spec = sweep_spec(seeds=range(1, 41), values=(0.05,))
+    threading.Timer(3.0, dask_cluster.close).start()
+    error = sweep_in_thread(spec, tmp_path / "out", dask_cluster.scheduler_address, timeout=120)
+    assert isinstance(error, SweepError), repr(error)
+    assert "lost the Dask scheduler" in str(error) and "\n" not in str(error)
+    assert sweep_status(tmp_path / "out").done < 40

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -519,3 +520,96 @@ def test_a_killed_dask_scheduler_is_one_line(tmp_path, dask_cluster):
     assert isinstance(error, SweepError), repr(error)
     assert "lost the Dask scheduler" in str(error) and "\n" not in str(error)
     assert sweep_status(tmp_path / "out").done < 40
+
+
+# ------------------------------------------------------------------------------------------------
+# calibrate, figures, viz: checked before any work, one line
+# ------------------------------------------------------------------------------------------------
+V2_SPEC = Path(__file__).resolve().parents[1] / "experiments" / "calibration" / "v2.toml"
+
+
+@pytest.fixture
+def no_calibration_runs(monkeypatch):
+    from pricewar.calibrate import simulate
+
+    def run(*args, **kwargs):
+        raise AssertionError("the calibration ran before refusing")
+
+    monkeypatch.setattr(simulate, "run", run)
+
+
+def test_a_calibration_target_dated_2099_is_one_line_and_leaves_no_folder(
+        tmp_path, capsys, no_calibration_runs):
+    text = V2_SPEC.read_text()
+    assert 'date = "2025-06-30"' in text
+    (tmp_path / "v2.toml").write_text(text.replace('date = "2025-06-30"', 'date = "2099-06-30"'))
+    out = tmp_path / "cal"
+    code, _, err = run_cli(["calibrate", str(tmp_path / "v2.toml"), "--quick", "--out", str(out),
+                            "--workers", "1", "--quiet"], capsys)
+    one_line_error(code, err, "targets.china_tokens_mid2025.args = '2099-06-30'",
+                   "2024-01-01 to 2028-12-31")
+    assert not out.exists()
+
+
+def test_calibrated_toml_replaced_by_a_folder_is_one_line_before_work(tmp_path, capsys,
+                                                                      no_calibration_runs):
+    out = tmp_path / "cal"
+    (out / "calibrated.toml").mkdir(parents=True)
+    code, _, err = run_cli(["calibrate", str(V2_SPEC), "--quick", "--out", str(out),
+                            "--workers", "1", "--quiet"], capsys)
+    one_line_error(code, err, "calibrated.toml is a folder", "move it away")
+    assert sorted(p.name for p in out.iterdir()) == ["calibrated.toml"]
+
+
+@pytest.mark.parametrize("where", ["onto a file", "into a file", "read-only"])
+def test_figures_quick_out_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch,
+                                                              where):
+    from pricewar.studies import regenerate
+
+    def run_experiment(*args, **kwargs):
+        raise AssertionError("the figures ran before refusing")
+
+    monkeypatch.setattr(regenerate, "run_experiment", run_experiment)
+    (tmp_path / "file.txt").write_text("not a folder")
+    with contextlib.ExitStack() as stack:
+        out = {"onto a file": tmp_path / "file.txt", "into a file": tmp_path / "file.txt" / "f",
+               "read-only": None}[where]
+        if out is None:
+            out = stack.enter_context(read_only_run(tmp_path / "ro")) / "figures"
+        code, _, err = run_cli(["figures", "--quick", "--only", "cost_waterfall", "--out",
+                                str(out)], capsys)
+        one_line_error(code, err, "--out")
+    assert (tmp_path / "file.txt").read_text() == "not a folder"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_two_viz_started_together_on_one_port_one_refuses_in_one_line(tmp_path):
+    pytest.importorskip("solara")
+    port = free_port()
+    command = [sys.executable, "-m", "pricewar.cli", "viz", "--port", str(port)]
+    servers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 240
+        while all(s.poll() is None for s in servers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        [refused] = [s for s in servers if s.poll() is not None]
+        out, err = refused.communicate(timeout=10)
+        assert refused.returncode == 2, err
+        assert err.count("\n") == 1 and f"port {port} on 127.0.0.1 is in use" in err
+        assert "http://" not in out  # no URL printed for a server that is not there
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
+            for stream in (server.stdout, server.stderr):
+                stream.close()

@@ -613,3 +613,25 @@ def test_two_viz_started_together_on_one_port_one_refuses_in_one_line(tmp_path):
                 server.wait(timeout=30)
             for stream in (server.stdout, server.stderr):
                 stream.close()
+
+
+def test_a_huge_run_warns_about_its_cost_before_building(caplog, monkeypatch):
+    from pricewar.model import initialise
+    from pricewar.runs.runner import build_model
+
+    class Built(Exception):
+        """The build started: far enough for this test."""
+
+    def create_producers(*args, **kwargs):
+        raise Built
+
+    monkeypatch.setattr(initialise, "create_producers", create_producers)
+    with pytest.raises(Built):
+        build_model({"n_producers": 10_000, "n_consumers": 100_000, "n_platforms": 1_000})
+    [warning] = [r.getMessage() for r in caplog.records if "a large run" in r.getMessage()]
+    assert "10,000 producers, 100,000 consumers, 1,000 platforms" in warning
+    assert "may take minutes" in warning
+    caplog.clear()
+    with pytest.raises(Built):
+        build_model({"n_consumers": 50})  # a small run: no warning
+    assert "a large run" not in caplog.text

@@ -51,6 +51,30 @@ def _warn(model, kind: str, message: str) -> None:
     model.warnings.warn(kind, message)
 
 
+#: a run warns about its cost from this many routes (a lower estimate, made before building)
+COSTLY_ROUTES = 1_000_000
+#: ... or from this many producer-consumer pairs (pricing work grows with both)
+COSTLY_PAIRS = 10_000_000
+
+
+def check_size(model) -> None:
+    """Warn, before the market is built, if the run is large enough to be slow: at least
+    :data:`COSTLY_ROUTES` routes (consumers x platforms per consumer x listings, a lower
+    estimate) or :data:`COSTLY_PAIRS` producer-consumer pairs."""
+    s = model.scenario
+    producers = sum(g.count for g in s.producers.values())
+    platforms = sum(g.count for g in s.platforms.values())
+    consumers = len(s.regions) * len(s.sectors) * s.demand.consumers_per_segment
+    listings = max((g.listings for g in s.platforms.values() if g.count), default=0)
+    routes = consumers * min(s.demand.platforms_per_consumer, platforms) * min(listings,
+                                                                               producers)
+    if routes >= COSTLY_ROUTES or producers * consumers >= COSTLY_PAIRS:
+        _warn(model, "size",
+              f"a large run: {producers:,} producers, {consumers:,} consumers, {platforms:,} "
+              f"platforms, at least {routes:,} routes: building it and each step may take "
+              f"minutes (the baseline, 32 producers and 2,000 consumers, takes ~0.1 s a step)")
+
+
 def check_run(model) -> None:
     """Warn if the planned run starts or ends outside the calibrated period."""
     s = model.scenario

@@ -99,6 +99,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.overrides = dict(overrides)
         s = self.scenario
         self.warnings = health.RunWarnings(s.name)
+        health.check_size(self)  # before the (possibly long) build
         self.start_date = dt.date.fromisoformat(s.start_date)
         self.region_names: list[str] = list(s.regions)
         self.sector_names: list[str] = list(s.sectors)

@@ -289,21 +289,32 @@ def remove_stale_temp_files(folder: Path) -> int:
     return removed
 
 
+def machine_lock_file(kind: str, key: str) -> Path:
+    """A lock file for ``key`` (a resolved path, a port) in this machine's temporary folder:
+    locks what cannot hold its own lock file (a run's folder is replaced as a whole) and leaves
+    nothing beside the user's files."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    user = os.getuid() if hasattr(os, "getuid") else "user"  # one folder per user: writable
+    return Path(tempfile.gettempdir()) / f"pricewar-locks-{user}" / f"{kind}-{digest}.lock"
+
+
 class FolderLock:
     """An exclusive lock on a folder (``flock`` on its :data:`LOCK_FILE`), held by one process;
     the system releases it when the process ends, however it ends.
 
     ``with FolderLock(folder, "sweep"):`` raises :class:`OutputError` at once if another process
-    holds it. Without ``fcntl`` (Windows) the lock is a no-op. ``beside=True`` (a run, whose
-    folder is replaced as a whole) keeps the lock file beside the folder, as
-    ``.NAME.pricewar.lock``, created with the folder's parent.
+    holds it. Without ``fcntl`` (Windows) the lock is a no-op. ``lock_file`` replaces the
+    folder's own lock file (:func:`machine_lock_file`: for a folder replaced as a whole, or a
+    port).
     """
 
-    def __init__(self, folder: Path, holder: str = "process", beside: bool = False):
+    def __init__(self, folder: Path, holder: str = "process", lock_file: Path | None = None):
         self.folder = Path(folder)
         self.holder = holder
-        self.path = (self.folder.with_name(f".{self.folder.name}{LOCK_FILE}") if beside
-                     else self.folder / LOCK_FILE)
+        self.path = lock_file or self.folder / LOCK_FILE
         self.fd: int | None = None
 
     def __enter__(self) -> FolderLock:

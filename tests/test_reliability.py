@@ -264,10 +264,11 @@ def no_simulation(monkeypatch):
 
 
 def test_a_second_run_into_a_locked_out_fails_at_once(tmp_path, capsys, no_simulation):
-    from pricewar.atomic_writes import FolderLock
+    from pricewar.atomic_writes import FolderLock, machine_lock_file
 
     out = tmp_path / "run"
-    with FolderLock(out, "run", beside=True):  # as a concurrent `pricewar run --out run` holds
+    # as a concurrent `pricewar run --out run` holds it
+    with FolderLock(out, "run", machine_lock_file("run", str(out.resolve()))):
         code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
     one_line_error(code, err, f"{out} is in use by another run")
     assert not out.exists()
@@ -377,7 +378,7 @@ def test_without_atomic_exchange_a_crash_never_leaves_out_absent(tmp_path):
 
     remove_stale_temporaries(out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.pricewar.lock", "run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_ctrl_c_just_after_the_swap_exits_0_with_the_new_run_in_place(tmp_path, capsys,

@@ -11,6 +11,7 @@ step, so an interrupted run (Ctrl-C, a full disk, SIGKILL) leaves ``out`` as it 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 from pricewar.atomic_writes import (
     FolderLock,
     check_output_dir,
+    machine_lock_file,
     replacing_dir,
     resolved_output_dir,
 )
@@ -128,13 +130,15 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     ``out`` is checked before the run (:func:`pricewar.atomic_writes.check_output_dir`: writable, not
     a file, empty or an earlier run's folder) and replaced only once every output is written. A
     second run into the same ``out`` while this one runs fails at once
-    (:class:`~pricewar.atomic_writes.OutputError`: the lock ``.NAME.pricewar.lock`` beside it).
+    (:class:`~pricewar.atomic_writes.OutputError`; the lock file is in this machine's temporary
+    folder, :func:`~pricewar.atomic_writes.machine_lock_file`).
     Returns the summary table.
     """
     out = check_output_dir(out, replaces=RUN_OUTPUTS)
     if steps is not None:  # --steps wins over --set steps=...: record the steps that ran
         overrides = {**(overrides or {}), "steps": int(steps)}
-    with FolderLock(resolved_output_dir(out), "run", beside=True):
+    folder = Path(os.path.realpath(resolved_output_dir(out)))
+    with FolderLock(folder, "run", machine_lock_file("run", str(folder))):
         model = run_model(scenario, steps=steps, seed=seed, overrides=overrides,
                           progress=progress)
         frame = model_frame(model)

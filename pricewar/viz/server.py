@@ -116,12 +116,9 @@ def port_lock(port: int):
     """The lock one ``pricewar viz`` holds on ``HOST:port`` while it serves (a file in the
     temporary folder): a second one on the same port fails at once, even when both start
     together, before either server has bound the port."""
-    import tempfile
+    from pricewar.atomic_writes import FolderLock, machine_lock_file
 
-    from pricewar.atomic_writes import FolderLock
-
-    return FolderLock(Path(tempfile.gettempdir()) / f"pricewar-viz-{HOST}-{port}", "viz",
-                      beside=True)
+    return FolderLock(Path(f"{HOST}:{port}"), "viz", machine_lock_file("viz", f"{HOST}:{port}"))
 
 
 #: seconds the server may take to answer before ``pricewar viz`` gives up

@@ -30,6 +30,7 @@ from pricewar.calibrate.report import (
 )
 from pricewar.calibrate.spec import CalibrationSpec, load_calibration_spec
 from pricewar.runs.harness import json_ready
+from pricewar.sweep.backends import check_scheduler
 from pricewar.sweep.store import SweepStatus
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ def calibrate(spec, out: str | Path, *, quick: bool = False, workers: int = 1, s
         from pricewar.calibrate import npe
 
         npe.check_available()  # before any run, not after an hour of them
+    if scheduler is not None:
+        check_scheduler(scheduler)
     out = check_output_dir(out)
     simulate.prior_sweep(spec, quick)  # validated before the folder is made
     taken = [name for name in OUTPUT_FILES if (out / name).exists() and not (out / name).is_file()]

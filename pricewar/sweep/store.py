@@ -201,11 +201,15 @@ def content_digest(table) -> str:
     """SHA-256 of a pyarrow table's decoded content: column names, types and values (not its
     metadata nor the :data:`DIGEST_COLUMN`). A flipped bit that changes any stored value,
     name or type changes the digest."""
+    types = {field.name: str(field.type) for field in table.schema}
+    return _digest(types, table.to_pydict())
+
+
+def _digest(types: dict[str, str], columns: dict[str, list]) -> str:
     import hashlib
 
-    columns = sorted(name for name in table.column_names if name != DIGEST_COLUMN)
-    content = [[name, str(table.schema.field(name).type), table.column(name).to_pylist()]
-               for name in columns]
+    content = [[name, types[name], columns[name]] for name in sorted(columns)
+               if name != DIGEST_COLUMN]
     return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
 
 
@@ -213,26 +217,28 @@ def _run_id_of(path: Path) -> str:
     return path.name[len("run-"):-len(".parquet")]
 
 
-def _read_verified(path: Path, run_id: str, table=None):
-    """The one verified result row of ``path`` (a pyarrow table) or the reason it is
-    rejected. ``table``: its content from a dataset scan (read from the file if absent or if
-    the scan's shared schema changed its types)."""
+def _read_verified(path: Path, run_id: str, scanned: tuple[dict, list[dict]] | None = None):
+    """The verified result row of ``path`` (a dict) or the reason it is rejected.
+    ``scanned``: the column types and the rows of the file from a dataset scan (the file is
+    read on its own if absent, or if the scan's shared schema changed its content)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     for attempt in ("scan", "file"):
         try:  # a damaged file may fail to parse or hold undecodable text
-            if table is None or attempt == "file":
+            if scanned is None or attempt == "file":
                 table = pq.read_table(path)
-            if table.num_rows != 1:
-                return None, f"holds {table.num_rows} rows, a result holds one"
-            if DIGEST_COLUMN not in table.column_names or "run_id" not in table.column_names:
+                scanned = ({f.name: str(f.type) for f in table.schema}, table.to_pylist())
+            types, rows = scanned
+            if len(rows) != 1:
+                return None, f"holds {len(rows)} rows, a result holds one"
+            [row] = rows
+            if DIGEST_COLUMN not in row or "run_id" not in row:
                 return None, f"no {DIGEST_COLUMN} or run_id column (not a verified result)"
-            stored = table.column("run_id")[0].as_py()
-            if stored != run_id:
-                return None, f"holds the result of run {stored!r}, not of run {run_id}"
-            if table.column(DIGEST_COLUMN)[0].as_py() == content_digest(table):
-                return table, ""
+            if row["run_id"] != run_id:
+                return None, f"holds the result of run {row['run_id']!r}, not of run {run_id}"
+            if row[DIGEST_COLUMN] == _digest(types, {k: [v] for k, v in row.items()}):
+                return row, ""
         except (pa.ArrowException, OSError, ValueError) as error:  # UnicodeDecodeError too
             return None, _reason(error)
     return None, "its content does not match its digest (damaged)"
@@ -242,31 +248,41 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
 
 
-def _scan_tables(paths: list[Path]) -> dict[Path, object]:
-    """Every file's rows by one dataset scan (fast); files the scan cannot read are absent."""
+def _scan_rows(paths: list[Path]) -> dict[Path, tuple[dict, list[dict]]]:
+    """Every file's column types and rows, by one dataset scan (fast); empty if the scan
+    fails (a damaged file, a type that differs: the files are then read one by one)."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     try:
-        batches: dict[str, list] = {}
+        batches, owners = [], []
         for batch in ds.dataset([str(p) for p in paths], format="parquet").scanner(
                 ).scan_batches():
-            batches.setdefault(batch.fragment.path, []).append(batch.record_batch)
-    except (pa.ArrowException, OSError, ValueError):  # a damaged file, a type that differs
+            batches.append(batch.record_batch)
+            owners += [batch.fragment.path] * batch.record_batch.num_rows
+        if not batches:
+            return {}
+        table = pa.Table.from_batches(batches)
+        types = {field.name: str(field.type) for field in table.schema}
+        found: dict[Path, tuple[dict, list[dict]]] = {}
+        for owner, row in zip(owners, table.to_pylist(), strict=True):
+            found.setdefault(Path(owner), (types, []))[1].append(row)
+    except (pa.ArrowException, OSError, ValueError):
         return {}
-    return {Path(name): pa.Table.from_batches(parts) for name, parts in batches.items()}
+    return found
 
 
-def _verified_files(out: Path, folder: str, planned: set[str], move_unreadable: bool,
-                    keep_tables: bool) -> dict[str, object]:
-    """run_id -> verified table of the files ``run-<run_id>.parquet`` in ``out/folder``.
+def _verified_files(out: Path, folder: str, planned: set[str],
+                    move_unreadable: bool) -> dict[str, object]:
+    """run_id -> verified row (results, a dict) or True (time series) of the files
+    ``run-<run_id>.parquet`` in ``out/folder``.
 
     A file is accepted only if its name is exactly that of a planned run, it holds one row
     (results) or rows (time series) of that very run, and its content matches its digest.
     Every other file there (a stray copy, a file copied over another, a duplicated row, flipped
     bits, a truncated file) is quarantined (``move_unreadable``) or skipped with a warning."""
     paths = sorted((Path(out) / folder).glob("run-*.parquet"))
-    scanned = _scan_tables(paths) if folder == RESULTS else {}
+    scanned = _scan_rows(paths) if folder == RESULTS else {}
     accepted: dict[str, object] = {}
     for path in paths:
         run_id = _run_id_of(path)
@@ -277,7 +293,7 @@ def _verified_files(out: Path, folder: str, planned: set[str], move_unreadable: 
         else:
             table, reason = _read_verified_series(path, run_id)
         if table is not None:
-            accepted[run_id] = table if keep_tables else True
+            accepted[run_id] = table if folder == RESULTS else True
         elif move_unreadable:
             quarantine(Path(out), path, reason)
         else:
@@ -306,9 +322,8 @@ def _read_verified_series(path: Path, run_id: str):
     return table, ""
 
 
-def stored_results(out: Path, manifest: dict, move_unreadable: bool = False,
-                   keep_tables: bool = True) -> dict[str, object]:
-    """run_id -> verified result table of every finished run of the sweep in ``out``.
+def stored_results(out: Path, manifest: dict, move_unreadable: bool = False) -> dict[str, dict]:
+    """run_id -> verified result row of every finished run of the sweep in ``out``.
 
     A run counts as finished when its result file is verified (:func:`_verified_files`) and,
     if the sweep keeps time series and the run is ok, its time series file is verified too.
@@ -316,11 +331,11 @@ def stored_results(out: Path, manifest: dict, move_unreadable: bool = False,
     their runs run again; otherwise they are skipped with a warning."""
     out = Path(out)
     planned = {r["run_id"] for r in manifest["runs"]}
-    results = _verified_files(out, RESULTS, planned, move_unreadable, keep_tables=True)
+    results = _verified_files(out, RESULTS, planned, move_unreadable)
     if manifest["spec"].get("outputs", {}).get("timeseries") and (out / TIMESERIES).is_dir():
-        series = _verified_files(out, TIMESERIES, planned, move_unreadable, keep_tables=False)
-        for run_id in [r for r, t in results.items()
-                       if t.column("status")[0].as_py() == "ok" and r not in series]:
+        series = _verified_files(out, TIMESERIES, planned, move_unreadable)
+        for run_id in [r for r, row in results.items()
+                       if row["status"] == "ok" and r not in series]:
             log.warning("run %s has no verified time series: it runs again", run_id)
             del results[run_id]
     return results
@@ -328,8 +343,8 @@ def stored_results(out: Path, manifest: dict, move_unreadable: bool = False,
 
 def finished_runs(out: Path, manifest: dict, move_unreadable: bool = False) -> dict[str, str]:
     """run_id -> status of every finished run (:func:`stored_results`)."""
-    return {run_id: table.column("status")[0].as_py()
-            for run_id, table in stored_results(out, manifest, move_unreadable).items()}
+    return {run_id: row["status"]
+            for run_id, row in stored_results(out, manifest, move_unreadable).items()}
 
 
 def status_of(out: Path, manifest: dict, ran: int = 0) -> SweepStatus:
@@ -363,14 +378,13 @@ def load_results(out: str | Path) -> pd.DataFrame:
 
     out = Path(out)
     manifest = read_manifest(out)
-    tables = stored_results(out, manifest)
-    if not tables:
+    rows = stored_results(out, manifest)
+    if not rows:
         return pd.DataFrame(columns=["run_id", "seed", *manifest["spec"]["design"]["parameters"],
                                      *manifest["columns"], "status", "error", "warnings",
                                      "wall_seconds", "cpu_seconds", "host"])
-    order = dict.fromkeys(r["run_id"] for r in manifest["runs"] if r["run_id"] in tables)
-    frame = pa.concat_tables([tables[run_id] for run_id in order],
-                             promote_options="permissive").to_pandas()
+    order = dict.fromkeys(r["run_id"] for r in manifest["runs"] if r["run_id"] in rows)
+    frame = pa.Table.from_pylist([rows[run_id] for run_id in order]).to_pandas()
     return frame.drop(columns=[DIGEST_COLUMN])
 
 
@@ -383,7 +397,7 @@ def load_timeseries(out: str | Path) -> pd.DataFrame:
     manifest = read_manifest(out)
     if not sorted((out / TIMESERIES).glob("run-*.parquet")):
         raise SweepError(f"{out}: no time series (set outputs.timeseries = true in the spec)")
-    finished = stored_results(out, manifest, keep_tables=False)
+    finished = stored_results(out, manifest)
     order = [r for r in dict.fromkeys(r["run_id"] for r in manifest["runs"])
              if r in finished and (out / TIMESERIES / f"run-{r}.parquet").is_file()]
     if not order:

@@ -241,12 +241,16 @@ def test_compare_refuses_a_damaged_run_with_one_line(two_runs, tmp_path, capsys,
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize("where", ["a file", "inside a file"])
+@pytest.mark.parametrize("where", ["a file", "inside a file", "read-only"])
 def test_compare_checks_out_before_running(tmp_path, capsys, no_compare_runs, where):
     (tmp_path / "file.txt").write_text("not a folder")
-    out = {"a file": tmp_path / "file.txt", "inside a file": tmp_path / "file.txt" / "c"}[where]
-    code, _, err = run_cli(["compare", "baseline", "parity", "--out", str(out)], capsys)
-    one_line_error(code, err, "--out")
+    with contextlib.ExitStack() as stack:
+        out = {"a file": tmp_path / "file.txt", "inside a file": tmp_path / "file.txt" / "c",
+               "read-only": None}[where]
+        if out is None:
+            out = stack.enter_context(read_only_run(tmp_path / "ro")) / "compare"
+        code, _, err = run_cli(["compare", "baseline", "parity", "--out", str(out)], capsys)
+        one_line_error(code, err, "--out")
     assert (tmp_path / "file.txt").read_text() == "not a folder"
 
 

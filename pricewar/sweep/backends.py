@@ -7,12 +7,14 @@ A backend submits tasks, waits for any to finish and returns each outcome; ``dri
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import math
 import multiprocessing
 import os
 import re
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -47,6 +49,22 @@ def _init_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a SIGKILLed parent cannot stop its workers: they end themselves (~230 MB each otherwise)
     die_with_parent(parent_pid)
+
+
+@contextlib.contextmanager
+def _workers_born_ignoring_ctrl_c():
+    """Start worker processes with SIGINT ignored (a started process inherits it): a Ctrl-C on
+    the terminal reaches the whole process group, and a worker still importing pricewar would
+    otherwise die with a KeyboardInterrupt traceback (and leak its semaphores) before
+    :func:`_init_worker` runs. The parent's own Ctrl-C handler is restored right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -86,7 +104,8 @@ class _LocalBackend:
             initializer=_init_worker, initargs=(os.getpid(),))
 
     def submit(self, task):
-        return self.executor.submit(execute_run, task)
+        with _workers_born_ignoring_ctrl_c():  # submitting may start a worker
+            return self.executor.submit(execute_run, task)
 
     def wait_any(self, futures):
         return cf.wait(futures, return_when=cf.FIRST_COMPLETED).done

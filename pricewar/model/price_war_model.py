@@ -101,6 +101,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.overrides = dict(overrides)
         s = self.scenario
         self.warnings = health.RunWarnings(s.name)
+        health.check_size(self)  # before the (possibly long) build
         self.start_date = dt.date.fromisoformat(s.start_date)
         self.region_names: list[str] = list(s.regions)
         self.sector_names: list[str] = list(s.sectors)
@@ -151,6 +152,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions,
                                                            tiers=self.tier_names)
         self.datacollector.collect(self)
+        health.check_finite(self)
         health.check_run(self)
 
     # ------------------------------------------------------------------------------------------
@@ -168,6 +170,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self._exit_and_entry()
         health.check_step(self)
         self.datacollector.collect(self)
+        health.check_finite(self)
         self.running = self.steps < self.scenario.steps
 
     @property

@@ -11,13 +11,20 @@ step, so an interrupted run (Ctrl-C, a full disk, SIGKILL) leaves ``out`` as it 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pricewar.atomic_writes import check_output_dir, replacing_dir
+from pricewar.atomic_writes import (
+    FolderLock,
+    check_output_dir,
+    machine_lock_file,
+    replacing_dir,
+    resolved_output_dir,
+)
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
 from pricewar.runs.outputs import column_declarations, run_metadata, write_parquet
@@ -123,20 +130,28 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     (the fully resolved scenario, reproducing the run with ``pricewar run out/scenario.toml``).
 
     ``out`` is checked before the run (:func:`pricewar.atomic_writes.check_output_dir`: writable, not
-    a file, empty or an earlier run's folder) and replaced only once every output is written.
+    a file, empty or an earlier run's folder) and replaced only once every output is written. A
+    second run into the same ``out`` while this one runs fails at once
+    (:class:`~pricewar.atomic_writes.OutputError`; the lock file is in this machine's temporary
+    folder, :func:`~pricewar.atomic_writes.machine_lock_file`).
     Returns the summary table.
     """
     out = check_output_dir(out, replaces=RUN_OUTPUTS)
-    model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=progress)
-    frame = model_frame(model)
-    from_file = isinstance(scenario, str | Path) and Path(scenario).suffix == ".toml"
-    meta = run_metadata(model, seed, overrides, scenario_file=scenario if from_file else None)
-    header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
-              f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
-    header += "".join(f"# warning: {warning}\n" for warning in model.warnings)
-    write_run(out, {"model.parquet": frame, "agents.parquet": agents_frame(model)},
-              {"scenario.toml": header + model.scenario.to_toml()}, metadata=meta,
-              producer_regions=model.regions.producer_regions)
+    if steps is not None:  # --steps wins over --set steps=...: record the steps that ran
+        overrides = {**(overrides or {}), "steps": int(steps)}
+    folder = Path(os.path.realpath(resolved_output_dir(out)))
+    with FolderLock(folder, "run", machine_lock_file("run", str(folder))):
+        model = run_model(scenario, steps=steps, seed=seed, overrides=overrides,
+                          progress=progress)
+        frame = model_frame(model)
+        from_file = isinstance(scenario, str | Path) and Path(scenario).suffix == ".toml"
+        meta = run_metadata(model, seed, overrides, scenario_file=scenario if from_file else None)
+        header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
+                  f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
+        header += "".join(f"# warning: {warning}\n" for warning in model.warnings)
+        write_run(out, {"model.parquet": frame, "agents.parquet": agents_frame(model)},
+                  {"scenario.toml": header + model.scenario.to_toml()}, metadata=meta,
+                  producer_regions=model.regions.producer_regions)
     return summary_table(frame)
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pricewar.atomic_writes import check_output_dir
 from pricewar.errors import PricewarError
 from pricewar.studies.experiments import EXPERIMENTS, run_experiment
 
@@ -83,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
     """Run every experiment (or ``--only`` some), print one line each and write their headline
     numbers to ``<out>/headlines.json`` (one JSON object by experiment name)."""
     check_scenario(args.scenario)
+    check_output_dir(output_directory(args))  # a file, inside a file, read-only: before work
     names = args.only or list(EXPERIMENTS)
     out = output_directory(args)
     headlines = {}
@@ -111,6 +113,7 @@ def script_main(name: str, argv: list[str] | None, description: str | None = Non
     args = parser.parse_args(argv)
     try:
         check_scenario(args.scenario)
+        check_output_dir(output_directory(args))
     except PricewarError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     start = time.perf_counter()

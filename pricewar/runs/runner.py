@@ -137,8 +137,9 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     Returns the summary table.
     """
     out = check_output_dir(out, replaces=RUN_OUTPUTS)
-    if steps is not None:  # --steps wins over --set steps=...: record the steps that ran
-        overrides = {**(overrides or {}), "steps": int(steps)}
+    if steps is not None and "steps" in (overrides or {}):
+        # --steps wins over --set steps=...: record the steps that ran (pricewar.steps too)
+        overrides = {**overrides, "steps": int(steps)}
     folder = Path(os.path.realpath(resolved_output_dir(out)))
     with FolderLock(folder, "run", machine_lock_file("run", str(folder))):
         model = run_model(scenario, steps=steps, seed=seed, overrides=overrides,

@@ -53,7 +53,8 @@ def main() -> int:
                 if prepare is not None:
                     prepare()
                 page.wait_for_timeout(500)  # let the last images paint
-                page.screenshot(path=args.out / name)
+                # the whole page: a viewport-high picture cut the lower panels mid-label
+                page.screenshot(path=args.out / name, full_page=True)
                 print(f"wrote {args.out / name}")
         except Exception:
             print(log.read_text()[-3000:])

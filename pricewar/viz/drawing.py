@@ -33,14 +33,22 @@ LERNER_COLOR = "#8c564b"
 #: the time axis spans at least this many steps (half a year of weekly steps)
 MIN_SPAN_STEPS = 26
 HHI_COLOR = "#17becf"
-#: open- and closed-weight families
-OPEN_COLOR, CLOSED_COLOR = "#2ca02c", "#9467bd"
+#: open- and closed-weight families' prices, and the open-weight share (its own colour: a price
+#: and a share must not read as one quantity)
+OPEN_COLOR, CLOSED_COLOR, OPEN_SHARE_COLOR = "#2ca02c", "#9467bd", "#444444"
 #: the cheapest price at or above a tier, drawn as a reference line
 CHEAPEST_COLOR = "#7f7f7f"
 #: network columns: layer index, node kind, marker, title
 LAYERS = ((0, "segment", "s", "consumer segments\n(region x sector)"),
           (1, "platform", "D", "platforms"),
           (2, "producer", "o", "producers"))
+
+
+def set_title(ax, text: str, **kwargs) -> None:
+    """``ax.set_title`` at a fixed height (1.0, plus ``pad``): matplotlib's automatic title
+    position measures every tick label of the axes and its twins on each draw, about a fifth of
+    the app's drawing time; these axes have nothing above them to avoid."""
+    ax.set_title(text, y=1.0, **kwargs)
 
 
 def new_figure(width_in: float, height_in: float, *, left=0.12, right=0.97, bottom=0.14,
@@ -200,7 +208,7 @@ def draw_network_flows(ax, graph: nx.DiGraph, pos: dict, flows: NetworkFlows,
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
               ncol=len(handles), fontsize=7.5, frameon=False, handletextpad=0.3,
               columnspacing=0.8)
-    ax.set_title(f"Market network, step {step} ({date}): edge width ~ flow, "
+    set_title(ax, f"Market network, step {step} ({date}): edge width ~ flow, "
                  f"node area ~ throughput", fontsize=9, pad=24)
     ax.set_axis_off()
 
@@ -259,7 +267,7 @@ def draw_cost_bars(ax, breakdown: dict[str, dict[str, float]], step: int) -> Non
     ax.set_xticks(x, regions)
     ax.set_ylabel("USD per M tokens")
     dollar_axis(ax)
-    ax.set_title(f"Unit cost by producer region, step {step}", fontsize=10)
+    set_title(ax, f"Unit cost by producer region, step {step}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=3)
     ax.set_ylim(0, max(float(bottom.max()), 1e-9) * 1.3)
 
@@ -314,7 +322,7 @@ def draw_time_series(ax, axis: TimeAxis, frame: pd.DataFrame,
         ax.plot(axis.dates, frame[column].to_numpy(), label=label, color=colour, marker=marker,
                 markersize=4)
         top = max(top, float(np.nanmax(frame[column].to_numpy())))
-    ax.set_title(title, fontsize=10)
+    set_title(ax, title, fontsize=10)
     ax.set_ylabel(ylabel)
     # an all-zero series (no unserved demand) gets a visible 0..1 axis, not -0.05..0.05
     ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
@@ -336,7 +344,7 @@ def draw_market_power(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
                     marker=marker, markersize=4, label="HHI (right axis)")
     twin.set_ylim(0, max(0.05, 1.3 * float(frame["hhi"].max())))
     twin.set_ylabel("HHI (0-1)", color=HHI_COLOR)
-    ax.set_title("Market power: Lerner index and HHI", fontsize=10)
+    set_title(ax, "Market power: Lerner index and HHI", fontsize=10)
     _time_axis(ax, axis)
     ax.legend(lerner + hhi, [line.get_label() for line in lerner + hhi], fontsize=7.5,
               loc="lower right")
@@ -357,12 +365,12 @@ def draw_open_closed(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
     ax.set_ylabel("USD per M tokens")
     dollar_axis(ax)
     twin = ax.twinx()
-    lines += twin.plot(axis.dates, frame["share_open"].to_numpy(dtype=float), color=OPEN_COLOR,
-                       linestyle="--", marker=marker, markersize=4,
+    lines += twin.plot(axis.dates, frame["share_open"].to_numpy(dtype=float),
+                       color=OPEN_SHARE_COLOR, linestyle="--", marker=marker, markersize=4,
                        label="open-weight share (right axis)")
     twin.set_ylim(0, 1)
-    twin.set_ylabel("share of served tokens (0-1)")
-    ax.set_title("Open vs closed weights: price and share", fontsize=10)
+    twin.set_ylabel("open-weight share (0-1)", color=OPEN_SHARE_COLOR)
+    set_title(ax, "Open vs closed weights: price and share", fontsize=10)
     _time_axis(ax, axis)
     ax.legend(lines, [line.get_label() for line in lines], fontsize=7.5, loc="lower left")
 
@@ -401,7 +409,7 @@ def draw_tier_prices(ax, axis: TimeAxis, frame: pd.DataFrame, tier: str, step: i
     ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
     ax.set_ylabel("USD per M tokens")
     dollar_axis(ax)
-    ax.set_title(f"CN vs US price at tier {tier}, step {step}", fontsize=10)
+    set_title(ax, f"CN vs US price at tier {tier}, step {step}", fontsize=10)
     _time_axis(ax, axis)
     ax.legend(fontsize=7.5, loc="best")
 
@@ -435,7 +443,7 @@ def draw_comparison(axes, axis: TimeAxis, frame_a: pd.DataFrame, frame_b: pd.Dat
                 ax.plot(axis.dates[: len(values)], values, color=colour, linestyle=style,
                         marker=marker, markersize=4)
                 top = max(top, float(np.nanmax(values)))
-        ax.set_title(title, fontsize=10)
+        set_title(ax, title, fontsize=10)
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
         format_value_axis(ax, unit)

@@ -44,13 +44,6 @@ LAYERS = ((0, "segment", "s", "consumer segments\n(region x sector)"),
           (2, "producer", "o", "producers"))
 
 
-def set_title(ax, text: str, **kwargs) -> None:
-    """``ax.set_title`` at a fixed height (1.0, plus ``pad``): matplotlib's automatic title
-    position measures every tick label of the axes and its twins on each draw, about a fifth of
-    the app's drawing time; these axes have nothing above them to avoid."""
-    ax.set_title(text, y=1.0, **kwargs)
-
-
 def new_figure(width_in: float, height_in: float, *, left=0.12, right=0.97, bottom=0.14,
                top=0.9):
     """A pyplot-free figure with one axes and fixed margins (fractions of the figure)."""
@@ -208,7 +201,7 @@ def draw_network_flows(ax, graph: nx.DiGraph, pos: dict, flows: NetworkFlows,
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
               ncol=len(handles), fontsize=7.5, frameon=False, handletextpad=0.3,
               columnspacing=0.8)
-    set_title(ax, f"Market network, step {step} ({date}): edge width ~ flow, "
+    ax.set_title(f"Market network, step {step} ({date}): edge width ~ flow, "
                  f"node area ~ throughput", fontsize=9, pad=24)
     ax.set_axis_off()
 
@@ -267,7 +260,7 @@ def draw_cost_bars(ax, breakdown: dict[str, dict[str, float]], step: int) -> Non
     ax.set_xticks(x, regions)
     ax.set_ylabel("USD per M tokens")
     dollar_axis(ax)
-    set_title(ax, f"Unit cost by producer region, step {step}", fontsize=10)
+    ax.set_title(f"Unit cost by producer region, step {step}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=3)
     ax.set_ylim(0, max(float(bottom.max()), 1e-9) * 1.3)
 
@@ -322,7 +315,7 @@ def draw_time_series(ax, axis: TimeAxis, frame: pd.DataFrame,
         ax.plot(axis.dates, frame[column].to_numpy(), label=label, color=colour, marker=marker,
                 markersize=4)
         top = max(top, float(np.nanmax(frame[column].to_numpy())))
-    set_title(ax, title, fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.set_ylabel(ylabel)
     # an all-zero series (no unserved demand) gets a visible 0..1 axis, not -0.05..0.05
     ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
@@ -344,7 +337,7 @@ def draw_market_power(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
                     marker=marker, markersize=4, label="HHI (right axis)")
     twin.set_ylim(0, max(0.05, 1.3 * float(frame["hhi"].max())))
     twin.set_ylabel("HHI (0-1)", color=HHI_COLOR)
-    set_title(ax, "Market power: Lerner index and HHI", fontsize=10)
+    ax.set_title("Market power: Lerner index and HHI", fontsize=10)
     _time_axis(ax, axis)
     ax.legend(lerner + hhi, [line.get_label() for line in lerner + hhi], fontsize=7.5,
               loc="lower right")
@@ -370,7 +363,7 @@ def draw_open_closed(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
                        label="open-weight share (right axis)")
     twin.set_ylim(0, 1)
     twin.set_ylabel("open-weight share (0-1)", color=OPEN_SHARE_COLOR)
-    set_title(ax, "Open vs closed weights: price and share", fontsize=10)
+    ax.set_title("Open vs closed weights: price and share", fontsize=10)
     _time_axis(ax, axis)
     ax.legend(lines, [line.get_label() for line in lines], fontsize=7.5, loc="lower left")
 
@@ -409,7 +402,7 @@ def draw_tier_prices(ax, axis: TimeAxis, frame: pd.DataFrame, tier: str, step: i
     ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
     ax.set_ylabel("USD per M tokens")
     dollar_axis(ax)
-    set_title(ax, f"CN vs US price at tier {tier}, step {step}", fontsize=10)
+    ax.set_title(f"CN vs US price at tier {tier}, step {step}", fontsize=10)
     _time_axis(ax, axis)
     ax.legend(fontsize=7.5, loc="best")
 
@@ -443,7 +436,7 @@ def draw_comparison(axes, axis: TimeAxis, frame_a: pd.DataFrame, frame_b: pd.Dat
                 ax.plot(axis.dates[: len(values)], values, color=colour, linestyle=style,
                         marker=marker, markersize=4)
                 top = max(top, float(np.nanmax(values)))
-        set_title(ax, title, fontsize=10)
+        ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
         format_value_axis(ax, unit)

@@ -21,7 +21,7 @@ for every family of a tier (McFadden's consistency with random utility)::
     s_{r|f} = exp((v_r - I_mf) / lambda_F),  s_{f|t} = exp((I_mf - J_mt) / lambda_T),
     s_t = exp(J_mt - IV_mc),                 s_r = s_{r|f} s_{f|t} s_t
 
-(Berry 1994, eq. 26-27, for one level; Verboven 1996, eq. 7-9, for two.) Each class's volume
+(Berry 1994, eq. 26-27, for one level; Verboven 1996 for two; Train 2009, ch. 4.) Each class's volume
 follows an isoelastic upper level in its CES price index ``P_mc = exp(-IV_mc / alpha_mc)``
 (log form; the existing kernel's ``X_j`` of docs/ODD.md §6.2 for each segment-class)::
 

@@ -4,7 +4,7 @@ Not yet wired into the model (docs/ODD.md §6.2c). Notation of :mod:`~pricewar.k
 class ``c`` of segment ``m`` and route ``k`` (product ``a``), ``kappa_F = 1/lambda_F -
 1/lambda_T >= 0``, ``kappa_T = 1/lambda_T - 1 >= 0``, ``mu_mc = 1 - eta_m/alpha_mc`` and
 ``t_k = alpha_mc phi'(P_k)``. Differentiating the three-level shares (McFadden 1978; Verboven
-1996, eq. 10 for two levels) and the upper level (``d IV_mc / d v_k = s_k``)::
+1996 for two levels) and the upper level (``d IV_mc / d v_k = s_k``)::
 
     d log x_r / d v_k = 1[r=k]/lambda_F - kappa_F s_{k|f} 1[r in f] - kappa_T s_{k|t} 1[r in t]
                         - mu_mc s_k
@@ -42,6 +42,8 @@ from pricewar.kernel.arrays import float_array
 from pricewar.kernel.gnl import GNLDemand, GNLMarket, gnl_demand, gnl_market
 
 _MAX_JACOBIAN_PAIRS = 10_000_000
+_ANDERSON_DEPTH = 5
+_ANDERSON_PATIENCE = 30
 
 
 def _route_terms(market: GNLMarket, demand: GNLDemand):
@@ -142,15 +144,29 @@ def _zeta_step(market: GNLMarket, price: np.ndarray, cost: np.ndarray):
     deriv = gnl_derivatives(market, demand, markup=price - cost)
     with np.errstate(divide="ignore", invalid="ignore"):
         target = cost + (demand.product_demand + deriv.phi) / deriv.lam
-    # a product without demand (shares underflowed) keeps its price
-    target = np.where(deriv.lam > 0, target, price)
+    sold = deriv.lam > 0
+    if not sold.all():  # shares underflowed: the markup in the limit of a vanishing share,
+        # lambda_F / (alpha phi'(P)), for the product's most price-sensitive route and class
+        limit = np.full(market.n_products, np.inf)
+        np.minimum.at(limit, market.route_product,
+                      (market.route_lambda_family / demand.route_slope).min(axis=0))
+        target = np.where(sold, target, cost + limit)
     return target, demand
 
 
 def _iterate(market, cost, price, update, tol, max_iter, damping, what):
+    """The zeta fixed point ``x <- x + damping f``, ``f = zeta(x) - x``, with Anderson
+    acceleration (Walker & Ni 2011, depth ``_ANDERSON_DEPTH``, least squares weighted by
+    ``1/x``): where a firm faces an elasticity near 1 (``eta -> 1`` with no outside option) the
+    plain map contracts by only ``1 - (eta - 1)/alpha`` a step. An extrapolated price that is not
+    positive falls back on the plain step; a residual 10 times the best seen restarts from the
+    best point with a plain step, and ``_ANDERSON_PATIENCE`` steps without a new best residual
+    turn the acceleration off (the plain map from the best point)."""
     if not 0 < damping <= 1:
         raise KernelInputError(f"damping must lie in (0, 1], got {damping!r}")
-    residual = np.inf
+    residual, best = np.inf, (np.inf, price, None)
+    points, images = [], []
+    accelerate, since_best = True, 0
     for iteration in range(1, max_iter + 1):
         target, demand = _zeta_step(market, price, cost)
         change = np.where(update, target - price, 0.0)
@@ -158,9 +174,32 @@ def _iterate(market, cost, price, update, tol, max_iter, damping, what):
         if residual <= tol:
             return NashResult(price=price, residual=residual, iterations=iteration,
                               demand=demand)
-        if not np.isfinite(residual):
-            break
-        price = price + damping * change
+        since_best += 1
+        if accelerate and since_best > _ANDERSON_PATIENCE:
+            accelerate, residual = False, np.inf  # stagnating: plain map from the best point
+        if not np.isfinite(residual) or (accelerate and residual > 10 * best[0]):
+            if best[2] is None:
+                break
+            points, images = [], []  # restart from the best point with a plain step
+            price = best[1] + damping * best[2]
+            continue
+        if residual < best[0]:
+            best, since_best = (residual, price, change), 0
+        points.append(price)
+        images.append(price + damping * change)
+        del points[:-_ANDERSON_DEPTH - 1], images[:-_ANDERSON_DEPTH - 1]
+        step = images[-1]
+        if accelerate and len(points) > 1:
+            d_image = np.diff(np.array(images), axis=0).T
+            d_change = d_image - np.diff(np.array(points), axis=0).T
+            weight = 1.0 / np.abs(price)
+            gamma = np.linalg.lstsq(d_change * weight[:, None], (step - price) * weight,
+                                    rcond=None)[0]
+            candidate = step - d_image @ gamma
+            if np.isfinite(candidate).all() and (
+                    candidate + market.product_price_offset > 0).all() and (candidate > 0).all():
+                step = candidate
+        price = step
     raise ConvergenceError(f"{what}: no convergence in {max_iter} iterations (last relative "
                            f"price change {residual:.3g}, tol {tol:g})", residual, max_iter)
 
@@ -175,10 +214,11 @@ def _costs_and_start(market: GNLMarket, cost, initial_price):
     return cost, float_array("initial_price", initial_price, market.n_products).copy()
 
 
-def gnl_bertrand_nash(market: GNLMarket, cost, initial_price=None, *, tol: float = 1e-13,
+def gnl_bertrand_nash(market: GNLMarket, cost, initial_price=None, *, tol: float = 1e-12,
                       max_iter: int = 100_000, damping: float = 1.0) -> NashResult:
     """Bertrand-Nash prices of the multi-product firms by the (damped) zeta fixed point
-    ``p <- p + damping (c + (Q + Phi)/Lambda - p)``; raises ConvergenceError past ``max_iter``.
+    ``p <- p + damping (c + (Q + Phi)/Lambda - p)``, Anderson-accelerated; raises
+    ConvergenceError past ``max_iter``.
 
     ``cost`` marginal cost per product, USD/Mtok (> 0 in the log form without offset).
     """
@@ -187,7 +227,7 @@ def gnl_bertrand_nash(market: GNLMarket, cost, initial_price=None, *, tol: float
                     damping, "gnl_bertrand_nash")
 
 
-def gnl_best_response(market: GNLMarket, price, cost, firm: int, *, tol: float = 1e-13,
+def gnl_best_response(market: GNLMarket, price, cost, firm: int, *, tol: float = 1e-12,
                       max_iter: int = 100_000, damping: float = 1.0) -> NashResult:
     """Firm ``firm``'s best response: its products' prices solving its first-order conditions
     with every rival's price held at ``price`` (the zeta map on its products only)."""

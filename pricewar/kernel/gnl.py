@@ -128,6 +128,8 @@ class GNLMarket:
     segment_demand (Mtok/step), segment_eta, segment_outside_utility (utils, -inf none) : (M,)
     route_firm_family, route_firm_tier, route_firm_segment : (n,), index of the (run, firm) pair
         of each route, for the firms' margin-weighted volumes
+    route_alpha, route_inelastic : (K, n), ``alpha_mc`` and ``mu_mc = 1 - eta_m/alpha_mc`` of
+        each route's segment, per class (cached: read at every evaluation)
     """
 
     segment_ptr: np.ndarray
@@ -156,6 +158,8 @@ class GNLMarket:
     route_firm_family: np.ndarray
     route_firm_tier: np.ndarray
     route_firm_segment: np.ndarray
+    route_alpha: np.ndarray
+    route_inelastic: np.ndarray
     price_form: str
 
     @property
@@ -289,6 +293,8 @@ def gnl_market(segment_ptr, route_product, route_utility, *, product_tier, produ
         route_firm_family=_pair_index(route_family, route_firm, n_products),
         route_firm_tier=_pair_index(route_tier, route_firm, n_products),
         route_firm_segment=_pair_index(segment, route_firm, n_products),
+        route_alpha=np.ascontiguousarray(alpha[segment].T),
+        route_inelastic=np.ascontiguousarray((1.0 - eta[:, None] / alpha)[segment].T),
         price_form=price_form)
 
 
@@ -357,7 +363,7 @@ def gnl_demand(market: GNLMarket, price) -> GNLDemand:
         phi, phi_prime = np.log(route_price), 1.0 / route_price
     else:
         phi, phi_prime = route_price, np.ones_like(route_price)
-    route_alpha = market.class_alpha[market.route_segment].T  # (K, n)
+    route_alpha = market.route_alpha  # (K, n)
     value = market.route_utility - route_alpha * phi
     lam_f, lam_t = market.route_lambda_family, market.route_lambda_tier
     fam_start = market.family_start

@@ -49,8 +49,7 @@ _ANDERSON_PATIENCE = 30
 def _route_terms(market: GNLMarket, demand: GNLDemand):
     """``kappa_F`` (n,), ``kappa_T`` (n,) and ``mu`` (K, n) per stored route."""
     inv_f, inv_t = 1.0 / market.route_lambda_family, 1.0 / market.route_lambda_tier
-    mu = (1.0 - market.segment_eta[:, None] / market.class_alpha)[market.route_segment].T
-    return inv_f - inv_t, inv_t - 1.0, mu
+    return inv_f - inv_t, inv_t - 1.0, market.route_inelastic
 
 
 def _per_product(market: GNLMarket, route_values: np.ndarray) -> np.ndarray:

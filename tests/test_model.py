@@ -25,8 +25,10 @@ def _frames(seed, steps=12, **overrides):
 def test_agents_are_mesa_agents_viewing_model_arrays():
     model = PriceWarModel("baseline", seed=3, **SMALL)
     producers = model.agents_by_type[TokenProducer]
-    assert len(producers) == 32  # 10 owner-hosts and 22 independent hosts
-    assert len(model.agents_by_type[PlatformOperator]) == 10
+    scenario = load_scenario("baseline")  # the counts are the data's (owner and independent hosts)
+    assert len(producers) == sum(g.count for g in scenario.producers.values())
+    assert len(model.agents_by_type[PlatformOperator]) == \
+        sum(g.count for g in scenario.platforms.values())
     assert len(model.agents_by_type[IndustrialConsumer]) == 250
     agent = producers[0]
     model.producer_price[agent.index] = 123.0
@@ -257,7 +259,8 @@ def test_a_scenario_with_short_runways_and_nash_pricing_ends_in_exits():
     model = run_model("price_war", steps=32, seed=1, overrides=SMALL, progress=False)
     frame = model_frame(model)
     assert frame["exits_total"].iloc[-1] > 0
-    assert model.metrics["active_producers"] < 32
+    assert model.metrics["active_producers"] < \
+        sum(g.count for g in load_scenario("price_war").producers.values())
 
 
 def test_every_producer_array_is_resized_on_exit_and_entry():

@@ -377,6 +377,7 @@ def strategy_of_this_process_only():
     STRATEGY_REGISTRY.pop("this_process_only")
 
 
+@pytest.mark.integration
 def test_dask_gives_the_same_results_as_local_processes(tmp_path, dask_scheduler,
                                                          strategy_of_this_process_only):
     design = {"kind": "lhs", "samples": 6, "seed": 2, "parameters": {

@@ -17,7 +17,8 @@ TINY = 100  # unit behaviour of one model: agents, strategies, reporters
 SMALL = 125  # CLI runs, sweeps, faults and bounds: a run is about a second
 MEDIUM = 250  # model dynamics over tens of steps (market shares, exits, network)
 
-#: Pre-parsed override mappings and their ``--set`` form, for ``PriceWarModel(**...)``,
+#: Override mappings (never mutate them: copy with ``{**SMALL_OVERRIDES, ...}``) and their
+#: ``--set`` form, for ``PriceWarModel(**...)``,
 #: ``run_model(overrides=...)``, sweep specs' ``fixed`` and the command line.
 TINY_OVERRIDES = {"n_consumers": TINY}
 SMALL_OVERRIDES = {"n_consumers": SMALL}

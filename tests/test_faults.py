@@ -299,6 +299,7 @@ def answers(port: int) -> bool:
         return client.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.integration  # starts the real app server
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_sigkill_of_viz_leaves_no_server_answering(tmp_path):
     pytest.importorskip("solara")

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
+from conftest import MEDIUM_OVERRIDES
 
 from pricewar.errors import ScenarioError
 from pricewar.model import PriceWarModel
@@ -13,7 +14,7 @@ from pricewar.model.metrics import MODEL_METRICS
 from pricewar.runs.runner import agents_frame, model_frame, run_model
 from pricewar.scenario import load_scenario
 
-SMALL = {"n_consumers": 250}
+SMALL = MEDIUM_OVERRIDES
 
 
 def _frames(seed, steps=12, **overrides):

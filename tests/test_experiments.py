@@ -351,6 +351,7 @@ def test_an_unknown_scenario_is_refused_in_one_line_before_any_run(tmp_path, cap
     assert not out.exists()
 
 
+@pytest.mark.integration
 def test_pricewar_figures_quick_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "figures"
     assert cli.main(["figures", "--quick", "--no-progress", "--out", str(out)]) == 0

@@ -36,8 +36,12 @@ run: $(STAMP)
 	$(BIN)/pricewar run baseline --out $(OUT)
 
 # pytest exits 5 when it collects no test: that is a broken suite, not a pass.
+# --dist loadfile sends each test file to one worker, so a module- or file-local session fixture
+# (the calibration recovery's 250 runs, the browser tests' server) is built once. (--dist
+# loadgroup with xdist_group marks did not group anything with pytest 9.2: xdist 3.8 renames
+# `item._nodeid`, which pytest 9.2 no longer reads, so every test stayed its own group.)
 test: $(TEST_STAMP) chromium
-	@$(BIN)/python -m pytest -q -n 2 --dist loadgroup; rc=$$?; \
+	@$(BIN)/python -m pytest -q -n 2 --dist loadfile; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
 	exit $$rc
 

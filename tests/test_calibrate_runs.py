@@ -166,10 +166,6 @@ def recovered(tmp_path_factory):
     return data, out, first, again
 
 
-recovery_group = pytest.mark.xdist_group("calibrate-recovery")
-
-
-@recovery_group
 def test_recovery_truth_is_inside_the_posterior_90_percent_intervals(recovered):
     _, _, result, _ = recovered
     table = result.parameters.set_index("parameter")
@@ -184,7 +180,6 @@ def test_recovery_truth_is_inside_the_posterior_90_percent_intervals(recovered):
                                          table.loc["demand_growth", "q95"]))
 
 
-@recovery_group
 def test_recovery_moves_away_from_the_truth_when_the_data_come_from_elsewhere(recovered,
                                                                               tmp_path):
     """The negative control of the recovery test: the same prior runs (resumed, not rerun), the
@@ -201,7 +196,6 @@ def test_recovery_moves_away_from_the_truth_when_the_data_come_from_elsewhere(re
     assert not row["q05"] <= TRUTH["demand_growth"] <= row["q95"], row
 
 
-@recovery_group
 def test_summaries_of_stored_runs_name_a_reporter_the_runs_lack(recovered):
     _, out, _, _ = recovered
     data = recovery_spec(simulations=250, n_consumers=100)
@@ -211,7 +205,6 @@ def test_summaries_of_stored_runs_name_a_reporter_the_runs_lack(recovered):
         simulate.summaries(out / "prior", spec.targets, spec.names)
 
 
-@recovery_group
 def test_recovery_fitted_targets_are_reproduced_by_the_posterior(recovered):
     _, _, result, _ = recovered
     checks = result.checks.set_index("target")
@@ -221,7 +214,6 @@ def test_recovery_fitted_targets_are_reproduced_by_the_posterior(recovered):
     assert (checks["runs"] == 10).all()
 
 
-@recovery_group
 def test_running_again_resumes_without_new_runs_and_same_posterior(recovered):
     _, _, first, again = recovered
     assert first.prior_status.ran == 250 and first.predictive_status.ran == 10
@@ -229,7 +221,6 @@ def test_running_again_resumes_without_new_runs_and_same_posterior(recovered):
     pd.testing.assert_frame_equal(first.draws, again.draws)
 
 
-@recovery_group
 def test_outputs_are_written_and_the_calibrated_scenario_loads(recovered):
     data, out, result, _ = recovered
     for name in ("posterior.parquet", "posterior_marginals.png", "posterior_predictive.png",
@@ -254,7 +245,6 @@ def test_outputs_are_written_and_the_calibrated_scenario_loads(recovered):
     assert {r["parameter"] for r in summary["identification"]} == set(TRUTH)
 
 
-@recovery_group
 def test_posterior_overrides_are_draws_inside_the_prior(recovered):
     _, out, result, _ = recovered
     draws = posterior_overrides(out, 200, seed=1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SMALL_SET
 
 from pricewar.cli import main
 
@@ -16,7 +17,7 @@ from pricewar.cli import main
 def test_run_writes_outputs_and_replays_from_resolved_scenario(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["run", "baseline", "--steps", "6", "--seed", "4", "--set", "electricity_cn_west=0.03",
-            "--set", "n_consumers=125", "--out", str(out), "--quiet"]
+            *SMALL_SET, "--out", str(out), "--quiet"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "price_avg" in printed and "model.parquet" in printed

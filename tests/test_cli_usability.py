@@ -62,6 +62,7 @@ def test_quick_figures_go_to_a_scratch_folder_unless_told_otherwise(tmp_path):
         == tmp_path
 
 
+@pytest.mark.integration
 def test_quick_figures_leave_figures_alone(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["figures", "--quick", "--quiet", "--only", "cost_waterfall"]) == 0

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import pytest
+from conftest import TINY_OVERRIDES, set_flags
 
 from pricewar.cli import main
 from pricewar.runs import comparison
 from pricewar.runs.runner import model_frame, run_model
 
-SMALL = ["--steps", "4", "--set", "n_consumers=100", "--quiet"]
+SMALL = ["--steps", "4", *set_flags(TINY_OVERRIDES), "--quiet"]
 
 
+@functools.cache  # each (scenario, seed) is run once per process; the rows are read-only
 def _final(scenario: str, seed: int, **overrides) -> pd.Series:
-    model = run_model(scenario, steps=4, seed=seed, overrides={"n_consumers": 100, **overrides},
+    model = run_model(scenario, steps=4, seed=seed, overrides={**TINY_OVERRIDES, **overrides},
                       progress=False)
     return model_frame(model).iloc[-1]
 
@@ -73,8 +77,8 @@ def test_two_lever_settings_of_one_scenario(tmp_path, capsys):
 
 
 def test_identical_sides_differ_by_nothing():
-    a = comparison.load_side("parity", seeds=(3,), steps=2, overrides={"n_consumers": 100})
-    b = comparison.load_side("parity", seeds=(3,), steps=2, overrides={"n_consumers": 100})
+    a = comparison.load_side("parity", seeds=(3,), steps=2, overrides=TINY_OVERRIDES)
+    b = comparison.load_side("parity", seeds=(3,), steps=2, overrides=TINY_OVERRIDES)
     table = comparison.difference_table(a, b)
     assert (table["B - A"] == 0).all()
     assert table.attrs["step"] == 2

@@ -291,6 +291,7 @@ def test_decline_factor_of_an_exact_exponential():
     assert decline_factor_per_year(step, price, 7.0) == pytest.approx(5.0)
 
 
+@pytest.mark.integration
 def test_headlines_are_finite_json(tmp_path, capsys):
     out = tmp_path / "figs"
     assert cli.main(["figures", "--quick", "--no-progress", "--out", str(out),
@@ -311,6 +312,7 @@ def svg_texts(path: Path) -> str:
     return " ".join(re.findall(r"<!-- (.*?) -->", path.read_text()))
 
 
+@pytest.mark.integration
 def test_pricewar_figures_runs_another_scenario_and_names_it(tmp_path, capsys):
     runs = {}
     for scenario in ("baseline", "calibrated"):
@@ -353,6 +355,7 @@ def test_an_unknown_scenario_is_refused_in_one_line_before_any_run(tmp_path, cap
     assert not out.exists()
 
 
+@pytest.mark.integration
 def test_pricewar_figures_quick_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "figures"
     assert cli.main(["figures", "--quick", "--no-progress", "--out", str(out)]) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,21 +18,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tomli_w
+from conftest import BASELINE_RUN, SMALL_OVERRIDES, baseline_frames, run_cli, set_flags
 
 from pricewar.cli import main
 from pricewar.runs import runner
 from pricewar.testing.signals import default_sigint
 
-RUN = ["run", "baseline", "--steps", "2", "--set", "n_consumers=125", "--quiet"]
+RUN = ["run", "baseline", "--steps", str(BASELINE_RUN["steps"]),
+       *set_flags(BASELINE_RUN["overrides"]), "--quiet"]
 OUTPUTS = ("model.parquet", "agents.parquet", "scenario.toml")
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    return code, capsys.readouterr().err
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
@@ -48,10 +43,10 @@ def assert_one_run(out: Path, seed: int) -> None:
     assert f"with seed {seed}." in (out / "scenario.toml").read_text().splitlines()[0]
     model = pd.read_parquet(out / "model.parquet")
     agents = pd.read_parquet(out / "agents.parquet")
-    reference = runner.run_model("baseline", steps=2, seed=seed, overrides={"n_consumers": 125},
-                                 progress=False)
-    pd.testing.assert_frame_equal(model, runner.model_frame(reference))
-    pd.testing.assert_frame_equal(agents, runner.agents_frame(reference))
+    reference_model, reference_agents = baseline_frames(
+        seed, BASELINE_RUN["steps"], BASELINE_RUN["overrides"]["n_consumers"])
+    pd.testing.assert_frame_equal(model, reference_model)
+    pd.testing.assert_frame_equal(agents, reference_agents)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -76,9 +71,9 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_a_run_interrupted_while_writing_leaves_the_old_run_whole(tmp_path, how):
+def test_a_run_interrupted_while_writing_leaves_the_old_run_whole(tmp_path, how, baseline_run):
     out = tmp_path / "out"
-    assert main([*RUN, "--seed", "1", "--out", str(out)]) == 0
+    shutil.copytree(baseline_run, out)  # the old run: seed 1, as RUN
     before = snapshot(out)
     marker = tmp_path / "written"
     process = subprocess.Popen([sys.executable, "-c", STALL_WHILE_WRITING, str(marker),
@@ -108,9 +103,9 @@ def test_a_run_interrupted_while_writing_leaves_the_old_run_whole(tmp_path, how)
 
 
 def test_a_full_disk_while_writing_leaves_the_old_run_and_one_line(tmp_path, capsys,
-                                                                   monkeypatch):
+                                                                   monkeypatch, baseline_run):
     out = tmp_path / "out"
-    assert main([*RUN, "--seed", "1", "--out", str(out)]) == 0
+    shutil.copytree(baseline_run, out)  # the old run: seed 1, as RUN
     before = snapshot(out)
     write = pd.DataFrame.to_parquet
 
@@ -120,7 +115,7 @@ def test_a_full_disk_while_writing_leaves_the_old_run_and_one_line(tmp_path, cap
         return write(self, path, *args, **kwargs)
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full_on_agents)
-    code, err = run_cli([*RUN, "--seed", "2", "--out", str(out)], capsys)
+    code, _, err = run_cli([*RUN, "--seed", "2", "--out", str(out)], capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "No space left on device" in err and "unchanged" in err
     assert snapshot(out) == before
@@ -149,7 +144,7 @@ def test_a_really_full_disk_is_one_line_and_leaves_nothing(tmp_path, capsys):
         for name in OUTPUTS:  # an earlier run's (tiny) outputs
             (out / name).write_text(f"old {name}")
         before = snapshot(out)
-        code, err = run_cli([*RUN, "--out", str(out)], capsys)
+        code, _, err = run_cli([*RUN, "--out", str(out)], capsys)
         assert code == 2 and err.count("\n") == 1 and "No space left on device" in err
         assert snapshot(out) == before and temporaries(disk) == []
 
@@ -190,7 +185,7 @@ def test_a_bad_out_fails_before_simulating(where, tmp_path, capsys, monkeypatch,
         if where == "read-only":
             outs[where] = str(stack.enter_context(read_only(tmp_path / "locked")) / "run")
         before = sorted(str(p) for p in tmp_path.rglob("*"))
-        code, err = run_cli([*RUN, "--out", outs[where]], capsys)
+        code, _, err = run_cli([*RUN, "--out", outs[where]], capsys)
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
         assert "--out" in err and problems[where] in err
         assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing written
@@ -202,7 +197,7 @@ def test_an_unwritable_out_is_found_before_simulating_even_as_root(tmp_path, cap
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
     monkeypatch.setattr(os, "mkdir", refuse)
-    code, err = run_cli([*RUN, "--out", str(tmp_path / "run")], capsys)
+    code, _, err = run_cli([*RUN, "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "cannot write in" in err and "Permission denied" in err
 
 
@@ -254,7 +249,7 @@ def kill_all(pids: list[int]) -> None:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_sigkill_of_a_sweep_leaves_no_worker_alive(tmp_path):
     spec = tmp_path / "spec.toml"
-    spec.write_text(tomli_w.dumps({"steps": 40, "seeds": [1, 2, 3], "fixed": {"n_consumers": 125},
+    spec.write_text(tomli_w.dumps({"steps": 40, "seeds": [1, 2, 3], "fixed": dict(SMALL_OVERRIDES),
                                    "design": {"kind": "grid", "parameters": {
                                        "electricity_us": {"low": 0.05, "high": 0.1, "num": 8}}}}))
     out = tmp_path / "out"
@@ -304,6 +299,7 @@ def answers(port: int) -> bool:
         return client.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.integration  # starts the real app server
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_sigkill_of_viz_leaves_no_server_answering(tmp_path):
     pytest.importorskip("solara")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
+from conftest import SMALL_OVERRIDES, SMALL_SET
 
 from pricewar.cli import main
 from pricewar.model import PriceWarModel, health
@@ -17,7 +18,7 @@ from pricewar.model.phases import MIN_LOG_PRICE_USD_PER_MTOK
 from pricewar.runs.runner import run_model
 from pricewar.sweep import load_results, run_sweep
 
-SMALL = {"n_consumers": 125}
+SMALL = SMALL_OVERRIDES
 TOP = {"name": "t", "description": "", "start_date": "2024-01-01", "step_days": 7.0,
        "steps": 20}
 
@@ -46,7 +47,7 @@ def test_calibrated_runs_do_not_warn(scenario, caplog):
 def test_a_run_far_past_the_horizon_warns_once_per_kind_and_records_it(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     out = tmp_path / "run"
-    assert main(["run", "baseline", "--steps", "520", "--set", "n_consumers=125", "--out",
+    assert main(["run", "baseline", "--steps", "520", *SMALL_SET, "--out",
                  str(out), "--quiet"]) == 0
     records = health_records(caplog)
     assert sum("beyond the calibrated period" in r for r in records) == 1

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
+from conftest import MEDIUM_OVERRIDES
 
 from pricewar.errors import ScenarioError
 from pricewar.model import PriceWarModel
@@ -13,7 +14,7 @@ from pricewar.model.metrics import MODEL_METRICS
 from pricewar.runs.runner import agents_frame, model_frame, run_model
 from pricewar.scenario import load_scenario
 
-SMALL = {"n_consumers": 250}
+SMALL = MEDIUM_OVERRIDES
 
 
 def _frames(seed, steps=12, **overrides):
@@ -25,8 +26,10 @@ def _frames(seed, steps=12, **overrides):
 def test_agents_are_mesa_agents_viewing_model_arrays():
     model = PriceWarModel("baseline", seed=3, **SMALL)
     producers = model.agents_by_type[TokenProducer]
-    assert len(producers) == 32  # 10 owner-hosts and 22 independent hosts
-    assert len(model.agents_by_type[PlatformOperator]) == 10
+    scenario = load_scenario("baseline")  # the counts are the data's (owner and independent hosts)
+    assert len(producers) == sum(g.count for g in scenario.producers.values())
+    assert len(model.agents_by_type[PlatformOperator]) == \
+        sum(g.count for g in scenario.platforms.values())
     assert len(model.agents_by_type[IndustrialConsumer]) == 250
     agent = producers[0]
     model.producer_price[agent.index] = 123.0
@@ -287,7 +290,8 @@ def test_a_scenario_with_short_runways_and_nash_pricing_ends_in_exits():
     model = run_model("price_war", steps=32, seed=1, overrides=SMALL, progress=False)
     frame = model_frame(model)
     assert frame["exits_total"].iloc[-1] > 0
-    assert model.metrics["active_producers"] < 32
+    assert model.metrics["active_producers"] < \
+        sum(g.count for g in load_scenario("price_war").producers.values())
 
 
 @pytest.mark.parametrize("seed", [2, 3])

@@ -38,6 +38,7 @@ def test_notebook_has_a_parameters_cell_and_defines_no_model_code(path):
     assert "class " not in code and "PriceWarModel(" not in code
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path, monkeypatch):
     papermill = pytest.importorskip("papermill")  # pip install 'pricewar[notebooks]'

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SMALL_OVERRIDES
 
 from pricewar.model import PriceWarModel, investment, phases, settlement
 from pricewar.model.products import hosted_products
 from pricewar.scenario import load_scenario
 from pricewar.supply.fleet import Fleet
 
-SMALL = {"n_consumers": 125}
+SMALL = SMALL_OVERRIDES
 
 
 @pytest.fixture(scope="module")

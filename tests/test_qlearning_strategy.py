@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_OVERRIDES
 
 from pricewar.errors import KernelInputError
 from pricewar.model import PriceWarModel
@@ -15,7 +16,7 @@ from pricewar.strategies import q_learning as qlearning_strategy
 from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY, QLearningParams
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-SMALL = {"n_consumers": 100, "producer_strategy": "q_learning"}
+SMALL = {**TINY_OVERRIDES, "producer_strategy": "q_learning"}
 
 
 def _model(seed: int = 3, **overrides) -> PriceWarModel:

@@ -25,20 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import tomli_w
+from conftest import run_cli
 
 from pricewar.cli import main
 from pricewar.sweep import load_results, load_timeseries, run_sweep, sweep_status
 
 SMALL = ["--set", "n_consumers=50", "--steps", "3", "--quiet"]
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_line_error(code: int, err: str, *needles: str) -> None:

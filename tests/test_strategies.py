@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tomli_w
+from conftest import TINY_OVERRIDES
 
 from pricewar.cli import main
 from pricewar.errors import ScenarioError
@@ -29,7 +30,7 @@ from pricewar.strategies import (
 )
 from pricewar.strategies.heuristics import best_response_step, cost_plus, nash_prices, undercut
 
-SMALL = {"n_consumers": 100}
+SMALL = TINY_OVERRIDES
 
 
 # --------------------------------------------------------------------------------------------

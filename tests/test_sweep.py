@@ -318,7 +318,8 @@ def test_interrupted_cli_sweep_resumes_exactly(tmp_path, how):
     design = {"kind": "grid", "parameters": {
         "electricity_cn_west": {"low": 0.02, "high": 0.12, "num": 10}}}
     spec = tmp_path / "spec.toml"
-    spec.write_text(tomli_w.dumps(spec_dict(design, steps=30, seeds=(1, 2, 3))))  # 30 runs
+    # 30 runs of 4 steps: interrupted after 3 results, 27 runs (about 20 s on 2 workers) remain
+    spec.write_text(tomli_w.dumps(spec_dict(design, steps=4, seeds=(1, 2, 3))))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "pricewar.cli", "sweep", str(spec), "--out", str(out),
                "--workers", "2", "--quiet"]
@@ -377,6 +378,7 @@ def strategy_of_this_process_only():
     STRATEGY_REGISTRY.pop("this_process_only")
 
 
+@pytest.mark.integration
 def test_dask_gives_the_same_results_as_local_processes(tmp_path, dask_scheduler,
                                                          strategy_of_this_process_only):
     design = {"kind": "lhs", "samples": 6, "seed": 2, "parameters": {

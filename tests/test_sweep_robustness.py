@@ -16,14 +16,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tomli_w
+from conftest import SMALL_OVERRIDES, run_cli
 
 from pricewar.atomic_writes import FolderLock
-from pricewar.cli import main
 from pricewar.sweep import SweepError, load_results, run_sweep, sweep_status
 from pricewar.sweep.spec import load_spec
 from pricewar.testing.signals import default_sigint
 
-FAST = {"n_consumers": 125}
+FAST = SMALL_OVERRIDES
 COLUMNS = ["run_id", "status", "price_avg@4"]
 
 
@@ -32,15 +32,6 @@ def spec_dict(**top) -> dict:
             "outputs": {"metrics": ["price_avg"], "steps": ["final"]}, "fixed": dict(FAST),
             "design": {"kind": "grid", "parameters": {
                 "electricity_cn_west": {"values": [0.03, 0.05, 0.07]}}}, **top}
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def result_files(out: Path) -> list[Path]:
@@ -130,18 +121,19 @@ def test_an_unreadable_manifest_is_one_line_for_status_and_rebuilt_by_resume(tmp
 # ------------------------------------------------------------------------------------------------
 # case 4: one sweep per folder; each removes only its own temporary files
 # ------------------------------------------------------------------------------------------------
-def test_a_second_sweep_on_the_same_folder_fails_at_once(tmp_path, capsys):
+def test_a_second_sweep_on_the_same_folder_fails_at_once(tmp_path, capsys, monkeypatch,
+                                                         model_steps):
     out = tmp_path / "out"
     out.mkdir()
     spec = tmp_path / "spec.toml"
     spec.write_text(tomli_w.dumps(spec_dict()))
     with FolderLock(out, "sweep"):  # a sweep running in another process holds this lock
-        start = time.perf_counter()
         code, _, err = run_cli(["sweep", str(spec), "--out", str(out), "--quiet"], capsys)
-        assert time.perf_counter() - start < 10
+    assert model_steps == []  # refused before any step ran
     assert code == 2 and err.count("\n") == 1
     assert "in use by another sweep" in err and str(os.getpid()) in err
     assert not (out / "results").exists()  # it ran nothing and wrote nothing
+    monkeypatch.undo()  # models may be built again
     assert run_sweep(spec, out, progress=False).done == 6  # free once the first has finished
 
 
@@ -162,7 +154,7 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_concurrent_sweep_processes_run_each_run_once(tmp_path):
+def test_concurrent_sweep_processes_run_each_run_once(tmp_path, capsys):
     spec = tmp_path / "spec.toml"
     spec.write_text(tomli_w.dumps(spec_dict()))
     out, gate = tmp_path / "out", tmp_path / "gate"
@@ -174,10 +166,10 @@ def test_concurrent_sweep_processes_run_each_run_once(tmp_path):
         while not result_files(out):
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        second = subprocess.run([sys.executable, "-m", "pricewar.cli", *command],
-                                capture_output=True, text=True, timeout=60)
-        assert second.returncode == 2 and "in use by another sweep" in second.stderr
-        assert second.stderr.count("\n") == 1
+        # the second sweep runs in this process (the first holds the lock in its own process)
+        code, _, err = run_cli(command, capsys)
+        assert code == 2 and "in use by another sweep" in err
+        assert err.count("\n") == 1
         gate.touch()
         stdout, stderr = first.communicate(timeout=120)
     finally:
@@ -213,7 +205,7 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_a_sweep_interrupted_while_writing_a_result_resumes_exactly(tmp_path, how):
+def test_a_sweep_interrupted_while_writing_a_result_resumes_exactly(tmp_path, how, capsys):
     spec = tmp_path / "spec.toml"
     spec.write_text(tomli_w.dumps(spec_dict()))
     out, marker = tmp_path / "out", tmp_path / "stalled"
@@ -235,10 +227,9 @@ def test_a_sweep_interrupted_while_writing_a_result_resumes_exactly(tmp_path, ho
         process.kill()
     assert len(result_files(out)) == 2  # the interrupted one is not a result, not even a part
     assert temporary.exists() == (how == "SIGKILL")  # Ctrl-C removes its own temporary file
-    resumed = subprocess.run([sys.executable, "-m", "pricewar.cli", *command],
-                             capture_output=True, text=True, timeout=120)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "6 runs, 6 done (6 ok" in resumed.stdout
+    code, printed, err = run_cli(command, capsys)  # the resume, in this process
+    assert code == 0, err
+    assert "6 runs, 6 done (6 ok" in printed
     assert not temporary.exists() and len(result_files(out)) == 6
     assert not [p for p in (out / "results").iterdir() if p.name.startswith(".")]
 

@@ -108,7 +108,8 @@ def test_controls_are_applied_as_overrides():
 def test_switching_scenario_ignores_the_old_scenarios_controls():
     params = {**_defaults(model_params("baseline")), "scenario": "parity"}
     session = MarketSession(**params)
-    assert session.market.scenario.regions["cn_west"].electricity_usd_per_kwh == 0.081
+    assert session.market.scenario.regions["cn_west"].electricity_usd_per_kwh == \
+        load_scenario("parity").regions["cn_west"].electricity_usd_per_kwh
     assert session.market.scenario.policy.export_control_penalty == 0.0
 
 
@@ -214,7 +215,9 @@ def test_switching_scenario_moves_the_levers_and_keeps_strategy_seed_and_consume
                 "n_consumers": 300, "electricity_us": 0.2}
     switched = switch_scenario(settings, "parity")
     assert switched["scenario"] == switched["controls_scenario"] == "parity"
-    assert switched["electricity_cn_west"] == 0.081 and switched["electricity_us"] == 0.081
+    parity = load_scenario("parity").regions
+    assert switched["electricity_cn_west"] == parity["cn_west"].electricity_usd_per_kwh
+    assert switched["electricity_us"] == parity["us"].electricity_usd_per_kwh
     assert (switched["producer_strategy"], switched["seed"], switched["n_consumers"]) == \
         ("cost_plus", 9, 300)
     session = MarketSession(**switched)

@@ -1,8 +1,8 @@
 """``pricewar viz`` in a real browser: headless Chromium driven by Playwright.
 
 One server (the real ``pricewar viz`` command on a free loopback port) serves the module's tests
-(session-scoped: xdist may run other modules' tests between them, which would restart a
-module-scoped server); every test opens its own pages. The tests check what the page does, not
+(session-scoped, and ``make test``'s ``--dist loadfile`` keeps the module on one worker, so one
+server starts); every test opens its own pages. The tests check what the page does, not
 how fast: timings (server start to interactive page, one Step to rendered figures) are measured
 by experiments/bench_viz.py; the README's screenshots are made by experiments/app_screenshots.py
 (``make screenshots``), never by the tests.
@@ -21,13 +21,15 @@ from pricewar.viz import probe
 CHROMIUM = shutil.which("chromium")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.xdist_group("viz-browser"),  # one server per worker, not one per test
+    pytest.mark.integration,
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make chromium)"),
 ]
 
 SLIDER = "Electricity cn_west (USD/kWh)"
 #: the control's value at the baseline (the data's cn_west power price)
 BASELINE_CN_WEST = load_scenario("baseline").regions["cn_west"].electricity_usd_per_kwh
+#: and at parity (the data's US power price)
+PARITY_CN_WEST = load_scenario("parity").regions["cn_west"].electricity_usd_per_kwh
 
 
 def expect(locator):
@@ -124,9 +126,9 @@ def test_switching_scenario_moves_the_sliders_to_its_values(page):
         "() => document.querySelector('.pricewar-parameters')?.textContent"
         ".startsWith('parity')")
     text = _parameters(page)
-    assert "cn_west 0.081" in text and "export-control penalty 0.00" in text
+    assert f"cn_west {PARITY_CN_WEST:.3f}" in text and "export-control penalty 0.00" in text
     slider = page.get_by_role("slider", name=SLIDER)
-    expect(slider).to_have_attribute("aria-valuenow", "0.081")
+    expect(slider).to_have_attribute("aria-valuenow", str(PARITY_CN_WEST))
 
 
 def test_each_page_has_its_own_model(browser, server, page):
@@ -178,7 +180,7 @@ def test_reset_runs_scenario_strategy_and_sliders_as_the_controls_show(page):
     _choose(page, "Scenario", "parity")
     _choose(page, "Producer strategy", "cost_plus")
     slider = page.get_by_role("slider", name=SLIDER)
-    expect(slider).to_have_attribute("aria-valuenow", "0.081")  # parity's value, before Reset
+    expect(slider).to_have_attribute("aria-valuenow", str(PARITY_CN_WEST))  # before Reset
     slider.focus()
     slider.press("End")
     expect(page.locator(".pricewar-pending")).to_be_visible()  # the controls differ from the run

@@ -26,7 +26,7 @@ import pandas as pd
 
 from pricewar.calibrate.posterior import CalibrationError
 from pricewar.calibrate.priors import unit_design
-from pricewar.calibrate.spec import Budget, CalibrationSpec, TargetSpec
+from pricewar.calibrate.spec import CalibrationSpec, TargetSpec
 from pricewar.sweep.engine import run_sweep
 from pricewar.sweep.spec import SweepSpec, load_spec
 from pricewar.sweep.store import TIMESERIES, SweepStatus, load_results
@@ -150,8 +150,3 @@ def _evaluate(target: TargetSpec, frame: pd.DataFrame) -> float:
                   error)
         return float("nan")
     return value if np.isfinite(value) else float("nan")
-
-
-def budget_runs(budget: Budget) -> int:
-    """Runs of a prior sweep."""
-    return budget.simulations * budget.seeds_per_draw

@@ -148,12 +148,6 @@ def network_layout(graph: nx.DiGraph) -> dict:
     return pos
 
 
-def draw_market_network(ax, model, graph: nx.DiGraph, pos: dict) -> None:
-    """Draw ``model``'s segment graph with this step's flows (:func:`draw_network_flows`)."""
-    draw_network_flows(ax, graph, pos, network_flows(model), model.region_names, model.steps,
-                       model.date)
-
-
 def draw_network_flows(ax, graph: nx.DiGraph, pos: dict, flows: NetworkFlows,
                        region_names: list[str], step: int, date) -> None:
     """Draw the segment graph: colour = region, marker = node type, area ~ throughput
@@ -240,11 +234,6 @@ def cost_breakdown(model) -> dict[str, dict[str, float]]:
         out[region] = {name: float(np.average(values[members], weights=weights))
                        for name, values in parts.items()}
     return out
-
-
-def draw_cost_breakdown(ax, model) -> None:
-    """Stacked bars of ``model``'s :func:`cost_breakdown` at its current step."""
-    draw_cost_bars(ax, cost_breakdown(model), model.steps)
 
 
 def draw_cost_bars(ax, breakdown: dict[str, dict[str, float]], step: int) -> None:

@@ -185,11 +185,6 @@ def test_the_contract_fails_on_an_import_between_siblings_and_an_unplaced_module
     ]
 
 
-def test_the_known_violation_is_reported_without_the_allow_list():
-    problems = layer_violations(import_graph())
-    assert problems and all("pricewar.strategies.registry" in p for p in problems), problems
-
-
 def test_no_package_module_imports_the_test_support():
     graph = import_graph()
     importers = sorted(a for a, b in graph.edges() if b.startswith("pricewar.testing")

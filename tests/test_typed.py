@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pricewar.calibrate.spec import CalibrationSpecError, load_calibration_spec
 from pricewar.errors import ScenarioError
 from pricewar.limits import MAX_STEPS, check_seed
 from pricewar.scenario.typed import (
@@ -18,6 +19,7 @@ from pricewar.scenario.typed import (
     listed,
     table,
 )
+from pricewar.sweep.spec import SpecError, load_spec
 
 NAMES = ["b", "a"]
 
@@ -75,3 +77,16 @@ def test_names_are_read_when_checked_and_any_is_taken_as_written():
     assert built.name == "c" and built.items == {"y": Item(3)}
     assert built.raw == {"value": 1, "source": "s"}  # not unwrapped: typed by its declaration
 
+
+def test_sweep_and_calibration_specs_word_unknown_keys_as_scenarios_do():
+    """One validator: an unknown key reads the same in a sweep spec and a calibration spec."""
+    from tests.test_calibrate import spec as calibration_spec
+
+    with pytest.raises(SpecError) as sweep:
+        load_spec({"steps": 2, "colour": "red", "design": {"kind": "grid", "parameters": {
+            "demand_growth": {"values": [0.03]}}}})
+    with pytest.raises(CalibrationSpecError) as calibration:
+        load_calibration_spec(calibration_spec(colour="red"), check_reporters=False)
+    for error in (sweep.value, calibration.value):
+        assert error.key_path == "colour"
+        assert error.problem.startswith("unknown key (expected one of [")

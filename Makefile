@@ -1,11 +1,15 @@
 # Two commands do all the set-up on a fresh Debian machine with Python 3.11:
 #   make run    -- create .venv, install pricewar[all], run the baseline scenario
-#   make test   -- the same set-up plus Chromium (browser tests), then the default test suite
+#   make test   -- the same set-up plus the [ema] extra and Chromium (browser tests), then the
+#                  default test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-OUT ?= runs/baseline
+# the tests also cover the EMA Workbench adapter, outside [all] (pyproject.toml)
+TEST_STAMP := $(VENV)/.installed-test-stamp
+# what `pricewar run baseline` writes by default (runs/<scenario>-seed<seed>)
+OUT ?= runs/baseline-seed1
 
 .PHONY: run test test-slow bench lint figures screenshots chromium
 
@@ -19,6 +23,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[all]"
 	@touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[all,ema]"
+	@touch $(TEST_STAMP)
+
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests"; \
@@ -28,12 +36,12 @@ run: $(STAMP)
 	$(BIN)/pricewar run baseline --out $(OUT)
 
 # pytest exits 5 when it collects no test: that is a broken suite, not a pass.
-test: $(STAMP) chromium
+test: $(TEST_STAMP) chromium
 	@$(BIN)/python -m pytest -q -n 2 --dist loadgroup; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; \
 	exit $$rc
 
-test-slow: $(STAMP) chromium
+test-slow: $(TEST_STAMP) chromium
 	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)

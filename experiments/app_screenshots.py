@@ -24,6 +24,10 @@ from playwright.sync_api import sync_playwright
 
 from pricewar.viz import probe
 
+#: pixels the page needs to show every element without scrolling
+FULL_HEIGHT_JS = """() => Math.ceil(Math.max(...[...document.querySelectorAll('*')]
+  .map(e => e.getBoundingClientRect().top + window.scrollY + e.scrollHeight)))"""
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,7 +57,13 @@ def main() -> int:
                 if prepare is not None:
                     prepare()
                 page.wait_for_timeout(500)  # let the last images paint
+                # the whole page (its content scrolls inside solara's layout, so full_page does
+                # not reach it): a viewport-high picture cut the lower panels mid-label
+                height_px = page.evaluate(FULL_HEIGHT_JS)
+                page.set_viewport_size({**probe.VIEWPORT, "height": height_px})
+                page.wait_for_timeout(500)
                 page.screenshot(path=args.out / name)
+                page.set_viewport_size(probe.VIEWPORT)
                 print(f"wrote {args.out / name}")
         except Exception:
             print(log.read_text()[-3000:])

@@ -70,6 +70,11 @@ def run(seeds, consumers: int, steps: int | None, scenario: str = "baseline") ->
     return pd.DataFrame(rows)
 
 
+#: weeks of the centred rolling mean drawn over the weekly full-host shares (the weekly values
+#: alternate from week to week as hosts fill up and invest; they stay in the figure, faint)
+ROLLING_WEEKS = 4
+
+
 def figure(table: pd.DataFrame, out: Path, note: str) -> None:
     by_date = table.groupby("date")
     mean, lo, hi = by_date.mean(numeric_only=True), by_date.min(numeric_only=True), \
@@ -78,24 +83,29 @@ def figure(table: pd.DataFrame, out: Path, note: str) -> None:
     fig, axes = new_figure(1, 3, width=15, height=4.6)
     ax, bx, cx = axes[0]
     for r in REGIONS:
-        ax.plot(x, 100 * mean[f"full_share_{r}"], color=region_color(r), label=region_label(r))
+        weekly = 100 * mean[f"full_share_{r}"]
+        ax.plot(x, weekly, color=region_color(r), linewidth=0.6, alpha=0.3)
+        ax.plot(x, weekly.rolling(ROLLING_WEEKS, center=True, min_periods=1).mean(),
+                color=region_color(r), linewidth=1.6, label=region_label(r))
     ax.set_ylim(0, 105)
     ax.set_ylabel("% of the region's served tokens")
-    ax.set_title("Served at hosts running full (load >= 99%)")
-    ax.legend(fontsize=8)
+    ax.set_title(f"Served at hosts running full (load >= 99%),\n{ROLLING_WEEKS}-week rolling mean "
+                 "(faint: weekly)", fontsize=10)
+    ax.legend(fontsize=8, frameon=False, ncol=len(REGIONS), loc="upper center",
+              bbox_to_anchor=(0.5, -0.2))
     bx.plot(x, 100 * mean["unserved_share"], color="black")
     bx.fill_between(x, 100 * lo["unserved_share"], 100 * hi["unserved_share"], color="black",
                     alpha=0.15, linewidth=0)
     bx.set_ylim(0, 100)
     bx.set_ylabel("% of demand at posted prices")
-    bx.set_title("Demand refused for lack of capacity")
+    bx.set_title("Demand refused for lack of capacity", fontsize=10)
     cx.plot(x, mean["power_used_mw"] / 1000, color="tab:red", label="fleets' facility power (online + ordered)")
     cx.plot(x, mean["power_cap_mw"] / 1000, color="grey", linestyle="--",
             label="sum of regional caps (est.)")
     cx.set_ylim(0, None)
     cx.set_ylabel("GW")
-    cx.set_title("Token-inference power: used vs cap")
-    cx.legend(fontsize=8)
+    cx.set_title("Token-inference power: used vs cap", fontsize=10)
+    cx.legend(fontsize=8, frameon=False, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     for a in (ax, bx, cx):
         a.tick_params(axis="x", labelrotation=30)
     save_figure(fig, out, "capacity_utilisation", note)
@@ -137,8 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "capacity_utilisation.csv", index=False)
     note = (f"pricewar {args.scenario}, seeds {', '.join(map(str, args.seeds))}, {args.consumers} "
-            "consumers; lines: mean over seeds, band: min-max. Regional power caps are "
-            "estimates (pricewar/data/regions.toml). experiments/capacity_utilisation.py")
+            "consumers; lines: mean over seeds, band: min-max; left: "
+            f"{ROLLING_WEEKS}-week centred rolling mean of the weekly seed mean (faint lines: "
+            "weekly values). Regional power caps are estimates (pricewar/data/regions.toml). "
+            "experiments/capacity_utilisation.py")
     figure(table, args.out, note)
     print(json.dumps(headline(table)))
     return 0

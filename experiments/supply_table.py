@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pricewar.plotting.style import new_figure, region_label, save_figure
+from pricewar.plotting.ticks import dollar_axis
 from pricewar.scenario.catalogue import load_catalogue
 from pricewar.scenario.data_files import data_dir, read_toml
 from pricewar.supply.chip_access import available_under
@@ -88,31 +89,43 @@ COLUMNS = ("date", "region", "family", "chip", "buyable", "tokens_per_s", "energ
            "marginal_usd_per_mtok_3to1", "full_usd_per_mtok")
 
 
+def family_name(family: str) -> str:
+    """A family's short display name from the catalogue label ("DeepSeek-V3", "GPT-4o")."""
+    return load_catalogue().families[family].label.split(" (")[0]
+
+
 def plot(table: pd.DataFrame, out: Path) -> list[Path]:
     """Marginal cost per Mtok of output (energy + GPU time) of each family on each chip, by region,
-    at the last date."""
+    at the last date: one panel per region with its own family/chip labels (the regions' blocs
+    run different chips), on one linear cost axis (bar length = cost, so the stacked energy and
+    GPU-time parts add up and the panels compare)."""
     last = table[table["date"] == table["date"].max()]
     regions = list(dict.fromkeys(last["region"]))
-    fig, axes = new_figure(1, len(regions), width=4 * len(regions), height=5.4, sharey=True)
+    names = {f: family_name(f) for f in last["family"].unique()}
+    longest = float((last["capacity_usd_per_mtok"] + last["energy_usd_per_mtok"]).max())
+    fig, axes = new_figure(1, len(regions), width=4 * len(regions), height=5.4)
     for ax, region in zip(axes[0], regions, strict=True):
         part = last[last["region"] == region]
-        labels = [f"{f} / {c}{'' if b == 'yes' else ' (fleet)'}" for f, c, b in zip(
+        labels = [f"{names[f]} on {c}{'' if b == 'yes' else ' (fleet)'}" for f, c, b in zip(
             part["family"], part["chip"], part["buyable"], strict=True)]
         y = np.arange(len(part))[::-1]
         ax.barh(y, part["capacity_usd_per_mtok"], color="#4575b4", label="GPU time (rental)")
         ax.barh(y, part["energy_usd_per_mtok"], left=part["capacity_usd_per_mtok"],
                 color="#fdae61", label="energy (x PUE)")
-        ax.set_yticks(y, labels, fontsize=6.5)
-        ax.set_xscale("log")
-        ax.set_xlabel("marginal cost, USD per M output tokens (log)")
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_xlim(0, 1.05 * longest)
+        dollar_axis(ax, "x")
+        ax.set_xlabel("marginal cost, USD per M output tokens")
         ax.set_title(region_label(region), fontsize=10)
-    axes[0][0].legend(fontsize=7, frameon=False, loc="lower right")
+    handles, legend_labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, legend_labels, fontsize=8, frameon=False, ncol=2, loc="upper center",
+               bbox_to_anchor=(0.5, 0.955))
     fig.suptitle(f"Marginal cost of serving by family and chip, {last['date'].iloc[0]}",
                  fontsize=11)
     note = ("Source: pricewar catalogue (chips: Epoch AI chip database, vendor data sheets; rental "
             "index: docs/calibration.md; serving anchor: DeepSeek open-infra-index, 1 Mar 2025); "
             "experiments/supply_table.py. '(fleet)': not buyable by the region's bloc at the date.")
-    return save_figure(fig, out, "supply_table", note, top=0.95)
+    return save_figure(fig, out, "supply_table", note, top=0.91)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,9 +57,23 @@ def check_output_dir(out: str | os.PathLike, source: str = "command line", key: 
         fail(f"cannot use it: {error}")
 
 
+def resolved_output_dir(out: str | os.PathLike) -> Path:
+    """The folder a run writing to ``out`` replaces: ``out``, or the folder its symlink points
+    to (OSError for a symlink loop)."""
+    out = Path(out)
+    return out.resolve(strict=False) if out.is_symlink() else out
+
+
 def _check_output_dir(path: Path, replaces: Collection[str] | None, fail) -> Path:
-    absolute = Path(os.path.abspath(path))
-    if path.exists() and not path.is_dir():
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=False)
+        except (OSError, RuntimeError) as error:  # RuntimeError: a loop, before Python 3.13
+            fail(f"is a symlink that cannot be followed ({error})")
+        absolute = Path(os.path.abspath(target))
+    else:
+        absolute = Path(os.path.abspath(path))
+    if absolute.exists() and not absolute.is_dir():
         fail("is a file, not a folder")
     existing = absolute
     while not existing.exists():
@@ -67,8 +81,8 @@ def _check_output_dir(path: Path, replaces: Collection[str] | None, fail) -> Pat
     if not existing.is_dir():
         fail(f"{existing} is a file: cannot create a folder inside it")
     if replaces is not None:
-        cwd = Path.cwd()
-        if absolute == cwd or absolute in cwd.parents:
+        cwd, real = Path.cwd(), Path(os.path.realpath(absolute))  # getcwd() has no links
+        if real == cwd or real in cwd.parents:
             fail("is the current folder or contains it: a run replaces its whole output "
                  "folder, choose a folder of its own")
         if existing == absolute:
@@ -109,14 +123,57 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(out: Path) -> None:
-    """Remove temporary folders of ``out`` left by writers that died (SIGKILL, power loss)."""
+    """Clean up after writers of ``out`` that died (SIGKILL, power loss): a dead writer's
+    temporary folder is removed; its ``.old`` folder (the non-atomic fallback of
+    :func:`_put_in_place`) is put back into ``out`` if that writer died before its new folder
+    was in place (its temporary folder still exists), else removed. The old run is never lost."""
     pattern = _temp_pattern(out.name)
     if not out.parent.is_dir():
         return
-    for entry in out.parent.iterdir():
-        match = pattern.match(entry.name)
-        if match and not _pid_alive(int(match.group(2))):
-            shutil.rmtree(entry, ignore_errors=True)
+    stale = [(entry, match) for entry in out.parent.iterdir()
+             if (match := pattern.match(entry.name)) and not _pid_alive(int(match.group(2)))]
+    for entry, match in sorted(stale, key=lambda item: item[1].group(1) != "old"):
+        if match.group(1) == "old" and entry.exists():
+            twin = entry.with_name(entry.name.replace(".old-", ".tmp-", 1))
+            if twin.exists():  # died before the new folder was in place: put the old one back
+                _restore_entries(entry, out)
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _restore_entries(old: Path, out: Path) -> None:
+    out.mkdir(exist_ok=True)
+    for entry in old.iterdir():
+        if not (out / entry.name).exists():
+            os.rename(entry, out / entry.name)
+
+
+@contextlib.contextmanager
+def _interrupts_held(out: Path) -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) while ``out`` is being replaced and the replacement cleaned up: the
+    outcome then matches what is on disk. A Ctrl-C held is dropped once the new folder is in
+    place (the run is complete, the command succeeds) and raised if it is not. (Only in the
+    main thread with Python's default Ctrl-C handler: other handlers are left alone.)"""
+    import signal
+    import threading
+
+    previous = signal.getsignal(signal.SIGINT)
+    if (threading.current_thread() is not threading.main_thread()
+            or previous is not signal.default_int_handler):
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    replaced = False
+    try:
+        yield
+        replaced = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and replaced:
+            print(f"pricewar: Ctrl-C came after {out} was replaced: the new outputs are "
+                  f"complete and kept", file=sys.stderr)
+        elif caught:
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -124,11 +181,10 @@ def replacing_dir(out: str | os.PathLike) -> Iterator[Path]:
     """Yield a new empty folder beside ``out``; when the block ends without error it replaces
     ``out`` (created with its parents if missing). On an error, Ctrl-C or a full disk the
     temporary folder is removed and ``out`` is untouched; OSErrors become :class:`OutputError`.
+    A Ctrl-C during the replacement itself is held until it is done (:func:`_interrupts_held`).
     """
-    out = Path(out)
-    if out.is_symlink():  # replace the folder it points to, not the link
-        out = out.resolve()
     try:
+        out = resolved_output_dir(out)  # replace the folder a symlink points to, not the link
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out)
         temporary = Path(_make_temp_dir(out.parent, f".{out.name}.tmp"))
@@ -137,7 +193,9 @@ def replacing_dir(out: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         _sync_tree(temporary)
-        _put_in_place(temporary, out)
+        with _interrupts_held(out):
+            _put_in_place(temporary, out)
+            shutil.rmtree(temporary, ignore_errors=True)
     except OSError as error:
         raise OutputError(f"cannot write {out}: {error}; {out} is unchanged") from None
     finally:
@@ -164,13 +222,20 @@ def _sync_dir(folder: Path) -> None:
 
 
 def _put_in_place(new: Path, out: Path) -> None:
+    """Put folder ``new`` in the place of ``out``: an atomic exchange where the file system
+    has one. Elsewhere ``out`` is emptied into a ``.old`` folder (named like ``new``, so
+    :func:`remove_stale_temporaries` can tell how far a dead writer got) and ``new`` renamed
+    over the empty folder: ``out`` is never absent, and if the writer dies on the way the next
+    writer puts the old entries back."""
     if not out.exists():
         os.rename(new, out)
     elif not _exchange(new, out):
-        # no atomic exchange: move the old folder aside, the new one in, then drop the old
-        old = out.with_name(f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-        os.rename(out, old)
-        os.rename(new, out)
+        old = new.with_name(new.name.replace(".tmp-", ".old-", 1))
+        os.mkdir(old, 0o755)
+        for entry in out.iterdir():
+            os.rename(entry, old / entry.name)
+        _sync_dir(old)
+        os.rename(new, out)  # replaces the now empty folder in one step
         shutil.rmtree(old, ignore_errors=True)
     _sync_dir(out.parent)
 
@@ -224,17 +289,32 @@ def remove_stale_temp_files(folder: Path) -> int:
     return removed
 
 
+def machine_lock_file(kind: str, key: str) -> Path:
+    """A lock file for ``key`` (a resolved path, a port) in this machine's temporary folder:
+    locks what cannot hold its own lock file (a run's folder is replaced as a whole) and leaves
+    nothing beside the user's files."""
+    import hashlib
+    import tempfile
+
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    user = os.getuid() if hasattr(os, "getuid") else "user"  # one folder per user: writable
+    return Path(tempfile.gettempdir()) / f"pricewar-locks-{user}" / f"{kind}-{digest}.lock"
+
+
 class FolderLock:
     """An exclusive lock on a folder (``flock`` on its :data:`LOCK_FILE`), held by one process;
     the system releases it when the process ends, however it ends.
 
     ``with FolderLock(folder, "sweep"):`` raises :class:`OutputError` at once if another process
-    holds it. Without ``fcntl`` (Windows) the lock is a no-op.
+    holds it. Without ``fcntl`` (Windows) the lock is a no-op. ``lock_file`` replaces the
+    folder's own lock file (:func:`machine_lock_file`: for a folder replaced as a whole, or a
+    port).
     """
 
-    def __init__(self, folder: Path, holder: str = "process"):
+    def __init__(self, folder: Path, holder: str = "process", lock_file: Path | None = None):
         self.folder = Path(folder)
         self.holder = holder
+        self.path = lock_file or self.folder / LOCK_FILE
         self.fd: int | None = None
 
     def __enter__(self) -> FolderLock:
@@ -242,8 +322,8 @@ class FolderLock:
             import fcntl
         except ImportError:
             return self
-        path = self.folder / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

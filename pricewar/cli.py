@@ -16,6 +16,7 @@ import argparse
 import importlib
 import logging
 import sys
+import textwrap
 from pathlib import Path
 
 from pricewar import __version__, cli_types
@@ -94,6 +95,17 @@ def set_help() -> str:
             f"{', '.join(PARAMETERS)} (ranges and units: pricewar parameters)")
 
 
+def shipped_scenarios_text() -> str:
+    """The shipped scenarios (pricewar/data/scenarios) with their descriptions, for help."""
+    from pricewar.scenario import scenario_descriptions
+
+    lines = ["\nshipped scenarios:"]
+    for name, description in scenario_descriptions().items():
+        lines += textwrap.wrap(description, 96, initial_indent=f"  {name:<12}",
+                               subsequent_indent=" " * 14)
+    return "\n".join(lines) + "\n"
+
+
 def default_run_directory(scenario: str, seed: int) -> Path:
     """``runs/<scenario>-seed<k>`` (a scenario path contributes its file name without .toml)."""
     return Path("runs") / f"{Path(scenario).stem}-seed{seed}"
@@ -136,9 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one scenario and write Parquet outputs",
                          description="Run one scenario; write model.parquet, agents.parquet and "
                                      "the resolved scenario.toml; print a summary.",
-                         epilog=RUN_EXAMPLES, parents=[common],
+                         epilog=RUN_EXAMPLES, help_tail=shipped_scenarios_text,
+                         parents=[common],
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("scenario", help="scenario name (baseline, parity) or path to a TOML file")
+    run.add_argument("scenario", help="a shipped scenario's name (listed below) or the path of "
+                                      "a TOML file")
     run.add_argument("--steps", type=cli_types.steps, default=None,
                      help="steps (default: the scenario's)")
     run.add_argument("--seed", type=cli_types.seed, default=1,

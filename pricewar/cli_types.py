@@ -11,13 +11,23 @@ The bounds are those of :mod:`pricewar.limits`. Imports nothing heavy (``pricewa
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from pricewar import limits
 
 
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (like every other pricewar error): the
-    usage text is one ``--help`` away."""
+    usage text is one ``--help`` away. ``help_tail()`` (optional) adds text after the help,
+    computed only when the help is shown (so building the parser imports nothing for it)."""
+
+    def __init__(self, *args, help_tail: Callable[[], str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help_tail = help_tail
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        return text + self.help_tail() if self.help_tail is not None else text
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")

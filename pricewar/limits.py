@@ -43,6 +43,11 @@ MAX_DEMAND_FACTOR = 1e50
 
 #: scenario and spec files (TOML): the resolved baseline scenario is ~20 kB
 MAX_INPUT_BYTES = 16 * 2**20
+#: deepest nesting of tables and arrays in a scenario, spec or data TOML file (the shipped files
+#: nest at most 4 levels)
+MAX_TOML_DEPTH = 64
+#: longest chain of ``base = ...`` files behind one scenario file
+MAX_BASE_CHAIN = 32
 
 #: sweep designs: points (before seeds) and runs (points x seeds)
 MAX_DESIGN_POINTS = 20_000

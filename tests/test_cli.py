@@ -2,8 +2,10 @@
 without heavy imports; missing optional packages reported with their extra."""
 
 import importlib.util
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -114,3 +116,19 @@ def test_an_import_error_inside_pricewar_is_not_blamed_on_an_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pricewar.sweep.engine", None)
     with pytest.raises(ImportError):
         main(["sweep", "--status", "nowhere"])
+
+
+def test_run_help_and_the_extending_guide_list_every_shipped_scenario(capsys):
+    """issue 27: `pricewar run --help` offered only baseline and parity; price_war was
+    undocumented."""
+    from pricewar.scenario import scenario_descriptions
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "extending.md").read_text()
+    shipped = scenario_descriptions()
+    assert {"baseline", "calibrated", "parity", "price_war"} <= set(shipped)
+    for name, description in shipped.items():
+        assert re.search(rf"^  {name} +{re.escape(description.split()[0])}", help_text, re.M), name
+        assert f"| `{name}` |" in guide, name

@@ -30,6 +30,10 @@ def test_compare_writes_a_table_and_a_figure(compared):
     table = pd.read_csv(compared / "compare.csv", index_col="metric")
     assert {"price_avg", "lerner", "hhi", "share_cn_west", "consumer_surplus"} <= set(table.index)
     assert table.loc["price_avg", "unit"] == "USD/Mtok"
+    # issue 27: welfare comparable across runs and refused demand, with their units
+    assert table.loc["consumer_surplus_common_ref", "unit"] == "USD/step"
+    assert table.loc["refused_total", "unit"] == "Mtok/step"
+    assert table.loc["refused_share", "unit"] == "1"
     assert (compared / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (compared / "compare.svg").stat().st_size > 1000
 
@@ -80,3 +84,30 @@ def test_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert main(["compare", str(tmp_path), "baseline", *SMALL]) == 2
     err = capsys.readouterr().err
     assert "no model.parquet" in err and err.count("\n") == 1
+
+
+def test_the_figure_of_a_three_year_comparison_draws_without_warnings(tmp_path):
+    """issue 27: `pricewar compare` printed matplotlib's AutoDateLocator UserWarnings for runs of
+    the default 156 weekly steps."""
+    import warnings
+
+    import numpy as np
+
+    steps = np.arange(157)
+    dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(7 * steps, unit="D")
+
+    def side(label, scale):
+        frames = {}
+        for seed in (1, 2):
+            frame = pd.DataFrame({"step": steps, "date": dates})
+            for metric in (*comparison.HEADLINE_METRICS, *comparison.FIGURE_METRICS):
+                frame[metric] = scale * (1.0 + 0.01 * seed) * (1.0 + steps / 156)
+            frames[seed] = frame
+        return comparison.Side(label, frames, f"scenario {label}")
+
+    a, b = side("a", 1.0), side("b", 2.0)
+    table = comparison.difference_table(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        files = comparison.plot_comparison(a, b, table, tmp_path)
+    assert all(path.exists() for path in files)

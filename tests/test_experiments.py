@@ -295,7 +295,11 @@ def test_headlines_are_finite_json(tmp_path, capsys):
     out = tmp_path / "figs"
     assert cli.main(["figures", "--quick", "--no-progress", "--out", str(out),
                      "--only", "energy_gap", "latency_division"]) == 0
-    headlines = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    printed = capsys.readouterr().out.strip().splitlines()
+    # issue 27: a short summary on the terminal, not 10 kB of JSON on one line
+    assert len(printed) == 3 and all(len(line) < 400 for line in printed)
+    assert printed[-1].endswith(f"headline numbers in {out / 'headlines.json'}")
+    headlines = json.loads((out / "headlines.json").read_text())
     assert set(headlines) == {"energy_gap", "latency_division"}
     values = numbers(headlines)
     assert len(values) > 20
@@ -313,7 +317,7 @@ def test_pricewar_figures_runs_another_scenario_and_names_it(tmp_path, capsys):
         out = tmp_path / scenario
         assert cli.main(["figures", *QUICK, "--only", "latency_division", "--scenario", scenario,
                          "--out", str(out)]) == 0
-        headline = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["latency_division"]
+        headline = json.loads((out / "headlines.json").read_text())["latency_division"]
         runs[scenario] = (headline, pd.read_csv(out / "latency_division.csv"),
                           svg_texts(out / "latency_division.svg"))
     baseline, calibrated = runs["baseline"], runs["calibrated"]
@@ -352,7 +356,7 @@ def test_an_unknown_scenario_is_refused_in_one_line_before_any_run(tmp_path, cap
 def test_pricewar_figures_quick_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "figures"
     assert cli.main(["figures", "--quick", "--no-progress", "--out", str(out)]) == 0
-    headlines = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    headlines = json.loads((out / "headlines.json").read_text())
     assert set(headlines) == set(EXPERIMENTS)
     for name in EXPERIMENTS:
         for suffix in ("png", "svg", "csv"):

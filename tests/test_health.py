@@ -1,5 +1,5 @@
 """Runs whose numbers are doubtful say so (issue 18, case 9): past the calibrated period, no
-capacity while producers count as active, most demand unserved, prices at the floor. Each kind
+capacity while producers count as active, most demand refused, prices at the floor. Each kind
 warns once (logging) and is recorded in the outputs; calibrated runs do not warn."""
 
 from __future__ import annotations
@@ -27,12 +27,15 @@ def health_records(caplog) -> list[str]:
 
 
 @pytest.mark.parametrize("scenario", [
-    "baseline",
+    pytest.param("baseline", marks=pytest.mark.xfail(strict=True, reason=(
+        "issue 27: the warning counts refused demand (unserved + not bought on re-choice); "
+        "measured with 125 consumers, baseline's refused_share passes 50% at step 14 "
+        "(2024-04-08, 81%) and ends at 99.5% (step 156); unserved alone peaks at 48%"))),
     pytest.param("parity", marks=pytest.mark.xfail(strict=True, reason=(
         "v2, measured with 125 consumers: from step 82 (2025-07-28) up to 99.8% of demand is "
         "unserved (step 87): new cheap families lower the price index and the isoelastic upper "
         "level (eta 1.2) raises demand faster than fleets ordered with a 12-week lead can "
-        "follow; baseline peaks at 48% unserved (step 82), below the warning's threshold"))),
+        "follow"))),
 ])
 def test_calibrated_runs_do_not_warn(scenario, caplog):
     model = run_model(scenario, steps=156, overrides=SMALL, progress=False)
@@ -47,7 +50,7 @@ def test_a_run_far_past_the_horizon_warns_once_per_kind_and_records_it(tmp_path,
                  str(out), "--quiet"]) == 0
     records = health_records(caplog)
     assert sum("beyond the calibrated period" in r for r in records) == 1
-    assert sum("of demand unserved" in r for r in records) == 1
+    assert sum("of demand at posted prices refused" in r for r in records) == 1
     assert len(records) == len(set(records))
     warnings = pd.read_parquet(out / "model.parquet").attrs["warnings"]
     assert [r.partition(": ")[2] for r in records] == warnings
@@ -87,3 +90,18 @@ def test_sweep_results_carry_each_runs_warnings_logged_once_per_sweep(tmp_path, 
     assert health_records(caplog) == []  # not one line per run ...
     summary = [r.getMessage() for r in caplog.records if r.name == "pricewar.sweep.engine"]
     assert len(summary) == 1 and "2 of 2 runs warned" in summary[0]  # ... one per sweep
+
+
+def test_the_refused_warning_counts_demand_not_bought_on_rechoice():
+    """issue 27: a step where little is unserved but most is refused and not bought on
+    re-choice warns (the warning used to read unserved_demand only)."""
+    model = PriceWarModel("baseline", seed=1, **SMALL)
+    model.step()
+    assert model.warnings == []
+    demand = model.metrics["demand_total"]
+    model.metrics.update(unserved_demand=0.1 * demand, not_bought_total=0.5 * demand,
+                         refused_total=0.6 * demand, refused_share=0.6,
+                         served_total=0.4 * demand)
+    health.check_step(model)
+    assert len(model.warnings) == 1
+    assert "60% of demand at posted prices refused" in model.warnings[0]

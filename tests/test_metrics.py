@@ -1,5 +1,6 @@
 """Model metrics (pricewar.model.metrics, market_metrics) recomputed by hand on a small model."""
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -207,6 +208,7 @@ def _tiny_model():
                     owner_bloc=np.array(["western", "cn"])),
         consumer_arrays=ns(logsum=np.array([-1.0, -2.0]), demand=np.array([30.0, 10.0]),
                            price_index=np.array([2.0, 1.0]), surplus=np.array([1.5, 0.5]),
+                           expenditure=np.array([12.0, 2.0]), eta=np.array([1.2, 1.0]),
                            welfare_change=np.array([0.25, -0.05]),
                            volume=np.array([11.0, 10.0]), served=np.array([10.0, 10.0]),
                            unserved=np.array([0.5, 0.0]), not_bought=np.array([0.5, 0.0])),
@@ -249,8 +251,11 @@ def test_every_named_reporter_on_a_tiny_market_against_hand_computed_values():
         "cn_share_western": 2 / 10,              # host 1 (cn_east) serves 2 of us's 10
         "cn_share_global_south": 0.0, "western_share_global_south": 0.0,
         "consumer_surplus": 2.0, "welfare_change": 0.2,
+        # from 1000 USD/Mtok to 2 and 1: E ((P0/P1)^(1 - eta) - 1) / (1 - eta), E log(P0/P1)
+        "consumer_surplus_common_ref": 12 * (500**-0.2 - 1) / -0.2 + 2 * math.log(1000),
         "task_volume": 40.0, "demand_total": 21.0, "served_total": 20.0,
         "unserved_demand": 0.5, "not_bought_total": 0.5,
+        "refused_total": 1.0, "refused_share": 1 / 21,  # (0.5 + 0.5) of 21 at posted prices
         "price_us": 8.0, "price_cn_east": 1.0, "share_us": 0.4, "share_cn_east": 0.6,
         "unit_cost_us": 5.0, "emissions_avoided_t": 0.5 * 0.6, "gpus_total": 150.0,
         "capacity_total": 35.0, "exits_total": 1, "active_producers": 2, "active_products": 3,
@@ -323,3 +328,21 @@ def test_agent_records_read_from_arrays_equal_mesas_per_agent_records():
     column = 2 + list(collector.agenttype_reporters[TokenProducer]).index("price")
     records = collector._record_agenttype(model, TokenProducer)
     assert {row[column] for row in records} == {-1.0}
+
+
+def test_the_cross_run_surplus_does_not_move_with_the_runs_own_initial_prices():
+    """issue 27: consumer_surplus is measured from each run's initial prices (its reference
+    inclusive value); consumer_surplus_common_ref from one fixed price in every run. The same
+    settled step with another reference moves the first and leaves the second."""
+    model = PriceWarModel("baseline", seed=1, n_consumers=100)
+    for _ in range(3):
+        model.step()
+    consumers = model.consumer_arrays
+    before = compute(model)
+    consumers.reference_logsum = consumers.reference_logsum - 0.5  # other initial prices
+    consumers.logsum = consumers.previous_logsum
+    settle_consumers(consumers, model.demand_outcome, model.clearing, model.network)
+    after = compute(model)
+    assert after["consumer_surplus"] != pytest.approx(before["consumer_surplus"], rel=1e-3)
+    assert after["consumer_surplus_common_ref"] == pytest.approx(
+        before["consumer_surplus_common_ref"], rel=1e-12)

@@ -63,6 +63,19 @@ def test_model_reporters_public_names_present():
         assert column in agents.columns
 
 
+def test_refused_total_and_share_match_the_hand_summed_columns():
+    """issue 27: refused = unserved + not bought on re-choice, over demand at posted prices."""
+    frame = run_model("baseline", steps=30, seed=2, overrides=SMALL, progress=False)
+    frame = model_frame(frame)
+    hand = frame["unserved_demand"] + frame["not_bought_total"]
+    np.testing.assert_allclose(frame["refused_total"], hand, rtol=1e-12)
+    np.testing.assert_allclose(frame["refused_share"], hand / frame["demand_total"], rtol=1e-12)
+    np.testing.assert_allclose(frame["refused_share"],
+                               1 - frame["served_total"] / frame["demand_total"], atol=1e-9)
+    assert (frame["not_bought_total"] > 0).any()  # the part unserved_demand alone misses
+    assert frame["refused_share"].between(0, 1).all()
+
+
 def test_served_unserved_and_not_bought_add_up_to_the_volume_every_step():
     model = PriceWarModel("baseline", seed=2, **SMALL)
     for _ in range(30):
@@ -183,6 +196,23 @@ def test_bankrupt_producer_exits_during_a_step_and_routes_are_recompiled():
     assert np.isfinite(frame.drop(columns=["date"]).to_numpy(dtype=float)).all()
 
 
+def test_an_exited_host_keeps_its_region_and_group_in_the_agents_frame(tmp_path):
+    """issue 27: agents.parquet left region and group blank for every exited host."""
+    model = PriceWarModel("baseline", seed=1, **SMALL)
+    model.step()
+    doomed = model.producers[12]
+    doomed_id, region, group = doomed.unique_id, doomed.region, doomed.group
+    model.producer_cash[12] = -1e15
+    model.step()
+    model.step()
+    frame = agents_frame(model)
+    rows = frame[frame["agent_id"] == doomed_id]
+    assert list(rows["step"]) == [0, 1]  # it exits in step 2, before the collection
+    assert (rows["region"] == region).all() and (rows["group"] == group).all()
+    assert frame["region"].notna().all() and frame["group"].notna().all()
+    assert (frame["region"] != "").all()
+
+
 def test_entry_adds_listed_producers():
     import dataclasses
 
@@ -258,6 +288,30 @@ def test_a_scenario_with_short_runways_and_nash_pricing_ends_in_exits():
     frame = model_frame(model)
     assert frame["exits_total"].iloc[-1] > 0
     assert model.metrics["active_producers"] < 32
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_each_exit_is_counted_in_its_step_only(seed):
+    """issue 27: a step after one with exits reported them again, so sum(exits) was above
+    exits_total (baseline, 300 consumers, 156 steps: seed 2 7 against 4, seed 3 2 against 1)."""
+    frame = model_frame(run_model("baseline", steps=156, seed=seed,
+                                  overrides={"n_consumers": 300}, progress=False))
+    assert frame["exits_total"].iloc[-1] > 0
+    assert frame["exits"].sum() == frame["exits_total"].iloc[-1]
+    np.testing.assert_array_equal(frame["exits"].cumsum(), frame["exits_total"])
+
+
+def test_each_entry_is_counted_in_its_step_only():
+    import dataclasses
+
+    base = load_scenario("baseline")
+    scenario = dataclasses.replace(base, dynamics=dataclasses.replace(
+        base.dynamics, entry_enabled=True, entry_interval_steps=3, entry_min_margin=-1.0))
+    frame = model_frame(run_model(scenario, steps=7, seed=1, overrides={"n_consumers": 100},
+                                  progress=False))
+    assert frame["entries_total"].iloc[-1] > 0
+    assert frame["entries"].sum() == frame["entries_total"].iloc[-1]
+    np.testing.assert_array_equal(frame["entries"].cumsum(), frame["entries_total"])
 
 
 def test_every_producer_array_is_resized_on_exit_and_entry():

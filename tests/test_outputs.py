@@ -17,6 +17,7 @@ from pricewar.cli import main
 from pricewar.model import PriceWarModel
 from pricewar.model.metrics import (
     PLATFORM_REPORTERS,
+    PRODUCER_REGIONS,
     PRODUCER_REPORTERS,
     SHIPPED_TIERS,
     metric_declaration,
@@ -78,6 +79,41 @@ def test_every_column_of_a_run_is_declared():
         assert all(d.unit and d.meaning for d in declared.values())
 
 
+def _documented_columns(text: str) -> dict[str, set[str]]:
+    """Columns docs/outputs.md documents, by file: the data dictionary's rows (``<region>`` and
+    ``<tier>`` expanded to the shipped ones, ``name (producer)`` -> ``name``), the column each
+    bullet of "How the indices are weighted" explains and the welfare table's columns."""
+    block = text[text.index(outputs.BEGIN):text.index(outputs.END)]
+    model_part, agents_part = block.split("### agents.parquet")
+    expand = {"<region>": PRODUCER_REGIONS, "<tier>": SHIPPED_TIERS}
+
+    def names(part):
+        out = set()
+        for name in re.findall(r"^\| `([^`]+)` \|", part, re.M):
+            name = re.sub(r" \((producer|platform)\)$", "", name)
+            templates = [k for k in expand if k in name]
+            out |= ({name.replace(templates[0], v) for v in expand[templates[0]]} if templates
+                    else {name})
+        return out
+
+    prose = text[text.index(outputs.END):]
+    weighted = prose[prose.index("## How the indices"):]
+    weighted = weighted[:weighted.index("\n## ")] if "\n## " in weighted else weighted
+    explained = set(re.findall(r"^- `([a-z_]+)`", weighted, re.M))
+    welfare = prose[prose.index("## Welfare"):] if "## Welfare" in prose else ""
+    explained |= set(re.findall(r"^\| `([a-z_]+)` \|", welfare, re.M))
+    return {"model": names(model_part) | explained, "agents": names(agents_part)}
+
+
+def test_every_documented_column_is_in_a_runs_files_and_every_column_is_documented(run_dir):
+    """issue 27: docs/outputs.md explained an ``efficiency`` column no file has."""
+    documented = _documented_columns(DOC.read_text())
+    for kind in ("model", "agents"):
+        columns = set(pd.read_parquet(run_dir / f"{kind}.parquet").columns)
+        assert documented[kind] - columns == set(), f"{kind}.parquet lacks documented columns"
+        assert columns - documented[kind] == set(), f"{kind}.parquet has undocumented columns"
+
+
 def test_an_undeclared_reporter_fails_the_declaration_lookup():
     with pytest.raises(KeyError):
         metric_declaration("price_mars")
@@ -99,6 +135,30 @@ def test_run_outputs_carry_scenario_seed_overrides_and_version(run_dir):
         embedded.write_text(meta["scenario_toml"])
         assert load_scenario(embedded) == load_scenario(run_dir / "scenario.toml")
         assert load_scenario(embedded).regions["us"].electricity_usd_per_kwh == 0.09
+
+
+def test_a_replay_keeps_the_original_runs_scenario_and_overrides_and_names_its_source(
+        run_dir, tmp_path):
+    """issue 27: a replay from a run's scenario.toml said overrides {}."""
+    source = run_dir / "scenario.toml"
+    replay = tmp_path / "replay"
+    assert main(["run", str(source), "--seed", "3", "--out", str(replay), "--quiet"]) == 0
+    original = outputs.read_metadata(run_dir / "model.parquet")
+    for name in ("model.parquet", "agents.parquet"):
+        meta = outputs.read_metadata(replay / name)
+        assert meta["scenario"] == "parity"
+        assert json.loads(meta["overrides"]) == json.loads(original["overrides"]) == {
+            "n_consumers": 150, "electricity_us": 0.09}
+        assert meta["scenario_file"] == str(source)
+        assert "scenario_file" not in original
+    pd.testing.assert_frame_equal(pd.read_parquet(replay / "model.parquet"),
+                                  pd.read_parquet(run_dir / "model.parquet"))
+    # a replay's own --set goes on top of the recorded overrides
+    other = tmp_path / "other"
+    assert main(["run", str(source), "--seed", "3", "--steps", "1", "--set",
+                 "electricity_us=0.1", "--out", str(other), "--quiet"]) == 0
+    assert json.loads(outputs.read_metadata(other / "model.parquet")["overrides"]) == {
+        "n_consumers": 150, "electricity_us": 0.1}
 
 
 def test_every_column_has_a_unit_and_a_description(run_dir):
@@ -132,15 +192,15 @@ def test_git_revision_is_the_checkouts_head():
 # summary and default folder
 # ------------------------------------------------------------------------------------------------
 def test_summary_has_units_and_no_nan_for_zero_over_zero():
-    frame = pd.DataFrame({"step": [0, 5], "price_avg": [2.0, 1.0], "unserved_demand": [0.0, 0.0],
+    frame = pd.DataFrame({"step": [0, 5], "price_avg": [2.0, 1.0], "refused_total": [0.0, 0.0],
                           "served_total": [0.0, 3.0]})
     for column in ("price_cn_west", "price_cn_east", "price_us", "price_eu", "share_cn_west",
-                   "share_cn_east", "share_us", "share_eu", "lerner", "hhi"):
+                   "share_cn_east", "share_us", "share_eu", "refused_share", "lerner", "hhi"):
         frame[column] = [1.0, 1.0]
     table = summary_table(frame)
     assert table.loc["price_avg", "unit"] == "USD/Mtok"
     assert table.loc["price_avg", "last/first"] == 0.5
-    assert table.loc["unserved_demand", "last/first"] == 1.0
+    assert table.loc["refused_total", "last/first"] == 1.0
     assert pd.isna(table.loc["served_total", "last/first"])  # 0 -> 3: no finite ratio
 
 
@@ -151,8 +211,9 @@ def test_run_prints_units_and_no_nan_and_defaults_its_folder(tmp_path, monkeypat
     printed = capsys.readouterr().out
     assert "NaN" not in printed and "nan" not in printed
     assert re.search(r"^price_avg\s+USD/Mtok", printed, re.M)
-    # v2: re-choice leaves some demand unserved by step 2, so the ratio of 0 -> x is "-"
-    assert re.search(r"^unserved_demand\s+Mtok/step\s+0\s+\S+\s+-$", printed, re.M)
+    # v2: re-choice refuses some demand by step 2, so the ratio of 0 -> x is "-"
+    assert re.search(r"^refused_total\s+Mtok/step\s+0\s+\S+\s+-$", printed, re.M)
+    assert re.search(r"^refused_share\s+1\s+0\s+\S+\s+-$", printed, re.M)
     assert (tmp_path / "runs" / "baseline-seed7" / "model.parquet").exists()
     assert "runs/baseline-seed7/model.parquet" in printed
 

@@ -71,7 +71,8 @@ def test_a_price_cut_commits_every_product_of_the_groups_largest_host(model):
         events = load_scenario("baseline").with_events(
             {"kind": "price_cut", "step": 99, "group": "us", "fraction": 0.5,
              "duration_steps": 4}).events
-        committed = phases.apply_price_events(events, 99, producers, products)
+        committed = phases.apply_price_events(events, 99, producers, products,
+                                              products.base_price)
         members = np.flatnonzero(producers.group == "us")
         largest = members[np.argmax(producers.served[members])]
         np.testing.assert_array_equal(committed, products.producer == largest)
@@ -188,3 +189,28 @@ def test_fresh_products_enter_at_their_best_response(model):
                                   np.delete(products.base_price, [0, 3]))
     assert np.isfinite(price).all()
     assert (price[[0, 3]] > products.marginal_cost[[0, 3]]).all()
+
+
+def test_a_price_cut_in_the_week_the_cutter_releases_a_product_cuts_its_entry_price():
+    """issue 27: cn_west's largest host releases a product in step 18; a cut scheduled then took
+    the new product's list price before it had one (0) and the kernel refused the price
+    (KernelInputError: producer_price must be > 0). Smallest setting that crashed: 20
+    consumers, seed 4, 18 steps."""
+    scenario = load_scenario("baseline").with_events(
+        {"kind": "price_cut", "step": 18, "group": "cn_west", "producers": 1, "fraction": 0.9,
+         "duration_steps": 30})
+    model = PriceWarModel(scenario, seed=4, n_consumers=20)
+    for _ in range(17):
+        model.step()
+    before = set(model.product_arrays.product_id.tolist())
+    model.step()  # the cut's step
+    products = model.product_arrays
+    committed = products.commit_until == 18 + 30
+    released = committed & ~np.isin(products.product_id, list(before))
+    assert released.any()  # the cutter's product of this week is cut too
+    assert (products.commit_price[committed] > 0).all()
+    np.testing.assert_array_equal(products.base_price[committed],
+                                  np.maximum(products.commit_price[committed],
+                                             phases.MIN_LOG_PRICE_USD_PER_MTOK))
+    model.step()
+    assert np.isfinite(model.product_price).all() and (model.product_price > 0).all()

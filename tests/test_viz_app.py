@@ -412,3 +412,32 @@ def test_tier_panel_leaves_gaps_where_no_product_is_offered():
     cn = axes.get_lines()[0]
     assert np.isnan(cn.get_ydata()).all()
     assert f"tier {tier}" in axes.get_title()
+
+
+
+def test_every_panel_keeps_its_text_inside_the_figure_and_tells_share_from_price(monkeypatch):
+    """The figures the page shows: no label clipped at the figure's edge (the open/closed panel
+    cut its axis label to "D per M tokens"), and the open-weight share not in a price's colour."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figures = []
+    monkeypatch.setattr(solara, "FigureMatplotlib",
+                        lambda figure, **kwargs: figures.append(figure))
+    session = MarketSession()  # the page's model: prices with two-digit dollar ticks
+    for _ in range(3):
+        session.step()
+    solara.render(_Panels(session), handle_error=False)[1].close()
+    assert len(figures) == len(app.COMPONENTS)
+    for figure in figures:
+        FigureCanvasAgg(figure).draw()  # lays the text out as the saved picture has it
+        drawn = figure.get_tightbbox(figure.canvas.get_renderer())  # inches, what is drawn
+        width_in, height_in = figure.get_size_inches()
+        tolerance_in = 1 / figure.dpi
+        assert drawn.x0 >= -tolerance_in and drawn.y0 >= -tolerance_in \
+            and drawn.x1 <= width_in + tolerance_in and drawn.y1 <= height_in + tolerance_in, \
+            (figure.axes[0].get_title(), drawn, (width_in, height_in))
+    open_closed = next(f for f in figures
+                       if f.axes[0].get_title().startswith("Open vs closed weights"))
+    price, share = open_closed.axes
+    assert {line.get_color() for line in share.get_lines()}.isdisjoint(
+        line.get_color() for line in price.get_lines())

@@ -49,10 +49,16 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def server(browser, tmp_path_factory):
+def server_log(tmp_path_factory):
+    """Where the server of :func:`server` writes its output."""
+    return tmp_path_factory.mktemp("viz") / "server.log"
+
+
+@pytest.fixture(scope="session")
+def server(browser, server_log):
     """The URL of the real ``pricewar viz`` on a free loopback port (stopped even when a test
     fails)."""
-    log = tmp_path_factory.mktemp("viz") / "server.log"
+    log = server_log
     port = probe.free_port()
     url = f"http://127.0.0.1:{port}/"
     started = time.perf_counter()
@@ -221,8 +227,12 @@ def test_download_gives_the_run_so_far_as_csv_and_parquet(page, tmp_path):
     pd.testing.assert_frame_equal(model, expected)
     csv = pd.read_csv(files["model.csv"])
     assert list(csv["step"]) == [0, 1, 2]
-    assert csv["price_avg"].to_numpy() == pytest.approx(expected["price_avg"].to_numpy(),
-                                                        rel=1e-12)
+    assert csv["price_avg [USD/Mtok]"].to_numpy() == pytest.approx(
+        expected["price_avg"].to_numpy(), rel=1e-12)
+    # a CSV has no metadata: every column but step and date names its unit, as the Parquet's
+    units = read_units(files["model.parquet"])
+    assert list(csv.columns) == [c if c in ("step", "date") else f"{c} [{units[c]}]"
+                                 for c in expected.columns]
     meta = read_metadata(files["model.parquet"])
     assert meta["scenario"] == "baseline" and meta["seed"] == "1" and meta["steps"] == "2"
     assert read_units(files["model.parquet"])["price_avg"] == "USD/Mtok"
@@ -339,3 +349,116 @@ def test_open_closed_and_tier_panels_render_and_follow_step(page):
     assert _selected(page, "Capability tier", ".pricewar-tier") == other
     probe.click_step(page, 2)  # the chosen tier stays through a Step
     assert _selected(page, "Capability tier", ".pricewar-tier") == other
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 27: what a user reads and how the page behaves
+# ------------------------------------------------------------------------------------------------
+#: for every slider: the bottom of its label's text (all lines) and the top of its thumb (px)
+SLIDER_GEOMETRY_JS = """() => [...document.querySelectorAll('.pricewar-slider')].map(s => {
+  const label = s.querySelector('.v-label');
+  const range = document.createRange();
+  range.selectNodeContents(label);
+  const lines = [...range.getClientRects()];
+  return {label: label.textContent, lines: lines.length,
+          text_bottom: Math.max(...lines.map(r => r.bottom)),
+          thumb_top: s.querySelector('.v-slider__thumb').getBoundingClientRect().top};
+})"""
+
+
+def test_slider_labels_stay_clear_of_their_track(page):
+    sliders = page.evaluate(SLIDER_GEOMETRY_JS)
+    assert any(s["lines"] > 1 for s in sliders)  # the sidebar wraps the long policy labels
+    struck = [s["label"] for s in sliders if s["text_bottom"] > s["thumb_top"]]
+    assert not struck, f"labels overlapping their slider: {struck}"
+
+
+#: click Play; ``delay`` ms after the page shows step n, click Pause and resolve with the counter
+#: then. The server renders a step before the browser shows it, so a short delay falls into
+#: the play loop's wait between steps (PLAY_INTERVAL_MS)
+PAUSE_AFTER_JS = """async ([n, delay]) => {
+  // the Play/Pause button follows Reset (its label changes)
+  const buttons = [...document.querySelectorAll('button')];
+  const playPause = buttons[buttons.findIndex(b => b.textContent.trim() === 'Reset') + 1];
+  const counter = () => [...document.querySelectorAll('span')].map(s => s.textContent)
+    .find(t => /^Step: [0-9]+$/.test(t));
+  return await new Promise((resolve, reject) => {
+    const observer = new MutationObserver(() => {
+      if (counter() !== 'Step: ' + n) return;
+      observer.disconnect();
+      setTimeout(() => { const shown = counter(); playPause.click(); resolve(shown); }, delay);
+    });
+    observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+    setTimeout(() => { observer.disconnect(); reject(new Error('never showed step ' + n)); },
+               30000);
+    playPause.click();
+  });
+}"""
+
+
+def test_pause_stops_before_the_next_step(browser, server):
+    """Mesa's ModelController stepped once more when Pause came during its wait between steps
+    (in about one click of five): the step shown at the click must be the last."""
+    from pricewar.viz.app import PLAY_INTERVAL_MS
+
+    for delay_ms in (40, 90, 140, 190):
+        assert delay_ms < PLAY_INTERVAL_MS
+        page = probe.open_page(browser, server)
+        try:
+            shown = page.evaluate(PAUSE_AFTER_JS, [2, delay_ms])
+            page.wait_for_timeout(2500)  # several play intervals and steps
+            assert page.locator(".v-navigation-drawer").get_by_text(
+                "Step: ", exact=False).inner_text() == shown, f"Pause {delay_ms} ms after"
+        finally:
+            page.close()
+
+
+DEMAND = "Demand growth (per step)"
+
+
+def test_demand_growth_slider_drags_to_values_the_run_shows(page):
+    slider = page.get_by_role("slider", name=DEMAND)
+    thumb = page.locator(".pricewar-slider-row", has=slider).locator(".v-slider__thumb")
+    box = thumb.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    dragged = []
+    for offset_px in range(7, 71, 7):
+        page.mouse.move(x + offset_px, y)
+        dragged.append(float(slider.get_attribute("aria-valuenow")))
+    page.mouse.up()
+    assert len(set(dragged)) > 5  # the slider follows the mouse
+    # on the 1e-4 grid: what the value after the slider and the parameters line show
+    assert all(value == round(value, 4) for value in dragged), dragged
+    value = float(slider.get_attribute("aria-valuenow"))
+    assert value > 0.0134
+    expect(page.locator(".pricewar-slider-row", has=slider)).to_contain_text(f"{value:.4f}")
+    _reset(page)
+    probe.wait_for_text(page, ".pricewar-parameters", f"demand growth {value:.4f}/step")
+
+
+def test_comparison_loads_nothing_from_a_cdn(browser, server, server_log):
+    """solara's Markdown fetched KaTeX, Mermaid and RequireJS from a CDN: 404s from the offline
+    server (logged as "Could not load URL") and an error in the page."""
+    logged_before = server_log.read_text()
+    page = browser.new_page(viewport=probe.VIEWPORT)
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error"
+            and problems.append(f"console: {message.text}"))
+    page.on("response", lambda response: response.status >= 400
+            and problems.append(f"{response.status} {response.url}"))
+    page.on("requestfailed", lambda request: problems.append(f"failed {request.url}"))
+    try:
+        page.goto(server)
+        page.get_by_text("Step: 0", exact=True).wait_for()
+        probe.click_step(page, 1)
+        probe.open_comparison(page)
+        page.locator(".pricewar-compare table").wait_for()
+        page.wait_for_timeout(2000)  # time for any late asset request
+    finally:
+        page.close()
+    logged = server_log.read_text()[len(logged_before):]
+    assert not problems, problems
+    assert "Could not load URL" not in logged and "127.0.0.1:9/" not in logged, logged[-2000:]

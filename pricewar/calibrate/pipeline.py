@@ -30,6 +30,7 @@ from pricewar.calibrate.report import (
 )
 from pricewar.calibrate.spec import CalibrationSpec, load_calibration_spec
 from pricewar.runs.harness import json_ready
+from pricewar.sweep.backends import check_scheduler
 from pricewar.sweep.store import SweepStatus
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 NPE_DRAWS = 4000
 #: prior runs that play the observation in the identification check (full, quick)
 PSEUDO_OBSERVATIONS = (50, 20)
+#: the files a calibration writes into its folder (checked to be files, or absent, before work)
+OUTPUT_FILES = (POSTERIOR, "parameters.csv", "predictive_checks.csv", "held_out_checks.csv",
+                "identification.csv", "calibrated.toml", "summary.json",
+                *(f"{figure}.{ext}" for figure in ("posterior_marginals", "posterior_predictive")
+                  for ext in ("png", "svg")))
 
 
 @dataclass
@@ -87,7 +93,14 @@ def calibrate(spec, out: str | Path, *, quick: bool = False, workers: int = 1, s
         from pricewar.calibrate import npe
 
         npe.check_available()  # before any run, not after an hour of them
+    if scheduler is not None:
+        check_scheduler(scheduler)
     out = check_output_dir(out)
+    simulate.prior_sweep(spec, quick)  # validated before the folder is made
+    taken = [name for name in OUTPUT_FILES if (out / name).exists() and not (out / name).is_file()]
+    if taken:
+        raise CalibrationError(f"{out / taken[0]} is a folder or special file, not a file: the "
+                               f"calibration writes its result there; move it away")
     out.mkdir(parents=True, exist_ok=True)
     with FolderLock(out, "calibration"):  # a second calibration in DIR fails at once
         return _calibrate(spec, out, quick, workers, scheduler, method, progress)

@@ -76,7 +76,7 @@ from pricewar.errors import LocatedInputError, ScenarioError
 from pricewar.limits import MAX_SEED, MAX_STEPS, MAX_SWEEP_RUNS
 from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import Scenario, load_scenario, parse_override_value
-from pricewar.scenario.data_files import read_toml
+from pricewar.scenario.data_files import CALIBRATED_UNTIL, read_toml
 from pricewar.scenario.parameters import PARAMETERS, check_range
 from pricewar.scenario.typed import bounds, build_dataclass, build_value, choices, table
 
@@ -310,6 +310,7 @@ def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> Calib
                            quick_size=quick_size, method=table_.method, source=src,
                            base_scenario=base)
     spec = _check_targets_against_model(spec, check_reporters, src)
+    _check_target_dates(spec, src)
     for prefix, chosen in (("budget", budget), ("quick", quick_budget)):
         accepted = math.ceil(chosen.acceptance_quantile * chosen.simulations
                              * chosen.seeds_per_draw)
@@ -318,6 +319,19 @@ def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> Calib
                  f"accepts {accepted} of {chosen.simulations} simulations: the regression "
                  f"adjustment needs at least {len(parameters) + 2} (parameters + 2)")
     return spec
+
+
+def _check_target_dates(spec: CalibrationSpec, src: str) -> None:
+    """Every date a target reads lies within the scenario's run and the calibrated period
+    (the runs are as long as the latest target date: a date decades ahead would make them
+    too long for the demand bounds)."""
+    start = pd.Timestamp(spec.base_scenario.start_date)
+    until = pd.Timestamp(CALIBRATED_UNTIL)
+    for target in spec.targets:
+        for date in dates_of(target.summary, target.args):
+            _require(start <= date <= until, src, f"targets.{target.name}.args",
+                     date.date().isoformat(), f"outside the period the model runs and is "
+                     f"calibrated for ({start.date()} to {until.date()})")
 
 
 def _overrides(table_: dict, key: str, base: Scenario, src: str) -> dict:

@@ -17,6 +17,7 @@ of it, so a loosely measured target weighs less) and the posterior predictive ch
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -25,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
-from pricewar.errors import LocatedInputError
+from pricewar.errors import LocatedInputError, ScenarioError
+from pricewar.scenario.data_files import read_input_bytes
 
 TARGETS_FILE = "calibration_targets.csv"
 COLUMNS = ("target", "value", "unit", "scale", "sd", "ci_low", "ci_high", "ci_level", "date",
@@ -146,11 +148,13 @@ def observed_targets(path: str | Path | None = None) -> dict[str, ObservedTarget
     path = Path(path) if path is not None else shipped_targets_path()
     src = str(path)
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as error:
-        raise TargetDataError(src, "<file>", str(path), f"cannot read ({error.strerror})") \
-            from None
+        text = read_input_bytes(path).decode("utf-8")
+    except ScenarioError as error:
+        raise TargetDataError(src, "<file>", str(path), error.problem) from None
+    except UnicodeDecodeError as error:
+        raise TargetDataError(src, "<file>", str(path), f"not UTF-8 text (byte "
+                              f"{error.start})") from None
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     if rows:
         missing = [c for c in COLUMNS if c not in rows[0]]
         if missing:

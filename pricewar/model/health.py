@@ -1,9 +1,12 @@
 """Warnings about what a run's numbers mean: outside the calibrated horizon, or a degenerate
-market (no capacity left, most demand unserved, prices pinned at the floor, non-finite metrics).
+market (no capacity left, most demand refused, prices pinned at the floor); and the guard that
+fails a run whose recorded numbers are not finite.
 
-The model calls :func:`check_run` once it is built and :func:`check_step` after each step's
-metrics. Each kind of warning is logged once per run (logger ``pricewar.model.health``) and kept
-in ``model.warnings``, which the outputs carry: the Parquet files' metadata (``attrs``), the
+The model calls :func:`check_run` once it is built, :func:`check_step` after each step's
+metrics and :func:`check_finite` after each collection of its reporters (a NaN or infinite
+reporter value raises :class:`NonFiniteRunError`: such a run has no meaning, and a sweep records
+it as failed, not ok). Each kind of warning is logged once per run (logger
+``pricewar.model.health``) and kept in ``model.warnings``, which the outputs carry: the Parquet files' metadata (``attrs``), the
 header of the resolved ``scenario.toml`` and a sweep's ``warnings`` column. Checks only read the
 model's state: a run's numbers are the same with or without them.
 """
@@ -16,13 +19,15 @@ import math
 
 import numpy as np
 
+from pricewar.errors import PricewarError
 from pricewar.model.phases import MIN_LOG_PRICE_USD_PER_MTOK
 from pricewar.scenario.data_files import CALIBRATED_FROM, CALIBRATED_UNTIL
 
 log = logging.getLogger(__name__)
 
-#: more than this share of demand unserved: capacity far below demand
-UNSERVED_SHARE = 0.5
+#: more than this share of demand at posted prices refused (``refused_share``: unserved or not
+#: bought on re-choice): capacity far below demand
+REFUSED_SHARE = 0.5
 #: at least this share of producers at the price floor: prices no longer carry information
 FLOOR_SHARE = 0.5
 
@@ -47,6 +52,30 @@ def _warn(model, kind: str, message: str) -> None:
     model.warnings.warn(kind, message)
 
 
+#: a run warns about its cost from this many routes (a lower estimate, made before building)
+COSTLY_ROUTES = 1_000_000
+#: ... or from this many producer-consumer pairs (pricing work grows with both)
+COSTLY_PAIRS = 10_000_000
+
+
+def check_size(model) -> None:
+    """Warn, before the market is built, if the run is large enough to be slow: at least
+    :data:`COSTLY_ROUTES` routes (consumers x platforms per consumer x listings, a lower
+    estimate) or :data:`COSTLY_PAIRS` producer-consumer pairs."""
+    s = model.scenario
+    producers = sum(g.count for g in s.producers.values())
+    platforms = sum(g.count for g in s.platforms.values())
+    consumers = len(s.regions) * len(s.sectors) * s.demand.consumers_per_segment
+    listings = max((g.listings for g in s.platforms.values() if g.count), default=0)
+    routes = consumers * min(s.demand.platforms_per_consumer, platforms) * min(listings,
+                                                                               producers)
+    if routes >= COSTLY_ROUTES or producers * consumers >= COSTLY_PAIRS:
+        _warn(model, "size",
+              f"a large run: {producers:,} producers, {consumers:,} consumers, {platforms:,} "
+              f"platforms, at least {routes:,} routes: building it and each step may take "
+              f"minutes (the baseline, 32 producers and 2,000 consumers, takes ~0.1 s a step)")
+
+
 def check_run(model) -> None:
     """Warn if the planned run starts or ends outside the calibrated period."""
     s = model.scenario
@@ -58,6 +87,25 @@ def check_run(model) -> None:
               f"efficiency trends are extrapolated")
 
 
+class NonFiniteRunError(PricewarError, FloatingPointError):
+    """A run recorded a NaN or infinite reporter value (names the step and the columns)."""
+
+
+def check_finite(model) -> None:
+    """Raise :class:`NonFiniteRunError` if the reporters just collected hold a NaN or an
+    infinity (names the step, its date, the columns and the first values)."""
+    recorded = model.datacollector.model_vars
+    bad = [name for name, values in recorded.items()
+           if isinstance(values[-1], (int, float, np.number)) and not math.isfinite(values[-1])]
+    if bad:
+        shown = ", ".join(f"{name} = {recorded[name][-1]}" for name in bad[:4])
+        more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+        raise NonFiniteRunError(
+            f"{model.scenario.name}: step {model.steps} ({model.date}) produced non-finite "
+            f"values in {len(bad)} column(s): {shown}{more}; the parameters put the market "
+            f"outside the range where the model is defined (check the --set/scenario values)")
+
+
 def check_step(model) -> None:
     """Warn (once per kind) about a degenerate market in this step's metrics."""
     m = model.metrics
@@ -66,17 +114,13 @@ def check_step(model) -> None:
         _warn(model, "horizon", f"{where} is past the calibrated period {CALIBRATED_FROM} to "
                                 f"{CALIBRATED_UNTIL}: demand growth and efficiency trends are "
                                 f"extrapolated")
-    bad = sorted(k for k, v in m.items() if not math.isfinite(v))
-    if bad:
-        _warn(model, "non-finite", f"{where}: non-finite metrics "
-                                   f"({', '.join(f'{k} = {m[k]}' for k in bad[:3])})")
     if m["capacity_total"] <= 0 and m["active_producers"] > 0:
         _warn(model, "no-capacity", f"{where}: no serving capacity left (capacity_total = 0) "
                                     f"while {m['active_producers']} producers count as active")
-    if m["demand_total"] > 0 and m["unserved_demand"] > UNSERVED_SHARE * m["demand_total"]:
-        share = m["unserved_demand"] / m["demand_total"]
-        _warn(model, "unserved", f"{where}: {share:.0%} of demand unserved (capacity far below "
-                                 f"demand)")
+    if m["refused_share"] > REFUSED_SHARE:
+        _warn(model, "refused", f"{where}: {m['refused_share']:.0%} of demand at posted prices "
+                                f"refused (refused_share: unserved or not bought on re-choice; "
+                                f"capacity far below demand)")
     if model.n_products:  # the token market prices in log form: prices have a floor
         floor = MIN_LOG_PRICE_USD_PER_MTOK * (1 + 1e-9)
         pinned = int(np.count_nonzero(model.product_base_price <= floor))

@@ -23,12 +23,13 @@ from pricewar.model.market_metrics import (
     served_weighted_price,
     tier_prices,
 )
+from pricewar.model.settlement import compensating_variation
 from pricewar.scenario import PRODUCER_REGIONS, calibration_defaults
 
-__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "MODEL_METRICS", "REGION_REPORTERS",
+__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "COMMON_REFERENCE_PRICE_USD_PER_MTOK", "MODEL_METRICS", "REGION_REPORTERS",
            "TIER_REPORTERS", "Declaration", "PriceWarDataCollector", "agenttype_reporters",
            "compute", "flow_matrix", "metric_declaration", "metric_names", "model_reporters",
-           "population"]
+           "common_reference_surplus", "population", "refused"]
 
 
 class Declaration(NamedTuple):
@@ -79,7 +80,13 @@ AGGREGATE_REPORTERS: dict[str, Declaration] = {
     "hhi_market": D("1", "Herfindahl index of hosts within each consumer market (region x "
                     "sector), weighted by the market's served volume"),
     "consumer_surplus": D("USD/step", "compensating variation of the move of the price index "
-                          "since the initial prices (exact for the isoelastic upper level)"),
+                          "since the initial prices (exact for the isoelastic upper level); "
+                          "per run: its reference is the run's own initial prices"),
+    "consumer_surplus_common_ref": D("USD/step", "compensating variation of the move of each "
+                                     "consumer's price index from the common reference of 1000 "
+                                     "USD/Mtok (COMMON_REFERENCE_PRICE_USD_PER_MTOK) to this "
+                                     "step's; the same reference in every run: compare it "
+                                     "across runs"),
     "welfare_change": D("USD/step", "compensating variation of this step's move of the price "
                         "index"),
     "task_volume": D("Mtok/step", "exogenous task volume D_j(t), summed"),
@@ -88,6 +95,10 @@ AGGREGATE_REPORTERS: dict[str, Declaration] = {
     "served_total": D("Mtok/step", "tokens served"),
     "unserved_demand": D("Mtok/step", "refused by full hosts with no open route left"),
     "not_bought_total": D("Mtok/step", "refused by full hosts and not bought on re-choice"),
+    "refused_total": D("Mtok/step", "demand at posted prices that is not served: "
+                       "unserved_demand + not_bought_total"),
+    "refused_share": D("1", "refused_total / demand_total: the share of demand at posted prices "
+                       "not served (0-1; 0 when demand_total is 0)"),
     "energy_mwh": D("MWh/step", "facility energy (served tokens and always-on draw)"),
     "emissions_t": D("t CO2/step", "emissions of grid energy"),
     "curtailment_absorbed_mwh": D("MWh/step", "otherwise-curtailed direct green supply used by "
@@ -110,6 +121,12 @@ AGGREGATE_REPORTERS: dict[str, Declaration] = {
     "cn_family_share_western": D("1", "share of western consumers' tokens from families whose "
                                  "owner is Chinese, whoever hosts them"),
 }
+
+#: the price index every run's ``consumer_surplus_common_ref`` is measured from (USD/Mtok): a
+#: fixed level above every consumer's initial price index in the shipped scenarios (0.38-242
+#: USD/Mtok, measured with 300 consumers, seed 1), so the measure does not move with a run's own
+#: initial prices
+COMMON_REFERENCE_PRICE_USD_PER_MTOK = 1000.0
 
 REGION_METRICS = tuple(REGION_REPORTERS)
 AGGREGATE_METRICS = tuple(AGGREGATE_REPORTERS)
@@ -204,6 +221,7 @@ def compute(model) -> dict[str, float]:
         "hhi": float(((host_served / total) ** 2).sum()) if total > 0 else 0.0,
         "hhi_market": hhi_by_market(model),
         "consumer_surplus": float(consumers.surplus.sum()),
+        "consumer_surplus_common_ref": common_reference_surplus(consumers),
         "welfare_change": float(consumers.welfare_change.sum()),
         "task_volume": float(consumers.demand.sum()),
         "demand_total": float(consumers.volume.sum()),
@@ -218,6 +236,7 @@ def compute(model) -> dict[str, float]:
         "gpus_ordered": float(model.orders_gpus_this_step),
         "families_live": int(model.live_families.sum()),
     }
+    out.update(refused(out["unserved_demand"], out["not_bought_total"], out["demand_total"]))
     out.update(bloc_shares(model))
     out.update(population(model))
     out.update(tier_prices(model))
@@ -234,6 +253,24 @@ def compute(model) -> dict[str, float]:
         out[f"energy_mwh_{region}"] = float(model.producer_energy_mwh[members].sum())
         out[f"emissions_t_{region}"] = float(model.producer_emissions_t[members].sum())
     return out
+
+
+def common_reference_surplus(consumers) -> float:
+    """Consumers' compensating variation (USD/step) of the move of their price index from
+    :data:`COMMON_REFERENCE_PRICE_USD_PER_MTOK` to this step's, on this step's expenditure, with
+    the formula of ``consumer_surplus`` (:func:`~pricewar.model.settlement.compensating_variation`);
+    consumers without a route contribute 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(COMMON_REFERENCE_PRICE_USD_PER_MTOK / consumers.price_index)
+    return float(compensating_variation(consumers.expenditure, log_ratio, consumers.eta).sum())
+
+
+def refused(unserved: float, not_bought: float, demand: float) -> dict[str, float]:
+    """``refused_total`` (Mtok/step): demand at posted prices not served, the capacity shortfall
+    (``unserved``) plus what was refused and not bought on re-choice (``not_bought``);
+    ``refused_share``: that over ``demand`` (Mtok/step at posted prices), 0 when it is 0."""
+    total = unserved + not_bought
+    return {"refused_total": total, "refused_share": total / demand if demand > 0 else 0.0}
 
 
 def population(model) -> dict[str, int]:
@@ -344,13 +381,18 @@ class PriceWarDataCollector(mesa.DataCollector):
                 if agent.unique_id not in self._identity:
                     self._identity[agent.unique_id] = (agent.region, agent.group)
 
+    def identity(self, agent_id: int) -> tuple[str, str]:
+        """``(region, group)`` of the agent ``agent_id`` as it was when first collected (kept
+        after the agent exits)."""
+        return self._identity[agent_id]
+
     def get_agent_vars_dataframe(self) -> pd.DataFrame:
         """Producer and platform reporters, index (Step, AgentID), with ``agent_type``,
         ``region`` and ``group`` columns first (reporters a type lacks are NaN)."""
         frames = []
         for agent_type, name in zip(self.agenttype_reporters, AGENT_TYPE_NAMES, strict=True):
             frame = self.get_agenttype_vars_dataframe(agent_type)
-            identity = [self._identity[i] for i in frame.index.get_level_values("AgentID")]
+            identity = [self.identity(i) for i in frame.index.get_level_values("AgentID")]
             frame.insert(0, "agent_type", name)
             frame.insert(1, "region", [region for region, _ in identity])
             frame.insert(2, "group", [group for _, group in identity])

@@ -203,11 +203,13 @@ def route_market(scenario, network: MarketNetwork, consumers: ConsumerArrays,
     )
 
 
-def apply_price_events(events, step: int, producers: ProducerArrays,
-                       products: ProductArrays) -> np.ndarray:
-    """Scheduled price cuts: the chosen hosts commit every product to a cut list price for a
-    while. Writes ``products.commit_price, commit_until`` and ``producers.commit_until``;
-    returns the mask of products whose list price is committed this step."""
+def apply_price_events(events, step: int, producers: ProducerArrays, products: ProductArrays,
+                       list_price: np.ndarray) -> np.ndarray:
+    """Scheduled price cuts: the chosen hosts commit every product to a cut of its
+    ``list_price`` (USD/Mtok per product: the list price before this step's strategies, a
+    product released this step at its entry price) for a while. Writes
+    ``products.commit_price, commit_until`` and ``producers.commit_until``; returns the mask of
+    products whose list price is committed this step."""
     for event in events:
         if event.kind != "price_cut" or event.step != step:
             continue
@@ -216,7 +218,7 @@ def apply_price_events(events, step: int, producers: ProducerArrays,
             continue  # the group has exited
         largest = members[np.argsort(-producers.served[members], kind="stable")]
         chosen = np.isin(products.producer, largest[: event.producers])
-        products.commit_price[chosen] = products.base_price[chosen] * (1.0 - event.fraction)
+        products.commit_price[chosen] = list_price[chosen] * (1.0 - event.fraction)
         products.commit_until[chosen] = step + event.duration_steps
     producers.commit_until = np.full(len(producers), -1.0)
     np.maximum.at(producers.commit_until, products.producer, products.commit_until)
@@ -256,11 +258,14 @@ def entry_prices(view: PricingView, products: ProductArrays, alpha: float) -> np
 
 
 def set_list_prices(view: PricingView, producers: ProducerArrays, products: ProductArrays,
-                    committed: np.ndarray, alpha: float) -> None:
-    """Fresh products get entry prices; hosts then set list prices by their strategy, product by
-    product; committed cutters post their cut price (every strategy sees it as given). Writes
-    ``products.base_price, fresh``."""
+                    events, step: int, alpha: float) -> None:
+    """Fresh products get entry prices; this step's scheduled cuts apply (to the entry price of
+    a product released this step: it has no list price yet); hosts then set list prices by
+    their strategy, product by product; committed cutters post their cut price (every strategy
+    sees it as given). Writes ``products.base_price, fresh`` and what
+    :func:`apply_price_events` writes."""
     view.price = entry_prices(view, products, alpha)
+    committed = apply_price_events(events, step, producers, products, view.price)
     view.price = np.where(committed, products.commit_price, view.price)
     view.demand = None
     base = view.price.copy()

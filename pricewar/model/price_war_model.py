@@ -101,6 +101,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.overrides = dict(overrides)
         s = self.scenario
         self.warnings = health.RunWarnings(s.name)
+        health.check_size(self)  # before the (possibly long) build
         self.start_date = dt.date.fromisoformat(s.start_date)
         self.region_names: list[str] = list(s.regions)
         self.sector_names: list[str] = list(s.sectors)
@@ -151,6 +152,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions,
                                                            tiers=self.tier_names)
         self.datacollector.collect(self)
+        health.check_finite(self)
         health.check_run(self)
 
     # ------------------------------------------------------------------------------------------
@@ -168,6 +170,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self._exit_and_entry()
         health.check_step(self)
         self.datacollector.collect(self)
+        health.check_finite(self)
         self.running = self.steps < self.scenario.steps
 
     @property
@@ -262,15 +265,14 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     def _set_prices(self) -> None:
         """Hosts price their products by strategy (scheduled cuts override, new products enter
         at a best response), scarcity on top; platforms' markups are reported."""
-        committed = phases.apply_price_events(self.scenario.events, self.steps,
-                                              self.producer_arrays, self.product_arrays)
         self.pricing_market = self._route_market()
         self._pricing_dynamics()
         view = phases.pricing_view(self.scenario, self.pricing_market,
                                    self.product_base_price, self.producer_arrays,
                                    self.product_arrays, self.families, self.strategy_state,
                                    self.steps, self.rng)
-        phases.set_list_prices(view, self.producer_arrays, self.product_arrays, committed,
+        phases.set_list_prices(view, self.producer_arrays, self.product_arrays,
+                               self.scenario.events, self.steps,
                                float(np.mean(self.consumer_alpha)))
         phases.set_posted_prices(self.scenario.pricing, self.producer_arrays,
                                  self.product_arrays)
@@ -335,8 +337,9 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
                 self._remove_producers(bankrupt)
         if d.entry_enabled and self.steps % d.entry_interval_steps == 0:
             self._enter_producers()
-        if self.exits_this_step or self.entries_this_step:
-            self.metrics.update(metrics.population(self))
+        # every step: the metrics were taken before the counters were reset, so without this a
+        # step after one with exits (entries) reported them again
+        self.metrics.update(metrics.population(self))
 
     def _remove_producers(self, mask: np.ndarray) -> None:
         """Bankrupt hosts leave: Mesa agents removed, arrays compacted, routes recompiled."""

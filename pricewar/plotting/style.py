@@ -140,9 +140,23 @@ def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
 # ------------------------------------------------------------------------------------------------
 # 6. price-cut cascade
 # ------------------------------------------------------------------------------------------------
+def exits_text(extra_mean: float, n_seeds: int) -> str:
+    """Extra exits in the cut runs over the no-cut runs, summed over the ``n_seeds`` seeds (the
+    mean times the seeds: a whole number of producers), in words: "1 more exit", "2 fewer
+    exits", "no change"."""
+    total = int(round(extra_mean * n_seeds))
+    if total == 0:
+        return "no change"
+    noun = "exit" if abs(total) == 1 else "exits"
+    return f"{abs(total)} {'more' if total > 0 else 'fewer'} {noun}"
+
+
 def plot_price_cut_cascade(summary: pd.DataFrame, strategies: list[str], out_dir: Path,
-                           note: str, name: str = "price_cut_cascade") -> list[Path]:
-    """Followers' price relative to the no-cut counterfactual over event time, per strategy."""
+                           note: str, n_seeds: int,
+                           name: str = "price_cut_cascade") -> list[Path]:
+    """Followers' price relative to the no-cut counterfactual over event time, per strategy;
+    under each panel, the rivals' extra exits by the last week, summed over the ``n_seeds``
+    seeds. One legend above the panels."""
     fig, axes = new_figure(1, len(strategies), width=3.6 * len(strategies), height=4.8,
                            sharey=True)
     roles = [("cutter", "black", "cutter (largest CN-East)")] + [
@@ -150,27 +164,34 @@ def plot_price_cut_cascade(summary: pd.DataFrame, strategies: list[str], out_dir
                                                                       "eu")]
     for ax, strategy in zip(axes[0], strategies, strict=True):
         part = summary[summary["strategy"] == strategy]
+        exits = []
         for role, color, label in roles:
             rows = part[part["role"] == role].sort_values("event_time")
             if rows.empty:
                 continue
             extra = float(rows["exits_extra"].iloc[-1])
             if role != "cutter" and extra != 0:
-                label = f"{label} ({extra:+.3g} exits vs no cut)"
+                exits.append(f"{label}: {exits_text(extra, n_seeds)}")
             ax.plot(rows["event_time"], rows["price_ratio_median"], color=color, label=label,
                     linestyle="--" if role == "cutter" else "-")
             if role != "cutter":
                 ax.fill_between(rows["event_time"], rows["price_ratio_q25"],
                                 rows["price_ratio_q75"], color=color, alpha=0.15, linewidth=0)
-        ax.legend(fontsize=6.5, frameon=False, loc="lower left")
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.axhline(1, color="grey", linewidth=0.6, linestyle=":")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_title(f"strategy: {strategy}", fontsize=10)
+        ax.set_title(f"strategy: {strategy.replace('_', ' ')}", fontsize=10)
         ax.set_xlabel("weeks since the cut (2024-05-20)")
-    axes[0][0].set_ylabel("posted price / same-seed no-cut run (median, IQR; log)")
-    return save_figure(fig, out_dir, name, note)
+        seeds = "1 seed" if n_seeds == 1 else f"{n_seeds} seeds summed"
+        ax.text(0.5, -0.2, f"rivals' exits by the end, cut vs no cut ({seeds}):\n"
+                + ("\n".join(exits) if exits else "no change"),
+                transform=ax.transAxes, ha="center", va="top", fontsize=7.5)
+    axes[0][0].set_ylabel("posted price / same-seed no-cut run\n(median, IQR; log)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, frameon=False, ncol=len(labels),
+               loc="upper center", bbox_to_anchor=(0.5, 1.0))
+    return save_figure(fig, out_dir, name, note, top=0.94)
 
 
 # ------------------------------------------------------------------------------------------------

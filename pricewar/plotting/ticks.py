@@ -24,15 +24,28 @@ def usd(value: float, _position=None) -> str:
     return f"{sign}${text}"
 
 
-def dollar_axis(ax, axis: str = "y") -> None:
-    """Plain dollar tick labels on ``ax``'s ``axis`` ("x" or "y"); on a log scale, ticks at
-    1, 2 and 5 of every decade and no unlabelled minor ticks (matplotlib would otherwise label
-    a short log axis "2x10^0, 6x10^-1")."""
-    target = ax.yaxis if axis == "y" else ax.xaxis
+def _log_ticks(target) -> None:
+    """On a log scale, major ticks at 1, 2 and 5 of every decade and no unlabelled minor ticks
+    (matplotlib would otherwise label a short log axis "2x10^0, 6x10^-1")."""
     if target.get_scale() == "log":
         target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         target.set_minor_formatter(NullFormatter())
+
+
+def dollar_axis(ax, axis: str = "y") -> None:
+    """Plain dollar tick labels on ``ax``'s ``axis`` ("x" or "y"); on a log scale, ticks at
+    1, 2 and 5 of every decade."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    _log_ticks(target)
     target.set_major_formatter(FuncFormatter(usd))
+
+
+def ratio_axis(ax, axis: str = "y") -> None:
+    """Plain number tick labels (``0.2``, ``0.5``, ``1``, ``2``) for a dimensionless ratio, never
+    a dollar sign; on a log scale, ticks at 1, 2 and 5 of every decade."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    _log_ticks(target)
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
 
 
 def si_number(value: float, _position=None) -> str:

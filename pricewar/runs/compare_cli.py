@@ -32,15 +32,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, side in (("--set", "both sides"), ("--set-a", "A"), ("--set-b", "B")):
         parser.add_argument(flag, action="append", default=[], metavar="KEY=VALUE",
                             help=f"flat override for {side}, repeatable (scenarios only)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", default=None,
                         help="output folder (default: runs/compare-<A>-vs-<B>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
+    from pricewar.atomic_writes import check_output_dir
     from pricewar.runs import comparison
     from pricewar.scenario import parse_override_pairs
 
+    out = args.out or Path("runs") / f"compare-{Path(args.a).stem}-vs-{Path(args.b).stem}"
+    out = check_output_dir(out)  # before running either side
     both = parse_override_pairs(args.set)
     sides = []
     for spec, extra in ((args.a, args.set_a), (args.b, args.set_b)):
@@ -48,7 +51,6 @@ def main(args: argparse.Namespace) -> int:
         sides.append(comparison.load_side(spec, args.seeds, args.steps, overrides,
                                           progress=not args.quiet))
     a, b = sides
-    out = args.out or Path("runs") / f"compare-{Path(args.a).stem}-vs-{Path(args.b).stem}"
     table = comparison.difference_table(a, b)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "compare.csv", float_format="%.12g")

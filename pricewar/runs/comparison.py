@@ -32,12 +32,14 @@ from pricewar.scenario import load_scenario
 log = logging.getLogger(__name__)
 
 #: the metrics of the table (per-region shares are added for the regions in the outputs)
+#: (welfare across runs: ``consumer_surplus_common_ref``, measured from one reference price in
+#: every run; ``consumer_surplus`` is measured from each run's own initial prices)
 HEADLINE_METRICS = ("price_avg", "price_index", "lerner", "hhi", "served_total",
-                    "unserved_demand", "consumer_surplus", "energy_mwh", "emissions_t",
-                    "active_producers")
+                    "refused_total", "refused_share", "consumer_surplus_common_ref",
+                    "consumer_surplus", "energy_mwh", "emissions_t", "active_producers")
 #: the metrics drawn over time, one panel each
 FIGURE_METRICS = ("price_avg", "share_cn_west", "share_us", "served_total", "lerner", "hhi",
-                  "consumer_surplus")
+                  "consumer_surplus_common_ref")
 #: colours of side A and side B (colour-blind safe pair, distinct from the region colours' use)
 SIDE_COLORS = ("#1f77b4", "#d95f02")
 
@@ -68,22 +70,12 @@ def load_side(spec: str, seeds: Sequence[int] = (1,), steps: int | None = None,
 
     Raises PricewarError for a folder without runs, ScenarioError for a bad scenario.
     """
+    if not str(spec).strip():
+        raise PricewarError(f"compare: side {spec!r} is empty: give a scenario name, a .toml "
+                            f"path or a run folder (an empty path would mean the current folder)")
     path = Path(spec)
     if path.is_dir():
-        folders = _run_folders(path)
-        if not folders:
-            raise PricewarError(f"{spec}: no model.parquet in the folder or its sub-folders")
-        frames: dict[int, pd.DataFrame] = {}
-        names = set()
-        for folder in folders:
-            meta = read_metadata(folder / "model.parquet")
-            names.add(meta.get("scenario", folder.name))
-            seed = json.loads(meta.get("seed", "null"))
-            if not isinstance(seed, int) or seed in frames:  # unknown or repeated: number them
-                seed = max(frames, default=0) + 1
-            frames[seed] = pd.read_parquet(folder / "model.parquet")
-        label = names.pop() if len(names) == 1 else path.name
-        return Side(label, frames, f"run folder {path}")
+        return _load_folder_side(spec, path)
     scenario = load_scenario(spec).with_overrides(**dict(overrides or {}))
     frames = {}
     for seed in seeds:
@@ -92,6 +84,54 @@ def load_side(spec: str, seeds: Sequence[int] = (1,), steps: int | None = None,
     label = scenario.name if not overrides else (
         f"{scenario.name} ({', '.join(f'{k}={v}' for k, v in overrides.items())})")
     return Side(label, frames, f"scenario {spec}")
+
+
+def _load_folder_side(spec: str, path: Path) -> Side:
+    """The runs of one configuration in a run folder, one per seed; refuses damaged files, runs
+    of different configurations (scenario, overrides or length: they are not seeds) and a seed
+    held twice."""
+    import pyarrow as pa
+
+    folders = _run_folders(path)
+    if not folders:
+        raise PricewarError(f"{spec}: no model.parquet in the folder or its sub-folders")
+    frames: dict[int, pd.DataFrame] = {}
+    names = set()
+    configuration: tuple[Path, str] | None = None
+    for folder in folders:
+        file = folder / "model.parquet"
+        try:
+            meta = read_metadata(file)
+            frame = pd.read_parquet(file)
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise PricewarError(f"{file} cannot be read ({type(error).__name__}: "
+                                f"{str(error).splitlines()[0]}): remove it or run it "
+                                f"again") from None
+        resolved = meta.get("scenario_toml", "(no recorded scenario)")
+        if configuration is None:
+            configuration = (file, resolved)
+        elif resolved != configuration[1]:
+            raise PricewarError(
+                f"{spec}: {configuration[0]} and {file} are runs of different configurations "
+                f"({_first_difference(configuration[1], resolved)}): runs of one folder are "
+                f"compared as seeds of one configuration; give each configuration its folder")
+        names.add(meta.get("scenario", folder.name))
+        seed = json.loads(meta.get("seed", "null"))
+        if isinstance(seed, int) and seed in frames:
+            raise PricewarError(f"{spec}: two runs of seed {seed} (e.g. {file}): a seed counts "
+                                f"once; remove the copy")
+        if not isinstance(seed, int):  # unknown: number it
+            seed = max(frames, default=0) + 1
+        frames[seed] = frame
+    label = names.pop() if len(names) == 1 else path.name
+    return Side(label, frames, f"run folder {path}")
+
+
+def _first_difference(a: str, b: str) -> str:
+    for line_a, line_b in zip(a.splitlines(), b.splitlines(), strict=False):
+        if line_a != line_b:
+            return f"{line_a.strip()!r} vs {line_b.strip()!r}"
+    return "one holds more settings"
 
 
 def distinct_labels(a: Side, b: Side) -> tuple[str, str]:
@@ -123,8 +163,16 @@ def difference_table(a: Side, b: Side, metrics: Sequence[str] | None = None,
     ran the same seeds, more than one), ``B/A - 1 (%)`` (empty when A is 0).
     """
     step = last_common_step(a, b) if step is None else step
-    first = next(iter(a.frames.values()))
-    metrics = list(metrics or headline_metrics(first))
+    frames = {(side_name, seed): frame for side_name, side in (("A", a), ("B", b))
+              for seed, frame in side.frames.items()}
+    metrics = list(metrics or dict.fromkeys(m for f in frames.values()
+                                            for m in headline_metrics(f)))
+    for (side_name, seed), frame in frames.items():
+        missing = [m for m in metrics if m not in frame.columns]
+        if missing:
+            raise PricewarError(f"compare: side {side_name} seed {seed} has no column "
+                                f"{', '.join(missing[:3])}: both sides must record the same "
+                                f"metrics (runs of the same pricewar version)")
     paired = a.seeds == b.seeds and len(a.seeds) > 1
     rows = []
     for metric in metrics:
@@ -179,7 +227,8 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
                 ax.fill_between(band["date"], band["lo"], band["hi"], color=colour,
                                 alpha=0.18, linewidth=0)
         ax.set_title(_title(metric), fontsize=9.5)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=7))
+        # minticks 3: with the default 5, a 3-year run gets no interval and matplotlib warns
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7))
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.set_ylim(bottom=0)
         format_value_axis(ax, _unit(metric))

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import pricewar
 from pricewar.model import metrics
 from pricewar.model.metrics import Declaration
+from pricewar.scenario import load_scenario, recorded_overrides
 
 BEGIN = "<!-- data-dictionary:begin -->"
 END = "<!-- data-dictionary:end -->"
@@ -47,10 +48,8 @@ AGENT_FRAME_COLUMNS: dict[str, Declaration] = {
     "step": Declaration("step", "steps since the start (0 = the initial state)"),
     "agent_id": Declaration("id", "the agent's Mesa unique_id (stable over the run)"),
     "agent_type": Declaration("-", "producer or platform"),
-    "region": Declaration("-", "the agent's region (empty for a producer that exited before the "
-                          "end of the run)"),
-    "group": Declaration("-", "the agent's producer or platform group in the scenario (empty "
-                         "like region)"),
+    "region": Declaration("-", "the agent's region (kept after a producer exits)"),
+    "group": Declaration("-", "the agent's producer or platform group in the scenario"),
 }
 
 
@@ -74,22 +73,35 @@ def git_revision() -> str | None:
     return f"{revision}-dirty" if changed else revision
 
 
-def run_metadata(model, seed: int | None, overrides: Mapping | None = None) -> dict[str, str]:
+def run_metadata(model, seed: int | None, overrides: Mapping | None = None,
+                 scenario_file: str | Path | None = None) -> dict[str, str]:
     """Key-value metadata of a run of ``model`` (a PriceWarModel): ``pricewar.scenario`` (name),
     ``pricewar.scenario_toml`` (the resolved scenario), ``pricewar.seed``, ``pricewar.overrides``
-    (JSON object), ``pricewar.steps``, ``pricewar.version`` and ``pricewar.git_revision`` (only
-    when known)."""
+    (JSON object), ``pricewar.steps``, ``pricewar.version``, ``pricewar.git_revision`` (only
+    when known) and ``pricewar.scenario_file`` (only for a run read from ``scenario_file``, a
+    TOML file).
+
+    A run read from a file keeps the overrides that file records (a replay of a run's resolved
+    scenario.toml: the original run's overrides, except ``steps``), with ``overrides`` on top.
+    """
+    overrides = dict(overrides or {})
+    if scenario_file is not None:
+        recorded = recorded_overrides(load_scenario(scenario_file))
+        recorded.pop("steps", None)  # the run's length is pricewar.steps
+        overrides = {**recorded, **overrides}
     out = {
         "scenario": model.scenario.name,
         "scenario_toml": model.scenario.to_toml(),
         "seed": json.dumps(seed),
-        "overrides": json.dumps(dict(overrides or {}), sort_keys=True),
+        "overrides": json.dumps(overrides, sort_keys=True),
         "steps": str(model.steps),
         "version": pricewar.__version__,
     }
     revision = git_revision()
     if revision is not None:
         out["git_revision"] = revision
+    if scenario_file is not None:
+        out["scenario_file"] = str(scenario_file)
     return {KEY_PREFIX + key: value for key, value in out.items()}
 
 

@@ -11,13 +11,20 @@ step, so an interrupted run (Ctrl-C, a full disk, SIGKILL) leaves ``out`` as it 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pricewar.atomic_writes import check_output_dir, replacing_dir
+from pricewar.atomic_writes import (
+    FolderLock,
+    check_output_dir,
+    machine_lock_file,
+    replacing_dir,
+    resolved_output_dir,
+)
 from pricewar.model import PriceWarModel
 from pricewar.model.agents import PlatformOperator, TokenProducer
 from pricewar.runs.outputs import column_declarations, run_metadata, write_parquet
@@ -25,7 +32,7 @@ from pricewar.scenario import Scenario
 
 SUMMARY_COLUMNS = ("price_avg", "price_cn_west", "price_cn_east", "price_us", "price_eu",
                    "share_cn_west", "share_cn_east", "share_us", "share_eu", "served_total",
-                   "unserved_demand", "lerner", "hhi")
+                   "refused_total", "refused_share", "lerner", "hhi")
 
 #: the files a run writes into its output folder (an existing folder holding anything else is
 #: not replaced)
@@ -83,15 +90,17 @@ def model_frame(model: PriceWarModel) -> pd.DataFrame:
 
 def agents_frame(model: PriceWarModel) -> pd.DataFrame:
     """Producer and platform reporters stacked, with agent type, region and group columns
-    (``attrs["warnings"]`` as in :func:`model_frame`)."""
+    (an exited host keeps its region and group; ``attrs["warnings"]`` as in
+    :func:`model_frame`)."""
+    collector = model.datacollector
     parts = []
     for agent_type, name in ((TokenProducer, "producer"), (PlatformOperator, "platform")):
-        frame = model.datacollector.get_agenttype_vars_dataframe(agent_type).reset_index()
+        frame = collector.get_agenttype_vars_dataframe(agent_type).reset_index()
         frame = frame.rename(columns={"Step": "step", "AgentID": "agent_id"})
-        agents = model.agents_by_type.get(agent_type, [])
+        identity = [collector.identity(i) for i in frame["agent_id"]]
         frame.insert(2, "agent_type", name)
-        frame.insert(3, "region", frame["agent_id"].map({a.unique_id: a.region for a in agents}))
-        frame.insert(4, "group", frame["agent_id"].map({a.unique_id: a.group for a in agents}))
+        frame.insert(3, "region", pd.Series([region for region, _ in identity]))
+        frame.insert(4, "group", pd.Series([group for _, group in identity]))
         parts.append(frame)
     frame = pd.concat(parts, ignore_index=True)
     frame.attrs["warnings"] = list(model.warnings)
@@ -121,19 +130,29 @@ def run_to_directory(scenario, out: Path, steps: int | None = None, seed: int | 
     (the fully resolved scenario, reproducing the run with ``pricewar run out/scenario.toml``).
 
     ``out`` is checked before the run (:func:`pricewar.atomic_writes.check_output_dir`: writable, not
-    a file, empty or an earlier run's folder) and replaced only once every output is written.
+    a file, empty or an earlier run's folder) and replaced only once every output is written. A
+    second run into the same ``out`` while this one runs fails at once
+    (:class:`~pricewar.atomic_writes.OutputError`; the lock file is in this machine's temporary
+    folder, :func:`~pricewar.atomic_writes.machine_lock_file`).
     Returns the summary table.
     """
     out = check_output_dir(out, replaces=RUN_OUTPUTS)
-    model = run_model(scenario, steps=steps, seed=seed, overrides=overrides, progress=progress)
-    frame = model_frame(model)
-    meta = run_metadata(model, seed, overrides)
-    header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
-              f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
-    header += "".join(f"# warning: {warning}\n" for warning in model.warnings)
-    write_run(out, {"model.parquet": frame, "agents.parquet": agents_frame(model)},
-              {"scenario.toml": header + model.scenario.to_toml()}, metadata=meta,
-              producer_regions=model.regions.producer_regions)
+    if steps is not None and "steps" in (overrides or {}):
+        # --steps wins over --set steps=...: record the steps that ran (pricewar.steps too)
+        overrides = {**overrides, "steps": int(steps)}
+    folder = Path(os.path.realpath(resolved_output_dir(out)))
+    with FolderLock(folder, "run", machine_lock_file("run", str(folder))):
+        model = run_model(scenario, steps=steps, seed=seed, overrides=overrides,
+                          progress=progress)
+        frame = model_frame(model)
+        from_file = isinstance(scenario, str | Path) and Path(scenario).suffix == ".toml"
+        meta = run_metadata(model, seed, overrides, scenario_file=scenario if from_file else None)
+        header = (f"# Resolved scenario of a pricewar run with seed {seed}. Reproduce it with:\n"
+                  f"#   pricewar run {out / 'scenario.toml'} --seed {seed} --out OTHER_DIR\n")
+        header += "".join(f"# warning: {warning}\n" for warning in model.warnings)
+        write_run(out, {"model.parquet": frame, "agents.parquet": agents_frame(model)},
+                  {"scenario.toml": header + model.scenario.to_toml()}, metadata=meta,
+                  producer_regions=model.regions.producer_regions)
     return summary_table(frame)
 
 

@@ -29,9 +29,14 @@ index, serving, capital and policy levers).
 """
 
 from pricewar.scenario.data_files import PRODUCER_REGIONS, calibration_defaults
-from pricewar.scenario.loading import load_scenario, scenario_names
+from pricewar.scenario.loading import load_scenario, scenario_descriptions, scenario_names
 from pricewar.scenario.overrides import OVERRIDES, parse_override_pairs, parse_override_value
-from pricewar.scenario.resolve import Scenario, apply_overrides, scenario_from_dict
+from pricewar.scenario.resolve import (
+    Scenario,
+    apply_overrides,
+    recorded_overrides,
+    scenario_from_dict,
+)
 from pricewar.scenario.schema import (
     ACCESS,
     Costs,
@@ -49,4 +54,5 @@ from pricewar.scenario.schema import (
 __all__ = ["ACCESS", "OVERRIDES", "PRODUCER_REGIONS", "Costs", "Demand", "Dynamics", "Event",
            "PlatformGroup", "Pricing", "ProducerGroup", "Region", "Scenario", "Sector", "Trade",
            "apply_overrides", "calibration_defaults", "load_scenario", "parse_override_pairs",
-           "parse_override_value", "scenario_from_dict", "scenario_names"]
+           "parse_override_value", "recorded_overrides", "scenario_descriptions",
+           "scenario_from_dict", "scenario_names"]

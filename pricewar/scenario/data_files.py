@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import os
+import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
 
 from pricewar.errors import ScenarioError
-from pricewar.limits import MAX_INPUT_BYTES
+from pricewar.limits import MAX_INPUT_BYTES, MAX_TOML_DEPTH
 
 #: the calibration data files merged under a scenario file, in merge order
 CALIBRATION_FILES = ("regions", "sectors", "network", "families", "chips", "rental", "supply",
@@ -27,17 +28,48 @@ def data_dir() -> Path:
     return Path(str(resources.files("pricewar") / "data"))
 
 
-def read_toml(path: Path) -> dict:
-    """A TOML file as a dict (unreadable, oversized, non-UTF-8 or invalid files raise
-    ScenarioError)."""
+def read_input_bytes(path: str | os.PathLike, source: str | None = None) -> bytes:
+    """The bytes of an input file (scenario, spec, targets): a regular file of at most
+    :data:`~pricewar.limits.MAX_INPUT_BYTES`. A FIFO, device or socket (also behind a symlink)
+    is refused without blocking: the file is opened non-blocking and checked before reading.
+    Raises ScenarioError naming ``source`` (default: the path)."""
+    source = source or str(path)
     try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > MAX_INPUT_BYTES:
-                raise ScenarioError(str(path), "<file>", None,
-                                    f"{size:,} bytes: a scenario or spec file has at most "
-                                    f"{MAX_INPUT_BYTES:,}")
-            return tomllib.load(handle)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise ScenarioError(source, "<file>", None, f"cannot read: {error}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a folder" if stat.S_ISDIR(info.st_mode) else
+                    "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else
+                    "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "not a regular file")
+            raise ScenarioError(source, "<file>", str(path),
+                                f"is {kind}: input files must be regular files")
+        if info.st_size > MAX_INPUT_BYTES:
+            raise ScenarioError(source, "<file>", None,
+                                f"{info.st_size:,} bytes: an input file has at most "
+                                f"{MAX_INPUT_BYTES:,}")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)  # a file growing while read stops here
+    except OSError as error:
+        raise ScenarioError(source, "<file>", None, f"cannot read: {error}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ScenarioError(source, "<file>", None,
+                            f"more than {MAX_INPUT_BYTES:,} bytes: an input file has at "
+                            f"most {MAX_INPUT_BYTES:,}")
+    return data
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict (unreadable, not a regular file, oversized, non-UTF-8, invalid or
+    nested deeper than :data:`~pricewar.limits.MAX_TOML_DEPTH` files raise ScenarioError)."""
+    data = read_input_bytes(path)
+    try:
+        content = tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ScenarioError(str(path), "<file>", None, f"invalid TOML: {error}") from None
     except UnicodeDecodeError as error:
@@ -45,8 +77,26 @@ def read_toml(path: Path) -> dict:
                             f"not UTF-8 text (byte {error.start}: "
                             f"{error.object[error.start:error.start + 1]!r}); TOML files are "
                             f"UTF-8") from None
-    except OSError as error:
-        raise ScenarioError(str(path), "<file>", None, f"cannot read: {error}") from None
+    except RecursionError:
+        content = None
+    if content is None or _depth(content) > MAX_TOML_DEPTH:
+        raise ScenarioError(str(path), "<file>", None,
+                            f"tables or arrays nested more than {MAX_TOML_DEPTH} levels deep")
+    return content
+
+
+def _depth(value) -> int:
+    """Nesting depth of tables and arrays (without recursion: any depth is measured)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_TOML_DEPTH:
+                return deepest
+            stack.extend((child, depth + 1)
+                         for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def merge(base: dict, top: dict) -> dict:

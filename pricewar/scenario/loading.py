@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from pricewar.errors import ScenarioError
+from pricewar.limits import MAX_BASE_CHAIN
 from pricewar.scenario.data_files import calibration_defaults, data_dir, merge, read_toml
 from pricewar.scenario.resolve import Scenario, scenario_from_dict
 
@@ -19,6 +20,12 @@ from pricewar.scenario.resolve import Scenario, scenario_from_dict
 def scenario_names() -> list[str]:
     """Names of the scenarios shipped in ``pricewar/data/scenarios``."""
     return sorted(p.stem for p in (data_dir() / "scenarios").glob("*.toml"))
+
+
+def scenario_descriptions() -> dict[str, str]:
+    """Each shipped scenario's name -> its file's ``description``."""
+    return {name: str(read_toml(data_dir() / "scenarios" / f"{name}.toml").get("description", ""))
+            for name in scenario_names()}
 
 
 def _scenario_path(scenario: str, relative_to: Path | None = None) -> Path:
@@ -54,6 +61,10 @@ def scenario_file_content(path: Path, _chain: tuple[Path, ...] = ()) -> dict:
                             "expected a scenario name (baseline, parity) or a .toml path")
     base_path = _scenario_path(base, relative_to=path)
     chain = (*_chain, path.resolve())
+    if len(chain) >= MAX_BASE_CHAIN:
+        raise ScenarioError(str(path), "base", base,
+                            f"a chain of more than {MAX_BASE_CHAIN} base files (from "
+                            f"{chain[0].name}): merge some of them")
     if base_path.resolve() in chain:
         cycle = " -> ".join(p.name for p in (*chain, base_path.resolve()))
         raise ScenarioError(str(path), "base", base, f"circular base ({cycle})")

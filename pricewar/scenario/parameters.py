@@ -203,7 +203,7 @@ DECLARATIONS: tuple[Parameter, ...] = (
               # -10% to +50% per step: beyond, demand vanishes or explodes within a few dozen
               # steps
               -0.1, 0.5,
-              slider=Slider("market", "Demand growth (per step)", -0.05, 0.15, 0.00001)),
+              slider=Slider("market", "Demand growth (per step)", -0.05, 0.15, 0.0001)),
     Parameter("producer_strategy", "producers.*.strategy", str, "-",
               "strategy of every producer: a registered strategy name (the built-in ones or one "
               "registered with pricewar.strategies.register)", "docs/ODD.md §6.4", None, None),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
 import math
@@ -362,6 +363,24 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
     return scenario
 
 
+#: how a value set by a flat override records its source: ``override KEY=repr(value)``
+OVERRIDE_SOURCE = "override {key}={value!r}"
+
+
+def recorded_overrides(scenario: Scenario) -> dict[str, Any]:
+    """The flat overrides a scenario records in its sources (a run's resolved scenario.toml
+    keeps them), in the order first recorded; an override whose every value a later one
+    replaced is not recorded."""
+    out: dict[str, Any] = {}
+    for source in scenario.sources.values():
+        if not source.startswith("override "):
+            continue
+        key, _, value = source.removeprefix("override ").partition("=")
+        if key not in out:
+            out[key] = ast.literal_eval(value)
+    return out
+
+
 def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
     """Apply flat overrides and validate the result (unknown keys are errors)."""
     if not overrides:
@@ -379,7 +398,7 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
         apply(data, value)
         for path, new in flatten(data).items():
             if before.get(path) != new:
-                sources[path] = f"override {key}={value!r}"
+                sources[path] = OVERRIDE_SOURCE.format(key=key, value=value)
     data["sources"] = sources
     origin = f"{scenario.origin} + overrides"
     try:

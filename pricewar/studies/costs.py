@@ -194,7 +194,9 @@ def cost_waterfall(out_dir: Path, quick: bool = False, seeds: Sequence[int] | No
                        "in the cn bloc / in the us region; its log is split exactly into the five "
                        "drivers (Shapley over the cost factors; margin = log price/marginal cost).",
                        scenario=scenario)
-    files += gap_plots.plot_cost_waterfall(table, end_regions, out_dir, note)
+    labels = gap_plots.tier_labels(load_scenario(scenario).catalogue, table["tier"].unique(),
+                                   short=True)
+    files += gap_plots.plot_cost_waterfall(table, end_regions, out_dir, note, labels=labels)
     return ExperimentResult("cost_waterfall", json_ready(headline), table, files)
 
 

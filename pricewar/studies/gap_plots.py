@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.colors
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from pricewar.plotting.style import (
     REGION_COLORS,
@@ -21,7 +22,7 @@ from pricewar.plotting.style import (
     region_label,
     save_figure,
 )
-from pricewar.plotting.ticks import dollar_axis
+from pricewar.plotting.ticks import dollar_axis, ratio_axis
 from pricewar.studies.regional_gap import DRIVER_LABELS, DRIVERS
 
 DRIVER_COLORS = {"chip": "#4575b4", "family": "#d73027", "power": "#fdae61",
@@ -34,6 +35,18 @@ COMPONENT_LABELS = {"energy_it": "energy (IT load)", "cooling": "cooling (PUE ov
                     "margin": "host margin", "network": "network transfer",
                     "platform": "platform markup"}
 FACTOR_TICKS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16)
+
+
+def tier_labels(catalogue, tiers, short: bool = False) -> dict[str, str]:
+    """Readable names of capability tiers from the catalogue's labels: "GPT-3.5 Turbo level on
+    MMLU", "DeepSeek-R1 level on GPQA Diamond (extension rung)" (the project's rungs above
+    Epoch AI's ladder); ``short``: "GPT-3.5 Turbo level"."""
+    out = {}
+    for tier in tiers:
+        label = catalogue.tiers[tier].label
+        out[tier] = (label.split(" on ")[0] if short else label.replace(
+            " [extension rung, not an Epoch threshold]", " (extension rung)"))
+    return out
 
 
 def _factor_axis(ax, values: np.ndarray, axis: str = "x") -> None:
@@ -73,9 +86,12 @@ def _driver_bars(ax, positions: np.ndarray, parts: pd.DataFrame, total: np.ndarr
 # cost waterfall
 # ------------------------------------------------------------------------------------------------
 def plot_cost_waterfall(table: pd.DataFrame, regions: pd.DataFrame, out_dir: Path, note: str,
-                        name: str = "cost_waterfall") -> list[Path]:
-    """Left: per tier at the last step, the CN/US price ratio split into drivers (mean of the
-    seeds' log parts). Right: price = marginal cost components + margin by region."""
+                        name: str = "cost_waterfall",
+                        labels: dict[str, str] | None = None) -> list[Path]:
+    """Left: per tier (named by ``labels[tier]``) at the last step, the CN/US price ratio split
+    into drivers (mean of the seeds' log parts). Right: price = marginal cost components +
+    margin by region. Both legends sit outside the data."""
+    labels = labels or {}
     fig, axes = new_figure(1, 2, width=14, height=5.6)
     ax_gap, ax_cost = axes[0]
     last = table[(table["scope"] == "all_hosts") & (table["step"] == table["step"].max())]
@@ -84,15 +100,16 @@ def plot_cost_waterfall(table: pd.DataFrame, regions: pd.DataFrame, out_dir: Pat
     spread = last.groupby("tier", sort=False)["ratio"].agg(["min", "max"])
     y = np.arange(len(means))[::-1]
     _driver_bars(ax_gap, y, means, means["log_ratio"].to_numpy(), horizontal=True, legend=True)
-    ax_gap.set_yticks(y, [f"{tier}\nCN/US ×{np.exp(r):.2f} (seeds {spread.loc[tier, 'min']:.2f}"
-                          f"–{spread.loc[tier, 'max']:.2f})"
+    ax_gap.set_yticks(y, [f"{labels.get(tier, tier)}\nCN/US ×{np.exp(r):.2f} "
+                          f"(seeds {spread.loc[tier, 'min']:.2f}–{spread.loc[tier, 'max']:.2f})"
                           for tier, r in means["log_ratio"].items()], fontsize=7.5)
     _factor_axis(ax_gap, means.to_numpy())
     ax_gap.set_xlabel("factor by which each driver multiplies the CN/US price ratio (log scale)")
     date = pd.Timestamp(last["date"].iloc[0]) if len(last) else None
     ax_gap.set_title(f"What drives the CN/US price ratio at equal capability, "
                      f"{date:%Y-%m}" if date is not None else "CN/US price ratio", fontsize=10)
-    ax_gap.legend(fontsize=7, frameon=False, loc="lower left")
+    ax_gap.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+                  ncol=3)
 
     mean_regions = regions.groupby("region", sort=False).mean(numeric_only=True)
     x = np.arange(len(mean_regions))
@@ -130,22 +147,24 @@ def plot_cost_waterfall(table: pd.DataFrame, regions: pd.DataFrame, out_dir: Pat
 def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: float,
                     out_dir: Path, note: str, name: str = "energy_gap") -> list[Path]:
     """CN-West share, the pooled CN/US price ratio and its power factor vs the CN-West/US
-    electricity price ratio, per chip regime and date."""
+    electricity price ratio, per chip regime and date. The ratios are plain numbers (no dollar
+    sign); the power factor is on a linear axis spanning at least
+    :data:`POWER_FACTOR_MIN_SPAN` around 1, so a 1% change looks like 1%."""
     fig, axes = new_figure(1, 3, width=15, height=4.8)
     steps = sorted(summary["step"].unique())
     styles = {"historical": "-", "no_controls": "--"}
     panels = (("share_cn_west", "CN-West share of global served volume (0-1)",
-               "Does cheap western power win volume?", False),
+               "Does cheap western power win volume?"),
               ("gap_ratio", "CN/US price ratio at equal tier (tiers pooled; log)",
-               "CN/US price ratio", True),
-              ("gap_log_power", "power factor in the CN/US ratio (log)",
-               "Power's part of the ratio", True))
+               "CN/US price ratio"),
+              ("gap_log_power", "power factor in the CN/US ratio (×; 1 = no effect)",
+               "Power's part of the ratio"))
     for (regime, step), part in summary.groupby(["chip_regime", "step"]):
         part = part.sort_values("electricity_ratio")
         shade = 0.45 + 0.55 * steps.index(step) / max(1, len(steps) - 1)
         date = pd.Timestamp(part["date"].iloc[0])
         color = matplotlib.colors.to_rgba(REGION_COLORS["cn_west"], shade)
-        for ax, (column, _, _, _) in zip(axes[0], panels, strict=True):
+        for ax, (column, _, _) in zip(axes[0], panels, strict=True):
             values = part[f"{column}_mean"].to_numpy()
             lo, hi = part[f"{column}_lo"].to_numpy(), part[f"{column}_hi"].to_numpy()
             if column == "gap_log_power":
@@ -155,19 +174,36 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: floa
                     label=f"{regime.replace('_', ' ')} chips, {date:%Y-%m}")
             ax.fill_between(part["electricity_ratio"], lo, hi, color=color, alpha=0.15,
                             linewidth=0)
-    for ax, (_, ylabel, title, log_scale) in zip(axes[0], panels, strict=True):
+    for ax, (column, ylabel, title) in zip(axes[0], panels, strict=True):
         ax.axvline(baseline_ratio, color="grey", linewidth=0.8, linestyle=":")
-        ax.annotate(f"baseline\n({baseline_ratio * us_price:.3f} / {us_price:g})",
-                    (baseline_ratio, 0.98), xycoords=("data", "axes fraction"), fontsize=7,
-                    ha="center", va="top", backgroundcolor="white")
-        ax.set_xlabel(f"CN-West / US grid electricity price (US fixed at {us_price:g} USD/kWh)")
+        ax.set_xlabel(f"CN-West / US grid electricity price (US {us_price:g} USD/kWh;\n"
+                      f"dotted: baseline, CN-West {baseline_ratio * us_price:.3f} USD/kWh)")
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
-        if log_scale:
+        if column == "gap_ratio":
             ax.set_yscale("log")
-            dollar_axis(ax)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
-    return save_figure(fig, out_dir, name, note)
+            ratio_axis(ax)
+        elif column == "gap_log_power":
+            _power_factor_limits(ax, np.exp(summary[["gap_log_power_lo",
+                                                     "gap_log_power_hi"]].to_numpy()))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, frameon=False, ncol=len(labels),
+               loc="upper center", bbox_to_anchor=(0.5, 1.0))
+    return save_figure(fig, out_dir, name, note, top=0.93)
+
+
+#: the power-factor axis spans at least this much around 1 (0.95-1.05)
+POWER_FACTOR_MIN_SPAN = 0.05
+
+
+def _power_factor_limits(ax, values: np.ndarray) -> None:
+    """A linear factor axis around 1: at least ±:data:`POWER_FACTOR_MIN_SPAN`, ticks labelled
+    ×0.98, ×1, ×1.02, ..."""
+    reach = max(POWER_FACTOR_MIN_SPAN, float(np.nanmax(np.abs(values - 1.0))) * 1.2)
+    ax.set_ylim(1 - reach, 1 + reach)
+    ax.axhline(1, color="grey", linewidth=0.6)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=7, steps=(1, 2, 2.5, 5, 10)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"×{v:.3g}"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -223,12 +259,16 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
 # ------------------------------------------------------------------------------------------------
 def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: pd.DataFrame,
                      tiers: list[str], out_dir: Path, note: str,
-                     name: str = "price_war_baseline") -> list[Path]:
-    """One panel per tier: the model's CN and US prices (mean and min-max over seeds) against
-    the observed list prices of the tier's families, with the CN/US ratios in the title."""
+                     name: str = "price_war_baseline",
+                     labels: dict[str, str] | None = None) -> list[Path]:
+    """One panel per tier (titled by ``labels[tier]``, e.g. "GPT-3.5 Turbo level on MMLU"): the
+    model's CN and US prices (mean and min-max over seeds) against the observed list prices of
+    the tier's families, with the CN/US ratios under the title. Every panel has its own date
+    ticks; the legend sits above the panels."""
+    labels = labels or {}
     ncols = 3
     nrows = int(np.ceil(len(tiers) / ncols))
-    fig, axes = new_figure(nrows, ncols, width=15, height=4.1 * nrows, sharey=True, sharex=True)
+    fig, axes = new_figure(nrows, ncols, width=15, height=4.1 * nrows, sharey=True)
     dates = pd.to_datetime(series["date"])
     listed = observed[observed["blended_3to1"] > 0]
     for k, tier in enumerate(tiers):
@@ -245,7 +285,7 @@ def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: p
                        s=26, facecolors="none", edgecolors=color, linewidths=1.2,
                        label=f"list price, {bloc.upper()} seller")
         row = comparison[comparison["tier"] == tier]
-        title = tier
+        title = labels.get(tier, tier)
         if len(row):
             r = row.iloc[0]
             parts = []
@@ -254,9 +294,9 @@ def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: p
             if np.isfinite(r["model_ratio_at_observed_dates"]):
                 parts.append(f"model ×{r['model_ratio_at_observed_dates']:.2f}")
             if np.isfinite(r["model_ratio_end"]):
-                parts.append(f"model end ×{r['model_ratio_end']:.2f}")
+                parts.append(f"model at end ×{r['model_ratio_end']:.2f}")
             if parts:
-                title = f"{tier}: CN/US " + ", ".join(parts)
+                title = f"{title}\nCN/US price: " + ", ".join(parts)
         ax.set_title(title, fontsize=9)
         ax.set_yscale("log")
         dollar_axis(ax)
@@ -264,10 +304,11 @@ def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: p
         _date_axis(ax)
         if k % ncols == 0:
             ax.set_ylabel("USD per M tokens (blended 3:1; log)")
-        if k == 0:
-            ax.legend(fontsize=7, frameon=False, loc="lower left")
     for k in range(len(tiers), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     fig.suptitle("CN vs US prices at equal capability tier: model vs observed list prices",
                  fontsize=11)
-    return save_figure(fig, out_dir, name, note, top=0.96)
+    handles, legend_labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, legend_labels, fontsize=8, frameon=False, ncol=len(handles),
+               loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()))
+    return save_figure(fig, out_dir, name, note, top=1 - 0.75 / fig.get_figheight())

@@ -55,11 +55,19 @@ def epoch_results() -> pd.DataFrame:
     return table
 
 
+#: a bloc's price of a tier is reported only while the bloc serves at least this share of the
+#: tier's tokens (all hosts): a host that prices its only product of the tier out of the market
+#: (calibrated, seed 1: OpenAI's host posts gpt-oss at 1,085 USD/Mtok on 2026-01-12 and serves
+#: 8e-8 of the tier) would otherwise set the bloc's "price" at a price nobody pays
+MIN_TIER_SHARE = 0.01
+
+
 def tier_prices(model: PriceWarModel) -> dict[str, float]:
     """Per capability tier and bloc (hosts in the cn bloc, hosts in the us region): the
     served-weighted posted price of the tier's products over all hosts (``price_<tier>_<bloc>``)
     and over owner-hosted products only (``..._owner``: the owner's own API, the analogue of a
-    vendor's list price); NaN while nothing of the tier is served there."""
+    vendor's list price), USD/Mtok; NaN while the bloc (or its owner-hosted products) serves
+    less than :data:`MIN_TIER_SHARE` of the tier's tokens."""
     products = model.product_arrays
     tier = model.families.tier[products.family]
     region = model.producer_region[products.producer]
@@ -68,12 +76,15 @@ def tier_prices(model: PriceWarModel) -> dict[str, float]:
     owner = model.producer_owner[products.producer] == model.families.owner[products.family]
     out = {}
     for rank, name in enumerate(model.tier_names):
+        tier_served = float(products.served[tier == rank].sum())
         for bloc, members in where.items():
             for suffix, mask in (("", members), ("_owner", members & owner)):
                 chosen = mask & (tier == rank) & (products.served > 0)
+                served = float(products.served[chosen].sum())
                 out[f"price_{name}_{bloc}{suffix}"] = (
                     float(np.average(products.price[chosen], weights=products.served[chosen]))
-                    if chosen.any() else float("nan"))
+                    if chosen.any() and served >= MIN_TIER_SHARE * tier_served
+                    else float("nan"))
     return out
 
 
@@ -218,10 +229,13 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
                        "models.dev and simonw/llm-prices; pricewar/data/observed/"
                        "list_prices_by_tier.csv, list prices only: no promotions or off-peak "
                        "rates). Tier = the family's Epoch AI capability threshold. Model: "
-                       "served-weighted posted price of the tier's products by host location; "
-                       "ratios are geometric means (model at the observations' dates).",
+                       "served-weighted posted price of the tier's products by host location, "
+                       f"shown while the location serves >= {MIN_TIER_SHARE:.0%} of the tier's "
+                       "tokens; ratios are geometric means (model at the observations' dates).",
                        scenario=scenario)
-    files += gap_plots.plot_tier_prices(series, observed, comparison, shown, out_dir, note)
+    labels = gap_plots.tier_labels(model.scenario.catalogue, shown)
+    files += gap_plots.plot_tier_prices(series, observed, comparison, shown, out_dir, note,
+                                        labels=labels)
     return ExperimentResult("price_war_baseline", json_ready(headline), series, files)
 
 
@@ -391,5 +405,5 @@ def price_cut_cascade(out_dir: Path, quick: bool = False, seeds: Sequence[int] |
                  f"price {CUT_FRACTION:.0%} at step {CUT_STEP} and holds it; counterfactual = same "
                  "seed without the cut; every producer uses the panel's strategy.",
                  bands="lines: median; bands: interquartile range", scenario=scenario)
-    files += plots.plot_price_cut_cascade(table, strategies, out_dir, note)
+    files += plots.plot_price_cut_cascade(table, strategies, out_dir, note, len(seeds))
     return ExperimentResult("price_cut_cascade", json_ready(headline), table, files)

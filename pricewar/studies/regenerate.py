@@ -2,7 +2,8 @@
 command line).
 
 Each experiment (:data:`pricewar.studies.experiments.EXPERIMENTS`) writes ``<out>/<name>.png``, ``.svg``
-and ``.csv``; this module runs them in-process and prints each one's headline numbers as JSON.
+and ``.csv``; this module runs them in-process, prints one line per experiment and writes their
+headline numbers to ``<out>/headlines.json`` (:data:`HEADLINES_FILE`).
 ``--scenario`` runs every experiment on another scenario than the baseline (a shipped name or a
 TOML path); the figure notes and headlines then name it.
 The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name. ``--quick``
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pricewar.atomic_writes import check_output_dir
 from pricewar.errors import PricewarError
 from pricewar.studies.experiments import EXPERIMENTS, run_experiment
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 #: where --quick writes without --out: results of a quick check are not the committed figures
 QUICK_OUT = Path("runs") / "figures-quick"
 FULL_OUT = Path("figures")
+#: the headline numbers of the experiments run, by experiment (JSON), in the output directory
+HEADLINES_FILE = "headlines.json"
 EXAMPLES = """examples:
   pricewar figures                         # every figure, full mode, into figures/ (minutes)
   pricewar figures --quick                 # seconds, into runs/figures-quick/
@@ -77,18 +81,24 @@ def _report(result: ExperimentResult, seconds: float) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run every experiment (or ``--only`` some) and print one JSON object of headlines."""
+    """Run every experiment (or ``--only`` some), print one line each and write their headline
+    numbers to ``<out>/headlines.json`` (one JSON object by experiment name)."""
     check_scenario(args.scenario)
+    check_output_dir(output_directory(args))  # a file, inside a file, read-only: before work
     names = args.only or list(EXPERIMENTS)
+    out = output_directory(args)
     headlines = {}
+    start_all = time.perf_counter()
     for name in names:
         start = time.perf_counter()
-        result = run_experiment(name, output_directory(args), quick=args.quick,
-                                seeds=args.seeds, progress=not args.quiet,
-                                scenario=args.scenario)
+        result = run_experiment(name, out, quick=args.quick, seeds=args.seeds,
+                                progress=not args.quiet, scenario=args.scenario)
         _report(result, time.perf_counter() - start)
         headlines[name] = result.headline
-    print(json.dumps(headlines))
+    path = out / HEADLINES_FILE
+    path.write_text(json.dumps(headlines, indent=1) + "\n", encoding="utf-8")
+    print(f"{len(names)} experiments in {time.perf_counter() - start_all:.0f} s; "
+          f"headline numbers in {path}")
     return 0
 
 
@@ -103,6 +113,7 @@ def script_main(name: str, argv: list[str] | None, description: str | None = Non
     args = parser.parse_args(argv)
     try:
         check_scenario(args.scenario)
+        check_output_dir(output_directory(args))
     except PricewarError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     start = time.perf_counter()

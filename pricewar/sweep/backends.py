@@ -7,11 +7,15 @@ A backend submits tasks, waits for any to finish and returns each outcome; ``dri
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import math
 import multiprocessing
 import os
+import re
 import signal
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -21,6 +25,23 @@ from pricewar.sweep.worker import execute_run
 
 log = logging.getLogger(__name__)
 
+#: how often a Dask sweep waiting for runs checks that the cluster still has workers (s)
+DASK_POLL_SECONDS = 5.0
+#: a Dask sweep fails (finished runs saved) after this long without a single worker (s)
+NO_WORKERS_SECONDS = 60.0
+
+#: a Dask scheduler address: ``[protocol://]host[:port]``
+SCHEDULER_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+]*://)?(?:\[[0-9a-fA-F:.]+\]|[\w.-]+)"
+                               r"(?::\d{1,5})?/?$")
+
+
+def check_scheduler(scheduler) -> None:
+    """Refuse a scheduler that is not a Dask address nor a ``distributed.Client`` (before any
+    work: the output folder is not created)."""
+    if isinstance(scheduler, str) and not SCHEDULER_ADDRESS.match(scheduler.strip()):
+        raise SweepError(f"--scheduler {scheduler!r}: not a Dask scheduler address (expected "
+                         f"e.g. tcp://10.0.0.5:8786 or 10.0.0.5:8786)")
+
 
 def _init_worker(parent_pid: int) -> None:
     # Ctrl-C reaches the whole process group; only the parent handles it (cancels and saves),
@@ -28,6 +49,22 @@ def _init_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a SIGKILLed parent cannot stop its workers: they end themselves (~230 MB each otherwise)
     die_with_parent(parent_pid)
+
+
+@contextlib.contextmanager
+def _workers_born_ignoring_ctrl_c():
+    """Start worker processes with SIGINT ignored (a started process inherits it): a Ctrl-C on
+    the terminal reaches the whole process group, and a worker still importing pricewar would
+    otherwise die with a KeyboardInterrupt traceback (and leak its semaphores) before
+    :func:`_init_worker` runs. The parent's own Ctrl-C handler is restored right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -67,7 +104,8 @@ class _LocalBackend:
             initializer=_init_worker, initargs=(os.getpid(),))
 
     def submit(self, task):
-        return self.executor.submit(execute_run, task)
+        with _workers_born_ignoring_ctrl_c():  # submitting may start a worker
+            return self.executor.submit(execute_run, task)
 
     def wait_any(self, futures):
         return cf.wait(futures, return_when=cf.FIRST_COMPLETED).done
@@ -103,9 +141,10 @@ class _DaskBackend:
         try:
             self.client = (distributed.Client(scheduler, timeout="20s") if self.own_client
                            else scheduler)
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:
             raise SweepError(f"cannot connect to the Dask scheduler at {scheduler!r}: "
                              f"{error}") from None
+        self.address = scheduler if self.own_client else self.client.scheduler.address
         threads = sum(self.client.nthreads().values())
         if threads < 1:
             raise SweepError(f"the Dask cluster at {scheduler!r} has no workers")
@@ -120,7 +159,39 @@ class _DaskBackend:
         return future
 
     def wait_any(self, futures):
-        return self.distributed.wait(list(futures), return_when="FIRST_COMPLETED").done
+        """The futures done once any is; checks every :data:`DASK_POLL_SECONDS` that the
+        cluster still has workers, and gives up after :data:`NO_WORKERS_SECONDS` without."""
+        without_workers_since = None
+        while True:
+            try:
+                return self.distributed.wait(list(futures), timeout=DASK_POLL_SECONDS,
+                                             return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                pass  # nothing finished yet: is anyone working?
+            except (OSError, cf.CancelledError) as error:  # FuturesCancelledError included
+                raise self._lost(error) from None
+            try:
+                workers = len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+            except (OSError, TimeoutError, cf.CancelledError) as error:
+                raise self._lost(error) from None
+            if workers:
+                without_workers_since = None
+                continue
+            now = time.monotonic()
+            without_workers_since = without_workers_since or now
+            if now - without_workers_since >= NO_WORKERS_SECONDS:
+                raise SweepError(
+                    f"the Dask cluster at {self.address} has had no workers for "
+                    f"{NO_WORKERS_SECONDS:g} s: start workers (dask worker {self.address}); "
+                    f"finished runs are saved, run the same command again to resume")
+
+    def _lost(self, error: BaseException) -> SweepError:
+        if isinstance(error, cf.CancelledError):  # the client gave up on a dead scheduler
+            detail = "its runs were cancelled: the scheduler stopped or cannot be reached"
+        else:
+            detail = f"{type(error).__name__}: {str(error).strip().partition(chr(10))[0]}"
+        return SweepError(f"lost the Dask scheduler at {self.address} ({detail}); finished "
+                          f"runs are saved, run the same command again to resume")
 
     def outcome(self, future):
         self.futures.discard(future)  # drop the reference so the cluster frees the result
@@ -130,8 +201,7 @@ class _DaskBackend:
             # the run killed its worker repeatedly (crash, out of memory): a failed run
             raise RunLost(f"KilledWorker: {error}") from None
         except (OSError, cf.CancelledError, TimeoutError) as error:
-            raise SweepError(f"lost the Dask cluster ({type(error).__name__}: {error}); "
-                             "finished runs are saved, run the same command again") from None
+            raise self._lost(error) from None
 
     def close(self, cancel: bool) -> None:
         if cancel and self.futures:

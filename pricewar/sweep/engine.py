@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pricewar.atomic_writes import FolderLock, OutputError, check_output_dir
-from pricewar.sweep.backends import drive, make_backend
+from pricewar.sweep.backends import check_scheduler, drive, make_backend
 from pricewar.sweep.spec import SweepSpec, load_spec
 from pricewar.sweep.store import (
     RESULTS,
@@ -67,6 +67,8 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
         raise SweepError(f"workers = {workers!r}: expected an integer >= 1")
     if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 0):
         raise SweepError(f"max_runs = {max_runs!r}: expected an integer >= 0")
+    if scheduler is not None:
+        check_scheduler(scheduler)
     out = check_output_dir(out)
     runs = spec.runs()
     try:
@@ -82,7 +84,7 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
 def _run_locked(spec: SweepSpec, runs: pd.DataFrame, out: Path, workers: int, scheduler,
                 retry_failed: bool, max_runs: int | None, progress: bool) -> SweepStatus:
     prepare_directory(spec, runs, out)
-    finished = finished_runs(out, move_unreadable=True)
+    finished = finished_runs(out, read_manifest(out), move_unreadable=True)
     unique = runs.drop_duplicates("run_id")
     todo = unique[[rid not in finished or (retry_failed and finished[rid] != "ok")
                    for rid in unique["run_id"]]]

@@ -1,10 +1,14 @@
 """The sweep directory: manifest, atomic result files, status and loading of results.
 
 Result files are written through a temporary file renamed into place, so a reader never sees a
-half-written one. A file that cannot be read anyway (truncated by a copy, a full disk, a failing
-disk) is moved aside into ``DIR/quarantine/`` by the next run of the sweep, with a warning, and
-its run runs again; ``--status`` and :func:`load_results` skip it with a warning. An unreadable
-manifest is quarantined and rebuilt from the spec the same way.
+half-written one. Each carries a SHA-256 digest of its content. A result is accepted only from
+the file named exactly ``results/run-<run_id>.parquet`` for a run of the sweep, holding exactly
+one row, of that run, whose content matches its digest (and, with time series, whose run's
+time series file passes the same checks). Any other file (truncated, a stray copy, copied over
+another run's, flipped bits) is moved aside into ``DIR/quarantine/`` by the next run of the
+sweep, with a warning, and its run runs again; ``--status``, :func:`load_results` and
+:func:`load_timeseries` skip it with a warning. An unreadable manifest is quarantined and
+rebuilt from the spec the same way.
 """
 
 from __future__ import annotations
@@ -39,8 +43,15 @@ TIMESERIES = "timeseries"
 QUARANTINE = "quarantine"
 
 
-#: 2: the fingerprint and run ids hash the resolved scenario's values
-FORMAT_VERSION = 2
+#: 2: the fingerprint and run ids hash the resolved scenario's values; 3: result and time
+#: series files carry a content digest (files without one are rejected and their runs rerun)
+FORMAT_VERSION = 3
+
+#: the result column holding the SHA-256 of the row's other columns (:func:`content_digest`)
+DIGEST_COLUMN = "content_sha256"
+
+#: the time series files' metadata key holding their :func:`series_digest`
+SERIES_DIGEST_KEY = b"pricewar.content_sha256"
 
 
 class SweepError(PricewarError, RuntimeError):
@@ -74,14 +85,23 @@ class SweepStatus:
 # the directory: manifest, atomic result files
 # ------------------------------------------------------------------------------------------------
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    write_file_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    """A run's time series, with its :func:`series_digest` in the file's metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           SERIES_DIGEST_KEY: series_digest(table).encode()})
+    write_file_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_row(row: dict, path: Path) -> None:
+    """A run's result row, with its :func:`content_digest` in :data:`DIGEST_COLUMN`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist([row])  # plain pyarrow: ~4x faster than pandas for one row
+    table = table.append_column(DIGEST_COLUMN, pa.array([content_digest(table)]))
     write_file_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
@@ -177,59 +197,179 @@ def _check_same_sweep(old: dict, spec: SweepSpec, out: Path) -> None:
                      f"or the original spec and scenario to resume")
 
 
-def _result_files(out: Path) -> list[Path]:
-    return sorted((Path(out) / RESULTS).glob("run-*.parquet"))
+def content_digest(table) -> str:
+    """SHA-256 of a pyarrow table's decoded content: column names, types and values (not its
+    metadata nor the :data:`DIGEST_COLUMN`). A flipped bit that changes any stored value,
+    name or type changes the digest."""
+    types = {field.name: str(field.type) for field in table.schema}
+    return _digest(types, table.to_pydict())
 
 
-def read_results(out: Path, columns: list[str] | None = None,
-                 move_unreadable: bool = False) -> pd.DataFrame | None:
-    """Every readable stored result row (None if there is none); one dataset scan, per-file
-    fallback. Unreadable files are skipped with a warning, or quarantined
-    (``move_unreadable``, for a sweep that holds the directory's lock)."""
+def series_digest(table) -> str:
+    """SHA-256 of a time series table's decoded content: names, types and values, numeric
+    columns by their bytes (fast: a run's series has ~150 rows x ~100 columns)."""
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+
+    digest = hashlib.sha256()
+    for name in sorted(table.column_names):
+        column = table.column(name)
+        digest.update(json.dumps([name, str(column.type), len(column)]).encode())
+        if (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)) \
+                and column.null_count == 0:
+            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
+        else:
+            digest.update(json.dumps(column.to_pylist(), default=str).encode())
+    return digest.hexdigest()
+
+
+def _digest(types: dict[str, str], columns: dict[str, list]) -> str:
+    import hashlib
+
+    content = [[name, types[name], columns[name]] for name in sorted(columns)
+               if name != DIGEST_COLUMN]
+    return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
+
+
+def _run_id_of(path: Path) -> str:
+    return path.name[len("run-"):-len(".parquet")]
+
+
+def _read_verified(path: Path, run_id: str, scanned: tuple[dict, list[dict]] | None = None):
+    """The verified result row of ``path`` (a dict) or the reason it is rejected.
+    ``scanned``: the column types and the rows of the file from a dataset scan (the file is
+    read on its own if absent, or if the scan's shared schema changed its content)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for attempt in ("scan", "file"):
+        try:  # a damaged file may fail to parse or hold undecodable text
+            if scanned is None or attempt == "file":
+                table = pq.read_table(path)
+                scanned = ({f.name: str(f.type) for f in table.schema}, table.to_pylist())
+            types, rows = scanned
+            if len(rows) != 1:
+                return None, f"holds {len(rows)} rows, a result holds one"
+            [row] = rows
+            if DIGEST_COLUMN not in row or "run_id" not in row:
+                return None, f"no {DIGEST_COLUMN} or run_id column (not a verified result)"
+            if row["run_id"] != run_id:
+                return None, f"holds the result of run {row['run_id']!r}, not of run {run_id}"
+            if row[DIGEST_COLUMN] == _digest(types, {k: [v] for k, v in row.items()}):
+                return row, ""
+        except (pa.ArrowException, OSError, ValueError) as error:  # UnicodeDecodeError too
+            return None, _reason(error)
+    return None, "its content does not match its digest (damaged)"
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+
+
+def _scan_rows(paths: list[Path]) -> dict[Path, tuple[dict, list[dict]]]:
+    """Every file's column types and rows, by one dataset scan (fast); empty if the scan
+    fails (a damaged file, a type that differs: the files are then read one by one)."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    files = _result_files(out)
-    if not files:
-        return None
-    try:  # every file has the same schema: one scan of the dataset is fast
-        return ds.dataset([str(f) for f in files], format="parquet").to_table(
-            columns=columns).to_pandas()
-    except (pa.ArrowException, OSError, ValueError):  # a column's type differs, a bad file
-        frames = [frame for f in files
-                  if (frame := _read_result(out, f, columns, move_unreadable)) is not None]
-        return pd.concat(frames, ignore_index=True) if frames else None
-
-
-def _read_result(out: Path, path: Path, columns, move_unreadable: bool) -> pd.DataFrame | None:
-    import pyarrow as pa
-
     try:
-        frame = pd.read_parquet(path, columns=columns)
-        missing = {"run_id", "status"} - set(frame.columns)
-        if missing or len(frame) != 1:
-            raise ValueError(f"not a result row (columns missing: {sorted(missing)}, "
-                             f"rows: {len(frame)})")
-        return frame
-    except (pa.ArrowException, OSError, ValueError) as error:
-        reason = f"{type(error).__name__}: {error}"
-        if move_unreadable:
+        batches, owners = [], []
+        for batch in ds.dataset([str(p) for p in paths], format="parquet").scanner(
+                ).scan_batches():
+            batches.append(batch.record_batch)
+            owners += [batch.fragment.path] * batch.record_batch.num_rows
+        if not batches:
+            return {}
+        table = pa.Table.from_batches(batches)
+        types = {field.name: str(field.type) for field in table.schema}
+        found: dict[Path, tuple[dict, list[dict]]] = {}
+        for owner, row in zip(owners, table.to_pylist(), strict=True):
+            found.setdefault(Path(owner), (types, []))[1].append(row)
+    except (pa.ArrowException, OSError, ValueError):
+        return {}
+    return found
+
+
+def _verified_files(out: Path, folder: str, planned: set[str],
+                    move_unreadable: bool) -> dict[str, object]:
+    """run_id -> verified row (results, a dict) or True (time series) of the files
+    ``run-<run_id>.parquet`` in ``out/folder``.
+
+    A file is accepted only if its name is exactly that of a planned run, it holds one row
+    (results) or rows (time series) of that very run, and its content matches its digest.
+    Every other file there (a stray copy, a file copied over another, a duplicated row, flipped
+    bits, a truncated file) is quarantined (``move_unreadable``) or skipped with a warning."""
+    paths = sorted((Path(out) / folder).glob("run-*.parquet"))
+    scanned = _scan_rows(paths) if folder == RESULTS else {}
+    accepted: dict[str, object] = {}
+    for path in paths:
+        run_id = _run_id_of(path)
+        if run_id not in planned:
+            table, reason = None, "its name is not that of a run of this sweep"
+        elif folder == RESULTS:
+            table, reason = _read_verified(path, run_id, scanned.get(path))
+        else:
+            table, reason = _read_verified_series(path, run_id)
+        if table is not None:
+            accepted[run_id] = table if folder == RESULTS else True
+        elif move_unreadable:
             quarantine(Path(out), path, reason)
         else:
-            log.warning("%s is unreadable (%s): skipped (the next run of the sweep moves it "
+            log.warning("%s is rejected (%s): skipped (the next run of the sweep moves it "
                         "aside and runs it again)", path, reason)
-        return None
+    return accepted
 
 
-def finished_runs(out: Path, move_unreadable: bool = False) -> dict[str, str]:
-    """run_id -> status of every stored (readable) result."""
-    frame = read_results(out, ["run_id", "status"], move_unreadable)
-    return {} if frame is None else dict(zip(frame["run_id"], frame["status"], strict=True))
+def _read_verified_series(path: Path, run_id: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:  # a damaged file may fail to parse or hold undecodable text
+        table = pq.read_table(path)
+        stored = (table.schema.metadata or {}).get(SERIES_DIGEST_KEY, b"").decode(
+            errors="replace")
+        if not stored:
+            return None, "no content digest (not a verified time series)"
+        if ("run_id" not in table.column_names
+                or set(table.column("run_id").to_pylist()) != {run_id}):
+            return None, f"does not hold the time series of run {run_id} alone"
+        if stored != series_digest(table):
+            return None, "its content does not match its digest (damaged)"
+    except (pa.ArrowException, OSError, ValueError) as error:  # UnicodeDecodeError too
+        return None, _reason(error)
+    return table, ""
+
+
+def stored_results(out: Path, manifest: dict, move_unreadable: bool = False) -> dict[str, dict]:
+    """run_id -> verified result row of every finished run of the sweep in ``out``.
+
+    A run counts as finished when its result file is verified (:func:`_verified_files`) and,
+    if the sweep keeps time series and the run is ok, its time series file is verified too.
+    ``move_unreadable`` (a sweep holding the directory's lock) quarantines rejected files so
+    their runs run again; otherwise they are skipped with a warning."""
+    out = Path(out)
+    planned = {r["run_id"] for r in manifest["runs"]}
+    results = _verified_files(out, RESULTS, planned, move_unreadable)
+    if manifest["spec"].get("outputs", {}).get("timeseries") and (out / TIMESERIES).is_dir():
+        series = _verified_files(out, TIMESERIES, planned, move_unreadable)
+        for run_id in [r for r, row in results.items()
+                       if row["status"] == "ok" and r not in series]:
+            log.warning("run %s has no verified time series: it runs again", run_id)
+            del results[run_id]
+    return results
+
+
+def finished_runs(out: Path, manifest: dict, move_unreadable: bool = False) -> dict[str, str]:
+    """run_id -> status of every finished run (:func:`stored_results`)."""
+    return {run_id: row["status"]
+            for run_id, row in stored_results(out, manifest, move_unreadable).items()}
 
 
 def status_of(out: Path, manifest: dict, ran: int = 0) -> SweepStatus:
     planned = {r["run_id"] for r in manifest["runs"]}
-    finished = {k: v for k, v in finished_runs(out).items() if k in planned}
+    finished = finished_runs(out, manifest)
     return SweepStatus(name=manifest["spec"]["name"], total=len(planned), done=len(finished),
                        failed=sum(v != "ok" for v in finished.values()), ran=ran)
 
@@ -254,32 +394,33 @@ def load_results(out: str | Path) -> pd.DataFrame:
     ``error``, ``warnings`` (the run's warnings, ``"; "``-separated, e.g. past the calibrated
     period), ``wall_seconds``, ``cpu_seconds``, ``host``. Unreadable result files are skipped with a warning.
     """
+    import pyarrow as pa
+
     out = Path(out)
     manifest = read_manifest(out)
-    frame = read_results(out)
-    if frame is None:
+    rows = stored_results(out, manifest)
+    if not rows:
         return pd.DataFrame(columns=["run_id", "seed", *manifest["spec"]["design"]["parameters"],
                                      *manifest["columns"], "status", "error", "warnings",
                                      "wall_seconds", "cpu_seconds", "host"])
-    order = {rid: i for i, rid in enumerate(dict.fromkeys(r["run_id"] for r in manifest["runs"]))}
-    frame = frame[frame["run_id"].isin(order)]
-    return frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    order = dict.fromkeys(r["run_id"] for r in manifest["runs"] if r["run_id"] in rows)
+    frame = pa.Table.from_pylist([rows[run_id] for run_id in order]).to_pandas()
+    return frame.drop(columns=[DIGEST_COLUMN])
 
 
 def load_timeseries(out: str | Path) -> pd.DataFrame:
     """Every metric at every step of every finished run (``outputs.timeseries = true``),
     with ``run_id`` and ``step`` columns; join :func:`load_results` on ``run_id`` for parameters."""
-    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    files = sorted((Path(out) / TIMESERIES).glob("run-*.parquet"))
-    if not files:
+    out = Path(out)
+    manifest = read_manifest(out)
+    if not sorted((out / TIMESERIES).glob("run-*.parquet")):
         raise SweepError(f"{out}: no time series (set outputs.timeseries = true in the spec)")
-    frames = []
-    for path in files:
-        try:
-            frames.append(pd.read_parquet(path))
-        except (pa.ArrowException, OSError, ValueError) as error:
-            log.warning("%s is unreadable (%s: %s): skipped", path, type(error).__name__, error)
-    if not frames:
+    finished = stored_results(out, manifest)
+    order = [r for r in dict.fromkeys(r["run_id"] for r in manifest["runs"])
+             if r in finished and (out / TIMESERIES / f"run-{r}.parquet").is_file()]
+    if not order:
         raise SweepError(f"{out}: no readable time series")
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([pq.read_table(out / TIMESERIES / f"run-{r}.parquet").to_pandas()
+                      for r in order], ignore_index=True)

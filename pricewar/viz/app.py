@@ -1,9 +1,11 @@
 """The browser app of the token price war (``pricewar viz``, or ``solara run`` this file).
 
-The page is put together from Mesa's visualization pieces -- ``ModelController`` (Reset, Play,
-Step) and ``ShowSteps`` with their update counter -- and pricewar's own inputs and views, where
-Mesa's ``SolaraViz`` wrapper shares one model between tabs, keeps its parameter inputs in the
-widgets (so a Reset can run what the controls no longer show), cannot rewind and cannot compare:
+The page is a Mesa model (:class:`~pricewar.viz.session.MarketSession`) driven by pricewar's own
+Solara pieces -- the Reset/Play/Step controller and step counter of
+:mod:`~pricewar.viz.run_controls` (Mesa's ``ModelController`` steps once more after Pause), the
+inputs and the views -- where Mesa's ``SolaraViz`` wrapper shares one model between tabs, keeps
+its parameter inputs in the widgets (so a Reset can run what the controls no longer show),
+cannot rewind and cannot compare:
 
 - every browser page builds its own :class:`~pricewar.viz.session.MarketSession` inside the page
   component (``use_memo``), not at import time;
@@ -24,8 +26,8 @@ import solara
 
 from pricewar.viz import SCENARIO_ENV
 from pricewar.viz.controls import CSS, ControlPanel, Downloads, TimeSlider
-from pricewar.viz.mesa_controls import ModelController, ShowSteps, update_counter
 from pricewar.viz.panels import COMPONENTS, NO_MODEL, CompareView, snapshot
+from pricewar.viz.run_controls import ModelController, ShowSteps, update_counter
 from pricewar.viz.session import MarketSession, session_settings
 
 TITLE = "AI token price war"
@@ -41,7 +43,7 @@ def initial_scenario() -> str:
 @solara.component
 def MarketView(session: MarketSession):
     """Time slider, a line of headline numbers and the market panels at the step looked at."""
-    update_counter.get()  # Mesa's Step and Play bump the counter: draw the new step
+    update_counter.get()  # Step, Play and Reset bump the counter: draw the new step
     viewed = solara.use_reactive(None)
     if session.market is None:
         for component in COMPONENTS:
@@ -63,9 +65,6 @@ def Page():
     first = solara.use_memo(lambda: session_settings(initial_scenario()), [])
     settings = solara.use_reactive(first)
     session = solara.use_reactive(solara.use_memo(lambda: MarketSession(**first), []))
-    play_interval = solara.use_reactive(PLAY_INTERVAL_MS)
-    render_interval = solara.use_reactive(1)
-    use_threads = solara.use_reactive(False)
     model = session.value
 
     solara.Title(TITLE)
@@ -74,8 +73,7 @@ def Page():
         solara.AppBarTitle(TITLE)
     with solara.Sidebar(), solara.Column():
         with solara.Card("Run"):
-            ModelController(session, model_parameters=settings, play_interval=play_interval,
-                            render_interval=render_interval, use_threads=use_threads)
+            ModelController(session, settings, PLAY_INTERVAL_MS)
             ShowSteps(model)
         with solara.Card("Scenario and levers"):
             ControlPanel(settings, running=model.parameters)

@@ -14,9 +14,9 @@ import math
 
 import solara
 
-from pricewar.runs.outputs import run_metadata, write_parquet
+from pricewar.runs.outputs import column_declarations, run_metadata, write_parquet
 from pricewar.runs.runner import agents_frame, model_frame
-from pricewar.viz.mesa_controls import update_counter
+from pricewar.viz.run_controls import update_counter
 from pricewar.viz.session import (
     LEVERS,
     POLICY_SLIDERS,
@@ -33,13 +33,20 @@ CONSUMERS_RANGE = (100, 2000, 50)
 NOTICE_KEYS = ("scenario", *LEVERS, "producer_strategy", "n_consumers", "seed")
 
 
-#: the sidebar is narrow: slider labels go above their track, the value after it
+#: the sidebar is narrow: slider labels go above their track (as high as their lines: Vuetify's
+#: fixed 20 px would let a second line run under the track), the value after it; the
+#: comparison table gets rules and right-aligned numbers
 CSS = """
 .pricewar-slider .v-input__slot { flex-wrap: wrap; }
 .pricewar-slider .v-input__slot > .v-label { flex-basis: 100%; margin: 0 0 -6px 0;
-    font-size: 0.85em; max-width: none; }
+    font-size: 0.85em; max-width: none; height: auto; line-height: 1.25; }
 .pricewar-slider-value { min-width: 3em; text-align: right; font-size: 0.9em;
     font-variant-numeric: tabular-nums; white-space: nowrap; padding-bottom: 4px; }
+.pricewar-compare-table table { border-collapse: collapse; font-size: 0.9em; }
+.pricewar-compare-table th, .pricewar-compare-table td { padding: 2px 10px;
+    border-bottom: 1px solid #ddd; text-align: right; }
+.pricewar-compare-table td:first-child, .pricewar-compare-table th:first-child {
+    text-align: left; }
 """
 
 
@@ -133,13 +140,23 @@ def download_name(session: MarketSession, name: str) -> str:
     return f"{session.market.scenario.name}-seed{session.seed}-step{session.market.steps}-{name}"
 
 
+def csv_with_units(frame, producer_regions) -> bytes:
+    """``frame`` as CSV whose header carries each column's unit, ``price_avg [USD/Mtok]`` (a CSV
+    has no metadata; a column named after its unit, ``step`` or ``date``, keeps its name)."""
+    known = column_declarations(frame.columns, producer_regions)
+    header = {c: f"{c} [{known[c].unit}]" for c in frame.columns
+              if c in known and known[c].unit != c}
+    return frame.rename(columns=header).to_csv(index=False).encode()
+
+
 def run_file(session: MarketSession, name: str) -> bytes:
-    """The run so far as ``model.csv``, ``model.parquet`` or ``agents.parquet`` (the layout of
-    ``pricewar run``, with its metadata and units)."""
+    """The run so far as ``model.csv`` (units in the header, :func:`csv_with_units`),
+    ``model.parquet`` or ``agents.parquet`` (the layout of ``pricewar run``, with its metadata and
+    units)."""
     market = session.market
     frame = agents_frame(market) if name.startswith("agents") else model_frame(market)
     if name.endswith(".csv"):
-        return frame.to_csv(index=False).encode()
+        return csv_with_units(frame, market.regions.producer_regions)
     buffer = io.BytesIO()
     write_parquet(frame, buffer, run_metadata(market, session.seed, market.overrides),
                   market.regions.producer_regions)

@@ -33,8 +33,9 @@ LERNER_COLOR = "#8c564b"
 #: the time axis spans at least this many steps (half a year of weekly steps)
 MIN_SPAN_STEPS = 26
 HHI_COLOR = "#17becf"
-#: open- and closed-weight families
-OPEN_COLOR, CLOSED_COLOR = "#2ca02c", "#9467bd"
+#: open- and closed-weight families' prices, and the open-weight share (its own colour: a price
+#: and a share must not read as one quantity)
+OPEN_COLOR, CLOSED_COLOR, OPEN_SHARE_COLOR = "#2ca02c", "#9467bd", "#444444"
 #: the cheapest price at or above a tier, drawn as a reference line
 CHEAPEST_COLOR = "#7f7f7f"
 #: network columns: layer index, node kind, marker, title
@@ -357,11 +358,11 @@ def draw_open_closed(ax, axis: TimeAxis, frame: pd.DataFrame) -> None:
     ax.set_ylabel("USD per M tokens")
     dollar_axis(ax)
     twin = ax.twinx()
-    lines += twin.plot(axis.dates, frame["share_open"].to_numpy(dtype=float), color=OPEN_COLOR,
-                       linestyle="--", marker=marker, markersize=4,
+    lines += twin.plot(axis.dates, frame["share_open"].to_numpy(dtype=float),
+                       color=OPEN_SHARE_COLOR, linestyle="--", marker=marker, markersize=4,
                        label="open-weight share (right axis)")
     twin.set_ylim(0, 1)
-    twin.set_ylabel("share of served tokens (0-1)")
+    twin.set_ylabel("open-weight share (0-1)", color=OPEN_SHARE_COLOR)
     ax.set_title("Open vs closed weights: price and share", fontsize=10)
     _time_axis(ax, axis)
     ax.legend(lines, [line.get_label() for line in lines], fontsize=7.5, loc="lower left")

@@ -11,6 +11,8 @@ breakdowns), not from copies of the model.
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import solara
 
@@ -20,7 +22,7 @@ from pricewar.runs.runner import model_frame
 from pricewar.scenario import PRODUCER_REGIONS
 from pricewar.viz import drawing
 from pricewar.viz.controls import ControlPanel
-from pricewar.viz.mesa_controls import update_counter
+from pricewar.viz.run_controls import update_counter
 from pricewar.viz.session import MarketSession, session_settings
 
 NO_MODEL = "No model: see the message above the market network."
@@ -168,14 +170,19 @@ def comparison_table(a: MarketSession, b: MarketSession, step: int) -> pd.DataFr
     return difference_table(*sides, [m for m in COMPARED_METRICS if m in columns], step=step)
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["| metric | unit | A | B | B - A | B/A - 1 |", "|---|---|---|---|---|---|"]
+def _html_table(table: pd.DataFrame) -> str:
+    """The comparison table as HTML (not Markdown: solara's Markdown loads KaTeX, Mermaid and
+    RequireJS from a CDN, which an offline server answers with 404s and the page with errors)."""
+    rows = ["<tr><th>metric</th><th>unit</th><th>A</th><th>B</th><th>B - A</th>"
+            "<th>B/A - 1</th></tr>"]
     for metric, row in table.iterrows():
         change = "-" if pd.isna(row["B/A - 1 (%)"]) else f"{row['B/A - 1 (%)']:+.1f}%"
         difference = ("+" if row["B - A"] > 0 else "") + si_number(row["B - A"])
-        lines.append(f"| {metric} | {row['unit']} | {si_number(row['A'])} | "
-                     f"{si_number(row['B'])} | {difference} | {change} |")
-    return "\n".join(lines)
+        cells = (metric, row["unit"], si_number(row["A"]), si_number(row["B"]), difference,
+                 change)
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+                    + "</tr>")
+    return "<table>" + "".join(rows) + "</table>"
 
 
 def default_comparison(settings: dict) -> dict:
@@ -199,7 +206,7 @@ def CompareView(session: MarketSession, settings: solara.Reactive[dict]):
 
     with solara.Columns([1, 3]):
         with solara.Column():
-            solara.Markdown("**Run B** (seed and consumers as in A)")
+            solara.Text("Run B (seed and consumers as in A)", style={"font-weight": "bold"})
             with solara.Column(classes=["pricewar-compare-controls"]):
                 ControlPanel(chosen, running=None if b is None else b.parameters,
                              population=False)
@@ -222,5 +229,6 @@ def CompareView(session: MarketSession, settings: solara.Reactive[dict]):
                                     model_frame(session.market), model_frame(b.market),
                                     list(session.market.regions.producer_regions))
             solara.FigureMatplotlib(figure, format="png")
-            solara.Markdown(f"**At step {step}**\n\n"
-                            + _markdown(comparison_table(session, b, step)))
+            solara.Text(f"At step {step}", style={"font-weight": "bold"})
+            table = _html_table(comparison_table(session, b, step))
+            solara.HTML(tag="div", unsafe_innerHTML=table, classes=["pricewar-compare-table"])

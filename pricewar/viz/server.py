@@ -9,6 +9,7 @@ mesa or the scenario layer), so ``pricewar --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import signal
@@ -111,22 +112,54 @@ def require_solara() -> None:
         raise ModuleNotFoundError("No module named 'solara'", name="solara")
 
 
+def port_lock(port: int):
+    """The lock one ``pricewar viz`` holds on ``HOST:port`` while it serves (a file in the
+    temporary folder): a second one on the same port fails at once, even when both start
+    together, before either server has bound the port."""
+    from pricewar.atomic_writes import FolderLock, machine_lock_file
+
+    return FolderLock(Path(f"{HOST}:{port}"), "viz", machine_lock_file("viz", f"{HOST}:{port}"))
+
+
+#: seconds the server may take to answer before ``pricewar viz`` gives up
+START_TIMEOUT_S = 300.0
+
+
 def main(args: argparse.Namespace) -> int:
+    from pricewar.atomic_writes import OutputError
     from pricewar.model.scenario_strategies import resolve_strategies
     from pricewar.scenario import load_scenario
 
     require_solara()
     resolve_strategies(load_scenario(args.scenario))  # a bad name or file fails here, in one line
-    if not port_is_free(args.port):
-        raise PricewarError(f"port {args.port} on {HOST} is in use (choose another with --port)")
+    in_use = f"port {args.port} on {HOST} is in use (choose another with --port)"
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(port_lock(args.port))
+        except OutputError:
+            raise PricewarError(f"{in_use[:-1]}: another pricewar viz serves there)") from None
+        if not port_is_free(args.port):
+            raise PricewarError(in_use)
+        return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
     # the server ends with this process even when it is SIGKILLed (no finally runs then)
     process = subprocess.Popen(solara_command(args.port), env=server_environment(args.scenario),
                                preexec_fn=exec_child_dying_with(os.getpid()))
     # SIGTERM must not orphan the server: turn it into an exit that runs the finally below
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    url = f"http://{HOST}:{args.port}/"
     try:
-        print(f"pricewar viz: scenario {args.scenario} at http://{HOST}:{args.port}/ "
-              f"(Ctrl+C stops the server)", flush=True)
+        try:  # the URL is printed once it answers: never for a server that did not start
+            wait_until_serving(url, START_TIMEOUT_S, process)
+        except PricewarError as error:
+            if process.poll() is not None and not port_is_free(args.port):
+                raise PricewarError(f"port {args.port} on {HOST} is in use (choose another "
+                                    f"with --port)") from None
+            raise PricewarError(f"the viz server did not start: {error}") from None
+        print(f"pricewar viz: scenario {args.scenario} at {url} (Ctrl+C stops the server)",
+              flush=True)
         return process.wait()
     finally:
         stop(process)

@@ -1,6 +1,7 @@
 """One browser session's market: the model built from the control panel, or why it could not be.
 
-Mesa's Reset (``ModelController``) rebuilds the model as ``type(model)(**model_parameters)``. A bad
+Reset (:class:`~pricewar.viz.run_controls.ModelController`, as Mesa's) rebuilds the model as
+``type(model)(**model_parameters)``. A bad
 combination of controls must then show a message, not a traceback, so the class Reset rebuilds is
 :class:`MarketSession`: it wraps :class:`~pricewar.model.PriceWarModel` and keeps the
 :class:`~pricewar.errors.ScenarioError` text when the scenario rejects the controls.
@@ -45,8 +46,10 @@ SCENARIO_STRATEGY = "as in scenario"
 #: market controls: override key -> (label, slider min, max, step); the slider starts at the
 #: scenario's value (and its range widens to include it). Every shipped scenario's value must
 #: lie on the step grid: the browser's slider rounds to its step when the page redraws it, and
-#: Reset would then run the rounded value (0.013 for a demand growth of 0.0134 at step 0.001;
-#: the calibrated growth 0.00733 needs a step of 1e-5). Declared in pricewar.scenario.parameters.
+#: Reset would then run the rounded value (0.013 for a demand growth of 0.0134 at step 0.001).
+#: Demand growth steps by 1e-4: the coarsest power of ten with every shipped value on its grid
+#: (0.0134, calibrated 0.0106) and the precision the parameters line prints (1e-5 gave dragged
+#: values like 0.05942, shown as 0.0594). Declared in pricewar.scenario.parameters.
 SLIDERS: dict[str, tuple[str, float, float, float]] = sliders("market")
 
 #: the "Policy levers" group: flat overrides of the scenario's ``policy`` section and the

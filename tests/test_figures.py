@@ -1,0 +1,231 @@
+"""Figures a policy reader cannot misread: each experiment's figure is built from a small
+synthetic table and its tick labels, legends and texts are checked against that table (issue 27,
+"Figures that mislead"). The figure is caught at ``save_figure`` after its layout is final."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pricewar.plotting import style
+from pricewar.studies import gap_plots
+from pricewar.studies.regional_gap import DRIVERS
+
+REPO = Path(__file__).resolve().parents[1]
+YEAR = re.compile(r"^\d{4}(-\d{2})?$")
+
+
+def load_script(name: str):
+    """Import experiments/<name>.py as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"figure_{name}",
+                                                  REPO / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def caught(monkeypatch):
+    """``catch(module)``: the figures that ``module``'s plot functions save, after layout."""
+    figures = []
+
+    def catch(module):
+        real = module.save_figure
+
+        def save(fig, *args, **kwargs):
+            paths = real(fig, *args, **kwargs)
+            figures.append(fig)
+            return paths
+
+        monkeypatch.setattr(module, "save_figure", save)
+        return figures
+
+    return catch
+
+
+def visible_labels(labels) -> list[str]:
+    return [t.get_text() for t in labels if t.get_visible() and t.get_text()]
+
+
+def legends(fig) -> list:
+    return [*fig.legends, *[ax.get_legend() for ax in fig.axes if ax.get_legend()]]
+
+
+def assert_legends_off_the_data(fig) -> None:
+    """No legend box overlaps the plotting area of a visible axes."""
+    for legend in legends(fig):
+        box = legend.get_window_extent()
+        for ax in fig.axes:
+            if ax.get_visible():
+                assert not box.overlaps(ax.get_window_extent()), (
+                    f"legend {[t.get_text() for t in legend.get_texts()]} over "
+                    f"{ax.get_title()!r}")
+
+
+def test_supply_table_panels_carry_their_own_chips_on_a_linear_axis(tmp_path, caught):
+    script = load_script("supply_table")
+    figures = caught(script)
+    chips = {"us": ["H100", "B200"], "cn_west": ["H800", "Ascend910B"]}
+    rows = [("2025-06-01", region, family, chip, "yes" if region == "us" or chip != "H800"
+             else "no", 1000.0, 0.5, 0.01 * (k + 1), 0.3 * (k + 1), 0.31 * (k + 1), 0.1, 0.3)
+            for region, region_chips in chips.items()
+            for family in ("deepseek_v3", "gpt_4o")
+            for k, chip in enumerate(region_chips)]
+    script.plot(pd.DataFrame(rows, columns=list(script.COLUMNS)), tmp_path)
+    (fig,) = figures
+    all_chips = {c for region_chips in chips.values() for c in region_chips}
+    for ax, (region, region_chips) in zip(fig.axes, chips.items(), strict=True):
+        labels = visible_labels(ax.get_yticklabels())
+        shown = {c for c in all_chips if any(re.search(rf"\b{c}\b", t) for t in labels)}
+        assert shown == set(region_chips), (region, labels)
+        assert ax.get_xscale() == "linear"  # bars measure length from zero
+        assert all(t.startswith("$") for t in visible_labels(ax.get_xticklabels()))
+    assert_legends_off_the_data(fig)
+
+
+def _energy_summary() -> pd.DataFrame:
+    rows = []
+    for regime in ("historical", "no_controls"):
+        for step, date in ((52, "2024-12-30"), (104, "2025-12-29")):
+            for k, ratio in enumerate((0.2, 0.6, 1.0)):
+                values = {"share_cn_west": 0.15 + 0.01 * k, "gap_ratio": 0.4 + 0.1 * k,
+                          "gap_log_power": np.log(0.99 + 0.01 * k)}
+                row = {"chip_regime": regime, "electricity_ratio": ratio, "step": step,
+                       "date": date}
+                for column, value in values.items():
+                    row.update({f"{column}_mean": value, f"{column}_lo": value,
+                                f"{column}_hi": value})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_energy_gap_ratio_axes_carry_no_dollars_and_a_readable_factor_scale(tmp_path, caught):
+    figures = caught(gap_plots)
+    gap_plots.plot_energy_gap(_energy_summary(), 0.99, 0.081, tmp_path, "note")
+    (fig,) = figures
+    _, ratio_ax, power_ax = fig.axes
+    for ax in (ratio_ax, power_ax):
+        labels = visible_labels(ax.get_yticklabels())
+        assert labels and not any("$" in t for t in labels), labels
+    low, high = power_ax.get_ylim()
+    ticks = [t for t in power_ax.get_yticks() if low <= t <= high]
+    assert len(ticks) >= 3, ticks  # a 1% change is read against several ticks
+    assert high - low >= 2 * gap_plots.POWER_FACTOR_MIN_SPAN - 1e-9
+    assert_legends_off_the_data(fig)
+
+
+def test_tier_prices_every_panel_has_dates_readable_tiers_and_the_legend_off_the_data(
+        tmp_path, caught):
+    figures = caught(gap_plots)
+    tiers = ["gpt35_mmlu", "gpt4o_gpqa", "o1mini_gpqa", "r1_gpqa"]
+    dates = pd.date_range("2024-01-01", periods=150, freq="7D")
+    series = pd.DataFrame({"date": dates})
+    for tier in tiers:
+        for bloc, level in (("cn", 0.5), ("us", 2.0)):
+            for stat in ("mean", "lo", "hi"):
+                series[f"price_{tier}_{bloc}_{stat}"] = level
+    observed = pd.DataFrame({"date": [dates[10]] * 2, "tier": ["gpt35_mmlu"] * 2,
+                             "region": ["cn", "us"], "blended_3to1": [0.6, 1.8]})
+    comparison = pd.DataFrame({"tier": tiers, "observed_ratio": 0.3,
+                               "model_ratio_at_observed_dates": 0.25, "model_ratio_end": 0.25})
+    catalogue = SimpleNamespace(tiers={t: SimpleNamespace(label=f"{t.upper()} level on MMLU")
+                                       for t in tiers})
+    gap_plots.plot_tier_prices(series, observed, comparison, tiers, tmp_path, "note",
+                               labels=gap_plots.tier_labels(catalogue, tiers))
+    (fig,) = figures
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == len(tiers)
+    for ax, tier in zip(shown, tiers, strict=True):
+        labels = visible_labels(ax.get_xticklabels())
+        assert labels and all(YEAR.match(t) for t in labels), (tier, labels)
+        assert tier not in ax.get_title() and f"{tier.upper()} level" in ax.get_title()
+    assert_legends_off_the_data(fig)
+
+
+def test_a_bloc_that_serves_almost_none_of_a_tier_has_no_tier_price():
+    """The calibrated run's $1,085 'US price' of the r1 tier: one product priced out of the
+    market (8e-8 of the tier's tokens) is not the bloc's price of the tier."""
+    from pricewar.studies.price_war import MIN_TIER_SHARE, tier_prices
+
+    # products: 0 = US host (region 0), 1 and 2 = CN hosts (region 1); one tier (r1)
+    products = SimpleNamespace(producer=np.array([0, 1, 2]), family=np.array([0, 0, 0]),
+                               price=np.array([1085.0, 0.1, 0.2]),
+                               served=np.array([40.0, 1e8, 1e8]))
+    model = SimpleNamespace(
+        product_arrays=products, tier_names=["r1_gpqa"], region_names=["us", "cn_east"],
+        families=SimpleNamespace(tier=np.array([0]), owner=np.array([0])),
+        producer_region=np.array([0, 1, 1]), producer_owner=np.array([0, 1, 1]),
+        regions=SimpleNamespace(in_bloc=lambda bloc: [1]))
+    prices = tier_prices(model)
+    assert np.isnan(prices["price_r1_gpqa_us"]) and np.isnan(prices["price_r1_gpqa_us_owner"])
+    assert prices["price_r1_gpqa_cn"] == pytest.approx(0.15)
+    products.served[0] = 2 * MIN_TIER_SHARE * 2e8  # a real share: its price is the tier's
+    assert tier_prices(model)["price_r1_gpqa_us"] == pytest.approx(1085.0)
+
+
+def test_cost_waterfall_legends_leave_every_marker_visible(tmp_path, caught):
+    figures = caught(gap_plots)
+    rows = []
+    for k, (tier, ratio) in enumerate((("gpt35_mmlu", 2.2), ("o1_gpqa", 0.6))):
+        logs = {f"log_{d}": np.log(ratio) / len(DRIVERS) for d in DRIVERS}
+        rows.append({"scope": "all_hosts", "step": 156, "date": "2026-12-28", "tier": tier,
+                     "seed": 1, "ratio": ratio, "log_ratio": np.log(ratio), **logs, "k": k})
+    components = {c: 0.1 for c in gap_plots.COMPONENT_COLORS}
+    regions = pd.DataFrame([{"region": r, **components, "delivered_price": 0.8,
+                             "unit_cost": 0.2, "marginal_cost": 0.4}
+                            for r in ("cn_west", "us")])
+    gap_plots.plot_cost_waterfall(pd.DataFrame(rows), regions, tmp_path, "note")
+    (fig,) = figures
+    assert_legends_off_the_data(fig)
+
+
+def test_capacity_utilisation_draws_a_rolling_mean_over_the_faint_weekly_shares(tmp_path,
+                                                                                 caught):
+    script = load_script("capacity_utilisation")
+    figures = caught(script)
+    weeks = 40
+    sawtooth = np.tile([0.2, 0.8], weeks // 2)
+    table = pd.DataFrame({"seed": 1, "step": np.arange(1, weeks + 1),
+                          "date": pd.date_range("2024-01-08", periods=weeks, freq="7D"),
+                          **{f"full_share_{r}": sawtooth for r in script.REGIONS},
+                          "unserved_share": 0.1, "demand_total": 1.0, "served_total": 0.9,
+                          "power_used_mw": 1000.0, "power_cap_mw": 2000.0})
+    script.figure(table, tmp_path, "note")
+    (fig,) = figures
+    ax = fig.axes[0]
+    labelled = {line.get_label(): line for line in ax.get_lines()
+                if not line.get_label().startswith("_")}
+    assert len(labelled) == len(script.REGIONS)
+    rolling = (100 * pd.Series(sawtooth)).rolling(script.ROLLING_WEEKS, center=True,
+                                                  min_periods=1).mean()
+    for line in labelled.values():
+        np.testing.assert_allclose(line.get_ydata(), rolling)
+    faint = [line for line in ax.get_lines() if line.get_label().startswith("_")]
+    assert len(faint) == len(script.REGIONS) and all(line.get_alpha() < 0.5 for line in faint)
+    assert f"{script.ROLLING_WEEKS}-week rolling mean" in ax.get_title()
+    assert_legends_off_the_data(fig)
+
+
+def test_price_cut_cascade_states_exits_in_whole_producers(tmp_path, caught):
+    figures = caught(style)
+    rows = [{"strategy": strategy, "role": role, "event_time": t, "price_ratio_median": 1.0,
+             "price_ratio_q25": 0.9, "price_ratio_q75": 1.1,
+             "exits_extra": extra if t == 5 else 0.0}
+            for strategy in ("undercut", "nash")
+            for role, extra in (("cutter", 0.0), ("us", 1 / 3), ("eu", -2 / 3), ("cn_east", 0))
+            for t in range(-2, 6)]
+    style.plot_price_cut_cascade(pd.DataFrame(rows), ["undercut", "nash"], tmp_path, "note",
+                                 n_seeds=3)
+    (fig,) = figures
+    texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    labels = " ".join(t.get_text() for legend in legends(fig) for t in legend.get_texts())
+    assert "US rivals: 1 more exit" in texts and "EU rivals: 2 fewer exits" in texts
+    assert "3 seeds" in texts
+    assert not re.search(r"\d\.\d{2,}", texts + labels), texts + labels
+    assert_legends_off_the_data(fig)

@@ -354,8 +354,8 @@ def _overrides(table_: dict, key: str, base: Scenario, src: str) -> dict:
 
 def _disjoint(fixed: dict, size: dict, key: str, src: str) -> None:
     both = sorted(set(fixed) & set(size))
-    _require(not both, src, f"{key}.{both[0]}" if both else key, size[both[0]] if both else None,
-             "also set in [fixed]")
+    if both:
+        raise CalibrationSpecError(src, f"{key}.{both[0]}", size[both[0]], "also set in [fixed]")
 
 
 def _parameters(table_: dict[str, PriorTable] | None, base: Scenario, overridden: dict,
@@ -428,13 +428,15 @@ def _observation(entry: TargetTable, observed: dict[str, ObservedTarget], key: s
     """``observed = <id>`` (from the targets file) or an inline observation, not both."""
     inline = [k for k in INLINE_KEYS if getattr(entry, k) is not None]
     if entry.observed is not None:
-        _require(not inline, src, f"{key}.{inline[0]}" if inline else key,
-                 getattr(entry, inline[0]) if inline else None,
-                 "give either observed = <id> or an inline observation, not both")
+        if inline:
+            raise CalibrationSpecError(src, f"{key}.{inline[0]}", getattr(entry, inline[0]),
+                                       "give either observed = <id> or an inline observation, "
+                                       "not both")
         _require(entry.observed in observed, src, f"{key}.observed", entry.observed,
                  f"unknown observed target (known: {sorted(observed)})")
         return observed[entry.observed]
-    _require(entry.value is not None, src, key, _written(entry),
+    _require(entry.value is not None, src, key,
+             {k: v for k, v in dataclasses.asdict(entry).items() if v is not None},
              "expected observed = <id> or an inline value and sd")
     row = {"target": key, "value": str(entry.value),
            "sd": "" if entry.sd is None else str(entry.sd),
@@ -446,12 +448,6 @@ def _observation(entry: TargetTable, observed: dict[str, ObservedTarget], key: s
         return target_from_row(row, src)
     except TargetDataError as error:
         raise CalibrationSpecError(src, error.key_path, error.value, error.problem) from None
-
-
-def _written(entry: TargetTable) -> dict:
-    """A target table as written (its keys that were given, for error messages)."""
-    return {k: v for k, v in dataclasses.asdict(entry).items()
-            if v is not None and v != getattr(TargetTable, k, None)}
 
 
 def _check_targets_against_model(spec: CalibrationSpec, check_reporters: bool,

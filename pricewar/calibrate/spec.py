@@ -54,6 +54,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -77,17 +78,14 @@ from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import Scenario, load_scenario, parse_override_value
 from pricewar.scenario.data_files import CALIBRATED_UNTIL, read_toml
 from pricewar.scenario.parameters import PARAMETERS, check_range
-from pricewar.scenario.typed import bounds, build_dataclass
+from pricewar.scenario.typed import bounds, build_dataclass, build_value, choices, table
 
 log = logging.getLogger(__name__)
 
-SPEC_KEYS = ("name", "description", "scenario", "method", "observed_file", "parameters",
-             "targets", "fixed", "size", "budget", "quick")
-PARAMETER_KEYS = ("low", "high", "prior")
-TARGET_KEYS = ("observed", "summary", "args", "weight", "held_out", "optional", "value", "sd",
-               "scale", "unit", "date", "source")
 INLINE_KEYS = ("value", "sd", "scale", "unit", "date", "source")
 METHODS = ("abc", "npe")
+#: overrides a calibration may not fix or size: the budget's ``steps`` sets the run length
+RESERVED = {"steps": "set the run length with budget.steps"}
 MIN_HELD_OUT = 2
 
 
@@ -206,88 +204,120 @@ def load_calibration_spec(spec: str | Path | Mapping | CalibrationSpec,
     if isinstance(spec, Mapping):
         return _build(dict(spec), source or "<dict>", Path.cwd(), check_reporters)
     path = Path(spec)
-    try:
-        data = read_toml(path)
-    except ScenarioError as error:
-        raise CalibrationSpecError(error.source, error.key_path, error.value,
-                                   error.problem) from None
+    data = _built(read_toml, path)  # "invalid TOML", "cannot read": as spec errors
     return _build(data, source or str(path), path.parent, check_reporters)
 
 
-def _fail(src: str, key: str, value, problem: str):
-    raise CalibrationSpecError(src, key, value, problem)
+# the spec's tables, as the typed builder builds them (types and bounds in the field metadata)
+@dataclass(frozen=True)
+class PriorTable:
+    """A ``[parameters]`` entry as written (cross-field rules: :func:`_parameters`)."""
+
+    low: float = field(metadata=bounds(None))
+    high: float = field(metadata=bounds(None))
+    prior: str = field(default="uniform", metadata=choices(PRIOR_KINDS))
 
 
-def _check_keys(table, allowed, prefix: str, src: str) -> None:
-    if not isinstance(table, dict):
-        _fail(src, prefix or "<root>", table, "expected a table")
-    for key in table:
-        if key not in allowed:
-            _fail(src, f"{prefix}.{key}" if prefix else key, table[key],
-                  f"unknown key (allowed: {list(allowed)})")
+@dataclass(frozen=True)
+class TargetTable:
+    """A ``[targets.<name>]`` table as written: ``observed`` or an inline observation."""
+
+    summary: str = field(metadata=choices(summary_names, unknown="unknown summary"))
+    observed: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    weight: float = field(default=1.0, metadata=bounds(0.0, strict=True, note="a positive number"))
+    held_out: bool = False
+    optional: bool = False
+    value: Any = None
+    sd: Any = None
+    scale: Any = None
+    unit: Any = None
+    date: Any = None
+    source: Any = None
 
 
-def _positive_number(value, key: str, src: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or value <= 0:
-        _fail(src, key, value, "expected a positive number")
-    return float(value)
+@dataclass(frozen=True)
+class CalibrationTable:
+    """A calibration spec file as written; :func:`load_calibration_spec` builds it, then applies
+    the cross-field rules, the scenario's validator and the model's reporters. ``[budget]`` and
+    ``[quick]`` are built as :class:`Budget` over their defaults (:func:`_budget`)."""
+
+    name: str | None = None
+    description: str = ""
+    method: str = field(default="abc", metadata=choices(METHODS))
+    scenario: str = "baseline"
+    fixed: dict[str, Any] = field(default_factory=dict, metadata=table(refused=RESERVED))
+    size: dict[str, Any] = field(default_factory=dict, metadata=table(refused=RESERVED))
+    parameters: dict[str, PriorTable] | None = field(  # required: checked in its turn
+        default=None,
+        metadata=table(keys=sorted(PARAMETERS), unknown="unknown override", nonempty=True))
+    budget: dict[str, Any] = field(default_factory=dict)
+    quick: dict[str, Any] = field(default_factory=dict)
+    observed_file: str | None = None
+    targets: dict[str, TargetTable] | None = field(default=None, metadata=table(nonempty=True))
+
+
+def _require(condition: bool, src: str, key: str, value, problem: str) -> None:
+    """A cross-field rule the field metadata cannot state: an error unless ``condition``."""
+    if not condition:
+        raise CalibrationSpecError(src, key, value, problem)
+
+
+def _built(build, *args):
+    """``build(*args)`` (the typed builder, the TOML reader); its ScenarioError raised as a
+    CalibrationSpecError."""
+    try:
+        return build(*args)
+    except ScenarioError as error:
+        raise CalibrationSpecError(error.source, error.key_path, error.value,
+                                   error.problem) from None
 
 
 def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> CalibrationSpec:
-    _check_keys(data, SPEC_KEYS, "", src)
-    name = data.get("name", Path(src).stem if src.endswith(".toml") else "calibration")
-    description = data.get("description", "")
-    for key, value in (("name", name), ("description", description)):
-        if not isinstance(value, str):
-            _fail(src, key, value, "expected a string")
-    method = data.get("method", "abc")
-    if method not in METHODS:
-        _fail(src, "method", method, f"expected one of {list(METHODS)}")
-
-    scenario = data.get("scenario", "baseline")
-    if not isinstance(scenario, str):
-        _fail(src, "scenario", scenario, "expected a scenario name or a path to a TOML file")
+    table_ = _built(build_dataclass, CalibrationTable, data, "", src, {})
+    name = table_.name if table_.name is not None else (
+        Path(src).stem if src.endswith(".toml") else "calibration")
+    scenario = table_.scenario
     if scenario.endswith(".toml") and not Path(scenario).is_absolute():
         scenario = str((base_dir / scenario).resolve())
     try:
         base = resolve_strategies(load_scenario(scenario))
     except ScenarioError as error:
-        _fail(src, "scenario", scenario, f"cannot load scenario ({error})")
+        raise CalibrationSpecError(src, "scenario", scenario,
+                                   f"cannot load scenario ({error})") from None
 
-    fixed = _overrides(data.get("fixed", {}), "fixed", base, src)
-    size = _overrides(data.get("size", {}), "size", base, src)
+    fixed = _overrides(table_.fixed, "fixed", base, src)
+    size = _overrides(table_.size, "size", base, src)
     _disjoint(fixed, size, "size", src)
-    parameters = _parameters(data.get("parameters"), base, {**fixed, **size}, src)
-    budget = _budget(data.get("budget", {}), "budget", Budget(), src)
-    if not isinstance(data.get("quick", {}), dict):
-        _fail(src, "quick", data.get("quick"), "expected a table")
-    quick_table = dict(data.get("quick", {}))
-    quick_size = {**size, **_overrides(quick_table.pop("size", {}), "quick.size", base, src)}
+    parameters = _parameters(table_.parameters, base, {**fixed, **size}, src)
+    budget = _budget(table_.budget, "budget", Budget(), src)
+    quick_table = dict(table_.quick)
+    quick_size_table = _built(build_value, dict[str, Any], quick_table.pop("size", {}),
+                              "quick.size", src, table(refused=RESERVED))
+    quick_size = {**size, **_overrides(quick_size_table, "quick.size", base, src)}
     _disjoint(fixed, quick_size, "quick.size", src)
     quick_budget = _budget(quick_table, "quick", budget, src)
 
-    observed_file = data.get("observed_file")
-    if observed_file is not None and not isinstance(observed_file, str):
-        _fail(src, "observed_file", observed_file, "expected a path to a CSV file")
+    observed_file = table_.observed_file
     try:
         observed = observed_targets(base_dir / observed_file if observed_file else None)
     except TargetDataError as error:
-        _fail(src, "observed_file", observed_file, str(error))
-    targets = _targets(data.get("targets"), observed, src)
-    spec = CalibrationSpec(name=name, description=description, scenario=scenario,
+        raise CalibrationSpecError(src, "observed_file", observed_file, str(error)) from None
+    targets = _targets(table_.targets, observed, src)
+    spec = CalibrationSpec(name=name, description=table_.description, scenario=scenario,
                            parameters=parameters, targets=targets, budget=budget,
                            quick_budget=quick_budget, fixed=fixed, size=size,
-                           quick_size=quick_size, method=method, source=src, base_scenario=base)
+                           quick_size=quick_size, method=table_.method, source=src,
+                           base_scenario=base)
     spec = _check_targets_against_model(spec, check_reporters, src)
     _check_target_dates(spec, src)
     for prefix, chosen in (("budget", budget), ("quick", quick_budget)):
         accepted = math.ceil(chosen.acceptance_quantile * chosen.simulations
                              * chosen.seeds_per_draw)
-        if accepted < len(parameters) + 2:
-            _fail(src, f"{prefix}.acceptance_quantile", chosen.acceptance_quantile,
-                  f"accepts {accepted} of {chosen.simulations} simulations: the regression "
-                  f"adjustment needs at least {len(parameters) + 2} (parameters + 2)")
+        _require(accepted >= len(parameters) + 2, src, f"{prefix}.acceptance_quantile",
+                 chosen.acceptance_quantile,
+                 f"accepts {accepted} of {chosen.simulations} simulations: the regression "
+                 f"adjustment needs at least {len(parameters) + 2} (parameters + 2)")
     return spec
 
 
@@ -299,117 +329,86 @@ def _check_target_dates(spec: CalibrationSpec, src: str) -> None:
     until = pd.Timestamp(CALIBRATED_UNTIL)
     for target in spec.targets:
         for date in dates_of(target.summary, target.args):
-            if not start <= date <= until:
-                _fail(src, f"targets.{target.name}.args", date.date().isoformat(),
-                      f"outside the period the model runs and is calibrated for "
-                      f"({start.date()} to {until.date()})")
+            _require(start <= date <= until, src, f"targets.{target.name}.args",
+                     date.date().isoformat(), f"outside the period the model runs and is "
+                     f"calibrated for ({start.date()} to {until.date()})")
 
 
-def _overrides(table, key: str, base: Scenario, src: str) -> dict:
-    if not isinstance(table, dict):
-        _fail(src, key, table, "expected a table of override name -> value")
+def _overrides(table_: dict, key: str, base: Scenario, src: str) -> dict:
+    """Override values typed by their declarations, and valid for the scenario together."""
     values = {}
-    for name, value in table.items():
-        if name == "steps":
-            _fail(src, f"{key}.{name}", value, "set the run length with budget.steps")
+    for name, value in table_.items():
         try:
             if isinstance(value, bool) or not isinstance(value, str | int | float):
                 raise ScenarioError("", "", value, "expected a number or a string")
             values[name] = parse_override_value(name, value)
         except ScenarioError as error:
-            _fail(src, f"{key}.{name}", value, error.problem)
+            raise CalibrationSpecError(src, f"{key}.{name}", value, error.problem) from None
     try:
         resolve_strategies(base.with_overrides(**values))
     except ScenarioError as error:
-        _fail(src, f"{key}.{error.key_path}", error.value,
-              f"invalid for the scenario: {error.problem}")
+        raise CalibrationSpecError(src, f"{key}.{error.key_path}", error.value,
+                                   f"invalid for the scenario: {error.problem}") from None
     return values
 
 
 def _disjoint(fixed: dict, size: dict, key: str, src: str) -> None:
     both = sorted(set(fixed) & set(size))
     if both:
-        _fail(src, f"{key}.{both[0]}", size[both[0]], "also set in [fixed]")
+        raise CalibrationSpecError(src, f"{key}.{both[0]}", size[both[0]], "also set in [fixed]")
 
 
-def _parameters(table, base: Scenario, overridden: dict, src: str) -> tuple[Prior, ...]:
-    if not isinstance(table, dict) or not table:
-        _fail(src, "parameters", table, "expected a table of override name -> {low, high}")
+def _parameters(table_: dict[str, PriorTable] | None, base: Scenario, overridden: dict,
+                src: str) -> tuple[Prior, ...]:
+    """The priors' cross-field rules (checked after [fixed] and [size]): a float override, not
+    also fixed, ``low < high``, within the declared bounds and valid for the scenario."""
+    _require(table_ is not None, src, "parameters", None, "missing required key")
     priors = []
-    for name, entry in table.items():
+    for name, entry in table_.items():
         key = f"parameters.{name}"
-        if name not in PARAMETERS:
-            _fail(src, key, entry, f"unknown override (known: {sorted(PARAMETERS)})")
-        if PARAMETERS[name].kind is not float:
-            _fail(src, key, entry, f"only float overrides can be estimated ({name} is "
-                                   f"{PARAMETERS[name].kind.__name__})")
-        if name in overridden:
-            _fail(src, key, entry, "also set in [fixed] or [size]: an override is fixed or "
-                                   "estimated")
-        _check_keys(entry, PARAMETER_KEYS, key, src)
-        kind = entry.get("prior", "uniform")
-        if kind not in PRIOR_KINDS:
-            _fail(src, f"{key}.prior", kind, f"expected one of {list(PRIOR_KINDS)}")
-        bounds = []
-        for bound in ("low", "high"):
-            value = entry.get(bound)
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not math.isfinite(value):
-                _fail(src, f"{key}.{bound}", value, "expected a finite number")
-            bounds.append(float(value))
-        low, high = bounds
-        if not low < high:
-            _fail(src, f"{key}.high", high, f"must be greater than low = {low!r}")
-        if kind == "log-uniform" and low <= 0:
-            _fail(src, f"{key}.low", low, "a log-uniform prior needs low > 0")
+        shown = dataclasses.asdict(entry)
+        kind = PARAMETERS[name].kind
+        _require(kind is float, src, key, shown,
+                 f"only float overrides can be estimated ({name} is {kind.__name__})")
+        _require(name not in overridden, src, key, shown,
+                 "also set in [fixed] or [size]: an override is fixed or estimated")
+        low, high = float(entry.low), float(entry.high)
+        _require(low < high, src, f"{key}.high", high, f"must be greater than low = {low!r}")
+        _require(entry.prior != "log-uniform" or low > 0, src, f"{key}.low", low,
+                 "a log-uniform prior needs low > 0")
         for bound, value in (("low", low), ("high", high)):
-            if not PARAMETERS[name].within(value):  # the prior lies within the declared bounds
-                _fail(src, f"{key}.{bound}", value, check_range(name, low, high))
-        for bound, value in (("low", low), ("high", high)):
+            # the prior lies within the declared bounds, and within the scenario's
+            _require(PARAMETERS[name].within(value), src, f"{key}.{bound}", value,
+                     check_range(name, low, high))
             try:
                 base.with_overrides(**{name: value})
             except ScenarioError as error:
-                _fail(src, f"{key}.{bound}", value, f"invalid for the scenario: {error.problem}")
-        priors.append(Prior(name, low, high, kind))
+                raise CalibrationSpecError(src, f"{key}.{bound}", value,
+                                           f"invalid for the scenario: {error.problem}") from None
+        priors.append(Prior(name, low, high, entry.prior))
     return tuple(priors)
 
 
-def _budget(table, key: str, default: Budget, src: str) -> Budget:
-    """``table`` over ``default``, built and bounded by the typed builder."""
-    if not isinstance(table, dict):
-        _fail(src, key, table, "expected a table")
-    try:
-        budget = build_dataclass(Budget, {**dataclasses.asdict(default), **table}, key, src, {})
-    except ScenarioError as error:
-        _fail(src, error.key_path, error.value, error.problem)
+def _budget(table_: dict, key: str, default: Budget, src: str) -> Budget:
+    """``table_`` over ``default``, built and bounded by the typed builder."""
+    budget = _built(build_dataclass, Budget, {**dataclasses.asdict(default), **table_}, key,
+                    src, {})
     return replace(budget, acceptance_quantile=float(budget.acceptance_quantile))  # 1 -> 1.0
 
 
-def _targets(table, observed: dict[str, ObservedTarget], src: str) -> tuple[TargetSpec, ...]:
-    if not isinstance(table, dict) or not table:
-        _fail(src, "targets", table, "expected a table of target name -> {observed, summary}")
+def _targets(table_: dict[str, TargetTable] | None, observed: dict[str, ObservedTarget],
+             src: str) -> tuple[TargetSpec, ...]:
+    _require(table_ is not None, src, "targets", None, "missing required key")
     targets = []
-    for name, entry in table.items():
+    for name, entry in table_.items():
         key = f"targets.{name}"
-        _check_keys(entry, TARGET_KEYS, key, src)
-        summary = entry.get("summary")
-        if summary not in SUMMARY_REGISTRY:
-            _fail(src, f"{key}.summary", summary, f"unknown summary (known: {summary_names()})")
-        args = entry.get("args", {})
-        if not isinstance(args, dict):
-            _fail(src, f"{key}.args", args, "expected a table of the summary's arguments")
         try:
-            args = bind_arguments(summary, args)
+            args = bind_arguments(entry.summary, entry.args)
         except ValueError as error:
-            _fail(src, f"{key}.args", entry.get("args"), str(error))
-        weight = _positive_number(entry.get("weight", 1.0), f"{key}.weight", src)
-        flags = {}
-        for flag in ("held_out", "optional"):
-            flags[flag] = entry.get(flag, False)
-            if not isinstance(flags[flag], bool):
-                _fail(src, f"{key}.{flag}", flags[flag], "expected true or false")
+            raise CalibrationSpecError(src, f"{key}.args", entry.args, str(error)) from None
         targets.append(TargetSpec(name=name, observed=_observation(entry, observed, key, src),
-                                  summary=summary, args=args, weight=weight, **flags))
+                                  summary=entry.summary, args=args, weight=float(entry.weight),
+                                  held_out=entry.held_out, optional=entry.optional))
     _check_roles(targets, src)
     return tuple(targets)
 
@@ -418,34 +417,37 @@ def _check_roles(targets, src: str, why: str = "") -> None:
     """At least one fitted and :data:`MIN_HELD_OUT` held-out targets."""
     fit = [t for t in targets if not t.held_out]
     names = sorted(t.name for t in targets)
-    if not fit:
-        _fail(src, "targets", names, f"every target is held out{why}: nothing to fit")
-    if len(targets) - len(fit) < MIN_HELD_OUT:
-        _fail(src, "targets", names, f"hold out at least {MIN_HELD_OUT} targets (held_out = "
-              f"true){why}: out-of-sample checks are part of every calibration")
+    _require(bool(fit), src, "targets", names, f"every target is held out{why}: nothing to fit")
+    _require(len(targets) - len(fit) >= MIN_HELD_OUT, src, "targets", names,
+             f"hold out at least {MIN_HELD_OUT} targets (held_out = true){why}: out-of-sample "
+             f"checks are part of every calibration")
 
 
-def _observation(entry: dict, observed: dict[str, ObservedTarget], key: str,
+def _observation(entry: TargetTable, observed: dict[str, ObservedTarget], key: str,
                  src: str) -> ObservedTarget:
-    inline = [k for k in INLINE_KEYS if k in entry]
-    if "observed" in entry:
+    """``observed = <id>`` (from the targets file) or an inline observation, not both."""
+    inline = [k for k in INLINE_KEYS if getattr(entry, k) is not None]
+    if entry.observed is not None:
         if inline:
-            _fail(src, f"{key}.{inline[0]}", entry[inline[0]],
-                  "give either observed = <id> or an inline observation, not both")
-        if entry["observed"] not in observed:
-            _fail(src, f"{key}.observed", entry["observed"],
-                  f"unknown observed target (known: {sorted(observed)})")
-        return observed[entry["observed"]]
-    if "value" not in entry:
-        _fail(src, key, entry, "expected observed = <id> or an inline value and sd")
-    row = {"target": key, "value": str(entry.get("value")), "sd": str(entry.get("sd", "")),
-           "scale": entry.get("scale", "linear"), "unit": entry.get("unit", ""),
-           "date": str(entry.get("date", "inline")),
-           "source": entry.get("source", f"inline in {src}")}
+            raise CalibrationSpecError(src, f"{key}.{inline[0]}", getattr(entry, inline[0]),
+                                       "give either observed = <id> or an inline observation, "
+                                       "not both")
+        _require(entry.observed in observed, src, f"{key}.observed", entry.observed,
+                 f"unknown observed target (known: {sorted(observed)})")
+        return observed[entry.observed]
+    _require(entry.value is not None, src, key,
+             {k: v for k, v in dataclasses.asdict(entry).items() if v is not None},
+             "expected observed = <id> or an inline value and sd")
+    row = {"target": key, "value": str(entry.value),
+           "sd": "" if entry.sd is None else str(entry.sd),
+           "scale": "linear" if entry.scale is None else entry.scale,
+           "unit": "" if entry.unit is None else entry.unit,
+           "date": "inline" if entry.date is None else str(entry.date),
+           "source": f"inline in {src}" if entry.source is None else entry.source}
     try:
         return target_from_row(row, src)
     except TargetDataError as error:
-        _fail(src, error.key_path, error.value, error.problem)
+        raise CalibrationSpecError(src, error.key_path, error.value, error.problem) from None
 
 
 def _check_targets_against_model(spec: CalibrationSpec, check_reporters: bool,
@@ -456,13 +458,13 @@ def _check_targets_against_model(spec: CalibrationSpec, check_reporters: bool,
     start = pd.Timestamp(base.start_date)
     for target in spec.targets:
         for date in dates_of(target.summary, target.args):
-            if date < start:
-                _fail(src, f"targets.{target.name}.args", date.date().isoformat(),
-                      f"before the scenario's start date {base.start_date}")
+            _require(date >= start, src, f"targets.{target.name}.args",
+                     date.date().isoformat(), f"before the scenario's start date "
+                     f"{base.start_date}")
     for prefix, budget in (("budget", spec.budget), ("quick", spec.quick_budget)):
-        if budget.steps is not None and budget.steps < steps_needed(spec):
-            _fail(src, f"{prefix}.steps", budget.steps,
-                  f"too short: the targets read dates up to step {steps_needed(spec)}")
+        _require(budget.steps is None or budget.steps >= steps_needed(spec), src,
+                 f"{prefix}.steps", budget.steps,
+                 f"too short: the targets read dates up to step {steps_needed(spec)}")
     if not check_reporters:
         return spec
     overrides = {**spec.fixed, **spec.size}
@@ -474,9 +476,10 @@ def _check_targets_against_model(spec: CalibrationSpec, check_reporters: bool,
                if names and name not in dict(skipped)}
     if missing:
         every = sorted({r for names in missing.values() for r in names})
-        _fail(src, f"targets.{next(iter(missing))}.args", every[0] if len(every) == 1 else every,
-              f"the model has no such reporter (needed by targets {list(missing)}); this "
-              f"model's reporters: {sorted(reporters)}")
+        _require(False, src, f"targets.{next(iter(missing))}.args",
+                 every[0] if len(every) == 1 else every,
+                 f"the model has no such reporter (needed by targets {list(missing)}); this "
+                 f"model's reporters: {sorted(reporters)}")
     if not skipped:
         return spec
     for name, names in skipped:

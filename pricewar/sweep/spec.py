@@ -45,6 +45,7 @@ scenario file edited between a sweep's start and its resume is a different sweep
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -63,15 +64,11 @@ from pricewar.scenario import OVERRIDES, Scenario, load_scenario
 from pricewar.scenario.data_files import read_toml
 from pricewar.scenario.overrides import plain
 from pricewar.scenario.parameters import PARAMETERS, check_range, check_value
+from pricewar.scenario.typed import bounds, build_dataclass, checked_by, choices, listed, table
 from pricewar.sweep.design import DESIGN_KINDS, Design, Parameter, first_invalid_point
 
-SPEC_KEYS = ("name", "description", "scenario", "steps", "seeds", "replications", "outputs",
-             "fixed", "design")
-OUTPUT_KEYS = ("metrics", "steps", "timeseries")
-DESIGN_KEYS = ("kind", "samples", "seed", "calc_second_order", "parameters", "seeds")
-PARAMETER_KEYS = ("values", "low", "high", "num")
-#: overrides a sweep may not vary: the sweep's own ``steps`` sets the run length
-RESERVED_OVERRIDES = ("steps",)
+#: overrides a sweep may not fix or vary: the sweep's own ``steps`` sets the run length
+RESERVED_OVERRIDES = {"steps": "set the run length with the sweep's top-level 'steps'"}
 
 
 class SpecError(LocatedInputError):
@@ -168,11 +165,6 @@ def _python(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _is_seed_list(seeds) -> bool:
-    return isinstance(seeds, list) and bool(seeds) and len(set(seeds)) == len(seeds) and all(
-        isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-
-
 def _digest(data) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -203,136 +195,147 @@ def load_spec(spec: str | Path | Mapping | SweepSpec, source: str | None = None)
     if isinstance(spec, Mapping):
         return _build_spec(dict(spec), source or "<dict>", base_dir=Path.cwd())
     path = Path(spec)
-    try:
-        data = read_toml(path)
-    except ScenarioError as error:  # the reader's "invalid TOML" / "cannot read", as a spec error
-        raise SpecError(error.source, error.key_path, error.value, error.problem) from None
+    data = _built(read_toml, path)  # the reader's "invalid TOML" / "cannot read", as spec errors
     return _build_spec(data, source or str(path), base_dir=path.parent)
 
 
 def design_from_dict(table: Mapping, source: str = "<dict>") -> Design:
     """Validate a ``[design]`` table alone (e.g. from a sweep's manifest)."""
-    return _build_design(dict(table), source, {})
+    written = _built(build_dataclass, DesignTable, dict(table), "design", source, {})
+    return _design(written, source, {})
+
+
+# ------------------------------------------------------------------------------------------------
+# the spec's tables, as the typed builder builds them (types and bounds in the field metadata)
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweptParameter:
+    """A ``[design.parameters]`` entry as written: ``values`` or ``low``/``high`` (``num``: grid
+    points over the bounds). Values are typed by the override's declaration
+    (:func:`pricewar.scenario.parameters.check_value`)."""
+
+    values: tuple[Any, ...] | None = field(
+        default=None, metadata=listed(max_items=MAX_DESIGN_POINTS, what="values"))
+    low: Any = None
+    high: Any = None
+    num: int | None = field(default=None, metadata=bounds(2, MAX_DESIGN_POINTS, interval=True))
+
+
+@dataclass(frozen=True)
+class DesignTable:
+    """The ``[design]`` table as written (cross-field rules: :func:`_design`)."""
+
+    kind: str = field(metadata=choices(DESIGN_KINDS))
+    parameters: dict[str, SweptParameter] = field(
+        metadata=table(keys=sorted(OVERRIDES), unknown="unknown override", nonempty=True,
+                       refused=RESERVED_OVERRIDES))
+    samples: int | None = field(default=None, metadata=bounds(1))
+    seed: int | None = field(default=None, metadata=checked_by(check_seed))
+    calc_second_order: bool | None = None
+    seeds: tuple[int, ...] | None = field(
+        default=None, metadata=checked_by(check_seed) | listed(distinct=True, what="seeds"))
+
+
+@dataclass(frozen=True)
+class OutputsTable:
+    """The ``[outputs]`` table as written (``steps``: numbers, "mid" or "final", resolved against
+    the run length by :func:`_outputs`)."""
+
+    metrics: tuple[str, ...] = field(
+        default=("price_avg",),
+        metadata=choices(tuple(MODEL_METRICS), unknown="unknown metric")
+        | listed(distinct=True, what="metrics"))
+    steps: tuple[Any, ...] = field(default=("final",), metadata=listed())
+    timeseries: bool = False
+
+
+@dataclass(frozen=True)
+class SpecTable:
+    """A sweep spec file as written; :func:`load_spec` builds it, then applies the cross-field
+    rules and the scenario's own validator."""
+
+    name: str | None = None
+    description: str = ""
+    scenario: str = "baseline"
+    steps: int | None = field(default=None, metadata=bounds(1, MAX_STEPS, interval=True))
+    seeds: tuple[int, ...] | None = field(
+        default=None, metadata=checked_by(check_seed)
+        | listed(distinct=True, max_items=MAX_SWEEP_RUNS, what="seeds"))
+    replications: int | None = field(default=None,
+                                     metadata=bounds(1, MAX_SWEEP_RUNS, interval=True))
+    outputs: OutputsTable = field(default_factory=OutputsTable)
+    design: DesignTable | None = None  # required: checked in its turn, after [fixed]
+    fixed: dict[str, Any] = field(default_factory=dict, metadata=table(
+        keys=sorted(OVERRIDES), unknown="unknown override", refused=RESERVED_OVERRIDES))
+
+
+def _built(build, *args):
+    """``build(*args)`` (the typed builder, the TOML reader); its ScenarioError raised as a
+    SpecError."""
+    try:
+        return build(*args)
+    except ScenarioError as error:
+        raise SpecError(error.source, error.key_path, error.value, error.problem) from None
+
+
+def _require(condition: bool, src: str, key: str, value, problem: str) -> None:
+    """A cross-field rule the field metadata cannot state: a SpecError unless ``condition``."""
+    if not condition:
+        raise SpecError(src, key, value, problem)
 
 
 def _build_spec(data: dict, src: str, base_dir: Path) -> SweepSpec:
-    def fail(key, value, problem):
-        raise SpecError(src, key, value, problem) from None
-
-    _check_keys(data, SPEC_KEYS, "", src)
-    name = data.get("name", Path(src).stem if src.endswith(".toml") else "sweep")
-    description = data.get("description", "")
-    for key, value in (("name", name), ("description", description)):
-        if not isinstance(value, str):
-            fail(key, value, "expected a string")
-
-    scenario = data.get("scenario", "baseline")
-    if not isinstance(scenario, str):
-        fail("scenario", scenario, "expected a scenario name or a path to a TOML file")
-    target: str | Path = scenario
-    if scenario.endswith(".toml") and not Path(scenario).is_absolute():
-        target = base_dir / scenario
+    table_ = _built(build_dataclass, SpecTable, data, "", src, {})
+    name = table_.name if table_.name is not None else (
+        Path(src).stem if src.endswith(".toml") else "sweep")
+    target: str | Path = table_.scenario
+    if table_.scenario.endswith(".toml") and not Path(table_.scenario).is_absolute():
+        target = base_dir / table_.scenario
     try:
         base = resolve_strategies(load_scenario(target))
     except ScenarioError as error:
-        fail("scenario", scenario, f"cannot load scenario ({error})")
+        raise SpecError(src, "scenario", table_.scenario,
+                        f"cannot load scenario ({error})") from None
+    steps = base.steps if table_.steps is None else table_.steps
+    _require(table_.seeds is None or table_.replications is None, src, "replications",
+             table_.replications, "give either seeds or replications, not both")
+    seeds = table_.seeds or tuple(range(1, (table_.replications or 1) + 1))
 
-    steps = data.get("steps", base.steps)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        fail("steps", steps, f"expected an integer in [1, {MAX_STEPS:,}]")
-
-    if "seeds" in data and "replications" in data:
-        fail("replications", data["replications"], "give either seeds or replications, not both")
-    if "seeds" in data:
-        seeds = data["seeds"]
-        if (not isinstance(seeds, list) or not seeds
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-            fail("seeds", seeds, "expected a non-empty list of integers")
-        if len(seeds) > MAX_SWEEP_RUNS:
-            fail("seeds", f"<{len(seeds):,} seeds>", f"at most {MAX_SWEEP_RUNS:,} seeds")
-        for i, seed in enumerate(seeds):
-            try:
-                check_seed(src, f"seeds[{i}]", seed)
-            except LocatedInputError as error:
-                fail(error.key_path, seed, error.problem)
-        if len(set(seeds)) != len(seeds):
-            fail("seeds", seeds, "seeds must be distinct")
-    else:
-        replications = data.get("replications", 1)
-        if isinstance(replications, bool) or not isinstance(replications, int) \
-                or not 1 <= replications <= MAX_SWEEP_RUNS:
-            fail("replications", replications, f"expected an integer in [1, {MAX_SWEEP_RUNS:,}]")
-        seeds = list(range(1, replications + 1))
-
-    outputs = _build_outputs(data.get("outputs", {}), steps, src)
-    fixed = _build_fixed(data.get("fixed", {}), base, steps, src)
-    design = _build_design(data.get("design"), src, fixed)
+    outputs = _outputs(table_.outputs, steps, src)
+    fixed = _fixed(table_.fixed, base, steps, src)
+    _require(table_.design is not None, src, "design", None, "missing [design] table")
+    design = _design(table_.design, src, fixed)
     if design.seeds is not None:
-        if "replications" in data or ("seeds" in data and tuple(seeds) != design.seeds):
-            fail("seeds", seeds, "a points design with seeds = [...] sets the seeds of its runs")
-        seeds = list(design.seeds)
+        _require("replications" not in data and table_.seeds in (None, design.seeds), src,
+                 "seeds", list(seeds),
+                 "a points design with seeds = [...] sets the seeds of its runs")
+        seeds = design.seeds
     points = design.size()
     runs = points if design.seeds is not None else points * len(seeds)
-    if runs > MAX_SWEEP_RUNS:
-        fail("design", f"<{points:,} points x {len(seeds):,} seeds>",
+    _require(runs <= MAX_SWEEP_RUNS, src, "design", f"<{points:,} points x {len(seeds):,} seeds>",
              f"{runs:,} runs: a sweep has at most {MAX_SWEEP_RUNS:,} (split it "
              f"into several sweeps)")
     _check_design_values(design, base, {**fixed, "steps": steps}, src)
-    return SweepSpec(name=name, description=description, scenario=scenario, steps=steps,
-                     seeds=tuple(seeds), outputs=outputs, design=design,
+    return SweepSpec(name=name, description=table_.description, scenario=table_.scenario,
+                     steps=steps, seeds=tuple(seeds), outputs=outputs, design=design,
                      fixed=tuple(sorted(fixed.items())), source=src, base_scenario=base)
 
 
-def _check_keys(table, allowed, prefix: str, src: str) -> None:
-    if not isinstance(table, dict):
-        raise SpecError(src, prefix or "<root>", table, "expected a table")
-    for key in table:
-        if key not in allowed:
-            path = f"{prefix}.{key}" if prefix else key
-            raise SpecError(src, path, table[key], f"unknown key (allowed: {list(allowed)})")
-
-
-def _build_outputs(table, steps: int, src: str) -> Outputs:
-    _check_keys(table, OUTPUT_KEYS, "outputs", src)
-    metrics = table.get("metrics", ["price_avg"])
-    if not isinstance(metrics, list) or not metrics:
-        raise SpecError(src, "outputs.metrics", metrics, "expected a non-empty list of names")
-    for i, metric in enumerate(metrics):
-        if metric not in MODEL_METRICS:
-            raise SpecError(src, f"outputs.metrics[{i}]", metric,
-                            f"unknown metric (known: {list(MODEL_METRICS)})")
-    if len(set(metrics)) != len(metrics):
-        raise SpecError(src, "outputs.metrics", metrics, "metrics must be distinct")
-    raw_steps = table.get("steps", ["final"])
-    if not isinstance(raw_steps, list) or not raw_steps:
-        raise SpecError(src, "outputs.steps", raw_steps,
-                        'expected a non-empty list of step numbers, "mid" or "final"')
+def _outputs(table_: OutputsTable, steps: int, src: str) -> Outputs:
+    """Output steps resolved against the run length (``mid``: half of it, ``final``: all)."""
     resolved = []
-    for i, step in enumerate(raw_steps):
-        if step == "final":
-            step = steps
-        elif step == "mid":
-            step = steps // 2
-        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= steps:
-            raise SpecError(src, f"outputs.steps[{i}]", raw_steps[i],
-                            f'expected a step in 0..{steps}, "mid" or "final"')
+    for i, step in enumerate(table_.steps):
+        step = {"final": steps, "mid": steps // 2}.get(step, step) if isinstance(step, str) \
+            else step
+        _require(not isinstance(step, bool) and isinstance(step, int) and 0 <= step <= steps,
+                 src, f"outputs.steps[{i}]", table_.steps[i],
+                 f'expected a step in 0..{steps}, "mid" or "final"')
         resolved.append(step)
-    timeseries = table.get("timeseries", False)
-    if not isinstance(timeseries, bool):
-        raise SpecError(src, "outputs.timeseries", timeseries, "expected true or false")
-    return Outputs(metrics=tuple(metrics), steps=tuple(sorted(set(resolved))),
-                   timeseries=timeseries)
+    return Outputs(metrics=table_.metrics, steps=tuple(sorted(set(resolved))),
+                   timeseries=table_.timeseries)
 
 
-def _check_override_name(name: str, value, key: str, src: str) -> tuple[str, Any, type]:
-    if name in RESERVED_OVERRIDES:
-        raise SpecError(src, key, value, "set the run length with the sweep's top-level 'steps'")
-    if name not in OVERRIDES:
-        raise SpecError(src, key, value, f"unknown override (known: {sorted(OVERRIDES)})")
-    return OVERRIDES[name]
-
-
-def _check_value(name: str, value, key: str, src: str):
+def _override_value(name: str, value, key: str, src: str):
     """A TOML value of the override ``name``, typed and checked by its declaration
     (:func:`pricewar.scenario.parameters.check_value`, as ``pricewar run --set`` values are)."""
     try:
@@ -341,21 +344,9 @@ def _check_value(name: str, value, key: str, src: str):
         raise SpecError(src, key, value, error.problem) from None
 
 
-def _check_range(name: str, low, high, key: str, src: str) -> None:
-    """A swept range lies within the declared bounds of ``name``."""
-    problem = check_range(name, low, high)
-    if problem is not None:
-        bad, shown = (f"{key}.low", low) if not PARAMETERS[name].within(low) else (
-            f"{key}.high", high)
-        raise SpecError(src, bad, shown, problem)
-
-
-def _build_fixed(table, base: Scenario, steps: int, src: str) -> dict:
-    _check_keys(table, tuple(table) if isinstance(table, dict) else (), "fixed", src)
-    fixed = {}
-    for name, value in table.items():
-        _check_override_name(name, value, f"fixed.{name}", src)
-        fixed[name] = _check_value(name, value, f"fixed.{name}", src)
+def _fixed(table_: dict, base: Scenario, steps: int, src: str) -> dict:
+    fixed = {name: _override_value(name, value, f"fixed.{name}", src)
+             for name, value in table_.items()}
     try:  # fixed overrides apply to every run: a bad one is a spec error, not N failed runs
         resolve_strategies(base.with_overrides(**fixed, steps=steps))
     except ScenarioError as error:
@@ -373,115 +364,84 @@ def _check_design_values(design: Design, base: Scenario, fixed: dict, src: str) 
                                          f"{error.value!r}: {error.problem})")
 
 
-def _build_design(table, src: str, fixed: dict) -> Design:
-    if table is None:
-        raise SpecError(src, "design", None, "missing [design] table")
-    _check_keys(table, DESIGN_KEYS, "design", src)
-    kind = table.get("kind")
-    if kind not in DESIGN_KINDS:
-        raise SpecError(src, "design.kind", kind, f"expected one of {list(DESIGN_KINDS)}")
-    raw = table.get("parameters")
-    if not isinstance(raw, dict) or not raw:
-        raise SpecError(src, "design.parameters", raw,
-                        "expected a table of override name -> {values} or {low, high}")
+def _design(table_: DesignTable, src: str, fixed: dict) -> Design:
+    """The design's cross-field rules: what each kind takes, seeds one per point, the size."""
+    kind = table_.kind
     parameters = []
-    for name, entry in raw.items():
+    for name, entry in table_.parameters.items():
         key = f"design.parameters.{name}"
-        _, _, kind_type = _check_override_name(name, entry, key, src)
-        if name in fixed:
-            raise SpecError(src, key, entry, "also set in [fixed]: an override is fixed or swept")
-        parameters.append(_build_parameter(name, entry, kind_type, kind, key, src))
-
-    seeds = table.get("seeds")
-    if seeds is not None and (kind != "points" or not _is_seed_list(seeds)
-                              or len(seeds) != len(parameters[0].values)):
-        raise SpecError(src, "design.seeds", seeds,
-                        "a points design's seeds: distinct integers, one per point")
-    for i, run_seed in enumerate(seeds or ()):
-        try:
-            check_seed(src, f"design.seeds[{i}]", run_seed)
-        except LocatedInputError as error:
-            raise SpecError(src, error.key_path, run_seed, error.problem) from None
-    samples, seed, second = None, 0, False
-    if kind in ("grid", "points"):
-        for extra in ("samples", "seed", "calc_second_order"):
-            if extra in table:
-                raise SpecError(src, f"design.{extra}", table[extra],
-                                f"not used by a {kind} design (it lists its points)")
-        if kind == "points" and len({len(p.values) for p in parameters}) > 1:
-            raise SpecError(src, "design.parameters", {p.name: len(p.values) for p in parameters},
-                            "a points design needs values of the same length for every parameter")
-    else:
-        samples = table.get("samples")
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise SpecError(src, "design.samples", samples, "expected an integer >= 1")
-        if kind == "sobol" and samples & (samples - 1):
-            raise SpecError(src, "design.samples", samples,
-                            "a Sobol design needs a power of two (Saltelli base sample N)")
-        seed = table.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise SpecError(src, "design.seed", seed, "expected an integer >= 0")
-        second = table.get("calc_second_order", False)
-        if not isinstance(second, bool):
-            raise SpecError(src, "design.calc_second_order", second, "expected true or false")
-        if second and kind != "sobol":
-            raise SpecError(src, "design.calc_second_order", second, "only for sobol designs")
-    design = Design(kind=kind, parameters=tuple(parameters), samples=samples, seed=seed,
-                    calc_second_order=second, seeds=None if seeds is None else tuple(seeds))
-    if design.size() > MAX_DESIGN_POINTS:
-        listed = kind in ("grid", "points")
-        raise SpecError(src, "design.parameters" if listed else "design.samples",
-                        f"<{design.size():,} points>" if listed else samples,
-                        f"{design.size():,} design points: at most {MAX_DESIGN_POINTS:,}")
+        _require(name not in fixed, src, key, _shown(entry),
+                 "also set in [fixed]: an override is fixed or swept")
+        parameters.append(_parameter(name, entry, kind, key, src))
+    listed_kind = kind in ("grid", "points")
+    if table_.seeds is not None:
+        _require(kind == "points" and len(table_.seeds) == len(parameters[0].values), src,
+                 "design.seeds", list(table_.seeds),
+                 "a points design's seeds: distinct integers, one per point")
+    for extra in ("samples", "seed", "calc_second_order"):
+        _require(not listed_kind or getattr(table_, extra) is None, src, f"design.{extra}",
+                 getattr(table_, extra), f"not used by a {kind} design (it lists its points)")
+    if kind == "points":  # (every parameter of a points design has values)
+        _require(len({len(p.values) for p in parameters}) == 1, src, "design.parameters",
+                 {p.name: len(p.values) for p in parameters},
+                 "a points design needs values of the same length for every parameter")
+    samples = table_.samples
+    _require(listed_kind or samples is not None, src, "design.samples", samples,
+             "expected an integer >= 1")
+    _require(kind != "sobol" or not samples & (samples - 1), src, "design.samples", samples,
+             "a Sobol design needs a power of two (Saltelli base sample N)")
+    _require(not table_.calc_second_order or kind == "sobol", src, "design.calc_second_order",
+             table_.calc_second_order, "only for sobol designs")
+    design = Design(kind=kind, parameters=tuple(parameters), samples=samples,
+                    seed=table_.seed or 0, calc_second_order=bool(table_.calc_second_order),
+                    seeds=table_.seeds)
+    _require(design.size() <= MAX_DESIGN_POINTS, src,
+             "design.parameters" if listed_kind else "design.samples",
+             f"<{design.size():,} points>" if listed_kind else samples,
+             f"{design.size():,} design points: at most {MAX_DESIGN_POINTS:,}")
     return design
 
 
-def _build_parameter(name: str, entry, kind_type: type, design_kind: str, key: str,
-                     src: str) -> Parameter:
-    if not isinstance(entry, dict):
-        raise SpecError(src, key, entry, "expected {values = [...]} or {low = ..., high = ...}")
-    _check_keys(entry, PARAMETER_KEYS, key, src)
-    kind = kind_type.__name__
-    if "values" in entry:
-        if set(entry) != {"values"}:
-            raise SpecError(src, key, entry, "give either values or low/high, not both")
-        if design_kind == "sobol":
-            raise SpecError(src, f"{key}.values", entry["values"],
-                            "a Sobol design needs {low, high} bounds for every parameter")
-        values = entry["values"]
-        if not isinstance(values, list) or not values:
-            raise SpecError(src, f"{key}.values", values, "expected a non-empty list")
-        if len(values) > MAX_DESIGN_POINTS:
-            raise SpecError(src, f"{key}.values", f"<{len(values):,} values>",
-                            f"at most {MAX_DESIGN_POINTS:,} values")
-        values = [_check_value(name, v, f"{key}.values[{i}]", src)
-                  for i, v in enumerate(values)]
-        if len(set(values)) != len(values) and design_kind != "points":  # point i: values[i]
-            raise SpecError(src, f"{key}.values", values, "values must be distinct")
-        return Parameter(name, kind, values=tuple(values))
+def _shown(entry: SweptParameter) -> dict:
+    """A parameter entry as written (for error messages)."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(entry).items() if v is not None}
 
-    if kind_type is str or design_kind == "points":
-        raise SpecError(src, key, entry, "a string override and a points design take "
-                        "values = [...], not bounds")
+
+def _parameter(name: str, entry: SweptParameter, design_kind: str, key: str,
+               src: str) -> Parameter:
+    """A swept parameter's cross-field rules: values or bounds, as the design kind needs."""
+    kind_type = OVERRIDES[name][2]
+    kind = kind_type.__name__
+    if entry.values is not None:
+        _require(entry.low is None and entry.high is None and entry.num is None, src, key,
+                 _shown(entry), "give either values or low/high, not both")
+        _require(design_kind != "sobol", src, f"{key}.values", list(entry.values),
+                 "a Sobol design needs {low, high} bounds for every parameter")
+        values = [_override_value(name, v, f"{key}.values[{i}]", src)
+                  for i, v in enumerate(entry.values)]
+        _require(len(set(values)) == len(values) or design_kind == "points",  # point i: values[i]
+                 src, f"{key}.values", values, "values must be distinct")
+        return Parameter(name, kind, values=tuple(values))
+    _require(kind_type is not str and design_kind != "points", src, key, _shown(entry),
+             "a string override and a points design take values = [...], not bounds")
     for bound in ("low", "high"):
-        if bound not in entry:
-            raise SpecError(src, f"{key}.{bound}", None, "missing bound")
-    low = _check_value(name, entry["low"], f"{key}.low", src)
-    high = _check_value(name, entry["high"], f"{key}.high", src)
-    _check_range(name, low, high, key, src)
-    if not low < high:
-        raise SpecError(src, f"{key}.high", entry["high"],
-                        f"must be greater than low = {entry['low']!r}")
+        _require(getattr(entry, bound) is not None, src, f"{key}.{bound}", None, "missing bound")
+    low = _override_value(name, entry.low, f"{key}.low", src)
+    high = _override_value(name, entry.high, f"{key}.high", src)
+    problem = check_range(name, low, high)  # the swept range lies within the declared bounds
+    low_inside = PARAMETERS[name].within(low)
+    _require(problem is None, src, f"{key}.high" if low_inside else f"{key}.low",
+             high if low_inside else low, problem)
+    _require(low < high, src, f"{key}.high", entry.high,
+             f"must be greater than low = {entry.low!r}")
     if design_kind == "grid":
-        num = entry.get("num")
-        if isinstance(num, bool) or not isinstance(num, int) or not 2 <= num <= MAX_DESIGN_POINTS:
-            raise SpecError(src, f"{key}.num", num,
-                            f"a grid over bounds needs num = number of points in [2, "
-                            f"{MAX_DESIGN_POINTS:,}]")
-        grid = np.linspace(low, high, num)
+        _require(entry.num is not None, src, f"{key}.num", None,
+                 f"a grid over bounds needs num = number of points in [2, "
+                 f"{MAX_DESIGN_POINTS:,}]")
+        grid = np.linspace(low, high, entry.num)
         values = (sorted({int(round(v)) for v in grid}) if kind_type is int
                   else [float(v) for v in grid])
         return Parameter(name, kind, values=tuple(values))
-    if "num" in entry:
-        raise SpecError(src, f"{key}.num", entry["num"], "only for grid designs")
+    _require(entry.num is None, src, f"{key}.num", entry.num, "only for grid designs")
     return Parameter(name, kind, low=low, high=high)

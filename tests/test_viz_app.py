@@ -306,6 +306,20 @@ def test_snapshot_reads_the_recorded_reporters():
     assert text.startswith("Step 1 (2024-01-08)") and f"Lerner {row['lerner']:.3f}" in text
 
 
+def test_the_app_reports_refused_demand_and_the_cross_run_welfare():
+    """issue 27: the app read only ``unserved_demand`` (no not-bought part) and compared
+    ``consumer_surplus``, measured from each run's own initial prices."""
+    session = MarketSession(n_consumers=150)
+    session.step()
+    row = session.market.datacollector.get_model_vars_dataframe().iloc[1]
+    assert f"refused {row['refused_total']:,.0f} Mtok/step" in panels.snapshot(session, 1)
+    assert row["refused_total"] == row["unserved_demand"] + row["not_bought_total"]
+    assert {"refused_total", "refused_share", "consumer_surplus_common_ref"} <= set(
+        panels.COMPARED_METRICS)
+    assert not {"unserved_demand", "consumer_surplus"} & set(panels.COMPARED_METRICS)
+    assert "TimeSeries_refused" in [panel.__name__ for panel in panels.COMPONENTS]
+
+
 def test_page_reset_twice_keeps_the_scenario_and_strategy_shown(page):
     page.find(v.Select, label="Scenario").widget.v_model = "parity"
     page.find(v.Select, label="Producer strategy").widget.v_model = "cost_plus"

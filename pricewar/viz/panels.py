@@ -1,6 +1,6 @@
 """The app's views: the market panels (network, unit costs, reporter time series: prices and shares
-by region, open vs closed weights, CN vs US price at one capability tier, market power, unserved
-demand), a snapshot line of the step looked at, and the comparison of two runs.
+by region, open vs closed weights, CN vs US price at one capability tier, market power, demand
+refused at posted prices), a snapshot line of the step looked at, and the comparison of two runs.
 
 A panel is a function ``panel(session, step=None)`` returning a solara element with one figure
 (``step``: the recorded step to show, None for the current one); the market view calls each of
@@ -27,8 +27,10 @@ from pricewar.viz.session import MarketSession, session_settings
 
 NO_MODEL = "No model: see the message above the market network."
 #: metrics of the comparison table, in this order
-COMPARED_METRICS = ("price_avg", "lerner", "hhi", "served_total", "unserved_demand",
-                    "consumer_surplus", "emissions_t",
+#: (refused = unserved + not bought on re-choice; welfare on the common reference, the measure
+#: that compares across runs: docs/outputs.md "Welfare: per run and across runs")
+COMPARED_METRICS = ("price_avg", "lerner", "hhi", "served_total", "refused_total",
+                    "refused_share", "consumer_surplus_common_ref", "emissions_t",
                     *(f"share_{r}" for r in PRODUCER_REGIONS))
 
 
@@ -143,8 +145,9 @@ COMPONENTS = [
     OpenClosed,
     TierPrices,
     MarketPower,
-    time_series("unserved", {"unserved demand": ("unserved_demand", "#7f7f7f")},
-                "Unserved demand (capacity shortfall)", "M tokens per step", "Mtok/step"),
+    time_series("refused", {"refused (unserved + not bought)": ("refused_total", "#7f7f7f"),
+                            "of which unserved (no open route)": ("unserved_demand", "#c7c7c7")},
+                "Demand refused at posted prices", "M tokens per step", "Mtok/step"),
 ]
 
 
@@ -156,7 +159,8 @@ def snapshot(session: MarketSession, step: int) -> str:
     return (f"Step {step} ({session.record(step).date}): average price "
             f"{usd(row['price_avg'])} per M tokens · shares {shares} · Lerner "
             f"{row['lerner']:.3f} · HHI {row['hhi']:.4f} · served {row['served_total']:,.0f} "
-            f"Mtok/step · unserved {row['unserved_demand']:,.0f} Mtok/step")
+            f"Mtok/step · refused {row['refused_total']:,.0f} Mtok/step "
+            f"({100 * row['refused_share']:.1f}% of demand at posted prices)")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
 from pricewar import cli
 from pricewar.runs.runner import build_model
@@ -27,15 +27,6 @@ from pricewar.studies.regional_gap import DRIVERS, product_cost_inputs, tier_gap
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--quick", "--no-progress"]
-
-
-def load_script(name: str):
-    """Import experiments/<name>.py as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}",
-                                                  REPO / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_script(name: str, out: Path, capsys) -> dict:

@@ -4,7 +4,6 @@ synthetic table and its tick labels, legends and texts are checked against that 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_script
 
 from pricewar.plotting import style
 from pricewar.studies import gap_plots
@@ -19,15 +19,6 @@ from pricewar.studies.regional_gap import DRIVERS
 
 REPO = Path(__file__).resolve().parents[1]
 YEAR = re.compile(r"^\d{4}(-\d{2})?$")
-
-
-def load_script(name: str):
-    """Import experiments/<name>.py as a module (the scripts are not a package)."""
-    spec = importlib.util.spec_from_file_location(f"figure_{name}",
-                                                  REPO / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

@@ -334,3 +334,50 @@ def test_a_firm_selling_across_segments_can_have_several_foc_solutions():
         deriv = gnl_derivatives(market, demand, markup=price - cost)
         foc = demand.product_demand + deriv.own * (price - cost) + deriv.firm_cross
         np.testing.assert_allclose(foc, 0.0, atol=1e-10)
+
+
+def test_latent_price_classes_can_have_several_nash_equilibria():
+    """A known limit, found by the uniqueness property in CI (7 Dec 2026): five single-product
+    firms, three segments, three latent price classes. The default start and 10 c + pbar + 1 end in
+    two different Nash prices (products 2 and 4: 2.249/1.680 and 1.542/1.452 USD/Mtok), each
+    solving every firm's first-order condition; with all buyers in any one of the classes the
+    same starts agree. A mixture of price classes gives a firm two targets (price high to the
+    less sensitive class or low to the bulk), so its profit need not be quasi-concave (Train
+    2009 ch. 6 on latent classes; uniqueness results such as Caplin & Nalebuff 1991 need one
+    log-concave taste distribution)."""
+    weight = np.array([[0.44538663, 0.07339145, 0.48122191], [0.23227879, 0.58702733, 0.18069388],
+                       [0.19063346, 0.28103005, 0.52833649]])
+    inputs = dict(
+        segment_ptr=[0, 2, 5, 6], route_product=[2, 4, 0, 1, 3, 1],
+        route_utility=[1.17776787, -0.0954310551, 0.0, -0.678969769, -1 / 3, 1.42180985],
+        product_tier=[0, 0, 0, 0, 0], product_family=[0, 0, 3, 3, 3],
+        tier_sigma=[7.30632836e-07, 0.469611452, 0.0],
+        family_sigma=[0.67554473, 0.89075571, 0.87986132, 0.89300004, 0.28920075],
+        class_alpha=[[2.31638217, 6.33676228, 6.152966], [4.51246761, 4.97866983, 4.96368954],
+                     [5.54724314, 6.83902343, 2.56695943]],
+        class_weight=weight / weight.sum(axis=1, keepdims=True), product_firm=[0, 1, 2, 3, 4],
+        segment_demand=[0.49715753, 1.5, 6.60879351], segment_eta=[1.6791597, 2.97445784,
+                                                                    2.09634162],
+        segment_outside_utility=[-1.58216051, 0.0, 0.301240420],
+        class_logsum_ref=[[-1 / 3, -0.725524425, -1.71217858], [1e-05, -0.122183642, -1.82106335],
+                          [-0.298865257, 2.0, -1.19694613e-08]],
+        product_price_offset=[1.19209290e-07, 1.0, 0.2, 0.0, 0.0], price_form="log")
+    cost = np.array([3.23649638, 3.00779609, 1.20671252, 1.52639713, 1.42164835])
+
+    def nash_from_two_starts(market):
+        starts = (None, cost * 10.0 + market.product_price_offset + 1.0)
+        return [gnl_bertrand_nash(market, cost, start, max_iter=20_000) for start in starts]
+
+    market = gnl_market(**inputs)
+    results = nash_from_two_starts(market)
+    assert all(r.residual <= 1e-12 for r in results)
+    assert abs(results[0].price[2] / results[1].price[2] - 1) > 0.3
+    for price in (r.price for r in results):
+        demand = gnl_demand(market, price)
+        deriv = gnl_derivatives(market, demand, markup=price - cost)
+        foc = demand.product_demand + deriv.own * (price - cost) + deriv.firm_cross
+        np.testing.assert_allclose(foc, 0.0, atol=1e-9)
+    for c in range(3):
+        one = gnl_market(**{**inputs, "class_weight": np.eye(3)[[c, c, c]]})
+        low, high = (r.price for r in nash_from_two_starts(one))
+        np.testing.assert_allclose(low, high, rtol=1e-8)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ import pricewar
 from pricewar.model import metrics
 from pricewar.model.metrics import Declaration
 from pricewar.scenario import load_scenario, recorded_overrides
+from pricewar.scenario.doc_markers import rewrite_between_markers
 
 BEGIN = "<!-- data-dictionary:begin -->"
 END = "<!-- data-dictionary:end -->"
@@ -200,12 +200,7 @@ def data_dictionary() -> str:
 
 def update_document(path: Path) -> bool:
     """Rewrite the dictionary between the markers of ``path``; True if the file changed."""
-    text = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    new = pattern.sub(lambda _: f"{BEGIN}\n{data_dictionary()}\n{END}", text)
-    if new != text:
-        path.write_text(new)
-    return new != text
+    return rewrite_between_markers(path, BEGIN, END, data_dictionary())
 
 
 if __name__ == "__main__":

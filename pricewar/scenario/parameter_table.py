@@ -7,11 +7,11 @@ defaults cannot drift.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 from pricewar.scenario import load_scenario
+from pricewar.scenario.doc_markers import rewrite_between_markers
 
 BEGIN = "<!-- parameter-table:begin -->"
 END = "<!-- parameter-table:end -->"
@@ -57,12 +57,7 @@ def markdown_table(scenario_name: str = "baseline") -> str:
 
 def update_document(path: Path) -> bool:
     """Rewrite the table between the markers; returns True if the file changed."""
-    text = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    new = pattern.sub(f"{BEGIN}\n{markdown_table()}\n{END}", text)
-    if new != text:
-        path.write_text(new)
-    return new != text
+    return rewrite_between_markers(path, BEGIN, END, markdown_table())
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from pricewar.limits import (
     MAX_STEPS,
 )
 from pricewar.scenario.data_files import PRODUCER_REGIONS
+from pricewar.scenario.doc_markers import rewrite_between_markers
 
 #: chip availability regimes of ``policy.chip_regime``
 CHIP_REGIMES = ("historical", "no_controls", "full_ban")
@@ -354,14 +355,7 @@ def text_table() -> str:
 
 def update_document(path: Path) -> bool:
     """Rewrite the table between the markers of ``path``; True if the file changed."""
-    text = path.read_text()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{path}: no {BEGIN} ... {END} markers")
-    new = pattern.sub(lambda _: f"{BEGIN}\n{markdown_table()}\n{END}", text)
-    if new != text:
-        path.write_text(new)
-    return new != text
+    return rewrite_between_markers(path, BEGIN, END, markdown_table())
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from pricewar.scenario.schema import (
     Demand,
     Dynamics,
     Event,
+    Market,
     PlatformGroup,
     Pricing,
     ProducerGroup,
@@ -98,6 +99,7 @@ class Scenario:
     pricing: Pricing
     dynamics: Dynamics
     complements: Complements = field(default_factory=Complements)
+    market: Market = field(default_factory=Market)
     events: tuple[Event, ...] = ()
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
         field(default_factory=dict))

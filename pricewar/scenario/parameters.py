@@ -47,9 +47,6 @@ from pricewar.scenario.doc_markers import rewrite_between_markers
 #: chip availability regimes of ``policy.chip_regime``
 CHIP_REGIMES = ("historical", "no_controls", "full_ban")
 
-#: market models of ``market.version``
-MARKET_VERSIONS = ("v2", "v3")
-
 Apply = Literal["set", "symmetric", "scale", "count", "consumers", "steps"]
 
 
@@ -208,10 +205,10 @@ DECLARATIONS: tuple[Parameter, ...] = (
               # steps
               -0.1, 0.5,
               slider=Slider("market", "Demand growth (per step)", -0.05, 0.15, 0.0001)),
-    Parameter("market_version", "market.version", str, "-",
-              "market model: v2 (demand v2: segment habit, scarcity surcharge) or v3 (classes, "
+    Parameter("market_version", "market.version", int, "-",
+              "market model: 2 (demand v2: segment habit, scarcity surcharge) or 3 (classes, "
               "tier nests, customer states, prices that clear capacity)", "docs/ODD.md §6.2d",
-              None, None, choices=MARKET_VERSIONS),
+              2, 3),
     Parameter("bulk_class_share", "market.bulk_class_share", float, "share",
               "v3: share of each segment's buyers in the price-sensitive bulk class",
               "docs/calibration.md C17 (est. 0.3-0.9)", 0.0, 1.0),

@@ -98,8 +98,8 @@ class Scenario:
     trade: Trade
     pricing: Pricing
     dynamics: Dynamics
+    market: Market
     complements: Complements = field(default_factory=Complements)
-    market: Market = field(default_factory=Market)
     events: tuple[Event, ...] = ()
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
         field(default_factory=dict))

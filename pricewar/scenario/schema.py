@@ -163,25 +163,22 @@ class Dynamics:
 class Market:
     """Which market runs, and the parameters of the v3 market (docs/ODD.md §6.2d, §6.3b, §6.4b).
 
-    ``version`` "v2" is the demand-v2 market (segment habit, scarcity surcharge); "v3" the v3 market:
+    ``version`` 2 is the demand-v2 market (segment habit, scarcity surcharge); 3 the v3 market:
     latent price classes, nests tier > family > host, customer states with a review hazard,
     prices that clear capacity. Every v3 parameter is ``est.`` until the estimation issue
     estimates it (docs/calibration.md C17)."""
 
-    version: Literal["v2", "v3"] = "v2"
-    bulk_class_share: float = field(default=0.6, metadata=declared("bulk_class_share"))
-    bulk_alpha_excess: float = field(default=2.0, metadata=declared("bulk_alpha_excess"))
-    quality_alpha_excess: float = field(default=0.2, metadata=declared("quality_alpha_excess"))
-    tier_sigma: float = field(default=0.5, metadata=declared("tier_sigma"))
-    review_base_per_step: float = field(default=0.00223,
-                                        metadata=declared("review_base_per_step"))
-    review_gap_per_step: float = field(default=0.2, metadata=declared("review_gap_per_step"))
-    review_cap_per_step: float = field(default=0.5, metadata=declared("review_cap_per_step"))
-    price_offset_usd_per_mtok: float = field(default=0.01,
-                                             metadata=declared("price_offset_usd_per_mtok"))
-    quality_volume_max: float = field(default=1.0, metadata=declared("quality_volume_max"))
-    quality_volume_scale_utils: float = field(default=2.0,
-                                              metadata=declared("quality_volume_scale_utils"))
+    version: int = field(metadata=declared("market_version"))
+    bulk_class_share: float = field(metadata=declared("bulk_class_share"))
+    bulk_alpha_excess: float = field(metadata=declared("bulk_alpha_excess"))
+    quality_alpha_excess: float = field(metadata=declared("quality_alpha_excess"))
+    tier_sigma: float = field(metadata=declared("tier_sigma"))
+    review_base_per_step: float = field(metadata=declared("review_base_per_step"))
+    review_gap_per_step: float = field(metadata=declared("review_gap_per_step"))
+    review_cap_per_step: float = field(metadata=declared("review_cap_per_step"))
+    price_offset_usd_per_mtok: float = field(metadata=declared("price_offset_usd_per_mtok"))
+    quality_volume_max: float = field(metadata=declared("quality_volume_max"))
+    quality_volume_scale_utils: float = field(metadata=declared("quality_volume_scale_utils"))
 
 
 @dataclass(frozen=True)

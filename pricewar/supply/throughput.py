@@ -9,7 +9,8 @@ bandwidth ``BW`` TB/s per GPU, dense BF16 peak ``F`` TFLOPS per GPU::
     weights             W     = T x 1e9 x b / 8                          bytes (whole model)
     mean context        c     = I + O / 2                                tokens per sequence
     KV-limited batch    B_kv  = (G x H x 1e9 x u - W) / (kv x c)         sequences
-    batch               B     = min(N, B_kv, B_max)
+    batch               B     = min(N O / L, B_kv, B_max)   (L: longest output, = O in steady
+                                                             serving; a burst's batch drains)
     weights touched     W_B   = W x (1 - (1 - A / T) ** B)               bytes per decode step
     decode step         t_d   = max((W_B + B x c x kv) / (G x BW x 1e12 x e_bw),
                                     B x 2 A 1e9 / (G x F x 1e12 x e_c)) + tau_step
@@ -25,7 +26,10 @@ of context, the benchmarks' scope). The fitted parameters are the achieved bandw
 it), the per-step latency ``tau_step`` (kernel launches, scheduling) and the per-request overhead
 ``tau_req`` (tokenising, scheduling, sampling not overlapped with the GPU). They are fitted by least
 squares on log tokens/s of the ``fit`` rows of ``pricewar/data/observed/throughput_benchmarks.csv``
-only; ``held_out`` rows are never used to choose anything.
+only, jointly with the benchmark protocol's one unknown, the longest output ``L`` of the ShareGPT
+bursts (bounded by the sampler's 2,048 tokens); ``held_out`` rows are never used to choose anything.
+The FP8 peak is not used: on the fit rows FP8 families (Qwen3 on H100) reach the same share of the
+BF16 peak in prefill as gpt-oss's BF16 arithmetic (18%), not twice it.
 
 Costs: a GPU-hour at price ``P`` USD serves ``3600 x tps`` tokens; over a request the prefill
 share of the instance time is charged to input tokens and the rest to output tokens, so the

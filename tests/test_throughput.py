@@ -99,6 +99,11 @@ def test_fitted_sharegpt_longest_output_is_within_the_sampler_bound(benchmarks, 
     assert fitted.sharegpt_longest_output_tokens < thr.SHAREGPT_MAX_SEQUENCE_TOKENS
 
 
+def test_fit_reports_finite_standard_errors(fitted):
+    assert fitted.log_standard_errors.shape == (5,)
+    assert np.all(np.isfinite(fitted.log_standard_errors) & (fitted.log_standard_errors > 0))
+
+
 def test_efficiencies_are_shares(fitted):
     p = fitted.parameters
     assert 0.0 < p.bandwidth_efficiency <= 1.0 and 0.0 < p.compute_efficiency <= 1.0

@@ -311,6 +311,9 @@ class RooflineFit:
 
     parameters: RooflineParameters
     sharegpt_longest_output_tokens: float
+    # standard errors of the log parameters (the four parameters, then L): Gauss-Newton
+    # covariance s^2 (J'J)^-1 at the optimum, s^2 the residual variance on n - 5 degrees of freedom
+    log_standard_errors: np.ndarray
 
     def predicted_total_tokens_per_s(self, b: Benchmarks) -> np.ndarray:
         """The roofline's input + output tokens/s per GPU at every benchmark row."""
@@ -325,15 +328,19 @@ def fit_roofline(b: Benchmarks) -> RooflineFit:
     [1, 2,048] tokens)."""
     fit_rows = b.subset(b.fit)
 
-    def unpack(log_params: np.ndarray) -> RooflineFit:
+    def unpack(log_params: np.ndarray, log_standard_errors: np.ndarray) -> RooflineFit:
         values = np.exp(log_params)
-        return RooflineFit(RooflineParameters(*values[:4]), float(values[4]))
+        return RooflineFit(RooflineParameters(*values[:4]), float(values[4]), log_standard_errors)
 
     def residuals(log_params: np.ndarray) -> np.ndarray:
-        predicted = unpack(log_params).predicted_total_tokens_per_s(fit_rows)
+        fit = unpack(log_params, np.full(log_params.size, np.nan))
+        predicted = fit.predicted_total_tokens_per_s(fit_rows)
         return np.log(predicted / fit_rows.observed_total_tokens_per_s_per_gpu)
 
     start = np.log([0.5, 0.3, 0.01, 0.005, 1000.0])
     lower = np.log([1e-3, 1e-3, 1e-6, 1e-6, 1.0])
     upper = np.log([1.0, 1.0, 1.0, 1.0, SHAREGPT_MAX_SEQUENCE_TOKENS])
-    return unpack(least_squares(residuals, start, bounds=(lower, upper)).x)
+    result = least_squares(residuals, start, bounds=(lower, upper))
+    dof = result.fun.size - result.x.size
+    covariance = (result.fun @ result.fun / dof) * np.linalg.inv(result.jac.T @ result.jac)
+    return unpack(result.x, np.sqrt(np.diag(covariance)))

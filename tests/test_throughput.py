@@ -235,3 +235,89 @@ def test_more_active_params_never_raise_throughput(s, p, request, factor):
     for small, big in zip(thr.tokens_per_s_per_gpu(s, p, *request),
                           thr.tokens_per_s_per_gpu(bigger, p, *request), strict=True):
         assert _leq(big, small)
+
+
+# ------------------------------------------------------------------- wiring (market version 3)
+@pytest.fixture(scope="module")
+def roofline(catalogue, fitted):
+    return thr.RooflineServing(catalogue, fitted)
+
+
+def test_version_2_supply_keeps_the_v2_serving_model_and_its_costs(catalogue):
+    from pricewar.supply.cohort_costs import Site, SupplyCosts
+    from pricewar.supply.serving import ServingModel
+    default, explicit = SupplyCosts(catalogue), SupplyCosts(catalogue, market_version=2)
+    assert type(default.serving) is ServingModel and type(explicit.serving) is ServingModel
+    site = Site("western", 0.08, 1.2, 10.0, 0.4)
+    chips, families = ["H100", "H200", "B200"], ["gpt_oss", "deepseek_v3", "gpt_4o"]
+    a = default.costs(chips, families, thr.BENCHMARK_SOFTWARE_DATE, site, wacc=0.08)
+    b = explicit.costs(chips, families, thr.BENCHMARK_SOFTWARE_DATE, site, wacc=0.08)
+    for name in ("tokens_per_s", "full_usd_per_mtok", "marginal_usd_per_mtok"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_version_3_supply_costs_tokens_with_the_roofline(catalogue):
+    from pricewar.supply.cohort_costs import SupplyCosts
+    supply = SupplyCosts(catalogue, market_version=3)
+    assert isinstance(supply.serving, thr.RooflineServing)
+    date = thr.BENCHMARK_SOFTWARE_DATE
+    np.testing.assert_allclose(supply.tokens_per_s("H100", "gpt_oss", date, "western"),
+                               supply.serving.tps("H100", "gpt_oss", date), rtol=1e-15)
+
+
+def test_roofline_serving_is_the_best_instance_of_the_fitted_roofline(catalogue, fitted, roofline):
+    h100, oss = catalogue.chips["H100"], catalogue.families["gpt_oss"]
+    per_size = {g: float(thr.tokens_per_s_per_gpu(thr.setup(h100, oss, g), fitted.parameters,
+                                                  1500.0, 500.0)[1])
+                for g in thr.INSTANCE_GPU_CHOICES}
+    best = max(per_size, key=per_size.get)
+    assert roofline.instance_gpus[roofline.chips.index("H100"), roofline.families.index(
+        "gpt_oss")] == best
+    assert roofline.tps("H100", "gpt_oss", thr.BENCHMARK_SOFTWARE_DATE) == pytest.approx(
+        per_size[best], rel=1e-12)
+
+
+def test_roofline_serving_scales_with_the_software_trend_and_the_penalty(catalogue, roofline):
+    s = catalogue.serving.software_efficiency_per_year
+    later = thr.BENCHMARK_SOFTWARE_DATE.replace(year=thr.BENCHMARK_SOFTWARE_DATE.year + 1)
+    base = roofline.tps("H200", "deepseek_v3", thr.BENCHMARK_SOFTWARE_DATE)
+    assert roofline.tps("H200", "deepseek_v3", later) == pytest.approx(
+        base * s ** (365 / 365.25), rel=1e-12)
+    assert roofline.tps("H200", "deepseek_v3", thr.BENCHMARK_SOFTWARE_DATE, 0.25) == \
+        pytest.approx(base / 1.25, rel=1e-12)
+
+
+def test_ascend_serves_at_its_software_stacks_share(catalogue, fitted, roofline):
+    chip, fam = catalogue.chips["Ascend910C"], catalogue.families["deepseek_v3"]
+    p = fitted.parameters
+    eta = chip.decode_efficiency
+    scaled = thr.RooflineParameters(p.bandwidth_efficiency * eta, p.compute_efficiency * eta,
+                                    p.step_overhead_s, p.request_overhead_s)
+    gpus, total = thr.best_instance(chip, fam, scaled, thr.family_kv_cache_bytes_per_token(fam))
+    assert roofline.tps("Ascend910C", "deepseek_v3", thr.BENCHMARK_SOFTWARE_DATE) == \
+        pytest.approx(total, rel=1e-12)
+    assert total < thr.best_instance(chip, fam, p, thr.family_kv_cache_bytes_per_token(fam))[1]
+
+
+def test_families_without_an_architecture_use_the_median_kv_bytes_per_active_param(catalogue):
+    ratios = [thr.family_kv_cache_bytes_per_token(f) / (f.active_params_b * 1e9)
+              for f in catalogue.families.values() if f.kv_cache_layers is not None]
+    estimate = thr.estimated_kv_bytes_per_active_param(catalogue)
+    assert estimate == pytest.approx(float(np.median(ratios)), rel=1e-15)
+    closed = catalogue.families["gpt_4o"]
+    assert closed.kv_cache_layers is None
+    assert thr.kv_bytes_per_token_or_estimate(closed, estimate) == pytest.approx(
+        closed.active_params_b * 1e9 * estimate, rel=1e-15)
+    opened = catalogue.families["gpt_oss"]
+    assert thr.kv_bytes_per_token_or_estimate(opened, estimate) == 36_864.0
+
+
+def test_every_chip_and_family_is_served_by_an_instance_that_holds_its_weights(catalogue,
+                                                                               roofline):
+    for i, chip in enumerate(catalogue.chips.values()):
+        for j, family in enumerate(catalogue.families.values()):
+            gpus = roofline.instance_gpus[i, j]
+            weights = thr.weight_bytes(family.total_params_b, family.serving_precision_bits)
+            assert weights < gpus * chip.hbm_gb * 1e9 * thr.USABLE_MEMORY_SHARE
+            assert np.isfinite(roofline.reference_tokens_per_s[i, j])
+            assert roofline.reference_tokens_per_s[i, j] > 0

@@ -40,6 +40,8 @@ blended cost of v3-interfaces §1, ``(r c_prefill + c_decode) / (r + 1)`` with `
 from __future__ import annotations
 
 import csv
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from pricewar.scenario.catalogue import Accelerator, Catalogue, Family
+from pricewar.supply.serving import ChipArrays, FamilyArrays, software_multiplier
 from pricewar.units import BITS_PER_BYTE, FLOP_PER_TFLOP, PARAMS_PER_BILLION
 
 BENCHMARKS_PATH = Path(__file__).resolve().parents[1] / "data" / "observed" / \
@@ -106,20 +109,29 @@ def kv_cache_bytes_per_token(kv_cache_layers, kv_cache_values_per_token_per_laye
             * KV_CACHE_BYTES_PER_VALUE)
 
 
-def setup(chip: Accelerator, family: Family, gpus: float,
-          precision_bits: float | None = None) -> ServingSetup:
-    """The serving constants of ``family`` on ``gpus`` of ``chip`` (at the family's serving
-    precision unless ``precision_bits`` is given)."""
+def family_kv_cache_bytes_per_token(family: Family) -> float | None:
+    """The family's KV-cache bytes per token from its architecture (None without one)."""
     if family.kv_cache_layers is None or family.kv_cache_values_per_token_per_layer is None:
+        return None
+    return float(kv_cache_bytes_per_token(family.kv_cache_layers,
+                                          family.kv_cache_values_per_token_per_layer))
+
+
+def setup(chip: Accelerator, family: Family, gpus: float, precision_bits: float | None = None,
+          kv_bytes_per_token: float | None = None) -> ServingSetup:
+    """The serving constants of ``family`` on ``gpus`` of ``chip`` (at the family's serving
+    precision unless ``precision_bits`` is given; its architecture's KV cache unless
+    ``kv_bytes_per_token`` is given)."""
+    kv = family_kv_cache_bytes_per_token(family) if kv_bytes_per_token is None \
+        else kv_bytes_per_token
+    if kv is None:
         raise ValueError(f"family {family.label!r} has no KV-cache architecture in families.toml")
     bits = family.serving_precision_bits if precision_bits is None else precision_bits
     return ServingSetup(
         np.asarray(gpus, float), np.asarray(chip.hbm_gb, float),
         np.asarray(chip.memory_bandwidth_tb_s, float), np.asarray(chip.dense_bf16_tflops, float),
         np.asarray(family.total_params_b, float), np.asarray(family.active_params_b, float),
-        np.asarray(bits, float),
-        kv_cache_bytes_per_token(family.kv_cache_layers,
-                                 family.kv_cache_values_per_token_per_layer))
+        np.asarray(bits, float), np.asarray(kv, float))
 
 
 def weight_bytes(total_params_b, precision_bits):
@@ -344,3 +356,98 @@ def fit_roofline(b: Benchmarks) -> RooflineFit:
     dof = result.fun.size - result.x.size
     covariance = (result.fun @ result.fun / dof) * np.linalg.inv(result.jac.T @ result.jac)
     return unpack(result.x, np.sqrt(np.diag(covariance)))
+
+
+# ------------------------------------------------------------------------ serving (market v3)
+# est.: the reference request a product's blended token is costed at until sectors carry their
+# own input:output mix and context: a chat request of 1,500 input and 500 output tokens (3:1,
+# docs/v3-interfaces.md §1; range 500-6,000 input tokens)
+REFERENCE_INPUT_TOKENS = 1500.0
+REFERENCE_OUTPUT_TOKENS = 500.0
+# the serving software the benchmarks measured: vLLM 0.10.2 (Sep 2025) to SGLang 0.5.6 (Dec 2025);
+# est. mid-point, the date the serving-software trend S(t) is anchored at for the roofline
+BENCHMARK_SOFTWARE_DATE = dt.date(2025, 10, 1)
+# instance sizes a host chooses from (GPUs per tensor-parallel group, powers of two as served)
+INSTANCE_GPU_CHOICES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def estimated_kv_bytes_per_active_param(catalogue: Catalogue) -> float:
+    """est.: KV-cache bytes per token per active parameter of a family without a published
+    architecture (closed weights): the median over the families with one (docs/calibration.md
+    C18 gives their range)."""
+    ratios = [family_kv_cache_bytes_per_token(f) / (f.active_params_b * PARAMS_PER_BILLION)
+              for f in catalogue.families.values() if family_kv_cache_bytes_per_token(f)]
+    return float(np.median(ratios))
+
+
+def kv_bytes_per_token_or_estimate(family: Family, bytes_per_active_param: float) -> float:
+    """The family's architecture's KV bytes per token, else ``active params x the estimate``."""
+    kv = family_kv_cache_bytes_per_token(family)
+    return kv if kv is not None else family.active_params_b * PARAMS_PER_BILLION * \
+        bytes_per_active_param
+
+
+def best_instance(chip: Accelerator, family: Family, parameters: RooflineParameters,
+                  kv_bytes_per_token: float, input_tokens: float = REFERENCE_INPUT_TOKENS,
+                  output_tokens: float = REFERENCE_OUTPUT_TOKENS) -> tuple[int, float]:
+    """(GPUs per instance, input + output tokens/s per GPU): the instance size among
+    ``INSTANCE_GPU_CHOICES`` that serves the most tokens per GPU at the request shape (as the
+    benchmarks' configurations were chosen); sizes whose memory cannot hold the weights and one
+    sequence are skipped."""
+    best = (0, 0.0)
+    for gpus in INSTANCE_GPU_CHOICES:
+        s = setup(chip, family, gpus, kv_bytes_per_token=kv_bytes_per_token)
+        if batch_sequences(s, input_tokens, output_tokens, MAX_RUNNING_SEQUENCES) < 1.0:
+            continue
+        total = float(tokens_per_s_per_gpu(s, parameters, input_tokens, output_tokens)[1])
+        if total > best[1]:
+            best = (gpus, total)
+    if best[0] == 0:
+        raise ValueError(f"{family.label!r} does not fit on {max(INSTANCE_GPU_CHOICES)} "
+                         f"x {chip.label!r}")
+    return best
+
+
+class RooflineServing:
+    """Throughput of (chip, family) pairs at a date from the fitted roofline (market v3): the
+    interface of :class:`~pricewar.supply.serving.ServingModel` (``chips``, ``families``,
+    ``software``, ``tps``), with ``tps`` in input + output (blended) tokens/s per GPU of the
+    reference request.
+
+    ``tps(c, f, t) = roofline(c, f) x S(t) / (1 + pi)``: the roofline at the best instance size,
+    its efficiencies scaled by the chip's ``decode_efficiency`` (the software stack's share
+    relative to Nvidia's, 0.63 for Ascend; C13); ``S(t) = s^((t - t_b) / 1 yr)`` the serving-
+    software trend of ServingModel anchored at the benchmarks' date ``t_b``; ``pi`` the
+    export-control penalty.
+    """
+
+    def __init__(self, catalogue: Catalogue, fit: RooflineFit | None = None):
+        self.catalogue = catalogue
+        self.chips = ChipArrays.from_catalogue(catalogue)
+        self.families = FamilyArrays.from_catalogue(catalogue)
+        self.fit = fit or fit_roofline(load_benchmarks(catalogue))
+        self.kv_bytes_per_active_param = estimated_kv_bytes_per_active_param(catalogue)
+        p = self.fit.parameters
+        shape = (len(self.chips.names), len(self.families.names))
+        self.instance_gpus = np.zeros(shape, dtype=np.int64)
+        self.reference_tokens_per_s = np.zeros(shape)
+        for i, chip in enumerate(catalogue.chips.values()):
+            chip_params = RooflineParameters(p.bandwidth_efficiency * chip.decode_efficiency,
+                                             p.compute_efficiency * chip.decode_efficiency,
+                                             p.step_overhead_s, p.request_overhead_s)
+            for j, family in enumerate(catalogue.families.values()):
+                kv = kv_bytes_per_token_or_estimate(family, self.kv_bytes_per_active_param)
+                self.instance_gpus[i, j], self.reference_tokens_per_s[i, j] = best_instance(
+                    chip, family, chip_params, kv)
+
+    def software(self, date: dt.date) -> float:
+        """Serving-software multiplier ``S(t)`` relative to the benchmarks' software."""
+        return software_multiplier(date, BENCHMARK_SOFTWARE_DATE,
+                                   self.catalogue.serving.software_efficiency_per_year)
+
+    def tps(self, chip: str | Sequence | np.ndarray, family: str | Sequence | np.ndarray,
+            date: dt.date, penalty=0.0) -> np.ndarray:
+        """Blended (input + output) tokens/s per GPU of ``family`` on ``chip`` at ``date``."""
+        c, f = self.chips.index(chip), self.families.index(family)
+        return (self.reference_tokens_per_s[c, f] * self.software(date)
+                / (1.0 + np.asarray(penalty)))

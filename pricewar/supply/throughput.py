@@ -1,5 +1,5 @@
 """Serving throughput per GPU from a roofline fitted to public benchmarks (supply v3, issue #25;
-docs/calibration.md "Throughput roofline").
+docs/calibration.md C18).
 
 One serving instance of ``G`` GPUs (one tensor-parallel group) serves requests of ``I`` input and
 ``O`` output tokens, ``N`` of them in flight. With active and total parameters ``A``, ``T``
@@ -50,18 +50,23 @@ from scipy.optimize import least_squares
 
 from pricewar.scenario.catalogue import Accelerator, Catalogue, Family
 from pricewar.supply.serving import ChipArrays, FamilyArrays, software_multiplier
-from pricewar.units import BITS_PER_BYTE, FLOP_PER_TFLOP, PARAMS_PER_BILLION
+from pricewar.units import (
+    BITS_PER_BYTE,
+    FLOP_PER_TFLOP,
+    GB_PER_TB,
+    PARAMS_PER_BILLION,
+    SECONDS_PER_HOUR,
+    TOKENS_PER_MTOK,
+)
 
 BENCHMARKS_PATH = Path(__file__).resolve().parents[1] / "data" / "observed" / \
     "throughput_benchmarks.csv"
 
 FLOP_PER_PARAM_PER_TOKEN = 2.0  # one multiply-add per active weight per token
-BYTES_PER_GB = 1e9
-BYTES_PER_TB = 1e12
-SECONDS_PER_HOUR = 3600.0
-TOKENS_PER_MTOK = 1e6
+BYTES_PER_GB = 1e9  # decimal, as HBM is quoted
+BYTES_PER_TB = BYTES_PER_GB * GB_PER_TB
 # KV cache in BF16: vLLM's and SGLang's default kv-cache dtype is the model's activation dtype
-# ("auto"; vLLM engine arguments, --kv-cache-dtype); docs/calibration.md C12
+# ("auto"; vLLM engine arguments, --kv-cache-dtype); docs/calibration.md C18
 KV_CACHE_BYTES_PER_VALUE = 2.0
 # share of HBM the engine may fill with weights and KV cache: vLLM gpu_memory_utilization
 # default 0.9 (vLLM docs, configuration/optimization.md); SGLang mem_fraction_static ~0.8-0.9

@@ -101,6 +101,11 @@ class Family:
     fixed_cost_usd_per_year: float = field(metadata=bounds())
     scores: dict[str, float] = field(default_factory=dict, metadata=bounds())
     retire_date: dt.date | None = field(default=None, metadata=date_field(optional=True))
+    # serving architecture of the KV cache (supply v3 throughput; families without it have no
+    # roofline yet): layers keeping a full-context cache, and values cached per token per layer
+    kv_cache_layers: float | None = field(default=None, metadata=bounds(strict=True))
+    kv_cache_values_per_token_per_layer: float | None = field(default=None,
+                                                              metadata=bounds(strict=True))
 
     @property
     def active_gb_per_token(self) -> float:

@@ -34,6 +34,9 @@ from pricewar.scenario.catalogue import (
     ServingParameters,
     Tier,
     check_catalogue,
+    market_families,
+    scenario_market_version,
+    without_families,
 )
 from pricewar.scenario.overrides import OVERRIDES, flatten, plain
 from pricewar.scenario.parameters import check_value, declared
@@ -360,7 +363,12 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
         fail(origin, "sources", extra_sources, "expected a table of key path -> source")
     sources: dict[str, str] = {str(k): str(v) for k, v in extra_sources.items()}
     scenario = build_dataclass(Scenario, data, "", origin, sources)
-    scenario = dataclasses.replace(scenario, sources=sources, origin=origin)
+    # the cheap-end families are live only in the v3 market: a v2 scenario drops them here, so
+    # its family list (and every array over families) is the one it had before they existed
+    families = market_families(scenario.families, scenario_market_version(scenario))
+    dropped = set(scenario.families) - set(families)
+    scenario = dataclasses.replace(scenario, families=families,
+                                   sources=without_families(sources, dropped), origin=origin)
     _check_consistency(scenario)
     return scenario
 

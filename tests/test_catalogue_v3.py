@@ -6,7 +6,6 @@ loader."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import shutil
@@ -31,7 +30,7 @@ from pricewar.scenario.catalogue import (
 )
 from pricewar.scenario.data_files import data_dir
 from pricewar.scenario.list_prices import COLUMNS, list_prices_path, load_list_prices
-from pricewar.scenario.resolve import Scenario
+from pricewar.scenario.resolve import scenario_from_dict
 from pricewar.supply.families import live_families
 from pricewar.supply.token_units import (
     blended,
@@ -122,14 +121,35 @@ def test_cheap_end_families_are_live_from_their_release_dates_at_version_3(v3):
     assert not table.live(dt.date(2024, 7, 23) + dt.timedelta(weeks=12))[i]
 
 
-@pytest.mark.skipif("market" not in {f.name for f in dataclasses.fields(Scenario)},
-                    reason="scenario.market.version not yet in the scenario schema (lead, main)")
 def test_a_v3_scenario_runs_the_cheap_end(tmp_path):
     path = tmp_path / "v3.toml"
     path.write_text('base = "baseline"\n\n[market]\nversion = 3\n')
-    scenario = load_scenario(path)
-    assert scenario_market_version(scenario) == 3
-    assert set(scenario.families) == set(V2_FAMILIES) | CHEAP_END
+    from_file = load_scenario(path)
+    assert scenario_market_version(from_file) == 3
+    assert tuple(from_file.families) == V2_FAMILIES + tuple(
+        n for n in from_file.families if n in CHEAP_END)
+    assert set(from_file.families) == set(V2_FAMILIES) | CHEAP_END
+    # its resolved TOML loads back with the same families and list prices
+    again = scenario_from_dict(tomllib.loads(from_file.to_toml()))
+    assert again.families == from_file.families
+    table = FamilyTable.from_scenario(from_file)
+    i = list(from_file.families).index("glm_4_flash")
+    assert table.live(dt.date(2024, 6, 5))[i] and not table.live(dt.date(2024, 6, 4))[i]
+
+
+def test_the_market_version_override_adds_and_drops_the_cheap_end(tmp_path):
+    path = tmp_path / "v3.toml"
+    path.write_text('base = "baseline"\n\n[market]\nversion = 3\n')
+    from_file = load_scenario(path)
+    raised = load_scenario("baseline").with_overrides(market_version=3)
+    assert tuple(raised.families) == tuple(from_file.families)
+    assert raised.families == from_file.families
+    assert raised.sources["families.mistral_7b.scores.mmlu"] == from_file.sources[
+        "families.mistral_7b.scores.mmlu"]
+    lowered = raised.with_overrides(market_version=2)
+    assert tuple(lowered.families) == V2_FAMILIES
+    assert not [p for p in lowered.sources if p.split(".")[:2][-1] in CHEAP_END]
+    assert tuple(lowered.with_overrides(market_version=3).families) == tuple(raised.families)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -451,6 +451,15 @@ def market_families(families: dict[str, Family], market_version: int) -> dict[st
     return {name: family for name, family in families.items() if not family.cheap_end}
 
 
+def cheap_end_tables(directory: Path | str | None = None) -> dict[str, dict]:
+    """The cheap-end family tables of ``directory``'s ``families.toml`` (default: the package's
+    data) as written, sources included, in file order."""
+    folder = Path(directory) if directory is not None else data_dir()
+    tables = read_toml(folder / "families.toml").get("families", {})
+    return {name: table for name, table in tables.items()
+            if isinstance(table, dict) and table.get("cheap_end") is True}
+
+
 def load_catalogue(directory: Path | str | None = None,
                    market_version: int = DEFAULT_MARKET_VERSION) -> Catalogue:
     """Read and validate ``families``, ``chips``, ``rental`` and ``supply``.toml of ``directory``

@@ -23,6 +23,7 @@ from pricewar.limits import (
     MAX_STEPS,
 )
 from pricewar.scenario.catalogue import (
+    CHEAP_END_MARKET_VERSION,
     Accelerator,
     CapitalParameters,
     Catalogue,
@@ -33,6 +34,7 @@ from pricewar.scenario.catalogue import (
     RentalTable,
     ServingParameters,
     Tier,
+    cheap_end_tables,
     check_catalogue,
     market_families,
     scenario_market_version,
@@ -409,6 +411,12 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
         for path, new in flatten(data).items():
             if before.get(path) != new:
                 sources[path] = OVERRIDE_SOURCE.format(key=key, value=value)
+    if scenario_market_version(scenario) < CHEAP_END_MARKET_VERSION <= data["market"]["version"]:
+        # raised to the v3 market: the cheap-end families the v2 scenario dropped come back,
+        # as load_scenario gives them to a scenario file of version 3
+        missing = {name: table for name, table in cheap_end_tables().items()
+                   if name not in data["families"]}
+        data["families"] = {**data["families"], **missing}
     data["sources"] = sources
     origin = f"{scenario.origin} + overrides"
     try:

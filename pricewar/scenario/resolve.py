@@ -23,6 +23,7 @@ from pricewar.limits import (
     MAX_STEPS,
 )
 from pricewar.scenario.catalogue import (
+    CHEAP_END_MARKET_VERSION,
     Accelerator,
     CapitalParameters,
     Catalogue,
@@ -33,7 +34,11 @@ from pricewar.scenario.catalogue import (
     RentalTable,
     ServingParameters,
     Tier,
+    cheap_end_tables,
     check_catalogue,
+    market_families,
+    scenario_market_version,
+    without_families,
 )
 from pricewar.scenario.overrides import OVERRIDES, flatten, plain
 from pricewar.scenario.parameters import check_value, declared
@@ -360,7 +365,12 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
         fail(origin, "sources", extra_sources, "expected a table of key path -> source")
     sources: dict[str, str] = {str(k): str(v) for k, v in extra_sources.items()}
     scenario = build_dataclass(Scenario, data, "", origin, sources)
-    scenario = dataclasses.replace(scenario, sources=sources, origin=origin)
+    # the cheap-end families are live only in the v3 market: a v2 scenario drops them here, so
+    # its family list (and every array over families) is the one it had before they existed
+    families = market_families(scenario.families, scenario_market_version(scenario))
+    dropped = set(scenario.families) - set(families)
+    scenario = dataclasses.replace(scenario, families=families,
+                                   sources=without_families(sources, dropped), origin=origin)
     _check_consistency(scenario)
     return scenario
 
@@ -401,6 +411,12 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
         for path, new in flatten(data).items():
             if before.get(path) != new:
                 sources[path] = OVERRIDE_SOURCE.format(key=key, value=value)
+    if scenario_market_version(scenario) < CHEAP_END_MARKET_VERSION <= data["market"]["version"]:
+        # raised to the v3 market: the cheap-end families the v2 scenario dropped come back,
+        # as load_scenario gives them to a scenario file of version 3
+        missing = {name: table for name, table in cheap_end_tables().items()
+                   if name not in data["families"]}
+        data["families"] = {**data["families"], **missing}
     data["sources"] = sources
     origin = f"{scenario.origin} + overrides"
     try:

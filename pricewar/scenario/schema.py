@@ -15,6 +15,8 @@ ACCESS = ("allowed", "friction", "barred")
 # The bounds of the flat parameters (electricity prices, frictions, ...) are declared in
 # pricewar.scenario.parameters. Exogenous growth rates: up to +1000% per year.
 MAX_GROWTH_PER_YEAR = 10.0
+#: a request reads at most this many input tokens per output token (long-context retrieval ~1e3)
+MAX_INPUT_TOKENS_PER_OUTPUT_TOKEN = 1.0e4
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class Sector:
     """A demand segment: share of a region's demand, latency tolerance, tastes.
 
     ``alpha``: price sensitivity between model families (log price); ``eta``: elasticity of the
-    sector's volume to its price index (docs/ODD.md §6.2).
+    sector's volume to its price index (docs/ODD.md §6.2). ``input_tokens_per_output_token``: the
+    typical request's input:output token ratio ``r_j`` on a non-reasoning family (the v3 market's
+    blended token, docs/v3-interfaces.md §1).
     """
 
     demand_share: float = field(metadata=bounds(0.0, 1.0))
@@ -57,6 +61,8 @@ class Sector:
     # scenarios do not define (served + unserved + not bought fell 4.7% short of demand)
     eta: float = field(metadata=declared("demand_eta"))
     flexible: bool
+    input_tokens_per_output_token: float = field(
+        metadata=bounds(0.0, MAX_INPUT_TOKENS_PER_OUTPUT_TOKEN, strict=True))
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ def review_slope(committed: GNLMarket, demand: GNLDemand, gap: np.ndarray,
 
 
 def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=None,
-                       capacity=None, shopper_bonus=None, review_value=None,
+                       capacity=None, complement_value=None, retention_value=None,
                        review: Review = Review(), committed_gap_route=None, fixed=None,
                        fixed_price=None, initial_price=None, initial_shadow=None,
                        tol: float = 1e-10, max_iter: int = 10_000) -> StatesEquilibrium:
@@ -169,8 +169,9 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
     shoppers, committed : GNLMarket over the same products (:func:`with_class_volumes`)
     cost : (N,) marginal cost, USD/Mtok, >= 0
     load : (N,) capacity load per Mtok (default 1); capacity : (F,) per step (default inf)
-    shopper_bonus : (N,) ``k = psi + omega`` >= 0, USD/Mtok (default 0)
-    review_value : (N,) ``psi`` >= 0 lost per Mtok of committed volume that reviews (default 0)
+    complement_value : (N,) ``omega`` >= 0, USD per Mtok sold to shoppers (default 0)
+    retention_value : (N,) ``X = x / (1 - x)`` >= 0, ``psi = X max(m, 0)`` (default 0:
+        :func:`~pricewar.kernel.customer_states.retention_factor`)
     review : the hazard's parameters; committed_gap_route : (n_committed,) the shoppers' stored
         route of each committed stored route (same segment and product), for its price gap
     fixed, fixed_price : (N,) products priced elsewhere and their price before capacity
@@ -186,14 +187,14 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
     load = np.ones(n) if load is None else float_array("load", load, n, nonneg=True)
     capacity = (np.full(n_firms, np.inf) if capacity is None
                 else float_array("capacity", capacity, n_firms, nonneg=True, allow_inf=True))
-    bonus = np.zeros(n) if shopper_bonus is None else float_array(
-        "shopper_bonus", shopper_bonus, n, nonneg=True)
-    psi = np.zeros(n) if review_value is None else float_array("review_value", review_value, n,
-                                                              nonneg=True)
+    omega = np.zeros(n) if complement_value is None else float_array(
+        "complement_value", complement_value, n, nonneg=True)
+    retention = np.zeros(n) if retention_value is None else float_array(
+        "retention_value", retention_value, n, nonneg=True)
     fixed = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     base_fixed = np.zeros(n) if fixed_price is None else float_array("fixed_price", fixed_price,
                                                                     n, nonneg=True)
-    reviews = bool(psi.any()) and committed_gap_route is not None and review.gap_slope > 0
+    reviews = bool(retention.any()) and committed_gap_route is not None and review.gap_slope > 0
     price = (2.0 * cost + shoppers.product_price_offset + (cost == 0) if initial_price is None
              else float_array("initial_price", initial_price, n).copy())
     price = np.where(fixed, np.maximum(base_fixed, 1e-12), price)
@@ -207,20 +208,25 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         quantity = demand_s.product_demand + demand_c.product_demand
         effective = cost + shadow[firm] * load
         margin = price - effective
-        review_term = (psi * review_slope(committed, demand_c, rival_log_gap(shoppers, price)[
-            committed_gap_route], review)[1] if reviews else 0.0)
-        der_s = gnl_derivatives(shoppers, demand_s, markup=margin + bonus)
+        psi = retention * np.maximum(margin, 0.0)  # the value of a customer won
+        shopper_margin = margin + psi + omega
+        der_s = gnl_derivatives(shoppers, demand_s, markup=shopper_margin)
         der_c = gnl_derivatives(committed, demand_c, markup=margin)
         # the own route's family-nest term moves from Phi to Lambda (same fixed point): a
         # product alone in its family nest then contracts at 1 - lambda_T eta/alpha a step
         own_s = _own_family_term(shoppers, demand_s)
         own_c = _own_family_term(committed, demand_c)
-        numerator = (quantity - bonus * (der_s.lam - own_s) + der_s.phi + der_c.phi
-                     - (margin + bonus) * own_s - margin * own_c - review_term)
-        lam = der_s.lam + der_c.lam - own_s - own_c
+        lam_s, lam_c = der_s.lam - own_s, der_c.lam - own_c
+        numerator = (quantity - omega * lam_s + der_s.phi - shopper_margin * own_s
+                     + der_c.phi - margin * own_c)
+        slope_review = (review_slope(committed, demand_c, rival_log_gap(shoppers, price)[
+            committed_gap_route], review)[1] if reviews else 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            target = effective + numerator / lam
-        target = np.where(lam > 0, target, price)  # a product nobody buys keeps its price
+            # margins >= 0: psi = X m adds X Lambda^S and the reviews' X R to the slope
+            positive = numerator / ((1.0 + retention) * lam_s + lam_c + retention * slope_review)
+            negative = numerator / (lam_s + lam_c)  # below cost: no customer value
+            target = effective + np.where(positive >= 0, positive, negative)
+        target = np.where(lam_s + lam_c > 0, target, price)  # nobody buys: price kept
         own_slope = der_s.own + der_c.own
         route_price = price + shoppers.product_price_offset
         target = np.clip(target + shoppers.product_price_offset, _STEP_DOWN * route_price,

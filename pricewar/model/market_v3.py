@@ -32,7 +32,7 @@ import numpy as np
 
 from pricewar.errors import ScenarioError
 from pricewar.kernel import Clearing, MarketDemand
-from pricewar.kernel.customer_states import review_hazard, shopper_value
+from pricewar.kernel.customer_states import retention_factor, review_hazard
 from pricewar.kernel.gnl import GNLMarket, gnl_demand, gnl_market
 from pricewar.kernel.gnl_equilibrium import (
     Review,
@@ -207,7 +207,8 @@ class MarketV3:
         self.shopper_logsum_ref: np.ndarray | None = None
         self.shopper_volume_ratio: np.ndarray | None = None
         self.start_quality: np.ndarray | None = None
-        self.shadow_price: np.ndarray | None = None
+        self.shadow_price: np.ndarray | None = None  # per host, in the order of shadow_uid
+        self.shadow_uid: np.ndarray | None = None
         self.result: StatesEquilibrium | None = None
         self.start_index: np.ndarray | None = None
 
@@ -285,8 +286,9 @@ class MarketV3:
         return consumers.demand[:, None] * class_weights(self.scenario) * factor[:, None]
 
     def solve(self, consumers, products, producers, strategy_price: np.ndarray,
-              fixed: np.ndarray, shopper_bonus: np.ndarray, review_value: np.ndarray,
-              start_price: np.ndarray, capacity_clears: bool = True) -> StatesEquilibrium:
+              fixed: np.ndarray, complement_value: np.ndarray, retention_value: np.ndarray,
+              start_price: np.ndarray, host_uid: np.ndarray,
+              capacity_clears: bool = True) -> StatesEquilibrium:
         """This step's prices and demand (model products; see the module docstring); without
         ``capacity_clears`` no capacity limit enters the prices (initialisation, and the
         outcome at given prices after exit or entry)."""
@@ -309,18 +311,24 @@ class MarketV3:
         live = topo.priced
         capacity = producers.capacity_gpu_s.copy() if capacity_clears else None
         m = self.scenario.market
-        shadow = (None if self.shadow_price is None or capacity is None
-                  or self.shadow_price.size != capacity.size else self.shadow_price)
+        shadow = None
+        if capacity is not None and self.shadow_price is not None:  # carried by host uid
+            shadow = np.zeros(capacity.size)
+            known = np.isin(host_uid, self.shadow_uid)
+            where = np.searchsorted(self.shadow_uid, host_uid[known])
+            shadow[known] = self.shadow_price[where]
         result = states_equilibrium(
             shoppers, committed, products.marginal_cost[live],
             load=products.load_gpu_s_per_mtok[live], capacity=capacity,
-            shopper_bonus=shopper_bonus[live], review_value=review_value[live],
+            complement_value=complement_value[live], retention_value=retention_value[live],
             review=Review(m.review_base_per_step, m.review_gap_per_step, m.review_cap_per_step),
             committed_gap_route=topo.committed_gap_route, fixed=fixed[live],
             fixed_price=strategy_price[live], initial_price=start_price[live],
             initial_shadow=shadow, tol=TOLERANCE, max_iter=MAX_ITERATIONS)
         if capacity_clears:
-            self.shadow_price = result.shadow_price
+            order = np.argsort(host_uid)
+            self.shadow_uid = host_uid[order]
+            self.shadow_price = result.shadow_price[order]
         self.result = result
         self._markets = (shoppers, committed)
         return result
@@ -467,19 +475,20 @@ class MarketV3:
         self.committed_volume = won_volume
         self.committed_logsum_ref = self._committed_reference(result.price)
 
-    def value_of_customers(self, products, producers, forward: np.ndarray, discount: np.ndarray,
+    def value_of_customers(self, products, forward: np.ndarray, discount: np.ndarray,
                            complement_weight: np.ndarray, last_price: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
-        """Per model product, ``(psi + omega, psi)`` USD/Mtok (0 for hosts that do not look
-        forward): ``psi`` from the product's margin at last step's price (held stationary),
-        its hazard at last step's price gaps and its host's discount factor; ``omega`` the
-        owner's complement weight times marginal cost (docs/calibration.md C16)."""
+        """Per model product, ``(omega, X)`` for hosts that look forward (0 for the others):
+        ``omega`` the owner's complement weight times marginal cost, USD/Mtok (docs/calibration.md
+        C16), and ``X = x / (1 - x)``, ``x = delta (1 - h)``, so that a shopper won is worth
+        ``psi = X max(m, 0)`` (:func:`~pricewar.kernel.customer_states.shopper_value`): ``h``
+        the product's mean review hazard at last step's price gaps, ``delta`` its host's
+        discount factor per step."""
         topo = self.topology
         m = self.scenario.market
         n = len(products)
-        psi = np.zeros(n)
         if not forward.any():
-            return psi, psi
+            return np.zeros(n), np.zeros(n)
         live = np.flatnonzero(topo.priced)
         gap = rival_log_gap(topo.shoppers, last_price[live])
         hazard, _ = review_hazard(gap, m.review_base_per_step, m.review_gap_per_step,
@@ -489,9 +498,8 @@ class MarketV3:
             counts, 1)
         product_hazard = np.full(n, m.review_cap_per_step)
         product_hazard[live] = mean_hazard
-        margin = last_price - products.marginal_cost
-        psi = np.where(forward, shopper_value(margin, product_hazard,
-                                              discount[products.producer]), 0.0)
+        x = retention_factor(product_hazard, discount[products.producer])
+        retention = np.where(forward, x / (1.0 - x), 0.0)
         omega = np.where(forward, complement_weight[products.producer] * products.marginal_cost,
                          0.0)
-        return psi + omega, psi
+        return omega, retention

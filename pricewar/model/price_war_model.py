@@ -111,7 +111,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.chip_names: tuple[str, ...] = tuple(s.chips)
         self.regions = RegionTable.from_scenario(s)
         self.families = FamilyTable.from_scenario(s)
-        self.supply = SupplyCosts(s.catalogue)
+        self.supply = SupplyCosts(s.catalogue, market_version=s.market.version)
         self.fleet = Fleet()
         self.strategy_state: dict = {}
         self.customer_base = CustomerBase(s.demand.customer_base_kappa_utils)
@@ -338,10 +338,10 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         forward = np.isin(strategy, FORWARD_STRATEGIES) & ~committed
         years = self.scenario.step_days / DAYS_PER_YEAR
         discount = (1.0 + producers.wacc) ** -years
-        bonus, psi = self.market_v3.value_of_customers(
-            products, producers, forward, discount, self._complement_weight(), start)
+        omega, retention = self.market_v3.value_of_customers(
+            products, forward, discount, self._complement_weight(), start)
         result = self.market_v3.solve(self.consumer_arrays, products, producers, given, ~foc,
-                                      bonus, psi, start)
+                                      omega, retention, start, self._host_uid())
         price = given.copy()
         price[self.market_v3.topology.priced] = result.price
         products.base_price = np.maximum(price, 0.0)
@@ -464,7 +464,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         none = np.zeros(len(products))
         self.market_v3.solve(self.consumer_arrays, products, self.producer_arrays, start,
                              np.ones(len(products), dtype=bool), none, none, start,
-                             capacity_clears=False)
+                             self._host_uid(), capacity_clears=False)
         self.market = self._route_market()
         self._clear_market()
 
@@ -549,7 +549,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         none = np.zeros(len(products))
         result = self.market_v3.solve(self.consumer_arrays, products, producers, start,
                                       np.zeros(len(products), dtype=bool), none, none, start,
-                                      capacity_clears=False)
+                                      self._host_uid(), capacity_clears=False)
         price = start.copy()
         demand = np.zeros(len(products))
         priced = self.market_v3.topology.priced

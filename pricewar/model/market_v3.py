@@ -389,6 +389,11 @@ class MarketV3:
                 topo.pair_product], minlength=len(producers)))
         return demand, clearing
 
+    def committed_share(self) -> float:
+        """Share of this step's demand bought by committed customers (0-1)."""
+        total = float(self.pair_demand.sum())
+        return float(self.pair_committed.sum()) / total if total > 0 else 0.0
+
     def _pair_total(self, shoppers, committed, result) -> np.ndarray:
         """Demand per pair (Mtok/step): shoppers' and committed customers' (all classes)."""
         topo = self.topology
@@ -398,6 +403,7 @@ class MarketV3:
         c_order = np.argsort(topo.committed_segment_of_pair, kind="stable")
         from_committed = np.empty_like(sorted_committed)
         from_committed[c_order] = sorted_committed
+        self.pair_committed = from_committed
         return from_shoppers + from_committed
 
     # ----------------------------------------------------------------------------------------

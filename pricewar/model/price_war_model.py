@@ -40,6 +40,7 @@ from pricewar.strategies.heuristics import nash_prices
 from pricewar.supply.cohort_costs import SupplyCosts
 from pricewar.supply.families import family_fixed_cost_usd_per_year
 from pricewar.supply.fleet import Fleet
+from pricewar.supply.token_units import owner_api_sold_share
 from pricewar.units import DAYS_PER_WEEK, DAYS_PER_YEAR
 
 #: weeks per year, for runways in weeks of yearly costs
@@ -112,6 +113,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.regions = RegionTable.from_scenario(s)
         self.families = FamilyTable.from_scenario(s)
         self.supply = SupplyCosts(s.catalogue, market_version=s.market.version)
+        #: per owner (scenario order), the share of its served tokens sold through its API
+        self.api_sold_share = owner_api_sold_share(s.catalogue)
         self.fleet = Fleet()
         self.strategy_state: dict = {}
         self.customer_base = CustomerBase(s.demand.customer_base_kappa_utils)

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricewar.errors import ScenarioError
 from pricewar.kernel import Clearing, MarketDemand
 from pricewar.kernel.customer_states import retention_factor, review_hazard
 from pricewar.kernel.gnl import GNLMarket, gnl_demand, gnl_market
@@ -95,23 +94,6 @@ def class_weights(scenario) -> np.ndarray:
     """Class shares (bulk, quality), shape (2,)."""
     share = scenario.market.bulk_class_share
     return np.array([share, 1.0 - share])
-
-
-def check_scenario(scenario) -> None:
-    """The v3 market's own conditions on a scenario (beyond each field's bounds)."""
-    m = scenario.market
-    if m.tier_sigma > scenario.demand.nest_sigma:
-        raise ScenarioError(f"market.tier_sigma = {m.tier_sigma} exceeds demand.nest_sigma = "
-                            f"{scenario.demand.nest_sigma}: the v3 nests need 0 <= tier_sigma "
-                            "<= nest_sigma < 1 (families of one tier no closer than hosts of one "
-                            "family)")
-    if m.review_base_per_step > m.review_cap_per_step:
-        raise ScenarioError(f"market.review_base_per_step = {m.review_base_per_step} exceeds "
-                            f"market.review_cap_per_step = {m.review_cap_per_step}")
-    low = min(s.eta for s in scenario.sectors.values())
-    if low <= 1.0:
-        raise ScenarioError(f"the v3 market needs every sector's eta > 1 (well-posedness), got "
-                            f"{low}")
 
 
 def build_topology(scenario, network, consumers, products, families) -> PairTopology:
@@ -194,7 +176,6 @@ class MarketV3:
     """The v3 market's state across steps: customer states, references, last prices."""
 
     def __init__(self, scenario):
-        check_scenario(scenario)
         self.scenario = scenario
         self.topology: PairTopology | None = None
         self._network = None

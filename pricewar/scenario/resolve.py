@@ -289,10 +289,30 @@ def _check_consistency(s: Scenario) -> None:
         if owner not in s.owners:
             fail(o, f"complements.owners.{owner}", s.complements.owners[owner],
                  f"unknown owner (expected one of {list(s.owners)})")
+    if s.market.version == 3:
+        _check_market_v3(s, o)
     if s.capital.planned_utilisation > s.costs.max_utilisation:
         fail(o, "capital.planned_utilisation", s.capital.planned_utilisation,
               f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")
     _check_size(s)
+
+
+def _check_market_v3(s: Scenario, o: str) -> None:
+    """The v3 market's conditions across fields (docs/ODD.md §6.2d): nests consistent with
+    random utility, a review cap above the base rate, and well-posed demand (eta > 1)."""
+    m = s.market
+    if m.tier_sigma > s.demand.nest_sigma:
+        fail(o, "market.tier_sigma", m.tier_sigma,
+             f"must not exceed demand.nest_sigma = {s.demand.nest_sigma} (the v3 nests need 0 <= "
+             "tier_sigma <= nest_sigma < 1: families of one tier no closer than hosts of one "
+             "family)")
+    if m.review_base_per_step > m.review_cap_per_step:
+        fail(o, "market.review_base_per_step", m.review_base_per_step,
+             f"must not exceed market.review_cap_per_step = {m.review_cap_per_step}")
+    for name, sec in s.sectors.items():
+        if sec.eta <= 1.0:
+            fail(o, f"sectors.{name}.eta", sec.eta,
+                 "must be > 1 in the v3 market (well-posed demand: alpha_c >= eta > 1)")
 
 
 def _check_size(s: Scenario) -> None:

@@ -96,3 +96,22 @@ def test_the_cheap_end_of_the_catalogue_is_live_in_the_v3_market_only():
     v3 = v2.with_overrides(market_version=3)
     cheap = {name for name, family in v3.families.items() if family.cheap_end}
     assert cheap and not cheap & set(v2.families)
+
+
+def test_the_rival_gap_is_the_gap_to_the_cheapest_other_firm_of_the_same_tier():
+    from pricewar.kernel.gnl import gnl_market
+    from pricewar.kernel.gnl_equilibrium import rival_log_gap
+    from pricewar.testing.random_gnl import random_gnl_inputs
+
+    for seed in range(20):
+        inputs, price, _ = random_gnl_inputs(5, 12, routes_per_segment=8, seed=seed)
+        market = gnl_market(**inputs)
+        price = np.round(price, 1)  # ties between firms
+        route_price = (price + market.product_price_offset)[market.route_product]
+        firm = market.product_firm[market.route_product]
+        expected = np.full(route_price.size, -np.inf)
+        for r in range(route_price.size):  # by brute force over the route's (segment, tier)
+            rivals = (market.route_tier_run == market.route_tier_run[r]) & (firm != firm[r])
+            if rivals.any():
+                expected[r] = np.log(route_price[r]) - np.log(route_price[rivals].min())
+        np.testing.assert_array_equal(rival_log_gap(market, price), expected)

@@ -71,20 +71,22 @@ def with_class_volumes(market: GNLMarket, class_volume, class_logsum_ref) -> GNL
 
 def rival_log_gap(market: GNLMarket, price: np.ndarray) -> np.ndarray:
     """Per stored route, ``log P_r - log P_rival``: the gap to the cheapest route of the same
-    (segment, tier) from another firm (``-inf`` where there is none)."""
+    (segment, tier) from another firm (``-inf`` where there is none).
+
+    Stored routes are sorted by (segment, tier, family), so each (segment, tier) is one run:
+    the run's cheapest price and its firm, then the cheapest price of the other firms, by
+    ``reduceat`` over the runs.
+    """
     route_price = (price + market.product_price_offset)[market.route_product]
     run = market.route_tier_run
     firm = market.product_firm[market.route_product]
-    n_runs = int(run.max(initial=-1)) + 1
-    order = np.lexsort((route_price, run))
-    first = order[np.flatnonzero(np.r_[True, run[order][1:] != run[order][:-1]])]
-    cheapest_firm = np.full(n_runs, -1)
-    cheapest = np.full(n_runs, np.inf)
-    cheapest_firm[run[first]] = firm[first]
-    cheapest[run[first]] = route_price[first]
-    other = firm != cheapest_firm[run]
-    second = np.full(n_runs, np.inf)
-    np.minimum.at(second, run[other], route_price[other])
+    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    cheapest = np.minimum.reduceat(route_price, starts)
+    # the firm of the run's cheapest route (the first one where several tie)
+    index = np.where(route_price == cheapest[run], np.arange(run.size), run.size)
+    cheapest_firm = firm[np.minimum.reduceat(index, starts)]
+    others = np.where(firm != cheapest_firm[run], route_price, np.inf)
+    second = np.minimum.reduceat(others, starts)
     rival = np.where(firm == cheapest_firm[run], second[run], cheapest[run])
     with np.errstate(divide="ignore"):
         return np.log(route_price) - np.log(rival)

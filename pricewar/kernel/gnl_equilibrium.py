@@ -229,7 +229,11 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
             negative = numerator / (lam_s + lam_c)  # below cost: no customer value
             target = effective + np.where(positive >= 0, positive, negative)
         target = np.where(lam_s + lam_c > 0, target, price)  # nobody buys: price kept
-        own_slope = der_s.own + der_c.own
+        # the firm's load response to a uniform rise of its prices: own and sibling terms,
+        # sum_a p_a dL_F/dp_a with dL_F/dp_a = l_a dQ_a/dp_a + sum_{b != a in F} l_b dQ_b/dp_a
+        load_slope = price * (load * (der_s.own + der_c.own)
+                              + gnl_derivatives(shoppers, demand_s, markup=load).firm_cross
+                              + gnl_derivatives(committed, demand_c, markup=load).firm_cross)
         route_price = price + shoppers.product_price_offset
         target = np.clip(target + shoppers.product_price_offset, _STEP_DOWN * route_price,
                          _STEP_UP * route_price) - shoppers.product_price_offset
@@ -241,26 +245,69 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         violation = np.where(shadow > 0, np.abs(pressure - 1.0), np.maximum(pressure - 1.0, 0.0))
         residual = float(max(np.max(np.abs(target - price) / route_price, initial=0.0),
                              np.max(np.minimum(violation, 1e300), initial=0.0)))
-        new_shadow = _move_shadow(shadow, pressure, quantity, effective, load, price,
-                                  own_slope, firm, n_firms)
-        outcome = (demand_s, demand_c, quantity, firm_load)
+        new_shadow = _move_shadow(shadow, pressure, quantity, effective, load, load_slope,
+                                  firm, n_firms)
+        outcome = (demand_s, demand_c, quantity, firm_load, load_slope)
         return np.concatenate([target, new_shadow]), residual, outcome
 
     point, residual, iterations, converged, outcome = anderson_fixed_point(
         step, np.concatenate([price, shadow]), tol, max_iter)
-    demand_s, demand_c, quantity, firm_load = outcome
+    demand_s, demand_c, quantity, firm_load, load_slope = outcome
     price, shadow = point[:n], point[n:]
-    return StatesEquilibrium(price, shadow, demand_s, demand_c, quantity, firm_load, shadow > 0,
+    binding = shadow > 0
+    if not converged and np.isfinite(capacity).any():
+        # what the iteration left over capacity is priced away: each firm beyond its capacity
+        # raises its prices by the factor that clears at its load elasticity, repeatedly (prices
+        # only rise, so a rival's spill-over only adds to its demand: the rounds are monotone)
+        price, demand_s, demand_c, quantity, firm_load, raised = _raise_to_capacity(
+            shoppers, committed, price, fixed, load, capacity, load_slope, firm_load, firm,
+            n_firms)
+        binding = binding | raised
+    return StatesEquilibrium(price, shadow, demand_s, demand_c, quantity, firm_load, binding,
                              residual, iterations, converged)
 
 
-def _move_shadow(shadow, pressure, quantity, effective, load, price, own_slope, firm, n_firms):
-    """``lambda_F <- max(0, lambda_F + (cbar_F / lbar_F) log(pressure_F) / eps_F)``."""
+#: rounds and relative tolerance of the capacity-clearing price rises after an unconverged solve
+CLEARING_ROUNDS = 20
+CLEARING_TOL = 1e-3
+
+
+def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_slope, firm_load,
+                       firm, n_firms):
+    """Raise the prices of firms over capacity until their load is within
+    :data:`CLEARING_TOL` of it (at most :data:`CLEARING_ROUNDS` rounds): factor
+    ``(L_F/K_F)^(1/eps_F)`` with ``eps_F >= 1`` the firm's load elasticity from the solve."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eps = np.maximum(-np.bincount(firm, load_slope, n_firms) / firm_load, 1.0)
+    eps = np.where(np.isfinite(eps), eps, 1.0)
+    raised = np.zeros(n_firms, dtype=bool)
+    for _ in range(CLEARING_ROUNDS):
+        demand_s, demand_c = gnl_demand(shoppers, price), gnl_demand(committed, price)
+        quantity = demand_s.product_demand + demand_c.product_demand
+        firm_load = np.bincount(firm, quantity * load, n_firms)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            over = firm_load > capacity * (1.0 + CLEARING_TOL)
+        if not over.any():
+            break
+        raised |= over
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(over, np.minimum(firm_load / capacity, _PRESSURE_MAX)
+                              ** (1.0 / eps), 1.0)
+        route_price = price + shoppers.product_price_offset
+        price = route_price * factor[firm] - shoppers.product_price_offset
+    return price, demand_s, demand_c, quantity, firm_load, raised
+
+
+def _move_shadow(shadow, pressure, quantity, effective, load, load_slope, firm, n_firms):
+    """``lambda_F <- max(0, lambda_F + (cbar_F / lbar_F) log(pressure_F) / eps_F)``, ``eps_F``
+    the elasticity of the firm's load to a uniform rise of its prices (``load_slope`` per
+    product: ``p_a dL_F/dp_a``), at least 1."""
     total = np.bincount(firm, quantity, n_firms)
+    firm_load = np.bincount(firm, quantity * load, n_firms)
     with np.errstate(divide="ignore", invalid="ignore"):
         cbar = np.bincount(firm, quantity * effective, n_firms) / total
-        lbar = np.bincount(firm, quantity * load, n_firms) / total
-        eps = np.bincount(firm, -own_slope * price, n_firms) / total
+        lbar = firm_load / total
+        eps = -np.bincount(firm, load_slope, n_firms) / firm_load
         step = cbar / lbar * np.log(np.clip(pressure, _PRESSURE_MIN, _PRESSURE_MAX)) / np.maximum(
             eps, 1.0)
     step = np.where(np.isfinite(step), step, 0.0)  # a firm that sells nothing keeps it

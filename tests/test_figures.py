@@ -14,6 +14,7 @@ import pytest
 from conftest import load_script
 
 from pricewar.plotting import style
+from pricewar.plotting.ticks import si_number, usd
 from pricewar.studies import gap_plots
 from pricewar.studies.regional_gap import DRIVERS
 
@@ -219,4 +220,93 @@ def test_price_cut_cascade_states_exits_in_whole_producers(tmp_path, caught):
     assert "US rivals: 1 more exit" in texts and "EU rivals: 2 fewer exits" in texts
     assert "3 seeds" in texts
     assert not re.search(r"\d\.\d{2,}", texts + labels), texts + labels
+    assert_legends_off_the_data(fig)
+
+
+DOLLARS = re.compile(r"^\$\d[\d,.]*(M|bn)?$")
+
+
+def test_qlearning_price_axis_is_in_plain_dollars(tmp_path, caught):
+    """The log price axis read "10^0, 10^1" (matplotlib's default) for prices in USD/Mtok."""
+    script = load_script("qlearning_vs_best_response")
+    figures = caught(script)
+    rows = [{"strategy": strategy, "seed": seed, "step": step,
+             "date": pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=step),
+             "price_avg_usd_per_mtok": level * (1 + 0.1 * seed) / (1 + step / 10),
+             "lerner": 0.5, "markup_avg": 2.0, "active_producers": 30}
+            for strategy, level in (("q_learning", 5.0), ("best_response", 8.0))
+            for seed in (1, 2) for step in range(30)]
+    script.plot(pd.DataFrame(rows), tmp_path, "q", "note", np.array([1.1, 3.4]))
+    (fig,) = figures
+    price_ax = fig.axes[0]
+    assert price_ax.get_yscale() == "log"
+    low, high = price_ax.get_ylim()
+    shown = {tick.get_loc(): tick.label1.get_text() for tick in price_ax.yaxis.get_major_ticks()
+             if low <= tick.get_loc() <= high}
+    assert len(shown) >= 3 and all(DOLLARS.match(t) for t in shown.values()), shown
+    assert all(text == usd(loc) for loc, text in shown.items()), shown
+
+
+def test_green_curtailment_leaves_zero_energy_off_the_log_axis_and_states_the_tiny_share(
+        tmp_path, caught):
+    """At cap 0 nothing is absorbed: the log panel drew that 0 as a vertical drop to the axis;
+    the green share of CN-West energy (0.03%) lay on the x axis of a 0-1 panel, unreadable."""
+    figures = caught(style)
+    caps = np.array([0.0, 1.0, 2.0, 20.0])
+    values = {"absorbed_gwh_total": np.array([0.0, 8.5, 8.5, 8.5]),
+              "potential_gwh_total": caps * 105, "batch_share_cn_west": np.full(4, 0.09),
+              "share_cn_west": np.full(4, 0.17),
+              "green_share_cn_west": np.array([0.0, 2.5e-4, 2.5e-4, 2.5e-4])}
+    summary = pd.DataFrame({"green_supply_cap_cn_west": caps * 1000, "green_cap_gwh_per_week": caps,
+                            **{f"{c}_{s}": v for c, v in values.items()
+                               for s in ("mean", "lo", "hi")}})
+    style.plot_green_curtailment(summary, 0.586, tmp_path, "note")
+    (fig,) = figures
+    energy_ax, share_ax = fig.axes
+    for line in energy_ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        assert not (y <= 0).any(), line.get_label()  # a gap, not a drop to the axis
+        np.testing.assert_array_equal(np.isnan(y), caps == 0)
+    energy_labels = [t.get_text() for t in energy_ax.get_legend().get_texts()]
+    assert any("0.586 = kt CO₂ avoided" in t and "absorbed" in t for t in energy_labels)
+    assert "CO₂" not in energy_ax.get_ylabel()  # the factor applies to absorbed energy only
+    share_labels = [t.get_text() for t in share_ax.get_legend().get_texts()]
+    assert any(t.startswith("green share") and "0.03%" in t for t in share_labels), share_labels
+    assert share_ax.get_ylim() == (0.0, 1.0)
+
+
+def _shown_ticks(axis) -> dict[float, str]:
+    low, high = sorted(axis.axes.get_xlim() if axis is axis.axes.xaxis else axis.axes.get_ylim())
+    return {t.get_loc(): t.label1.get_text() for t in axis.get_major_ticks()
+            if low <= t.get_loc() <= high and t.label1.get_text()}
+
+
+def test_calibration_predictive_ticks_are_readable_and_the_legend_is_off_the_targets(tmp_path,
+                                                                                   caught):
+    """The committed figure labelled tokens/day "2e+13", put one "$0.1" on a USD axis (1, 2, 5
+    ticks on an axis spanning less than a factor of 2) and its legend over the first target's
+    prior interval."""
+    from pricewar.calibrate import plots
+
+    figures = caught(plots)
+    rows = [("tokens", "tokens/day", 3e13, 2.2e13, 4.2e13, 5.6e13, 1.6e14, 3.1e13, 9e13),
+            ("cost", "USD/Mtok (all tokens)", 0.112, 0.0875, 0.143, 0.104, 0.14, 0.105, 0.15),
+            ("ratio", "US / Chinese list price", 5.5, 3.4, 8.9, 1.9, 5.1, 2.9, 7.2)]
+    checks = pd.DataFrame([{"target": t, "role": "fitted", "unit": u, "scale": "log",
+                            "observed": o, "observed_low": lo, "observed_high": hi,
+                            "prior_q05": p5, "prior_q95": p95, "posterior_q05": q5,
+                            "posterior_q50": (q5 + q95) / 2, "posterior_q95": q95,
+                            "p_value": 0.5, "consistent": True}
+                           for t, u, o, lo, hi, p5, p95, q5, q95 in rows])
+    plots.plot_predictive(checks, tmp_path, "note")
+    (fig,) = figures
+    for ax, (target, unit, *_values) in zip(fig.axes, rows, strict=True):
+        shown = _shown_ticks(ax.xaxis)
+        assert len(shown) >= 3, (target, shown)
+        assert not any("e+" in t or "e-" in t for t in shown.values()), (target, shown)
+        if unit.startswith("USD"):
+            assert all(text == usd(loc) for loc, text in shown.items()), shown
+        else:
+            assert all(text == si_number(loc) for loc, text in shown.items()), shown
+    assert fig.legends and not any(ax.get_legend() for ax in fig.axes)
     assert_legends_off_the_data(fig)

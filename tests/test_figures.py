@@ -310,3 +310,61 @@ def test_calibration_predictive_ticks_are_readable_and_the_legend_is_off_the_tar
             assert all(text == si_number(loc) for loc, text in shown.items()), shown
     assert fig.legends and not any(ax.get_legend() for ax in fig.axes)
     assert_legends_off_the_data(fig)
+
+
+def test_export_controls_ticks_state_each_runs_ratio_and_share_and_the_legend_is_off_the_bars(
+        tmp_path, caught):
+    """Drawn from the committed table: every bar group's label carries that run's CN/US price
+    ratio and CN share at the last step (a 0.4% share read "0.00"); the legend sat inside the
+    first panel, over its bars; the x3.25 total stood above the top tick (x2)."""
+    figures = caught(gap_plots)
+    table = pd.read_csv(REPO / "figures" / "export_controls.csv")
+    gap_plots.plot_export_controls(table, tmp_path, "note")
+    (fig,) = figures
+    last = table[table["step"] == table["step"].max()]
+    expected = {f"CN/US ×{r.gap_ratio:.2f}\nCN share {r.share_cn:.1%}"
+                for r in last.itertuples()}
+    shown = {label.split("\n", 1)[1] for ax in fig.axes
+             for label in visible_labels(ax.get_xticklabels())}
+    assert shown == expected
+    assert not any(ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1
+    assert_legends_off_the_data(fig)
+    assert not fig.legends[0].get_window_extent().overlaps(fig._suptitle.get_window_extent())
+    # every total is read between two factor ticks, none above the top one
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if low <= t <= high]
+    assert min(ticks) <= last["gap_log_ratio"].min() and max(ticks) >= last["gap_log_ratio"].max()
+
+
+def test_may2024_cascade_rows_sit_at_their_firms_and_no_cut_states_the_price_change(
+        tmp_path, monkeypatch):
+    """A configuration's row was drawn up to 0.54 of a row above its firm's tick: Alibaba's
+    forward-looking -35% read as ByteDance's; "no cut (+3%)" read as a 3% cut."""
+    from matplotlib.figure import Figure
+
+    script = load_script("may2024_cascade")
+    figures = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: figures.append(fig))
+    firms = ["zhipu", "bytedance", "alibaba", "baidu"]
+    configurations = ["static", "kappa", "forward"]
+    summary = pd.DataFrame(
+        [{"configuration": c, "group": g, "depth": 0.35 if (c, g) == ("forward", "alibaba")
+          else -0.03, "follow_share": 1.0 if (c, g) == ("forward", "alibaba") else 0.0,
+          "lag_days": 7.0} for c in configurations for g in firms]
+    ).set_index(["configuration", "group"])
+    record = pd.DataFrame({"group": firms, "cut_fraction_low": 0.8, "cut_fraction_high": 0.9,
+                           "lag_days": [5.0, 9.0, 15.0, 15.0]})
+    dates = pd.date_range("2024-01-01", periods=4, freq="7D")
+    lerner = pd.DataFrame([{"configuration": c, "run": r, "date": d, "open": 0.3, "closed": 0.8}
+                           for c in configurations for r in ("cut", "no cut") for d in dates])
+    script.figure(summary, record, lerner, tmp_path / "cascade.png")
+    ax = figures[0].axes[0]
+    ticks = dict(zip([t.get_text() for t in ax.get_yticklabels()], ax.get_yticks(), strict=True))
+    texts = [(t.get_text(), t.xy[1]) for t in ax.texts]
+    follow = [y for text, y in texts if text == "-35%"]
+    assert len(follow) == 1 and abs(follow[0] - ticks["Alibaba"]) < 0.5
+    for text, y in texts:  # every row is nearer its own firm's tick than any other
+        assert min(abs(y - t) for t in ticks.values()) < 0.4, (text, y)
+    no_cut = [text for text, _ in texts if text.startswith("no cut")]
+    assert no_cut and all(text == "no cut (price +3%)" for text in no_cut), no_cut

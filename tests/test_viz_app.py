@@ -207,6 +207,28 @@ def test_viz_rejects_an_unknown_scenario_before_starting_a_server():
     assert "unknown scenario" in result.stderr
 
 
+def test_viz_rejects_an_unknown_strategy_in_one_line_and_serves_nothing(tmp_path):
+    """A scenario file naming an unknown strategy ends the command with the model's error
+    (naming the group), and nothing is left serving on the port."""
+    import tomli_w
+
+    from pricewar.viz import probe, server
+
+    path = tmp_path / "bad_strategy.toml"
+    path.write_bytes(tomli_w.dumps({
+        "name": "bad", "description": "", "start_date": "2024-01-01", "step_days": 7.0,
+        "steps": 4, "producers": {"eu": {"strategy": "test_not_registered"}}}).encode())
+    port = probe.free_port()
+    result = subprocess.run([sys.executable, "-m", "pricewar.cli", "viz", "--scenario",
+                             str(path), "--port", str(port)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("pricewar: error:") and "producers.eu.strategy" in last, last
+    assert "pricewar viz: scenario" not in result.stdout  # never announced as serving
+    assert server.port_is_free(port)
+
+
 # ------------------------------------------------------------------------------------------------
 # settings, recorded steps, comparison, downloads
 # ------------------------------------------------------------------------------------------------

@@ -368,3 +368,19 @@ def test_may2024_cascade_rows_sit_at_their_firms_and_no_cut_states_the_price_cha
         assert min(abs(y - t) for t in ticks.values()) < 0.4, (text, y)
     no_cut = [text for text, _ in texts if text.startswith("no cut")]
     assert no_cut and all(text == "no cut (price +3%)" for text in no_cut), no_cut
+
+
+def test_latency_division_legend_says_which_regions_have_no_visible_bar(tmp_path, caught):
+    """The legend listed "served from US" and "served from EU" beside bars of 0% and 0.09%
+    that cannot be seen: a reader looked for the blue and green bars."""
+    figures = caught(style)
+    summary = pd.DataFrame([{"hub_latency_ms": ms, "sector": "chat", "share_mean": 0.3,
+                             "share_lo": 0.2, "share_hi": 0.4} for ms in (10, 25, 40)])
+    index = pd.MultiIndex.from_tuples([("cn_east", "chat"), ("cn_west", "chat")])
+    composition = pd.DataFrame({"cn_west": [0.3, 0.7], "cn_east": [0.6991, 0.3],
+                                "us": [0.0, 0.0], "eu": [0.0009, 0.0]}, index=index)
+    style.plot_latency_division(summary, composition, 25.0, tmp_path, "note")
+    (fig,) = figures
+    texts = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert texts == ["served from CN-West", "served from CN-East", "served from US (none)",
+                     "served from EU (at most 0.1%)"], texts

@@ -98,6 +98,10 @@ def _band(ax, x, table: pd.DataFrame, column: str, color: str, label: str, **kwa
 # ------------------------------------------------------------------------------------------------
 # 5. latency division of labour
 # ------------------------------------------------------------------------------------------------
+#: the narrowest share of a row a bar of the latency composition shows at the figure's size
+VISIBLE_SHARE = 0.005
+
+
 def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
                           baseline_latency: float, out_dir: Path, note: str,
                           name: str = "latency_division") -> list[Path]:
@@ -125,8 +129,11 @@ def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
     left = np.zeros(len(labels))
     for region in composition.columns:
         values = composition[region].to_numpy()
+        # a region whose bars are too thin to see says so: its colour is in the legend only
+        top = float(values.max())
+        seen = "" if top >= VISIBLE_SHARE else " (none)" if top == 0 else f" (at most {top:.1%})"
         ax_bar.barh(y, values, left=left, color=region_color(region),
-                    label=f"served from {region_label(region)}")
+                    label=f"served from {region_label(region)}{seen}")
         left += values
     ax_bar.set_yticks(y)
     ax_bar.set_yticklabels(labels, fontsize=8)

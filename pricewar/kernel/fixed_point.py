@@ -12,17 +12,24 @@ ANDERSON_DEPTH = 5
 ANDERSON_PATIENCE = 30
 
 
-def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter: int):
+def _nonnegative(candidate: np.ndarray) -> bool:
+    return bool((candidate >= 0).all())
+
+
+def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter: int,
+                         admissible: Callable[[np.ndarray], bool] = _nonnegative):
     """Iterate ``x <- G(x)`` with Anderson acceleration (Walker & Ni 2011, type II, depth
-    :data:`ANDERSON_DEPTH`, least squares weighted by ``1/(|x| + 1e-12)``).
+    :data:`ANDERSON_DEPTH`, least squares weighted by ``1/max(|x|, 1e-12)``).
 
     ``step(x)`` returns ``(G(x), residual, outcome)``: the map's image, the caller's residual at
     ``x`` (the iteration stops at ``x`` once it is ``<= tol``) and what the caller wants back
-    from the last evaluation. Every ``x`` tried stays ``>= 0`` (an extrapolated point with a
-    negative entry falls back on the plain image). A residual 10 times the best seen restarts
-    from the best point's image; :data:`ANDERSON_PATIENCE` iterations without a new best switch
-    to the plain map. Returns ``(x, residual, iterations, converged, outcome)`` at the last
-    ``x`` evaluated (the best one when not converged).
+    from that evaluation. An extrapolated point that is not ``admissible`` (default: every
+    entry ``>= 0``) or not finite falls back on the plain image. A non-finite residual, or with
+    the acceleration on one 10 times the best seen, restarts from the best point's image; after
+    :data:`ANDERSON_PATIENCE` iterations without a new best the acceleration is switched off
+    and the plain map restarts from the best point. Returns ``(x, residual, iterations,
+    converged, outcome)``: the converged point, else the best point seen with its residual and
+    outcome (or the last one evaluated when none was finite).
     """
     x = np.asarray(start, dtype=np.float64).copy()
     best = (np.inf, x, None, None)
@@ -34,9 +41,10 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
         if residual <= tol:
             return x, residual, iteration, True, outcome
         since_best += 1
-        if accelerate and since_best > ANDERSON_PATIENCE:
-            accelerate, points, images = False, [], []
-        if not np.isfinite(residual) or (accelerate and residual > 10 * best[0]):
+        stagnating = accelerate and since_best > ANDERSON_PATIENCE
+        if stagnating:
+            accelerate = False
+        if stagnating or not np.isfinite(residual) or (accelerate and residual > 10 * best[0]):
             if best[2] is None:  # nothing finite seen yet: nowhere to restart from
                 return x, residual, iteration, False, outcome
             points, images = [], []
@@ -51,11 +59,13 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
         if accelerate and len(points) > 1:
             d_image = np.diff(np.array(images), axis=0).T
             d_change = d_image - np.diff(np.array(points), axis=0).T
-            weight = 1.0 / (np.abs(x) + 1e-12)
+            weight = 1.0 / np.maximum(np.abs(x), 1e-12)
             gamma = np.linalg.lstsq(d_change * weight[:, None], (image - x) * weight,
                                     rcond=None)[0]
             candidate = image - d_image @ gamma
-            if np.isfinite(candidate).all() and (candidate >= 0).all():
+            if np.isfinite(candidate).all() and admissible(candidate):
                 nxt = candidate
         x = nxt
+    if best[2] is None:
+        return x, residual, max_iter, False, outcome
     return best[1], best[0], max_iter, False, best[3]

@@ -39,11 +39,10 @@ import numpy as np
 
 from pricewar.errors import ConvergenceError, KernelInputError
 from pricewar.kernel.arrays import float_array
+from pricewar.kernel.fixed_point import anderson_fixed_point
 from pricewar.kernel.gnl import GNLDemand, GNLMarket, gnl_demand, gnl_market
 
 _MAX_JACOBIAN_PAIRS = 10_000_000
-_ANDERSON_DEPTH = 5
-_ANDERSON_PATIENCE = 30
 
 
 def _route_terms(market: GNLMarket, demand: GNLDemand):
@@ -154,53 +153,30 @@ def _zeta_step(market: GNLMarket, price: np.ndarray, cost: np.ndarray):
 
 
 def _iterate(market, cost, price, update, tol, max_iter, damping, what):
-    """The zeta fixed point ``x <- x + damping f``, ``f = zeta(x) - x``, with Anderson
-    acceleration (Walker & Ni 2011, depth ``_ANDERSON_DEPTH``, least squares weighted by
-    ``1/x``): where a firm faces an elasticity near 1 (``eta -> 1`` with no outside option) the
-    plain map contracts by only ``1 - (eta - 1)/alpha`` a step. An extrapolated price that is not
-    positive falls back on the plain step; a residual 10 times the best seen restarts from the
-    best point with a plain step, and ``_ANDERSON_PATIENCE`` steps without a new best residual
-    turn the acceleration off (the plain map from the best point)."""
+    """The zeta fixed point ``x <- x + damping f``, ``f = zeta(x) - x`` (on the ``update``
+    products), with Anderson acceleration (:func:`~pricewar.kernel.fixed_point.
+    anderson_fixed_point`): where a firm faces an elasticity near 1 (``eta -> 1`` with no
+    outside option) the plain map contracts by only ``1 - (eta - 1)/alpha`` a step. An
+    extrapolated price must stay positive (and above ``-pbar``); raises ConvergenceError past
+    ``max_iter``."""
     if not 0 < damping <= 1:
         raise KernelInputError(f"damping must lie in (0, 1], got {damping!r}")
-    residual, best = np.inf, (np.inf, price, None)
-    points, images = [], []
-    accelerate, since_best = True, 0
-    for iteration in range(1, max_iter + 1):
-        target, demand = _zeta_step(market, price, cost)
-        change = np.where(update, target - price, 0.0)
-        residual = float(np.max(np.abs(change) / np.abs(price), initial=0.0))
-        if residual <= tol:
-            return NashResult(price=price, residual=residual, iterations=iteration,
-                              demand=demand)
-        since_best += 1
-        if accelerate and since_best > _ANDERSON_PATIENCE:
-            accelerate, residual = False, np.inf  # stagnating: plain map from the best point
-        if not np.isfinite(residual) or (accelerate and residual > 10 * best[0]):
-            if best[2] is None:
-                break
-            points, images = [], []  # restart from the best point with a plain step
-            price = best[1] + damping * best[2]
-            continue
-        if residual < best[0]:
-            best, since_best = (residual, price, change), 0
-        points.append(price)
-        images.append(price + damping * change)
-        del points[:-_ANDERSON_DEPTH - 1], images[:-_ANDERSON_DEPTH - 1]
-        step = images[-1]
-        if accelerate and len(points) > 1:
-            d_image = np.diff(np.array(images), axis=0).T
-            d_change = d_image - np.diff(np.array(points), axis=0).T
-            weight = 1.0 / np.abs(price)
-            gamma = np.linalg.lstsq(d_change * weight[:, None], (step - price) * weight,
-                                    rcond=None)[0]
-            candidate = step - d_image @ gamma
-            if np.isfinite(candidate).all() and (
-                    candidate + market.product_price_offset > 0).all() and (candidate > 0).all():
-                step = candidate
-        price = step
-    raise ConvergenceError(f"{what}: no convergence in {max_iter} iterations (last relative "
-                           f"price change {residual:.3g}, tol {tol:g})", residual, max_iter)
+
+    def step(point):
+        target, demand = _zeta_step(market, point, cost)
+        change = np.where(update, target - point, 0.0)
+        return (point + damping * change,
+                float(np.max(np.abs(change) / np.abs(point), initial=0.0)), demand)
+
+    def admissible(candidate):
+        return bool((candidate > 0).all() and (candidate + market.product_price_offset > 0).all())
+
+    point, residual, iterations, converged, demand = anderson_fixed_point(
+        step, price, tol, max_iter, admissible)
+    if not converged:
+        raise ConvergenceError(f"{what}: no convergence in {max_iter} iterations (last relative "
+                               f"price change {residual:.3g}, tol {tol:g})", residual, max_iter)
+    return NashResult(price=point, residual=residual, iterations=iterations, demand=demand)
 
 
 def _costs_and_start(market: GNLMarket, cost, initial_price):

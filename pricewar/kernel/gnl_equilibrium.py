@@ -212,8 +212,11 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         margin = price - effective
         psi = retention * np.maximum(margin, 0.0)  # the value of a customer won
         shopper_margin = margin + psi + omega
-        der_s = gnl_derivatives(shoppers, demand_s, markup=shopper_margin)
-        der_c = gnl_derivatives(committed, demand_c, markup=margin)
+        # one derivative pass per market for the margins' and the loads' sibling terms
+        both_s = gnl_derivatives(shoppers, demand_s, markup=np.stack([shopper_margin, load]))
+        both_c = gnl_derivatives(committed, demand_c, markup=np.stack([margin, load]))
+        der_s = replace(both_s, phi=both_s.phi[0], firm_cross=both_s.firm_cross[0])
+        der_c = replace(both_c, phi=both_c.phi[0], firm_cross=both_c.firm_cross[0])
         # the own route's family-nest term moves from Phi to Lambda (same fixed point): a
         # product alone in its family nest then contracts at 1 - lambda_T eta/alpha a step
         own_s = _own_family_term(shoppers, demand_s)
@@ -231,9 +234,8 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         target = np.where(lam_s + lam_c > 0, target, price)  # nobody buys: price kept
         # the firm's load response to a uniform rise of its prices: own and sibling terms,
         # sum_a p_a dL_F/dp_a with dL_F/dp_a = l_a dQ_a/dp_a + sum_{b != a in F} l_b dQ_b/dp_a
-        load_slope = price * (load * (der_s.own + der_c.own)
-                              + gnl_derivatives(shoppers, demand_s, markup=load).firm_cross
-                              + gnl_derivatives(committed, demand_c, markup=load).firm_cross)
+        load_slope = price * (load * (der_s.own + der_c.own) + both_s.firm_cross[1]
+                              + both_c.firm_cross[1])
         route_price = price + shoppers.product_price_offset
         target = np.clip(target + shoppers.product_price_offset, _STEP_DOWN * route_price,
                          _STEP_UP * route_price) - shoppers.product_price_offset

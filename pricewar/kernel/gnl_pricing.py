@@ -73,28 +73,35 @@ class GNLDerivatives:
 
 
 def gnl_derivatives(market: GNLMarket, demand: GNLDemand, markup=None) -> GNLDerivatives:
-    """Analytic own-price derivatives and, with ``markup`` (``p - c``, USD/Mtok, shape (N,)),
-    the multi-product firm's cannibalisation term (module docstring)."""
+    """Analytic own-price derivatives and, with ``markup`` (``p - c``, USD/Mtok, shape (N,), or
+    several markups at once, shape (R, N)), the multi-product firm's cannibalisation term
+    (module docstring; ``phi`` and ``firm_cross`` then have the markup's shape)."""
     kappa_f, kappa_t, mu = _route_terms(market, demand)
     slope_volume = demand.route_slope * demand.route_demand  # t_k x_k
     s_f, s_t, s_k = demand.route_family_share, demand.route_tier_share, demand.route_share
-    cross = kappa_f * s_f + kappa_t * s_t + mu * s_k
+    nest_shares = (kappa_f * s_f, kappa_t * s_t, mu * s_k)
+    cross = nest_shares[0] + nest_shares[1] + nest_shares[2]
     lam = _per_product(market, slope_volume / market.route_lambda_family)
     gam = _per_product(market, slope_volume * cross)
     own = -_per_product(market, slope_volume * (1.0 / market.route_lambda_family - cross))
     phi = firm_cross = None
     if markup is not None:
-        markup = float_array("markup", markup, market.n_products)
-        weighted = markup[market.route_product] * demand.route_demand  # m_r x_r, (K, n)
-        terms = np.zeros_like(weighted)
-        for index, share in ((market.route_firm_family, kappa_f * s_f),
-                             (market.route_firm_tier, kappa_t * s_t),
-                             (market.route_firm_segment, mu * s_k)):
-            for c in range(market.n_classes):
-                firm_volume = np.bincount(index, weighted[c])  # T per (run, firm) pair
-                terms[c] += share[c] * firm_volume[index]
-        phi = _per_product(market, demand.route_slope * terms)
-        firm_cross = phi - markup * gam
+        markups = np.asarray(markup, dtype=np.float64)
+        rows = np.atleast_2d(markups)
+        phi = np.empty(rows.shape)
+        for row, values in enumerate(rows):
+            values = float_array("markup", values, market.n_products)
+            weighted = values[market.route_product] * demand.route_demand  # m_r x_r, (K, n)
+            terms = np.zeros_like(weighted)
+            for index, share in zip((market.route_firm_family, market.route_firm_tier,
+                                     market.route_firm_segment), nest_shares, strict=True):
+                for c in range(market.n_classes):
+                    firm_volume = np.bincount(index, weighted[c])  # T per (run, firm) pair
+                    terms[c] += share[c] * firm_volume[index]
+            phi[row] = _per_product(market, demand.route_slope * terms)
+        firm_cross = phi - rows * gam
+        if markups.ndim < 2:
+            phi, firm_cross = phi[0], firm_cross[0]
     return GNLDerivatives(own=own, lam=lam, gam=gam, phi=phi, firm_cross=firm_cross)
 
 

@@ -139,8 +139,15 @@ def test_a_rivals_price_rise_never_lowers_demand(case, which, rise):
     common = (reach[:, :, None] & reach[:, None, :]).any(axis=0)
     tier, family = market.product_tier, market.product_family
     rival_family = common & (tier[:, None] == tier[None, :]) & (family[:, None] != family[None, :])
-    sold = before > 1e-150  # (the derivative is a product of two shares: no underflow)
-    assert (jac[rival_family & sold[:, None] & sold[None, :]] > 0).all()
+    # where both sell more than 1e-150 in one common segment (the derivative there is a
+    # product of the two routes' volumes and shares: below, it underflows to 0; a product sold
+    # in another segment may have a subnormal share in the common one)
+    demand = gnl_demand(market, price)
+    volume = np.zeros((market.n_segments, market.n_products))
+    np.add.at(volume, (market.route_segment, market.route_product), demand.route_demand.sum(0))
+    sold = volume > 1e-150
+    both_sold = (sold[:, :, None] & sold[:, None, :]).any(axis=0)
+    assert (jac[rival_family & both_sold] > 0).all()
     # (and for a finite rise, where the first-order gain is above the float resolution)
     strict = rival_family[a] & (jac[a] * (raised[a] - price[a]) > 1e-10 * before)
     assert (after[strict] > before[strict]).all()

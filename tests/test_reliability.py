@@ -96,46 +96,122 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["wall_seconds", "cpu_seconds", "host"])
 
 
-def damage(out: Path, how: str) -> Path:
-    """Damage the sweep ``out`` as a user or a disk could; returns the damaged file."""
+def flip_a_value_bit(path: Path) -> None:
+    """Flip the first bit of ``path`` (a result file) that leaves it readable as one row of
+    its run with a changed value: the damage only the content digest catches."""
+    from pricewar.sweep.store import _read_verified
+
+    original = path.read_bytes()
+    run_id = path.stem[len("run-"):]
+    for position in range(len(original)):
+        flipped = bytearray(original)
+        flipped[position] ^= 1
+        path.write_bytes(bytes(flipped))
+        if _read_verified(path, run_id)[1] == "its content does not match its digest (damaged)":
+            return
+    raise AssertionError("no bit flip of the file changes a value and nothing else")
+
+
+def damage(out: Path, how: str) -> tuple[Path, str, str | None]:
+    """Damage the sweep ``out`` as a user or a disk could; returns the damaged file, the reason
+    result loading gives for rejecting it and the run that must run again (None: none)."""
     files = result_files(out)
+    run_ids = [f.stem[len("run-"):] for f in files]
     if how == "a stray copy":
         damaged = files[0].with_name(files[0].stem + " (copy).parquet")
         shutil.copy(files[0], damaged)
-    elif how == "a duplicated row":
-        damaged = files[1]
-        table = pq.read_table(damaged)
-        pq.write_table(pa.concat_tables([table, table]), damaged)
-    elif how == "a file copied over another":
-        damaged = files[2]
-        shutil.copy(files[0], damaged)
-    else:  # a truncated time series
-        damaged = out / "timeseries" / files[3].name
-        damaged.write_bytes(damaged.read_bytes()[:-300])
-    return damaged
+        return damaged, "its name is not that of a run of this sweep", None
+    if how == "a duplicated row":
+        table = pq.read_table(files[1])
+        pq.write_table(pa.concat_tables([table, table]), files[1])
+        return files[1], "holds 2 rows, a result holds one", run_ids[1]
+    if how == "a file copied over another":
+        shutil.copy(files[0], files[2])
+        return (files[2], f"holds the result of run {run_ids[0]!r}, not of run {run_ids[2]}",
+                run_ids[2])
+    if how == "a bit flip":
+        flip_a_value_bit(files[4])
+        return files[4], "its content does not match its digest (damaged)", run_ids[4]
+    damaged = out / "timeseries" / files[3].name  # a truncated time series
+    damaged.write_bytes(damaged.read_bytes()[:-300])
+    return damaged, "ArrowInvalid: ", run_ids[3]
 
 
-@pytest.mark.parametrize("how", ["a stray copy", "a duplicated row", "a file copied over another",
-                                 "a truncated time series"])
-def test_a_damaged_sweep_is_counted_truly_and_repaired_by_resume(sweep, how, capsys, caplog):
+DAMAGE = ["a stray copy", "a duplicated row", "a file copied over another", "a bit flip",
+          "a truncated time series"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_sweep_is_counted_truly_repaired_by_status_and_rerun_by_resume(
+        sweep, how, capsys, caplog):
     complete = comparable(load_results(sweep))
     series = load_timeseries(sweep)
-    damaged = damage(sweep, how)
-    runs_left = 0 if how == "a stray copy" else 1
-    # --status and load_results count only verified rows, and say which file they skipped
-    code, out, _ = run_cli(["sweep", "--status", str(sweep)], capsys)
-    assert code == 0
-    assert f"6 runs, {6 - runs_left} done ({6 - runs_left} ok, 0 failed)" in out
+    damaged, reason, rerun = damage(sweep, how)
+    content = damaged.read_bytes()
+    left = 0 if rerun is None else 1
+    quarantined = sweep / "quarantine" / damaged.relative_to(sweep)
+    # load_results counts only verified rows, says which file it skipped and moves nothing
     loaded = load_results(sweep)
-    assert len(loaded) == 6 - runs_left and loaded["run_id"].is_unique
-    assert f"{damaged.name} is rejected" in caplog.text
-    # resume moves the rejected file into quarantine/ and runs its run again
+    assert len(loaded) == 6 - left and loaded["run_id"].is_unique
+    assert f"{damaged} is rejected ({reason}" in caplog.text
+    assert "left in place (the next run of the sweep moves it aside)" in caplog.text
+    assert damaged.read_bytes() == content and not (sweep / "quarantine").exists()
+    # --status counts truly and moves the rejected file into quarantine/, naming it
+    code, out, err = run_cli(["sweep", "--status", str(sweep)], capsys)
+    assert code == 0 and "Traceback" not in err
+    lines = out.splitlines()
+    assert lines[0] == (f"sweep 'rel': 6 runs, {6 - left} done ({6 - left} ok, 0 failed), "
+                        f"{left} remaining; 1 rejected file(s) moved to {sweep / 'quarantine'}")
+    assert lines[1].startswith(f"  {damaged} is rejected ({reason}")
+    assert lines[1].endswith(f"): moved to {quarantined}; " + (
+        f"run {rerun} runs again on resume" if rerun else "no run of the sweep is affected"))
+    assert len(lines) == 2
+    assert not damaged.exists() and quarantined.read_bytes() == content
+    # repaired: a second --status finds nothing to move
+    code, out, _ = run_cli(["sweep", "--status", str(sweep)], capsys)
+    assert (code, out) == (0, f"sweep 'rel': 6 runs, {6 - left} done ({6 - left} ok, 0 failed), "
+                              f"{left} remaining\n")
+    # resume runs exactly the rejected run again: the sweep is whole, the quarantine kept
     status = run_sweep(sweep_spec(timeseries=True), sweep, progress=False)
-    assert (status.done, status.ran) == (6, runs_left)
-    assert (sweep / "quarantine" / damaged.relative_to(sweep)).exists()
-    assert damaged.exists() == (how != "a stray copy")  # a stray copy is not put back
+    assert (status.done, status.ran, status.rejected) == (6, left, ())
+    assert damaged.exists() == (rerun is not None)  # a stray copy is not put back
+    assert quarantined.read_bytes() == content
     pd.testing.assert_frame_equal(comparable(load_results(sweep)), complete)
     pd.testing.assert_frame_equal(load_timeseries(sweep), series)
+
+
+@pytest.mark.parametrize("how", ["a duplicated row", "a bit flip"])
+def test_resume_without_status_quarantines_and_reruns_a_damaged_result(sweep, how, caplog):
+    complete = comparable(load_results(sweep))
+    damaged, reason, rerun = damage(sweep, how)
+    content = damaged.read_bytes()
+    quarantined = sweep / "quarantine" / damaged.relative_to(sweep)
+    status = run_sweep(sweep_spec(timeseries=True), sweep, progress=False)
+    assert (status.done, status.ran) == (6, 1)
+    assert str(status).endswith(f"0 remaining; 1 rejected file(s) moved to "
+                                f"{sweep / 'quarantine'}")
+    assert f"{damaged} is rejected ({reason}): moved to {quarantined}; run {rerun} runs again " \
+           f"on resume" in caplog.text
+    assert quarantined.read_bytes() == content and damaged.read_bytes() != content
+    pd.testing.assert_frame_equal(comparable(load_results(sweep)), complete)
+
+
+def test_status_while_a_sweep_runs_reports_a_damaged_result_and_moves_nothing(sweep, capsys,
+                                                                              caplog):
+    from pricewar.atomic_writes import FolderLock
+
+    damaged, reason, rerun = damage(sweep, "a duplicated row")
+    with FolderLock(sweep, "sweep"):  # as a sweep running in the folder holds it
+        code, out, err = run_cli(["sweep", "--status", str(sweep)], capsys)
+    assert code == 0
+    assert out.splitlines() == [
+        "sweep 'rel': 6 runs, 5 done (5 ok, 0 failed), 1 remaining; 1 rejected file(s) left "
+        "in place",
+        f"  {damaged} is rejected ({reason}): left in place (the next run of the sweep moves it "
+        f"aside); run {rerun} runs again on resume"]
+    assert f"rejected files of {sweep} are left in place: {sweep} is in use by another sweep" \
+        in caplog.text
+    assert damaged.exists() and not (sweep / "quarantine").exists()
 
 
 def test_flipped_bits_in_a_result_never_change_a_loaded_value(tmp_path):
@@ -632,3 +708,4 @@ def test_a_huge_run_warns_about_its_cost_before_building(caplog, monkeypatch):
     with pytest.raises(Built):
         build_model({"n_consumers": 50})  # a small run: no warning
     assert "a large run" not in caplog.text
+

@@ -709,3 +709,96 @@ def test_a_huge_run_warns_about_its_cost_before_building(caplog, monkeypatch):
         build_model({"n_consumers": 50})  # a small run: no warning
     assert "a large run" not in caplog.text
 
+
+# ------------------------------------------------------------------------------------------------
+# an interrupted or killed command leaves no "leaked semaphore" warning
+# ------------------------------------------------------------------------------------------------
+LEAKED = "leaked semaphore"
+
+
+def children_of(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(child) for child in found.stdout.split()]
+
+
+def wait_until_gone(pids: list[int], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"processes {pids} still run"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_run_stopped_while_stepping_leaves_no_leaked_semaphore(tmp_path, how):
+    """Before the fix tqdm's lock was a named semaphore: SIGTERM and SIGKILL made the resource
+    tracker print "1 leaked semaphore objects" (SIGINT could not be made to)."""
+    import signal
+
+    from pricewar.testing.signals import default_sigint
+
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pricewar.cli", "run", "baseline", "--set", "n_consumers=300",
+             "--steps", "300", "--out", str(tmp_path / "run")],
+            stdout=subprocess.DEVNULL, stderr=sink, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        while "baseline seed 1:" not in stderr.read_text():  # the progress bar: stepping
+            assert process.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        helpers = children_of(process.pid)  # a resource tracker, if one was started
+        process.send_signal(getattr(signal, how))
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    wait_until_gone(helpers)  # a tracker reports leaks when its parent is gone
+    err = stderr.read_text()
+    assert code == {"SIGINT": 130, "SIGTERM": -15, "SIGKILL": -9}[how], err
+    assert LEAKED not in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()  # stopped before its outputs were written
+    if how == "SIGINT":
+        assert err.rstrip().endswith("pricewar: interrupted")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGINT to the sweep alone"])
+def test_an_interrupted_local_sweep_leaves_no_leaked_semaphore(tmp_path, how):
+    """Before the fix each worker terminated on Ctrl-C left its tqdm lock (a named semaphore):
+    "There appear to be 2 leaked semaphore objects" after the exit message."""
+    import signal
+
+    from pricewar.testing.signals import default_sigint
+
+    spec = sweep_spec(seeds=(1, 2, 3), values=tuple(0.02 + 0.01 * i for i in range(10)))
+    spec["steps"] = 4
+    (tmp_path / "spec.toml").write_text(tomli_w.dumps(spec))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricewar.cli", "sweep", str(tmp_path / "spec.toml"), "--out",
+         str(out), "--workers", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "results").is_dir() or len(result_files(out)) < 2:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        helpers = children_of(process.pid)  # workers and the resource tracker
+        if how == "ctrl-c":  # what the terminal does: SIGINT to the whole process group
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        stdout, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    wait_until_gone(helpers)
+    assert process.returncode == 130, err
+    assert "run the same command again to resume" in stdout
+    assert err == "", err  # no leaked semaphores, no traceback
+    status = sweep_status(out)
+    assert 2 <= status.done < 30 and status.failed == 0

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 
-from pricewar.processes import die_with_parent
+from pricewar.processes import die_with_parent, progress_bars_lock_threads_only
 from pricewar.sweep.store import SweepError
 from pricewar.sweep.worker import execute_run
 
@@ -49,6 +49,8 @@ def _init_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a SIGKILLed parent cannot stop its workers: they end themselves (~230 MB each otherwise)
     die_with_parent(parent_pid)
+    # a worker terminated on Ctrl-C leaves no semaphore for the resource tracker to report
+    progress_bars_lock_threads_only()
 
 
 @contextlib.contextmanager

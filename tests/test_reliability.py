@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -44,12 +45,42 @@ def one_line_error(code: int, err: str, *needles: str) -> None:
 # ------------------------------------------------------------------------------------------------
 # non-finite values fail a run loudly
 # ------------------------------------------------------------------------------------------------
-def test_a_run_with_non_finite_values_fails_with_one_line_and_writes_nothing(tmp_path, capsys):
+@pytest.fixture
+def demand_inf_at_step_2(monkeypatch):
+    """A model fault: demand_total becomes inf at step 2 (as quality_slope = 100 made it at
+    step 0 before its bound was narrowed; the guard must catch any such fault)."""
+    from pricewar.model import metrics
+
+    compute = metrics.compute
+
+    def faulty(model):
+        values = compute(model)
+        if model.steps == 2:
+            values["demand_total"] = math.inf
+        return values
+
+    monkeypatch.setattr(metrics, "compute", faulty)
+
+
+def test_a_run_with_non_finite_values_fails_with_one_line_and_writes_nothing(
+        tmp_path, capsys, demand_inf_at_step_2):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
+    one_line_error(code, err, "step 2 (2024-01-15)",
+                   "non-finite", "demand_total = inf")
+    assert not out.exists()
+
+
+def test_quality_slope_beyond_its_declared_bound_is_refused_before_running(tmp_path, capsys,
+                                                                           model_steps):
+    """quality_slope = 100 made demand_total inf from step 0 (and 15 NaN surplus at step 14):
+    its declaration is bounded at 3, 10x the top of its estimated range 0.03-0.3."""
     out = tmp_path / "run"
     code, _, err = run_cli(["run", "baseline", *SMALL, "--set", "quality_slope=100",
                             "--out", str(out)], capsys)
-    one_line_error(code, err, "step 0", "non-finite", "price_index = inf")
-    assert not out.exists()
+    one_line_error(code, err, "quality.slope_utils_per_point", "<= 3",
+                   "override quality_slope=100")
+    assert model_steps == [] and not out.exists()
 
 
 def sweep_spec(*, seeds=(1, 2), values=(0.03, 0.05, 0.07), timeseries=False, fixed=None) -> dict:
@@ -60,14 +91,14 @@ def sweep_spec(*, seeds=(1, 2), values=(0.03, 0.05, 0.07), timeseries=False, fix
                        "parameters": {"electricity_cn_west": {"values": list(values)}}}}
 
 
-def test_a_sweep_records_a_non_finite_run_as_failed_with_the_message(tmp_path):
-    status = run_sweep(sweep_spec(seeds=(1,), values=(0.05,), fixed={"quality_slope": 100}),
-                       tmp_path, progress=False)
+def test_a_sweep_records_a_non_finite_run_as_failed_with_the_message(tmp_path,
+                                                                      demand_inf_at_step_2):
+    status = run_sweep(sweep_spec(seeds=(1,), values=(0.05,)), tmp_path, progress=False)
     assert (status.done, status.failed) == (1, 1)
     row = load_results(tmp_path).iloc[0]
     assert row["status"] == "failed"
-    assert row["error"].startswith("NonFiniteRunError: baseline: step 0")
-    assert "price_index = inf" in row["error"]
+    assert row["error"].startswith("NonFiniteRunError: baseline: step 2")
+    assert "demand_total = inf" in row["error"]
 
 
 # ------------------------------------------------------------------------------------------------

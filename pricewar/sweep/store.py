@@ -335,8 +335,8 @@ def _verified_files(out: Path, folder: str, planned: set[str], move_unreadable: 
     A file is accepted only if its name is exactly that of a planned run, it holds one row
     (results) or rows (time series) of that very run, and its content matches its digest.
     Every other file there (a stray copy, a file copied over another, a duplicated row, flipped
-    bits, a truncated file) is quarantined (``move_unreadable``) or skipped, with a warning,
-    and added to ``rejected``."""
+    bits, a truncated file) is quarantined (``move_unreadable``) or skipped, and added to
+    ``rejected``."""
     paths = sorted((Path(out) / folder).glob("run-*.parquet"))
     scanned = _scan_rows(paths) if folder == RESULTS else {}
     accepted: dict[str, object] = {}

@@ -833,3 +833,42 @@ def test_an_interrupted_local_sweep_leaves_no_leaked_semaphore(tmp_path, how):
     assert err == "", err  # no leaked semaphores, no traceback
     status = sweep_status(out)
     assert 2 <= status.done < 30 and status.failed == 0
+
+
+@pytest.mark.parametrize("delay_s", [0.2, 0.5])
+def test_ctrl_c_after_the_last_result_of_a_sweep_is_quiet(tmp_path, delay_s):
+    """Ctrl-C 0.15-0.5 s after the last result was written printed a KeyboardInterrupt
+    traceback from concurrent.futures' exit hook (waiting for the idle workers) after exit
+    status 0; the idle workers are now stopped before the command returns, Ctrl-C ignored."""
+    import signal
+
+    from pricewar.testing.signals import default_sigint
+
+    spec = sweep_spec(seeds=(1, 2), values=(0.02, 0.07, 0.12))
+    spec["steps"] = 2
+    (tmp_path / "spec.toml").write_text(tomli_w.dumps(spec))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricewar.cli", "sweep", str(tmp_path / "spec.toml"), "--out",
+         str(out), "--workers", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "results").is_dir() or len(result_files(out)) < 6:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(delay_s)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C
+        stdout, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert err == "", err  # no traceback, no leaked semaphores
+    if process.returncode == 0:  # the usual case: the sweep was closing its workers
+        assert "6 runs, 6 done (6 ok, 0 failed), 0 remaining" in stdout
+    else:  # a loaded machine: still storing the last outcome
+        assert process.returncode == 130 and "run the same command again" in stdout
+    assert sweep_status(out).done == 6

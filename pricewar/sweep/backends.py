@@ -54,11 +54,15 @@ def _init_worker(parent_pid: int) -> None:
 
 
 @contextlib.contextmanager
-def _workers_born_ignoring_ctrl_c():
-    """Start worker processes with SIGINT ignored (a started process inherits it): a Ctrl-C on
-    the terminal reaches the whole process group, and a worker still importing pricewar would
+def _ctrl_c_ignored():
+    """Ignore SIGINT in this process for the block, then restore its handler (main thread only).
+
+    Two uses. Starting worker processes (a started process inherits it): a Ctrl-C on the
+    terminal reaches the whole process group, and a worker still importing pricewar would
     otherwise die with a KeyboardInterrupt traceback (and leak its semaphores) before
-    :func:`_init_worker` runs. The parent's own Ctrl-C handler is restored right after."""
+    :func:`_init_worker` runs. Stopping idle workers once every result is stored: the sweep is
+    complete, and a Ctrl-C then would otherwise interrupt the wait for them at interpreter exit
+    (a KeyboardInterrupt traceback from concurrent.futures after exit status 0)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -106,7 +110,7 @@ class _LocalBackend:
             initializer=_init_worker, initargs=(os.getpid(),))
 
     def submit(self, task):
-        with _workers_born_ignoring_ctrl_c():  # submitting may start a worker
+        with _ctrl_c_ignored():  # submitting may start a worker
             return self.executor.submit(execute_run, task)
 
     def wait_any(self, futures):
@@ -128,8 +132,9 @@ class _LocalBackend:
                 process.terminate()
             for process in processes:
                 process.join(timeout=5)
-        else:  # every result is stored: let the idle workers exit on their own
-            self.executor.shutdown(wait=False)
+        else:  # every result is stored: the idle workers exit at once
+            with _ctrl_c_ignored():
+                self.executor.shutdown(wait=True)
 
 
 class _DaskBackend:

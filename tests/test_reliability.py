@@ -872,3 +872,16 @@ def test_ctrl_c_after_the_last_result_of_a_sweep_is_quiet(tmp_path, delay_s):
     else:  # a loaded machine: still storing the last outcome
         assert process.returncode == 130 and "run the same command again" in stdout
     assert sweep_status(out).done == 6
+
+
+def test_a_run_makes_no_named_semaphore_so_no_interruption_can_leak_one(tmp_path):
+    """Whatever moment a run is interrupted or killed at, there is no semaphore to leak: the
+    resource tracker, started by the first named semaphore, never starts."""
+    script = ("import sys\n"
+              "from multiprocessing import resource_tracker\n"
+              "from pricewar.cli import main\n"
+              "code = main(sys.argv[1:])\n"
+              "print(code, resource_tracker._resource_tracker._pid)\n")
+    done = subprocess.run([sys.executable, "-c", script, "run", "baseline", *SMALL, "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[-1] == "0 None", (done.stdout, done.stderr)

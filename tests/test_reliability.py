@@ -245,6 +245,41 @@ def test_status_while_a_sweep_runs_reports_a_damaged_result_and_moves_nothing(sw
     assert damaged.exists() and not (sweep / "quarantine").exists()
 
 
+def test_status_on_a_read_only_sweep_reports_a_damaged_result_and_moves_nothing(
+        finished_sweep, tmp_path, capsys, caplog):
+    root = os.geteuid() == 0
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if root:  # root writes through permissions: a tmpfs remounted read-only
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                       check=True)
+    sweep = mount / "sweep"
+    try:
+        shutil.copytree(finished_sweep, sweep)
+        damaged, reason, rerun = damage(sweep, "a duplicated row")
+        before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+        if root:
+            subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        else:
+            for folder in (sweep, sweep / "results", sweep / "timeseries"):
+                folder.chmod(0o555)
+        code, out, err = run_cli(["sweep", "--status", str(sweep)], capsys)
+        assert code == 0 and "Traceback" not in err
+        assert out.splitlines() == [
+            "sweep 'rel': 6 runs, 5 done (5 ok, 0 failed), 1 remaining; 1 rejected file(s) "
+            "left in place",
+            f"  {damaged} is rejected ({reason}): left in place (the next run of the sweep "
+            f"moves it aside); run {rerun} runs again on resume"]
+        assert f"rejected files of {sweep} are left in place: " in caplog.text
+        assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+    finally:
+        if root:
+            subprocess.run(["umount", str(mount)], check=True)
+        else:
+            for folder in (sweep, sweep / "results", sweep / "timeseries"):
+                folder.chmod(0o755)
+
+
 def test_flipped_bits_in_a_result_never_change_a_loaded_value(tmp_path):
     out = tmp_path / "one"
     run_sweep(sweep_spec(seeds=(1,), values=(0.05,)), out, progress=False)

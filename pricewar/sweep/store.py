@@ -431,22 +431,18 @@ def sweep_status(out: str | Path, repair: bool = False) -> SweepStatus:
     """Done, failed and remaining runs of the sweep in directory ``out``.
 
     ``repair``: move the files result loading rejects into ``out/quarantine/`` (their runs run
-    again on resume), as the next run of the sweep would; while a sweep runs in ``out`` they
-    are left in place. Every rejected file is logged and listed in the status's ``rejected``.
+    again on resume), as the next run of the sweep would; while a sweep runs in ``out``, or if
+    ``out`` cannot be written, they are left in place (with a warning saying why). Rejected
+    files are listed in the status's ``rejected`` (``--status`` prints them), not logged.
     """
     out = Path(out)
     manifest = read_manifest(out)
     if repair:
-        lock = FolderLock(out, "sweep")
         try:
-            lock.__enter__()
-        except (OutputError, OSError) as error:  # a sweep runs here, a read-only folder
-            log.warning("rejected files of %s are left in place: %s", out, error)
-        else:
-            try:
+            with FolderLock(out, "sweep"):
                 return status_of(out, manifest, move_unreadable=True)
-            finally:
-                lock.__exit__(None, None, None)
+        except (OutputError, OSError) as error:  # a sweep runs here; a read-only folder
+            log.warning("rejected files of %s are left in place: %s", out, error)
     return status_of(out, manifest)
 
 

@@ -71,6 +71,50 @@ def test_a_run_with_non_finite_values_fails_with_one_line_and_writes_nothing(
     assert not out.exists()
 
 
+def test_a_run_that_loses_volume_fails_with_the_step_and_writes_nothing(tmp_path, capsys):
+    """Finite but meaningless: with every sector's alpha x500 (a scenario file may set alpha up
+    to 1e12; the alpha_scale override is bounded at 100) the kernel's re-choice clearing
+    served 3.8e10 times the demand at step 16, and the run exited 0."""
+    from pricewar.scenario import load_scenario
+
+    sectors = load_scenario("baseline").sectors
+    scenario = tmp_path / "steep.toml"
+    scenario.write_text('base = "baseline"\n' + "".join(
+        f"[sectors.{name}]\nalpha = {sector.alpha * 500}\n" for name, sector in sectors.items()))
+    out = tmp_path / "run"
+    code, _, err = run_cli(["run", str(scenario), "--set", "n_consumers=100", "--steps", "20",
+                            "--quiet", "--out", str(out)], capsys)
+    assert code == 2 and "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith("pricewar: error: steep: step 16 (2024-04-22) does not conserve "
+                           "volume: served + unserved + not bought = "), last
+    assert "(relative gap 3.8e+10)" in last
+    assert not out.exists()
+
+
+@pytest.fixture
+def served_doubled_at_step_2(monkeypatch):
+    from pricewar.model import metrics
+
+    compute = metrics.compute
+
+    def faulty(model):
+        values = compute(model)
+        if model.steps == 2:
+            values["served_total"] *= 2.0
+        return values
+
+    monkeypatch.setattr(metrics, "compute", faulty)
+
+
+def test_the_guard_fails_a_run_whose_volumes_do_not_add_up(tmp_path, capsys,
+                                                           served_doubled_at_step_2):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
+    one_line_error(code, err, "step 2 (2024-01-15) does not conserve volume")
+    assert not out.exists()
+
+
 def test_quality_slope_beyond_its_declared_bound_is_refused_before_running(tmp_path, capsys,
                                                                            model_steps):
     """quality_slope = 100 made demand_total inf from step 0 (and 15 NaN surplus at step 14):

@@ -230,6 +230,10 @@ def _tiny_model():
                    flow_key=consumer_region[route_consumer] * 2
                    + producer_region[product_producer[route_product]]),
         clearing=ns(route_served=route_served),
+        # host 0 (owner 0) uses all its capacity, host 1 (independent) 30 of 50 GPU-s
+        producer_capacity_gpu_s=np.array([100.0, 50.0]),
+        producer_load_gpu_s=np.array([100.0, 30.0]),
+        producer_owner=np.array([0, -1]), api_sold_share=np.array([0.5, 0.8]), market_v3=None,
     )
 
 
@@ -260,6 +264,10 @@ def test_every_named_reporter_on_a_tiny_market_against_hand_computed_values():
         "unit_cost_us": 5.0, "emissions_avoided_t": 0.5 * 0.6, "gpus_total": 150.0,
         "capacity_total": 35.0, "exits_total": 1, "active_producers": 2, "active_products": 3,
         "families_live": 2, "gpus_ordered": 8.0,
+        "capacity_binding_share": 0.5,           # host 0 of the two
+        # owner 0's host sells half through its API: 10 x 6 x 0.5 + 2 x 2 x 0.5; host 1 all
+        "api_revenue_usd": 30.0 + 2.0 + 12.0,
+        "equilibrium_iterations": 0.0, "equilibrium_residual": 0.0, "committed_share": 0.0,
     }
     for name, value in expected.items():
         assert m[name] == pytest.approx(value, rel=1e-12, abs=1e-15), name

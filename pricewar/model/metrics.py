@@ -99,6 +99,19 @@ AGGREGATE_REPORTERS: dict[str, Declaration] = {
                        "unserved_demand + not_bought_total"),
     "refused_share": D("1", "refused_total / demand_total: the share of demand at posted prices "
                        "not served (0-1; 0 when demand_total is 0)"),
+    "capacity_binding_share": D("1", "share of hosts with capacity whose served load is at "
+                                "least 99.9% of it (0-1): in the v3 market the hosts whose "
+                                "capacity's shadow price is positive"),
+    "equilibrium_iterations": D("iterations", "iterations of the v3 market's equilibrium "
+                                "solver this step (0 in the v2 market, whose strategies are "
+                                "not solved to an equilibrium within a step)"),
+    "equilibrium_residual": D("1", "the v3 solver's largest relative price change of one more "
+                              "iteration or relative capacity violation at this step's prices "
+                              "(0 when equilibrium_iterations is 0)"),
+    "committed_share": D("1", "share of demand at posted prices bought by committed customers "
+                         "(v3 market; 0 in the v2 market, which has no customer states)"),
+    "api_revenue_usd": D("USD/step", "revenue of tokens sold through APIs: price x served x "
+                         "the selling host's owner's api_sold_share (independent hosts: 1)"),
     "energy_mwh": D("MWh/step", "facility energy (served tokens and always-on draw)"),
     "emissions_t": D("t CO2/step", "emissions of grid energy"),
     "curtailment_absorbed_mwh": D("MWh/step", "otherwise-curtailed direct green supply used by "
@@ -237,6 +250,7 @@ def compute(model) -> dict[str, float]:
         "families_live": int(model.live_families.sum()),
     }
     out.update(refused(out["unserved_demand"], out["not_bought_total"], out["demand_total"]))
+    out.update(equilibrium(model))
     out.update(bloc_shares(model))
     out.update(population(model))
     out.update(tier_prices(model))
@@ -263,6 +277,29 @@ def common_reference_surplus(consumers) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.log(COMMON_REFERENCE_PRICE_USD_PER_MTOK / consumers.price_index)
     return float(compensating_variation(consumers.expenditure, log_ratio, consumers.eta).sum())
+
+
+def equilibrium(model) -> dict[str, float]:
+    """``capacity_binding_share``, ``equilibrium_iterations``, ``equilibrium_residual``,
+    ``committed_share`` and ``api_revenue_usd`` (see their declarations)."""
+    capacity = model.producer_capacity_gpu_s
+    has = capacity > 0
+    binding = float(np.mean(model.producer_load_gpu_s[has] >= 0.999 * capacity[has])) \
+        if has.any() else 0.0
+    products = model.product_arrays
+    host_owner = model.producer_owner[products.producer]
+    # an owner's host sells the owner's API share of its tokens (the rest go to its own apps);
+    # an independent host sells every token through its API
+    share = np.where(host_owner >= 0, model.api_sold_share[np.maximum(host_owner, 0)], 1.0)
+    out = {"capacity_binding_share": binding, "equilibrium_iterations": 0.0,
+           "equilibrium_residual": 0.0, "committed_share": 0.0,
+           "api_revenue_usd": float((products.price * products.served * share).sum())}
+    market = model.market_v3
+    if market is not None and market.result is not None:
+        out["equilibrium_iterations"] = float(market.result.iterations)
+        out["equilibrium_residual"] = float(market.result.residual)
+        out["committed_share"] = market.committed_share()
+    return out
 
 
 def refused(unserved: float, not_bought: float, demand: float) -> dict[str, float]:

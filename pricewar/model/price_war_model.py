@@ -28,16 +28,19 @@ from pricewar.limits import check_seed
 from pricewar.model import entry_exit, health, initialise, investment, metrics, phases, settlement
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.customer_base import CustomerBase, complement_weights, pricing_dynamics
+from pricewar.model.market_v3 import FOC_STRATEGIES, FORWARD_STRATEGIES, MarketV3
 from pricewar.model.network import MarketNetwork, build_network, graph_paths, market_graph
 from pricewar.model.population import ArrayAttributes, ProductArrays
 from pricewar.model.products import FamilyTable, hosted_products
 from pricewar.model.regions import RegionTable
 from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import Scenario, load_scenario
+from pricewar.strategies import STRATEGY_REGISTRY
 from pricewar.strategies.heuristics import nash_prices
 from pricewar.supply.cohort_costs import SupplyCosts
 from pricewar.supply.families import family_fixed_cost_usd_per_year
 from pricewar.supply.fleet import Fleet
+from pricewar.supply.token_units import owner_api_sold_share
 from pricewar.units import DAYS_PER_WEEK, DAYS_PER_YEAR
 
 #: weeks per year, for runways in weeks of yearly costs
@@ -109,10 +112,14 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.chip_names: tuple[str, ...] = tuple(s.chips)
         self.regions = RegionTable.from_scenario(s)
         self.families = FamilyTable.from_scenario(s)
-        self.supply = SupplyCosts(s.catalogue)
+        self.supply = SupplyCosts(s.catalogue, market_version=s.market.version)
+        #: per owner (scenario order), the share of its served tokens sold through its API
+        self.api_sold_share = owner_api_sold_share(s.catalogue)
         self.fleet = Fleet()
         self.strategy_state: dict = {}
         self.customer_base = CustomerBase(s.demand.customer_base_kappa_utils)
+        #: the v3 market (docs/ODD.md §6.2d), None when the scenario runs the v2 market
+        self.market_v3: MarketV3 | None = MarketV3(s) if s.market.version == 3 else None
         self.exits_this_step = self.entries_this_step = 0
         self.exits_total = self.entries_total = 0
         self.orders_gpus_this_step = 0.0
@@ -265,6 +272,9 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
     def _set_prices(self) -> None:
         """Hosts price their products by strategy (scheduled cuts override, new products enter
         at a best response), scarcity on top; platforms' markups are reported."""
+        if self.market_v3 is not None:
+            self._set_prices_v3()
+            return
         self.pricing_market = self._route_market()
         self._pricing_dynamics()
         view = phases.pricing_view(self.scenario, self.pricing_market,
@@ -287,13 +297,70 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.platform_markup = self.platform_markup_rate * mean_listed
 
     def _clear_market(self) -> None:
+        if self.market_v3 is not None:
+            self.demand_outcome, self.clearing = self.market_v3.outcome(
+                self.network, self.consumer_arrays, self.product_arrays, self.producer_arrays,
+                self.product_price)
+            return
         self.demand_outcome, self.clearing = phases.clear_market(self.market, self.product_price)
+
+    # ------------------------------------------------------------------------------------------
+    # the v3 market (docs/ODD.md §6.2d-§6.4b)
+    # ------------------------------------------------------------------------------------------
+    def _v3_start_prices(self) -> np.ndarray:
+        """Last step's list prices; a fresh product starts at the markup of a small product
+        alone in its nest, ``alpha/(alpha - 1)`` at the consumers' mean alpha."""
+        products = self.product_arrays
+        alpha = float(np.mean(self.consumer_alpha))
+        guess = np.maximum(products.marginal_cost * alpha / (alpha - 1.0),
+                           phases.MIN_LOG_PRICE_USD_PER_MTOK)
+        return np.where((products.fresh > 0) | ~(products.base_price > 0), guess,
+                        products.base_price)
+
+    def _set_prices_v3(self) -> None:
+        """Phase 3 of the v3 market: heuristic strategies and scheduled cuts give their prices;
+        hosts of the FOC strategies and capacity set the rest (one equilibrium per step)."""
+        products, producers = self.product_arrays, self.producer_arrays
+        start = self._v3_start_prices()
+        products.base_price = start
+        self.market_v3.refresh(self.network, self.consumer_arrays, products, self.families,
+                               self._host_uid(), start)
+        self.pricing_market = self._route_market()
+        self._pricing_dynamics()
+        view = phases.pricing_view(self.scenario, self.pricing_market, start, producers,
+                                   products, self.families, self.strategy_state, self.steps,
+                                   self.rng)
+        committed = phases.apply_price_events(self.scenario.events, self.steps, producers,
+                                              products, start)
+        strategy = producers.strategy[products.producer]
+        foc = np.isin(strategy, FOC_STRATEGIES) & ~committed
+        given = np.where(committed, products.commit_price, start)
+        for name in np.unique(strategy[~foc & ~committed]):
+            members = np.flatnonzero((strategy == name) & ~foc & ~committed)
+            given[members] = STRATEGY_REGISTRY[str(name)](view, members)
+        forward = np.isin(strategy, FORWARD_STRATEGIES) & ~committed
+        years = self.scenario.step_days / DAYS_PER_YEAR
+        discount = (1.0 + producers.wacc) ** -years
+        omega, retention = self.market_v3.value_of_customers(
+            products, forward, discount, self._complement_weight(), start)
+        result = self.market_v3.solve(self.consumer_arrays, products, producers, given, ~foc,
+                                      omega, retention, start, self._host_uid())
+        price = given.copy()
+        price[self.market_v3.topology.priced] = result.price
+        products.base_price = np.maximum(price, 0.0)
+        products.price = products.base_price.copy()
+        products.fresh[:] = 0.0
+        producers.surcharge = np.ones(len(producers))
+        self._report_platform_markups()
+        self.market = self.pricing_market
 
     def _settle(self) -> None:
         settlement.settle(self.scenario, self.regions, self.network, self.market,
                           self.demand_outcome, self.clearing, self.producer_arrays,
                           self.product_arrays, self.platform_arrays, self.consumer_arrays)
         self._observe_customer_base()
+        if self.market_v3 is not None:
+            self.market_v3.move_states(self.product_arrays)
         settlement.observe_settlement(self.strategy_state,
                                       self.producer_strategy[self.product_producer],
                                       self.product_product_id, self.product_profit)
@@ -369,6 +436,9 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self._compile_graph()
         self.network = self._refresh_products()
         self._update_costs()
+        if self.market_v3 is not None:
+            self._recompile_v3()
+            return
         fresh = self.product_fresh > 0
         if fresh.any():  # new hosts' products enter at a best response
             view = phases.pricing_view(self.scenario, self._route_market(),
@@ -382,6 +452,24 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
             self.product_producer]
         self.market = self._route_market()
         self.demand_outcome, self.clearing = phases.clear_market(self.market, self.product_price)
+
+    def _recompile_v3(self) -> None:
+        """After exit or entry: the v3 market on the new network at the current prices (fresh
+        products at their start price), demand and what capacity serves; customers of exited
+        hosts shop from the next step on."""
+        products = self.product_arrays
+        start = self._v3_start_prices()
+        products.base_price = start
+        products.price = start.copy()
+        products.fresh[:] = 0.0
+        self.market_v3.refresh(self.network, self.consumer_arrays, products, self.families,
+                               self._host_uid(), start)
+        none = np.zeros(len(products))
+        self.market_v3.solve(self.consumer_arrays, products, self.producer_arrays, start,
+                             np.ones(len(products), dtype=bool), none, none, start,
+                             self._host_uid(), capacity_clears=False)
+        self.market = self._route_market()
+        self._clear_market()
 
     # ------------------------------------------------------------------------------------------
     # initial state
@@ -419,14 +507,17 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
             if round_ and np.max(np.abs(price / previous - 1.0), initial=0.0) < 1e-9:
                 break
         consumers.reference_logsum = self._reference_logsum(price)
+        if self.market_v3 is not None:  # the v3 market's own static equilibrium, all shopping
+            price, product_demand = self._initial_prices_v3(price)
+        else:
+            product_demand = market_demand(self._route_market(capacitated=False),
+                                           price).producer_demand
         products.base_price = price
         products.price = price.copy()
         products.fresh[:] = 0.0
         self.fleet = Fleet()
-        demand = market_demand(self._route_market(capacitated=False), price)
         # the load the Nash demand puts on a fleet of the group's initial chip
-        load = np.bincount(products.producer,
-                           demand.producer_demand * products.load_gpu_s_per_mtok,
+        load = np.bincount(products.producer, product_demand * products.load_gpu_s_per_mtok,
                            minlength=len(producers))
         # an owner-host without a live family at the start served earlier models that are not
         # in the data: it starts with the median fleet of the owner-hosts that have one
@@ -450,6 +541,24 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         weeks = np.array([s.producers[g].cash_weeks for g in producers.group])
         producers.cash = weeks * yearly / WEEKS_PER_YEAR
         self.metrics = metrics.compute(self)
+
+    def _initial_prices_v3(self, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The v3 market's static equilibrium without capacity limits, every customer shopping
+        (from the v2 Nash prices ``start``): list prices and demand per product. The first
+        settlement commits every served customer to its host."""
+        products, producers = self.product_arrays, self.producer_arrays
+        self.market_v3.refresh(self.network, self.consumer_arrays, products, self.families,
+                               self._host_uid(), start)
+        none = np.zeros(len(products))
+        result = self.market_v3.solve(self.consumer_arrays, products, producers, start,
+                                      np.zeros(len(products), dtype=bool), none, none, start,
+                                      self._host_uid(), capacity_clears=False)
+        price = start.copy()
+        demand = np.zeros(len(products))
+        priced = self.market_v3.topology.priced
+        price[priced] = result.price
+        demand[priced] = result.product_demand
+        return np.maximum(price, 0.0), demand
 
     def _reference_logsum(self, price: np.ndarray) -> np.ndarray:
         """Each consumer's inclusive value at ``price`` (utils): its volume equals its task

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.supply.families import catalogue_quality_utils, retire_dates
+from pricewar.supply.token_units import family_output_multiplier
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +34,8 @@ class FamilyTable:
     tier : capability tier rank (0 = lowest rung of the scenario's tier ladder)
     quality : quality ``q_f`` in utils, from the benchmark scores (``quality`` mapping)
     active_gb_per_token : GB of active weights read per decoded token
+    output_tokens_multiplier : ``k_f``, output tokens per task relative to a non-reasoning family
+        (>= 1; the v3 market's blended token, :mod:`pricewar.supply.token_units`)
     release, retire : dates (retire None: live to the end of the data)
     """
 
@@ -43,6 +46,7 @@ class FamilyTable:
     tier: np.ndarray
     quality: np.ndarray
     active_gb_per_token: np.ndarray
+    output_tokens_multiplier: np.ndarray
     release: tuple[dt.date, ...]
     retire: tuple[dt.date | None, ...]
 
@@ -60,6 +64,7 @@ class FamilyTable:
             tier=np.array([catalogue.tier_rank(f.tier) for f in families], dtype=np.int64),
             quality=catalogue_quality_utils(catalogue),
             active_gb_per_token=np.array([f.active_gb_per_token for f in families]),
+            output_tokens_multiplier=family_output_multiplier(catalogue),
             release=tuple(f.release_date for f in families),
             retire=tuple(retire[name] for name in catalogue.families))
 

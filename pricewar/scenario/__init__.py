@@ -43,6 +43,7 @@ from pricewar.scenario.schema import (
     Demand,
     Dynamics,
     Event,
+    Market,
     PlatformGroup,
     Pricing,
     ProducerGroup,
@@ -52,7 +53,7 @@ from pricewar.scenario.schema import (
 )
 
 __all__ = ["ACCESS", "OVERRIDES", "PRODUCER_REGIONS", "Costs", "Demand", "Dynamics", "Event",
-           "PlatformGroup", "Pricing", "ProducerGroup", "Region", "Scenario", "Sector", "Trade",
+           "Market", "PlatformGroup", "Pricing", "ProducerGroup", "Region", "Scenario", "Sector", "Trade",
            "apply_overrides", "calibration_defaults", "load_scenario", "parse_override_pairs",
            "parse_override_value", "recorded_overrides", "scenario_descriptions",
            "scenario_from_dict", "scenario_names"]

@@ -32,6 +32,12 @@ BLOCS = ("cn", "western")
 CONTROLLED_BLOC = "cn"
 BENCHMARKS = ("mmlu", "gpqa_diamond", "arena_elo")
 FILES = ("families", "chips", "rental", "supply")
+#: a reasoning family emits at most this many times the output tokens of a non-reasoning one
+MAX_OUTPUT_TOKENS_MULTIPLIER = 1000.0
+#: the market version from which the cheap-end families (``cheap_end = true``) are live
+CHEAP_END_MARKET_VERSION = 3
+#: the market version of a scenario that does not state one
+DEFAULT_MARKET_VERSION = 2
 
 
 def _date(value: object, path: str, origin: str, sources: dict) -> dt.date:
@@ -75,12 +81,26 @@ class Tier:
 
 @dataclass(frozen=True)
 class Owner:
-    """A firm that trains families: its bloc, home region and R&D programme cost per year."""
+    """A firm that trains families: its bloc, home region, R&D programme cost per year, and the
+    share of its served tokens sold through its API (``api_sold_share``; the rest are its own
+    apps' tokens, docs/v3-interfaces.md §1)."""
 
     label: str
     bloc: Literal["cn", "western"]
     home_region: str
     fixed_cost_usd_per_year: float = field(metadata=bounds())
+    api_sold_share: float = field(metadata=bounds(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class ListPrice:
+    """A family's public list price from ``date`` on (USD per million input / output tokens): an
+    observation for the v3 market, never a price path."""
+
+    date: dt.date = field(metadata=date_field())
+    input_usd_per_mtok: float = field(metadata=bounds())
+    output_usd_per_mtok: float = field(metadata=bounds())
+    source: str
 
 
 @dataclass(frozen=True)
@@ -99,8 +119,18 @@ class Family:
     serving_precision_bits: float = field(metadata=bounds(1.0, 32.0))
     architecture: Literal["dense", "moe"]
     fixed_cost_usd_per_year: float = field(metadata=bounds())
+    # output tokens per task relative to a non-reasoning family (k_f >= 1; docs/v3-interfaces.md §1)
+    output_tokens_multiplier: float = field(metadata=bounds(1.0, MAX_OUTPUT_TOKENS_MULTIPLIER))
     scores: dict[str, float] = field(default_factory=dict, metadata=bounds())
     retire_date: dt.date | None = field(default=None, metadata=date_field(optional=True))
+    # serving architecture of the KV cache (supply v3 throughput; families without it have no
+    # roofline yet): layers keeping a full-context cache, and values cached per token per layer
+    kv_cache_layers: float | None = field(default=None, metadata=bounds(strict=True))
+    kv_cache_values_per_token_per_layer: float | None = field(default=None,
+                                                              metadata=bounds(strict=True))
+    # the catalogue's cheap end (lite and small families): live only in the v3 market
+    cheap_end: bool = False
+    list_prices: tuple[ListPrice, ...] = ()
 
     @property
     def active_gb_per_token(self) -> float:
@@ -345,6 +375,13 @@ def _check_families(catalogue_parts: dict, origin: str, regions: set[str]) -> No
                  "a dense family activates all its parameters (= total_params_b)")
         if family.retire_date is not None and family.retire_date <= family.release_date:
             fail(origin, f"{key}.retire_date", family.retire_date, "must be after release_date")
+        dates = [p.date for p in family.list_prices]
+        if any(b <= a for a, b in zip(dates, dates[1:], strict=False)):
+            fail(origin, f"{key}.list_prices", [str(d) for d in dates],
+                 "dates must be strictly increasing")
+        if dates and dates[0] < family.release_date:
+            fail(origin, f"{key}.list_prices[0].date", dates[0],
+                 f"before release_date = {family.release_date}")
 
 
 def _check_chips(chips: dict[str, Accelerator], origin: str) -> None:
@@ -405,9 +442,34 @@ def check_catalogue(parts: dict, origins: dict[str, str], regions: set[str]) -> 
     _refs(origins["supply"], "serving.anchor_chip", serving.anchor_chip, chips, "chip")
 
 
-def load_catalogue(directory: Path | str | None = None) -> Catalogue:
+def scenario_market_version(scenario) -> int:
+    """The market version a scenario runs (``scenario.market.version``; 2 when it states none)."""
+    return getattr(getattr(scenario, "market", None), "version", DEFAULT_MARKET_VERSION)
+
+
+def market_families(families: dict[str, Family], market_version: int) -> dict[str, Family]:
+    """The families live in a market of ``market_version``: all of them from
+    :data:`CHEAP_END_MARKET_VERSION` on, else all but the cheap end (so v2 runs keep their
+    family list). File order is kept."""
+    if market_version >= CHEAP_END_MARKET_VERSION:
+        return dict(families)
+    return {name: family for name, family in families.items() if not family.cheap_end}
+
+
+def cheap_end_tables(directory: Path | str | None = None) -> dict[str, dict]:
+    """The cheap-end family tables of ``directory``'s ``families.toml`` (default: the package's
+    data) as written, sources included, in file order."""
+    folder = Path(directory) if directory is not None else data_dir()
+    tables = read_toml(folder / "families.toml").get("families", {})
+    return {name: table for name, table in tables.items()
+            if isinstance(table, dict) and table.get("cheap_end") is True}
+
+
+def load_catalogue(directory: Path | str | None = None,
+                   market_version: int = DEFAULT_MARKET_VERSION) -> Catalogue:
     """Read and validate ``families``, ``chips``, ``rental`` and ``supply``.toml of ``directory``
-    (default: the package's ``data``)."""
+    (default: the package's ``data``); the families are those of a market of ``market_version``
+    (:func:`market_families`: the cheap end from version 3)."""
     folder = Path(directory) if directory is not None else data_dir()
     raw = {name: read_toml(folder / f"{name}.toml") for name in FILES}
     origins = {name: str(folder / f"{name}.toml") for name in FILES}
@@ -459,7 +521,17 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     parts["policy"] = build_dataclass(PolicyLevers, _table(sup, "policy", origin), "policy",
                                       origin, sources)
     check_catalogue(parts, origins, _regions())
-    return Catalogue.from_parts(**parts, sources=sources)
+    kept = market_families(parts["families"], market_version)
+    dropped = set(parts["families"]) - set(kept)
+    parts["families"] = kept
+    return Catalogue.from_parts(**parts, sources=without_families(sources, dropped))
+
+
+def without_families(sources: dict[str, str], names) -> dict[str, str]:
+    """``sources`` without the key paths of the families ``names``."""
+    prefixes = tuple(f"families.{name}." for name in names)
+    return {path: source for path, source in sources.items()
+            if not (prefixes and path.startswith(prefixes))}
 
 
 @dataclass(frozen=True)

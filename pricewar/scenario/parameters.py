@@ -214,6 +214,43 @@ DECLARATIONS: tuple[Parameter, ...] = (
               # steps
               -0.1, 0.5,
               slider=Slider("market", "Demand growth (per step)", -0.05, 0.15, 0.0001)),
+    Parameter("market_version", "market.version", int, "-",
+              "market model: 2 (demand v2: segment habit, scarcity surcharge) or 3 (classes, "
+              "tier nests, customer states, prices that clear capacity)", "docs/ODD.md §6.2d",
+              2, 3),
+    Parameter("bulk_class_share", "market.bulk_class_share", float, "share",
+              "v3: share of each segment's buyers in the price-sensitive bulk class",
+              "docs/calibration.md C17 (est. 0.3-0.9)", 0.0, 1.0),
+    Parameter("bulk_alpha_excess", "market.bulk_alpha_excess", float, "1",
+              "v3: the bulk class's price sensitivity above the sector's eta (alpha = eta + "
+              "exp(theta))", "docs/calibration.md C17 (est. 0.5-8)", 0.0, 50.0, strict=True),
+    Parameter("quality_alpha_excess", "market.quality_alpha_excess", float, "1",
+              "v3: the quality-seeking class's price sensitivity above the sector's eta",
+              "docs/calibration.md C17 (est. 0.01-2)", 0.0, 50.0, strict=True),
+    Parameter("tier_sigma", "market.tier_sigma", float, "1",
+              "v3: substitution between families of one capability tier (nested-logit sigma; "
+              "<= nest_sigma, the hosts of one family)", "docs/calibration.md C17 (est. 0-0.8)",
+              0.0, 0.99),
+    Parameter("review_base_per_step", "market.review_base_per_step", float, "1/step",
+              "v3: base rate at which a committed customer reviews its host",
+              "docs/calibration.md C17 (11% of enterprises a year: 0.0022/week; est. "
+              "0.001-0.01)", 0.0, 1.0),
+    Parameter("review_gap_per_step", "market.review_gap_per_step", float, "1/step",
+              "v3: extra review rate per unit log price gap to the cheapest same-tier rival",
+              "docs/calibration.md C17 (est. 0-2)", 0.0, 100.0),
+    Parameter("review_cap_per_step", "market.review_cap_per_step", float, "1/step",
+              "v3: highest review rate per step", "docs/calibration.md C17 (est. 0.1-1)",
+              0.0, 1.0),
+    Parameter("price_offset_usd_per_mtok", "market.price_offset_usd_per_mtok", float,
+              "USD/Mtok", "v3: pbar in alpha log(p + pbar): keeps utility finite at a free tier",
+              "docs/calibration.md C17 (est. 0.001-0.1)", 0.0, 100.0, strict=True),
+    Parameter("quality_volume_max", "market.quality_volume_max", float, "1",
+              "v3: most a sector's task volume can grow with the best reachable quality "
+              "(bounded quality-volume term; 1 = at most doubles)",
+              "docs/calibration.md C17 (est. 0-4)", 0.0, 100.0),
+    Parameter("quality_volume_scale_utils", "market.quality_volume_scale_utils", float, "utils",
+              "v3: quality gain (utils) over which the quality-volume term saturates by 63%",
+              "docs/calibration.md C17 (est. 0.5-10)", 0.0, 1000.0, strict=True),
     Parameter("producer_strategy", "producers.*.strategy", str, "-",
               "strategy of every producer: a registered strategy name (the built-in ones or one "
               "registered with pricewar.strategies.register)", "docs/ODD.md §6.4", None, None),

@@ -23,6 +23,7 @@ from pricewar.limits import (
     MAX_STEPS,
 )
 from pricewar.scenario.catalogue import (
+    CHEAP_END_MARKET_VERSION,
     Accelerator,
     CapitalParameters,
     Catalogue,
@@ -33,7 +34,11 @@ from pricewar.scenario.catalogue import (
     RentalTable,
     ServingParameters,
     Tier,
+    cheap_end_tables,
     check_catalogue,
+    market_families,
+    scenario_market_version,
+    without_families,
 )
 from pricewar.scenario.overrides import OVERRIDES, flatten, plain
 from pricewar.scenario.parameters import check_value, declared
@@ -43,6 +48,7 @@ from pricewar.scenario.schema import (
     Demand,
     Dynamics,
     Event,
+    Market,
     PlatformGroup,
     Pricing,
     ProducerGroup,
@@ -97,6 +103,7 @@ class Scenario:
     trade: Trade
     pricing: Pricing
     dynamics: Dynamics
+    market: Market
     complements: Complements = field(default_factory=Complements)
     events: tuple[Event, ...] = ()
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
@@ -282,10 +289,30 @@ def _check_consistency(s: Scenario) -> None:
         if owner not in s.owners:
             fail(o, f"complements.owners.{owner}", s.complements.owners[owner],
                  f"unknown owner (expected one of {list(s.owners)})")
+    if s.market.version == 3:
+        _check_market_v3(s, o)
     if s.capital.planned_utilisation > s.costs.max_utilisation:
         fail(o, "capital.planned_utilisation", s.capital.planned_utilisation,
               f"must not exceed costs.max_utilisation = {s.costs.max_utilisation}")
     _check_size(s)
+
+
+def _check_market_v3(s: Scenario, o: str) -> None:
+    """The v3 market's conditions across fields (docs/ODD.md §6.2d): nests consistent with
+    random utility, a review cap above the base rate, and well-posed demand (eta > 1)."""
+    m = s.market
+    if m.tier_sigma > s.demand.nest_sigma:
+        fail(o, "market.tier_sigma", m.tier_sigma,
+             f"must not exceed demand.nest_sigma = {s.demand.nest_sigma} (the v3 nests need 0 <= "
+             "tier_sigma <= nest_sigma < 1: families of one tier no closer than hosts of one "
+             "family)")
+    if m.review_base_per_step > m.review_cap_per_step:
+        fail(o, "market.review_base_per_step", m.review_base_per_step,
+             f"must not exceed market.review_cap_per_step = {m.review_cap_per_step}")
+    for name, sec in s.sectors.items():
+        if sec.eta <= 1.0:
+            fail(o, f"sectors.{name}.eta", sec.eta,
+                 "must be > 1 in the v3 market (well-posed demand: alpha_c >= eta > 1)")
 
 
 def _check_size(s: Scenario) -> None:
@@ -358,7 +385,12 @@ def scenario_from_dict(data: dict, origin: str = "<dict>") -> Scenario:
         fail(origin, "sources", extra_sources, "expected a table of key path -> source")
     sources: dict[str, str] = {str(k): str(v) for k, v in extra_sources.items()}
     scenario = build_dataclass(Scenario, data, "", origin, sources)
-    scenario = dataclasses.replace(scenario, sources=sources, origin=origin)
+    # the cheap-end families are live only in the v3 market: a v2 scenario drops them here, so
+    # its family list (and every array over families) is the one it had before they existed
+    families = market_families(scenario.families, scenario_market_version(scenario))
+    dropped = set(scenario.families) - set(families)
+    scenario = dataclasses.replace(scenario, families=families,
+                                   sources=without_families(sources, dropped), origin=origin)
     _check_consistency(scenario)
     return scenario
 
@@ -399,6 +431,12 @@ def apply_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenari
         for path, new in flatten(data).items():
             if before.get(path) != new:
                 sources[path] = OVERRIDE_SOURCE.format(key=key, value=value)
+    if scenario_market_version(scenario) < CHEAP_END_MARKET_VERSION <= data["market"]["version"]:
+        # raised to the v3 market: the cheap-end families the v2 scenario dropped come back,
+        # as load_scenario gives them to a scenario file of version 3
+        missing = {name: table for name, table in cheap_end_tables().items()
+                   if name not in data["families"]}
+        data["families"] = {**data["families"], **missing}
     data["sources"] = sources
     origin = f"{scenario.origin} + overrides"
     try:

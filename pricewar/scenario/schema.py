@@ -15,6 +15,8 @@ ACCESS = ("allowed", "friction", "barred")
 # The bounds of the flat parameters (electricity prices, frictions, ...) are declared in
 # pricewar.scenario.parameters. Exogenous growth rates: up to +1000% per year.
 MAX_GROWTH_PER_YEAR = 10.0
+#: a request reads at most this many input tokens per output token (long-context retrieval ~1e3)
+MAX_INPUT_TOKENS_PER_OUTPUT_TOKEN = 1.0e4
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class Sector:
     """A demand segment: share of a region's demand, latency tolerance, tastes.
 
     ``alpha``: price sensitivity between model families (log price); ``eta``: elasticity of the
-    sector's volume to its price index (docs/ODD.md §6.2).
+    sector's volume to its price index (docs/ODD.md §6.2). ``input_tokens_per_output_token``: the
+    typical request's input:output token ratio ``r_j`` on a non-reasoning family (the v3 market's
+    blended token, docs/v3-interfaces.md §1).
     """
 
     demand_share: float = field(metadata=bounds(0.0, 1.0))
@@ -57,6 +61,8 @@ class Sector:
     # scenarios do not define (served + unserved + not bought fell 4.7% short of demand)
     eta: float = field(metadata=declared("demand_eta"))
     flexible: bool
+    input_tokens_per_output_token: float = field(
+        metadata=bounds(0.0, MAX_INPUT_TOKENS_PER_OUTPUT_TOKEN, strict=True))
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,28 @@ class Dynamics:
     entry_interval_steps: int = field(metadata=bounds(1))
     entry_min_margin: float = field(metadata=bounds(None, 1.0))
     entry_gpus: float = field(metadata=bounds(1))
+
+
+@dataclass(frozen=True)
+class Market:
+    """Which market runs, and the parameters of the v3 market (docs/ODD.md §6.2d, §6.3b, §6.4b).
+
+    ``version`` 2 is the demand-v2 market (segment habit, scarcity surcharge); 3 the v3 market:
+    latent price classes, nests tier > family > host, customer states with a review hazard,
+    prices that clear capacity. Every v3 parameter is ``est.`` until the estimation issue
+    estimates it (docs/calibration.md C17)."""
+
+    version: int = field(metadata=declared("market_version"))
+    bulk_class_share: float = field(metadata=declared("bulk_class_share"))
+    bulk_alpha_excess: float = field(metadata=declared("bulk_alpha_excess"))
+    quality_alpha_excess: float = field(metadata=declared("quality_alpha_excess"))
+    tier_sigma: float = field(metadata=declared("tier_sigma"))
+    review_base_per_step: float = field(metadata=declared("review_base_per_step"))
+    review_gap_per_step: float = field(metadata=declared("review_gap_per_step"))
+    review_cap_per_step: float = field(metadata=declared("review_cap_per_step"))
+    price_offset_usd_per_mtok: float = field(metadata=declared("price_offset_usd_per_mtok"))
+    quality_volume_max: float = field(metadata=declared("quality_volume_max"))
+    quality_volume_scale_utils: float = field(metadata=declared("quality_volume_scale_utils"))
 
 
 @dataclass(frozen=True)

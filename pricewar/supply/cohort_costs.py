@@ -30,6 +30,7 @@ import numpy as np
 from pricewar.scenario.catalogue import CONTROLLED_BLOC, Catalogue, PolicyLevers
 from pricewar.supply.rental import RentalIndex
 from pricewar.supply.serving import ServingModel
+from pricewar.supply.throughput import RooflineServing
 from pricewar.units import (
     KG_PER_T,
     MJ_PER_KWH,
@@ -205,10 +206,16 @@ class CohortCosts:
 class SupplyCosts:
     """Costs of (chip, family) cohorts at sites and dates under a set of policy levers."""
 
-    def __init__(self, catalogue: Catalogue, serving: ServingModel | None = None,
-                 rental: RentalIndex | None = None):
+    def __init__(self, catalogue: Catalogue, serving: ServingModel | RooflineServing | None = None,
+                 rental: RentalIndex | None = None, market_version: int = 2):
+        """``market_version`` >= 3 (``scenario.market.version``) costs tokens with the fitted
+        throughput roofline (:class:`~pricewar.supply.throughput.RooflineServing`: tokens are
+        blended input + output tokens of the reference request); 2 keeps the v2 serving model
+        scaled from DeepSeek's production anchor, unchanged."""
         self.catalogue = catalogue
-        self.serving = serving or ServingModel(catalogue)
+        if serving is None:
+            serving = RooflineServing(catalogue) if market_version >= 3 else ServingModel(catalogue)
+        self.serving = serving
         self.rental = rental or RentalIndex(catalogue)
 
     def penalty(self, bloc, levers: PolicyLevers) -> np.ndarray:

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from pricewar.errors import ScenarioError
+from pricewar.errors import KernelInputError, ScenarioError
 from pricewar.model.health import NonFiniteRunError
 from pricewar.model.metrics import PLATFORM_REPORTERS, PRODUCER_REPORTERS
 from pricewar.runs.runner import agents_frame, model_frame, run_model
@@ -54,8 +54,10 @@ def values_of(parameter: Parameter):
         return st.sampled_from(parameter.choices or strategy_names())
     if parameter.name == "steps":
         return st.just(STEPS)
-    if parameter.kind is int:
+    if parameter.name in SIZE_CAPS:
         return st.integers(int(parameter.bounded_low), SIZE_CAPS[parameter.name])
+    if parameter.kind is int:  # e.g. market_version: every value
+        return st.integers(int(parameter.bounded_low), int(parameter.bounded_high))
     return uniform(parameter.bounded_low, parameter.bounded_high, parameter.strict)
 
 
@@ -64,7 +66,16 @@ DRAWS = {p.name: values_of(p) for p in DECLARATIONS}
 BOX = st.fixed_dictionaries(DRAWS)
 
 
+def v3_with_one_platform(overrides: dict) -> bool:
+    """The v3 market with one platform fails to build its step's market (a known bug,
+    :func:`test_the_v3_market_runs_with_one_platform`): left out of the box until fixed."""
+    return overrides.get("market_version") == 3 and overrides.get("n_platforms") == 1
+
+
 def assert_finite_and_conserving(overrides: dict, seed: int) -> None:
+    if v3_with_one_platform(overrides):
+        count("left out: market_version 3 with one platform")
+        return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the guard reports non-finite
@@ -139,3 +150,12 @@ def test_each_size_at_its_declared_maximum_gives_a_finite_conserving_run(name):
     steps (measured: 100,000 consumers ~80 s, 10,000 producers ~4 s, 1,000 platforms ~1 s)."""
     high = int(next(p for p in SIZES if p.name == name).bounded_high)
     assert_finite_and_conserving({"n_consumers": TINY, name: high, "steps": 5}, seed=1)
+
+
+@pytest.mark.xfail(strict=True, raises=KernelInputError, reason=(
+    "found by the declared box after the v3 market was merged: market_version = 3 with "
+    "n_platforms = 1 raises KernelInputError 'capacity has length 32, expected 20' at step 1 "
+    "(model/market_v3.py -> kernel/gnl_equilibrium.py); the box leaves this corner out"))
+def test_the_v3_market_runs_with_one_platform():
+    run_model("baseline", steps=2, seed=1, progress=False,
+              overrides={"n_consumers": 16, "market_version": 3, "n_platforms": 1})

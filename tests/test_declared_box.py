@@ -37,6 +37,10 @@ from pricewar.scenario.parameters import DECLARATIONS, Parameter
 from pricewar.strategies.registry import strategy_names
 
 STEPS = 20
+#: the markets drawn. The v3 market (opt-in, market_version = 3) is left out until the two
+#: crashes the box found in it are fixed (the strict xfail tests at the end): with it, 2 of
+#: the first 152 draws crashed; its parameters are still drawn (and validated) with v2
+MARKET_VERSIONS = (2,)
 #: the largest model sizes drawn (a tiny run; the declared maxima are validator-tested)
 SIZE_CAPS = {"n_producers": 40, "n_platforms": 8, "n_consumers": TINY}
 def uniform(low: float, high: float, strict: bool):
@@ -56,7 +60,9 @@ def values_of(parameter: Parameter):
         return st.just(STEPS)
     if parameter.name in SIZE_CAPS:
         return st.integers(int(parameter.bounded_low), SIZE_CAPS[parameter.name])
-    if parameter.kind is int:  # e.g. market_version: every value
+    if parameter.name == "market_version":
+        return st.sampled_from(MARKET_VERSIONS)
+    if parameter.kind is int:
         return st.integers(int(parameter.bounded_low), int(parameter.bounded_high))
     return uniform(parameter.bounded_low, parameter.bounded_high, parameter.strict)
 
@@ -66,16 +72,8 @@ DRAWS = {p.name: values_of(p) for p in DECLARATIONS}
 BOX = st.fixed_dictionaries(DRAWS)
 
 
-def v3_with_one_platform(overrides: dict) -> bool:
-    """The v3 market with one platform fails to build its step's market (a known bug,
-    :func:`test_the_v3_market_runs_with_one_platform`): left out of the box until fixed."""
-    return overrides.get("market_version") == 3 and overrides.get("n_platforms") == 1
-
-
-def assert_finite_and_conserving(overrides: dict, seed: int) -> None:
-    if v3_with_one_platform(overrides):
-        count("left out: market_version 3 with one platform")
-        return
+def assert_finite_and_conserving(overrides: dict, seed: int) -> bool:
+    """True if the run was accepted (and is finite and conserving), False if refused."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the guard reports non-finite
@@ -86,7 +84,7 @@ def assert_finite_and_conserving(overrides: dict, seed: int) -> None:
     except ScenarioError as error:  # refused with a one-line error: not an accepted value
         assert "\n" not in str(error)
         count(f"refused: {str(error).split(': ')[1].split(' = ')[0]}")
-        return
+        return False
     frame = model_frame(model)
     numbers = frame.drop(columns=["date"])
     finite = np.isfinite(numbers.to_numpy(dtype=float)).all(axis=0)
@@ -99,6 +97,7 @@ def assert_finite_and_conserving(overrides: dict, seed: int) -> None:
         rows = agents.loc[agents["agent_type"] == kind, list(columns)].to_numpy(dtype=float)
         assert np.isfinite(rows).all(), kind
     count("ran")
+    return True
 
 
 def count(what: str) -> None:
@@ -149,13 +148,48 @@ def test_each_size_at_its_declared_maximum_gives_a_finite_conserving_run(name):
     """The sizes the box draws only up to a tiny model, each at its declared maximum for 5
     steps (measured: 100,000 consumers ~80 s, 10,000 producers ~4 s, 1,000 platforms ~1 s)."""
     high = int(next(p for p in SIZES if p.name == name).bounded_high)
-    assert_finite_and_conserving({"n_consumers": TINY, name: high, "steps": 5}, seed=1)
+    assert assert_finite_and_conserving({"n_consumers": TINY, name: high, "steps": 5}, seed=1)
 
 
 @pytest.mark.xfail(strict=True, raises=KernelInputError, reason=(
-    "found by the declared box after the v3 market was merged: market_version = 3 with "
+    "found by the declared box with the v3 market drawn: market_version = 3 with "
     "n_platforms = 1 raises KernelInputError 'capacity has length 32, expected 20' at step 1 "
-    "(model/market_v3.py -> kernel/gnl_equilibrium.py); the box leaves this corner out"))
+    "(model/market_v3.py -> kernel/gnl_equilibrium.py)"))
 def test_the_v3_market_runs_with_one_platform():
     run_model("baseline", steps=2, seed=1, progress=False,
               overrides={"n_consumers": 16, "market_version": 3, "n_platforms": 1})
+
+
+#: a draw of the box (seed 21110) on which the v3 market crashes
+V3_NON_FINITE_INCLUSIVE_VALUES = {
+    "market_version": 3, "n_consumers": 82, "n_producers": 29, "n_platforms": 8,
+    "electricity_cn_west": 10.0, "electricity_cn_east": 8.749932850513002,
+    "electricity_us": 0.0, "electricity_eu": 0.0, "green_supply_cap_cn_west": 1e12,
+    "hub_latency_ms": 60000.0, "carbon_price_usd_per_t": 0.0,
+    "power_subsidy_domestic_chips": 0.0, "capex_subsidy": 0.0, "wacc": 0.0,
+    "export_control_penalty": 0.0, "export_control_lag_years": 0.0,
+    "chip_regime": "historical", "friction_utils": 30.38900290841321,
+    "family_friction_utils": 100.0, "tariff_cross_bloc": 0.04580558140353963,
+    "nest_sigma": 0.99, "customer_base_kappa": 0.0, "demand_eta": 2.946165852091581,
+    "quality_slope": 0.7558307041349895, "closed_premium": 7.4657523628468265,
+    "alpha_scale": 64.647716643926, "demand_growth": 0.207092974820154,
+    "bulk_class_share": 0.8621215146213693, "bulk_alpha_excess": 31.54837082240047,
+    "quality_alpha_excess": 21.74790021276965, "tier_sigma": 0.2802522270911572,
+    "review_base_per_step": 0.3940378635310432, "review_gap_per_step": 28.30830576678356,
+    "review_cap_per_step": 0.5877471586663643, "price_offset_usd_per_mtok": 80.63557396050572,
+    "quality_volume_max": 9.325986632737958, "quality_volume_scale_utils": 211.76188506762483,
+    "producer_strategy": "undercut"}
+
+
+@pytest.mark.xfail(strict=True, raises=KernelInputError, reason=(
+    "found by the declared box with the v3 market drawn: this draw raises KernelInputError "
+    "'class reference inclusive values must be finite' (kernel/gnl_equilibrium.py) within 20 "
+    "steps; the same draw with market_version = 2 runs finite and conserving"))
+def test_the_v3_market_runs_a_draw_of_the_box():
+    run_model("baseline", steps=20, seed=21110, progress=False,
+              overrides=V3_NON_FINITE_INCLUSIVE_VALUES)
+
+
+def test_that_draw_runs_finite_and_conserving_in_the_v2_market():
+    assert assert_finite_and_conserving({**V3_NON_FINITE_INCLUSIVE_VALUES, "market_version": 2,
+                                         "steps": STEPS}, seed=21110)

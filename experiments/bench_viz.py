@@ -5,7 +5,8 @@ Playwright) and prints one JSON object with keys ``startup_s`` (launch until the
 "Step: 0" and a clickable Step button; target <= 8 s on an idle 2-core machine), ``step_s``
 (every Step click, until the counter and all eight figures show the new step; target <= 1 s),
 ``step_median_s``, ``step_max_s``,
-``reset_s`` (Reset until "Step: 0") and ``load_average`` (machines are noisy). The server is
+``reset_s`` (Reset until "Step: 0"), and ``load_average_start`` and ``load_average`` (1, 5 and
+15 minutes, before the launch and at the end: machines are noisy). The server is
 stopped on exit, also on errors. ``--screenshot PATH`` also saves the whole page after the last
 Step (the README's pictures are made by experiments/app_screenshots.py: ``make screenshots``).
 
@@ -39,6 +40,7 @@ def main() -> int:
     if chromium is None:
         parser.error("chromium is not installed (make chromium)")
 
+    load_start = os.getloadavg()
     log = Path(tempfile.mkdtemp(prefix="bench_viz_")) / "server.log"
     port = probe.free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -68,6 +70,7 @@ def main() -> int:
         "step_median_s": round(statistics.median(steps), 3),
         "step_max_s": round(max(steps), 3),
         "reset_s": round(reset_s, 2),
+        "load_average_start": [round(x, 2) for x in load_start],
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }))
     return 0

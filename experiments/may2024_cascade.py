@@ -135,6 +135,10 @@ def main() -> None:
                        aggfunc=["min", "max"]).round(3).to_string())
 
 
+#: vertical offsets of a firm's rows from its tick: the record, then each configuration
+ROW_OFFSETS = (-0.3, -0.1, 0.1, 0.3)
+
+
 def figure(summary: pd.DataFrame, record: pd.DataFrame, lerner: pd.DataFrame,
            path: Path) -> None:
     """Left: who followed, when and how deep -- the record against each configuration.
@@ -143,21 +147,27 @@ def figure(summary: pd.DataFrame, record: pd.DataFrame, lerner: pd.DataFrame,
     names = list(dict.fromkeys(summary.index.get_level_values(0)))
     firms = ["zhipu", "bytedance", "alibaba", "baidu"]
     y = np.arange(len(firms))
+    # each firm's rows (the record, then one per configuration) centred on its tick: drawn all
+    # on one side, a configuration's row reached halfway to the next firm and read as its
+    # (Alibaba's forward-looking -35% under "ByteDance")
+    rows = ROW_OFFSETS[: 1 + len(names)]
     observed = record.set_index("group")
     for k, firm in enumerate(firms):
         row = observed.loc[firm]
         depth = float(np.nanmean([row["cut_fraction_low"], row["cut_fraction_high"]]))
-        ax.scatter(row["lag_days"], k, s=60 + 400 * depth, color="black", zorder=3,
+        ax.scatter(row["lag_days"], k + rows[0], s=60 + 400 * depth, color="black", zorder=3,
                    label="record (May 2024)" if k == 0 else None)
-        ax.annotate(f"-{depth:.0%}", (row["lag_days"], k), xytext=(8, 8),
+        ax.annotate(f"-{depth:.0%}", (row["lag_days"], k + rows[0]), xytext=(12, -3),
                     textcoords="offset points", fontsize=8)
+        if k:
+            ax.axhline(k - 0.5, color="lightgrey", linewidth=0.8)
     colours = ["tab:blue", "tab:orange", "tab:green"]
     for c, name in enumerate(names):
         for k, firm in enumerate(firms):
             if (name, firm) not in summary.index:
                 continue
             s = summary.loc[(name, firm)]
-            offset = (c + 1) * 0.18
+            offset = -rows[c + 1]
             if s["follow_share"] > 0:
                 x = s["lag_days"] if np.isfinite(s["lag_days"]) else 0.0
                 ax.scatter(x, k - offset, s=60 + 400 * max(s["depth"], 0.0), color=colours[c],
@@ -167,14 +177,17 @@ def figure(summary: pd.DataFrame, record: pd.DataFrame, lerner: pd.DataFrame,
             else:
                 ax.scatter(60, k - offset, marker="x", color=colours[c],
                            label=name if k == 0 else None)
-                ax.annotate(f"no cut ({0.0 - s['depth']:+.0%})", (60, k - offset), xytext=(8, -3),
-                            textcoords="offset points", fontsize=8, color=colours[c])
+                ax.annotate(f"no cut (price {0.0 - s['depth']:+.0%})", (60, k - offset),
+                            xytext=(8, -3), textcoords="offset points", fontsize=8,
+                            color=colours[c])
     ax.set_yticks(y, ["Zhipu", "ByteDance (launch)", "Alibaba", "Baidu"])
     ax.invert_yaxis()
     ax.set_xlim(-3, 80)
     ax.set_xlabel("days after DeepSeek-V2's launch price (6 May 2024); x = no cut within 8 weeks")
     ax.set_title("Who followed DeepSeek's cut, when, how deep (marker size = depth)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    legend = ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    for handle in legend.legend_handles:  # one size: the record's marker is sized by its depth
+        handle.set_sizes([30])
     mean = lerner.groupby(["configuration", "run", "date"])[["open", "closed"]].mean()
     for c, name in enumerate(names):
         for kind, style in (("cut", "-"), ("no cut", ":")):

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from pricewar.model import PriceWarModel
 from pricewar.plotting.style import new_figure, save_figure
+from pricewar.plotting.ticks import dollar_axis
 from pricewar.runs.runner import run_model
 from pricewar.scenario import Scenario, load_scenario
 from pricewar.strategies.q_learning import DEFAULT_PARAMS, STATE_KEY
@@ -181,6 +182,7 @@ def plot(table: pd.DataFrame, out_dir: Path, name: str, note: str,
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
+    dollar_axis(axes[0])  # $0.5, $1, $2 ..., not 10^0 and 10^1
     if grid is not None:
         grid_line = axes[2].axhline(grid[0], color="grey", linestyle=":", linewidth=1,
                                     label=f"Q-learning markup grid: {grid[0]:.2f} … "

@@ -14,6 +14,7 @@ import pytest
 from conftest import load_script
 
 from pricewar.plotting import style
+from pricewar.plotting.ticks import si_number, usd
 from pricewar.studies import gap_plots
 from pricewar.studies.regional_gap import DRIVERS
 
@@ -220,3 +221,166 @@ def test_price_cut_cascade_states_exits_in_whole_producers(tmp_path, caught):
     assert "3 seeds" in texts
     assert not re.search(r"\d\.\d{2,}", texts + labels), texts + labels
     assert_legends_off_the_data(fig)
+
+
+DOLLARS = re.compile(r"^\$\d[\d,.]*(M|bn)?$")
+
+
+def test_qlearning_price_axis_is_in_plain_dollars(tmp_path, caught):
+    """The log price axis read "10^0, 10^1" (matplotlib's default) for prices in USD/Mtok."""
+    script = load_script("qlearning_vs_best_response")
+    figures = caught(script)
+    rows = [{"strategy": strategy, "seed": seed, "step": step,
+             "date": pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=step),
+             "price_avg_usd_per_mtok": level * (1 + 0.1 * seed) / (1 + step / 10),
+             "lerner": 0.5, "markup_avg": 2.0, "active_producers": 30}
+            for strategy, level in (("q_learning", 5.0), ("best_response", 8.0))
+            for seed in (1, 2) for step in range(30)]
+    script.plot(pd.DataFrame(rows), tmp_path, "q", "note", np.array([1.1, 3.4]))
+    (fig,) = figures
+    price_ax = fig.axes[0]
+    assert price_ax.get_yscale() == "log"
+    low, high = price_ax.get_ylim()
+    shown = {tick.get_loc(): tick.label1.get_text() for tick in price_ax.yaxis.get_major_ticks()
+             if low <= tick.get_loc() <= high}
+    assert len(shown) >= 3 and all(DOLLARS.match(t) for t in shown.values()), shown
+    assert all(text == usd(loc) for loc, text in shown.items()), shown
+
+
+def test_green_curtailment_leaves_zero_energy_off_the_log_axis_and_states_the_tiny_share(
+        tmp_path, caught):
+    """At cap 0 nothing is absorbed: the log panel drew that 0 as a vertical drop to the axis;
+    the green share of CN-West energy (0.03%) lay on the x axis of a 0-1 panel, unreadable."""
+    figures = caught(style)
+    caps = np.array([0.0, 1.0, 2.0, 20.0])
+    values = {"absorbed_gwh_total": np.array([0.0, 8.5, 8.5, 8.5]),
+              "potential_gwh_total": caps * 105, "batch_share_cn_west": np.full(4, 0.09),
+              "share_cn_west": np.full(4, 0.17),
+              "green_share_cn_west": np.array([0.0, 2.5e-4, 2.5e-4, 2.5e-4])}
+    summary = pd.DataFrame({"green_supply_cap_cn_west": caps * 1000, "green_cap_gwh_per_week": caps,
+                            **{f"{c}_{s}": v for c, v in values.items()
+                               for s in ("mean", "lo", "hi")}})
+    style.plot_green_curtailment(summary, 0.586, tmp_path, "note")
+    (fig,) = figures
+    energy_ax, share_ax = fig.axes
+    for line in energy_ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        assert not (y <= 0).any(), line.get_label()  # a gap, not a drop to the axis
+        np.testing.assert_array_equal(np.isnan(y), caps == 0)
+    energy_labels = [t.get_text() for t in energy_ax.get_legend().get_texts()]
+    assert any("0.586 = kt CO₂ avoided" in t and "absorbed" in t for t in energy_labels)
+    assert "CO₂" not in energy_ax.get_ylabel()  # the factor applies to absorbed energy only
+    share_labels = [t.get_text() for t in share_ax.get_legend().get_texts()]
+    assert any(t.startswith("green share") and "0.03%" in t for t in share_labels), share_labels
+    assert share_ax.get_ylim() == (0.0, 1.0)
+
+
+def _shown_ticks(axis) -> dict[float, str]:
+    low, high = sorted(axis.axes.get_xlim() if axis is axis.axes.xaxis else axis.axes.get_ylim())
+    return {t.get_loc(): t.label1.get_text() for t in axis.get_major_ticks()
+            if low <= t.get_loc() <= high and t.label1.get_text()}
+
+
+def test_calibration_predictive_ticks_are_readable_and_the_legend_is_off_the_targets(tmp_path,
+                                                                                   caught):
+    """The committed figure labelled tokens/day "2e+13", put one "$0.1" on a USD axis (1, 2, 5
+    ticks on an axis spanning less than a factor of 2) and its legend over the first target's
+    prior interval."""
+    from pricewar.calibrate import plots
+
+    figures = caught(plots)
+    rows = [("tokens", "tokens/day", 3e13, 2.2e13, 4.2e13, 5.6e13, 1.6e14, 3.1e13, 9e13),
+            ("cost", "USD/Mtok (all tokens)", 0.112, 0.0875, 0.143, 0.104, 0.14, 0.105, 0.15),
+            ("ratio", "US / Chinese list price", 5.5, 3.4, 8.9, 1.9, 5.1, 2.9, 7.2)]
+    checks = pd.DataFrame([{"target": t, "role": "fitted", "unit": u, "scale": "log",
+                            "observed": o, "observed_low": lo, "observed_high": hi,
+                            "prior_q05": p5, "prior_q95": p95, "posterior_q05": q5,
+                            "posterior_q50": (q5 + q95) / 2, "posterior_q95": q95,
+                            "p_value": 0.5, "consistent": True}
+                           for t, u, o, lo, hi, p5, p95, q5, q95 in rows])
+    plots.plot_predictive(checks, tmp_path, "note")
+    (fig,) = figures
+    for ax, (target, unit, *_values) in zip(fig.axes, rows, strict=True):
+        shown = _shown_ticks(ax.xaxis)
+        assert len(shown) >= 3, (target, shown)
+        assert not any("e+" in t or "e-" in t for t in shown.values()), (target, shown)
+        if unit.startswith("USD"):
+            assert all(text == usd(loc) for loc, text in shown.items()), shown
+        else:
+            assert all(text == si_number(loc) for loc, text in shown.items()), shown
+    assert fig.legends and not any(ax.get_legend() for ax in fig.axes)
+    assert_legends_off_the_data(fig)
+
+
+def test_export_controls_ticks_state_each_runs_ratio_and_share_and_the_legend_is_off_the_bars(
+        tmp_path, caught):
+    """Drawn from the committed table: every bar group's label carries that run's CN/US price
+    ratio and CN share at the last step (a 0.4% share read "0.00"); the legend sat inside the
+    first panel, over its bars; the x3.25 total stood above the top tick (x2)."""
+    figures = caught(gap_plots)
+    table = pd.read_csv(REPO / "figures" / "export_controls.csv")
+    gap_plots.plot_export_controls(table, tmp_path, "note")
+    (fig,) = figures
+    last = table[table["step"] == table["step"].max()]
+    expected = {f"CN/US ×{r.gap_ratio:.2f}\nCN share {r.share_cn:.1%}"
+                for r in last.itertuples()}
+    shown = {label.split("\n", 1)[1] for ax in fig.axes
+             for label in visible_labels(ax.get_xticklabels())}
+    assert shown == expected
+    assert not any(ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1
+    assert_legends_off_the_data(fig)
+    assert not fig.legends[0].get_window_extent().overlaps(fig._suptitle.get_window_extent())
+    # every total is read between two factor ticks, none above the top one
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if low <= t <= high]
+    assert min(ticks) <= last["gap_log_ratio"].min() and max(ticks) >= last["gap_log_ratio"].max()
+
+
+def test_may2024_cascade_rows_sit_at_their_firms_and_no_cut_states_the_price_change(
+        tmp_path, monkeypatch):
+    """A configuration's row was drawn up to 0.54 of a row above its firm's tick: Alibaba's
+    forward-looking -35% read as ByteDance's; "no cut (+3%)" read as a 3% cut."""
+    from matplotlib.figure import Figure
+
+    script = load_script("may2024_cascade")
+    figures = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: figures.append(fig))
+    firms = ["zhipu", "bytedance", "alibaba", "baidu"]
+    configurations = ["static", "kappa", "forward"]
+    summary = pd.DataFrame(
+        [{"configuration": c, "group": g, "depth": 0.35 if (c, g) == ("forward", "alibaba")
+          else -0.03, "follow_share": 1.0 if (c, g) == ("forward", "alibaba") else 0.0,
+          "lag_days": 7.0} for c in configurations for g in firms]
+    ).set_index(["configuration", "group"])
+    record = pd.DataFrame({"group": firms, "cut_fraction_low": 0.8, "cut_fraction_high": 0.9,
+                           "lag_days": [5.0, 9.0, 15.0, 15.0]})
+    dates = pd.date_range("2024-01-01", periods=4, freq="7D")
+    lerner = pd.DataFrame([{"configuration": c, "run": r, "date": d, "open": 0.3, "closed": 0.8}
+                           for c in configurations for r in ("cut", "no cut") for d in dates])
+    script.figure(summary, record, lerner, tmp_path / "cascade.png")
+    ax = figures[0].axes[0]
+    ticks = dict(zip([t.get_text() for t in ax.get_yticklabels()], ax.get_yticks(), strict=True))
+    texts = [(t.get_text(), t.xy[1]) for t in ax.texts]
+    follow = [y for text, y in texts if text == "-35%"]
+    assert len(follow) == 1 and abs(follow[0] - ticks["Alibaba"]) < 0.5
+    for text, y in texts:  # every row is nearer its own firm's tick than any other
+        assert min(abs(y - t) for t in ticks.values()) < 0.4, (text, y)
+    no_cut = [text for text, _ in texts if text.startswith("no cut")]
+    assert no_cut and all(text == "no cut (price +3%)" for text in no_cut), no_cut
+
+
+def test_latency_division_legend_says_which_regions_have_no_visible_bar(tmp_path, caught):
+    """The legend listed "served from US" and "served from EU" beside bars of 0% and 0.09%
+    that cannot be seen: a reader looked for the blue and green bars."""
+    figures = caught(style)
+    summary = pd.DataFrame([{"hub_latency_ms": ms, "sector": "chat", "share_mean": 0.3,
+                             "share_lo": 0.2, "share_hi": 0.4} for ms in (10, 25, 40)])
+    index = pd.MultiIndex.from_tuples([("cn_east", "chat"), ("cn_west", "chat")])
+    composition = pd.DataFrame({"cn_west": [0.3, 0.7], "cn_east": [0.6991, 0.3],
+                                "us": [0.0, 0.0], "eu": [0.0009, 0.0]}, index=index)
+    style.plot_latency_division(summary, composition, 25.0, tmp_path, "note")
+    (fig,) = figures
+    texts = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert texts == ["served from CN-West", "served from CN-East", "served from US (none)",
+                     "served from EU (at most 0.1%)"], texts

@@ -22,6 +22,19 @@ def test_the_licence_is_an_spdx_string_with_a_setuptools_that_reads_it():
     assert bound and int(bound.group(1)) >= 77
 
 
+def test_an_editable_install_uses_a_pth_file_not_setuptools_noisy_finder():
+    """``pip install -e .`` (pip >= 25) printed setuptools' "BuildBackendWarning: Editable
+    installation ... be careful with folders in your working directory" for the meta-path
+    finder setuptools picks for an undeclared flat layout; with the root declared as the package
+    directory and every package directly under it, setuptools writes a .pth file and warns
+    nothing (setuptools' editable_wheel._select_strategy)."""
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    assert setuptools["package-dir"] == {"": "."}
+    packages = [p for p in ROOT.iterdir() if (p / "__init__.py").is_file()]
+    # the .pth puts the repository root on sys.path: no other package there may shadow one
+    assert [p.name for p in packages] == ["pricewar"]
+
+
 def test_make_test_installs_the_ema_extra_so_its_tests_run():
     """[ema] is outside [all]: without it the EMA adapter's tests skip where `make test` runs."""
     assert "ema" in PYPROJECT["project"]["optional-dependencies"]

@@ -16,7 +16,8 @@ def test_usd(value, label):
 
 
 @pytest.mark.parametrize("value, label", [(0.5, "0.5"), (20, "20"), (1500, "1,500"),
-                                          (25_000, "25k"), (3.4e6, "3.4M"), (1.2e9, "1.2bn")])
+                                          (25_000, "25k"), (3.4e6, "3.4M"), (1.2e9, "1.2bn"),
+                                          (3e13, "30T"), (1.2e14, "120T")])
 def test_si_number(value, label):
     assert si_number(value) == label
 

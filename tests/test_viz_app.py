@@ -207,6 +207,28 @@ def test_viz_rejects_an_unknown_scenario_before_starting_a_server():
     assert "unknown scenario" in result.stderr
 
 
+def test_viz_rejects_an_unknown_strategy_in_one_line_and_serves_nothing(tmp_path):
+    """A scenario file naming an unknown strategy ends the command with the model's error
+    (naming the group), and nothing is left serving on the port."""
+    import tomli_w
+
+    from pricewar.viz import probe, server
+
+    path = tmp_path / "bad_strategy.toml"
+    path.write_bytes(tomli_w.dumps({
+        "name": "bad", "description": "", "start_date": "2024-01-01", "step_days": 7.0,
+        "steps": 4, "producers": {"eu": {"strategy": "test_not_registered"}}}).encode())
+    port = probe.free_port()
+    result = subprocess.run([sys.executable, "-m", "pricewar.cli", "viz", "--scenario",
+                             str(path), "--port", str(port)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("pricewar: error:") and "producers.eu.strategy" in last, last
+    assert "pricewar viz: scenario" not in result.stdout  # never announced as serving
+    assert server.port_is_free(port)
+
+
 # ------------------------------------------------------------------------------------------------
 # settings, recorded steps, comparison, downloads
 # ------------------------------------------------------------------------------------------------
@@ -458,3 +480,72 @@ def test_every_panel_keeps_its_text_inside_the_figure_and_tells_share_from_price
     price, share = open_closed.axes
     assert {line.get_color() for line in share.get_lines()}.isdisjoint(
         line.get_color() for line in price.get_lines())
+
+
+# ------------------------------------------------------------------------------------------------
+# speed: one figure per panel, drawn again at every step
+# ------------------------------------------------------------------------------------------------
+def _drawings(session: MarketSession, step: int | None = None):
+    """Every panel's drawing of ``session`` at ``step``: (name, draw(axes))."""
+    market, record = session.market, session.record(step)
+    frame = market.datacollector.get_model_vars_dataframe()
+    axis = drawing.TimeAxis.of(market, step)
+    graph, pos = record.network
+    tier = market.tier_names[0]
+    return [
+        ("network", lambda ax: drawing.draw_network_flows(
+            ax, graph, pos, record.flows, market.region_names, record.step, record.date)),
+        ("costs", lambda ax: drawing.draw_cost_bars(ax, record.costs, record.step)),
+        ("series", lambda ax: drawing.draw_time_series(
+            ax, axis, frame, {"unserved": ("unserved_demand", "grey"),
+                              "refused": ("refused_total", "black")}, "t", "Mtok", "Mtok/step")),
+        ("power", lambda ax: drawing.draw_market_power(ax, axis, frame)),
+        ("open-closed", lambda ax: drawing.draw_open_closed(ax, axis, frame)),
+        ("tier", lambda ax: drawing.draw_tier_prices(ax, axis, frame, tier, record.step)),
+    ]
+
+
+def _png(figure) -> bytes:
+    from io import BytesIO
+
+    out = BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def test_drawing_again_into_a_figure_gives_the_picture_of_a_new_figure():
+    """The app keeps one figure per panel and draws each step into it: the picture must be
+    the one a new figure shows (nothing of the earlier step left: lines, bars, the look-back
+    line, a second twin axes, a second legend)."""
+    early, late = MarketSession(n_consumers=150), MarketSession(n_consumers=150)
+    for _ in range(3):
+        late.step()
+    early.step()
+    reused = {name: drawing.new_figure(5.5, 3.4) for name, _ in _drawings(early)}
+    for name, draw in _drawings(late, step=1):  # with the look-back line
+        draw(reused[name][1])
+    for name, draw in _drawings(early):
+        draw(reused[name][1])
+    for name, draw_late in _drawings(late):
+        figure, axes = reused[name]
+        draw_late(axes)
+        new_figure, new_axes = drawing.new_figure(5.5, 3.4)
+        draw_late(new_axes)
+        assert len(figure.axes) == len(new_figure.axes), name
+        assert _png(figure) == _png(new_figure), name
+
+
+def test_a_step_draws_into_the_panels_figures_instead_of_making_new_ones(page, monkeypatch):
+    """Making a figure, its axes and their ticks took about a fifth of a step (issue 27: a Step
+    took 1-4 s): after the first render, Step makes no figure and still redraws every panel."""
+    made = []
+    for name in ("new_figure", "new_grid"):
+        original = getattr(drawing, name)
+        monkeypatch.setattr(drawing, name,
+                            lambda *a, _original=original, **k: made.append(a) or _original(*a, **k))
+    before = [bytes(w.value) for w in page.find(widgets.Image).widgets]
+    _click(page, "Step")
+    page.find(children=["Step: 1"]).assert_single()
+    after = [bytes(w.value) for w in page.find(widgets.Image).widgets]
+    assert made == []
+    assert all(a != b for a, b in zip(before, after, strict=True))

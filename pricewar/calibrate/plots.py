@@ -12,6 +12,7 @@ import pandas as pd
 
 from pricewar.calibrate.priors import Prior
 from pricewar.plotting.style import new_figure, save_figure
+from pricewar.plotting.ticks import si_number, usd
 
 POSTERIOR_COLOR = "#2166ac"
 PRIOR_COLOR = "#bdbdbd"
@@ -19,11 +20,19 @@ OBSERVED_COLOR = "black"
 HELD_OUT_COLOR = "#d95f02"
 
 
-def _log_axis(ax) -> None:
-    """A log x axis labelled at 1, 2, 5 x 10^n in plain numbers (no overlapping minor labels)."""
+def _log_axis(ax, unit: str = "", span_ratio: float = 10.0) -> None:
+    """A log x axis labelled at 1, 2, 5 x 10^n in plain numbers (no overlapping minor labels):
+    dollars for a ``USD...`` unit, ``30T`` rather than ``3e+13`` for large counts. On an axis
+    spanning less than a factor of 10 (``span_ratio``: its highest value over its lowest)
+    1, 2, 5 would leave one or two labels: it gets 1, 2, 3, 5, and below a factor of 3 evenly
+    spaced round ticks."""
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_major_locator(
+        mticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]) if span_ratio < 3
+        else mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0) if span_ratio >= 10
+                                else (1.0, 2.0, 3.0, 5.0), numticks=12))
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(usd if unit.startswith("USD")
+                                                       else si_number))
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
 
 
@@ -53,7 +62,7 @@ def plot_marginals(draws: pd.DataFrame, priors: Sequence[Prior], table: pd.DataF
         ax.axvspan(row["q05"], row["q95"], color=POSTERIOR_COLOR, alpha=0.08)
         ax.set_xlim(prior.low, prior.high)
         if log:
-            _log_axis(ax)
+            _log_axis(ax, span_ratio=prior.high / prior.low)
         ax.set_xlabel(prior.name)
         ax.set_ylabel("share of draws per bin")
         ax.set_title(f"median {row['median']:.3g} [{row['q05']:.3g}, {row['q95']:.3g}]",
@@ -83,12 +92,19 @@ def plot_predictive(checks: pd.DataFrame, out_dir: Path, note: str) -> list[Path
                   row.observed_low, row.observed_high]
         finite = [v for v in values if np.isfinite(v)]
         if row.scale == "log" and finite and min(finite) > 0:
-            _log_axis(ax)
+            _log_axis(ax, row.unit, max(finite) / min(finite))
+        elif row.unit.startswith("USD"):
+            ax.xaxis.set_major_formatter(mticker.FuncFormatter(usd))
         ax.set_ylim(-0.7, 2.7)
         ax.set_yticks([])
         status = "consistent" if row.consistent else "NOT consistent"
         ax.set_title(f"{row.target} ({row.role}; {row.unit}): {status}, p = {row.p_value:.2f}",
                      fontsize=8, loc="left", color=role_color)
         ax.tick_params(axis="x", labelsize=7)
-    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=3)
-    return save_figure(fig, out_dir, "posterior_predictive", note)
+    # above the panels: inside the first one it covered that target's prior interval
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    legend_in = 0.3
+    fig.legend(handles, labels, fontsize=7, loc="upper center", ncol=3, frameon=False)
+    height_in = fig.get_size_inches()[1]
+    return save_figure(fig, out_dir, "posterior_predictive", note,
+                       top=1 - legend_in / height_in)

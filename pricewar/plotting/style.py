@@ -98,6 +98,10 @@ def _band(ax, x, table: pd.DataFrame, column: str, color: str, label: str, **kwa
 # ------------------------------------------------------------------------------------------------
 # 5. latency division of labour
 # ------------------------------------------------------------------------------------------------
+#: the narrowest share of a row a bar of the latency composition shows at the figure's size
+VISIBLE_SHARE = 0.005
+
+
 def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
                           baseline_latency: float, out_dir: Path, note: str,
                           name: str = "latency_division") -> list[Path]:
@@ -125,8 +129,11 @@ def plot_latency_division(summary: pd.DataFrame, composition: pd.DataFrame,
     left = np.zeros(len(labels))
     for region in composition.columns:
         values = composition[region].to_numpy()
+        # a region whose bars are too thin to see says so: its colour is in the legend only
+        top = float(values.max())
+        seen = "" if top >= VISIBLE_SHARE else " (none)" if top == 0 else f" (at most {top:.1%})"
         ax_bar.barh(y, values, left=left, color=region_color(region),
-                    label=f"served from {region_label(region)}")
+                    label=f"served from {region_label(region)}{seen}")
         left += values
     ax_bar.set_yticks(y)
     ax_bar.set_yticklabels(labels, fontsize=8)
@@ -199,22 +206,28 @@ def plot_price_cut_cascade(summary: pd.DataFrame, strategies: list[str], out_dir
 # ------------------------------------------------------------------------------------------------
 def plot_green_curtailment(summary: pd.DataFrame, carbon_kg_per_kwh: float, out_dir: Path,
                            note: str, name: str = "green_curtailment") -> list[Path]:
-    """Absorbed curtailed energy, avoided emissions and cn_west batch share vs the green cap."""
+    """Absorbed curtailed energy, avoided emissions and cn_west batch share vs the green cap.
+
+    The energy panel is on a log axis: zero energies (no green supply at cap 0) are left out
+    rather than drawn as a drop to the axis; the green share of CN-West energy is far below the
+    other shares, so its legend entry states its largest value."""
     fig, axes = new_figure(1, 2, width=12.5, height=5)
     ax_energy, ax_share = axes[0]
     x = summary["green_cap_gwh_per_week"]
-    _band(ax_energy, x, summary, "absorbed_gwh_total", REGION_COLORS["cn_west"],
-          "curtailed energy absorbed", marker="o", markersize=3.5)
-    _band(ax_energy, x, summary, "potential_gwh_total", "grey",
+    energy_columns = [c for c in summary
+                      if c.startswith(("absorbed_gwh_total_", "potential_gwh_total_"))]
+    positive = summary.assign(**{c: summary[c].where(summary[c] > 0) for c in energy_columns})
+    _band(ax_energy, x, positive, "absorbed_gwh_total", REGION_COLORS["cn_west"],
+          f"curtailed energy absorbed (GWh × {carbon_kg_per_kwh:g} = kt CO₂ avoided)",
+          marker="o", markersize=3.5)
+    _band(ax_energy, x, positive, "potential_gwh_total", "grey",
           "green supply offered (cap × weeks)", linestyle=":")
     ax_energy.set_xscale("symlog", linthresh=0.5)
     ax_energy.set_yscale("log")
     plain_axis(ax_energy, "x")
     plain_axis(ax_energy, "y")
     ax_energy.set_xlabel("CN-West direct green supply cap, GWh per week (symlog)")
-    # avoided emissions are the absorbed energy times the CN-West grid carbon intensity
-    ax_energy.set_ylabel(f"energy over the run, GWh (log); × {carbon_kg_per_kwh:g} = kt CO₂ "
-                         "avoided")
+    ax_energy.set_ylabel("energy over the run, GWh (log scale; 0 not drawn)")
     ax_energy.legend(fontsize=7.5, frameon=False, loc="upper left")
     ax_energy.set_title("Curtailed western power absorbed by flexible load")
 
@@ -222,8 +235,9 @@ def plot_green_curtailment(summary: pd.DataFrame, carbon_kg_per_kwh: float, out_
           "CN-West share of global batch volume", marker="o", markersize=3.5)
     _band(ax_share, x, summary, "share_cn_west", "#404040", "CN-West share of all volume",
           linestyle="--")
+    green_top = float(summary["green_share_cn_west_mean"].max())
     _band(ax_share, x, summary, "green_share_cn_west", "#1a9850",
-          "green share of CN-West energy", linestyle=":")
+          f"green share of CN-West energy (at most {green_top:.2%})", linestyle=":")
     ax_share.set_xscale("symlog", linthresh=0.5)
     plain_axis(ax_share, "x")
     ax_share.set_xlabel("CN-West direct green supply cap, GWh per week (symlog)")

@@ -49,8 +49,10 @@ def ratio_axis(ax, axis: str = "y") -> None:
 
 
 def si_number(value: float, _position=None) -> str:
-    """``0.5``, ``20``, ``1,500``, ``25k``, ``3.4M``, ``1.2bn``: short labels for volumes."""
-    for threshold, scale, suffix in ((1e9, 1e9, "bn"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+    """``0.5``, ``20``, ``1,500``, ``25k``, ``3.4M``, ``1.2bn``, ``30T``: short labels for
+    volumes."""
+    for threshold, scale, suffix in ((1e12, 1e12, "T"), (1e9, 1e9, "bn"), (1e6, 1e6, "M"),
+                                     (1e4, 1e3, "k")):
         if abs(value) >= threshold:
             return f"{value / scale:.3g}{suffix}"
     return f"{value:,.4g}"

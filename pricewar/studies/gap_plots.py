@@ -49,9 +49,14 @@ def tier_labels(catalogue, tiers, short: bool = False) -> dict[str, str]:
     return out
 
 
-def _factor_axis(ax, values: np.ndarray, axis: str = "x") -> None:
-    """Ticks of a log-contribution axis labelled as multiplicative factors (x0.5, x2, ...)."""
+def _factor_axis(ax, values: np.ndarray, axis: str = "x", cover: bool = False) -> None:
+    """Ticks of a log-contribution axis labelled as multiplicative factors (x0.5, x2, ...);
+    ``cover``: the axis reaches the next tick beyond the largest value, so every value is read
+    between two ticks (x3.25 under a top tick of x2 had to be extrapolated)."""
     span = max(float(np.nanmax(np.abs(values))) if np.size(values) else 0.0, np.log(2.0)) * 1.15
+    if cover:
+        span = max(span, min((abs(np.log(t)) for t in FACTOR_TICKS
+                              if abs(np.log(t)) >= span / 1.15), default=span) * 1.05)
     ticks = [t for t in FACTOR_TICKS if abs(np.log(t)) <= span]
     labels = [f"×{t:g}" if t >= 1 else f"×1/{1 / t:g}" for t in ticks]
     if axis == "x":
@@ -242,16 +247,20 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
         ticks = [label(r) for _, r in rows.iterrows()]
         if design == "lag" and len(both):
             ticks[-1] = "2 + penalty 0.5"
-        ax.set_xticks(x, [f"{t}\nCN/US ×{r:.2f}\nCN share {s:.2f}" for t, r, s in zip(
+        # the share in percent: 0.4% is not "0.00" next to a price ratio
+        ax.set_xticks(x, [f"{t}\nCN/US ×{r:.2f}\nCN share {s:.1%}" for t, r, s in zip(
             ticks, rows["gap_ratio"], rows["share_cn"], strict=True)], fontsize=7.5)
         ax.set_xlabel(xlabel)
-        _factor_axis(ax, np.append(values, last["gap_log_ratio"]), axis="y")
+        _factor_axis(ax, np.append(values, last["gap_log_ratio"]), axis="y", cover=True)
     axes[0][0].set_ylabel("factor in the CN/US price ratio at equal tier (log scale)")
     date = pd.Timestamp(last["date"].iloc[0])
     fig.suptitle(f"Export controls: what each lever does to the CN/US price ratio, {date:%Y-%m}",
                  fontsize=11)
-    axes[0][0].legend(fontsize=7, frameon=False, loc="upper left")
-    return save_figure(fig, out_dir, name, note, top=0.95)
+    # under the title, off the panels: inside the first panel it sat over its bars
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, frameon=False, ncol=len(labels),
+               loc="upper center", bbox_to_anchor=(0.5, 0.955))
+    return save_figure(fig, out_dir, name, note, top=0.9)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ def MarketView(session: MarketSession):
                 style={"font-size": "0.85em"})
     with solara.ColumnsResponsive(12, large=6):
         for component in COMPONENTS:
-            component(session, None if step == latest else step)
+            # the model's step is a prop: a Step redraws the panels in this render pass
+            # (a panel reading the counter itself would add a render pass of the page)
+            component(session, None if step == latest else step, latest)
 
 
 @solara.component

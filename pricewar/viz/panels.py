@@ -2,9 +2,11 @@
 by region, open vs closed weights, CN vs US price at one capability tier, market power, demand
 refused at posted prices), a snapshot line of the step looked at, and the comparison of two runs.
 
-A panel is a function ``panel(session, step=None)`` returning a solara element with one figure
-(``step``: the recorded step to show, None for the current one); the market view calls each of
-:data:`COMPONENTS` on every render, so every figure follows Step, Reset and the time slider.
+A panel is a component ``panel(session, step=None, latest=None)`` showing one figure (``step``:
+the recorded step to show, None for the current one; ``latest``: the model's step, a new value
+redraws the panel); the market view renders each of :data:`COMPONENTS` with the model's step, so
+every figure follows Step, Reset and the time slider. A panel makes its figure
+once and draws every step into it (:mod:`~pricewar.viz.drawing` replaces the earlier drawing).
 Earlier steps are drawn from what the session recorded (reporters, network flows, cost
 breakdowns), not from copies of the model.
 """
@@ -34,8 +36,12 @@ COMPARED_METRICS = ("price_avg", "lerner", "hhi", "served_total", "refused_total
                     *(f"share_{r}" for r in PRODUCER_REGIONS))
 
 
-def MarketNetwork(session: MarketSession, step: int | None = None):
+@solara.component
+def MarketNetwork(session: MarketSession, step: int | None = None,
+                  latest: int | None = None):
     """The parameters in effect, then the market network (or why there is no model)."""
+    figure, axes = solara.use_memo(lambda: drawing.new_figure(
+        6.2, 3.5, left=0.01, right=0.99, bottom=0.08, top=0.84), [])
     with solara.Column(classes=["pricewar-network"], gap="4px") as column:
         solara.Text(session.describe(), classes=["pricewar-parameters"],
                     style={"font-size": "0.8em"})
@@ -44,77 +50,92 @@ def MarketNetwork(session: MarketSession, step: int | None = None):
         if session.market is not None:
             record = session.record(step)
             graph, pos = record.network
-            figure, axes = drawing.new_figure(6.2, 3.5, left=0.01, right=0.99, bottom=0.08,
-                                              top=0.84)
             drawing.draw_network_flows(axes, graph, pos, record.flows,
                                        session.market.region_names, record.step, record.date)
             # JPEG: the translucent flow lines make a 200 kB PNG; this is 40 kB and reaches
             # the browser faster on every step
-            solara.FigureMatplotlib(figure, format="jpeg", pil_kwargs={"quality": 90})
+            solara.FigureMatplotlib(figure, dependencies=[session, session.market.steps, step],
+                                    format="jpeg", pil_kwargs={"quality": 90})
     return column
 
 
-def CostBreakdown(session: MarketSession, step: int | None = None):
+@solara.component
+def CostBreakdown(session: MarketSession, step: int | None = None,
+                  latest: int | None = None):
     """Unit cost by producer region (energy, hardware, opex) at the step looked at."""
+    figure, axes = solara.use_memo(lambda: drawing.new_figure(5.5, 3.4, left=0.15,
+                                                              bottom=0.12), [])
     with solara.Column(classes=["pricewar-costs"]) as column:
         if session.market is None:
             solara.Warning(NO_MODEL)
         else:
             record = session.record(step)
-            figure, axes = drawing.new_figure(5.5, 3.4, left=0.15, bottom=0.12)
             drawing.draw_cost_bars(axes, record.costs, record.step)
-            solara.FigureMatplotlib(figure, format="png")
+            solara.FigureMatplotlib(figure, dependencies=[session, session.market.steps, step],
+                                    format="png")
     return column
 
 
-def frame_panel(name: str, draw, doc: str, **margins):
-    """A panel drawing ``draw(axes, time_axis, frame)`` from the model reporters' frame in a
-    column with class ``pricewar-<name>`` (``margins``: the figure's left/right margins)."""
+@solara.component
+def FramePanel(session: MarketSession, step: int | None, latest: int | None, name: str, draw,
+               margins: dict):
+    """The figure of a :func:`frame_panel` (``draw``, ``margins``: as there)."""
+    figure, axes = solara.use_memo(
+        lambda: drawing.new_figure(5.5, 3.4, bottom=0.12, **margins), [])
+    with solara.Column(classes=[f"pricewar-{name}"]) as column:
+        if session.market is None:
+            solara.Warning(NO_MODEL)
+        else:
+            frame = session.market.datacollector.get_model_vars_dataframe()
+            draw(axes, drawing.TimeAxis.of(session.market, step), frame)
+            solara.FigureMatplotlib(figure, dependencies=[session, session.market.steps, step],
+                                    format="png")
+    return column
 
-    def Panel(session: MarketSession, step: int | None = None):
-        with solara.Column(classes=[f"pricewar-{name}"]) as column:
-            if session.market is None:
-                solara.Warning(NO_MODEL)
-            else:
-                figure, axes = drawing.new_figure(5.5, 3.4, bottom=0.12, **margins)
-                frame = session.market.datacollector.get_model_vars_dataframe()
-                draw(axes, drawing.TimeAxis.of(session.market, step), frame)
-                solara.FigureMatplotlib(figure, format="png")
-        return column
 
-    Panel.__doc__ = doc
-    return Panel
+def frame_panel(name: str, draw, doc: str, panel_name: str, **margins):
+    """A panel called ``panel_name`` drawing ``draw(axes, time_axis, frame)`` from the model
+    reporters' frame in a column with class ``pricewar-<name>`` (``margins``: the figure's
+    left/right margins)."""
+
+    def panel(session: MarketSession, step: int | None = None,
+                  latest: int | None = None):
+        return FramePanel(session, step, latest, name, draw, margins)
+
+    panel.__doc__ = doc
+    panel.__name__ = panel.__qualname__ = panel_name
+    return panel
 
 
 def time_series(name: str, series: dict[str, tuple[str, str]], title: str, ylabel: str,
                 unit: str):
     """A panel plotting model reporters (``series``: label -> (column, colour)) in a column with
     class ``pricewar-<name>``; quantities in ``unit``."""
-    panel = frame_panel(name, lambda axes, time, frame: drawing.draw_time_series(
-        axes, time, frame, series, title, ylabel, unit), f"{title} ({unit})", left=0.15)
-    panel.__name__ = f"TimeSeries_{name}"
-    return panel
+    return frame_panel(name, lambda axes, time, frame: drawing.draw_time_series(
+        axes, time, frame, series, title, ylabel, unit), f"{title} ({unit})",
+        f"TimeSeries_{name}", left=0.15)
 
 
 MarketPower = frame_panel("concentration", drawing.draw_market_power,
-                          "Lerner index and HHI, each on its own axis.", left=0.13, right=0.86)
-MarketPower.__name__ = "MarketPower"
+                          "Lerner index and HHI, each on its own axis.", "MarketPower",
+                          left=0.13, right=0.86)
 OpenClosed = frame_panel("open-closed", drawing.draw_open_closed,
                          "Price of open- and closed-weight families' products and the "
-                         "open-weight share.", left=0.13, right=0.86)
-OpenClosed.__name__ = "OpenClosed"
+                         "open-weight share.", "OpenClosed", left=0.13, right=0.86)
 
 
 @solara.component
-def TierPrices(session: MarketSession, step: int | None = None):
+def TierPrices(session: MarketSession, step: int | None = None,
+                  latest: int | None = None):
     """CN vs US price at one capability tier, chosen in the panel (at first the tier with the
     most products offered by both when the run started)."""
-    update_counter.get()  # redraw after every Step
     market = session.market
     default = solara.use_memo(
         lambda: None if market is None else drawing.tier_with_most_products(market),
         [id(session)])
     chosen = solara.use_reactive(None)
+    figure, axes = solara.use_memo(lambda: drawing.new_figure(5.5, 3.4, left=0.15,
+                                                              bottom=0.12), [])
     with solara.Column(classes=["pricewar-tier"]) as column:
         if market is None:
             solara.Warning(NO_MODEL)
@@ -122,11 +143,11 @@ def TierPrices(session: MarketSession, step: int | None = None):
             tier = chosen.value or default
             solara.Select("Capability tier", values=list(market.tier_names), value=tier,
                           on_value=chosen.set, dense=True, classes=["pricewar-tier-select"])
-            figure, axes = drawing.new_figure(5.5, 3.4, left=0.15, bottom=0.12)
             frame = market.datacollector.get_model_vars_dataframe()
             drawing.draw_tier_prices(axes, drawing.TimeAxis.of(market, step), frame, tier,
                                      market.steps if step is None else step)
-            solara.FigureMatplotlib(figure, format="png")
+            solara.FigureMatplotlib(figure, dependencies=[session, market.steps, step, tier],
+                                    format="png")
     return column
 
 
@@ -203,6 +224,7 @@ def CompareView(session: MarketSession, settings: solara.Reactive[dict]):
     chosen = solara.use_reactive(settings.value.get("comparison")
                                  or default_comparison(settings.value))
     b = session.comparison
+    figure, axes = solara.use_memo(lambda: drawing.new_grid(2, 2, 11, 6.2), [])
 
     def apply() -> None:
         session.compare_with(chosen.value)
@@ -228,11 +250,11 @@ def CompareView(session: MarketSession, settings: solara.Reactive[dict]):
                 solara.Error(b.error or NO_MODEL, classes=["pricewar-compare-error"])
                 return
             step = min(session.market.steps, b.market.steps)
-            figure, axes = drawing.new_grid(2, 2, 11, 6.2)
             drawing.draw_comparison(axes, drawing.TimeAxis.of(session.market),
                                     model_frame(session.market), model_frame(b.market),
                                     list(session.market.regions.producer_regions))
-            solara.FigureMatplotlib(figure, format="png")
+            solara.FigureMatplotlib(figure, dependencies=[session, b, session.market.steps,
+                                                          b.market.steps], format="png")
             solara.Text(f"At step {step}", style={"font-weight": "bold"})
             table = _html_table(comparison_table(session, b, step))
             solara.HTML(tag="div", unsafe_innerHTML=table, classes=["pricewar-compare-table"])

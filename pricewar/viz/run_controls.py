@@ -3,7 +3,9 @@
 Mesa's ``ModelController`` (3.3.1) lets a Pause click be followed by another step: its play loop
 sleeps the play interval and then calls the Step button's handler, which steps whether or not
 playing was switched off meanwhile. Here the loop waits on a pause event and checks it right
-before each step, so no step starts after Pause is pressed (a step already running finishes).
+before each step, so no step starts after Pause is pressed; a step already running finishes, and
+Pause waits for it before the button turns back to Play: once the page shows Play, the step
+counter stays where it is.
 Reset builds ``type(model)(**model_parameters)`` as Mesa's does. Not importing
 ``mesa.visualization`` also keeps its altair/jsonschema import (about 3 s) out of the app's start.
 """
@@ -33,6 +35,7 @@ def ModelController(model: solara.Reactive, model_parameters: solara.Reactive[di
     update_counter.get()  # a step may stop the model: redraw the buttons
     playing = solara.use_reactive(False)
     paused = solara.use_memo(threading.Event, [])
+    stepping = solara.use_memo(threading.Lock, [])  # held by the play loop while it steps
 
     def step() -> None:
         model.value.step()
@@ -43,7 +46,10 @@ def ModelController(model: solara.Reactive, model_parameters: solara.Reactive[di
             # wait() returns True as soon as Pause is pressed: no step after the click
             if paused.wait(play_interval_ms / MS_PER_S):
                 return
-            step()
+            with stepping:
+                if paused.is_set():  # Pause came between the wait and the lock
+                    return
+                step()
         playing.set(False)
 
     task = solara.lab.use_task(play, dependencies=[playing.value], prefer_threaded=True,
@@ -52,6 +58,8 @@ def ModelController(model: solara.Reactive, model_parameters: solara.Reactive[di
     def play_or_pause() -> None:
         if playing.value:
             paused.set()
+            with stepping:  # a step already running finishes (and is drawn) first
+                pass
             playing.set(False)
         else:
             paused.clear()

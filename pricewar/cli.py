@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pricewar import __version__, cli_types
 from pricewar.errors import PricewarError
+from pricewar.processes import progress_bars_lock_threads_only
 
 #: commands implemented in other modules: name -> (module, help, optional extra they need)
 MODULE_COMMANDS = {
@@ -198,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    progress_bars_lock_threads_only()  # a killed command leaves no "leaked semaphore" warning
     try:
         return int(args.func(args) or 0)
     except PricewarError as error:

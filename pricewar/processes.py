@@ -1,10 +1,16 @@
-"""Child processes that end with their parent.
+"""Child processes that end with their parent, and processes that leave nothing behind.
 
 A process pricewar starts (a sweep's local workers, the ``pricewar viz`` server) must not outlive
 the command that started it: after a SIGKILL of the command nothing runs to clean up, so each
 child watches its parent itself. On Linux the kernel does it: ``prctl(PR_SET_PDEATHSIG)`` sends
 the child a signal when the thread that started it ends. Elsewhere a daemon thread of the child
 polls ``os.getppid()`` (a child re-parented to another process has lost its parent).
+
+A progress bar must not leave a named semaphore behind: tqdm's default lock is a
+``multiprocessing.RLock``, a named POSIX semaphore that multiprocessing's resource tracker
+reports as "leaked" when the process that made it is killed (a terminated sweep worker, a
+``pricewar run`` killed by SIGTERM or SIGKILL). :func:`progress_bars_lock_threads_only` gives
+tqdm a thread lock instead: no pricewar process shares a bar with another process.
 """
 
 from __future__ import annotations
@@ -54,3 +60,11 @@ def exec_child_dying_with(parent_pid: int):
         if os.getppid() != parent_pid:
             os._exit(1)
     return preexec
+
+
+def progress_bars_lock_threads_only() -> None:
+    """Make tqdm lock its bars with a thread lock instead of a named semaphore (call once in
+    a process before its first bar; a process that shares bars with others must not)."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -44,12 +45,86 @@ def one_line_error(code: int, err: str, *needles: str) -> None:
 # ------------------------------------------------------------------------------------------------
 # non-finite values fail a run loudly
 # ------------------------------------------------------------------------------------------------
-def test_a_run_with_non_finite_values_fails_with_one_line_and_writes_nothing(tmp_path, capsys):
+@pytest.fixture
+def demand_inf_at_step_2(monkeypatch):
+    """A model fault: demand_total becomes inf at step 2 (as quality_slope = 100 made it at
+    step 0 before its bound was narrowed; the guard must catch any such fault)."""
+    from pricewar.model import metrics
+
+    compute = metrics.compute
+
+    def faulty(model):
+        values = compute(model)
+        if model.steps == 2:
+            values["demand_total"] = math.inf
+        return values
+
+    monkeypatch.setattr(metrics, "compute", faulty)
+
+
+def test_a_run_with_non_finite_values_fails_with_one_line_and_writes_nothing(
+        tmp_path, capsys, demand_inf_at_step_2):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
+    one_line_error(code, err, "step 2 (2024-01-15)",
+                   "non-finite", "demand_total = inf")
+    assert not out.exists()
+
+
+def test_a_run_that_loses_volume_fails_with_the_step_and_writes_nothing(tmp_path, capsys):
+    """Finite but meaningless: with every sector's alpha x500 (a scenario file may set alpha up
+    to 1e12; the alpha_scale override is bounded at 100) the kernel's re-choice clearing
+    served 3.8e10 times the demand at step 16, and the run exited 0."""
+    from pricewar.scenario import load_scenario
+
+    sectors = load_scenario("baseline").sectors
+    scenario = tmp_path / "steep.toml"
+    scenario.write_text('base = "baseline"\n' + "".join(
+        f"[sectors.{name}]\nalpha = {sector.alpha * 500}\n" for name, sector in sectors.items()))
+    out = tmp_path / "run"
+    code, _, err = run_cli(["run", str(scenario), "--set", "n_consumers=100", "--steps", "20",
+                            "--quiet", "--out", str(out)], capsys)
+    assert code == 2 and "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith("pricewar: error: steep: step 16 (2024-04-22) does not conserve "
+                           "volume: served + unserved + not bought = "), last
+    assert "(relative gap 3.8e+10)" in last
+    assert not out.exists()
+
+
+@pytest.fixture
+def served_doubled_at_step_2(monkeypatch):
+    from pricewar.model import metrics
+
+    compute = metrics.compute
+
+    def faulty(model):
+        values = compute(model)
+        if model.steps == 2:
+            values["served_total"] *= 2.0
+        return values
+
+    monkeypatch.setattr(metrics, "compute", faulty)
+
+
+def test_the_guard_fails_a_run_whose_volumes_do_not_add_up(tmp_path, capsys,
+                                                           served_doubled_at_step_2):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["run", "baseline", *SMALL, "--out", str(out)], capsys)
+    one_line_error(code, err, "step 2 (2024-01-15) does not conserve volume")
+    assert not out.exists()
+
+
+def test_quality_slope_beyond_its_declared_bound_is_refused_before_running(tmp_path, capsys,
+                                                                           model_steps):
+    """quality_slope = 100 made demand_total inf from step 0 (and 15 NaN surplus at step 14):
+    its declaration is bounded at 3, 10x the top of its estimated range 0.03-0.3."""
     out = tmp_path / "run"
     code, _, err = run_cli(["run", "baseline", *SMALL, "--set", "quality_slope=100",
                             "--out", str(out)], capsys)
-    one_line_error(code, err, "step 0", "non-finite", "price_index = inf")
-    assert not out.exists()
+    one_line_error(code, err, "quality.slope_utils_per_point", "<= 3",
+                   "override quality_slope=100")
+    assert model_steps == [] and not out.exists()
 
 
 def sweep_spec(*, seeds=(1, 2), values=(0.03, 0.05, 0.07), timeseries=False, fixed=None) -> dict:
@@ -60,14 +135,14 @@ def sweep_spec(*, seeds=(1, 2), values=(0.03, 0.05, 0.07), timeseries=False, fix
                        "parameters": {"electricity_cn_west": {"values": list(values)}}}}
 
 
-def test_a_sweep_records_a_non_finite_run_as_failed_with_the_message(tmp_path):
-    status = run_sweep(sweep_spec(seeds=(1,), values=(0.05,), fixed={"quality_slope": 100}),
-                       tmp_path, progress=False)
+def test_a_sweep_records_a_non_finite_run_as_failed_with_the_message(tmp_path,
+                                                                      demand_inf_at_step_2):
+    status = run_sweep(sweep_spec(seeds=(1,), values=(0.05,)), tmp_path, progress=False)
     assert (status.done, status.failed) == (1, 1)
     row = load_results(tmp_path).iloc[0]
     assert row["status"] == "failed"
-    assert row["error"].startswith("NonFiniteRunError: baseline: step 0")
-    assert "price_index = inf" in row["error"]
+    assert row["error"].startswith("NonFiniteRunError: baseline: step 2")
+    assert "demand_total = inf" in row["error"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,46 +171,157 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["wall_seconds", "cpu_seconds", "host"])
 
 
-def damage(out: Path, how: str) -> Path:
-    """Damage the sweep ``out`` as a user or a disk could; returns the damaged file."""
+def flip_a_value_bit(path: Path) -> None:
+    """Flip the first bit of ``path`` (a result file) that leaves it readable as one row of
+    its run with a changed value: the damage only the content digest catches."""
+    from pricewar.sweep.store import _read_verified
+
+    original = path.read_bytes()
+    run_id = path.stem[len("run-"):]
+    for position in range(len(original)):
+        flipped = bytearray(original)
+        flipped[position] ^= 1
+        path.write_bytes(bytes(flipped))
+        if _read_verified(path, run_id)[1] == "its content does not match its digest (damaged)":
+            return
+    raise AssertionError("no bit flip of the file changes a value and nothing else")
+
+
+def damage(out: Path, how: str) -> tuple[Path, str, str | None]:
+    """Damage the sweep ``out`` as a user or a disk could; returns the damaged file, the reason
+    result loading gives for rejecting it and the run that must run again (None: none)."""
     files = result_files(out)
+    run_ids = [f.stem[len("run-"):] for f in files]
     if how == "a stray copy":
         damaged = files[0].with_name(files[0].stem + " (copy).parquet")
         shutil.copy(files[0], damaged)
-    elif how == "a duplicated row":
-        damaged = files[1]
-        table = pq.read_table(damaged)
-        pq.write_table(pa.concat_tables([table, table]), damaged)
-    elif how == "a file copied over another":
-        damaged = files[2]
-        shutil.copy(files[0], damaged)
-    else:  # a truncated time series
-        damaged = out / "timeseries" / files[3].name
-        damaged.write_bytes(damaged.read_bytes()[:-300])
-    return damaged
+        return damaged, "its name is not that of a run of this sweep", None
+    if how == "a duplicated row":
+        table = pq.read_table(files[1])
+        pq.write_table(pa.concat_tables([table, table]), files[1])
+        return files[1], "holds 2 rows, a result holds one", run_ids[1]
+    if how == "a file copied over another":
+        shutil.copy(files[0], files[2])
+        return (files[2], f"holds the result of run {run_ids[0]!r}, not of run {run_ids[2]}",
+                run_ids[2])
+    if how == "a bit flip":
+        flip_a_value_bit(files[4])
+        return files[4], "its content does not match its digest (damaged)", run_ids[4]
+    damaged = out / "timeseries" / files[3].name  # a truncated time series
+    damaged.write_bytes(damaged.read_bytes()[:-300])
+    return damaged, "ArrowInvalid: ", run_ids[3]
 
 
-@pytest.mark.parametrize("how", ["a stray copy", "a duplicated row", "a file copied over another",
-                                 "a truncated time series"])
-def test_a_damaged_sweep_is_counted_truly_and_repaired_by_resume(sweep, how, capsys, caplog):
+DAMAGE = ["a stray copy", "a duplicated row", "a file copied over another", "a bit flip",
+          "a truncated time series"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_a_damaged_sweep_is_counted_truly_repaired_by_status_and_rerun_by_resume(
+        sweep, how, capsys, caplog):
     complete = comparable(load_results(sweep))
     series = load_timeseries(sweep)
-    damaged = damage(sweep, how)
-    runs_left = 0 if how == "a stray copy" else 1
-    # --status and load_results count only verified rows, and say which file they skipped
-    code, out, _ = run_cli(["sweep", "--status", str(sweep)], capsys)
-    assert code == 0
-    assert f"6 runs, {6 - runs_left} done ({6 - runs_left} ok, 0 failed)" in out
+    damaged, reason, rerun = damage(sweep, how)
+    content = damaged.read_bytes()
+    left = 0 if rerun is None else 1
+    quarantined = sweep / "quarantine" / damaged.relative_to(sweep)
+    # load_results counts only verified rows, says which file it skipped and moves nothing
     loaded = load_results(sweep)
-    assert len(loaded) == 6 - runs_left and loaded["run_id"].is_unique
-    assert f"{damaged.name} is rejected" in caplog.text
-    # resume moves the rejected file into quarantine/ and runs its run again
+    assert len(loaded) == 6 - left and loaded["run_id"].is_unique
+    assert f"{damaged} is rejected ({reason}" in caplog.text
+    assert "left in place (the next run of the sweep moves it aside)" in caplog.text
+    assert damaged.read_bytes() == content and not (sweep / "quarantine").exists()
+    # --status counts truly and moves the rejected file into quarantine/, naming it
+    code, out, err = run_cli(["sweep", "--status", str(sweep)], capsys)
+    assert code == 0 and "Traceback" not in err
+    lines = out.splitlines()
+    assert lines[0] == (f"sweep 'rel': 6 runs, {6 - left} done ({6 - left} ok, 0 failed), "
+                        f"{left} remaining; 1 rejected file(s) moved to {sweep / 'quarantine'}")
+    assert lines[1].startswith(f"  {damaged} is rejected ({reason}")
+    assert lines[1].endswith(f"): moved to {quarantined}; " + (
+        f"run {rerun} runs again on resume" if rerun else "no run of the sweep is affected"))
+    assert len(lines) == 2
+    assert not damaged.exists() and quarantined.read_bytes() == content
+    # repaired: a second --status finds nothing to move
+    code, out, _ = run_cli(["sweep", "--status", str(sweep)], capsys)
+    assert (code, out) == (0, f"sweep 'rel': 6 runs, {6 - left} done ({6 - left} ok, 0 failed), "
+                              f"{left} remaining\n")
+    # resume runs exactly the rejected run again: the sweep is whole, the quarantine kept
     status = run_sweep(sweep_spec(timeseries=True), sweep, progress=False)
-    assert (status.done, status.ran) == (6, runs_left)
-    assert (sweep / "quarantine" / damaged.relative_to(sweep)).exists()
-    assert damaged.exists() == (how != "a stray copy")  # a stray copy is not put back
+    assert (status.done, status.ran, status.rejected) == (6, left, ())
+    assert damaged.exists() == (rerun is not None)  # a stray copy is not put back
+    assert quarantined.read_bytes() == content
     pd.testing.assert_frame_equal(comparable(load_results(sweep)), complete)
     pd.testing.assert_frame_equal(load_timeseries(sweep), series)
+
+
+@pytest.mark.parametrize("how", ["a duplicated row", "a bit flip"])
+def test_resume_without_status_quarantines_and_reruns_a_damaged_result(sweep, how, caplog):
+    complete = comparable(load_results(sweep))
+    damaged, reason, rerun = damage(sweep, how)
+    content = damaged.read_bytes()
+    quarantined = sweep / "quarantine" / damaged.relative_to(sweep)
+    status = run_sweep(sweep_spec(timeseries=True), sweep, progress=False)
+    assert (status.done, status.ran) == (6, 1)
+    assert str(status).endswith(f"0 remaining; 1 rejected file(s) moved to "
+                                f"{sweep / 'quarantine'}")
+    assert f"{damaged} is rejected ({reason}): moved to {quarantined}; run {rerun} runs again " \
+           f"on resume" in caplog.text
+    assert quarantined.read_bytes() == content and damaged.read_bytes() != content
+    pd.testing.assert_frame_equal(comparable(load_results(sweep)), complete)
+
+
+def test_status_while_a_sweep_runs_reports_a_damaged_result_and_moves_nothing(sweep, capsys,
+                                                                              caplog):
+    from pricewar.atomic_writes import FolderLock
+
+    damaged, reason, rerun = damage(sweep, "a duplicated row")
+    with FolderLock(sweep, "sweep"):  # as a sweep running in the folder holds it
+        code, out, err = run_cli(["sweep", "--status", str(sweep)], capsys)
+    assert code == 0
+    assert out.splitlines() == [
+        "sweep 'rel': 6 runs, 5 done (5 ok, 0 failed), 1 remaining; 1 rejected file(s) left "
+        "in place",
+        f"  {damaged} is rejected ({reason}): left in place (the next run of the sweep moves it "
+        f"aside); run {rerun} runs again on resume"]
+    assert f"rejected files of {sweep} are left in place: {sweep} is in use by another sweep" \
+        in caplog.text
+    assert damaged.exists() and not (sweep / "quarantine").exists()
+
+
+def test_status_on_a_read_only_sweep_reports_a_damaged_result_and_moves_nothing(
+        finished_sweep, tmp_path, capsys, caplog):
+    root = os.geteuid() == 0
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if root:  # root writes through permissions: a tmpfs remounted read-only
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                       check=True)
+    sweep = mount / "sweep"
+    try:
+        shutil.copytree(finished_sweep, sweep)
+        damaged, reason, rerun = damage(sweep, "a duplicated row")
+        before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+        if root:
+            subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        else:
+            for folder in (sweep, sweep / "results", sweep / "timeseries"):
+                folder.chmod(0o555)
+        code, out, err = run_cli(["sweep", "--status", str(sweep)], capsys)
+        assert code == 0 and "Traceback" not in err
+        assert out.splitlines() == [
+            "sweep 'rel': 6 runs, 5 done (5 ok, 0 failed), 1 remaining; 1 rejected file(s) "
+            "left in place",
+            f"  {damaged} is rejected ({reason}): left in place (the next run of the sweep "
+            f"moves it aside); run {rerun} runs again on resume"]
+        assert f"rejected files of {sweep} are left in place: " in caplog.text
+        assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+    finally:
+        if root:
+            subprocess.run(["umount", str(mount)], check=True)
+        else:
+            for folder in (sweep, sweep / "results", sweep / "timeseries"):
+                folder.chmod(0o755)
 
 
 def test_flipped_bits_in_a_result_never_change_a_loaded_value(tmp_path):
@@ -632,3 +818,149 @@ def test_a_huge_run_warns_about_its_cost_before_building(caplog, monkeypatch):
     with pytest.raises(Built):
         build_model({"n_consumers": 50})  # a small run: no warning
     assert "a large run" not in caplog.text
+
+
+# ------------------------------------------------------------------------------------------------
+# an interrupted or killed command leaves no "leaked semaphore" warning
+# ------------------------------------------------------------------------------------------------
+LEAKED = "leaked semaphore"
+
+
+def children_of(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(child) for child in found.stdout.split()]
+
+
+def wait_until_gone(pids: list[int], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"processes {pids} still run"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_run_stopped_while_stepping_leaves_no_leaked_semaphore(tmp_path, how):
+    """Before the fix tqdm's lock was a named semaphore: SIGTERM and SIGKILL made the resource
+    tracker print "1 leaked semaphore objects" (SIGINT could not be made to)."""
+    import signal
+
+    from pricewar.testing.signals import default_sigint
+
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pricewar.cli", "run", "baseline", "--set", "n_consumers=300",
+             "--steps", "300", "--out", str(tmp_path / "run")],
+            stdout=subprocess.DEVNULL, stderr=sink, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        while "baseline seed 1:" not in stderr.read_text():  # the progress bar: stepping
+            assert process.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        helpers = children_of(process.pid)  # a resource tracker, if one was started
+        process.send_signal(getattr(signal, how))
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    wait_until_gone(helpers)  # a tracker reports leaks when its parent is gone
+    err = stderr.read_text()
+    assert code == {"SIGINT": 130, "SIGTERM": -15, "SIGKILL": -9}[how], err
+    assert LEAKED not in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()  # stopped before its outputs were written
+    if how == "SIGINT":
+        assert err.rstrip().endswith("pricewar: interrupted")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "SIGINT to the sweep alone"])
+def test_an_interrupted_local_sweep_leaves_no_leaked_semaphore(tmp_path, how):
+    """Before the fix each worker terminated on Ctrl-C left its tqdm lock (a named semaphore):
+    "There appear to be 2 leaked semaphore objects" after the exit message."""
+    import signal
+
+    from pricewar.testing.signals import default_sigint
+
+    spec = sweep_spec(seeds=(1, 2, 3), values=tuple(0.02 + 0.01 * i for i in range(10)))
+    spec["steps"] = 4
+    (tmp_path / "spec.toml").write_text(tomli_w.dumps(spec))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricewar.cli", "sweep", str(tmp_path / "spec.toml"), "--out",
+         str(out), "--workers", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "results").is_dir() or len(result_files(out)) < 2:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        helpers = children_of(process.pid)  # workers and the resource tracker
+        if how == "ctrl-c":  # what the terminal does: SIGINT to the whole process group
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
+        stdout, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    wait_until_gone(helpers)
+    assert process.returncode == 130, err
+    assert "run the same command again to resume" in stdout
+    assert err == "", err  # no leaked semaphores, no traceback
+    status = sweep_status(out)
+    assert 2 <= status.done < 30 and status.failed == 0
+
+
+@pytest.mark.parametrize("delay_s", [0.2, 0.5])
+def test_ctrl_c_after_the_last_result_of_a_sweep_is_quiet(tmp_path, delay_s):
+    """Ctrl-C 0.15-0.5 s after the last result was written printed a KeyboardInterrupt
+    traceback from concurrent.futures' exit hook (waiting for the idle workers) after exit
+    status 0; the idle workers are now stopped before the command returns, Ctrl-C ignored."""
+    import signal
+
+    from pricewar.testing.signals import default_sigint
+
+    spec = sweep_spec(seeds=(1, 2), values=(0.02, 0.07, 0.12))
+    spec["steps"] = 2
+    (tmp_path / "spec.toml").write_text(tomli_w.dumps(spec))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pricewar.cli", "sweep", str(tmp_path / "spec.toml"), "--out",
+         str(out), "--workers", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "results").is_dir() or len(result_files(out)) < 6:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(delay_s)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C
+        stdout, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert err == "", err  # no traceback, no leaked semaphores
+    if process.returncode == 0:  # the usual case: the sweep was closing its workers
+        assert "6 runs, 6 done (6 ok, 0 failed), 0 remaining" in stdout
+    else:  # a loaded machine: still storing the last outcome
+        assert process.returncode == 130 and "run the same command again" in stdout
+    assert sweep_status(out).done == 6
+
+
+def test_a_run_makes_no_named_semaphore_so_no_interruption_can_leak_one(tmp_path):
+    """Whatever moment a run is interrupted or killed at, there is no semaphore to leak: the
+    resource tracker, started by the first named semaphore, never starts."""
+    script = ("import sys\n"
+              "from multiprocessing import resource_tracker\n"
+              "from pricewar.cli import main\n"
+              "code = main(sys.argv[1:])\n"
+              "print(code, resource_tracker._resource_tracker._pid)\n")
+    done = subprocess.run([sys.executable, "-c", script, "run", "baseline", *SMALL, "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[-1] == "0 None", (done.stdout, done.stderr)

@@ -4,8 +4,9 @@ fails a run whose recorded numbers are not finite.
 
 The model calls :func:`check_run` once it is built, :func:`check_step` after each step's
 metrics and :func:`check_finite` after each collection of its reporters (a NaN or infinite
-reporter value raises :class:`NonFiniteRunError`: such a run has no meaning, and a sweep records
-it as failed, not ok). Each kind of warning is logged once per run (logger
+reporter value, or served + unserved + not bought away from the demand at posted prices, raises
+:class:`NonFiniteRunError`: such a run has no meaning, and a sweep records it as failed, not
+ok). Each kind of warning is logged once per run (logger
 ``pricewar.model.health``) and kept in ``model.warnings``, which the outputs carry: the Parquet files' metadata (``attrs``), the
 header of the resolved ``scenario.toml`` and a sweep's ``warnings`` column. Checks only read the
 model's state: a run's numbers are the same with or without them.
@@ -88,22 +89,42 @@ def check_run(model) -> None:
 
 
 class NonFiniteRunError(PricewarError, FloatingPointError):
-    """A run recorded a NaN or infinite reporter value (names the step and the columns)."""
+    """A run recorded a NaN or infinite reporter value (names the step and the columns), or
+    volumes that do not add up to the demand at posted prices."""
+
+
+#: the parts of the demand at posted prices (``demand_total``): served, unserved, not bought
+VOLUME_PARTS = ("served_total", "unserved_demand", "not_bought_total")
+#: largest relative gap between ``demand_total`` and the sum of its parts (a conserving run is
+#: at ~1e-15)
+CONSERVATION_RTOL = 1e-6
 
 
 def check_finite(model) -> None:
     """Raise :class:`NonFiniteRunError` if the reporters just collected hold a NaN or an
-    infinity (names the step, its date, the columns and the first values)."""
+    infinity (names the step, its date, the columns and the first values), or if served +
+    unserved + not bought differs from ``demand_total`` by more than
+    :data:`CONSERVATION_RTOL` of it (finite numbers that lost volume mean as little)."""
     recorded = model.datacollector.model_vars
+    where = f"{model.scenario.name}: step {model.steps} ({model.date})"
+    outside = ("the parameters put the market outside the range where the model is defined "
+               "(check the --set/scenario values)")
     bad = [name for name, values in recorded.items()
            if isinstance(values[-1], (int, float, np.number)) and not math.isfinite(values[-1])]
     if bad:
         shown = ", ".join(f"{name} = {recorded[name][-1]}" for name in bad[:4])
         more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+        raise NonFiniteRunError(f"{where} produced non-finite values in {len(bad)} column(s): "
+                                f"{shown}{more}; {outside}")
+    if "demand_total" not in recorded or not all(part in recorded for part in VOLUME_PARTS):
+        return
+    demand = recorded["demand_total"][-1]
+    parts = sum(recorded[part][-1] for part in VOLUME_PARTS)
+    if abs(parts - demand) > CONSERVATION_RTOL * abs(demand) + 1e-9:
         raise NonFiniteRunError(
-            f"{model.scenario.name}: step {model.steps} ({model.date}) produced non-finite "
-            f"values in {len(bad)} column(s): {shown}{more}; the parameters put the market "
-            f"outside the range where the model is defined (check the --set/scenario values)")
+            f"{where} does not conserve volume: served + unserved + not bought = {parts:.6g} "
+            f"Mtok/step but demand_total = {demand:.6g} (relative gap "
+            f"{abs(parts - demand) / max(abs(demand), 1e-300):.2g}); {outside}")
 
 
 def check_step(model) -> None:

@@ -191,14 +191,23 @@ DECLARATIONS: tuple[Parameter, ...] = (
               0.0, 10.0, strict=True),
     Parameter("quality_slope", "quality.slope_utils_per_point", float, "utils/point",
               "utils per GPQA Diamond point of a family's quality",
-              "docs/calibration.md C12 (est. 0.03-0.3)"),
+              "docs/calibration.md C12 (est. 0.03-0.3; bound: 10x its top)",
+              # 10x the top of the estimate (GPT-4o mini vs Claude 3.5 Sonnet, 23x apart in
+              # list price, imply <= 0.24 at alpha = 1). Was unbounded (1e12): from ~15 (12
+              # finite; baseline, 100 consumers) the kernel's utilities overflow, demand_total
+              # inf and NaN surplus
+              0.0, 3.0),
     Parameter("closed_premium", "quality.closed_premium_utils", float, "utils",
               "quality of closed-weight families beyond their benchmark score",
               "docs/calibration.md C12 (est. 0-5)", 0.0, 10.0),
     Parameter("alpha_scale", "sectors.*.alpha", float, "1",
               "factor on every sector's price sensitivity alpha (1: the scenario's; the scaled "
-              "alpha must stay > 1)", "docs/calibration.md C4 (alpha derived, ~1.2)",
-              0.0, None, strict=True, apply="scale"),
+              "alpha must stay > 1)",
+              "docs/calibration.md C4 (alpha derived, ~1.2; bound: a Lerner index of ~1%)",
+              # alpha ~120: a small producer's Lerner index 1 / (alpha (1 - S)) under 1%,
+              # against 0.845 from DeepSeek's 545% margin (C4). Was unbounded (1e12): at 500
+              # and 1,000 the re-choice clearing broke conservation (served 1e10-1e15 x demand)
+              0.0, 100.0, strict=True, apply="scale"),
     Parameter("demand_growth", "demand.growth_per_step", float, "1/step",
               "exogenous task growth per step", "docs/calibration.md C6 (derived est. 0-0.05)",
               # -10% to +50% per step: beyond, demand vanishes or explodes within a few dozen

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 
-from pricewar.processes import die_with_parent
+from pricewar.processes import die_with_parent, progress_bars_lock_threads_only
 from pricewar.sweep.store import SweepError
 from pricewar.sweep.worker import execute_run
 
@@ -49,14 +49,20 @@ def _init_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a SIGKILLed parent cannot stop its workers: they end themselves (~230 MB each otherwise)
     die_with_parent(parent_pid)
+    # a worker terminated on Ctrl-C leaves no semaphore for the resource tracker to report
+    progress_bars_lock_threads_only()
 
 
 @contextlib.contextmanager
-def _workers_born_ignoring_ctrl_c():
-    """Start worker processes with SIGINT ignored (a started process inherits it): a Ctrl-C on
-    the terminal reaches the whole process group, and a worker still importing pricewar would
+def _ctrl_c_ignored():
+    """Ignore SIGINT in this process for the block, then restore its handler (main thread only).
+
+    Two uses. Starting worker processes (a started process inherits it): a Ctrl-C on the
+    terminal reaches the whole process group, and a worker still importing pricewar would
     otherwise die with a KeyboardInterrupt traceback (and leak its semaphores) before
-    :func:`_init_worker` runs. The parent's own Ctrl-C handler is restored right after."""
+    :func:`_init_worker` runs. Stopping idle workers once every result is stored: the sweep is
+    complete, and a Ctrl-C then would otherwise interrupt the wait for them at interpreter exit
+    (a KeyboardInterrupt traceback from concurrent.futures after exit status 0)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -104,7 +110,7 @@ class _LocalBackend:
             initializer=_init_worker, initargs=(os.getpid(),))
 
     def submit(self, task):
-        with _workers_born_ignoring_ctrl_c():  # submitting may start a worker
+        with _ctrl_c_ignored():  # submitting may start a worker
             return self.executor.submit(execute_run, task)
 
     def wait_any(self, futures):
@@ -126,8 +132,9 @@ class _LocalBackend:
                 process.terminate()
             for process in processes:
                 process.join(timeout=5)
-        else:  # every result is stored: let the idle workers exit on their own
-            self.executor.shutdown(wait=False)
+        else:  # every result is stored: the idle workers exit at once
+            with _ctrl_c_ignored():
+                self.executor.shutdown(wait=True)
 
 
 class _DaskBackend:

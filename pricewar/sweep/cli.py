@@ -28,24 +28,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     parser.add_argument("--max-runs", type=cli_types.max_runs, default=None, metavar="N",
                         help="stop after N runs (resume later with the same command)")
-    parser.add_argument("--status", metavar="DIR", help="report done/failed/remaining of DIR")
+    parser.add_argument("--status", metavar="DIR",
+                        help="report done/failed/remaining of DIR (rejected result files are "
+                             "moved into DIR/quarantine/ and run again on resume)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
     from pricewar.sweep.engine import run_sweep
     from pricewar.sweep.spec import SpecError, load_spec
-    from pricewar.sweep.store import load_results, sweep_status
+    from pricewar.sweep.store import sweep_status
 
-    if args.status:
-        status = sweep_status(args.status)
+    if args.status:  # moves rejected result files into DIR/quarantine/, as a resume would
+        status = sweep_status(args.status, repair=True)
         print(status)
-        failed = load_results(args.status)
-        failed = failed[failed["status"] != "ok"]
-        for row in failed.head(10).itertuples():
-            print(f"  failed {row.run_id} (seed {row.seed}): {row.error}")
-        if len(failed) > 10:
-            print(f"  ... and {len(failed) - 10} more failed runs")
+        for rejection in status.rejected:
+            print(f"  {rejection}")
+        for run_id, seed, error in status.failures[:10]:
+            print(f"  failed {run_id} (seed {seed}): {error}")
+        if len(status.failures) > 10:
+            print(f"  ... and {len(status.failures) - 10} more failed runs")
         return 0
     if not args.spec or not args.out:
         raise SpecError("command line", "spec/--out", args.spec,

@@ -15,6 +15,7 @@ from pricewar.sweep.spec import SweepSpec, load_spec
 from pricewar.sweep.store import (
     RESULTS,
     TIMESERIES,
+    Rejection,
     SweepError,
     SweepStatus,
     finished_runs,
@@ -84,7 +85,10 @@ def run_sweep(spec: str | Path | Mapping | SweepSpec, out: str | Path, workers: 
 def _run_locked(spec: SweepSpec, runs: pd.DataFrame, out: Path, workers: int, scheduler,
                 retry_failed: bool, max_runs: int | None, progress: bool) -> SweepStatus:
     prepare_directory(spec, runs, out)
-    finished = finished_runs(out, read_manifest(out), move_unreadable=True)
+    rejected: list[Rejection] = []
+    finished = finished_runs(out, read_manifest(out), move_unreadable=True, rejected=rejected)
+    for rejection in rejected:
+        log.warning("%s", rejection)
     unique = runs.drop_duplicates("run_id")
     todo = unique[[rid not in finished or (retry_failed and finished[rid] != "ok")
                    for rid in unique["run_id"]]]
@@ -132,4 +136,4 @@ def _run_locked(spec: SweepSpec, runs: pd.DataFrame, out: Path, workers: int, sc
                 log.warning("%d of %d runs warned, e.g. run %s: %s (the 'warnings' column of "
                             "load_results has them all)", len(warned), ran,
                             warned[0]["run_id"], warned[0]["warnings"])
-    return status_of(out, read_manifest(out), ran=ran)
+    return status_of(out, read_manifest(out), ran=ran, rejected=rejected)

@@ -5,10 +5,11 @@ half-written one. Each carries a SHA-256 digest of its content. A result is acce
 the file named exactly ``results/run-<run_id>.parquet`` for a run of the sweep, holding exactly
 one row, of that run, whose content matches its digest (and, with time series, whose run's
 time series file passes the same checks). Any other file (truncated, a stray copy, copied over
-another run's, flipped bits) is moved aside into ``DIR/quarantine/`` by the next run of the
-sweep, with a warning, and its run runs again; ``--status``, :func:`load_results` and
-:func:`load_timeseries` skip it with a warning. An unreadable manifest is quarantined and
-rebuilt from the spec the same way.
+another run's, flipped bits) is rejected: the next run of the sweep and ``--status``
+(:func:`sweep_status` with ``repair=True``; not while a sweep runs in the directory) move it
+aside into ``DIR/quarantine/`` with a warning naming where it went, and its run runs again on
+resume; :func:`load_results` and :func:`load_timeseries` skip it with a warning and move
+nothing. An unreadable manifest is quarantined and rebuilt from the spec the same way.
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ import datetime as dt
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import tomli_w
 
 import pricewar
-from pricewar.atomic_writes import remove_stale_temp_files, write_file_atomic
+from pricewar.atomic_writes import (
+    FolderLock,
+    OutputError,
+    remove_stale_temp_files,
+    write_file_atomic,
+)
 from pricewar.errors import PricewarError
 from pricewar.sweep.spec import SweepSpec
 
@@ -59,6 +65,23 @@ class SweepError(PricewarError, RuntimeError):
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """A file of a sweep's ``results/`` or ``timeseries/`` that result loading rejected."""
+
+    path: Path  # where it was found
+    reason: str
+    run_id: str | None  # the run it is named after (None: the name is no run's of the sweep)
+    moved_to: Path | None = None  # where it was quarantined (None: left in place)
+
+    def __str__(self) -> str:
+        rerun = (f"run {self.run_id} runs again on resume" if self.run_id
+                 else "no run of the sweep is affected")
+        where = (f"moved to {self.moved_to}" if self.moved_to
+                 else "left in place (the next run of the sweep moves it aside)")
+        return f"{self.path} is rejected ({self.reason}): {where}; {rerun}"
+
+
+@dataclass(frozen=True)
 class SweepStatus:
     """Progress of a sweep directory (counts of distinct runs)."""
 
@@ -67,6 +90,10 @@ class SweepStatus:
     done: int
     failed: int
     ran: int = 0  # runs executed by the call that returned this status
+    #: files rejected by result loading during the call (quarantined or left in place)
+    rejected: tuple[Rejection, ...] = field(default=(), compare=False)
+    #: (run_id, seed, error) of each failed run, in design order
+    failures: tuple[tuple[str, int, str], ...] = field(default=(), compare=False)
 
     @property
     def remaining(self) -> int:
@@ -77,8 +104,15 @@ class SweepStatus:
         return self.done - self.failed
 
     def __str__(self) -> str:
-        return (f"sweep {self.name!r}: {self.total} runs, {self.done} done "
+        text = (f"sweep {self.name!r}: {self.total} runs, {self.done} done "
                 f"({self.ok} ok, {self.failed} failed), {self.remaining} remaining")
+        moved = [r.moved_to for r in self.rejected if r.moved_to]
+        if moved:
+            folder = next(p for p in moved[0].parents if p.name == QUARANTINE)
+            text += f"; {len(moved)} rejected file(s) moved to {folder}"
+        if len(moved) < len(self.rejected):
+            text += f"; {len(self.rejected) - len(moved)} rejected file(s) left in place"
+        return text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -127,9 +161,9 @@ def read_manifest(out: Path) -> dict:
     return manifest
 
 
-def quarantine(out: Path, path: Path, reason: str) -> Path:
-    """Move an unreadable file of sweep ``out`` aside into ``out/quarantine/`` (same relative
-    path, numbered if taken) and warn; returns where it went."""
+def quarantine(out: Path, path: Path) -> Path:
+    """Move a rejected file of sweep ``out`` aside into ``out/quarantine/`` (same relative
+    path, numbered if taken); returns where it went."""
     target = out / QUARANTINE / path.relative_to(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -137,7 +171,6 @@ def quarantine(out: Path, path: Path, reason: str) -> Path:
         n += 1
         target = target.with_name(f"{path.name}.{n}")
     os.replace(path, target)
-    log.warning("%s is unreadable (%s): moved to %s; its run runs again", path, reason, target)
     return target
 
 
@@ -161,7 +194,9 @@ def prepare_directory(spec: SweepSpec, runs: pd.DataFrame, out: Path) -> None:
         try:
             old = read_manifest(out)
         except UnreadableManifest as error:
-            quarantine(out, manifest_path, error.reason)
+            moved = quarantine(out, manifest_path)
+            log.warning("%s is unreadable (%s): moved to %s; rebuilt from the spec",
+                        manifest_path, error.reason, moved)
         else:
             _check_same_sweep(old, spec, out)
             return
@@ -292,15 +327,16 @@ def _scan_rows(paths: list[Path]) -> dict[Path, tuple[dict, list[dict]]]:
     return found
 
 
-def _verified_files(out: Path, folder: str, planned: set[str],
-                    move_unreadable: bool) -> dict[str, object]:
+def _verified_files(out: Path, folder: str, planned: set[str], move_unreadable: bool,
+                    rejected: list[Rejection]) -> dict[str, object]:
     """run_id -> verified row (results, a dict) or True (time series) of the files
     ``run-<run_id>.parquet`` in ``out/folder``.
 
     A file is accepted only if its name is exactly that of a planned run, it holds one row
     (results) or rows (time series) of that very run, and its content matches its digest.
     Every other file there (a stray copy, a file copied over another, a duplicated row, flipped
-    bits, a truncated file) is quarantined (``move_unreadable``) or skipped with a warning."""
+    bits, a truncated file) is quarantined (``move_unreadable``) or skipped, and added to
+    ``rejected``."""
     paths = sorted((Path(out) / folder).glob("run-*.parquet"))
     scanned = _scan_rows(paths) if folder == RESULTS else {}
     accepted: dict[str, object] = {}
@@ -314,11 +350,10 @@ def _verified_files(out: Path, folder: str, planned: set[str],
             table, reason = _read_verified_series(path, run_id)
         if table is not None:
             accepted[run_id] = table if folder == RESULTS else True
-        elif move_unreadable:
-            quarantine(Path(out), path, reason)
-        else:
-            log.warning("%s is rejected (%s): skipped (the next run of the sweep moves it "
-                        "aside and runs it again)", path, reason)
+            continue
+        rejection = Rejection(path, reason, run_id if run_id in planned else None,
+                              quarantine(Path(out), path) if move_unreadable else None)
+        rejected.append(rejection)
     return accepted
 
 
@@ -342,41 +377,73 @@ def _read_verified_series(path: Path, run_id: str):
     return table, ""
 
 
-def stored_results(out: Path, manifest: dict, move_unreadable: bool = False) -> dict[str, dict]:
+def stored_results(out: Path, manifest: dict, move_unreadable: bool = False,
+                   rejected: list[Rejection] | None = None) -> dict[str, dict]:
     """run_id -> verified result row of every finished run of the sweep in ``out``.
 
     A run counts as finished when its result file is verified (:func:`_verified_files`) and,
     if the sweep keeps time series and the run is ok, its time series file is verified too.
-    ``move_unreadable`` (a sweep holding the directory's lock) quarantines rejected files so
-    their runs run again; otherwise they are skipped with a warning."""
+    ``move_unreadable`` (a process holding the directory's lock) quarantines rejected files so
+    their runs run again; otherwise they are skipped. Each rejected file is added to
+    ``rejected`` if given (the caller reports them), else logged as a warning."""
     out = Path(out)
+    found: list[Rejection] = []
     planned = {r["run_id"] for r in manifest["runs"]}
-    results = _verified_files(out, RESULTS, planned, move_unreadable)
+    results = _verified_files(out, RESULTS, planned, move_unreadable, found)
     if manifest["spec"].get("outputs", {}).get("timeseries") and (out / TIMESERIES).is_dir():
-        series = _verified_files(out, TIMESERIES, planned, move_unreadable)
+        series = _verified_files(out, TIMESERIES, planned, move_unreadable, found)
         for run_id in [r for r, row in results.items()
                        if row["status"] == "ok" and r not in series]:
-            log.warning("run %s has no verified time series: it runs again", run_id)
-            del results[run_id]
+            del results[run_id]  # its time series is rejected or missing: it runs again
+            if not any(rejection.run_id == run_id for rejection in found):
+                log.warning("run %s has no time series file: it runs again", run_id)
+    if rejected is None:
+        for rejection in found:
+            log.warning("%s", rejection)
+    else:
+        rejected += found
     return results
 
 
-def finished_runs(out: Path, manifest: dict, move_unreadable: bool = False) -> dict[str, str]:
+def finished_runs(out: Path, manifest: dict, move_unreadable: bool = False,
+                  rejected: list[Rejection] | None = None) -> dict[str, str]:
     """run_id -> status of every finished run (:func:`stored_results`)."""
-    return {run_id: row["status"]
-            for run_id, row in stored_results(out, manifest, move_unreadable).items()}
+    return {run_id: row["status"] for run_id, row
+            in stored_results(out, manifest, move_unreadable, rejected).items()}
 
 
-def status_of(out: Path, manifest: dict, ran: int = 0) -> SweepStatus:
-    planned = {r["run_id"] for r in manifest["runs"]}
-    finished = finished_runs(out, manifest)
+def status_of(out: Path, manifest: dict, ran: int = 0, move_unreadable: bool = False,
+              rejected: list[Rejection] | None = None) -> SweepStatus:
+    """The status of the sweep in ``out``; ``rejected``: files rejected earlier in the same
+    call (reported with those rejected now)."""
+    rejected = list(rejected or ())
+    planned = dict.fromkeys(r["run_id"] for r in manifest["runs"])
+    finished = stored_results(out, manifest, move_unreadable, rejected)
+    failures = tuple((run_id, finished[run_id]["seed"], finished[run_id]["error"])
+                     for run_id in planned
+                     if run_id in finished and finished[run_id]["status"] != "ok")
     return SweepStatus(name=manifest["spec"]["name"], total=len(planned), done=len(finished),
-                       failed=sum(v != "ok" for v in finished.values()), ran=ran)
+                       failed=len(failures), ran=ran, rejected=tuple(rejected),
+                       failures=failures)
 
 
-def sweep_status(out: str | Path) -> SweepStatus:
-    """Done, failed and remaining runs of the sweep in directory ``out``."""
-    return status_of(Path(out), read_manifest(Path(out)))
+def sweep_status(out: str | Path, repair: bool = False) -> SweepStatus:
+    """Done, failed and remaining runs of the sweep in directory ``out``.
+
+    ``repair``: move the files result loading rejects into ``out/quarantine/`` (their runs run
+    again on resume), as the next run of the sweep would; while a sweep runs in ``out``, or if
+    ``out`` cannot be written, they are left in place (with a warning saying why). Rejected
+    files are listed in the status's ``rejected`` (``--status`` prints them), not logged.
+    """
+    out = Path(out)
+    manifest = read_manifest(out)
+    if repair:
+        try:
+            with FolderLock(out, "sweep"):
+                return status_of(out, manifest, move_unreadable=True)
+        except (OutputError, OSError) as error:  # a sweep runs here; a read-only folder
+            log.warning("rejected files of %s are left in place: %s", out, error)
+    return status_of(out, manifest)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -187,8 +187,14 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
     n_firms = int(firm.max(initial=-1)) + 1
     cost = float_array("cost", cost, n, nonneg=True)
     load = np.ones(n) if load is None else float_array("load", load, n, nonneg=True)
-    capacity = (np.full(n_firms, np.inf) if capacity is None
-                else float_array("capacity", capacity, n_firms, nonneg=True, allow_inf=True))
+    if capacity is None:
+        capacity = np.full(n_firms, np.inf)
+    else:  # one per firm label, firms without a product included
+        capacity = float_array("capacity", capacity, nonneg=True, allow_inf=True)
+        if capacity.size < n_firms:
+            raise KernelInputError(f"capacity has {capacity.size} values, expected one per firm "
+                                   f"label (>= {n_firms})")
+        n_firms = capacity.size
     omega = np.zeros(n) if complement_value is None else float_array(
         "complement_value", complement_value, n, nonneg=True)
     retention = np.zeros(n) if retention_value is None else float_array(

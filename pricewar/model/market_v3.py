@@ -165,6 +165,20 @@ def quality_volume_term(scenario, best_quality: np.ndarray, start_quality: np.nd
     return 1.0 + m.quality_volume_max * -np.expm1(-gain / m.quality_volume_scale_utils)
 
 
+#: volume per reference Mtok kept within [1/VOLUME_RATIO_BOUND, VOLUME_RATIO_BOUND] where a
+#: reference is re-based (a volume that underflowed to 0 would give an infinite reference)
+VOLUME_RATIO_BOUND = 1e250
+
+
+def chained_reference(logsum: np.ndarray, alpha: np.ndarray, eta: np.ndarray,
+                      ratio: np.ndarray) -> np.ndarray:
+    """``IV_ref = IV - (alpha/eta) log v``: the reference at which a group whose volume per
+    reference Mtok is ``v`` at inclusive value ``IV`` keeps that volume (``v`` bounded by
+    :data:`VOLUME_RATIO_BOUND`)."""
+    bounded = np.clip(ratio, 1.0 / VOLUME_RATIO_BOUND, VOLUME_RATIO_BOUND)
+    return logsum - alpha / eta * np.log(bounded)
+
+
 def _route_values_to_pairs(market: GNLMarket, values: np.ndarray) -> np.ndarray:
     """A (K, n) array in a market's stored order, summed over classes, in input order."""
     out = np.empty(values.shape[1])
@@ -234,8 +248,8 @@ class MarketV3:
         logsum = gnl_demand(shoppers, price).logsum
         alpha = topo.shoppers.class_alpha
         eta = topo.shoppers.segment_eta[:, None]
-        self.shopper_logsum_ref[seg] = logsum - alpha / eta * np.log(
-            self.shopper_volume_ratio[seg])
+        self.shopper_logsum_ref[seg] = chained_reference(logsum, alpha, eta,
+                                                         self.shopper_volume_ratio[seg])
 
     def _gnl_price(self, model_price: np.ndarray) -> np.ndarray:
         return np.asarray(model_price, dtype=np.float64)[self.topology.priced]
@@ -252,7 +266,7 @@ class MarketV3:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(self.committed_ref > 0, self.committed_volume / self.committed_ref,
                              1.0)
-        return logsum - alpha / eta * np.log(ratio)
+        return chained_reference(logsum, alpha, eta, ratio)
 
     # ----------------------------------------------------------------------------------------
     def task_volume(self, consumers) -> np.ndarray:
@@ -429,7 +443,7 @@ class MarketV3:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(self.committed_ref > 0,
                              self.committed_volume / self.committed_ref, 1.0)
-        self.committed_logsum_ref = result.committed.logsum - alpha / eta * np.log(ratio)
+        self.committed_logsum_ref = chained_reference(result.committed.logsum, alpha, eta, ratio)
         alpha_s = shoppers.class_alpha
         eta_s = shoppers.segment_eta[:, None]
         self.shopper_volume_ratio[topo.segment_consumer] = np.exp(

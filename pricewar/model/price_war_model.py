@@ -35,6 +35,7 @@ from pricewar.model.products import FamilyTable, hosted_products
 from pricewar.model.regions import RegionTable
 from pricewar.model.scenario_strategies import resolve_strategies
 from pricewar.scenario import Scenario, load_scenario
+from pricewar.scenario.parameters import MARKET_V3
 from pricewar.strategies import STRATEGY_REGISTRY
 from pricewar.strategies.heuristics import nash_prices
 from pricewar.supply.cohort_costs import SupplyCosts
@@ -119,7 +120,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.strategy_state: dict = {}
         self.customer_base = CustomerBase(s.demand.customer_base_kappa_utils)
         #: the v3 market (docs/ODD.md §6.2d), None when the scenario runs the v2 market
-        self.market_v3: MarketV3 | None = MarketV3(s) if s.market.version == 3 else None
+        self.market_v3: MarketV3 | None = MarketV3(s) if s.market.version == MARKET_V3 else None
         self.exits_this_step = self.entries_this_step = 0
         self.exits_total = self.entries_total = 0
         self.orders_gpus_this_step = 0.0

@@ -28,6 +28,7 @@ from pricewar.model.population import (
     ProductArrays,
 )
 from pricewar.model.regions import RegionTable
+from pricewar.scenario.parameters import MARKET_V2
 from pricewar.strategies import STRATEGY_OBSERVERS
 from pricewar.supply import dynamics
 from pricewar.units import (
@@ -128,7 +129,7 @@ def settle(scenario, regions: RegionTable, network: MarketNetwork, market: Route
     # the elasticity sizes the scarcity step of hosts near or above the threshold load
     pressed = ((producers.offered_gpu_s >= s.pricing.scarcity_threshold * producers.capacity_gpu_s)
                | (producers.surcharge > 1.0))
-    if pressed.any() and s.market.version == 2:  # v3 has no scarcity surcharge
+    if pressed.any() and s.market.version == MARKET_V2:  # v3 has no scarcity surcharge
         producers.elasticity = host_elasticity(market, demand, products.price, products, n)
 
     # energy: the served tokens' dynamic energy, and the fleet's always-on draw

@@ -23,7 +23,7 @@ from typing import Literal
 from pricewar.errors import ScenarioError
 from pricewar.scenario.data_files import data_dir, read_toml
 from pricewar.scenario.parameters import CHIP_REGIMES as CHIP_REGIMES  # re-exported
-from pricewar.scenario.parameters import declared
+from pricewar.scenario.parameters import MARKET_V2, MARKET_V3, declared
 from pricewar.scenario.typed import bounds, build_dataclass, built_by, check_fields, fail
 from pricewar.units import BITS_PER_BYTE
 
@@ -35,9 +35,9 @@ FILES = ("families", "chips", "rental", "supply")
 #: a reasoning family emits at most this many times the output tokens of a non-reasoning one
 MAX_OUTPUT_TOKENS_MULTIPLIER = 1000.0
 #: the market version from which the cheap-end families (``cheap_end = true``) are live
-CHEAP_END_MARKET_VERSION = 3
+CHEAP_END_MARKET_VERSION = MARKET_V3
 #: the market version of a scenario that does not state one
-DEFAULT_MARKET_VERSION = 2
+DEFAULT_MARKET_VERSION = MARKET_V2
 
 
 def _date(value: object, path: str, origin: str, sources: dict) -> dt.date:

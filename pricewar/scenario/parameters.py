@@ -47,6 +47,9 @@ from pricewar.scenario.doc_markers import rewrite_between_markers
 #: chip availability regimes of ``policy.chip_regime``
 CHIP_REGIMES = ("historical", "no_controls", "full_ban")
 
+#: the market models of ``market.version``: demand v2, and the v3 market (docs/ODD.md §6.2d)
+MARKET_V2, MARKET_V3 = 2, 3
+
 Apply = Literal["set", "symmetric", "scale", "count", "consumers", "steps"]
 
 
@@ -217,7 +220,7 @@ DECLARATIONS: tuple[Parameter, ...] = (
     Parameter("market_version", "market.version", int, "-",
               "market model: 2 (demand v2: segment habit, scarcity surcharge) or 3 (classes, "
               "tier nests, customer states, prices that clear capacity)", "docs/ODD.md §6.2d",
-              2, 3),
+              MARKET_V2, MARKET_V3),
     Parameter("bulk_class_share", "market.bulk_class_share", float, "share",
               "v3: share of each segment's buyers in the price-sensitive bulk class",
               "docs/calibration.md C17 (est. 0.3-0.9)", 0.0, 1.0),

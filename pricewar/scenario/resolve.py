@@ -41,7 +41,7 @@ from pricewar.scenario.catalogue import (
     without_families,
 )
 from pricewar.scenario.overrides import OVERRIDES, flatten, plain
-from pricewar.scenario.parameters import check_value, declared
+from pricewar.scenario.parameters import MARKET_V3, check_value, declared
 from pricewar.scenario.schema import (
     Complements,
     Costs,
@@ -289,7 +289,7 @@ def _check_consistency(s: Scenario) -> None:
         if owner not in s.owners:
             fail(o, f"complements.owners.{owner}", s.complements.owners[owner],
                  f"unknown owner (expected one of {list(s.owners)})")
-    if s.market.version == 3:
+    if s.market.version == MARKET_V3:
         _check_market_v3(s, o)
     if s.capital.planned_utilisation > s.costs.max_utilisation:
         fail(o, "capital.planned_utilisation", s.capital.planned_utilisation,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.scenario.catalogue import CONTROLLED_BLOC, Catalogue, PolicyLevers
+from pricewar.scenario.parameters import MARKET_V2, MARKET_V3
 from pricewar.supply.rental import RentalIndex
 from pricewar.supply.serving import ServingModel
 from pricewar.supply.throughput import RooflineServing
@@ -207,14 +208,14 @@ class SupplyCosts:
     """Costs of (chip, family) cohorts at sites and dates under a set of policy levers."""
 
     def __init__(self, catalogue: Catalogue, serving: ServingModel | RooflineServing | None = None,
-                 rental: RentalIndex | None = None, market_version: int = 2):
+                 rental: RentalIndex | None = None, market_version: int = MARKET_V2):
         """``market_version`` >= 3 (``scenario.market.version``) costs tokens with the fitted
         throughput roofline (:class:`~pricewar.supply.throughput.RooflineServing`: tokens are
         blended input + output tokens of the reference request); 2 keeps the v2 serving model
         scaled from DeepSeek's production anchor, unchanged."""
         self.catalogue = catalogue
         if serving is None:
-            serving = RooflineServing(catalogue) if market_version >= 3 else ServingModel(catalogue)
+            serving = RooflineServing(catalogue) if market_version >= MARKET_V3 else ServingModel(catalogue)
         self.serving = serving
         self.rental = rental or RentalIndex(catalogue)
 

@@ -53,6 +53,7 @@ from pricewar.scenario.schema import (
     Pricing,
     ProducerGroup,
     Region,
+    RentalMarket,
     Sector,
     Trade,
     strategy_tables,
@@ -110,6 +111,7 @@ class Scenario:
         field(default_factory=dict))
     strategy_params: dict[str, Any] = field(default_factory=dict,
                                             metadata=built_by(strategy_tables))
+    rental_market: RentalMarket = field(default_factory=RentalMarket)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     origin: str = field(default="<object>", compare=False)
 

@@ -167,7 +167,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.metrics: dict[str, float] = {}
         self._initialise_market()
         self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions,
-                                                           tiers=self.tier_names)
+                                                           tiers=self.tier_names,
+                                                           chips=self.chip_names)
         self.datacollector.collect(self)
         health.check_finite(self)
         health.check_run(self)

@@ -1,4 +1,4 @@
-"""Exit and entry on economic value at market version "v3" (pricewar/model/entry_exit.py,
+"""Exit and entry on economic value at market version 3 (pricewar/model/entry_exit.py,
 pricewar/model/rental.py, docs/ODD.md §6.1c and §6.6), on a small baseline model: both ways for
 exit and for entry, the rental markets the model clears, and v2 left alone."""
 
@@ -18,7 +18,7 @@ from pricewar.supply.cohort_costs import capital_cost_usd_per_gpu_year, capital_
 
 @pytest.fixture(scope="module")
 def model() -> PriceWarModel:
-    m = PriceWarModel("baseline", seed=1, n_consumers=120, market_version="v3")
+    m = PriceWarModel("baseline", seed=1, n_consumers=120, market_version=3)
     for _ in range(3):
         m.step()
     return m
@@ -33,13 +33,6 @@ def _exits(m: PriceWarModel, scenario=None) -> np.ndarray:
 
 def _selling(m: PriceWarModel) -> np.ndarray:
     return np.bincount(m.product_producer, m.product_served, minlength=m.n_producers) > 0
-
-
-def test_market_version_reads_names_and_numbers():
-    assert entry_exit.market_version(load_scenario("baseline")) == 2
-    assert entry_exit.market_version(load_scenario("baseline").with_overrides(
-        market_version="v3")) == 3
-    assert entry_exit.market_version(object()) == 2
 
 
 def test_hosts_worth_more_in_service_than_rented_or_resold_never_exit(model):
@@ -155,7 +148,7 @@ def test_a_glut_lowers_the_rent_and_raises_idle_gpus(model):
 
 
 def test_v3_runs_exit_and_enter_on_value():
-    s = load_scenario("baseline").with_overrides(market_version="v3", n_consumers=120)
+    s = load_scenario("baseline").with_overrides(market_version=3, n_consumers=120)
     s = dataclasses.replace(s, dynamics=dataclasses.replace(s.dynamics, entry_enabled=True,
                                                             entry_interval_steps=4))
     m = PriceWarModel(s, seed=2)

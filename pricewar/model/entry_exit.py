@@ -1,7 +1,7 @@
 """Exit and entry of hosts (docs/ODD.md §6.6): topology changes, and who exits and enters.
 
-Who: at market version "v2" a host exits on book cash and a group gets an entrant when new
-capacity earns ``entry_min_margin`` (:func:`entrants`); at "v3" both are on economic value
+Who: at market version 2 a host exits on book cash and a group gets an entrant when new
+capacity earns ``entry_min_margin`` (:func:`entrants`); at version 3 both are on economic value
 (:func:`exits_on_value_v3`, :func:`entrants_v3`; the pure rules in
 :mod:`pricewar.supply.expected_margin`).
 
@@ -95,13 +95,6 @@ def entrants(scenario, producer_group: np.ndarray, producer_served: np.ndarray,
         if margin >= scenario.dynamics.entry_min_margin:
             out.append((group_name, group, members[0]))
     return out
-
-
-def market_version(scenario) -> int:
-    """The scenario's market version as a number (``market.version`` "v2"/"v3" or 2/3; 2
-    when the scenario has no market section)."""
-    version = getattr(getattr(scenario, "market", None), "version", 2)
-    return int(str(version).removeprefix("v"))
 
 
 def exits_on_value_v3(scenario, step: int, supply, rental: RentalOutcome, fleet, producers,

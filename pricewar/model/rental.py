@@ -3,7 +3,7 @@ and bloc, cleared by :func:`pricewar.supply.rental_market.clear_rental_market` e
 
 Reads the online cohorts, the hosts' sites (set by the costs phase) and their realised load;
 writes nothing: the outcome is returned (the model keeps it as ``model.rental`` for the
-reporters and, at market version "v3", for exit and entry).
+reporters and, at market version 3, for exit and entry).
 """
 
 from __future__ import annotations

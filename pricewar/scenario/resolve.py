@@ -105,13 +105,13 @@ class Scenario:
     pricing: Pricing
     dynamics: Dynamics
     market: Market
+    rental_market: RentalMarket
     complements: Complements = field(default_factory=Complements)
     events: tuple[Event, ...] = ()
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (
         field(default_factory=dict))
     strategy_params: dict[str, Any] = field(default_factory=dict,
                                             metadata=built_by(strategy_tables))
-    rental_market: RentalMarket = field(default_factory=RentalMarket)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     origin: str = field(default="<object>", compare=False)
 

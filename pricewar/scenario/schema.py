@@ -164,9 +164,8 @@ class Dynamics:
     entry_min_margin: float = field(metadata=bounds(None, 1.0))
     entry_gpus: float = field(metadata=bounds(1))
     # market v3: exit and entry on economic value (docs/ODD.md §6.6)
-    resale_value_share: float = field(default=0.5, metadata=declared("resale_value_share"))
-    entry_cost_usd_per_gpu: float = field(default=5000.0,
-                                          metadata=declared("entry_cost_usd_per_gpu"))
+    resale_value_share: float = field(metadata=declared("resale_value_share"))
+    entry_cost_usd_per_gpu: float = field(metadata=declared("entry_cost_usd_per_gpu"))
 
 
 @dataclass(frozen=True)
@@ -195,16 +194,13 @@ class Market:
 class RentalMarket:
     """The GPU rental market of market v3 (docs/ODD.md §6.1c): the exogenous (training/other)
     fleet and its demand for GPU-hours, per bloc, and the rent ceiling. All ``est.``
-    (docs/calibration.md C18); they do nothing at market version "v2" beyond the rental
-    reporters."""
+    (docs/calibration.md C18); at market version 2 they feed only the rental reporters."""
 
-    other_gpus_per_host_gpu: float = field(default=1.0, metadata=declared("rental_other_fleet"))
-    other_demand_share_cn: float = field(default=0.5, metadata=declared("rental_other_demand_cn"))
-    other_demand_share_western: float = field(default=1.0,
-                                              metadata=declared("rental_other_demand_western"))
-    other_demand_elasticity: float = field(default=1.0,
-                                           metadata=declared("rental_demand_elasticity"))
-    payback_years: float = field(default=1.0, metadata=declared("rental_payback_years"))
+    other_gpus_per_host_gpu: float = field(metadata=declared("rental_other_fleet"))
+    other_demand_share_cn: float = field(metadata=declared("rental_other_demand_cn"))
+    other_demand_share_western: float = field(metadata=declared("rental_other_demand_western"))
+    other_demand_elasticity: float = field(metadata=declared("rental_demand_elasticity"))
+    payback_years: float = field(metadata=declared("rental_payback_years"))
 
     def other_demand_share(self, bloc: str) -> float:
         """Exogenous demand at the full-cost rent per exogenous GPU-hour in ``bloc`` (a bloc

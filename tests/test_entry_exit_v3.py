@@ -157,3 +157,20 @@ def test_v3_runs_exit_and_enter_on_value():
     frame = m.datacollector.get_model_vars_dataframe()
     assert np.isfinite(frame.select_dtypes("number").to_numpy()).all()
     assert m.entries_total > 0
+
+
+def test_the_index_check_compares_held_markets_with_their_observed_series(model):
+    from pricewar.model.rental import SERIES_BLOC, index_check
+
+    m = model
+    r = clear_markets(m.scenario, m.supply, m.date, m.steps, m.regions, m.fleet,
+                      m.producer_arrays)
+    rows = index_check(r, m.supply, m.chip_names, m.date)
+    assert rows  # the baseline's hosts hold H100 (western) and H800 (cn) from the start
+    for chip, bloc, model_rent, observed, within in rows:
+        assert SERIES_BLOC[chip] == bloc
+        c, k = m.chip_names.index(chip), r.blocs.index(bloc)
+        assert r.installed_gpus[c, k] > 0
+        assert model_rent == r.rent_usd_per_gpu_hour[c, k]
+        assert observed == pytest.approx(float(m.supply.rental.usd_per_gpu_hour(chip, m.date)))
+        assert within == (abs(np.log(model_rent / observed)) <= np.log(1.5))

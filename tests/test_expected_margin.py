@@ -103,3 +103,23 @@ def test_entry_iff_margin_covers_capacity_plus_entry_cost():
     assert entry == pytest.approx(0.125)
     np.testing.assert_array_equal(
         enters_on_value([0.5, 0.625, 0.62], 0.5, entry), [False, True, False])
+
+
+@settings(max_examples=200, deadline=timedelta(seconds=5))
+@given(margin=st.floats(-1e6, 1e6), fixed=st.floats(0.0, 1e6), delta=st.floats(0.0, 1.0),
+       steps=st.integers(0, 400))
+def test_fleet_value_closed_form_equals_its_sum(margin, fixed, delta, steps):
+    k = np.arange(1, steps + 1)
+    total = float(np.sum(delta ** k)) * (margin - fixed)
+    assert fleet_value_usd(margin, fixed, delta, steps) == pytest.approx(
+        total, rel=1e-9, abs=1e-6)
+
+
+@settings(max_examples=200, deadline=timedelta(seconds=5))
+@given(margin=st.floats(0.0, 1e6), more=st.floats(0.0, 1e6), fixed=st.floats(0.0, 1e6),
+       delta=st.floats(0.5, 0.9999), steps=st.integers(1, 400), other=st.floats(0.0, 1e9))
+def test_a_higher_margin_never_turns_a_stayer_into_a_leaver(margin, more, fixed, delta, steps,
+                                                            other):
+    low = exits_on_value(fleet_value_usd(margin, fixed, delta, steps), other, other / 2)
+    high = exits_on_value(fleet_value_usd(margin + more, fixed, delta, steps), other, other / 2)
+    assert high <= low

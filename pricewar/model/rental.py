@@ -18,7 +18,7 @@ from pricewar.model.regions import RegionTable
 from pricewar.scenario.catalogue import BLOCS
 from pricewar.supply.cohort_costs import SupplyCosts, power_usd_per_kwh
 from pricewar.supply.fleet import Fleet
-from pricewar.supply.rental_market import clear_rental_market, owner_costs
+from pricewar.supply.rental_market import check_against_index, clear_rental_market, owner_costs
 from pricewar.units import SECONDS_PER_HOUR
 
 
@@ -142,3 +142,29 @@ def clear_markets(scenario, supply: SupplyCosts, date: dt.date, step: int, regio
         host_floor_usd_per_gpu_hour=_weighted(floor[market], gpus, host, n_hosts, floor[best]),
         host_idle_share=_weighted(idle_share[market], gpus, host, n_hosts, idle_share[best]),
         cohort_mask=online, cohort_market=market)
+
+
+#: the bloc whose market each observed rental series quotes (docs/calibration.md C14): the
+#: H100 and B200 series are western market indices, the H800 and A800 ones Chinese quotes
+SERIES_BLOC = {"H100": "western", "B200": "western", "H800": "cn", "A800": "cn"}
+
+
+def index_check(outcome: RentalOutcome, supply: SupplyCosts, chip_names, date: dt.date,
+                tolerance_factor: float = 1.5) -> list[tuple[str, str, float, float, bool]]:
+    """The cleared rents against the observed rental index at ``date`` (a check, never fed
+    back): one row ``(chip, bloc, model rent, observed rent, within tolerance)`` per chip with
+    an observed series (:data:`SERIES_BLOC` names its bloc) whose market holds GPUs."""
+    series = supply.catalogue.rental_series
+    rows = []
+    for c, chip in enumerate(chip_names):
+        bloc = SERIES_BLOC.get(chip)
+        if chip not in series or bloc not in outcome.blocs:
+            continue
+        k = outcome.blocs.index(bloc)
+        if outcome.installed_gpus[c, k] <= 0:
+            continue
+        model = float(outcome.rent_usd_per_gpu_hour[c, k])
+        observed = float(supply.rental.usd_per_gpu_hour(chip, date))
+        check = check_against_index(model, observed, tolerance_factor)
+        rows.append((chip, bloc, model, observed, bool(check.within)))
+    return rows

@@ -18,10 +18,9 @@ from pricewar.supply.cohort_costs import capital_cost_usd_per_gpu_year, capital_
 
 @pytest.fixture(scope="module")
 def model() -> PriceWarModel:
-    m = PriceWarModel("baseline", seed=1, n_consumers=120, market_version=3)
-    for _ in range(3):
-        m.step()
-    return m
+    """A version-3 baseline market as initialised: every host group present, costs at the
+    cleared rents (with the demand-v2 prices, most independents exit on value at step 1)."""
+    return PriceWarModel("baseline", seed=1, n_consumers=120, market_version=3)
 
 
 def _exits(m: PriceWarModel, scenario=None) -> np.ndarray:
@@ -147,16 +146,19 @@ def test_a_glut_lowers_the_rent_and_raises_idle_gpus(model):
     assert r1.idle_gpus.sum() > r0.idle_gpus.sum()
 
 
-def test_v3_runs_exit_and_enter_on_value():
+def test_v3_runs_count_their_exits_and_entries():
     s = load_scenario("baseline").with_overrides(market_version=3, n_consumers=120)
     s = dataclasses.replace(s, dynamics=dataclasses.replace(s.dynamics, entry_enabled=True,
                                                             entry_interval_steps=4))
     m = PriceWarModel(s, seed=2)
+    start = m.n_producers
     for _ in range(12):
         m.step()
     frame = m.datacollector.get_model_vars_dataframe()
     assert np.isfinite(frame.select_dtypes("number").to_numpy()).all()
-    assert m.entries_total > 0
+    assert m.exits_total > 0
+    assert m.n_producers == start - m.exits_total + m.entries_total
+    assert frame["exits"].sum() == m.exits_total and frame["entries"].sum() == m.entries_total
 
 
 def test_the_index_check_compares_held_markets_with_their_observed_series(model):
@@ -174,3 +176,37 @@ def test_the_index_check_compares_held_markets_with_their_observed_series(model)
         assert model_rent == r.rent_usd_per_gpu_hour[c, k]
         assert observed == pytest.approx(float(m.supply.rental.usd_per_gpu_hour(chip, m.date)))
         assert within == (abs(np.log(model_rent / observed)) <= np.log(1.5))
+
+
+def test_at_version_3_gpu_time_costs_the_cleared_rent_not_the_index(model):
+    m = model
+    cleared = m.supply.cleared_rents
+    assert cleared is not None
+    online = m.fleet.is_online(m.steps)
+    chips_held = [np.unique(m.fleet.chip[online & (m.fleet.producer == i)])
+                  for i in range(m.n_producers)]
+    blocs = m.regions.bloc[m.producer_region]
+    checked = 0
+    for j in range(m.n_products):
+        host = m.product_producer[j]
+        if chips_held[host].size != 1:  # one chip: the marginal cohort's rate is the fleet's
+            continue
+        chip = int(chips_held[host][0])
+        rent = cleared.usd_per_gpu_hour[chip, cleared.blocs.index(blocs[host])]
+        assert m.product_marginal_capacity[j] == pytest.approx(
+            rent * m.product_load_gpu_s_per_mtok[j] / 3600.0, rel=1e-9)
+        checked += 1
+    assert checked > 0
+
+
+def test_at_version_2_gpu_time_costs_the_index():
+    m = PriceWarModel("baseline", seed=1, n_consumers=120)
+    m.step()
+    assert m.supply.cleared_rents is None
+    online = m.fleet.is_online(m.steps)
+    host = int(m.product_producer[0])
+    chips = np.unique(m.fleet.chip[online & (m.fleet.producer == host)])
+    assert chips.size == 1
+    index = float(m.supply.rental.usd_per_gpu_hour(int(chips[0]), m.date))
+    assert m.product_marginal_capacity[0] == pytest.approx(
+        index * m.product_load_gpu_s_per_mtok[0] / 3600.0, rel=1e-9)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from pricewar.units import (
     TOKENS_PER_MTOK,
     W_PER_KW,
 )
+
+if TYPE_CHECKING:  # rental_market builds on this module's cost functions
+    from pricewar.supply.rental_market import ClearedRents
 
 HOURS_PER_YEAR = SECONDS_PER_YEAR / SECONDS_PER_HOUR
 
@@ -218,6 +222,8 @@ class SupplyCosts:
             serving = RooflineServing(catalogue) if market_version >= MARKET_V3 else ServingModel(catalogue)
         self.serving = serving
         self.rental = rental or RentalIndex(catalogue)
+        #: the cleared rents that replace the index at market version 3 (None: the index)
+        self.cleared_rents: ClearedRents | None = None
 
     def penalty(self, bloc, levers: PolicyLevers) -> np.ndarray:
         """The export-control penalty of cohorts in ``bloc`` (0 outside the controlled bloc)."""
@@ -259,6 +265,8 @@ class SupplyCosts:
                                   self.power_subsidy(c, site.bloc, date, levers))
         energy = energy_usd_per_mtok(joules, site.pue, price)
         rental = self.rental.usd_per_gpu_hour(c, date)
+        if self.cleared_rents is not None:  # market version 3: the rent that clears (§6.1c)
+            rental = self.cleared_rents.rent(c, site.bloc, rental)
         fixed = (capital_cost_usd_per_gpu_year(
                      chips.price_usd[c], site.facility_usd_per_w, chips.server_power_w[c],
                      wacc=levers.wacc if wacc is None else wacc,

@@ -28,7 +28,7 @@ from pricewar.strategies.base import best_response_target
 from pricewar.supply.cohort_costs import SupplyCosts, fixed_power_w
 from pricewar.supply.fleet import Fleet
 from pricewar.supply.product_costs import Hosts, best_chips, product_costs
-from pricewar.supply.rental_market import ClearedRents
+from pricewar.supply.rental import ClearedRents
 from pricewar.units import DAYS_PER_YEAR, W_PER_MW
 
 #: lowest list price (log P must stay defined), USD/Mtok

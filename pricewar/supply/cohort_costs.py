@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pricewar.scenario.catalogue import CONTROLLED_BLOC, Catalogue, PolicyLevers
 from pricewar.scenario.parameters import MARKET_V2, MARKET_V3
-from pricewar.supply.rental import RentalIndex
+from pricewar.supply.rental import ClearedRents, RentalIndex
 from pricewar.supply.serving import ServingModel
 from pricewar.supply.throughput import RooflineServing
 from pricewar.units import (
@@ -41,9 +40,6 @@ from pricewar.units import (
     TOKENS_PER_MTOK,
     W_PER_KW,
 )
-
-if TYPE_CHECKING:  # rental_market builds on this module's cost functions
-    from pricewar.supply.rental_market import ClearedRents
 
 HOURS_PER_YEAR = SECONDS_PER_YEAR / SECONDS_PER_HOUR
 

@@ -204,24 +204,3 @@ def check_against_index(model_usd_per_gpu_hour, observed_usd_per_gpu_hour,
     log_ratio = np.log(model / observed)
     return IndexCheck(model, observed, log_ratio, np.abs(log_ratio) <= np.log(tolerance_factor))
 
-
-@dataclass(frozen=True, eq=False)
-class ClearedRents:
-    """This step's cleared rents by chip and bloc: the rental opportunity cost the cost library
-    charges at market version 3 instead of the observed index (docs/ODD.md §6.1c).
-
-    ``usd_per_gpu_hour`` has shape (n_chips, n_blocs), blocs in ``blocs`` order.
-    """
-
-    blocs: tuple[str, ...]
-    usd_per_gpu_hour: np.ndarray
-
-    def rent(self, chip, bloc, fallback) -> np.ndarray:
-        """The cleared rent of ``chip`` (chip numbers) in ``bloc`` (names, broadcast with
-        ``chip``); ``fallback`` (broadcast) where the bloc has no rental market."""
-        bloc = np.asarray(bloc)
-        k = np.full(bloc.shape, -1)
-        for j, name in enumerate(self.blocs):
-            k = np.where(bloc == name, j, k)
-        return np.where(k >= 0, self.usd_per_gpu_hour[np.asarray(chip), np.maximum(k, 0)],
-                        fallback)

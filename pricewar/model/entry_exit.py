@@ -27,6 +27,7 @@ from pricewar.supply.cohort_costs import (
     capex_usd_per_gpu,
     capital_cost_usd_per_gpu_year,
     capital_recovery_factor,
+    fixed_power_w,
 )
 from pricewar.supply.expected_margin import (
     discount_factor_per_step,
@@ -39,7 +40,7 @@ from pricewar.supply.expected_margin import (
     rental_value_usd,
     resale_value_usd,
 )
-from pricewar.units import DAYS_PER_YEAR, SECONDS_PER_HOUR, W_PER_KW, W_PER_MW
+from pricewar.units import SECONDS_PER_HOUR, W_PER_KW
 
 log = logging.getLogger(__name__)
 
@@ -101,54 +102,80 @@ def exits_on_value_v3(scenario, step: int, supply, rental: RentalOutcome, fleet,
                       products) -> np.ndarray:
     """Hosts whose fleet is worth less in service than rented out or resold (docs/ODD.md §6.6).
 
-    Per host: the expected margin ``M = sum_j m_j q_j`` (posted prices, this step's served
-    volumes, marginal cost at its GPU-weighted cleared rent), avoidable fixed costs ``F`` (fixed
-    opex and always-on power of its online fleet), its WACC's discount factor and the
-    GPU-weighted remaining life of its online cohorts give the fleet value; the rental value
-    sums its cohorts' rents net of the floor over their remaining lives on the GPU-hours their
-    markets rent (1 - idle share), the resale value their straight-line book value times
-    ``dynamics.resale_value_share``. A host without products never exits here. Returns a bool
-    mask, shape (n_producers,).
+    Per host, with its WACC's discount factor, the remaining life of its online cohorts and
+    ``r``, ``f`` the cleared rent and floor of each cohort's market:
+
+    - ``M = sum_j m_j q_j``: expected margins (posted price minus the marginal cost at the
+      GPU-weighted rent its costs and prices were set on this step, ``supply.cleared_rents``)
+      times this step's served volumes. ``m`` charges the served GPU-hours at the rent;
+    - ``R``: what the fleet fetches rented out, ``(r - f)`` on every GPU-hour its markets
+      take: the served ones and, of the unserved ones, the share not idle in the market;
+    - ``F`` (avoidable fixed costs): fixed opex and always-on power of the GPU-hours neither
+      served nor rented (idle), which resale saves and neither ``m`` nor ``R`` nets;
+    - value in service ``V = sum_k delta^k (M - F) + R`` (in service the host keeps the rent of
+      its served hours, through ``m``, and can rent its unserved ones); it exits when
+      ``V < max(R, resale)``, i.e. when ``sum_k delta^k (M - F) < max(0, resale - R)``:
+      serving earns less than renting the GPUs out, or the fleet is worth more resold.
+
+    The resale value is the cohorts' straight-line book value times
+    ``dynamics.resale_value_share``, capped by what a buyer would earn renting them out in
+    their market (so in a rental glut used GPUs fetch little). A host without products never
+    exits here. Returns a bool mask, shape (n_producers,).
     """
     capital, chips = scenario.capital, supply.serving.chips
     n = len(producers)
     delta = discount_factor_per_step(producers.wacc, scenario.step_days)
+    rows = rental.cohort_mask
+    host, chip, gpus = fleet.producer[rows], fleet.chip[rows], fleet.gpus[rows]
+    market = rental.cohort_market
+    # m at the rent this step's costs and prices were set on (the costs phase's clearing),
+    # GPU-weighted over the host's cohorts; R and the idle shares at the markets as they stand
+    priced = (rental.rent_usd_per_gpu_hour if supply.cleared_rents is None
+              else supply.cleared_rents.usd_per_gpu_hour).ravel()[market]
+    host_gpus = np.bincount(host, gpus, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        host_rent = np.where(host_gpus > 0, np.bincount(host, gpus * priced, minlength=n)
+                             / host_gpus, rental.host_rent_usd_per_gpu_hour)
     cost = marginal_cost_usd_per_mtok(products.marginal_energy, products.load_gpu_s_per_mtok,
-                                      rental.host_rent_usd_per_gpu_hour[products.producer],
+                                      host_rent[products.producer],
                                       capital.variable_opex_usd_per_mtok)
     margin = np.bincount(products.producer,
                          expected_margin_usd_per_mtok(products.price, cost) * products.served,
                          minlength=n)
-    rows = rental.cohort_mask
-    host, chip, gpus = fleet.producer[rows], fleet.chip[rows], fleet.gpus[rows]
     remaining = (fleet.retire[rows] - step).astype(float)
     life = np.maximum(fleet.retire[rows] - fleet.online[rows], 1).astype(float)
-    host_gpus = np.bincount(host, gpus, minlength=n)
     with np.errstate(divide="ignore", invalid="ignore"):
         steps_left = np.where(host_gpus > 0,
                               np.bincount(host, gpus * remaining, minlength=n) / host_gpus, 0.0)
-    step_years = scenario.step_days / DAYS_PER_YEAR
-    opex = capital.fixed_opex_share_per_year * np.bincount(
-        host, gpus * capex_usd_per_gpu(chips.price_usd[chip], producers.facility[host],
-                                       chips.server_power_w[chip]), minlength=n)
-    always_on = (producers.always_on_mw * W_PER_MW / W_PER_KW * producers.electricity
-                 * HOURS_PER_YEAR)
-    value = fleet_value_usd(margin, (opex + always_on) * step_years, delta, steps_left)
-    market = rental.cohort_market
+        utilisation = np.where(host_gpus > 0, np.minimum(
+            producers.load_gpu_s / (host_gpus * scenario.step_seconds), 1.0), 0.0)
     installed = rental.installed_gpus.ravel()[market]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rented = np.where(installed > 0, 1.0 - rental.idle_gpus.ravel()[market] / installed, 1.0)
+        idle_share = np.where(installed > 0, rental.idle_gpus.ravel()[market] / installed, 0.0)
     step_hours = scenario.step_seconds / SECONDS_PER_HOUR
+    idle_hours = gpus * step_hours * (1.0 - utilisation[host]) * idle_share
+    fixed_usd_per_gpu_hour = (
+        capital.fixed_opex_share_per_year * capex_usd_per_gpu(
+            chips.price_usd[chip], producers.facility[host], chips.server_power_w[chip])
+        / HOURS_PER_YEAR
+        + fixed_power_w(chips.power_w[chip], chips.idle_power_w[chip], chips.server_power_w[chip])
+        / W_PER_KW * producers.pue[host] * producers.electricity[host])
+    avoidable = np.bincount(host, fixed_usd_per_gpu_hour * idle_hours, minlength=n)
+    rent = rental.rent_usd_per_gpu_hour.ravel()[market]
+    floor = rental.floor_usd_per_gpu_hour.ravel()[market]
     rental_value = np.bincount(host, rental_value_usd(
-        rental.rent_usd_per_gpu_hour.ravel()[market], rental.floor_usd_per_gpu_hour.ravel()[market],
-        gpus * step_hours * rented, delta[host], remaining), minlength=n)
-    resale = np.bincount(host, resale_value_usd(chips.price_usd[chip], gpus, remaining / life,
-                                                scenario.dynamics.resale_value_share),
-                         minlength=n)
+        rent, floor, gpus * step_hours - idle_hours, delta[host], remaining), minlength=n)
+    # a buyer pays no more than the GPUs fetch rented out in their market
+    buyers_value = rental_value_usd(rent, floor, gpus * step_hours * (1.0 - idle_share),
+                                    delta[host], remaining)
+    resale = np.bincount(host, np.minimum(resale_value_usd(
+        chips.price_usd[chip], gpus, remaining / life, scenario.dynamics.resale_value_share),
+        buyers_value), minlength=n)
+    in_service = fleet_value_usd(margin, avoidable, delta, steps_left) + rental_value
     # a host with no product (an owner-host before its first release) has no expected margin
     # to judge: its value lies in releases a stationary belief cannot see
     selling = np.bincount(products.producer, minlength=n) > 0
-    return exits_on_value(value, rental_value, resale) & selling
+    return exits_on_value(in_service, rental_value, resale) & selling
 
 
 def entrants_v3(scenario, supply, producers, products) -> list[tuple]:

@@ -194,7 +194,7 @@ class Market:
 class RentalMarket:
     """The GPU rental market of market v3 (docs/ODD.md §6.1c): the exogenous (training/other)
     fleet and its demand for GPU-hours, per bloc, and the rent ceiling. All ``est.``
-    (docs/calibration.md C18); at market version 2 they feed only the rental reporters."""
+    (docs/calibration.md C19); at market version 2 they feed only the rental reporters."""
 
     other_gpus_per_host_gpu: float = field(metadata=declared("rental_other_fleet"))
     other_demand_share_cn: float = field(metadata=declared("rental_other_demand_cn"))

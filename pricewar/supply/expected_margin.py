@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pricewar.kernel.customer_states import shopper_value
 from pricewar.units import DAYS_PER_YEAR, SECONDS_PER_HOUR
 
 
@@ -50,7 +51,8 @@ def discount_factor_per_step(wacc_per_year, step_days: float) -> np.ndarray:
 
 
 def shopper_value_psi(margin_usd_per_mtok, hazard, discount, growth) -> np.ndarray:
-    """ψ: the value of a shopper won per Mtok of its current volume (USD per blended Mtok).
+    """ψ: the value of a shopper won per Mtok of its current volume (USD per blended Mtok);
+    where the series converges, :func:`pricewar.kernel.customer_states.shopper_value`.
 
     ``sum_{k>=1} delta^k (1 - h)^k (1 + g)^k max(m, 0) = x / (1 - x) max(m, 0)`` with
     ``x = delta (1 - h) (1 + g)``. The series converges iff ``x < 1`` (discounting and churn
@@ -73,11 +75,13 @@ def shopper_value_psi(margin_usd_per_mtok, hazard, discount, growth) -> np.ndarr
         raise ValueError(f"discount must lie in [0, 1], got {discount!r}")
     if np.any(g <= -1):
         raise ValueError(f"growth must be > -1, got {growth!r}")
-    x = delta * (1.0 - h) * (1.0 + g)
-    positive = np.maximum(np.asarray(margin_usd_per_mtok, dtype=float), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        converged = x / (1.0 - x) * positive
-    return np.where(x < 1.0, converged, np.where(positive > 0, np.inf, 0.0))
+    m, h, delta, g = np.broadcast_arrays(np.asarray(margin_usd_per_mtok, dtype=float), h,
+                                         delta, g)
+    converges = delta * (1.0 - h) * (1.0 + g) < 1.0
+    out = np.where(m > 0, np.inf, 0.0)
+    # the closed form lives once, in the kernel the v3 market prices with
+    out[converges] = shopper_value(m[converges], h[converges], delta[converges], g[converges])
+    return out
 
 
 def annuity_factor(discount, steps) -> np.ndarray:

@@ -18,8 +18,7 @@ from pricewar.supply.cohort_costs import capital_cost_usd_per_gpu_year, capital_
 
 @pytest.fixture(scope="module")
 def model() -> PriceWarModel:
-    """A version-3 baseline market as initialised: every host group present, costs at the
-    cleared rents."""
+    """A version-3 baseline market as initialised: every host group present."""
     return PriceWarModel("baseline", seed=1, n_consumers=120, market_version=3)
 
 
@@ -177,36 +176,3 @@ def test_the_index_check_compares_held_markets_with_their_observed_series(model)
         assert observed == pytest.approx(float(m.supply.rental.usd_per_gpu_hour(chip, m.date)))
         assert within == (abs(np.log(model_rent / observed)) <= np.log(1.5))
 
-
-def test_at_version_3_gpu_time_costs_the_cleared_rent_not_the_index(model):
-    m = model
-    cleared = m.supply.cleared_rents
-    assert cleared is not None
-    online = m.fleet.is_online(m.steps)
-    chips_held = [np.unique(m.fleet.chip[online & (m.fleet.producer == i)])
-                  for i in range(m.n_producers)]
-    blocs = m.regions.bloc[m.producer_region]
-    checked = 0
-    for j in range(m.n_products):
-        host = m.product_producer[j]
-        if chips_held[host].size != 1:  # one chip: the marginal cohort's rate is the fleet's
-            continue
-        chip = int(chips_held[host][0])
-        rent = cleared.usd_per_gpu_hour[chip, cleared.blocs.index(blocs[host])]
-        assert m.product_marginal_capacity[j] == pytest.approx(
-            rent * m.product_load_gpu_s_per_mtok[j] / 3600.0, rel=1e-9)
-        checked += 1
-    assert checked > 0
-
-
-def test_at_version_2_gpu_time_costs_the_index():
-    m = PriceWarModel("baseline", seed=1, n_consumers=120)
-    m.step()
-    assert m.supply.cleared_rents is None
-    online = m.fleet.is_online(m.steps)
-    host = int(m.product_producer[0])
-    chips = np.unique(m.fleet.chip[online & (m.fleet.producer == host)])
-    assert chips.size == 1
-    index = float(m.supply.rental.usd_per_gpu_hour(int(chips[0]), m.date))
-    assert m.product_marginal_capacity[0] == pytest.approx(
-        index * m.product_load_gpu_s_per_mtok[0] / 3600.0, rel=1e-9)

@@ -196,15 +196,3 @@ def test_rent_does_not_rise_when_installed_gpus_rise(market, more):
                                 eps).rent_usd_per_gpu_hour
     assert after <= base * (1.0 + 1e-12)
 
-
-def test_cleared_rents_look_up_chip_and_bloc_and_fall_back_outside_the_markets():
-    from pricewar.supply.rental import ClearedRents
-
-    rents = ClearedRents(("cn", "western"), np.array([[1.0, 2.0], [3.0, 4.0]]))
-    np.testing.assert_array_equal(
-        rents.rent(np.array([0, 1, 1]), np.array(["western", "cn", "contested"]), 9.0),
-        [2.0, 3.0, 9.0])
-    # chips x hosts broadcast, as best_chips asks
-    np.testing.assert_array_equal(
-        rents.rent(np.array([[0, 1], [0, 1]]), np.array([["cn"], ["western"]]), 0.0),
-        [[1.0, 3.0], [2.0, 4.0]])

@@ -106,8 +106,8 @@ def exits_on_value_v3(scenario, step: int, supply, rental: RentalOutcome, fleet,
     ``r``, ``f`` the cleared rent and floor of each cohort's market:
 
     - ``M = sum_j m_j q_j``: expected margins (posted price minus the marginal cost at the
-      GPU-weighted rent its costs and prices were set on this step, ``supply.cleared_rents``)
-      times this step's served volumes. ``m`` charges the served GPU-hours at the rent;
+      host's GPU-weighted cleared rent) times this step's served volumes. ``m`` charges the
+      served GPU-hours at the rent;
     - ``R``: what the fleet fetches rented out, ``(r - f)`` on every GPU-hour its markets
       take: the served ones and, of the unserved ones, the share not idle in the market;
     - ``F`` (avoidable fixed costs): fixed opex and always-on power of the GPU-hours neither
@@ -128,16 +128,9 @@ def exits_on_value_v3(scenario, step: int, supply, rental: RentalOutcome, fleet,
     rows = rental.cohort_mask
     host, chip, gpus = fleet.producer[rows], fleet.chip[rows], fleet.gpus[rows]
     market = rental.cohort_market
-    # m at the rent this step's costs and prices were set on (the costs phase's clearing),
-    # GPU-weighted over the host's cohorts; R and the idle shares at the markets as they stand
-    priced = (rental.rent_usd_per_gpu_hour if supply.cleared_rents is None
-              else supply.cleared_rents.usd_per_gpu_hour).ravel()[market]
     host_gpus = np.bincount(host, gpus, minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        host_rent = np.where(host_gpus > 0, np.bincount(host, gpus * priced, minlength=n)
-                             / host_gpus, rental.host_rent_usd_per_gpu_hour)
     cost = marginal_cost_usd_per_mtok(products.marginal_energy, products.load_gpu_s_per_mtok,
-                                      host_rent[products.producer],
+                                      rental.host_rent_usd_per_gpu_hour[products.producer],
                                       capital.variable_opex_usd_per_mtok)
     margin = np.bincount(products.producer,
                          expected_margin_usd_per_mtok(products.price, cost) * products.served,

@@ -22,13 +22,11 @@ from pricewar.model.network import MarketNetwork
 from pricewar.model.population import ConsumerArrays, ProducerArrays, ProductArrays
 from pricewar.model.products import FamilyTable
 from pricewar.model.regions import RegionTable
-from pricewar.model.rental import clear_markets
 from pricewar.strategies import STRATEGY_REGISTRY, PricingView, scarcity_update
 from pricewar.strategies.base import best_response_target
 from pricewar.supply.cohort_costs import SupplyCosts, fixed_power_w
 from pricewar.supply.fleet import Fleet
 from pricewar.supply.product_costs import Hosts, best_chips, product_costs
-from pricewar.supply.rental import ClearedRents
 from pricewar.units import DAYS_PER_YEAR, W_PER_MW
 
 #: lowest list price (log P must stay defined), USD/Mtok
@@ -137,12 +135,6 @@ def update_costs(scenario, supply: SupplyCosts, date: dt.date, step: int,
                                                 levers)
     # a bloc that may buy no chip at the date keeps a placeholder chip at an infinite cost
     producers.best_chip_buyable = np.isfinite(best_cost)
-    # market version 3: GPU time costs the rent that clears its rental market at last step's
-    # load, not the observed index (docs/ODD.md §6.1c)
-    supply.cleared_rents = None
-    if scenario.market.version >= 3:
-        outcome = clear_markets(scenario, supply, date, step, regions, fleet, producers)
-        supply.cleared_rents = ClearedRents(outcome.blocs, outcome.rent_usd_per_gpu_hour)
     costs, host_costs = product_costs(
         supply, fleet, step, date, hosts, producers.best_chip, products.producer,
         products.family, producers.load_gpu_s, levers, scenario.step_seconds,

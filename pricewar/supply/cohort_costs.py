@@ -29,7 +29,7 @@ import numpy as np
 
 from pricewar.scenario.catalogue import CONTROLLED_BLOC, Catalogue, PolicyLevers
 from pricewar.scenario.parameters import MARKET_V2, MARKET_V3
-from pricewar.supply.rental import ClearedRents, RentalIndex
+from pricewar.supply.rental import RentalIndex
 from pricewar.supply.serving import ServingModel
 from pricewar.supply.throughput import RooflineServing
 from pricewar.units import (
@@ -218,8 +218,6 @@ class SupplyCosts:
             serving = RooflineServing(catalogue) if market_version >= MARKET_V3 else ServingModel(catalogue)
         self.serving = serving
         self.rental = rental or RentalIndex(catalogue)
-        #: the cleared rents that replace the index at market version 3 (None: the index)
-        self.cleared_rents: ClearedRents | None = None
 
     def penalty(self, bloc, levers: PolicyLevers) -> np.ndarray:
         """The export-control penalty of cohorts in ``bloc`` (0 outside the controlled bloc)."""
@@ -261,8 +259,6 @@ class SupplyCosts:
                                   self.power_subsidy(c, site.bloc, date, levers))
         energy = energy_usd_per_mtok(joules, site.pue, price)
         rental = self.rental.usd_per_gpu_hour(c, date)
-        if self.cleared_rents is not None:  # market version 3: the rent that clears (§6.1c)
-            rental = self.cleared_rents.rent(c, site.bloc, rental)
         fixed = (capital_cost_usd_per_gpu_year(
                      chips.price_usd[c], site.facility_usd_per_w, chips.server_power_w[c],
                      wacc=levers.wacc if wacc is None else wacc,

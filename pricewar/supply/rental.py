@@ -11,15 +11,11 @@ Rule (``pricewar/data/rental.toml``)::
 with ``t_end`` the nearest end anchor, ``ref`` the market reference series (H100) and ``b`` the
 chip a scaled chip is tied to. Interpolating in log makes the index fall at a constant rate
 between anchors; the anchors themselves fall as newer chips arrive.
-
-At market version 3 the cost library charges :class:`ClearedRents` (the rents that clear the
-rental markets, :mod:`pricewar.supply.rental_market`) instead, and the index is a check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -94,25 +90,3 @@ class RentalIndex:
             index = np.array([lookup[str(v)] for v in values.ravel()]).reshape(values.shape)
         return self.all_chips(date)[index]
 
-
-@dataclass(frozen=True, eq=False)
-class ClearedRents:
-    """This step's cleared rents by chip and bloc: the rental opportunity cost the cost library
-    charges at market version 3 instead of the observed index (docs/ODD.md §6.1c,
-    cleared by :mod:`pricewar.supply.rental_market`).
-
-    ``usd_per_gpu_hour`` has shape (n_chips, n_blocs), blocs in ``blocs`` order.
-    """
-
-    blocs: tuple[str, ...]
-    usd_per_gpu_hour: np.ndarray
-
-    def rent(self, chip, bloc, fallback) -> np.ndarray:
-        """The cleared rent of ``chip`` (chip numbers) in ``bloc`` (names, broadcast with
-        ``chip``); ``fallback`` (broadcast) where the bloc has no rental market."""
-        bloc = np.asarray(bloc)
-        k = np.full(bloc.shape, -1)
-        for j, name in enumerate(self.blocs):
-            k = np.where(bloc == name, j, k)
-        return np.where(k >= 0, self.usd_per_gpu_hour[np.asarray(chip), np.maximum(k, 0)],
-                        fallback)

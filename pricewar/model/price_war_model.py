@@ -410,7 +410,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.exits_this_step = 0
         self.entries_this_step = 0
         if d.exit_enabled:
-            if self.scenario.market.version >= 3:  # on economic value (docs/ODD.md §6.6)
+            if self.scenario.market.version >= MARKET_V3:  # on economic value (docs/ODD.md §6.6)
                 leaving = entry_exit.exits_on_value_v3(
                     self.scenario, self.steps, self.supply, self._rental_markets(), self.fleet,
                     self.producer_arrays, self.product_arrays)
@@ -440,7 +440,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         """At most one entrant per independent host group where new capacity would earn the
         entry margin (:func:`pricewar.model.entry_exit.entrants`; on economic value at market
         v3, :func:`~pricewar.model.entry_exit.entrants_v3`)."""
-        if self.scenario.market.version >= 3:
+        if self.scenario.market.version >= MARKET_V3:
             entering = entry_exit.entrants_v3(self.scenario, self.supply, self.producer_arrays,
                                               self.product_arrays)
         else:

@@ -8,7 +8,7 @@ import pytest
 import tomli_w
 
 from pricewar.kernel import RouteMarket, RouteTopology, market_demand
-from pricewar.model import PriceWarModel
+from pricewar.model import PriceWarModel, metrics
 from pricewar.model.market_metrics import bloc_shares
 from pricewar.model.metrics import (
     AGGREGATE_METRICS,
@@ -113,7 +113,9 @@ def test_cn_family_share_counts_families_by_owner_whoever_hosts_them(model):
 
 def test_every_reporter_has_a_unit_and_a_meaning():
     for name, (unit, meaning) in {**AGGREGATE_REPORTERS, **REGION_REPORTERS,
-                                  **TIER_REPORTERS}.items():
+                                  **TIER_REPORTERS, **metrics.REGION_COST_REPORTERS,
+                                  **metrics.BLOC_REPORTERS,
+                                  **metrics.CHIP_BLOC_REPORTERS}.items():
         assert unit and len(meaning) > 10, name
     names = metric_names(REGIONS, ("t1",))
     assert "price_cheapest_t1" in names and "price_tier_t1_cn" in names
@@ -237,7 +239,10 @@ def _tiny_model():
     )
 
 
-def test_every_named_reporter_on_a_tiny_market_against_hand_computed_values():
+def test_every_named_reporter_on_a_tiny_market_against_hand_computed_values(monkeypatch):
+    # the supply v3 reporters read the scenario, costs and fleet the tiny market has not; they
+    # are tested on a model below (test_supply_metrics_*)
+    monkeypatch.setattr(metrics, "supply_metrics", lambda model: {})
     model = _tiny_model()
     m = compute(model)
     expected = {
@@ -354,3 +359,52 @@ def test_the_cross_run_surplus_does_not_move_with_the_runs_own_initial_prices():
     assert after["consumer_surplus"] != pytest.approx(before["consumer_surplus"], rel=1e-3)
     assert after["consumer_surplus_common_ref"] == pytest.approx(
         before["consumer_surplus_common_ref"], rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# supply v3 reporters: like-for-like unit cost, rents, idle GPUs (docs/outputs.md)
+# ------------------------------------------------------------------------------------------------
+def test_like_for_like_unit_cost_at_chip_parity_is_ordered_by_power_price_times_pue(model):
+    regions = list(model.regions.producer_regions)
+    index = [model.region_names.index(r) for r in regions]
+    power_x_pue = dict(zip(regions, (model.regions.electricity_usd_per_kwh[index]
+                                     * model.regions.pue[index]), strict=True))
+    # the data's ordering the like-for-like cost must follow
+    assert power_x_pue["cn_west"] < power_x_pue["cn_east"] and power_x_pue["us"] < power_x_pue["eu"]
+    for chip, name in enumerate(model.chip_names):
+        cost = dict(zip(regions, metrics.reference_unit_costs(model, chip=chip), strict=True))
+        assert cost["cn_west"] < cost["cn_east"], name
+        assert cost["us"] < cost["eu"], name
+
+
+def test_like_for_like_unit_cost_is_the_cheapest_buyable_chip(model):
+    from pricewar.supply.chip_access import available_under
+
+    regions = list(model.regions.producer_regions)
+    by_chip = np.array([metrics.reference_unit_costs(model, chip=c)
+                        for c in range(len(model.chip_names))])
+    reference = metrics.reference_unit_costs(model)
+    for k, region in enumerate(regions):
+        bloc = model.regions.bloc[model.region_names.index(region)]
+        buyable = available_under(model.scenario.catalogue, str(bloc), model.date,
+                                  model.scenario.policy)
+        assert buyable.any()
+        assert reference[k] == pytest.approx(by_chip[buyable, k].min(), rel=1e-12), region
+
+
+def test_supply_reporters_name_every_chip_and_bloc_and_keep_the_mix_unit_cost(model):
+    m = model.metrics
+    for region in REGIONS:
+        assert m[f"unit_cost_mix_{region}"] == m[f"unit_cost_{region}"]
+        assert m[f"unit_cost_ref_{region}"] > 0
+    outcome = metrics.clear_markets(model.scenario, model.supply, model.date, model.steps,
+                                    model.regions, model.fleet, model.producer_arrays)
+    fresh = metrics.rental_metrics(model)
+    for c, chip in enumerate(model.chip_names):
+        for k, bloc in enumerate(outcome.blocs):
+            assert fresh[f"rental_price_{chip}_{bloc}"] == outcome.rent_usd_per_gpu_hour[c, k]
+            assert fresh[f"rental_price_{chip}_{bloc}"] >= outcome.floor_usd_per_gpu_hour[c, k]
+    for k, bloc in enumerate(outcome.blocs):
+        assert 0.0 <= fresh[f"gpus_idle_share_{bloc}"] <= 1.0
+        assert fresh[f"gpus_idle_{bloc}"] == pytest.approx(outcome.idle_gpus[:, k].sum())
+    assert set(metric_names(REGIONS, model.tier_names, model.chip_names)) == set(m)

@@ -19,6 +19,7 @@ from pricewar.model.metrics import (
     PLATFORM_REPORTERS,
     PRODUCER_REGIONS,
     PRODUCER_REPORTERS,
+    SHIPPED_CHIPS,
     SHIPPED_TIERS,
     metric_declaration,
     metric_names,
@@ -26,6 +27,7 @@ from pricewar.model.metrics import (
 from pricewar.runs import outputs
 from pricewar.runs.runner import agents_frame, model_frame, run_model, summary_table
 from pricewar.scenario import load_scenario
+from pricewar.scenario.catalogue import BLOCS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "outputs.md"
@@ -59,9 +61,12 @@ def test_every_reporter_is_in_the_data_dictionary_with_a_unit():
     units = _dictionary_units()
     regions = ("cn_west", "cn_east", "us", "eu")
     tiers = SHIPPED_TIERS
+    chip_bloc = {f"_{c}_{b}": "_<chip>_<bloc>" for c in SHIPPED_CHIPS for b in BLOCS}
     for name in metric_names(regions):
         key = next((k for k in (name, *[name.replace(f"_{r}", "_<region>") for r in regions],
-                                *[name.replace(f"_{t}", "_<tier>") for t in tiers])
+                                *[name.replace(f"_{t}", "_<tier>") for t in tiers],
+                                *[name.replace(f"_{b}", "_<bloc>") for b in BLOCS],
+                                *[name.replace(a, b) for a, b in chip_bloc.items()])
                     if k in units), None)
         assert key is not None, f"{name} missing from docs/outputs.md"
         assert units[key], f"{name} has no unit"
@@ -85,15 +90,16 @@ def _documented_columns(text: str) -> dict[str, set[str]]:
     bullet of "How the indices are weighted" explains and the welfare table's columns."""
     block = text[text.index(outputs.BEGIN):text.index(outputs.END)]
     model_part, agents_part = block.split("### agents.parquet")
-    expand = {"<region>": PRODUCER_REGIONS, "<tier>": SHIPPED_TIERS}
+    expand = {"<region>": PRODUCER_REGIONS, "<tier>": SHIPPED_TIERS, "<chip>": SHIPPED_CHIPS,
+              "<bloc>": BLOCS}
 
     def names(part):
         out = set()
         for name in re.findall(r"^\| `([^`]+)` \|", part, re.M):
-            name = re.sub(r" \((producer|platform)\)$", "", name)
-            templates = [k for k in expand if k in name]
-            out |= ({name.replace(templates[0], v) for v in expand[templates[0]]} if templates
-                    else {name})
+            expanded = {re.sub(r" \((producer|platform)\)$", "", name)}
+            for template, values in expand.items():  # every template of a name, in turn
+                expanded = {n.replace(template, v) for n in expanded for v in values}
+            out |= expanded
         return out
 
     prose = text[text.index(outputs.END):]

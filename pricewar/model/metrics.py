@@ -23,11 +23,16 @@ from pricewar.model.market_metrics import (
     served_weighted_price,
     tier_prices,
 )
+from pricewar.model.rental import clear_markets
 from pricewar.model.settlement import compensating_variation
 from pricewar.scenario import PRODUCER_REGIONS, calibration_defaults
+from pricewar.scenario.catalogue import BLOCS
+from pricewar.supply.product_costs import Hosts, best_chips
 
-__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "COMMON_REFERENCE_PRICE_USD_PER_MTOK", "MODEL_METRICS", "REGION_REPORTERS",
-           "TIER_REPORTERS", "Declaration", "PriceWarDataCollector", "agenttype_reporters",
+__all__ = ["AGGREGATE_METRICS", "AGGREGATE_REPORTERS", "BLOC_REPORTERS", "CHIP_BLOC_REPORTERS",
+           "COMMON_REFERENCE_PRICE_USD_PER_MTOK", "MODEL_METRICS", "REGION_COST_REPORTERS",
+           "REGION_REPORTERS", "TIER_REPORTERS", "reference_unit_costs", "rental_metrics",
+           "supply_metrics", "Declaration", "PriceWarDataCollector", "agenttype_reporters",
            "compute", "flow_matrix", "metric_declaration", "metric_names", "model_reporters",
            "common_reference_surplus", "population", "refused"]
 
@@ -51,6 +56,35 @@ REGION_REPORTERS: dict[str, Declaration] = {
                    "volume-weighted like the price"),
     "energy_mwh": D("MWh/step", "facility energy of the region's hosts (IT load x PUE)"),
     "emissions_t": D("t CO2/step", "emissions of the grid share of that energy"),
+}
+
+#: per-region unit costs of supply v3, reported as ``<metric>_<region>`` after the tier metrics
+#: (the columns of v2 keep their order)
+REGION_COST_REPORTERS: dict[str, Declaration] = {
+    "unit_cost_mix": D("USD/Mtok", "the served-mix unit cost: the same as unit_cost (full cost "
+                       "of new capacity of the families the region's hosts serve, "
+                       "volume-weighted); not like for like across regions"),
+    "unit_cost_ref": D("USD/Mtok", "like-for-like unit cost: full cost of new capacity of the "
+                       "reference family (the serving anchor family, deepseek_v3 in the shipped "
+                       "data) on the region's best buyable chip, at the region's grid power "
+                       "price, PUE and facility cost, the scenario WACC and full serving "
+                       "efficiency (the same token in every region)"),
+}
+
+#: per-bloc model metrics, reported as ``<metric>_<bloc>`` for the blocs with rental markets
+BLOC_REPORTERS: dict[str, Declaration] = {
+    "gpus_idle": D("GPUs", "GPUs of the bloc's rental markets (hosts' fleets and the exogenous "
+                   "training/other fleet) idle this step at the cleared rents (docs/ODD.md "
+                   "§6.1c)"),
+    "gpus_idle_share": D("1", "gpus_idle over the GPUs installed in the bloc's rental markets "
+                         "(0-1)"),
+}
+
+#: per chip and bloc, reported with ``<chip>`` and ``<bloc>`` replaced
+CHIP_BLOC_REPORTERS: dict[str, Declaration] = {
+    "rental_price_<chip>_<bloc>": D("USD/GPU-h", "the rent that clears the chip's rental market "
+                                    "in the bloc (docs/ODD.md §6.1c); its floor (energy + "
+                                    "opex) where the bloc's hosts hold none of the chip"),
 }
 
 #: per-tier model metrics, reported with ``<tier>`` replaced by every capability tier
@@ -145,15 +179,26 @@ REGION_METRICS = tuple(REGION_REPORTERS)
 AGGREGATE_METRICS = tuple(AGGREGATE_REPORTERS)
 #: capability tiers of the shipped calibration
 SHIPPED_TIERS = tuple(calibration_defaults()["tiers"])
+#: chips of the shipped calibration
+SHIPPED_CHIPS = tuple(calibration_defaults()["chips"])
 
 
-def metric_names(producer_regions, tiers=None) -> tuple[str, ...]:
-    """Model metric names of a model with these producer regions and capability tiers
-    (default: the shipped calibration's tiers)."""
+def _chip_bloc_names(chips) -> list[str]:
+    return [name.replace("<chip>", c).replace("<bloc>", b) for name in CHIP_BLOC_REPORTERS
+            for c in chips for b in BLOCS]
+
+
+def metric_names(producer_regions, tiers=None, chips=None) -> tuple[str, ...]:
+    """Model metric names of a model with these producer regions, capability tiers and chips
+    (default: the shipped calibration's tiers and chips)."""
     tiers = SHIPPED_TIERS if tiers is None else tiers
+    chips = SHIPPED_CHIPS if chips is None else chips
     return (*AGGREGATE_METRICS,
             *[f"{m}_{r}" for m in REGION_METRICS for r in producer_regions],
-            *[name.replace("<tier>", t) for name in TIER_REPORTERS for t in tiers])
+            *[name.replace("<tier>", t) for name in TIER_REPORTERS for t in tiers],
+            *[f"{m}_{r}" for m in REGION_COST_REPORTERS for r in producer_regions],
+            *[f"{m}_{b}" for m in BLOC_REPORTERS for b in BLOCS],
+            *_chip_bloc_names(chips))
 
 
 def metric_declaration(name: str, producer_regions=None, tiers=None) -> Declaration:
@@ -169,10 +214,18 @@ def metric_declaration(name: str, producer_regions=None, tiers=None) -> Declarat
         metric = name.removesuffix(f"_{region}")
         if metric != name and metric in REGION_REPORTERS:
             return REGION_REPORTERS[metric]
+        if metric != name and metric in REGION_COST_REPORTERS:
+            return REGION_COST_REPORTERS[metric]
     for tier in SHIPPED_TIERS if tiers is None else tiers:
         for template, declared in TIER_REPORTERS.items():
             if name == template.replace("<tier>", tier):
                 return declared
+    for bloc in BLOCS:
+        metric = name.removesuffix(f"_{bloc}")
+        if metric != name and metric in BLOC_REPORTERS:
+            return BLOC_REPORTERS[metric]
+        if name.startswith("rental_price_") and name.endswith(f"_{bloc}"):
+            return CHIP_BLOC_REPORTERS["rental_price_<chip>_<bloc>"]
     raise KeyError(name)
 
 
@@ -266,6 +319,53 @@ def compute(model) -> dict[str, float]:
         out[f"throughput_{region}"] = volume
         out[f"energy_mwh_{region}"] = float(model.producer_energy_mwh[members].sum())
         out[f"emissions_t_{region}"] = float(model.producer_emissions_t[members].sum())
+        out[f"unit_cost_mix_{region}"] = out[f"unit_cost_{region}"]
+    out.update(supply_metrics(model))
+    return out
+
+
+def supply_metrics(model) -> dict[str, float]:
+    """The like-for-like unit costs (``unit_cost_ref_<region>``), the cleared rents and the idle
+    GPUs (supply v3; they read the scenario, the cost library and the fleet)."""
+    out = dict(zip((f"unit_cost_ref_{r}" for r in model.regions.producer_regions),
+                   reference_unit_costs(model).tolist(), strict=True))
+    out.update(rental_metrics(model))
+    return out
+
+
+def reference_unit_costs(model, chip: int | None = None) -> np.ndarray:
+    """Per producer region (``model.regions.producer_regions`` order), the full cost of new
+    capacity of the reference family (the serving anchor family) on the region's best buyable
+    chip at the date (USD/Mtok), at the region's grid power price, PUE, facility cost and carbon
+    intensity, the scenario WACC and full serving efficiency: the same token in every region.
+    ``chip`` (a chip number) fixes the chip for every region (chip parity). A bloc that may buy
+    no chip gets the cheapest chip's cost, as the hosts' full cost does."""
+    s, regions = model.scenario, model.regions
+    index = np.array([model.region_names.index(r) for r in regions.producer_regions])
+    n = index.size
+    hosts = Hosts(bloc=regions.bloc[index], electricity_usd_per_kwh=regions.electricity_usd_per_kwh[index],
+                  pue=regions.pue[index], facility_usd_per_w=regions.facility_usd_per_w[index],
+                  carbon_kg_per_kwh=regions.carbon_kg_per_kwh[index],
+                  serving_efficiency=np.ones(n), wacc=np.full(n, s.policy.wacc))
+    family = np.full(n, model.families.names.index(s.serving.anchor_family))
+    chips = (best_chips(model.supply, hosts, family, model.date, s.policy)[0] if chip is None
+             else np.full(n, chip))
+    return model.supply.costs(chips, family, model.date, hosts.site(np.arange(n)), s.policy,
+                              wacc=hosts.wacc, serving_efficiency=1.0).full_usd_per_mtok
+
+
+def rental_metrics(model) -> dict[str, float]:
+    """The cleared rent of every chip and bloc and each bloc's idle GPUs (docs/ODD.md §6.1c)."""
+    outcome = clear_markets(model.scenario, model.supply, model.date, model.steps, model.regions,
+                            model.fleet, model.producer_arrays)
+    out: dict[str, float] = {}
+    shares = outcome.idle_share_by_bloc()
+    for bloc, idle in outcome.idle_gpus_by_bloc().items():
+        out[f"gpus_idle_{bloc}"] = idle
+        out[f"gpus_idle_share_{bloc}"] = shares[bloc]
+    for c, chip in enumerate(model.chip_names):
+        for k, bloc in enumerate(outcome.blocs):
+            out[f"rental_price_{chip}_{bloc}"] = float(outcome.rent_usd_per_gpu_hour[c, k])
     return out
 
 
@@ -324,10 +424,10 @@ def population(model) -> dict[str, int]:
     }
 
 
-def model_reporters(producer_regions, tiers=None) -> dict:
+def model_reporters(producer_regions, tiers=None, chips=None) -> dict:
     """DataCollector model reporters reading ``model.metrics``."""
     return {name: (lambda m, key=name: m.metrics[key])
-            for name in metric_names(producer_regions, tiers)}
+            for name in metric_names(producer_regions, tiers, chips)}
 
 
 def agenttype_reporters() -> dict:
@@ -350,8 +450,8 @@ class PriceWarDataCollector(mesa.DataCollector):
     stacks the agent-type reporters with ``agent_type``, ``region`` and ``group`` columns.
 
     ``extra_reporters`` (name -> ``(function(model), Declaration)``) adds model reporters after
-    pricewar's own (docs/extending.md, "A new reporter"); ``tiers`` are the model's capability
-    tiers (default: the shipped calibration's).
+    pricewar's own (docs/extending.md, "A new reporter"); ``tiers`` and ``chips`` are the
+    model's capability tiers and chips (default: the shipped calibration's).
 
     Mesa builds that frame from ``agent_reporters``, which would record every consumer agent at
     every step; here it is assembled from what the agent-type reporters recorded. Each agent's
@@ -361,15 +461,15 @@ class PriceWarDataCollector(mesa.DataCollector):
 
     def __init__(self, producer_regions,
                  extra_reporters: Mapping[str, tuple[Callable, Declaration]] | None = None,
-                 tiers=None):
+                 tiers=None, chips=None):
         extra = dict(extra_reporters or {})
-        names = metric_names(producer_regions, tiers)
+        names = metric_names(producer_regions, tiers, chips)
         taken = sorted(set(extra) & set(names))
         if taken:
             raise ValueError(f"extra_reporters {taken} would replace pricewar's own reporters")
         by_type = agenttype_reporters()
         super().__init__(
-            model_reporters={**model_reporters(producer_regions, tiers),
+            model_reporters={**model_reporters(producer_regions, tiers, chips),
                              **{name: function for name, (function, _) in extra.items()}},
             agenttype_reporters=by_type)
         self._array_reporters = self._array_backed(by_type)

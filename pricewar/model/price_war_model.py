@@ -25,7 +25,16 @@ import numpy as np
 
 from pricewar.kernel import RouteMarket, market_demand
 from pricewar.limits import check_seed
-from pricewar.model import entry_exit, health, initialise, investment, metrics, phases, settlement
+from pricewar.model import (
+    entry_exit,
+    health,
+    initialise,
+    investment,
+    metrics,
+    phases,
+    rental,
+    settlement,
+)
 from pricewar.model.agents import IndustrialConsumer, PlatformOperator, TokenProducer
 from pricewar.model.customer_base import CustomerBase, complement_weights, pricing_dynamics
 from pricewar.model.market_v3 import FOC_STRATEGIES, FORWARD_STRATEGIES, MarketV3
@@ -158,7 +167,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.metrics: dict[str, float] = {}
         self._initialise_market()
         self.datacollector = metrics.PriceWarDataCollector(self.regions.producer_regions,
-                                                           tiers=self.tier_names)
+                                                           tiers=self.tier_names,
+                                                           chips=self.chip_names)
         self.datacollector.collect(self)
         health.check_finite(self)
         health.check_run(self)
@@ -400,17 +410,27 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         self.exits_this_step = 0
         self.entries_this_step = 0
         if d.exit_enabled:
-            bankrupt = self.producer_cash < d.bankruptcy_cash_usd
-            if bankrupt.any() and not bankrupt.all():
-                self._remove_producers(bankrupt)
+            if self.scenario.market.version >= MARKET_V3:  # on economic value (docs/ODD.md §6.6)
+                leaving = entry_exit.exits_on_value_v3(
+                    self.scenario, self.steps, self.supply, self._rental_markets(), self.fleet,
+                    self.producer_arrays, self.product_arrays)
+            else:
+                leaving = self.producer_cash < d.bankruptcy_cash_usd
+            if leaving.any() and not leaving.all():
+                self._remove_producers(leaving)
         if d.entry_enabled and self.steps % d.entry_interval_steps == 0:
             self._enter_producers()
         # every step: the metrics were taken before the counters were reset, so without this a
         # step after one with exits (entries) reported them again
         self.metrics.update(metrics.population(self))
 
+    def _rental_markets(self) -> rental.RentalOutcome:
+        """This step's cleared GPU rental markets (docs/ODD.md §6.1c)."""
+        return rental.clear_markets(self.scenario, self.supply, self.date, self.steps,
+                                    self.regions, self.fleet, self.producer_arrays)
+
     def _remove_producers(self, mask: np.ndarray) -> None:
-        """Bankrupt hosts leave: Mesa agents removed, arrays compacted, routes recompiled."""
+        """Exiting hosts leave: Mesa agents removed, arrays compacted, routes recompiled."""
         entry_exit.remove_producers(self, mask)
         self.exits_this_step = int(mask.sum())
         self.exits_total += self.exits_this_step
@@ -418,12 +438,18 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
 
     def _enter_producers(self) -> None:
         """At most one entrant per independent host group where new capacity would earn the
-        entry margin (:func:`pricewar.model.entry_exit.entrants`)."""
-        # no entrant where the bloc may buy no chip (its best chip is a placeholder)
-        new_unit_cost = np.where(self.producer_best_chip_buyable, self.producer_full_cost,
-                                 np.inf)
-        entering = entry_exit.entrants(self.scenario, self.producer_group, self.producer_served,
-                                       self.producer_base_price, new_unit_cost)
+        entry margin (:func:`pricewar.model.entry_exit.entrants`; on economic value at market
+        v3, :func:`~pricewar.model.entry_exit.entrants_v3`)."""
+        if self.scenario.market.version >= MARKET_V3:
+            entering = entry_exit.entrants_v3(self.scenario, self.supply, self.producer_arrays,
+                                              self.product_arrays)
+        else:
+            # no entrant where the bloc may buy no chip (its best chip is a placeholder)
+            new_unit_cost = np.where(self.producer_best_chip_buyable, self.producer_full_cost,
+                                     np.inf)
+            entering = entry_exit.entrants(self.scenario, self.producer_group,
+                                           self.producer_served, self.producer_base_price,
+                                           new_unit_cost)
         if not entering:
             return
         entry_exit.add_producers(self, entering, investment.life_steps(self.scenario))

@@ -31,6 +31,7 @@ import pricewar
 from pricewar.model import metrics
 from pricewar.model.metrics import Declaration
 from pricewar.scenario import load_scenario, recorded_overrides
+from pricewar.scenario.catalogue import BLOCS
 from pricewar.scenario.doc_markers import rewrite_between_markers
 
 BEGIN = "<!-- data-dictionary:begin -->"
@@ -187,10 +188,15 @@ def data_dictionary() -> str:
     lines = ["### model.parquet: one row per step", "", *header,
              *_rows(MODEL_FRAME_COLUMNS), *_rows(metrics.AGGREGATE_REPORTERS),
              *_rows(metrics.REGION_REPORTERS, "{}_<region>"), *_rows(metrics.TIER_REPORTERS),
+             *_rows(metrics.REGION_COST_REPORTERS, "{}_<region>"),
+             *_rows(metrics.BLOC_REPORTERS, "{}_<bloc>"), *_rows(metrics.CHIP_BLOC_REPORTERS),
              "",
              f"`<region>` is each region that hosts producers ({regions} in the shipped "
              "data); `<tier>` each capability tier of the families "
-             f"({', '.join(f'`{t}`' for t in metrics.SHIPPED_TIERS)} in the shipped data).", "",
+             f"({', '.join(f'`{t}`' for t in metrics.SHIPPED_TIERS)} in the shipped data); "
+             f"`<bloc>` each bloc with rental markets ({', '.join(f'`{b}`' for b in BLOCS)}); "
+             f"`<chip>` each chip ({', '.join(f'`{c}`' for c in metrics.SHIPPED_CHIPS)} in the "
+             "shipped data).", "",
              "### agents.parquet: one row per step and producer or platform", "", *header,
              *_rows(agent), "",
              "Producer-only columns are empty on platform rows and the other way round "

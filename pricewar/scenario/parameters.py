@@ -254,6 +254,30 @@ DECLARATIONS: tuple[Parameter, ...] = (
     Parameter("quality_volume_scale_utils", "market.quality_volume_scale_utils", float, "utils",
               "v3: quality gain (utils) over which the quality-volume term saturates by 63%",
               "docs/calibration.md C17 (est. 0.5-10)", 0.0, 1000.0, strict=True),
+    Parameter("rental_other_fleet", "rental_market.other_gpus_per_host_gpu", float, "GPUs/GPU",
+              "v3 rental market: exogenous (training/other) GPUs per GPU of the hosts' fleets, "
+              "per chip class and bloc", "docs/calibration.md C19 (est. 0.5-2)", 0.0, 100.0),
+    Parameter("rental_other_demand_cn", "rental_market.other_demand_share_cn", float, "1",
+              "v3 rental market: exogenous GPU-hours demanded at the full-cost rent per "
+              "exogenous GPU-hour installed, cn bloc", "docs/calibration.md C19 (est. 0.2-0.9)",
+              0.0, 100.0),
+    Parameter("rental_other_demand_western", "rental_market.other_demand_share_western", float,
+              "1", "v3 rental market: exogenous GPU-hours demanded at the full-cost rent per "
+              "exogenous GPU-hour installed, western bloc",
+              "docs/calibration.md C19 (est. 0.7-1.3)", 0.0, 100.0),
+    Parameter("rental_demand_elasticity", "rental_market.other_demand_elasticity", float, "1",
+              "v3 rental market: elasticity of exogenous GPU-hour demand to the rent",
+              "docs/calibration.md C19 (est. 0.5-3)", 0.0, 20.0, strict=True),
+    Parameter("rental_payback_years", "rental_market.payback_years", float, "years",
+              "v3 rental market: the rent ceiling is the floor plus capex over this payback "
+              "(a renter buys above it)", "docs/calibration.md C19 (est. 0.5-2)",
+              0.0, 50.0, strict=True),
+    Parameter("resale_value_share", "dynamics.resale_value_share", float, "share",
+              "v3 exit: resale price of used chips as a share of their straight-line book value",
+              "docs/calibration.md C19 (est. 0.3-0.8)", 0.0, 1.0),
+    Parameter("entry_cost_usd_per_gpu", "dynamics.entry_cost_usd_per_gpu", float, "USD/GPU",
+              "v3 entry: one-off cost of starting a host (team, software, sales) per GPU of its "
+              "first cluster", "docs/calibration.md C19 (est. 1,000-20,000)", 0.0, 1e7),
     Parameter("producer_strategy", "producers.*.strategy", str, "-",
               "strategy of every producer: a registered strategy name (the built-in ones or one "
               "registered with pricewar.strategies.register)", "docs/ODD.md §6.4", None, None),

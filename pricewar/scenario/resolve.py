@@ -53,6 +53,7 @@ from pricewar.scenario.schema import (
     Pricing,
     ProducerGroup,
     Region,
+    RentalMarket,
     Sector,
     Trade,
     strategy_tables,
@@ -104,6 +105,7 @@ class Scenario:
     pricing: Pricing
     dynamics: Dynamics
     market: Market
+    rental_market: RentalMarket
     complements: Complements = field(default_factory=Complements)
     events: tuple[Event, ...] = ()
     sector_access: dict[str, dict[str, dict[str, Literal["allowed", "friction", "barred"]]]] = (

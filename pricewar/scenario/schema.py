@@ -163,6 +163,9 @@ class Dynamics:
     entry_interval_steps: int = field(metadata=bounds(1))
     entry_min_margin: float = field(metadata=bounds(None, 1.0))
     entry_gpus: float = field(metadata=bounds(1))
+    # market v3: exit and entry on economic value (docs/ODD.md §6.6)
+    resale_value_share: float = field(metadata=declared("resale_value_share"))
+    entry_cost_usd_per_gpu: float = field(metadata=declared("entry_cost_usd_per_gpu"))
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,25 @@ class Market:
     price_offset_usd_per_mtok: float = field(metadata=declared("price_offset_usd_per_mtok"))
     quality_volume_max: float = field(metadata=declared("quality_volume_max"))
     quality_volume_scale_utils: float = field(metadata=declared("quality_volume_scale_utils"))
+
+
+@dataclass(frozen=True)
+class RentalMarket:
+    """The GPU rental market of market v3 (docs/ODD.md §6.1c): the exogenous (training/other)
+    fleet and its demand for GPU-hours, per bloc, and the rent ceiling. All ``est.``
+    (docs/calibration.md C19); at market version 2 they feed only the rental reporters."""
+
+    other_gpus_per_host_gpu: float = field(metadata=declared("rental_other_fleet"))
+    other_demand_share_cn: float = field(metadata=declared("rental_other_demand_cn"))
+    other_demand_share_western: float = field(metadata=declared("rental_other_demand_western"))
+    other_demand_elasticity: float = field(metadata=declared("rental_demand_elasticity"))
+    payback_years: float = field(metadata=declared("rental_payback_years"))
+
+    def other_demand_share(self, bloc: str) -> float:
+        """Exogenous demand at the full-cost rent per exogenous GPU-hour in ``bloc`` (a bloc
+        without its own value, "contested", has no hosts and no market: 0)."""
+        return {"cn": self.other_demand_share_cn,
+                "western": self.other_demand_share_western}.get(bloc, 0.0)
 
 
 @dataclass(frozen=True)

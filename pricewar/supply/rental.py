@@ -89,3 +89,4 @@ class RentalIndex:
                 raise KeyError(f"unknown chip {unknown[0]!r} (expected one of {list(self.names)})")
             index = np.array([lookup[str(v)] for v in values.ravel()]).reshape(values.shape)
         return self.all_chips(date)[index]
+

@@ -185,13 +185,14 @@ def test_psi_is_never_negative(review, gap, margins, discount, growth):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 6), st.floats(0.0, 100.0), st.data(), reviews())
+@given(st.integers(1, 6), st.floats(0.0, 100.0, allow_subnormal=False), st.data(), reviews())
 def test_states_after_a_step_conserve_volume_and_gains_never_exceed_shoppers_won(
         n_hosts, volume, data, review):
     """One segment-class of task volume ``T`` split over ``n_hosts`` committed bases and
     shoppers; after reviews and choices (won shares summing to <= 1: some shoppers buy nothing
     or are not served): every host's gain <= the shoppers it won, committed <= T, and committed
-    + shoppers = T with shoppers >= 0."""
+    + shoppers = T with shoppers >= 0 (normal floats: subnormal volumes lose the relative
+    precision the bounds are checked at)."""
     split = np.array(data.draw(st.lists(st.floats(0.0, 1.0, allow_subnormal=False),
                                         min_size=n_hosts + 1,
                                         max_size=n_hosts + 1)))
@@ -199,8 +200,8 @@ def test_states_after_a_step_conserve_volume_and_gains_never_exceed_shoppers_won
         split[-1] = 1.0
     committed = volume * split[:-1] / split.sum()
     shoppers = max(volume - committed.sum(), 0.0)  # (as the model: rounding never negative)
-    won = np.array(data.draw(st.lists(st.floats(0.0, 1.0), min_size=n_hosts + 1,
-                                      max_size=n_hosts + 1)))
+    won = np.array(data.draw(st.lists(st.floats(0.0, 1.0, allow_subnormal=False),
+                                      min_size=n_hosts + 1, max_size=n_hosts + 1)))
     won = won[:-1] / max(won.sum(), 1.0)
     gap = np.array(data.draw(st.lists(st.floats(-1.0, 1.0), min_size=n_hosts,
                                       max_size=n_hosts)))

@@ -245,6 +245,27 @@ def test_two_host_prices_follow_the_closed_form(omega, retention):
     assert (result.price < 1.0).all() == (omega > 1.1 / 2.25)
 
 
+def test_a_committed_base_gives_a_host_a_second_first_order_solution():
+    """Two hosts, one consumer of one class (eta 1.06, alpha 13), host 1 with a committed base
+    of 0.27 Mtok/step beside 2.5 Mtok/step of shoppers, X = 19, no review slope: started low,
+    both price near cost (psi = X m thins the shopper margin); started at 1,000 USD/Mtok, host
+    1 gives up its shoppers and prices its committed base as a monopolist, ``p = (c eta + pbar)
+    / (eta - 1) = 19.33`` USD/Mtok (hand-computed), at about the same objective. Both solve the
+    first-order conditions: a committed base is a second segment, and with eta near 1 its
+    monopoly price is many times cost."""
+    shoppers, committed, _, _ = pair_markets(
+        [np.array([0, 1])], [np.zeros(2)], tier=[0, 0], family=[0, 1], firm=[0, 1],
+        tier_sigma=0.0, family_sigma=0.0, alpha=[[13.0]], eta=1.06, shopper_volume=[[2.5]],
+        committed_volume=[[0.0], [0.27]], ref_price=np.ones(2), offset=0.1)
+    keywords = dict(retention_value=np.full(2, 19.0), tol=1e-12)
+    low = states_equilibrium(shoppers, committed, np.ones(2), **keywords)
+    high = states_equilibrium(shoppers, committed, np.ones(2),
+                              initial_price=np.array([1.0, 1000.0]), **keywords)
+    assert low.converged and high.converged
+    assert (low.price < 1.02).all()
+    assert high.price[1] == pytest.approx((1.06 + 0.1) / 0.06, rel=1e-6)
+
+
 # --- every firm's first-order condition, independently ------------------------------------------
 def _firm_objective(case, firm, price, shadow, psi, committed_demand):
     """Firm ``firm``'s objective at ``price`` (module docstring of gnl_equilibrium): this step's
@@ -606,7 +627,8 @@ def test_capacity_clearing_prices_are_the_same_from_several_starts_in_one_class(
     are known to exist -- and a committed base is such a second segment: with eta near 1 a host
     can give up its shoppers and price its committed base near ``(c + pbar) eta/(eta - 1)``
     (found by this property with committed customers: prices 0.92 and 1,165 USD/Mtok for one
-    host from two starts, eta 1.06). Among the starts from which the solver converges (at
+    host from two starts, eta 1.06;
+    test_a_committed_base_gives_a_host_a_second_first_order_solution). Among the starts from which the solver converges (at
     least two: test_capacity_clearing_can_cycle)."""
     free = _solve(case)
     assume(free.converged)

@@ -251,8 +251,9 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
             pressure = np.where(capacity > 0, firm_load / capacity,
                                 np.where(firm_load > 0, np.inf, 0.0))
         violation = np.where(shadow > 0, np.abs(pressure - 1.0), np.maximum(pressure - 1.0, 0.0))
-        residual = float(max(np.max(np.abs(target - price) / route_price, initial=0.0),
-                             np.max(np.minimum(violation, 1e300), initial=0.0)))
+        # np.max, not max(): a demand that overflowed (NaN load) must not read as converged
+        residual = float(np.max(np.r_[np.abs(target - price) / route_price,
+                                      np.minimum(violation, 1e300), 0.0]))
         new_shadow = _move_shadow(shadow, pressure, quantity, effective, load, load_slope,
                                   firm, n_firms)
         outcome = (demand_s, demand_c, quantity, firm_load, load_slope)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -216,5 +217,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``pricewar`` command: :func:`main`, then exit with its status. Once main has returned
+    everything is stored, so a Ctrl-C arriving while the interpreter shuts down (closing worker
+    pools, flushing files) is ignored rather than killing the process with SIGINT over the
+    status main chose (an exit status that did not match what is on disk)."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -189,3 +189,37 @@ def test_the_v3_market_runs_a_draw_of_the_box():
 def test_that_draw_runs_finite_and_conserving_in_the_v2_market():
     assert assert_finite_and_conserving({**V3_NON_FINITE_INCLUSIVE_VALUES, "market_version": 2,
                                          "steps": STEPS}, seed=21110)
+
+
+#: a draw of the box on which the v3 market crashed: every route gone after exits
+V3_NO_ROUTE_LEFT = {
+    "electricity_cn_west": 0.0, "wacc": 0.0, "tariff_cross_bloc": 0.0, "steps": 20,
+    "friction_utils": 0.0, "rental_other_demand_western": 0.0, "capex_subsidy": 0.0,
+    "n_producers": 1, "chip_regime": "historical", "family_friction_utils": 0.0,
+    "quality_volume_scale_utils": 1000.0, "quality_volume_max": 0.0,
+    "rental_other_fleet": 100.0, "price_offset_usd_per_mtok": 100.0,
+    "quality_alpha_excess": 50.0, "review_gap_per_step": 0.0, "electricity_cn_east": 0.0,
+    "closed_premium": 0.0, "n_consumers": 1, "demand_eta": 10.0,
+    "carbon_price_usd_per_t": 0.0, "electricity_us": 0.0, "customer_base_kappa": 0.0,
+    "export_control_lag_years": 0.0, "n_platforms": 1, "alpha_scale": 100.0,
+    "hub_latency_ms": 0.0, "tier_sigma": 0.0, "nest_sigma": 0.99, "bulk_class_share": 0.0,
+    "rental_other_demand_cn": 100.0, "review_base_per_step": 0.0,
+    "entry_cost_usd_per_gpu": 0.0, "bulk_alpha_excess": 50.0, "demand_growth": -0.1,
+    "review_cap_per_step": 0.0, "producer_strategy": "best_response", "electricity_eu": 0.0,
+    "rental_payback_years": 0.24619646339629764,
+    "rental_demand_elasticity": 0.6261515572944432, "quality_slope": 0.0,
+    "resale_value_share": 0.0, "power_subsidy_domestic_chips": 0.0, "market_version": 3,
+    "export_control_penalty": 0.0, "green_supply_cap_cn_west": 0.0}
+
+
+def test_the_v3_market_refuses_a_customer_worth_without_bound():
+    # found by the declared box: WACC 0 and no review made a kept customer's value infinite
+    # ("delta (1 - h)(1 + g) must lie in [0, 1)" in the middle of a run); now refused up front
+    assert not assert_finite_and_conserving(V3_NO_ROUTE_LEFT, seed=0)
+
+
+def test_the_v3_market_runs_when_no_route_is_left():
+    # found by the declared box: after exits no consumer reached any host (IndexError in the
+    # topology); the same draw with a base review rate is accepted and must run
+    assert assert_finite_and_conserving({**V3_NO_ROUTE_LEFT, "review_base_per_step": 0.001,
+                                         "review_cap_per_step": 0.001}, seed=0)

@@ -179,6 +179,24 @@ def chained_reference(logsum: np.ndarray, alpha: np.ndarray, eta: np.ndarray,
     return logsum - alpha / eta * np.log(bounded)
 
 
+def _no_market(network, consumers, products, producers, price: np.ndarray
+               ) -> tuple[MarketDemand, Clearing]:
+    """Demand and clearing of a step without any route: nothing is offered, bought or served."""
+    n_routes, n_consumers = network.routes.route_consumer.size, consumers.region.size
+    zero_routes, zero_consumers = np.zeros(n_routes), np.zeros(n_consumers)
+    demand = MarketDemand(
+        route_price=np.zeros(n_routes), _route_share=zero_routes, route_demand=zero_routes,
+        producer_demand=np.zeros(len(products)), consumer_outside=zero_consumers,
+        consumer_logsum=np.full(n_consumers, -np.inf), consumer_surplus=zero_consumers,
+        consumer_volume=zero_consumers, consumer_outside_share=zero_consumers,
+        consumer_price_index=np.full(n_consumers, np.inf))
+    clearing = Clearing(route_served=zero_routes, producer_served=np.zeros(len(products)),
+                        consumer_served=zero_consumers, consumer_unserved=zero_consumers,
+                        rounds=0, consumer_not_bought=zero_consumers,
+                        host_load=np.zeros(len(producers)))
+    return demand, clearing
+
+
 def _route_values_to_pairs(market: GNLMarket, values: np.ndarray) -> np.ndarray:
     """A (K, n) array in a market's stored order, summed over classes, in input order."""
     out = np.empty(values.shape[1])
@@ -215,6 +233,11 @@ class MarketV3:
         if network is self._network:
             return
         self._network = network
+        if network.routes.route_consumer.size == 0:  # nothing to buy: no market this step
+            self.topology, self.result = None, None
+            self.state_key = np.zeros(0, dtype=np.int64)
+            self.committed_ref = self.committed_volume = np.zeros((0, 2))
+            return
         old_key = self.state_key
         topo = build_topology(self.scenario, network, consumers, products, families)
         self.topology = topo
@@ -286,8 +309,11 @@ class MarketV3:
               capacity_clears: bool = True) -> StatesEquilibrium:
         """This step's prices and demand (model products; see the module docstring); without
         ``capacity_clears`` no capacity limit enters the prices (initialisation, and the
-        outcome at given prices after exit or entry)."""
+        outcome at given prices after exit or entry). None when no route exists."""
         topo = self.topology
+        if topo is None:
+            self.result = None
+            return None
         task = self.task_volume(consumers)
         seg = topo.segment_consumer
         committed_total = np.zeros((consumers.region.size, 2))
@@ -332,6 +358,8 @@ class MarketV3:
                 ) -> tuple[MarketDemand, Clearing]:
         """This step's demand and what is served, on the network's routes (capacity that the
         equilibrium did not clear is rationed pro rata by host)."""
+        if self.topology is None:
+            return _no_market(network, consumers, products, producers, price)
         topo, result = self.topology, self.result
         shoppers, committed = self._markets
         n_routes = network.routes.route_consumer.size
@@ -386,6 +414,8 @@ class MarketV3:
 
     def committed_share(self) -> float:
         """Share of this step's demand bought by committed customers (0-1)."""
+        if self.topology is None:
+            return 0.0
         total = float(self.pair_demand.sum())
         return float(self.pair_committed.sum()) / total if total > 0 else 0.0
 
@@ -407,6 +437,8 @@ class MarketV3:
         commit to the host they bought from (docs/ODD.md §6.2d). Keeps, per committed segment
         and class, ``committed_ref`` (reference volume), ``committed_volume`` (volume at this
         step's prices) and the reference inclusive value that gives that volume."""
+        if self.topology is None or self.result is None:
+            return
         topo, result = self.topology, self.result
         shoppers, committed = self._markets
         m = self.scenario.market
@@ -488,7 +520,7 @@ class MarketV3:
         topo = self.topology
         m = self.scenario.market
         n = len(products)
-        if not forward.any():
+        if not forward.any() or topo is None:
             return np.zeros(n), np.zeros(n)
         live = np.flatnonzero(topo.priced)
         gap = rival_log_gap(topo.shoppers, last_price[live])

@@ -357,7 +357,8 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         result = self.market_v3.solve(self.consumer_arrays, products, producers, given, ~foc,
                                       omega, retention, start, self._host_uid())
         price = given.copy()
-        price[self.market_v3.topology.priced] = result.price
+        if result is not None:
+            price[self.market_v3.topology.priced] = result.price
         products.base_price = np.maximum(price, 0.0)
         products.price = products.base_price.copy()
         products.fresh[:] = 0.0
@@ -582,9 +583,10 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
                                       self._host_uid(), capacity_clears=False)
         price = start.copy()
         demand = np.zeros(len(products))
-        priced = self.market_v3.topology.priced
-        price[priced] = result.price
-        demand[priced] = result.product_demand
+        if result is not None:
+            priced = self.market_v3.topology.priced
+            price[priced] = result.price
+            demand[priced] = result.product_demand
         return np.maximum(price, 0.0), demand
 
     def _reference_logsum(self, price: np.ndarray) -> np.ndarray:

@@ -59,7 +59,7 @@ from pricewar.scenario.schema import (
     strategy_tables,
 )
 from pricewar.scenario.typed import bounds, build_dataclass, built_by, fail
-from pricewar.units import SECONDS_PER_DAY
+from pricewar.units import DAYS_PER_YEAR, SECONDS_PER_DAY
 
 
 @dataclass(frozen=True)
@@ -315,6 +315,16 @@ def _check_market_v3(s: Scenario, o: str) -> None:
         if sec.eta <= 1.0:
             fail(o, f"sectors.{name}.eta", sec.eta,
                  "must be > 1 in the v3 market (well-posed demand: alpha_c >= eta > 1)")
+    # a customer kept is worth sum_k (delta (1 - h))^k of its margin: finite only if a host
+    # discounts or its customers review, delta (1 - h_0) < 1 with delta = (1 + wacc)^-years
+    years = s.step_days / DAYS_PER_YEAR
+    for name, group in s.producers.items():
+        wacc = s.policy.wacc + group.wacc_premium
+        if (1.0 + wacc) ** -years * (1.0 - m.review_base_per_step) >= 1.0:
+            fail(o, "market.review_base_per_step", m.review_base_per_step,
+                 f"with producers.{name}'s WACC {wacc:g} (policy.wacc + wacc_premium) a "
+                 "customer that never reviews and is not discounted is worth without bound: "
+                 "the v3 market needs review_base_per_step > 0 or every host's WACC > 0")
 
 
 def _check_size(s: Scenario) -> None:

@@ -320,7 +320,8 @@ def _check_market_v3(s: Scenario, o: str) -> None:
     years = s.step_days / DAYS_PER_YEAR
     for name, group in s.producers.items():
         wacc = s.policy.wacc + group.wacc_premium
-        if (1.0 + wacc) ** -years * (1.0 - m.review_base_per_step) >= 1.0:
+        # in logs: -years log(1 + wacc) + log(1 - h_0) >= 0
+        if math.log1p(-m.review_base_per_step) >= years * math.log1p(wacc):
             fail(o, "market.review_base_per_step", m.review_base_per_step,
                  f"with producers.{name}'s WACC {wacc:g} (policy.wacc + wacc_premium) a "
                  "customer that never reviews and is not discounted is worth without bound: "

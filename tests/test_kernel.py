@@ -109,7 +109,7 @@ def test_nash_satisfies_first_order_conditions_in_route_market():
 
 def test_log_form_markup_is_scale_free():
     # with phi = log P, the Lerner index 1/(alpha (1 - S)) depends on shares, not on the cost
-    # level (DESIGN §5): scaling every cost by 1/10 and the outside option to match (as if its
+    # level (docs/ODD.md §6.2): scaling every cost by 1/10 and the outside option to match (as if its
     # price fell 10x too) leaves shares, hence Lerner indices, unchanged.
     market, _, cost = random_route_market(100, 8, 3, seed=5)
     market = market.with_values(route_price_extra=np.zeros(market.topology.n_routes))

@@ -118,7 +118,7 @@ def test_the_rival_gap_is_the_gap_to_the_cheapest_other_firm_of_the_same_tier():
 
 
 def test_prices_clear_capacity_every_week_without_an_exit(v3_run):
-    # DESIGN §6: a host's price rises until its demand fits its capacity; what is refused comes
+    # docs/ODD.md §6.2d: a host's price rises until its demand fits its capacity; what is refused comes
     # only from capacity lost inside a step (an exit). The v2 market refuses 76% at step 14.
     model, _ = v3_run
     frame = model.datacollector.get_model_vars_dataframe().iloc[5:]

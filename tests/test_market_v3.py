@@ -8,6 +8,7 @@ import pytest
 
 from pricewar.errors import ScenarioError
 from pricewar.kernel.customer_states import move_states
+from pricewar.model.market_v3 import MarketV3
 from pricewar.model.price_war_model import PriceWarModel
 from pricewar.scenario import load_scenario
 
@@ -27,7 +28,7 @@ def v3_run(request):
         task = market.task_volume(model.consumer_arrays)
         states.append({
             "committed_ref": market.committed_ref.copy(),
-            "committed_consumer": market.topology.committed_consumer.copy(),
+            "committed_group": market.topology.committed_group.copy(),
             "task": task,
             "metrics": dict(model.metrics),
         })
@@ -46,13 +47,13 @@ def test_every_reporter_is_finite_and_demand_is_conserved(v3_run):
 
 
 def test_committed_reference_volume_never_exceeds_the_task_volume(v3_run):
-    # committed + shoppers = T per consumer and class: the shoppers are what the committed
+    # committed + shoppers = T per buyer group and class: the shoppers are what the committed
     # leave, so the committed alone never exceed T (up to rounding)
     model, states = v3_run
-    n = model.consumer_arrays.region.size
+    n = model.market_v3.n_groups
     for state in states:
         committed = np.zeros((n, 2))
-        np.add.at(committed, state["committed_consumer"], state["committed_ref"])
+        np.add.at(committed, state["committed_group"], state["committed_ref"])
         # the states after a step are for the next step's task volume, which grows; compare
         # with this step's task volume grown by one step
         bound = state["task"] * (1 + model.scenario.demand.growth_per_step) + 1e-9
@@ -125,3 +126,53 @@ def test_prices_clear_capacity_every_week_without_an_exit(v3_run):
     calm = frame[(frame["exits"] == 0) & (frame["entries"] == 0)]
     assert len(calm) >= 5
     assert calm["refused_share"].max() <= 0.01
+
+
+def _market_at(model, group=None):
+    """A fresh v3 market on the model's network at its current prices (``group``: the
+    consumers' buyer groups, default :func:`buyer_groups`)."""
+    market = MarketV3(model.scenario)
+    if group is not None:
+        market.group, market.n_groups = group, int(group.max()) + 1
+    products = model.product_arrays
+    market.refresh(model.network, model.consumer_arrays, products, model.families,
+                   model._host_uid(), products.base_price)
+    return market
+
+
+def _demand_at(model, market, price, capacity_clears):
+    products = model.product_arrays
+    none = np.zeros(len(products))
+    market.solve(model.consumer_arrays, products, model.producer_arrays, price,
+                 np.ones(len(products), dtype=bool), none, none, price, model._host_uid(),
+                 capacity_clears=capacity_clears)
+    return market.outcome(model.network, model.consumer_arrays, products,
+                          model.producer_arrays, price)
+
+
+def test_buyer_groups_give_every_consumer_what_it_would_buy_alone():
+    # consumers of one region and sector on the same platforms are solved as one segment;
+    # each consumer then gets its share: the same demand, volume and price index, to rounding,
+    # as a market with one segment per consumer, at given prices and after states move
+    model = PriceWarModel("baseline", seed=5, market_version=3, n_consumers=300, steps=4)
+    for _ in range(3):
+        model.step()
+    grouped = _market_at(model)
+    alone = _market_at(model, np.arange(model.consumer_arrays.region.size))
+    assert grouped.n_groups < alone.n_groups  # the grouping saves work at this size
+    products = model.product_arrays
+    price = products.base_price.copy()
+    rng = np.random.default_rng(0)
+    for capacity_clears in (False, True):
+        for market in (grouped, alone):
+            demand, clearing = _demand_at(model, market, price, capacity_clears)
+            market.commit_everyone(model.consumer_arrays)
+            market.move_states(products)
+        price = price * rng.uniform(0.8, 1.2, price.size)  # states at one price, demand at another
+    (d1, c1), (d2, c2) = (_demand_at(model, m, price, True) for m in (grouped, alone))
+    assert d1.route_demand.sum() > 0
+    np.testing.assert_allclose(d1.route_demand, d2.route_demand, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(c1.route_served, c2.route_served, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(d1.consumer_volume, d2.consumer_volume, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(d1.consumer_price_index, d2.consumer_price_index, rtol=1e-9)
+    np.testing.assert_allclose(grouped.committed_share(), alone.committed_share(), rtol=1e-9)

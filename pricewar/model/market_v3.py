@@ -4,7 +4,8 @@ until the estimation issue estimates the v3 parameters.
 
 Per step (the model's phases 3, 4 and 6):
 
-1. each consumer (segment ``m``) has task volume ``T_mc = D_m(t) w_c B_m(t)`` per latent class
+1. each buyer group (segment ``m``: consumers of one region and sector using the same platforms,
+   :func:`buyer_groups`) has task volume ``T_mc = D_m(t) w_c B_m(t)`` per latent class
    ``c`` (``w_c`` the class shares, ``B_m`` the bounded quality-volume term), split into the
    committed reference volume ``R_{m,h,c}`` of each host ``h`` it is committed to and shoppers
    ``S_mc = T_mc - sum_h R_{m,h,c}``;
@@ -57,37 +58,62 @@ def _run_firsts(key: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class PairTopology:
-    """The v3 market's routes: one per (consumer, product) pair, for one network.
+    """The v3 market's routes for one network: one per (buyer group, product) pair.
 
-    ``pair_route`` (P,) the network route each pair buys through, ``pair_consumer``,
-    ``pair_product`` (model product index), ``pair_host``; ``priced`` (N_model,) products with a
-    pair; ``product_index`` (N_model,) their index in the GNL markets (-1 without a pair);
-    ``segment_consumer`` (M,) consumers with a pair; ``shoppers`` and ``committed`` the two
-    markets at unit class volumes; ``committed_consumer``, ``committed_host`` (S,) per committed
+    Consumers of one region and sector using the same platforms reach the same products through
+    the same routes at the same utilities, and their task volumes move in proportion (a
+    region-wide growth and shock path times the consumer's own scale): their demands, states and
+    references are proportional at every price. The market solves one segment per such *buyer
+    group* (:func:`buyer_groups`) and hands each member its share of its group's volume, which is
+    exact (the grouping only saves work).
+
+    Group pairs: ``pair_route`` (P,) the network route the group's first consumer buys through,
+    ``pair_group``, ``pair_product`` (model product index), ``pair_host``, ``pair_quality``
+    (utils of quality). Members: ``member_route``, ``member_consumer`` (Q,) every consumer's
+    pairs and ``member_pair`` (Q,) the group pair each one belongs to. ``priced`` (N_model,)
+    products with a pair; ``product_index`` (N_model,) their index in the GNL markets (-1 without
+    a pair); ``segment_group`` (M,) groups with a pair; ``shoppers`` and ``committed`` the two
+    markets at unit class volumes; ``committed_group``, ``committed_host`` (S,) per committed
     segment; ``committed_segment_of_pair`` (P,); ``committed_gap_route`` the shoppers' stored
-    route of each committed stored route; ``pair_quality`` utils of quality per pair.
+    route of each committed stored route.
     """
 
     pair_route: np.ndarray
-    pair_consumer: np.ndarray
+    pair_group: np.ndarray
     pair_product: np.ndarray
     pair_host: np.ndarray
+    pair_quality: np.ndarray
+    member_route: np.ndarray
+    member_consumer: np.ndarray
+    member_pair: np.ndarray
     priced: np.ndarray
     product_index: np.ndarray
-    segment_consumer: np.ndarray
+    segment_group: np.ndarray
     shoppers: GNLMarket
     committed: GNLMarket
-    committed_consumer: np.ndarray
+    committed_group: np.ndarray
     committed_host: np.ndarray
     committed_segment_of_pair: np.ndarray
     committed_gap_route: np.ndarray
-    pair_quality: np.ndarray
 
 
-def class_alpha(scenario, consumer_eta: np.ndarray) -> np.ndarray:
+def buyer_groups(consumers) -> np.ndarray:
+    """Per consumer, its buyer group (0..G-1 in order of first consumer): one per (region,
+    sector, platforms used) — the consumers whose routes and utilities coincide
+    (:class:`PairTopology`)."""
+    index: dict[tuple, int] = {}
+    group = np.empty(consumers.region.size, dtype=np.int64)
+    for j, (region, sector, platforms) in enumerate(zip(
+            consumers.region.tolist(), consumers.sector.tolist(), consumers.platforms,
+            strict=True)):
+        group[j] = index.setdefault((region, sector, tuple(platforms.tolist())), len(index))
+    return group
+
+
+def class_alpha(scenario, group_eta: np.ndarray) -> np.ndarray:
     """``alpha_mc = eta_m + excess_c`` (bulk, quality classes), shape (M, 2)."""
     m = scenario.market
-    return consumer_eta[:, None] + np.array([m.bulk_alpha_excess, m.quality_alpha_excess])
+    return group_eta[:, None] + np.array([m.bulk_alpha_excess, m.quality_alpha_excess])
 
 
 def class_weights(scenario) -> np.ndarray:
@@ -96,25 +122,36 @@ def class_weights(scenario) -> np.ndarray:
     return np.array([share, 1.0 - share])
 
 
-def build_topology(scenario, network, consumers, products, families) -> PairTopology:
-    """The pair routes and both GNL markets of a network (rebuilt with the network)."""
+def build_topology(scenario, network, consumers, group: np.ndarray, products, families
+                   ) -> PairTopology:
+    """The pair routes and both GNL markets of a network (rebuilt with the network);
+    ``group`` the consumers' buyer groups (:func:`buyer_groups`)."""
     routes = network.routes
     n_products = len(products)
     key = routes.route_consumer.astype(np.int64) * max(n_products, 1) + routes.route_product
     order = np.lexsort((-network.utility, key))
-    first = order[_run_firsts(key[order])]  # the best route of each pair, pairs in key order
-    pair_route = first
-    pair_consumer = routes.route_consumer[first]
-    pair_product_model = routes.route_product[first]
+    member_route = order[_run_firsts(key[order])]  # each consumer's best route per product
+    member_consumer = routes.route_consumer[member_route]
+    member_product = routes.route_product[member_route]
+    # the group's pairs are its first consumer's (groups are numbered in consumer order)
+    first_consumer = np.unique(group, return_index=True)[1]
+    is_first = first_consumer[group[member_consumer]] == member_consumer
+    pair_route = member_route[is_first]
+    pair_group = group[member_consumer[is_first]]
+    pair_product_model = member_product[is_first]
+    pair_key = pair_group * max(n_products, 1) + pair_product_model
+    member_pair = np.searchsorted(pair_key, group[member_consumer] * max(n_products, 1)
+                                  + member_product)
     priced = np.zeros(n_products, dtype=bool)
     priced[pair_product_model] = True
     product_index = np.full(n_products, -1, dtype=np.int64)
     product_index[priced] = np.arange(int(priced.sum()))
     pair_product = product_index[pair_product_model]
-    segment_consumer, counts = np.unique(pair_consumer, return_counts=True)
+    segment_group, counts = np.unique(pair_group, return_counts=True)
     ptr = np.r_[0, np.cumsum(counts)]
     m = scenario.market
-    alpha = class_alpha(scenario, consumers.eta[segment_consumer])
+    group_eta = consumers.eta[first_consumer]
+    alpha = class_alpha(scenario, group_eta[segment_group])
     weight = np.broadcast_to(class_weights(scenario), alpha.shape)
     live = np.flatnonzero(priced)
     tier = families.tier[products.family[live]]
@@ -126,21 +163,21 @@ def build_topology(scenario, network, consumers, products, families) -> PairTopo
                   class_weight=weight, product_firm=firm,
                   product_price_offset=m.price_offset_usd_per_mtok)
     utility = network.utility[pair_route]
-    shoppers = gnl_market(ptr, pair_product, utility, segment_eta=consumers.eta[segment_consumer],
+    shoppers = gnl_market(ptr, pair_product, utility, segment_eta=group_eta[segment_group],
                           **common)
-    # committed segments: (consumer, host) pairs, routes in (consumer, host) order
+    # committed segments: (group, host) pairs, routes in (group, host) order
     pair_host = products.producer[pair_product_model]
-    committed_key = pair_consumer.astype(np.int64) * (int(firm.max(initial=0)) + 1) + pair_host
+    committed_key = pair_group * (int(firm.max(initial=0)) + 1) + pair_host
     c_order = np.argsort(committed_key, kind="stable")
     c_first = _run_firsts(committed_key[c_order])
     c_counts = np.diff(np.r_[c_first, c_order.size])
     segment_of_sorted = np.repeat(np.arange(c_first.size), c_counts)
     committed_segment_of_pair = np.empty(c_order.size, dtype=np.int64)
     committed_segment_of_pair[c_order] = segment_of_sorted
-    committed_consumer = pair_consumer[c_order[c_first]]
-    committed_alpha = class_alpha(scenario, consumers.eta[committed_consumer])
+    committed_group = pair_group[c_order[c_first]]
+    committed_alpha = class_alpha(scenario, group_eta[committed_group])
     committed = gnl_market(np.r_[0, np.cumsum(c_counts)], pair_product[c_order],
-                           utility[c_order], segment_eta=consumers.eta[committed_consumer],
+                           utility[c_order], segment_eta=group_eta[committed_group],
                            **{**common, "class_alpha": committed_alpha,
                               "class_weight": np.broadcast_to(class_weights(scenario),
                                                               committed_alpha.shape)})
@@ -148,12 +185,13 @@ def build_topology(scenario, network, consumers, products, families) -> PairTopo
     shopper_stored = np.empty(shoppers.route_order.size, dtype=np.int64)
     shopper_stored[shoppers.route_order] = np.arange(shoppers.route_order.size)
     committed_gap_route = shopper_stored[c_order[committed.route_order]]
-    quality = (consumers.quality_weight[pair_consumer]
+    quality = (consumers.quality_weight[first_consumer[pair_group]]
                * families.quality[products.family[pair_product_model]])
-    return PairTopology(pair_route, pair_consumer, pair_product_model, pair_host, priced,
-                        product_index, segment_consumer, shoppers, committed,
-                        committed_consumer, pair_host[c_order[c_first]],
-                        committed_segment_of_pair, committed_gap_route, quality)
+    return PairTopology(pair_route, pair_group, pair_product_model, pair_host, quality,
+                        member_route, member_consumer, member_pair, priced, product_index,
+                        segment_group, shoppers, committed, committed_group,
+                        pair_host[c_order[c_first]], committed_segment_of_pair,
+                        committed_gap_route)
 
 
 def quality_volume_term(scenario, best_quality: np.ndarray, start_quality: np.ndarray
@@ -211,12 +249,14 @@ class MarketV3:
         self.scenario = scenario
         self.topology: PairTopology | None = None
         self._network = None
-        # customer states per committed segment (consumer, host uid) and class
+        self.group: np.ndarray | None = None  # per consumer, its buyer group (buyer_groups)
+        self.n_groups = 0
+        # customer states per committed segment (group, host uid) and class
         self.state_key = np.zeros(0, dtype=np.int64)
         self.committed_ref = np.zeros((0, 2))
         self.committed_volume = np.zeros((0, 2))
         self.committed_logsum_ref = np.zeros((0, 2))
-        # shoppers' reference inclusive value and volume per reference Mtok, per consumer
+        # shoppers' reference inclusive value and volume per reference Mtok, per group
         self.shopper_logsum_ref: np.ndarray | None = None
         self.shopper_volume_ratio: np.ndarray | None = None
         self.start_quality: np.ndarray | None = None
@@ -239,16 +279,19 @@ class MarketV3:
             self.committed_ref = self.committed_volume = np.zeros((0, 2))
             return
         old_key = self.state_key
-        topo = build_topology(self.scenario, network, consumers, products, families)
+        if self.group is None:  # consumers' regions, sectors and platforms never change
+            self.group = buyer_groups(consumers)
+            self.n_groups = int(self.group.max(initial=-1)) + 1
+        topo = build_topology(self.scenario, network, consumers, self.group, products, families)
         self.topology = topo
-        n_consumers = consumers.region.size
-        best = np.full(n_consumers, -np.inf)
-        np.maximum.at(best, topo.pair_consumer, topo.pair_quality)
+        n_groups = self.n_groups
+        best = np.full(n_groups, -np.inf)
+        np.maximum.at(best, topo.pair_group, topo.pair_quality)
         if self.start_quality is None:
             self.start_quality = best.copy()
         self.start_quality = np.where(np.isfinite(self.start_quality), self.start_quality, best)
-        # committed states carried over by (consumer, host uid); exited hosts' customers shop
-        key = topo.committed_consumer.astype(np.int64) * (1 << 32) + host_uid[
+        # committed states carried over by (group, host uid); exited hosts' customers shop
+        key = topo.committed_group.astype(np.int64) * (1 << 32) + host_uid[
             topo.committed_host]
         ref = np.zeros((key.size, 2))
         volume = np.zeros((key.size, 2))
@@ -264,9 +307,9 @@ class MarketV3:
         price = self._gnl_price(last_price)
         self.committed_logsum_ref = self._committed_reference(price)
         if self.shopper_logsum_ref is None:
-            self.shopper_logsum_ref = np.zeros((n_consumers, 2))
-            self.shopper_volume_ratio = np.ones((n_consumers, 2))
-        seg = topo.segment_consumer
+            self.shopper_logsum_ref = np.zeros((n_groups, 2))
+            self.shopper_volume_ratio = np.ones((n_groups, 2))
+        seg = topo.segment_group
         shoppers = with_class_volumes(topo.shoppers, np.ones((seg.size, 2)), np.zeros((seg.size, 2)))
         logsum = gnl_demand(shoppers, price).logsum
         alpha = topo.shoppers.class_alpha
@@ -281,7 +324,7 @@ class MarketV3:
         """``IV_ref`` of each committed segment-class such that its volume at ``price`` is
         ``committed_volume`` (its reference volume where it has none)."""
         topo = self.topology
-        n_seg = topo.committed_consumer.size
+        n_seg = topo.committed_group.size
         unit = with_class_volumes(topo.committed, np.ones((n_seg, 2)), np.zeros((n_seg, 2)))
         logsum = gnl_demand(unit, price).logsum
         alpha = topo.committed.class_alpha
@@ -293,15 +336,16 @@ class MarketV3:
 
     # ----------------------------------------------------------------------------------------
     def task_volume(self, consumers) -> np.ndarray:
-        """``T_mc = D_m w_c B_m`` per consumer and class (Mtok/step at the reference)."""
+        """``T_mc = D_m w_c B_m`` per buyer group and class (Mtok/step at the reference)."""
         topo = self.topology
-        best = np.full(consumers.region.size, -np.inf)
-        np.maximum.at(best, topo.pair_consumer, topo.pair_quality)
+        best = np.full(self.n_groups, -np.inf)
+        np.maximum.at(best, topo.pair_group, topo.pair_quality)
         factor = quality_volume_term(self.scenario, np.where(np.isfinite(best), best, 0.0),
                                      np.where(np.isfinite(self.start_quality),
                                               self.start_quality, 0.0))
         self.quality_factor = factor
-        return consumers.demand[:, None] * class_weights(self.scenario) * factor[:, None]
+        demand = np.bincount(self.group, consumers.demand, self.n_groups)
+        return demand[:, None] * class_weights(self.scenario) * factor[:, None]
 
     def solve(self, consumers, products, producers, strategy_price: np.ndarray,
               fixed: np.ndarray, complement_value: np.ndarray, retention_value: np.ndarray,
@@ -315,14 +359,14 @@ class MarketV3:
             self.result = None
             return None
         task = self.task_volume(consumers)
-        seg = topo.segment_consumer
-        committed_total = np.zeros((consumers.region.size, 2))
-        np.add.at(committed_total, topo.committed_consumer, self.committed_ref)
+        seg = topo.segment_group
+        committed_total = np.zeros((self.n_groups, 2))
+        np.add.at(committed_total, topo.committed_group, self.committed_ref)
         # demand that fell below what is committed: committed customers scale down with it
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(committed_total > task, task / committed_total, 1.0)
-        self.committed_ref = self.committed_ref * scale[topo.committed_consumer]
-        self.committed_volume = self.committed_volume * scale[topo.committed_consumer]
+        self.committed_ref = self.committed_ref * scale[topo.committed_group]
+        self.committed_volume = self.committed_volume * scale[topo.committed_group]
         committed_total = np.minimum(committed_total, task)
         shopper_ref = np.maximum(task - committed_total, 0.0)
         self.shopper_ref = shopper_ref
@@ -371,20 +415,29 @@ class MarketV3:
             served_share = np.where(host_load > capacity, capacity / host_load, 1.0)
         pair_served = pair_demand * served_share[topo.pair_host]
         self.pair_demand, self.pair_served = pair_demand, pair_served
+        # each member buys its share of its group's task volume on every pair
+        n_consumers = consumers.region.size
+        group_demand = np.bincount(self.group, consumers.demand, self.n_groups)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            member_share = np.where(group_demand[self.group] > 0,
+                                    consumers.demand / group_demand[self.group], 0.0)
+        share = member_share[topo.member_consumer]
         route_demand = np.zeros(n_routes)
         route_served = np.zeros(n_routes)
-        route_demand[topo.pair_route] = pair_demand
-        route_served[topo.pair_route] = pair_served
-        n_consumers = consumers.region.size
-        volume = np.bincount(topo.pair_consumer, pair_demand, minlength=n_consumers)
-        served = np.bincount(topo.pair_consumer, pair_served, minlength=n_consumers)
+        route_demand[topo.member_route] = pair_demand[topo.member_pair] * share
+        route_served[topo.member_route] = pair_served[topo.member_pair] * share
+        volume = np.bincount(topo.member_consumer, route_demand[topo.member_route],
+                             minlength=n_consumers)
+        served = np.bincount(topo.member_consumer, route_served[topo.member_route],
+                             minlength=n_consumers)
         route_price = price[network.routes.route_product] + network.transfer_usd
-        # the consumer's price index: the volume-weighted geometric mean of its route prices
+        # the group's price index: the volume-weighted geometric mean of its route prices
         log_price = np.log(price[topo.pair_product] + self.scenario.market.price_offset_usd_per_mtok)
+        group_volume = np.bincount(topo.pair_group, pair_demand, minlength=self.n_groups)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean_log = np.bincount(topo.pair_consumer, pair_demand * log_price,
-                                   minlength=n_consumers) / volume
-        index = np.where(volume > 0, np.exp(mean_log), np.inf)
+            mean_log = np.bincount(topo.pair_group, pair_demand * log_price,
+                                   minlength=self.n_groups) / group_volume
+        index = np.where(volume > 0, np.exp(mean_log)[self.group], np.inf)
         # the inclusive value on the v2 scale the welfare measures read: the consumer's
         # reference minus alpha log(P / P_0), P_0 its index when it first bought
         if self.start_index is None:
@@ -445,7 +498,7 @@ class MarketV3:
         gap = rival_log_gap(shoppers, result.price)[topo.committed_gap_route]
         hazard, _ = review_hazard(gap, m.review_base_per_step, m.review_gap_per_step,
                                   m.review_cap_per_step)
-        n_seg = topo.committed_consumer.size
+        n_seg = topo.committed_group.size
         seg = committed.route_segment
         segment_hazard = np.zeros((n_seg, 2))
         for c in range(2):  # the segment's hazard: its routes' hazards at its within-host shares
@@ -461,10 +514,10 @@ class MarketV3:
             served = result.shoppers.route_demand[c] * host_served_share[topo.pair_host[s_route]]
             won_volume[:, c] = np.bincount(segment_of_route, served, n_seg)
         shopper_volume = result.shoppers.volume  # (M, K) at this step's prices
-        seg_index = np.searchsorted(topo.segment_consumer, topo.committed_consumer)
+        seg_index = np.searchsorted(topo.segment_group, topo.committed_group)
         with np.errstate(divide="ignore", invalid="ignore"):
             won_ref = np.where(shopper_volume[seg_index] > 0,
-                               self.shopper_ref[topo.committed_consumer]
+                               self.shopper_ref[topo.committed_group]
                                * won_volume / shopper_volume[seg_index], 0.0)
         kept = 1.0 - segment_hazard
         self.committed_ref = self.committed_ref * kept + won_ref
@@ -478,7 +531,7 @@ class MarketV3:
         self.committed_logsum_ref = chained_reference(result.committed.logsum, alpha, eta, ratio)
         alpha_s = shoppers.class_alpha
         eta_s = shoppers.segment_eta[:, None]
-        self.shopper_volume_ratio[topo.segment_consumer] = np.exp(
+        self.shopper_volume_ratio[topo.segment_group] = np.exp(
             eta_s / alpha_s * (result.shoppers.logsum - shoppers.class_logsum_ref))
 
     def _host_served_share(self, products) -> np.ndarray:
@@ -493,17 +546,17 @@ class MarketV3:
         prices (shares of the uncapacitated demand)."""
         topo, result = self.topology, self.result
         shoppers = self._markets[0]
-        n_seg = topo.committed_consumer.size
+        n_seg = topo.committed_group.size
         s_route = shoppers.route_order
         segment_of_route = topo.committed_segment_of_pair[s_route]
         won_volume = np.zeros((n_seg, 2))
         for c in range(2):
             won_volume[:, c] = np.bincount(segment_of_route, result.shoppers.route_demand[c],
                                            n_seg)
-        seg_index = np.searchsorted(topo.segment_consumer, topo.committed_consumer)
+        seg_index = np.searchsorted(topo.segment_group, topo.committed_group)
         volume = result.shoppers.volume[seg_index]
         with np.errstate(divide="ignore", invalid="ignore"):
-            self.committed_ref = np.where(volume > 0, self.shopper_ref[topo.committed_consumer]
+            self.committed_ref = np.where(volume > 0, self.shopper_ref[topo.committed_group]
                                           * won_volume / volume, 0.0)
         self.committed_volume = won_volume
         self.committed_logsum_ref = self._committed_reference(result.price)

@@ -479,8 +479,7 @@ def states_cases(draw, box=DECLARED, max_consumers=3, one_class=False, committed
 
 
 def _solve(case, **extra):
-    """The equilibrium of a drawn case (at most 2,000 iterations: see
-    test_capacity_clearing_can_cycle)."""
+    """The equilibrium of a drawn case (at most 2,000 iterations)."""
     extra.setdefault("max_iter", 2_000)
     return states_equilibrium(
         case["shoppers"], case["committed"], case["cost"], load=case["load"],
@@ -562,8 +561,7 @@ def test_every_firms_best_response_is_finite(case):
     (``fixed``): finite and >= 0, the rivals' prices untouched, over the declared box.
     Convergence is not asserted here: the map can stall (declared box: pbar 79 USD/Mtok, alpha
     28-36, eta 1.05, a relative change of 2.6e-7 after 5,000 iterations; estimated ranges:
-    sigma_family 0.92, pbar 0.06, eta 1.125/1.5, stuck at 2e-3), as capacity clearing can
-    cycle (test_capacity_clearing_can_cycle)."""
+    sigma_family 0.92, pbar 0.06, eta 1.125/1.5, stuck at 2e-3)."""
     firm = case["shoppers"].product_firm
     for f in np.unique(firm):
         result = _solve(case, fixed=firm != f, fixed_price=case["ref_price"],
@@ -583,8 +581,7 @@ def test_capacity_shadow_prices_satisfy_complementary_slackness(case, capacity_s
     """lambda >= 0, load <= K, and lambda (K - load) = 0 (to the solver's tolerance), with two
     classes, several consumers and committed customers; capacities 0.5-3 times (or without)
     the unconstrained load, over the estimated ranges. Where the solver converges: it does not
-    always (test_capacity_clearing_can_cycle below; rates in the report of branch
-    v3-market-tests), and when it is made to, ``assume`` here is to go."""
+    always (rates in docs/ODD.md §6.2d), and when it is made to, ``assume`` here is to go."""
     free = _solve(case)
     assume(free.converged)
     n_firms = free.firm_load.size
@@ -598,23 +595,26 @@ def test_capacity_shadow_prices_satisfy_complementary_slackness(case, capacity_s
     np.testing.assert_array_equal(result.binding, binding)
 
 
-@pytest.mark.xfail(strict=True, reason="capacity clearing cycles: the shadow price moves by "
-                   "the full step the price would need, while the zeta map's price lags; "
-                   "halving the step converges here (see the report of branch "
-                   "v3-market-tests)")
 @pytest.mark.parametrize("seed, form, capacity_share", [
     (9, "linear", (0.7, 1.5, 0.9)), (14, "linear", (0.3, 0.5, 0.2))])
-def test_capacity_clearing_can_cycle(seed, form, capacity_share):
+def test_capacity_clearing_converges_where_a_lagging_shadow_price_cycled(seed, form,
+                                                                        capacity_share):
+    """Two markets where moving lambda by the full step its price would need, with the price
+    following one zeta contraction later, cycled (strict xfails until the shadow price moved the
+    prices in the same iteration, :func:`~pricewar.kernel.gnl_equilibrium._move_shadow`)."""
     case = example_market(seed, form)
     keywords = dict(load=case["load"], complement_value=case["omega"],
                     retention_value=case["retention"], review=case["review"],
                     committed_gap_route=case["gap_route"])
     free = states_equilibrium(case["shoppers"], case["committed"], case["cost"], **keywords)
     assert free.converged
+    capacity = free.firm_load * np.array(capacity_share)
     result = states_equilibrium(case["shoppers"], case["committed"], case["cost"],
-                                capacity=free.firm_load * np.array(capacity_share),
-                                max_iter=2_000, **keywords)
+                                capacity=capacity, max_iter=2_000, **keywords)
     assert result.converged, result.residual
+    binding = result.shadow_price > 0
+    np.testing.assert_allclose(result.firm_load[binding], capacity[binding], rtol=1e-5)
+    assert (result.firm_load <= capacity * (1 + 1e-6)).all()
 
 
 @settings(max_examples=25, deadline=None)
@@ -630,8 +630,8 @@ def test_capacity_clearing_prices_are_the_same_from_several_starts_in_one_class(
     can give up its shoppers and price its committed base near ``(c + pbar) eta/(eta - 1)``
     (found by this property with committed customers: prices 0.92 and 1,165 USD/Mtok for one
     host from two starts, eta 1.06;
-    test_a_committed_base_gives_a_host_a_second_first_order_solution). Among the starts from which the solver converges (at
-    least two: test_capacity_clearing_can_cycle)."""
+    test_a_committed_base_gives_a_host_a_second_first_order_solution). Among the starts from
+    which the solver converges (at least two)."""
     free = _solve(case)
     assume(free.converged)
     n_firms = free.firm_load.size

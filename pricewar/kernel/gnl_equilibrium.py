@@ -210,8 +210,10 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
               else float_array("initial_shadow", initial_shadow, n_firms, nonneg=True).copy())
 
     def step(point: np.ndarray):
-        """One zeta step and one shadow-price step from ``point = (price, shadow)``."""
-        price, shadow = point[:n], point[n:]
+        """One zeta step and one shadow-price step from ``point = (price, mu)``, ``lambda =
+        max(mu, 0)`` (:func:`_move_shadow`)."""
+        price, mu = point[:n], point[n:]
+        shadow = np.maximum(mu, 0.0)
         demand_s, demand_c = gnl_demand(shoppers, price), gnl_demand(committed, price)
         quantity = demand_s.product_demand + demand_c.product_demand
         effective = cost + shadow[firm] * load
@@ -238,31 +240,42 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
             negative = numerator / (lam_s + lam_c)  # below cost: no customer value
             target = effective + np.where(positive >= 0, positive, negative)
         target = np.where(lam_s + lam_c > 0, target, price)  # nobody buys: price kept
+        target = np.where(fixed, base_fixed + shadow[firm] * load, target)
         # the firm's load response to a uniform rise of its prices: own and sibling terms,
         # sum_a p_a dL_F/dp_a with dL_F/dp_a = l_a dQ_a/dp_a + sum_{b != a in F} l_b dQ_b/dp_a
         load_slope = price * (load * (der_s.own + der_c.own) + both_s.firm_cross[1]
                               + both_c.firm_cross[1])
-        route_price = price + shoppers.product_price_offset
-        target = np.clip(target + shoppers.product_price_offset, _STEP_DOWN * route_price,
-                         _STEP_UP * route_price) - shoppers.product_price_offset
-        target = np.where(fixed, base_fixed + shadow[firm] * load, np.maximum(target, 0.0))
         firm_load = np.bincount(firm, quantity * load, n_firms)
         with np.errstate(divide="ignore", invalid="ignore"):
             pressure = np.where(capacity > 0, firm_load / capacity,
                                 np.where(firm_load > 0, np.inf, 0.0))
         violation = np.where(shadow > 0, np.abs(pressure - 1.0), np.maximum(pressure - 1.0, 0.0))
+        # the shadow price moves so that this step's prices clear capacity (Gauss-Seidel: the
+        # prices below carry the new shadow price, not one iteration later)
+        new_mu = _move_shadow(mu, pressure, quantity, price, target, load, load_slope, firm,
+                              n_firms)
+        route_price = price + shoppers.product_price_offset
+        # the first-order conditions' residual at this shadow price (a firm at capacity has
+        # its prices pinned by it whatever lambda: its lambda is right where this is 0)
+        foc_gap = np.abs(target - price) / route_price
+        target = target + (np.maximum(new_mu, 0.0) - shadow)[firm] * load
+        target = np.clip(target + shoppers.product_price_offset, _STEP_DOWN * route_price,
+                         _STEP_UP * route_price) - shoppers.product_price_offset
+        target = np.where(fixed, base_fixed + np.maximum(new_mu, 0.0)[firm] * load,
+                          np.maximum(target, 0.0))
         # np.max, not max(): a demand that overflowed (NaN load) must not read as converged
-        residual = float(np.max(np.r_[np.abs(target - price) / route_price,
+        residual = float(np.max(np.r_[np.abs(target - price) / route_price, foc_gap,
                                       np.minimum(violation, 1e300), 0.0]))
-        new_shadow = _move_shadow(shadow, pressure, quantity, effective, load, load_slope,
-                                  firm, n_firms)
         outcome = (demand_s, demand_c, quantity, firm_load, load_slope)
-        return np.concatenate([target, new_shadow]), residual, outcome
+        return np.concatenate([target, new_mu]), residual, outcome
+
+    def admissible(candidate: np.ndarray) -> bool:  # prices >= 0; mu has any sign
+        return bool((candidate[:n] >= 0).all())
 
     point, residual, iterations, converged, outcome = anderson_fixed_point(
-        step, np.concatenate([price, shadow]), tol, max_iter)
+        step, np.concatenate([price, shadow]), tol, max_iter, admissible)
     demand_s, demand_c, quantity, firm_load, load_slope = outcome
-    price, shadow = point[:n], point[n:]
+    price, shadow = point[:n], np.maximum(point[n:], 0.0)
     binding = shadow > 0
     if not converged and np.isfinite(capacity).any():
         # what the iteration left over capacity is priced away: each firm beyond its capacity
@@ -307,17 +320,23 @@ def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_s
     return price, demand_s, demand_c, quantity, firm_load, raised
 
 
-def _move_shadow(shadow, pressure, quantity, effective, load, load_slope, firm, n_firms):
-    """``lambda_F <- max(0, lambda_F + (cbar_F / lbar_F) log(pressure_F) / eps_F)``, ``eps_F``
-    the elasticity of the firm's load to a uniform rise of its prices (``load_slope`` per
-    product: ``p_a dL_F/dp_a``), at least 1."""
-    total = np.bincount(firm, quantity, n_firms)
+def _move_shadow(mu, pressure, quantity, price, target, load, load_slope, firm, n_firms):
+    """``mu_F <- max(mu_F, 0) + sum_a Q_a (f_F p_a - t_a) / sum_a Q_a l_a``, the shadow price
+    ``lambda_F = max(mu_F, 0)``: the change that moves the firm's first-order-condition targets
+    ``t_a`` (at the current ``lambda``) to the prices that clear its capacity, ``f_F p_a`` with
+    ``f_F = (L_F / K_F)^(1/eps_F)`` and ``eps_F`` the elasticity of the firm's load to a uniform
+    rise of its prices (``load_slope`` per product: ``p_a dL_F/dp_a``), at least 1.
+
+    A binding firm (``mu > 0``) gets the shadow price whose prices clear its capacity this
+    iteration; a firm with slack settles at ``mu < 0``, its slack in price units. So the
+    complementarity ``lambda (K - L) = 0`` is solved away from the kink of ``max(., 0)``
+    wherever a firm is strictly binding or strictly slack (a semismooth reformulation), and the
+    prices carry the new shadow price at once: a step on ``lambda`` alone, with prices following
+    one contraction later, overshot and cycled among hosts of one family with capacity."""
     firm_load = np.bincount(firm, quantity * load, n_firms)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cbar = np.bincount(firm, quantity * effective, n_firms) / total
-        lbar = firm_load / total
-        eps = -np.bincount(firm, load_slope, n_firms) / firm_load
-        step = cbar / lbar * np.log(np.clip(pressure, _PRESSURE_MIN, _PRESSURE_MAX)) / np.maximum(
-            eps, 1.0)
+        eps = np.maximum(-np.bincount(firm, load_slope, n_firms) / firm_load, 1.0)
+        factor = np.clip(pressure, _PRESSURE_MIN, _PRESSURE_MAX) ** (1.0 / eps)
+        step = np.bincount(firm, quantity * (factor[firm] * price - target), n_firms) / firm_load
     step = np.where(np.isfinite(step), step, 0.0)  # a firm that sells nothing keeps it
-    return np.maximum(shadow + step, 0.0)
+    return np.maximum(mu, 0.0) + step

@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 
 from pricewar.calibrate.panels import (
     DAILY_COLUMNS,
+    PRICE_COLUMNS,
     WEEKLY_COLUMNS,
     PanelDataError,
     load_openrouter_daily,
     load_openrouter_weekly,
+    load_provider_prices,
     weekly_from_daily,
 )
 
@@ -190,3 +192,74 @@ def test_a_daily_date_without_its_other_row_is_refused(tmp_path):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(PanelDataError, match="cannot read"):
         load_openrouter_weekly(tmp_path / "missing.csv")
+
+
+@pytest.fixture(scope="module")
+def prices() -> pd.DataFrame:
+    return load_provider_prices()
+
+
+def test_the_provider_price_panel_has_its_size_and_dtypes(prices):
+    assert list(prices.columns) == list(PRICE_COLUMNS)
+    assert len(prices) == 3441
+    assert prices["snapshot_date"].nunique() == 12 and prices["model_id"].nunique() == 26
+    assert prices["provider"].nunique() == 81
+    for column in ("input_usd_per_mtok", "output_usd_per_mtok", "cache_read_usd_per_mtok"):
+        assert str(prices[column].dtype) == "float64"
+    assert (prices[["input_usd_per_mtok", "output_usd_per_mtok"]] >= 0).all().all()
+    assert not prices.duplicated(["snapshot_date", "model_id", "provider", "route"]).any()
+
+
+def test_provider_prices_read_by_hand_from_the_source_files(prices):
+    def price(date, model, provider):
+        row = prices[(prices["snapshot_date"] == pd.Timestamp(date))
+                     & (prices["model_id"] == model) & (prices["provider"] == provider)]
+        assert len(row) == 1
+        return tuple(row[["input_usd_per_mtok", "output_usd_per_mtok"]].iloc[0])
+    # anomalyco/models.dev@2f39a7b270fe providers/{deepinfra,groq}/models/openai/gpt-oss-120b.toml
+    assert price("2026-07-01", "openai/gpt-oss-120b", "deepinfra") == (0.039, 0.19)
+    assert price("2026-07-01", "openai/gpt-oss-120b", "groq") == (0.15, 0.60)
+    # @2e3f718c40e8 providers/huggingface/models/deepseek-ai/Deepseek-V3-0324.toml
+    assert price("2025-08-01", "deepseek/deepseek-chat-v3-0324", "huggingface") == (1.25, 1.25)
+
+
+def test_the_same_open_model_has_many_hosts_at_different_prices(prices):
+    july = prices[(prices["snapshot_date"] == pd.Timestamp("2026-07-01"))
+                  & (prices["model_id"] == "openai/gpt-oss-120b")]
+    assert july["provider"].nunique() >= 30
+    assert july["input_usd_per_mtok"].max() / july["input_usd_per_mtok"].min() > 10
+
+
+GOOD_PRICE = {"snapshot_date": "2026-07-01", "model_id": "openai/gpt-oss-120b",
+              "provider": "groq", "route": "openai", "input_usd_per_mtok": "0.15",
+              "output_usd_per_mtok": "0.6", "cache_read_usd_per_mtok": "", "source": "s"}
+
+
+@pytest.mark.parametrize("changes, key, problem", [
+    ({}, None, None),
+    ({"input_usd_per_mtok": "-0.1"}, "row 1.input_usd_per_mtok", ">= 0"),
+    ({"output_usd_per_mtok": "free"}, "row 1.output_usd_per_mtok", ">= 0"),
+    ({"cache_read_usd_per_mtok": "inf"}, "row 1.cache_read_usd_per_mtok", ">= 0"),
+    ({"input_usd_per_mtok": "0", "output_usd_per_mtok": "0"}, "row 1.input_usd_per_mtok",
+     "not a price"),
+    ({"model_id": "gpt-oss-120b"}, "row 1.model_id", "slug"),
+    ({"provider": ""}, "row 1.provider", "empty"),
+    ({"snapshot_date": "2026-07"}, "row 1.snapshot_date", "YYYY-MM-DD"),
+])
+def test_a_bad_price_row_is_named(tmp_path, changes, key, problem):
+    path = tmp_path / "p.csv"
+    pd.DataFrame([{**GOOD_PRICE, **changes}]).to_csv(path, index=False)
+    if key is None:
+        assert len(load_provider_prices(path)) == 1
+        return
+    with pytest.raises(PanelDataError) as error:
+        load_provider_prices(path)
+    assert error.value.key_path == key and problem in error.value.problem
+
+
+def test_a_price_listed_twice_for_one_route_is_refused(tmp_path):
+    path = tmp_path / "p.csv"
+    pd.DataFrame([GOOD_PRICE, {**GOOD_PRICE, "input_usd_per_mtok": "0.2"}]).to_csv(path,
+                                                                                 index=False)
+    with pytest.raises(PanelDataError, match="duplicate"):
+        load_provider_prices(path)

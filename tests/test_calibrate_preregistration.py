@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pricewar.calibrate.panels import load_openrouter_weekly
+from pricewar.calibrate.panels import load_openrouter_weekly, load_provider_prices, observed_file
 from pricewar.calibrate.preregistration import (
     ROLES,
     PreregistrationError,
@@ -56,6 +56,14 @@ def test_the_panel_is_fitted_before_its_split_date_and_held_out_after(prereg):
     assert by_week.map(list).to_dict() == {pd.Timestamp("2025-01-06"): ["fit"],
                                            pd.Timestamp("2025-01-13"): ["fit"],
                                            pd.Timestamp("2026-09-28"): ["held_out"]}
+
+
+def test_every_panel_is_a_shipped_file_split_into_fitted_and_held_out_rows(prereg):
+    assert set(prereg.panels) == {"openrouter_weekly_tokens", "provider_prices"}
+    for panel in prereg.panels.values():
+        assert observed_file(panel.file).is_file()
+    roles = prereg.panels["provider_prices"].roles(load_provider_prices()["snapshot_date"])
+    assert roles.value_counts().to_dict() == {"fit": 1331, "held_out": 2110}
 
 
 SPEC = {

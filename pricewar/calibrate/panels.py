@@ -9,12 +9,16 @@ tokens in that week, an integer), ``days_in_top50`` (on how many of the week's 7
 was in that day's top 50: on the other days its tokens are inside ``other``, so a model with
 fewer than 7 days is undercounted) and ``source``.
 
+``provider_prices.csv`` holds hosts' list prices of the same open-weight models (one row per
+snapshot, model, provider and route; columns :data:`PRICE_COLUMNS`): the prices that differ
+across hosts of one model identify price effects without a change in quality.
+
 The weekly rows are the daily rows of ``openrouter_rankings_daily_extract.csv`` (OpenRouter's
 rankings-daily data, columns :data:`DAILY_COLUMNS`, copied unchanged) summed over complete weeks
 by :func:`weekly_from_daily`; the files' README says where they come from and under which licence.
 
-:func:`load_openrouter_weekly` and :func:`load_openrouter_daily` return pandas DataFrames with
-checked dtypes, or raise :class:`PanelDataError` naming the file, the row and the column.
+:func:`load_openrouter_weekly`, :func:`load_openrouter_daily` and :func:`load_provider_prices`
+return pandas DataFrames with checked dtypes, or raise :class:`PanelDataError` naming the file, the row and the column.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ WEEKLY_FILE = "openrouter_weekly_tokens.csv"
 DAILY_FILE = "openrouter_rankings_daily_extract.csv"
 WEEKLY_COLUMNS = ("week_start", "model_id", "author", "tokens", "days_in_top50", "source")
 DAILY_COLUMNS = ("date", "model_permaslug", "total_tokens")
+PRICES_FILE = "provider_prices.csv"
+PRICE_COLUMNS = ("snapshot_date", "model_id", "provider", "route", "input_usd_per_mtok",
+                 "output_usd_per_mtok", "cache_read_usd_per_mtok", "source")
 #: the slug of the row that sums every model outside a day's top 50
 OTHER = "other"
 DAYS_PER_WEEK = 7
@@ -173,3 +180,49 @@ def load_openrouter_weekly(path: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame({"week_start": week, "model_id": raw["model_id"],
                          "author": raw["author"], "tokens": tokens, "days_in_top50": days,
                          "source": raw["source"]})
+
+
+def _prices(src: str, frame: pd.DataFrame, column: str, optional: bool = False) -> pd.Series:
+    """Finite non-negative USD/Mtok; blank is NaN where ``optional``."""
+    text = frame[column].str.strip()
+    values = pd.to_numeric(text.where(text != "", None), errors="coerce")
+    bad = (values.isna() & ((text != "") | (not optional))) | ~np.isfinite(values.fillna(0.0))
+    bad |= values < 0
+    if bad.any():
+        _fail_at(src, frame, bad, column, "expected a finite number >= 0 (USD per million tokens)"
+                 + (" or blank" if optional else ""))
+    return values.astype(float)
+
+
+def load_provider_prices(path: str | Path | None = None) -> pd.DataFrame:
+    """Hosts' list prices of open-weight models (default: the shipped file).
+
+    Columns: ``snapshot_date`` (datetime64), ``model_id``, ``provider``, ``route``, ``source``
+    (str; ``route`` may be empty), ``input_usd_per_mtok``, ``output_usd_per_mtok`` and
+    ``cache_read_usd_per_mtok`` (float, USD per million tokens; the cache-read price NaN where
+    not listed). Checked: the exact columns, ISO dates, prices >= 0 and not both 0 (a free tier
+    or a subscription is not a per-token price), ``model_id`` an ``author/model`` slug, a
+    provider and a source on every row, one row per (snapshot_date, model_id, provider, route).
+    """
+    path = Path(path) if path is not None else observed_file(PRICES_FILE)
+    src = str(path)
+    raw = _read(path, PRICE_COLUMNS)
+    date = _dates(src, raw, "snapshot_date")
+    for column in ("provider", "source"):
+        empty = raw[column].str.strip() == ""
+        if empty.any():
+            _fail_at(src, raw, empty, column, "must not be empty")
+    not_slug = ~raw["model_id"].str.fullmatch(r"[^/\s]+/[^/\s]+")
+    if not_slug.any():
+        _fail_at(src, raw, not_slug, "model_id", "expected an OpenRouter slug author/model")
+    price_in = _prices(src, raw, "input_usd_per_mtok")
+    price_out = _prices(src, raw, "output_usd_per_mtok")
+    cache = _prices(src, raw, "cache_read_usd_per_mtok", optional=True)
+    free = (price_in == 0) & (price_out == 0)
+    if free.any():
+        _fail_at(src, raw, free, "input_usd_per_mtok", "input and output both 0: not a price")
+    _unique(src, raw, ["snapshot_date", "model_id", "provider", "route"])
+    return pd.DataFrame({"snapshot_date": date, "model_id": raw["model_id"],
+                         "provider": raw["provider"], "route": raw["route"],
+                         "input_usd_per_mtok": price_in, "output_usd_per_mtok": price_out,
+                         "cache_read_usd_per_mtok": cache, "source": raw["source"]})

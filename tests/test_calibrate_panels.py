@@ -22,7 +22,8 @@ from pricewar.calibrate.panels import (
     weekly_from_daily,
 )
 
-WEEKS = ["2025-01-06", "2025-01-13", "2025-09-22", "2025-09-29", "2025-10-06", "2026-09-28"]
+WEEKS = ["2025-01-06", "2025-01-13", "2025-02-17", "2025-02-24", "2025-03-03", "2025-09-22",
+         "2025-09-29", "2025-10-06", "2026-09-28"]
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,9 @@ def tokens(weekly: pd.DataFrame, week: str, model: str) -> tuple[int, int]:
     return int(row["tokens"].iloc[0]), int(row["days_in_top50"].iloc[0])
 
 
-def test_the_daily_extract_is_42_days_of_a_top_50_and_one_other_row(daily):
-    assert len(daily) == 42 * 51
-    assert daily["date"].nunique() == 42
+def test_the_daily_extract_is_63_days_of_a_top_50_and_one_other_row(daily):
+    assert len(daily) == 63 * 51
+    assert daily["date"].nunique() == 63
     assert (daily.groupby("date").size() == 51).all()
     assert (daily[daily["model_permaslug"] == "other"].groupby("date").size() == 1).all()
     assert str(daily["total_tokens"].dtype) == "int64"
@@ -65,10 +66,10 @@ def test_day_totals_equal_those_openrouters_export_implies(daily, day, leader_to
 
 def test_the_weekly_panel_has_its_size_and_dtypes(weekly):
     assert list(weekly.columns) == list(WEEKLY_COLUMNS)
-    assert len(weekly) == 395
-    assert weekly["model_id"].nunique() == 200
+    assert len(weekly) == 587
+    assert weekly["model_id"].nunique() == 223
     assert sorted(weekly["week_start"].dt.strftime("%Y-%m-%d").unique()) == WEEKS
-    assert weekly.groupby("week_start").size().tolist() == [69, 68, 69, 66, 61, 62]
+    assert weekly.groupby("week_start").size().tolist() == [69, 68, 65, 64, 63, 69, 66, 61, 62]
     assert str(weekly["tokens"].dtype) == "int64" and str(weekly["days_in_top50"].dtype) == "int64"
 
 
@@ -92,6 +93,10 @@ def test_weekly_values_read_by_hand_from_the_source_rows(weekly):
     # amazon/nova-lite-v1 was in the top 50 on 7, 8 and 10 Jan only: a lower bound
     assert tokens(weekly, "2025-01-06", "amazon/nova-lite-v1") == (
         158492492 + 141248254 + 121506695, 3)
+    # deepseek/deepseek-r1, 24 Feb - 2 Mar 2025
+    assert tokens(weekly, "2025-02-24", "deepseek/deepseek-r1") == (
+        1773080751 + 1519564916 + 1241770987 + 1529255785 + 1317408217 + 1191541090
+        + 1481776599, 7)
     # deepseek/deepseek-v3.2-exp, listed from 1 Oct 2025 (released 29 Sep 2025)
     assert tokens(weekly, "2025-09-29", "deepseek/deepseek-v3.2-exp") == (
         2465834037 + 1962135243 + 3329892272 + 2784586593 + 3834648989, 5)

@@ -54,8 +54,9 @@ def test_the_panel_is_fitted_before_its_split_date_and_held_out_after(prereg):
     roles = prereg.panels["openrouter_weekly_tokens"].roles(weekly["week_start"])
     by_week = pd.Series(roles.to_numpy(), index=weekly["week_start"]).groupby(level=0).unique()
     assert by_week.map(list).to_dict() == {
-        **{pd.Timestamp(week): ["fit"] for week in ("2025-01-06", "2025-01-13", "2025-09-22",
-                                                    "2025-09-29", "2025-10-06")},
+        **{pd.Timestamp(week): ["fit"] for week in (
+            "2025-01-06", "2025-01-13", "2025-02-17", "2025-02-24", "2025-03-03", "2025-09-22",
+            "2025-09-29", "2025-10-06")},
         pd.Timestamp("2026-09-28"): ["held_out"]}
 
 

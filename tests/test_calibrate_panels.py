@@ -22,8 +22,9 @@ from pricewar.calibrate.panels import (
     weekly_from_daily,
 )
 
-WEEKS = ["2025-01-06", "2025-01-13", "2025-02-17", "2025-02-24", "2025-03-03", "2025-09-22",
-         "2025-09-29", "2025-10-06", "2026-03-23", "2026-03-30", "2026-09-28"]
+WEEKS = ["2025-01-06", "2025-01-13", "2025-02-17", "2025-02-24", "2025-03-03", "2025-06-30",
+         "2025-09-22", "2025-09-29", "2025-10-06", "2026-03-23", "2026-03-30", "2026-06-29",
+         "2026-09-28"]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +43,9 @@ def tokens(weekly: pd.DataFrame, week: str, model: str) -> tuple[int, int]:
     return int(row["tokens"].iloc[0]), int(row["days_in_top50"].iloc[0])
 
 
-def test_the_daily_extract_is_77_days_of_a_top_50_and_one_other_row(daily):
-    assert len(daily) == 77 * 51
-    assert daily["date"].nunique() == 77
+def test_the_daily_extract_is_91_days_of_a_top_50_and_one_other_row(daily):
+    assert len(daily) == 91 * 51
+    assert daily["date"].nunique() == 91
     assert (daily.groupby("date").size() == 51).all()
     assert (daily[daily["model_permaslug"] == "other"].groupby("date").size() == 1).all()
     assert str(daily["total_tokens"].dtype) == "int64"
@@ -66,10 +67,10 @@ def test_day_totals_equal_those_openrouters_export_implies(daily, day, leader_to
 
 def test_the_weekly_panel_has_its_size_and_dtypes(weekly):
     assert list(weekly.columns) == list(WEEKLY_COLUMNS)
-    assert len(weekly) == 713
-    assert weekly["model_id"].nunique() == 261
+    assert len(weekly) == 840
+    assert weekly["model_id"].nunique() == 294
     assert sorted(weekly["week_start"].dt.strftime("%Y-%m-%d").unique()) == WEEKS
-    assert weekly.groupby("week_start").size().tolist() == [69, 68, 65, 64, 63, 69, 66, 61, 61, 65, 62]
+    assert weekly.groupby("week_start").size().tolist() == [69, 68, 65, 64, 63, 65, 69, 66, 61, 61, 65, 62, 62]
     assert str(weekly["tokens"].dtype) == "int64" and str(weekly["days_in_top50"].dtype) == "int64"
 
 
@@ -104,6 +105,14 @@ def test_weekly_values_read_by_hand_from_the_source_rows(weekly):
     assert tokens(weekly, "2026-03-30", "minimax/minimax-m2.5-20260211") == (
         97696550201 + 96679960817 + 97626313196 + 120420932953 + 164034106622 + 132651916726
         + 138144994544, 7)
+    # deepseek/deepseek-chat-v3-0324, 30 Jun - 6 Jul 2025
+    assert tokens(weekly, "2025-06-30", "deepseek/deepseek-chat-v3-0324") == (
+        18896179510 + 18819576320 + 18861102089 + 19259054580 + 17981473759 + 17998486654
+        + 19876833812, 7)
+    # deepseek/deepseek-v4-flash-20260423, 29 Jun - 5 Jul 2026 (a held-out week)
+    assert tokens(weekly, "2026-06-29", "deepseek/deepseek-v4-flash-20260423") == (
+        727922211542 + 723471184456 + 863254864911 + 865968565544 + 841705942862
+        + 698903860212 + 618452116206, 7)
     # other, 28 Sep - 4 Oct 2026
     assert tokens(weekly, "2026-09-28", "other") == (
         1474880153497 + 1529222072207 + 1499940793698 + 1481392286177 + 1489412337752

@@ -55,9 +55,9 @@ def test_the_panel_is_fitted_before_its_split_date_and_held_out_after(prereg):
     by_week = pd.Series(roles.to_numpy(), index=weekly["week_start"]).groupby(level=0).unique()
     assert by_week.map(list).to_dict() == {
         **{pd.Timestamp(week): ["fit"] for week in (
-            "2025-01-06", "2025-01-13", "2025-02-17", "2025-02-24", "2025-03-03", "2025-09-22",
-            "2025-09-29", "2025-10-06", "2026-03-23")},
-        **{pd.Timestamp(week): ["held_out"] for week in ("2026-03-30", "2026-09-28")}}
+            "2025-01-06", "2025-01-13", "2025-02-17", "2025-02-24", "2025-03-03", "2025-06-30",
+            "2025-09-22", "2025-09-29", "2025-10-06", "2026-03-23")},
+        **{pd.Timestamp(week): ["held_out"] for week in ("2026-03-30", "2026-06-29", "2026-09-28")}}
 
 
 def test_every_panel_is_a_shipped_file_split_into_fitted_and_held_out_rows(prereg):

@@ -8,6 +8,7 @@ fixed and size overrides, and the budget (full and ``--quick``)::
     name = "v1_demand"
     scenario = "baseline"
     method = "abc"                         # abc (default) | npe (pip install 'pricewar[npe]')
+    preregistered = false   # true: the targets follow data/observed/preregistration.toml
 
     [parameters]
     demand_growth = { low = 0.02, high = 0.08 }                          # uniform
@@ -58,6 +59,11 @@ from typing import Any
 
 import pandas as pd
 
+from pricewar.calibrate.preregistration import (
+    PreregistrationError,
+    check_targets,
+    load_preregistration,
+)
 from pricewar.calibrate.priors import PRIOR_KINDS, Prior
 from pricewar.calibrate.summaries import (
     SUMMARY_REGISTRY,
@@ -254,6 +260,7 @@ class CalibrationTable:
     budget: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
     observed_file: str | None = None
+    preregistered: bool = False
     targets: dict[str, TargetTable] | None = field(default=None, metadata=table(nonempty=True))
 
 
@@ -304,6 +311,8 @@ def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> Calib
     except TargetDataError as error:
         raise CalibrationSpecError(src, "observed_file", observed_file, str(error)) from None
     targets = _targets(table_.targets, observed, src)
+    if table_.preregistered:
+        _check_preregistered(targets, observed_file, src)
     spec = CalibrationSpec(name=name, description=table_.description, scenario=scenario,
                            parameters=parameters, targets=targets, budget=budget,
                            quick_budget=quick_budget, fixed=fixed, size=size,
@@ -319,6 +328,19 @@ def _build(data: dict, src: str, base_dir: Path, check_reporters: bool) -> Calib
                  f"accepts {accepted} of {chosen.simulations} simulations: the regression "
                  f"adjustment needs at least {len(parameters) + 2} (parameters + 2)")
     return spec
+
+
+def _check_preregistered(targets, observed_file: str | None, src: str) -> None:
+    """``preregistered = true``: the targets follow the shipped pre-registration (fitted targets
+    only ``fit`` observations, held-out ones only ``held_out`` or ``event_check``), read from the
+    shipped targets file."""
+    _require(observed_file is None, src, "observed_file", observed_file,
+             "a preregistered spec reads the shipped targets file (its rows are registered)")
+    try:
+        check_targets(targets, load_preregistration(), src)
+    except PreregistrationError as error:
+        raise CalibrationSpecError(error.source, error.key_path, error.value,
+                                   error.problem) from None
 
 
 def _check_target_dates(spec: CalibrationSpec, src: str) -> None:

@@ -14,9 +14,12 @@ Prints one JSON object per configuration:
 family release, exit or entry counts as outside). Target <= 30%. ``run_cpu_s`` is the run's CPU
 time (the wall time ``run_s`` includes what other processes take from this one). ``--consumers``
 runs the baseline at another size (calibration runs use 100-1,000 consumers, where the fixed
-per-step cost outside the kernel weighs most).
+per-step cost outside the kernel weighs most); ``--set KEY=VALUE`` (repeatable) overrides a
+scenario parameter in both configurations, e.g. the v3 market (issue #24's bound: within 1.5x of
+v2)::
 
     python experiments/bench_model.py [--large-steps 10] [--skip-large] [--consumers 300]
+        [--set market_version=3 --set producer_strategy=forward_looking]
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ import time
 
 KERNEL_ENTRY_POINTS = ("market_demand", "clear_capacity", "own_price_derivative",
                        "best_response", "bertrand_nash", "inverse_elasticity_response")
+#: the v3 market's kernel entry points (not re-exported by pricewar.kernel)
+V3_ENTRY_POINTS = {"pricewar.kernel.gnl_equilibrium": ("states_equilibrium", "rival_log_gap"),
+                   "pricewar.kernel.gnl": ("gnl_demand", "gnl_market")}
 
 
 def _instrument() -> dict:
@@ -55,12 +61,18 @@ def _instrument() -> dict:
         return wrapper
 
     # wrap the entry points in every pricewar module outside the kernel that imported them
+    import importlib
+
+    entries = {entry: getattr(kernel, entry) for entry in KERNEL_ENTRY_POINTS}
+    for source, names in V3_ENTRY_POINTS.items():
+        for entry in names:
+            entries[entry] = getattr(importlib.import_module(source), entry)
     for name, module in list(sys.modules.items()):
         if not name.startswith("pricewar.") or name.startswith("pricewar.kernel"):
             continue
-        for entry in KERNEL_ENTRY_POINTS:
-            if getattr(module, entry, None) is getattr(kernel, entry):
-                setattr(module, entry, timed(getattr(kernel, entry)))
+        for entry, function in entries.items():
+            if getattr(module, entry, None) is function:
+                setattr(module, entry, timed(function))
     original_post_init = kernel.RouteMarket.__post_init__
     kernel.RouteMarket.__post_init__ = timed(original_post_init)
     return timer
@@ -105,18 +117,25 @@ def main(argv=None) -> None:
     parser.add_argument("--large-steps", type=int, default=10)
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--consumers", type=int, help="baseline consumers (default: scenario's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="scenario override (repeatable)")
     parser.add_argument("--only", choices=["baseline", "large"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    from pricewar.scenario import parse_override_pairs
+
+    overrides = parse_override_pairs(args.overrides)
     if args.only == "large":
         print(json.dumps(run_config("large", args.large_steps, {
-            "n_producers": 1000, "n_platforms": 100, "n_consumers": 100_000})))
+            "n_producers": 1000, "n_platforms": 100, "n_consumers": 100_000, **overrides})))
         return
     sized = {} if args.consumers is None else {"n_consumers": args.consumers}
-    print(json.dumps(run_config("baseline", 156, sized)), flush=True)
+    print(json.dumps(run_config("baseline", 156, {**sized, **overrides})), flush=True)
     if not args.skip_large:
         # own process: its peak memory is not the baseline's
+        sets = [flag for item in args.overrides for flag in ("--set", item)]
         out = subprocess.run([sys.executable, __file__, "--only", "large", "--large-steps",
-                              str(args.large_steps)], capture_output=True, text=True, check=True)
+                              str(args.large_steps), *sets], capture_output=True, text=True,
+                             check=True)
         print(out.stdout.strip())
 
 

@@ -5,17 +5,18 @@ Draws synthetic panels (:func:`pricewar.calibrate.substitution.synthetic_panel`:
 weekly periods x 4 families in 2 tiers x 3 hosts, 20,000 buyers per market-period, cost shifters,
 price endogeneity) from known parameters, fits each with
 :func:`~pricewar.calibrate.substitution.estimate_substitution`, and prints one JSON object: per
-parameter the mean estimate, the mean standard error, the spread of the estimates, and the
-coverage of the 95% (+-1.96 SE) and +-3 SE intervals. Cases:
+parameter the errors, the median standard error, and the coverage of the 95% (+-1.96 SE) and
++-3 SE intervals over the fits that give one (``at_bound`` counts the others). Cases:
 
 - ``default``: market.toml's values (docs/calibration.md C17) with family effects and control
   function, over ``--replications`` seeds;
 - ``box``: true values drawn uniformly from the declared est. ranges (C17; sigma_tier <=
-  sigma_family), one panel per draw;
+  sigma_family), one panel per draw, also split by whether the classes' ``alpha_c - eta`` are at
+  least 1.5 apart;
 - ``inertia``: one class, committed customers reviewing with hazard 0.05 per week: the stock of
   tokens (``tokens``) against the shoppers' flow (``shopper_tokens``).
 
-    python experiments/substitution_recovery.py [--replications 50] [--seed 0]
+    python experiments/substitution_recovery.py [--replications 50] [--seed 0] [--csv PATH]
 """
 
 from __future__ import annotations
@@ -69,17 +70,29 @@ def fit_row(truth: SubstitutionParameters, seed: int, **panel_options) -> list[d
 
 
 def coverage(table: pd.DataFrame) -> dict:
+    """Per parameter: estimates, errors and coverage over the fits whose standard error exists
+    (``at_bound``: fits that put the parameter at a bound of its range, standard error NaN)."""
     z = (table["estimate"] - table["true"]).abs() / table["se"]
-    table = table.assign(z=z)
+    table = table.assign(z=z, error=table["estimate"] - table["true"])
     out = {}
     for name, part in table.groupby("parameter", sort=False):
+        inner = part[np.isfinite(part["se"])]
         out[name] = {"mean_true": round(float(part["true"].mean()), 4),
-                     "mean_estimate": round(float(part["estimate"].mean()), 4),
-                     "sd_estimate": round(float((part["estimate"] - part["true"]).std()), 4),
-                     "mean_se": round(float(part["se"].mean()), 4),
-                     "cover_95": round(float((part["z"] <= 1.96).mean()), 3),
-                     "cover_3se": round(float((part["z"] <= 3.0).mean()), 3)}
+                     "mean_error": round(float(part["error"].mean()), 4),
+                     "median_abs_error": round(float(part["error"].abs().median()), 4),
+                     "sd_error": round(float(part["error"].std()), 4),
+                     "median_se": round(float(inner["se"].median()), 4),
+                     "at_bound": int(len(part) - len(inner)),
+                     "cover_95": round(float((inner["z"] <= 1.96).mean()), 3),
+                     "cover_3se": round(float((inner["z"] <= 3.0).mean()), 3)}
     return out
+
+
+def separated(table: pd.DataFrame, gap: float = 1.5) -> pd.Series:
+    """Per row: whether its draw's classes are at least ``gap`` apart in ``alpha_c - eta``."""
+    true = table.pivot(index="seed", columns="parameter", values="true")
+    apart = (true["bulk_alpha_excess"] - true["quality_alpha_excess"]) >= gap
+    return table["seed"].map(apart)
 
 
 def inertia(seed: int) -> dict:
@@ -100,13 +113,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--replications", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--csv", help="write every fit's estimates to this CSV file")
     args = parser.parse_args(argv)
     start = time.process_time()
     rng = np.random.default_rng(args.seed)
     seeds = range(args.seed, args.seed + args.replications)
     default = pd.DataFrame([row for s in seeds for row in fit_row(DEFAULT, s)])
     box = pd.DataFrame([row for s in seeds for row in fit_row(draw_box(rng), s)])
+    if args.csv:
+        pd.concat([default.assign(case="default"), box.assign(case="box")]).to_csv(
+            args.csv, index=False)
+    apart = separated(box)
     print(json.dumps({"default": coverage(default), "box": coverage(box),
+                      "box_classes_1.5_apart": coverage(box[apart]),
+                      "box_classes_closer": coverage(box[~apart]),
                       "default_converged": float(default["converged"].mean()),
                       "box_converged": float(box["converged"].mean()),
                       "inertia_h0.05": inertia(args.seed),

@@ -47,10 +47,14 @@ the market-period's tokens), each market-period weighted equally::
     l(theta) = sum_g sum_{j in g} y_j log s_j(theta)
 
 (Papke & Wooldridge 1996's fractional quasi-likelihood, multinomial form): consistent when the
-expected shares are the model's, whatever the sampling noise of the tokens. Standard errors are
-the sandwich ``H^-1 B H^-1`` clustered by market-period (``H`` the numerical Hessian of ``l``,
-``B`` the outer product of the market-periods' scores), mapped to the parameters by the delta
-method; they are conditional on the first stage.
+expected shares are the model's, whatever the sampling noise of the tokens. BFGS (scipy) from
+``starts`` points, then Newton steps on the numerical Hessian. Standard errors are the sandwich
+``D^-1 B D^-T`` clustered by market-period over the stacked estimating equations (the
+likelihood's scores and, with cost shifters, the first stage's normal equations, so the first
+stage's error is included; Newey & McFadden 1994, §6), mapped to the parameters by the delta
+method. A parameter estimated at a bound of its range (``tier_sigma`` 0, two classes that
+coincide) has no normal law there: it is held at its estimate for the others' standard errors
+and its own is NaN.
 
 **Identification** (DESIGN: price effects from what moves prices without moving quality).
 Within a market-period the family effects absorb each model's quality; the price sensitivity
@@ -76,7 +80,9 @@ for the recovery tests.
 
 Sources: Berry (1994) and Verboven (1996) for the nested logit on market shares; Train (2009),
 ch. 6 (latent classes); Papke, L. E. & Wooldridge, J. M. (1996), "Econometric methods for
-fractional response variables", J. Applied Econometrics 11(6); Petrin, A. & Train, K. (2010), "A
+fractional response variables", J. Applied Econometrics 11(6); Newey, W. K. & McFadden, D.
+(1994), "Large sample estimation and hypothesis testing", Handbook of Econometrics 4, ch. 36;
+Petrin, A. & Train, K. (2010), "A
 control function approach to endogeneity in consumer choice models", J. Marketing Research
 47(1).
 """

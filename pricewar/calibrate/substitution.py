@@ -337,7 +337,8 @@ def _check_within_model(frame: pd.DataFrame) -> None:
     key = ["market", "period", "family"]
     hosts = frame.groupby(key)["host"].nunique()
     log_price = np.log(frame["price_usd_per_mtok"].clip(lower=1e-300))
-    spread = log_price.groupby([frame[k] for k in key]).agg(lambda s: s.max() - s.min())
+    by_model = log_price.groupby([frame[k] for k in key])
+    spread = by_model.max() - by_model.min()
     if not ((hosts >= 2) & (spread.reindex(hosts.index) > 0)).any():
         raise SubstitutionIdentificationError(
             "alpha is not identified separately from the family effect: no model (family) is "

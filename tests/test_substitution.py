@@ -178,6 +178,22 @@ def test_the_estimate_does_not_depend_on_the_order_or_scale_of_the_rows():
         assert second.parameters.as_dict()[name] == pytest.approx(value, rel=1e-5, abs=1e-6)
 
 
+def test_tokens_known_per_model_only_still_recover_alpha_less_precisely():
+    # OpenRouter's rankings give tokens per model, prices per host: fitted on family totals,
+    # the hosts' prices act through the family's inclusive value only
+    truth = SubstitutionParameters(bulk_alpha_excess=2.0, quality_alpha_excess=1.0,
+                                   bulk_class_share=1.0, nest_sigma=0.6, tier_sigma=0.3,
+                                   family_utils={"f1": 0.5, "f2": -0.3, "f3": 1.0},
+                                   control_utils=1.0)
+    panel = synthetic_panel(truth, seed=1, **KW)
+    by_product = estimate_substitution(panel, classes=1, starts=1, **KW)
+    by_family = estimate_substitution(panel, classes=1, tokens_by="family", starts=1, **KW)
+    assert max(z_scores(by_family, truth, ("bulk_alpha_excess", "nest_sigma", "tier_sigma",
+                                           "control_utils")).values()) <= 3.0
+    for name in ("bulk_alpha_excess", "nest_sigma"):
+        assert by_family.standard_error[name] > by_product.standard_error[name]
+
+
 # --- identification and format errors -------------------------------------------------------
 
 
@@ -237,6 +253,7 @@ def test_a_panel_not_in_the_documented_format_is_refused(change, message):
 @pytest.mark.parametrize("options, message", [
     (dict(eta=1.0), "eta must be > 1"),
     (dict(classes=3), "classes must be 1 or 2"),
+    (dict(tokens_by="host"), "tokens_by must be one of"),
     (dict(fixed={"alpha": 1.0}), "unknown parameters"),
     (dict(fixed={"tier_sigma": 0.9, "nest_sigma": 0.5}), "must not exceed nest_sigma"),
     (dict(fixed={"bulk_alpha_excess": 0.1, "quality_alpha_excess": 1.0}), "must be >="),

@@ -17,7 +17,8 @@ by quasi-maximum likelihood on each market-period's token shares.
 ``tier``                          the capability tier of the family (tier nest), one per family
 ``host``                          the firm serving the product
 ``price_usd_per_mtok``            the product's price, USD/Mtok (blended), >= 0
-``tokens``                        tokens bought in the period, Mtok (any unit: only shares count)
+``tokens``                        tokens bought in the period, Mtok (any unit: only shares count;
+                                  per product, or per family with ``tokens_by="family"``)
 ``cost_shifter*`` (optional)      columns whose name starts with ``cost_shifter``: what moves a
                                   product's cost without moving its quality (the log GPU-hour
                                   rent of its host's region and chip, chip availability), the
@@ -102,6 +103,8 @@ from pricewar.kernel.gnl import gnl_demand, gnl_market
 
 PANEL_COLUMNS = ("period", "market", "product_id", "family", "tier", "host",
                  "price_usd_per_mtok", "tokens")
+#: the level at which tokens are observed: per product, or per family (summed over its hosts)
+TOKENS_BY = ("product", "family")
 #: optional instrument columns start with this
 COST_SHIFTER_PREFIX = "cost_shifter"
 #: the class parameters, in market.toml's names ([market]; demand.nest_sigma)
@@ -197,6 +200,8 @@ class _Panel:
     tier: np.ndarray  # (n,) tier code
     share: np.ndarray  # (n,) observed share of the market-period's tokens
     first_stage: _FirstStage | None  # the control function (None without cost shifters)
+    cell_start: np.ndarray  # first row of each observed cell (a product, or a family's hosts)
+    cell_segment: np.ndarray  # market-period of each cell
 
     @property
     def control(self) -> np.ndarray:
@@ -286,7 +291,10 @@ def _first_stage(log_price: np.ndarray, shifters: np.ndarray, family: np.ndarray
     return _FirstStage(y, x, coef, float(f_stat))
 
 
-def _prepare(panel: pd.DataFrame, tokens_column: str, price_offset: float) -> _Panel:
+def _prepare(panel: pd.DataFrame, tokens_column: str, price_offset: float,
+             tokens_by: str = "product") -> _Panel:
+    if tokens_by not in TOKENS_BY:
+        raise ValueError(f"tokens_by must be one of {TOKENS_BY}, got {tokens_by!r}")
     _check_columns(panel, tokens_column)
     frame = panel.sort_values(["market", "period", "tier", "family", "host"],
                               kind="stable").reset_index(drop=True)
@@ -318,6 +326,9 @@ def _prepare(panel: pd.DataFrame, tokens_column: str, price_offset: float) -> _P
     lagged = np.where(first[group], price, lagged)  # a market's first period: no change
     lagged = np.where(np.isfinite(lagged), lagged, price)
     _check_within_model(frame)
+    # rows are sorted by (market, period, tier, family): a family's hosts are one run
+    cell_start = (np.arange(len(frame)) if tokens_by == "product" else np.flatnonzero(
+        np.r_[True, (group[1:] != group[:-1]) | (family[1:] != family[:-1])]))
     shifter_names = [c for c in frame.columns if str(c).startswith(COST_SHIFTER_PREFIX)]
     if shifter_names:
         shifters = frame[shifter_names].to_numpy(float)
@@ -329,7 +340,8 @@ def _prepare(panel: pd.DataFrame, tokens_column: str, price_offset: float) -> _P
         first_stage = None
     return _Panel(frame=frame, families=families, segment_ptr=ptr, segment_market=market_code,
                   segment_first=first, price=price, lagged_price=lagged, family=family,
-                  tier=tier, share=tokens / total[group], first_stage=first_stage)
+                  tier=tier, share=tokens / total[group], first_stage=first_stage,
+                  cell_start=cell_start, cell_segment=group[cell_start])
 
 
 def _check_within_model(frame: pd.DataFrame) -> None:
@@ -460,8 +472,10 @@ def _segment_loglik(panel: _Panel, layout: _Layout, z: np.ndarray, eta: float,
     control = (panel.control if panel.first_stage is None
                else panel.first_stage.residual(first_stage_coef))
     shares = _row_shares(panel, layout.unpack(z), eta, price_offset, control)
-    terms = panel.share * np.log(np.maximum(shares, _SHARE_FLOOR))
-    return np.add.reduceat(terms, panel.segment_ptr[:-1])
+    observed = np.add.reduceat(panel.share, panel.cell_start)
+    predicted = np.add.reduceat(shares, panel.cell_start)
+    terms = observed * np.log(np.maximum(predicted, _SHARE_FLOOR))
+    return np.bincount(panel.cell_segment, terms, panel.segment_ptr.size - 1)
 
 
 def _layout(panel: _Panel, classes: int, fixed: dict | None) -> _Layout:
@@ -594,7 +608,8 @@ def _sandwich(data: _Panel, loglik, z: np.ndarray, hessian: np.ndarray) -> np.nd
 
 def estimate_substitution(panel: pd.DataFrame, *, eta: float, price_offset_usd_per_mtok: float,
                           classes: int = 2, fixed: dict[str, float] | None = None,
-                          tokens_column: str = "tokens", starts: int = 3,
+                          tokens_column: str = "tokens", tokens_by: str = "product",
+                          starts: int = 3,
                           seed: int = 0) -> SubstitutionEstimate:
     """Estimate the substitution parameters from a panel (module docstring).
 
@@ -610,6 +625,10 @@ def estimate_substitution(panel: pd.DataFrame, *, eta: float, price_offset_usd_p
     fixed : parameters held at a value instead of estimated (names of
         :data:`CLASS_PARAMETERS` and :data:`NEST_PARAMETERS`)
     tokens_column : the column of token volumes to fit: the shoppers' (module docstring)
+    tokens_by : "product", or "family" when tokens are known per model only (OpenRouter's
+        rankings): each (market, period, family)'s tokens are summed over its hosts and fitted
+        by the sum of its hosts' predicted shares; hosts' prices then act only through the
+        family's inclusive value (a weaker identification of alpha and nest_sigma)
     starts : optimiser starts, the first at ``z = 0``, the others drawn (``seed``)
     """
     if not (np.isfinite(eta) and eta > 1):
@@ -619,7 +638,7 @@ def estimate_substitution(panel: pd.DataFrame, *, eta: float, price_offset_usd_p
                          f"{price_offset_usd_per_mtok!r}")
     if starts < 1:
         raise ValueError(f"starts must be >= 1, got {starts!r}")
-    data = _prepare(panel, tokens_column, price_offset_usd_per_mtok)
+    data = _prepare(panel, tokens_column, price_offset_usd_per_mtok, tokens_by)
     layout = _layout(data, classes, fixed)
     _check_identified(data, set(layout.free))
     n_groups = data.segment_ptr.size - 1

@@ -10,6 +10,8 @@ rejection ABC with local-linear regression adjustment (:mod:`~pricewar.calibrate
 optionally, neural posterior estimation (:mod:`~pricewar.calibrate.npe`), runs posterior draws
 again for the predictive checks, and writes draws, figures (:mod:`~pricewar.calibrate.plots`),
 checks and a ``calibrated`` scenario (:mod:`~pricewar.calibrate.report`).
+:func:`estimate_substitution` (:mod:`~pricewar.calibrate.substitution`) is stage 1 of the v3
+estimation: the demand's substitution parameters from a product-level panel of prices and tokens.
 :func:`posterior_overrides` (:mod:`~pricewar.calibrate.posterior`) draws posterior parameters as
 override dicts, so runs can carry parameter uncertainty.
 """
@@ -26,6 +28,8 @@ _EXPORTS = {
     "CalibrationError": "posterior", "load_posterior": "posterior",
     "posterior_overrides": "posterior",
     "Prior": "priors",
+    "SubstitutionEstimate": "substitution", "SubstitutionParameters": "substitution",
+    "estimate_substitution": "substitution",
     "CalibrationSpec": "spec", "CalibrationSpecError": "spec", "load_calibration_spec": "spec",
     "SUMMARY_REGISTRY": "summaries", "summary": "summaries",
     "ObservedTarget": "targets", "observed_targets": "targets",

@@ -13,6 +13,7 @@ import pandas as pd
 from pricewar.calibrate.priors import Prior
 from pricewar.plotting.style import new_figure, save_figure
 from pricewar.plotting.ticks import si_number, usd
+from pricewar.scenario.parameters import PARAMETERS
 
 POSTERIOR_COLOR = "#2166ac"
 PRIOR_COLOR = "#bdbdbd"
@@ -34,6 +35,14 @@ def _log_axis(ax, unit: str = "", span_ratio: float = 10.0) -> None:
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(usd if unit.startswith("USD")
                                                        else si_number))
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+
+
+def axis_unit(name: str) -> str:
+    """The declared unit of a calibrated parameter for an axis label ("" for a pure number or
+    a name without a declaration)."""
+    declared = PARAMETERS.get(name)
+    unit = declared.unit if declared is not None else ""
+    return "" if unit in ("", "-", "1") else unit
 
 
 def plot_marginals(draws: pd.DataFrame, priors: Sequence[Prior], table: pd.DataFrame,
@@ -61,9 +70,10 @@ def plot_marginals(draws: pd.DataFrame, priors: Sequence[Prior], table: pd.DataF
         ax.axvline(row["median"], color="black", linewidth=1)
         ax.axvspan(row["q05"], row["q95"], color=POSTERIOR_COLOR, alpha=0.08)
         ax.set_xlim(prior.low, prior.high)
+        unit = axis_unit(prior.name)
         if log:
-            _log_axis(ax, span_ratio=prior.high / prior.low)
-        ax.set_xlabel(prior.name)
+            _log_axis(ax, unit, span_ratio=prior.high / prior.low)
+        ax.set_xlabel(f"{prior.name} ({unit})" if unit else prior.name)
         ax.set_ylabel("share of draws per bin")
         ax.set_title(f"median {row['median']:.3g} [{row['q05']:.3g}, {row['q95']:.3g}]",
                      fontsize=9)

@@ -694,6 +694,29 @@ def estimate_substitution(panel: pd.DataFrame, *, eta: float, price_offset_usd_p
         converged=converged)
 
 
+def predicted_shares(panel: pd.DataFrame, parameters: SubstitutionParameters, *, eta: float,
+                     price_offset_usd_per_mtok: float, tokens_column: str = "tokens",
+                     tokens_by: str = "product") -> pd.Series:
+    """The model's share of each row (or, with ``tokens_by="family"``, of each row's family) in
+    its market-period's tokens at ``parameters`` (module docstring), indexed as ``panel``: what
+    an estimate predicts for a panel it was not fitted on. Every family of ``panel`` needs an
+    effect in ``parameters.family_utils``; without cost shifters the control term is 0."""
+    missing = sorted(set(panel["family"]) - set(parameters.family_utils))
+    if missing:
+        raise ValueError(f"families without an effect in parameters.family_utils: {missing}")
+    rows = panel.assign(_row=np.arange(len(panel)))
+    data = _prepare(rows, tokens_column, price_offset_usd_per_mtok, tokens_by)
+    value = parameters.as_dict()
+    shares = _row_shares(data, value, eta, price_offset_usd_per_mtok, data.control)
+    if tokens_by == "family":
+        cells = np.repeat(np.arange(data.cell_start.size),
+                          np.diff(np.r_[data.cell_start, shares.size]))
+        shares = np.add.reduceat(shares, data.cell_start)[cells]
+    out = np.empty(len(panel))
+    out[data.frame["_row"].to_numpy()] = shares
+    return pd.Series(out, index=panel.index, name="predicted_share")
+
+
 # --- synthetic panels -----------------------------------------------------------------------
 
 

@@ -48,10 +48,10 @@ import pandas as pd
 from pricewar.calibrate.panels import (
     OTHER,
     PanelDataError,
-    _read,
     load_openrouter_weekly,
     load_provider_prices,
     observed_file,
+    read_panel_csv,
 )
 from pricewar.calibrate.preregistration import Preregistration, load_preregistration
 from pricewar.errors import PricewarError
@@ -85,7 +85,7 @@ def load_family_map(path: str | Path | None = None, catalogue=None) -> pd.DataFr
     """
     path = Path(path) if path is not None else observed_file(FAMILY_MAP_FILE)
     src = str(path)
-    frame = _read(path, FAMILY_MAP_COLUMNS)
+    frame = read_panel_csv(path, FAMILY_MAP_COLUMNS)
     catalogue = catalogue if catalogue is not None else load_catalogue(market_version=3)
     tiers = {name: family.tier for name, family in catalogue.families.items()}
     for number, row in enumerate(frame.itertuples(index=False), start=1):

@@ -54,7 +54,7 @@ def observed_file(name: str) -> Path:
     return Path(str(resources.files("pricewar") / "data" / "observed" / name))
 
 
-def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def read_panel_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """The file as strings, with exactly ``columns``."""
     src = str(path)
     try:
@@ -110,7 +110,7 @@ def load_openrouter_daily(path: str | Path | None = None) -> pd.DataFrame:
     """
     path = Path(path) if path is not None else observed_file(DAILY_FILE)
     src = str(path)
-    raw = _read(path, DAILY_COLUMNS)
+    raw = read_panel_csv(path, DAILY_COLUMNS)
     empty = raw["model_permaslug"].str.strip() == ""
     if empty.any():
         _fail_at(src, raw, empty, "model_permaslug", "must not be empty")
@@ -159,7 +159,7 @@ def load_openrouter_weekly(path: str | Path | None = None) -> pd.DataFrame:
     """
     path = Path(path) if path is not None else observed_file(WEEKLY_FILE)
     src = str(path)
-    raw = _read(path, WEEKLY_COLUMNS)
+    raw = read_panel_csv(path, WEEKLY_COLUMNS)
     week = _dates(src, raw, "week_start")
     not_monday = week.dt.day_of_week != 0
     if not_monday.any():
@@ -206,7 +206,7 @@ def load_provider_prices(path: str | Path | None = None) -> pd.DataFrame:
     """
     path = Path(path) if path is not None else observed_file(PRICES_FILE)
     src = str(path)
-    raw = _read(path, PRICE_COLUMNS)
+    raw = read_panel_csv(path, PRICE_COLUMNS)
     date = _dates(src, raw, "snapshot_date")
     for column in ("provider", "source"):
         empty = raw[column].str.strip() == ""

@@ -1,0 +1,46 @@
+"""The v3 kernel against reference outputs of the code before its performance changes
+(issue #24; ``experiments/gnl_reference.py`` wrote ``tests/data/gnl_reference.npz`` at main
+91dc9ee): the same results up to floating-point rounding."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+import gnl_reference  # noqa: E402
+
+REFERENCE = np.load(ROOT / "tests" / "data" / "gnl_reference.npz")
+
+
+def _compare(new: dict, prefix: str, rtol: float) -> None:
+    keys = sorted(k for k in REFERENCE.files if k.startswith(prefix))
+    assert keys and sorted(k for k in new if k.startswith(prefix)) == keys
+    for key in keys:
+        np.testing.assert_allclose(new[key], REFERENCE[key], rtol=rtol, atol=0, err_msg=key)
+
+
+def test_the_reference_markets_bind_capacity_and_review():
+    # the equilibria exercise the shadow prices and the review terms, not only the plain zeta map
+    assert any(REFERENCE[f"k{seed}_eq_shadow_price"].max() > 0
+               for seed, _, _ in gnl_reference.KERNEL_CASES)
+    assert all(REFERENCE[f"k{seed}_eq_iterations"] >= 10
+               for seed, _, _ in gnl_reference.KERNEL_CASES)
+
+
+@pytest.fixture(scope="module")
+def kernel_outputs():
+    return gnl_reference.kernel_outputs()
+
+
+@pytest.mark.parametrize("seed", [case[0] for case in gnl_reference.KERNEL_CASES])
+def test_kernel_outputs_match_the_reference_to_rounding(kernel_outputs, seed):
+    _compare(kernel_outputs, f"k{seed}_", rtol=1e-12)
+
+
+def test_a_v3_model_runs_reporters_match_the_reference():
+    _compare(gnl_reference.model_reporters(), "model_", rtol=1e-9)

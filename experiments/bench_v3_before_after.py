@@ -23,6 +23,7 @@ from pathlib import Path
 
 CHILD = """
 import json, sys, time
+import pricewar
 import pricewar.kernel.gnl_equilibrium as eq
 import pricewar.model.market_v3 as mv3
 from pricewar.model.price_war_model import PriceWarModel
@@ -42,16 +43,21 @@ model = PriceWarModel("baseline", seed=seed, n_consumers=consumers, steps=steps,
 for _ in range(steps):
     model.step()
 print(json.dumps({"run_cpu_s": time.process_time() - start, "solver_cpu_s": solver[0],
-                  "price_sum": float(model.datacollector.get_model_vars_dataframe()
-                                     .select_dtypes("number").to_numpy().sum())}))
+                  "reporter_sum": float(model.datacollector.get_model_vars_dataframe()
+                                        .select_dtypes("number").to_numpy().sum()),
+                  "package": pricewar.__file__}))
 """
 
 
 def run_child(source: Path, consumers: int, steps: int, seed: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(source)}
+    # run in the source tree: ``python -c`` puts the working directory first on sys.path
     out = subprocess.run([sys.executable, "-c", CHILD, str(consumers), str(steps), str(seed)],
-                         env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+                         env=env, capture_output=True, text=True, check=True, cwd=source)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    if not Path(row.pop("package")).is_relative_to(source):
+        raise RuntimeError(f"the child imported pricewar from outside {source}")
+    return row
 
 
 def main(argv=None) -> None:

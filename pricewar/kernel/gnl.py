@@ -113,6 +113,59 @@ def _class_pair_index(group: np.ndarray, label: np.ndarray, n_labels: int,
     return np.ascontiguousarray(pair + n_pairs * np.arange(n_classes)[:, None]), n_pairs
 
 
+#: the longest run reduced by gathers instead of ``reduceat`` (:class:`ShortRuns`)
+SHORT_RUN = 8
+
+
+@dataclass(frozen=True, eq=False)
+class ShortRuns:
+    """Runs of at most :data:`SHORT_RUN` elements of the last axis of a (K, n) array, reduced by
+    gathers: ``reduceat`` costs about as much per run as per element, and most runs of the
+    committed customers' markets hold one or two elements. ``members`` (L, R): each run's
+    elements, its last one repeated up to the longest run's length L (for the maximum);
+    ``rest``: the positions after each run's first; ``rest_run`` (K, n_rest): their (class, run)
+    index ``c R + run``. The sum is the run's first element plus a ``bincount`` of the rest:
+    numpy's ``add.reduceat`` adds the others in sequence to the first where they are fewer than
+    8 (its pairwise sum splits longer runs), so the results are the same bit for bit.
+    """
+
+    members: np.ndarray
+    rest: np.ndarray
+    rest_run: np.ndarray
+
+    def max(self, value: np.ndarray) -> np.ndarray:
+        return np.take(value, self.members, axis=-1).max(axis=-2)
+
+    def sum(self, value: np.ndarray) -> np.ndarray:
+        total = np.take(value, self.members[0], axis=-1)
+        total += np.bincount(self.rest_run.ravel(), np.take(value, self.rest, axis=-1).ravel(),
+                             total.size).reshape(total.shape)
+        return total
+
+
+def _short_runs(start: np.ndarray, n: int, n_classes: int) -> ShortRuns | None:
+    """:class:`ShortRuns` of the runs starting at ``start`` over ``n`` elements, or None where a
+    run is longer than :data:`SHORT_RUN`."""
+    length = np.diff(np.r_[start, n])
+    if length.max() > SHORT_RUN:
+        return None
+    members = np.minimum(start + np.arange(length.max())[:, None], start + length - 1)
+    first = np.zeros(n, dtype=bool)
+    first[start] = True
+    rest = np.flatnonzero(~first)
+    run = np.repeat(np.arange(start.size), length)[rest]
+    return ShortRuns(members=members, rest=rest, rest_run=np.ascontiguousarray(
+        run + start.size * np.arange(n_classes)[:, None]))
+
+
+def _run_max(value: np.ndarray, start: np.ndarray, short: ShortRuns | None) -> np.ndarray:
+    return np.maximum.reduceat(value, start, axis=-1) if short is None else short.max(value)
+
+
+def _run_sum(value: np.ndarray, start: np.ndarray, short: ShortRuns | None) -> np.ndarray:
+    return np.add.reduceat(value, start, axis=-1) if short is None else short.sum(value)
+
+
 @dataclass(frozen=True, eq=False)
 class GNLMarket:
     """A generalized-nested-logit market, routes in stored order (see the module docstring).
@@ -128,6 +181,8 @@ class GNLMarket:
     tier_start, tier_segment : start family run and segment of each tier run
     tier_route_start : start route of each tier run; segment_tier_start : (M,), start tier run
         of each segment
+    family_short, tier_short, segment_short : :class:`ShortRuns` of the routes' family runs, the
+        family runs' tier runs and the tier runs' segments (None where a run is longer)
     route_lambda_family, route_lambda_tier : (n,), ``1 - sigma`` of the route's family and tier
     product_firm, product_tier, product_family, product_price_offset : (N,); ``pbar`` USD/Mtok
     class_alpha, class_weight, class_logsum_ref : (M, K)
@@ -157,6 +212,9 @@ class GNLMarket:
     tier_segment: np.ndarray
     tier_route_start: np.ndarray
     segment_tier_start: np.ndarray
+    family_short: ShortRuns | None
+    tier_short: ShortRuns | None
+    segment_short: ShortRuns | None
     route_lambda_family: np.ndarray
     route_lambda_tier: np.ndarray
     product_firm: np.ndarray
@@ -306,6 +364,7 @@ def gnl_market(segment_ptr, route_product, route_utility, *, product_tier, produ
     inv_lambda_family, inv_lambda_tier = 1.0 / (1.0 - sig_f[family[product]]), 1.0 / (
         1.0 - sig_t[tier[product]])
     tier_segment = segment[tier_start_route]
+    segment_tier_start = _run_starts(tier_segment)[0]
     firm_pairs = [_class_pair_index(run, route_firm, n_products, n_classes)
                   for run in (route_family, route_tier, segment)]
     return GNLMarket(
@@ -313,7 +372,10 @@ def gnl_market(segment_ptr, route_product, route_utility, *, product_tier, produ
         route_segment=segment, route_family_run=route_family, route_tier_run=route_tier,
         family_start=family_start, family_tier_run=family_tier_run, tier_start=tier_start,
         tier_segment=tier_segment, tier_route_start=tier_start_route,
-        segment_tier_start=_run_starts(tier_segment)[0],
+        segment_tier_start=segment_tier_start,
+        family_short=_short_runs(family_start, n_routes, n_classes),
+        tier_short=_short_runs(tier_start, family_start.size, n_classes),
+        segment_short=_short_runs(segment_tier_start, tier_start.size, n_classes),
         route_lambda_family=1.0 - sig_f[family[product]],
         route_lambda_tier=1.0 - sig_t[tier[product]],
         product_firm=firm, product_tier=tier, product_family=family,
@@ -372,17 +434,18 @@ class GNLDemand:
     product_demand: np.ndarray
 
 
-def _logsumexp_runs(value: np.ndarray, start: np.ndarray, run: np.ndarray):
+def _logsumexp_runs(value: np.ndarray, start: np.ndarray, run: np.ndarray,
+                    short: ShortRuns | None):
     """Per run of the last axis: ``log sum exp(value)`` and ``exp(value - logsum[run])``.
 
     Where every run has one element these are ``value`` and 1 exactly (no evaluation).
     """
     if start.size == value.shape[-1]:
         return value, np.ones_like(value)
-    top = np.maximum.reduceat(value, start, axis=-1)
+    top = _run_max(value, start, short)
     weight = value - np.take(top, run, axis=-1)  # np.take: a gather along the last axis
     np.exp(weight, out=weight)
-    total = np.add.reduceat(weight, start, axis=-1)
+    total = _run_sum(weight, start, short)
     logsum = np.log(total)
     logsum += top
     weight /= np.take(total, run, axis=-1)
@@ -410,20 +473,22 @@ def gnl_demand(market: GNLMarket, price) -> GNLDemand:
     lam_f, lam_t = market.route_lambda_family, market.route_lambda_tier
     fam_start = market.family_start
     value /= lam_f
-    log_f, within_family = _logsumexp_runs(value, fam_start, market.route_family_run)
+    log_f, within_family = _logsumexp_runs(value, fam_start, market.route_family_run,
+                                           market.family_short)
     family_lam_f, family_lam_t = lam_f[fam_start], lam_t[fam_start]
     inclusive_family = family_lam_f * log_f  # I_mf, (K, n_family_runs)
     inclusive_family /= family_lam_t
     log_t, family_in_tier = _logsumexp_runs(inclusive_family, market.tier_start,
-                                            market.family_tier_run)
+                                            market.family_tier_run, market.tier_short)
     inclusive_tier = family_lam_t[market.tier_start] * log_t  # J_mt
     tier_segment, seg_start = market.tier_segment, market.segment_tier_start
     outside = market.segment_outside_utility
-    top = np.maximum(np.maximum.reduceat(inclusive_tier, seg_start, axis=-1), outside)  # (K, M)
+    short = market.segment_short
+    top = np.maximum(_run_max(inclusive_tier, seg_start, short), outside)  # (K, M)
     tier_weight = inclusive_tier - np.take(top, tier_segment, axis=-1)
     np.exp(tier_weight, out=tier_weight)
     outside_weight = np.exp(outside - top)
-    total = np.add.reduceat(tier_weight, seg_start, axis=-1) + outside_weight
+    total = _run_sum(tier_weight, seg_start, short) + outside_weight
     logsum = top + np.log(total)
     tier_weight /= np.take(total, tier_segment, axis=-1)  # s_t
     route_tier_share = np.take(family_in_tier, market.route_family_run, axis=-1)

@@ -134,9 +134,11 @@ class ShortRuns:
     rest_run: np.ndarray
 
     def max(self, value: np.ndarray) -> np.ndarray:
+        """Each run's maximum, (K, R)."""
         return np.take(value, self.members, axis=-1).max(axis=-2)
 
     def sum(self, value: np.ndarray) -> np.ndarray:
+        """Each run's sum, (K, R), as ``np.add.reduceat`` adds it."""
         total = np.take(value, self.members[0], axis=-1)
         total += np.bincount(self.rest_run.ravel(), np.take(value, self.rest, axis=-1).ravel(),
                              total.size).reshape(total.shape)
@@ -159,10 +161,12 @@ def _short_runs(start: np.ndarray, n: int, n_classes: int) -> ShortRuns | None:
 
 
 def _run_max(value: np.ndarray, start: np.ndarray, short: ShortRuns | None) -> np.ndarray:
+    """The maximum of each run of the last axis (the runs start at ``start``)."""
     return np.maximum.reduceat(value, start, axis=-1) if short is None else short.max(value)
 
 
 def _run_sum(value: np.ndarray, start: np.ndarray, short: ShortRuns | None) -> np.ndarray:
+    """The sum of each run of the last axis, in ``add.reduceat``'s order."""
     return np.add.reduceat(value, start, axis=-1) if short is None else short.sum(value)
 
 

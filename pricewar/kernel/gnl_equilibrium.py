@@ -81,13 +81,14 @@ def rival_log_gap(market: GNLMarket, price: np.ndarray) -> np.ndarray:
     run = market.route_tier_run
     firm = np.take(market.product_firm, market.route_product)
     starts = market.tier_route_start
-    cheapest = np.minimum.reduceat(route_price, starts)
+    cheapest = np.take(np.minimum.reduceat(route_price, starts), run)
     # the firm of the run's cheapest route (the first one where several tie)
-    index = np.where(route_price == cheapest[run], np.arange(run.size), run.size)
-    cheapest_firm = firm[np.minimum.reduceat(index, starts)]
-    others = np.where(firm != cheapest_firm[run], route_price, np.inf)
-    second = np.minimum.reduceat(others, starts)
-    rival = np.where(firm == cheapest_firm[run], second[run], cheapest[run])
+    index = np.where(route_price == cheapest, np.arange(run.size), run.size)
+    cheapest_firm = np.take(np.take(firm, np.minimum.reduceat(index, starts)), run)
+    own = firm == cheapest_firm
+    others = np.where(own, np.inf, route_price)
+    second = np.take(np.minimum.reduceat(others, starts), run)
+    rival = np.where(own, second, cheapest)
     with np.errstate(divide="ignore"):
         return np.log(route_price) - np.log(rival)
 

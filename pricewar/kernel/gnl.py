@@ -495,8 +495,10 @@ def gnl_demand(market: GNLMarket, price) -> GNLDemand:
     total = _run_sum(tier_weight, seg_start, short) + outside_weight
     logsum = top + np.log(total)
     tier_weight /= np.take(total, tier_segment, axis=-1)  # s_t
-    route_tier_share = np.take(family_in_tier, market.route_family_run, axis=-1)
-    if fam_start.size != market.route_product.size:  # else s_{r|f} = 1
+    if fam_start.size == market.route_product.size:  # a route per family run: s_{r|f} = 1
+        route_tier_share = family_in_tier
+    else:
+        route_tier_share = np.take(family_in_tier, market.route_family_run, axis=-1)
         route_tier_share *= within_family
     route_share = np.take(tier_weight, market.route_tier_run, axis=-1)
     route_share *= route_tier_share

@@ -141,7 +141,8 @@ def _own_family_term(market: GNLMarket, demand: GNLDemand) -> np.ndarray:
     nest in ``Lambda - Gamma``; :mod:`~pricewar.kernel.gnl_pricing`)."""
     term = demand.route_slope * demand.route_demand
     term *= market.route_kappa_family
-    term *= demand.route_family_share
+    if market.family_start.size < market.route_product.size:  # else s_{k|f} = 1
+        term *= demand.route_family_share
     return market.product_sum(term)
 
 

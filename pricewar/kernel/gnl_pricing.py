@@ -70,7 +70,11 @@ def gnl_derivatives(market: GNLMarket, demand: GNLDemand, markup=None) -> GNLDer
     kappa_f, kappa_t, mu = _route_terms(market)
     slope_volume = demand.route_slope * demand.route_demand  # t_k x_k
     s_f, s_t, s_k = demand.route_family_share, demand.route_tier_share, demand.route_share
-    nest_shares = (kappa_f * s_f, kappa_t * s_t, mu * s_k)
+    n_routes = market.route_product.size
+    # a route per family run: s_{k|f} = 1
+    family_share = (np.broadcast_to(kappa_f, s_f.shape) if market.family_start.size == n_routes
+                    else kappa_f * s_f)
+    nest_shares = (family_share, kappa_t * s_t, mu * s_k)
     cross = nest_shares[0] + nest_shares[1]
     cross += nest_shares[2]
     lam = market.product_sum(slope_volume / market.route_lambda_family)
@@ -79,7 +83,6 @@ def gnl_derivatives(market: GNLMarket, demand: GNLDemand, markup=None) -> GNLDer
     cross *= slope_volume
     own = -market.product_sum(cross)
     phi = firm_cross = None
-    n_routes = market.route_product.size
     if markup is not None:
         markups = np.asarray(markup, dtype=np.float64)
         rows = np.atleast_2d(markups)

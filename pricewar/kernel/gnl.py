@@ -104,9 +104,70 @@ def _run_starts(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(new), np.cumsum(new) - 1
 
 
-def _pair_index(group: np.ndarray, label: np.ndarray, n_labels: int) -> np.ndarray:
-    """Dense index of the (group, label) pairs present, per element."""
-    return np.unique(group * np.int64(n_labels) + label, return_inverse=True)[1].ravel()
+def _class_pair_index(group: np.ndarray, label: np.ndarray, n_labels: int,
+                      n_classes: int) -> tuple[np.ndarray, int]:
+    """Dense index of the (class, group, label) triples, (K, n): ``c P + pair`` with ``pair``
+    the index of the element's (group, label) pair among the P pairs present; and P."""
+    pair = np.unique(group * np.int64(n_labels) + label, return_inverse=True)[1].ravel()
+    n_pairs = int(pair.max(initial=-1)) + 1
+    return np.ascontiguousarray(pair + n_pairs * np.arange(n_classes)[:, None]), n_pairs
+
+
+#: the longest run reduced by gathers instead of ``reduceat`` (:class:`ShortRuns`)
+SHORT_RUN = 8
+
+
+@dataclass(frozen=True, eq=False)
+class ShortRuns:
+    """Runs of at most :data:`SHORT_RUN` elements of the last axis of a (K, n) array, reduced by
+    gathers: ``reduceat`` costs about as much per run as per element, and most runs of the
+    committed customers' markets hold one or two elements. ``members`` (L, R): each run's
+    elements, its last one repeated up to the longest run's length L (for the maximum);
+    ``rest``: the positions after each run's first; ``rest_run`` (K, n_rest): their (class, run)
+    index ``c R + run``. The sum is the run's first element plus a ``bincount`` of the rest:
+    numpy's ``add.reduceat`` adds the others in sequence to the first where they are fewer than
+    8 (its pairwise sum splits longer runs), so the results are the same bit for bit.
+    """
+
+    members: np.ndarray
+    rest: np.ndarray
+    rest_run: np.ndarray
+
+    def max(self, value: np.ndarray) -> np.ndarray:
+        """Each run's maximum, (K, R)."""
+        return np.take(value, self.members, axis=-1).max(axis=-2)
+
+    def sum(self, value: np.ndarray) -> np.ndarray:
+        """Each run's sum, (K, R), as ``np.add.reduceat`` adds it."""
+        total = np.take(value, self.members[0], axis=-1)
+        total += np.bincount(self.rest_run.ravel(), np.take(value, self.rest, axis=-1).ravel(),
+                             total.size).reshape(total.shape)
+        return total
+
+
+def _short_runs(start: np.ndarray, n: int, n_classes: int) -> ShortRuns | None:
+    """:class:`ShortRuns` of the runs starting at ``start`` over ``n`` elements, or None where a
+    run is longer than :data:`SHORT_RUN`."""
+    length = np.diff(np.r_[start, n])
+    if length.max() > SHORT_RUN:
+        return None
+    members = np.minimum(start + np.arange(length.max())[:, None], start + length - 1)
+    first = np.zeros(n, dtype=bool)
+    first[start] = True
+    rest = np.flatnonzero(~first)
+    run = np.repeat(np.arange(start.size), length)[rest]
+    return ShortRuns(members=members, rest=rest, rest_run=np.ascontiguousarray(
+        run + start.size * np.arange(n_classes)[:, None]))
+
+
+def _run_max(value: np.ndarray, start: np.ndarray, short: ShortRuns | None) -> np.ndarray:
+    """The maximum of each run of the last axis (the runs start at ``start``)."""
+    return np.maximum.reduceat(value, start, axis=-1) if short is None else short.max(value)
+
+
+def _run_sum(value: np.ndarray, start: np.ndarray, short: ShortRuns | None) -> np.ndarray:
+    """The sum of each run of the last axis, in ``add.reduceat``'s order."""
+    return np.add.reduceat(value, start, axis=-1) if short is None else short.sum(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,14 +183,24 @@ class GNLMarket:
         (segment, tier) run of each route
     family_start, family_tier_run : start route and tier run of each family run
     tier_start, tier_segment : start family run and segment of each tier run
+    tier_route_start : start route of each tier run; segment_tier_start : (M,), start tier run
+        of each segment
+    family_short, tier_short, segment_short : :class:`ShortRuns` of the routes' family runs, the
+        family runs' tier runs and the tier runs' segments (None where a run is longer)
     route_lambda_family, route_lambda_tier : (n,), ``1 - sigma`` of the route's family and tier
     product_firm, product_tier, product_family, product_price_offset : (N,); ``pbar`` USD/Mtok
     class_alpha, class_weight, class_logsum_ref : (M, K)
     segment_demand (Mtok/step), segment_eta, segment_outside_utility (utils, -inf none) : (M,)
-    route_firm_family, route_firm_tier, route_firm_segment : (n,), index of the (run, firm) pair
-        of each route, for the firms' margin-weighted volumes
+    route_kappa_family, route_kappa_tier : (n,), ``kappa_F = 1/lambda_F - 1/lambda_T`` and
+        ``kappa_T = 1/lambda_T - 1`` (:mod:`~pricewar.kernel.gnl_pricing`)
+    route_product_class : (K, n), index of the (class, product) pair of each route, ``c N + a``
+    route_firm_family, route_firm_tier, route_firm_segment : (K, n), index of the (class, run,
+        firm) triple of each route (``c P + pair``, P pairs of a run and a firm), for the firms'
+        margin-weighted volumes of every class in one ``bincount``; firm_pair_count : (3,), P at
+        each level (family, tier, segment): ``n`` where every route is its own pair
     route_alpha, route_inelastic : (K, n), ``alpha_mc`` and ``mu_mc = 1 - eta_m/alpha_mc`` of
-        each route's segment, per class (cached: read at every evaluation)
+        each route's segment, per class
+    (the index arrays and per-route constants are cached: read at every evaluation)
     """
 
     segment_ptr: np.ndarray
@@ -143,6 +214,11 @@ class GNLMarket:
     family_tier_run: np.ndarray
     tier_start: np.ndarray
     tier_segment: np.ndarray
+    tier_route_start: np.ndarray
+    segment_tier_start: np.ndarray
+    family_short: ShortRuns | None
+    tier_short: ShortRuns | None
+    segment_short: ShortRuns | None
     route_lambda_family: np.ndarray
     route_lambda_tier: np.ndarray
     product_firm: np.ndarray
@@ -155,9 +231,13 @@ class GNLMarket:
     segment_demand: np.ndarray
     segment_eta: np.ndarray
     segment_outside_utility: np.ndarray
+    route_kappa_family: np.ndarray
+    route_kappa_tier: np.ndarray
+    route_product_class: np.ndarray
     route_firm_family: np.ndarray
     route_firm_tier: np.ndarray
     route_firm_segment: np.ndarray
+    firm_pair_count: np.ndarray
     route_alpha: np.ndarray
     route_inelastic: np.ndarray
     price_form: str
@@ -173,6 +253,12 @@ class GNLMarket:
     @property
     def n_segments(self) -> int:
         return self.segment_demand.size
+
+    def product_sum(self, route_values: np.ndarray) -> np.ndarray:
+        """Sum over classes and routes of a (K, n) array, per product (N,)."""
+        per_class = np.bincount(self.route_product_class.ravel(), route_values.ravel(),
+                                self.n_classes * self.n_products)
+        return per_class.reshape(self.n_classes, self.n_products).sum(axis=0)
 
     def with_reference(self, price) -> GNLMarket:
         """This market with ``P_ref`` the price index at ``price`` (so ``X_mc = D_m w_mc``)."""
@@ -279,20 +365,34 @@ def gnl_market(segment_ptr, route_product, route_utility, *, product_tier, produ
     tier_start_route, route_tier = _run_starts(segment, tier[product])
     tier_start, family_tier_run = _run_starts(segment[family_start], tier[product[family_start]])
     route_firm = firm[product]
+    inv_lambda_family, inv_lambda_tier = 1.0 / (1.0 - sig_f[family[product]]), 1.0 / (
+        1.0 - sig_t[tier[product]])
+    tier_segment = segment[tier_start_route]
+    segment_tier_start = _run_starts(tier_segment)[0]
+    firm_pairs = [_class_pair_index(run, route_firm, n_products, n_classes)
+                  for run in (route_family, route_tier, segment)]
     return GNLMarket(
         segment_ptr=ptr, route_order=order, route_product=product, route_utility=utility[order],
         route_segment=segment, route_family_run=route_family, route_tier_run=route_tier,
         family_start=family_start, family_tier_run=family_tier_run, tier_start=tier_start,
-        tier_segment=segment[tier_start_route],
+        tier_segment=tier_segment, tier_route_start=tier_start_route,
+        segment_tier_start=segment_tier_start,
+        family_short=_short_runs(family_start, n_routes, n_classes),
+        tier_short=_short_runs(tier_start, family_start.size, n_classes),
+        segment_short=_short_runs(segment_tier_start, tier_start.size, n_classes),
         route_lambda_family=1.0 - sig_f[family[product]],
         route_lambda_tier=1.0 - sig_t[tier[product]],
         product_firm=firm, product_tier=tier, product_family=family,
         product_price_offset=offset, class_alpha=alpha, class_weight=weight,
         class_logsum_ref=ref, segment_demand=demand, segment_eta=eta,
         segment_outside_utility=outside,
-        route_firm_family=_pair_index(route_family, route_firm, n_products),
-        route_firm_tier=_pair_index(route_tier, route_firm, n_products),
-        route_firm_segment=_pair_index(segment, route_firm, n_products),
+        route_kappa_family=inv_lambda_family - inv_lambda_tier,
+        route_kappa_tier=inv_lambda_tier - 1.0,
+        route_product_class=np.ascontiguousarray(
+            product + n_products * np.arange(n_classes)[:, None]),
+        route_firm_family=firm_pairs[0][0], route_firm_tier=firm_pairs[1][0],
+        route_firm_segment=firm_pairs[2][0],
+        firm_pair_count=np.array([count for _, count in firm_pairs]),
         route_alpha=np.ascontiguousarray(alpha[segment].T),
         route_inelastic=np.ascontiguousarray((1.0 - eta[:, None] / alpha)[segment].T),
         price_form=price_form)
@@ -338,13 +438,21 @@ class GNLDemand:
     product_demand: np.ndarray
 
 
-def _logsumexp_runs(value: np.ndarray, start: np.ndarray, run: np.ndarray):
-    """Per run of the last axis: ``log sum exp(value)`` and ``exp(value - logsum[run])``."""
-    top = np.maximum.reduceat(value, start, axis=-1)
-    weight = np.exp(value - top[..., run])
-    total = np.add.reduceat(weight, start, axis=-1)
-    logsum = top + np.log(total)
-    weight /= total[..., run]
+def _logsumexp_runs(value: np.ndarray, start: np.ndarray, run: np.ndarray,
+                    short: ShortRuns | None):
+    """Per run of the last axis: ``log sum exp(value)`` and ``exp(value - logsum[run])``.
+
+    Where every run has one element these are ``value`` and 1 exactly (no evaluation).
+    """
+    if start.size == value.shape[-1]:
+        return value, np.ones_like(value)
+    top = _run_max(value, start, short)
+    weight = value - np.take(top, run, axis=-1)  # np.take: a gather along the last axis
+    np.exp(weight, out=weight)
+    total = _run_sum(weight, start, short)
+    logsum = np.log(total)
+    logsum += top
+    weight /= np.take(total, run, axis=-1)
     return logsum, weight
 
 
@@ -355,7 +463,7 @@ def gnl_demand(market: GNLMarket, price) -> GNLDemand:
     segment), each shifted by its run's maximum.
     """
     price = float_array("price", price, market.n_products)
-    route_price = (price + market.product_price_offset)[market.route_product]
+    route_price = np.take(price + market.product_price_offset, market.route_product)
     if market.price_form == "log":
         if (route_price <= 0).any():
             raise KernelInputError("price + product_price_offset must be > 0 in the log form, "
@@ -364,35 +472,44 @@ def gnl_demand(market: GNLMarket, price) -> GNLDemand:
     else:
         phi, phi_prime = route_price, np.ones_like(route_price)
     route_alpha = market.route_alpha  # (K, n)
-    value = market.route_utility - route_alpha * phi
+    value = route_alpha * phi
+    np.subtract(market.route_utility, value, out=value)
     lam_f, lam_t = market.route_lambda_family, market.route_lambda_tier
     fam_start = market.family_start
-    log_f, within_family = _logsumexp_runs(value / lam_f, fam_start, market.route_family_run)
+    value /= lam_f
+    log_f, within_family = _logsumexp_runs(value, fam_start, market.route_family_run,
+                                           market.family_short)
     family_lam_f, family_lam_t = lam_f[fam_start], lam_t[fam_start]
     inclusive_family = family_lam_f * log_f  # I_mf, (K, n_family_runs)
-    log_t, family_in_tier = _logsumexp_runs(inclusive_family / family_lam_t, market.tier_start,
-                                            market.family_tier_run)
+    inclusive_family /= family_lam_t
+    log_t, family_in_tier = _logsumexp_runs(inclusive_family, market.tier_start,
+                                            market.family_tier_run, market.tier_short)
     inclusive_tier = family_lam_t[market.tier_start] * log_t  # J_mt
-    tier_segment = market.tier_segment
-    seg_start = np.flatnonzero(np.r_[True, tier_segment[1:] != tier_segment[:-1]])
-    top = np.maximum(np.maximum.reduceat(inclusive_tier, seg_start, axis=-1),
-                     market.segment_outside_utility)  # (K, M)
-    tier_weight = np.exp(inclusive_tier - top[:, tier_segment])
-    outside_weight = np.exp(market.segment_outside_utility - top)
-    total = np.add.reduceat(tier_weight, seg_start, axis=-1) + outside_weight
+    tier_segment, seg_start = market.tier_segment, market.segment_tier_start
+    outside = market.segment_outside_utility
+    short = market.segment_short
+    top = np.maximum(_run_max(inclusive_tier, seg_start, short), outside)  # (K, M)
+    tier_weight = inclusive_tier - np.take(top, tier_segment, axis=-1)
+    np.exp(tier_weight, out=tier_weight)
+    outside_weight = np.exp(outside - top)
+    total = _run_sum(tier_weight, seg_start, short) + outside_weight
     logsum = top + np.log(total)
-    tier_share = tier_weight / total[:, tier_segment]
-    route_tier_share = within_family * family_in_tier[:, market.route_family_run]
-    route_share = route_tier_share * tier_share[:, market.route_tier_run]
-    logsum, outside_share = logsum.T, (outside_weight / total).T  # (M, K)
-    exponent = market.segment_eta[:, None] / market.class_alpha
-    volume = (market.segment_demand[:, None] * market.class_weight
-              * np.exp(exponent * (logsum - market.class_logsum_ref)))
-    route_demand = route_share * volume.T[:, market.route_segment]
-    product_demand = np.zeros(market.n_products)
-    for demand_c in route_demand:  # K classes
-        product_demand += np.bincount(market.route_product, demand_c, market.n_products)
+    tier_weight /= np.take(total, tier_segment, axis=-1)  # s_t
+    if fam_start.size == market.route_product.size:  # a route per family run: s_{r|f} = 1
+        route_tier_share = family_in_tier
+    else:
+        route_tier_share = np.take(family_in_tier, market.route_family_run, axis=-1)
+        route_tier_share *= within_family
+    route_share = np.take(tier_weight, market.route_tier_run, axis=-1)
+    route_share *= route_tier_share
+    outside_share = outside_weight / total  # (K, M)
+    exponent = market.segment_eta / market.class_alpha.T
+    volume = (market.segment_demand * market.class_weight.T
+              * np.exp(exponent * (logsum - market.class_logsum_ref.T)))  # X_mc, (K, M)
+    route_demand = np.take(volume, market.route_segment, axis=-1)
+    route_demand *= route_share
+    phi_prime = route_alpha * phi_prime
     return GNLDemand(price=price, route_share=route_share, route_family_share=within_family,
                      route_tier_share=route_tier_share, route_demand=route_demand,
-                     route_slope=route_alpha * phi_prime, logsum=logsum,
-                     outside_share=outside_share, volume=volume, product_demand=product_demand)
+                     route_slope=phi_prime, logsum=logsum.T, outside_share=outside_share.T,
+                     volume=volume.T, product_demand=market.product_sum(route_demand))

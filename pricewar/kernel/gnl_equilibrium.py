@@ -77,17 +77,18 @@ def rival_log_gap(market: GNLMarket, price: np.ndarray) -> np.ndarray:
     the run's cheapest price and its firm, then the cheapest price of the other firms, by
     ``reduceat`` over the runs.
     """
-    route_price = (price + market.product_price_offset)[market.route_product]
+    route_price = np.take(price + market.product_price_offset, market.route_product)
     run = market.route_tier_run
-    firm = market.product_firm[market.route_product]
-    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
-    cheapest = np.minimum.reduceat(route_price, starts)
+    firm = np.take(market.product_firm, market.route_product)
+    starts = market.tier_route_start
+    cheapest = np.take(np.minimum.reduceat(route_price, starts), run)
     # the firm of the run's cheapest route (the first one where several tie)
-    index = np.where(route_price == cheapest[run], np.arange(run.size), run.size)
-    cheapest_firm = firm[np.minimum.reduceat(index, starts)]
-    others = np.where(firm != cheapest_firm[run], route_price, np.inf)
-    second = np.minimum.reduceat(others, starts)
-    rival = np.where(firm == cheapest_firm[run], second[run], cheapest[run])
+    index = np.where(route_price == cheapest, np.arange(run.size), run.size)
+    cheapest_firm = np.take(np.take(firm, np.minimum.reduceat(index, starts)), run)
+    own = firm == cheapest_firm
+    others = np.where(own, np.inf, route_price)
+    second = np.take(np.minimum.reduceat(others, starts), run)
+    rival = np.where(own, second, cheapest)
     with np.errstate(divide="ignore"):
         return np.log(route_price) - np.log(rival)
 
@@ -135,19 +136,14 @@ def _check_same_products(shoppers: GNLMarket, committed: GNLMarket) -> None:
                                "firms, price offsets and price form")
 
 
-def _per_product(market: GNLMarket, route_values: np.ndarray) -> np.ndarray:
-    total = np.zeros(market.n_products)
-    for values in route_values:
-        total += np.bincount(market.route_product, values, market.n_products)
-    return total
-
-
 def _own_family_term(market: GNLMarket, demand: GNLDemand) -> np.ndarray:
     """Per product ``sum_{m,c} t_k x_k kappa_F s_{k|f}`` (the own route's share of its family
     nest in ``Lambda - Gamma``; :mod:`~pricewar.kernel.gnl_pricing`)."""
-    kappa_f = 1.0 / market.route_lambda_family - 1.0 / market.route_lambda_tier
-    return _per_product(market, demand.route_slope * demand.route_demand * kappa_f
-                        * demand.route_family_share)
+    term = demand.route_slope * demand.route_demand
+    term *= market.route_kappa_family
+    if market.family_start.size < market.route_product.size:  # else s_{k|f} = 1
+        term *= demand.route_family_share
+    return market.product_sum(term)
 
 
 def review_slope(committed: GNLMarket, demand: GNLDemand, gap: np.ndarray,
@@ -155,8 +151,9 @@ def review_slope(committed: GNLMarket, demand: GNLDemand, gap: np.ndarray,
     """Per committed stored route the hazard ``h`` (K, n) at its gap, and per product ``R_a =
     sum_r x^C_r h'(g_r) / P_r`` (module docstring)."""
     hazard, slope = review_hazard(gap, review.base, review.gap_slope, review.cap)
-    route_price = (demand.price + committed.product_price_offset)[committed.route_product]
-    return hazard, _per_product(committed, demand.route_demand * (slope / route_price))
+    route_price = np.take(demand.price + committed.product_price_offset, committed.route_product)
+    slope /= route_price  # a new array (review_hazard's)
+    return hazard, committed.product_sum(demand.route_demand * slope)
 
 
 def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=None,

@@ -45,18 +45,9 @@ from pricewar.kernel.gnl import GNLDemand, GNLMarket, gnl_demand, gnl_market
 _MAX_JACOBIAN_PAIRS = 10_000_000
 
 
-def _route_terms(market: GNLMarket, demand: GNLDemand):
+def _route_terms(market: GNLMarket):
     """``kappa_F`` (n,), ``kappa_T`` (n,) and ``mu`` (K, n) per stored route."""
-    inv_f, inv_t = 1.0 / market.route_lambda_family, 1.0 / market.route_lambda_tier
-    return inv_f - inv_t, inv_t - 1.0, market.route_inelastic
-
-
-def _per_product(market: GNLMarket, route_values: np.ndarray) -> np.ndarray:
-    """Sum over classes and routes of a (K, n) array, per product."""
-    total = np.zeros(market.n_products)
-    for values in route_values:  # K classes
-        total += np.bincount(market.route_product, values, market.n_products)
-    return total
+    return market.route_kappa_family, market.route_kappa_tier, market.route_inelastic
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,29 +67,41 @@ def gnl_derivatives(market: GNLMarket, demand: GNLDemand, markup=None) -> GNLDer
     """Analytic own-price derivatives and, with ``markup`` (``p - c``, USD/Mtok, shape (N,), or
     several markups at once, shape (R, N)), the multi-product firm's cannibalisation term
     (module docstring; ``phi`` and ``firm_cross`` then have the markup's shape)."""
-    kappa_f, kappa_t, mu = _route_terms(market, demand)
+    kappa_f, kappa_t, mu = _route_terms(market)
     slope_volume = demand.route_slope * demand.route_demand  # t_k x_k
     s_f, s_t, s_k = demand.route_family_share, demand.route_tier_share, demand.route_share
-    nest_shares = (kappa_f * s_f, kappa_t * s_t, mu * s_k)
-    cross = nest_shares[0] + nest_shares[1] + nest_shares[2]
-    lam = _per_product(market, slope_volume / market.route_lambda_family)
-    gam = _per_product(market, slope_volume * cross)
-    own = -_per_product(market, slope_volume * (1.0 / market.route_lambda_family - cross))
+    n_routes = market.route_product.size
+    # a route per family run: s_{k|f} = 1
+    family_share = (np.broadcast_to(kappa_f, s_f.shape) if market.family_start.size == n_routes
+                    else kappa_f * s_f)
+    nest_shares = (family_share, kappa_t * s_t, mu * s_k)
+    cross = nest_shares[0] + nest_shares[1]
+    cross += nest_shares[2]
+    lam = market.product_sum(slope_volume / market.route_lambda_family)
+    gam = market.product_sum(slope_volume * cross)
+    np.subtract(1.0 / market.route_lambda_family, cross, out=cross)
+    cross *= slope_volume
+    own = -market.product_sum(cross)
     phi = firm_cross = None
     if markup is not None:
         markups = np.asarray(markup, dtype=np.float64)
         rows = np.atleast_2d(markups)
         phi = np.empty(rows.shape)
+        # every class at once: index (K, n) of the (class, run, firm) triples; a level where every
+        # route is its own (run, firm) pair has T = m_r x_r
+        levels = tuple(zip((market.route_firm_family, market.route_firm_tier,
+                            market.route_firm_segment), market.firm_pair_count == n_routes,
+                           nest_shares, strict=True))
         for row, values in enumerate(rows):
             values = float_array("markup", values, market.n_products)
-            weighted = values[market.route_product] * demand.route_demand  # m_r x_r, (K, n)
-            terms = np.zeros_like(weighted)
-            for index, share in zip((market.route_firm_family, market.route_firm_tier,
-                                     market.route_firm_segment), nest_shares, strict=True):
-                for c in range(market.n_classes):
-                    firm_volume = np.bincount(index, weighted[c])  # T per (run, firm) pair
-                    terms[c] += share[c] * firm_volume[index]
-            phi[row] = _per_product(market, demand.route_slope * terms)
+            weighted = np.take(values, market.route_product) * demand.route_demand  # m_r x_r
+            terms = None
+            for index, single, share in levels:
+                term = (weighted * share if single else np.take(
+                    np.bincount(index.ravel(), weighted.ravel()), index) * share)  # T_F s
+                terms = term if terms is None else np.add(terms, term, out=terms)
+            terms *= demand.route_slope
+            phi[row] = market.product_sum(terms)
         firm_cross = phi - rows * gam
         if markups.ndim < 2:
             phi, firm_cross = phi[0], firm_cross[0]
@@ -120,7 +123,7 @@ def gnl_demand_jacobian(market: GNLMarket, demand: GNLDemand) -> np.ndarray:
     k = np.repeat(np.arange(market.route_product.size), repeat)
     offset = np.arange(n_pairs) - np.repeat(np.cumsum(repeat) - repeat, repeat)
     r = ptr[market.route_segment[k]] + offset
-    kappa_f, kappa_t, mu = _route_terms(market, demand)
+    kappa_f, kappa_t, mu = _route_terms(market)
     same_family = market.route_family_run[k] == market.route_family_run[r]
     same_tier = market.route_tier_run[k] == market.route_tier_run[r]
     bracket = ((k == r) / market.route_lambda_family[k]

@@ -23,11 +23,22 @@ import gnl_reference  # noqa: E402
 REFERENCE = np.load(ROOT / "tests" / "data" / "gnl_reference.npz")
 
 
+#: an equilibrium is compared at its solver's tolerance, not to the last bits: another CPU's
+#: exp and log may differ in the last bit and the iteration then stops a step earlier or later
+EQUILIBRIUM_RTOL = 1e-8
+#: what a stopping point is, not a result: not compared
+STOPPING = ("_eq_residual", "_eq_iterations")
+
+
 def _compare(new: dict, prefix: str, rtol: float) -> None:
     keys = sorted(k for k in REFERENCE.files if k.startswith(prefix))
     assert keys and sorted(k for k in new if k.startswith(prefix)) == keys
     for key in keys:
-        np.testing.assert_allclose(new[key], REFERENCE[key], rtol=rtol, atol=0, err_msg=key)
+        if key.endswith(STOPPING):
+            continue
+        tol = max(rtol, EQUILIBRIUM_RTOL) if "_eq_" in key else rtol
+        atol = tol * float(np.max(np.abs(REFERENCE[key]), initial=0.0)) if "_eq_" in key else 0
+        np.testing.assert_allclose(new[key], REFERENCE[key], rtol=tol, atol=atol, err_msg=key)
 
 
 def test_the_reference_markets_bind_capacity_and_review():

@@ -191,3 +191,30 @@ def test_nash_prices_are_unique_from_several_starts_in_one_segment_and_price_cla
     demand = gnl_demand(market, nash)
     elasticity = -gnl_derivatives(market, demand).own * nash / demand.product_demand
     assert (elasticity > 1).all()
+
+
+def test_a_best_response_at_an_elasticity_near_one_converges_by_newton_polish():
+    """Found by test_every_firms_best_response_is_finite in CI (hypothesis seed
+    188291432138438509314247651977163690602): one firm, four products in one family nest
+    (sigma 0.95), eta 1.0625, no outside option. The zeta map contracts by about 0.99 a step
+    there; Anderson acceleration stalled at a relative change of 5.65e-12 after 20,000
+    iterations (tol 1e-12), and the Newton polish after it converges."""
+    inputs = dict(
+        segment_ptr=np.array([0, 4, 5]), route_product=np.array([0, 1, 2, 3, 0]),
+        route_utility=np.zeros(5), product_tier=np.zeros(4, dtype=np.int64),
+        product_family=np.zeros(4, dtype=np.int64), tier_sigma=np.array([0.95, 0.0]),
+        family_sigma=np.full(4, 0.95),
+        class_alpha=np.array([[2.13722694, 3.95450406], [6.03128185, 2.0625]]),
+        class_weight=np.array([[0.78991597, 0.21008403], [0.5, 0.5]]),
+        product_firm=np.zeros(4, dtype=np.int64), segment_demand=np.ones(2),
+        segment_eta=np.full(2, 1.0625), segment_outside_utility=np.full(2, -np.inf),
+        class_logsum_ref=np.zeros((2, 2)), product_price_offset=np.zeros(4), price_form="log")
+    price = np.array([0.10506226, 0.09375, 0.078125, 4.9627492])
+    cost = np.array([0.05253113, 0.0625, 0.0625, 2.4813746])
+    market = gnl_market(**inputs)
+    result = gnl_best_response(market, price, cost, 0, max_iter=20_000)
+    assert result.residual <= 1e-12
+    assert (result.price > cost).all()
+    # a fixed point of the zeta map: one more step moves no price by more than 1e-12
+    again = gnl_best_response(market, result.price, cost, 0, max_iter=5)
+    np.testing.assert_allclose(again.price, result.price, rtol=1e-11)

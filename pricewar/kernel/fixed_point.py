@@ -37,6 +37,7 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
     accelerate, since_best = True, 0
     residual, outcome = np.inf, None
     for iteration in range(1, max_iter + 1):
+        outcome = None  # the last evaluation's outcome (unless it is the best) freed before this
         image, residual, outcome = step(x)
         if residual <= tol:
             return x, residual, iteration, True, outcome

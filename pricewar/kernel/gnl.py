@@ -440,14 +440,17 @@ class GNLDemand:
 
 def _logsumexp_runs(value: np.ndarray, start: np.ndarray, run: np.ndarray,
                     short: ShortRuns | None):
-    """Per run of the last axis: ``log sum exp(value)`` and ``exp(value - logsum[run])``.
+    """Per run of the last axis: ``log sum exp(value)`` and ``exp(value - logsum[run])``, the
+    latter computed in ``value``'s memory (the caller's temporary, overwritten).
 
-    Where every run has one element these are ``value`` and 1 exactly (no evaluation).
+    Where every run has one element these are ``value`` and 1 exactly (no evaluation; the ones
+    a read-only broadcast, no memory).
     """
     if start.size == value.shape[-1]:
-        return value, np.ones_like(value)
+        return value, np.broadcast_to(1.0, value.shape)
     top = _run_max(value, start, short)
-    weight = value - np.take(top, run, axis=-1)  # np.take: a gather along the last axis
+    weight = value
+    weight -= np.take(top, run, axis=-1)  # np.take: a gather along the last axis
     np.exp(weight, out=weight)
     total = _run_sum(weight, start, short)
     logsum = np.log(total)
@@ -480,7 +483,8 @@ def gnl_demand(market: GNLMarket, price) -> GNLDemand:
     log_f, within_family = _logsumexp_runs(value, fam_start, market.route_family_run,
                                            market.family_short)
     family_lam_f, family_lam_t = lam_f[fam_start], lam_t[fam_start]
-    inclusive_family = family_lam_f * log_f  # I_mf, (K, n_family_runs)
+    inclusive_family = log_f  # I_mf, (K, n_family_runs), in log_f's memory (a temporary)
+    inclusive_family *= family_lam_f
     inclusive_family /= family_lam_t
     log_t, family_in_tier = _logsumexp_runs(inclusive_family, market.tier_start,
                                             market.family_tier_run, market.tier_short)

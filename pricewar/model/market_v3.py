@@ -263,6 +263,7 @@ class MarketV3:
         self.shadow_price: np.ndarray | None = None  # per host, in the order of shadow_uid
         self.shadow_uid: np.ndarray | None = None
         self.result: StatesEquilibrium | None = None
+        self._markets: tuple[GNLMarket, GNLMarket] | None = None  # the result's markets
         self.start_index: np.ndarray | None = None
 
     # ----------------------------------------------------------------------------------------
@@ -279,6 +280,9 @@ class MarketV3:
             self.committed_ref = self.committed_volume = np.zeros((0, 2))
             return
         old_key = self.state_key
+        # the old topology and the last solve's demand arrays are not read again: released
+        # before the new topology is built (they are the largest arrays of the market)
+        self.topology, self.result, self._markets = None, None, None
         if self.group is None:  # consumers' regions, sectors and platforms never change
             self.group = buyer_groups(consumers)
             self.n_groups = int(self.group.max(initial=-1)) + 1
@@ -355,8 +359,9 @@ class MarketV3:
         ``capacity_clears`` no capacity limit enters the prices (initialisation, and the
         outcome at given prices after exit or entry). None when no route exists."""
         topo = self.topology
+        # the last solve's demand arrays are not read again: released before this one's
+        self.result, self._markets = None, None
         if topo is None:
-            self.result = None
             return None
         task = self.task_volume(consumers)
         seg = topo.segment_group

@@ -143,7 +143,7 @@ def gnl_demand_jacobian(market: GNLMarket, demand: GNLDemand) -> np.ndarray:
                - mu[:, k] * demand.route_share[:, k])
     values = -(demand.route_demand[:, r] * demand.route_slope[:, k] * bracket).sum(axis=0)
     n = market.n_products
-    cell = market.route_product[k] * n + market.route_product[r]
+    cell = market.route_product[k] * np.int64(n) + market.route_product[r]
     return np.bincount(cell, values, n * n).reshape(n, n)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.kernel import Clearing, MarketDemand
+from pricewar.kernel.arrays import index32
 from pricewar.kernel.customer_states import retention_factor, review_hazard
 from pricewar.kernel.gnl import GNLMarket, gnl_demand, gnl_market
 from pricewar.kernel.gnl_equilibrium import (
@@ -187,11 +188,17 @@ def build_topology(scenario, network, consumers, group: np.ndarray, products, fa
     committed_gap_route = shopper_stored[c_order[committed.route_order]]
     quality = (consumers.quality_weight[first_consumer[pair_group]]
                * families.quality[products.family[pair_product_model]])
-    return PairTopology(pair_route, pair_group, pair_product_model, pair_host, quality,
-                        member_route, member_consumer, member_pair, priced, product_index,
-                        segment_group, shoppers, committed, committed_group,
-                        pair_host[c_order[c_first]], committed_segment_of_pair,
-                        committed_gap_route)
+    # the pair and member indices as int32 where they fit (half the memory, the same values)
+    n_routes, n_pairs = routes.route_consumer.size, pair_route.size
+    n_groups, n_hosts = first_consumer.size, int(products.producer.max(initial=-1)) + 1
+    return PairTopology(index32(pair_route, n_routes), index32(pair_group, n_groups),
+                        index32(pair_product_model, n_products), index32(pair_host, n_hosts),
+                        quality, index32(member_route, n_routes),
+                        index32(member_consumer, group.size), index32(member_pair, n_pairs),
+                        priced, product_index, segment_group, shoppers, committed,
+                        committed_group, pair_host[c_order[c_first]],
+                        index32(committed_segment_of_pair, c_first.size),
+                        index32(committed_gap_route, n_pairs))
 
 
 def quality_volume_term(scenario, best_quality: np.ndarray, start_quality: np.ndarray

@@ -29,14 +29,17 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
     :data:`ANDERSON_PATIENCE` iterations without a new best the acceleration is switched off
     and the plain map restarts from the best point. Returns ``(x, residual, iterations,
     converged, outcome)``: the converged point, else the best point seen with its residual and
-    outcome (or the last one evaluated when none was finite).
+    outcome (or the last one evaluated when none was finite). Only the last evaluation's outcome
+    is held (outcomes are the callers' largest arrays): where the best point is an earlier one,
+    ``step`` evaluates it once more for its outcome (``step`` must be a function of ``x``).
     """
     x = np.asarray(start, dtype=np.float64).copy()
-    best = (np.inf, x, None, None)
+    best = (np.inf, x, None)
     points, images = [], []
     accelerate, since_best = True, 0
     residual, outcome = np.inf, None
     for iteration in range(1, max_iter + 1):
+        outcome, evaluated = None, x  # the last evaluation's outcome freed before this one's
         image, residual, outcome = step(x)
         if residual <= tol:
             return x, residual, iteration, True, outcome
@@ -51,7 +54,7 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
             x = best[2]
             continue
         if residual < best[0]:
-            best, since_best = (residual, x, image, outcome), 0
+            best, since_best = (residual, x, image), 0
         points.append(x)
         images.append(image)
         del points[:-ANDERSON_DEPTH - 1], images[:-ANDERSON_DEPTH - 1]
@@ -68,4 +71,7 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
         x = nxt
     if best[2] is None:
         return x, residual, max_iter, False, outcome
-    return best[1], best[0], max_iter, False, best[3]
+    if best[1] is not evaluated:
+        outcome = None
+        outcome = step(best[1])[2]
+    return best[1], best[0], max_iter, False, outcome

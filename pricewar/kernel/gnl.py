@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pricewar.errors import KernelInputError
-from pricewar.kernel.arrays import first_bad, float_array, int_array
+from pricewar.kernel.arrays import first_bad, float_array, index32, int_array
 from pricewar.kernel.groups import label_array
 
 PRICE_FORMS = ("log", "linear")
@@ -200,7 +200,8 @@ class GNLMarket:
         each level (family, tier, segment): ``n`` where every route is its own pair
     route_alpha, route_inelastic : (K, n), ``alpha_mc`` and ``mu_mc = 1 - eta_m/alpha_mc`` of
         each route's segment, per class
-    (the index arrays and per-route constants are cached: read at every evaluation)
+    (the index arrays and per-route constants are cached: read at every evaluation; the
+    per-route indices are int32 where they fit)
     """
 
     segment_ptr: np.ndarray
@@ -371,10 +372,15 @@ def gnl_market(segment_ptr, route_product, route_utility, *, product_tier, produ
     segment_tier_start = _run_starts(tier_segment)[0]
     firm_pairs = [_class_pair_index(run, route_firm, n_products, n_classes)
                   for run in (route_family, route_tier, segment)]
+    # the per-route indices, gathered by np.take at every evaluation, stored as int32 where
+    # they fit: half the memory of the largest index arrays, the same gathers
     return GNLMarket(
-        segment_ptr=ptr, route_order=order, route_product=product, route_utility=utility[order],
-        route_segment=segment, route_family_run=route_family, route_tier_run=route_tier,
-        family_start=family_start, family_tier_run=family_tier_run, tier_start=tier_start,
+        segment_ptr=ptr, route_order=index32(order, n_routes),
+        route_product=index32(product, n_products), route_utility=utility[order],
+        route_segment=index32(segment, n_segments),
+        route_family_run=index32(route_family, n_routes),
+        route_tier_run=index32(route_tier, n_routes), family_start=family_start,
+        family_tier_run=index32(family_tier_run, n_routes), tier_start=tier_start,
         tier_segment=tier_segment, tier_route_start=tier_start_route,
         segment_tier_start=segment_tier_start,
         family_short=_short_runs(family_start, n_routes, n_classes),
@@ -440,14 +446,17 @@ class GNLDemand:
 
 def _logsumexp_runs(value: np.ndarray, start: np.ndarray, run: np.ndarray,
                     short: ShortRuns | None):
-    """Per run of the last axis: ``log sum exp(value)`` and ``exp(value - logsum[run])``.
+    """Per run of the last axis: ``log sum exp(value)`` and ``exp(value - logsum[run])``, the
+    latter computed in ``value``'s memory (the caller's temporary, overwritten).
 
-    Where every run has one element these are ``value`` and 1 exactly (no evaluation).
+    Where every run has one element these are ``value`` and 1 exactly (no evaluation; the ones
+    a read-only broadcast, no memory).
     """
     if start.size == value.shape[-1]:
-        return value, np.ones_like(value)
+        return value, np.broadcast_to(1.0, value.shape)
     top = _run_max(value, start, short)
-    weight = value - np.take(top, run, axis=-1)  # np.take: a gather along the last axis
+    weight = value
+    weight -= np.take(top, run, axis=-1)  # np.take: a gather along the last axis
     np.exp(weight, out=weight)
     total = _run_sum(weight, start, short)
     logsum = np.log(total)
@@ -480,7 +489,8 @@ def gnl_demand(market: GNLMarket, price) -> GNLDemand:
     log_f, within_family = _logsumexp_runs(value, fam_start, market.route_family_run,
                                            market.family_short)
     family_lam_f, family_lam_t = lam_f[fam_start], lam_t[fam_start]
-    inclusive_family = family_lam_f * log_f  # I_mf, (K, n_family_runs)
+    inclusive_family = log_f  # I_mf, (K, n_family_runs), in log_f's memory (a temporary)
+    inclusive_family *= family_lam_f
     inclusive_family /= family_lam_t
     log_t, family_in_tier = _logsumexp_runs(inclusive_family, market.tier_start,
                                             market.family_tier_run, market.tier_short)

@@ -277,7 +277,9 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
     if not converged and np.isfinite(capacity).any():
         # what the iteration left over capacity is priced away: each firm beyond its capacity
         # raises its prices by the factor that clears at its load elasticity, repeatedly (prices
-        # only rise, so a rival's spill-over only adds to its demand: the rounds are monotone)
+        # only rise, so a rival's spill-over only adds to its demand: the rounds are monotone);
+        # the rounds' demand replaces the solve's, freed first
+        outcome = demand_s = demand_c = None
         price, demand_s, demand_c, quantity, firm_load, raised = _raise_to_capacity(
             shoppers, committed, price, fixed, load, capacity, load_slope, firm_load, firm,
             n_firms)
@@ -301,6 +303,7 @@ def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_s
     eps = np.where(np.isfinite(eps), eps, 1.0)
     raised = np.zeros(n_firms, dtype=bool)
     for _ in range(CLEARING_ROUNDS):
+        demand_s = demand_c = None  # the last round's demand, freed before this round's
         demand_s, demand_c = gnl_demand(shoppers, price), gnl_demand(committed, price)
         quantity = demand_s.product_demand + demand_c.product_demand
         firm_load = np.bincount(firm, quantity * load, n_firms)

@@ -68,20 +68,13 @@ def gnl_derivatives(market: GNLMarket, demand: GNLDemand, markup=None) -> GNLDer
     several markups at once, shape (R, N)), the multi-product firm's cannibalisation term
     (module docstring; ``phi`` and ``firm_cross`` then have the markup's shape)."""
     kappa_f, kappa_t, mu = _route_terms(market)
-    slope_volume = demand.route_slope * demand.route_demand  # t_k x_k
     s_f, s_t, s_k = demand.route_family_share, demand.route_tier_share, demand.route_share
     n_routes = market.route_product.size
     # a route per family run: s_{k|f} = 1
     family_share = (np.broadcast_to(kappa_f, s_f.shape) if market.family_start.size == n_routes
                     else kappa_f * s_f)
     nest_shares = (family_share, kappa_t * s_t, mu * s_k)
-    cross = nest_shares[0] + nest_shares[1]
-    cross += nest_shares[2]
-    lam = market.product_sum(slope_volume / market.route_lambda_family)
-    gam = market.product_sum(slope_volume * cross)
-    np.subtract(1.0 / market.route_lambda_family, cross, out=cross)
-    cross *= slope_volume
-    own = -market.product_sum(cross)
+    own, lam, gam = _own_terms(market, demand, nest_shares)
     phi = firm_cross = None
     if markup is not None:
         markups = np.asarray(markup, dtype=np.float64)
@@ -97,8 +90,11 @@ def gnl_derivatives(market: GNLMarket, demand: GNLDemand, markup=None) -> GNLDer
             weighted = np.take(values, market.route_product) * demand.route_demand  # m_r x_r
             terms = None
             for index, single, share in levels:
-                term = (weighted * share if single else np.take(
-                    np.bincount(index.ravel(), weighted.ravel()), index) * share)  # T_F s
+                if single:
+                    term = weighted * share
+                else:
+                    term = np.take(np.bincount(index.ravel(), weighted.ravel()), index)
+                    term *= share  # T_F s
                 terms = term if terms is None else np.add(terms, term, out=terms)
             terms *= demand.route_slope
             phi[row] = market.product_sum(terms)
@@ -106,6 +102,21 @@ def gnl_derivatives(market: GNLMarket, demand: GNLDemand, markup=None) -> GNLDer
         if markups.ndim < 2:
             phi, firm_cross = phi[0], firm_cross[0]
     return GNLDerivatives(own=own, lam=lam, gam=gam, phi=phi, firm_cross=firm_cross)
+
+
+def _own_terms(market: GNLMarket, demand: GNLDemand, nest_shares: tuple
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``own``, ``lam`` and ``gam`` per product (:class:`GNLDerivatives`) from the routes'
+    ``(kappa_F s_{k|f}, kappa_T s_{k|t}, mu s_k)``; its (K, n) temporaries are freed on
+    return, before the markups' terms take theirs."""
+    slope_volume = demand.route_slope * demand.route_demand  # t_k x_k
+    cross = nest_shares[0] + nest_shares[1]
+    cross += nest_shares[2]
+    lam = market.product_sum(slope_volume / market.route_lambda_family)
+    gam = market.product_sum(slope_volume * cross)
+    np.subtract(1.0 / market.route_lambda_family, cross, out=cross)
+    cross *= slope_volume
+    return -market.product_sum(cross), lam, gam
 
 
 def gnl_demand_jacobian(market: GNLMarket, demand: GNLDemand) -> np.ndarray:
@@ -132,7 +143,7 @@ def gnl_demand_jacobian(market: GNLMarket, demand: GNLDemand) -> np.ndarray:
                - mu[:, k] * demand.route_share[:, k])
     values = -(demand.route_demand[:, r] * demand.route_slope[:, k] * bracket).sum(axis=0)
     n = market.n_products
-    cell = market.route_product[k] * n + market.route_product[r]
+    cell = market.route_product[k] * np.int64(n) + market.route_product[r]
     return np.bincount(cell, values, n * n).reshape(n, n)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricewar.kernel import Clearing, MarketDemand
+from pricewar.kernel.arrays import index32
 from pricewar.kernel.customer_states import retention_factor, review_hazard
 from pricewar.kernel.gnl import GNLMarket, gnl_demand, gnl_market
 from pricewar.kernel.gnl_equilibrium import (
@@ -187,11 +188,17 @@ def build_topology(scenario, network, consumers, group: np.ndarray, products, fa
     committed_gap_route = shopper_stored[c_order[committed.route_order]]
     quality = (consumers.quality_weight[first_consumer[pair_group]]
                * families.quality[products.family[pair_product_model]])
-    return PairTopology(pair_route, pair_group, pair_product_model, pair_host, quality,
-                        member_route, member_consumer, member_pair, priced, product_index,
-                        segment_group, shoppers, committed, committed_group,
-                        pair_host[c_order[c_first]], committed_segment_of_pair,
-                        committed_gap_route)
+    # the pair and member indices as int32 where they fit (half the memory, the same values)
+    n_routes, n_pairs = routes.route_consumer.size, pair_route.size
+    n_groups, n_hosts = first_consumer.size, int(products.producer.max(initial=-1)) + 1
+    return PairTopology(index32(pair_route, n_routes), index32(pair_group, n_groups),
+                        index32(pair_product_model, n_products), index32(pair_host, n_hosts),
+                        quality, index32(member_route, n_routes),
+                        index32(member_consumer, group.size), index32(member_pair, n_pairs),
+                        priced, product_index, segment_group, shoppers, committed,
+                        committed_group, pair_host[c_order[c_first]],
+                        index32(committed_segment_of_pair, c_first.size),
+                        index32(committed_gap_route, n_pairs))
 
 
 def quality_volume_term(scenario, best_quality: np.ndarray, start_quality: np.ndarray
@@ -263,6 +270,7 @@ class MarketV3:
         self.shadow_price: np.ndarray | None = None  # per host, in the order of shadow_uid
         self.shadow_uid: np.ndarray | None = None
         self.result: StatesEquilibrium | None = None
+        self._markets: tuple[GNLMarket, GNLMarket] | None = None  # the result's markets
         self.start_index: np.ndarray | None = None
 
     # ----------------------------------------------------------------------------------------
@@ -279,6 +287,9 @@ class MarketV3:
             self.committed_ref = self.committed_volume = np.zeros((0, 2))
             return
         old_key = self.state_key
+        # the old topology and the last solve's demand arrays are not read again: released
+        # before the new topology is built (they are the largest arrays of the market)
+        self.topology, self.result, self._markets = None, None, None
         if self.group is None:  # consumers' regions, sectors and platforms never change
             self.group = buyer_groups(consumers)
             self.n_groups = int(self.group.max(initial=-1)) + 1
@@ -355,8 +366,9 @@ class MarketV3:
         ``capacity_clears`` no capacity limit enters the prices (initialisation, and the
         outcome at given prices after exit or entry). None when no route exists."""
         topo = self.topology
+        # the last solve's demand arrays are not read again: released before this one's
+        self.result, self._markets = None, None
         if topo is None:
-            self.result = None
             return None
         task = self.task_volume(consumers)
         seg = topo.segment_group

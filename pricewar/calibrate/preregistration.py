@@ -108,14 +108,19 @@ def _date(value, src: str, path: str) -> dt.date:
     raise PreregistrationError(src, path, value, "expected a TOML date (YYYY-MM-DD, unquoted)")
 
 
-def _observation(name: str, table, src: str) -> Observation:
-    path = f"observations.{name}"
+def _check_table(table, keys, src: str, path: str) -> None:
+    """``table`` is a TOML table whose keys are all among ``keys``."""
     if not isinstance(table, dict):
         raise PreregistrationError(src, path, table, "expected a table")
-    unknown = sorted(set(table) - OBSERVATION_KEYS)
+    unknown = sorted(set(table) - keys)
     if unknown:
         raise PreregistrationError(src, f"{path}.{unknown[0]}", table[unknown[0]],
-                                   f"unknown key (known: {sorted(OBSERVATION_KEYS)})")
+                                   f"unknown key (known: {sorted(keys)})")
+
+
+def _observation(name: str, table, src: str) -> Observation:
+    path = f"observations.{name}"
+    _check_table(table, OBSERVATION_KEYS, src, path)
     role = table.get("role")
     if role not in ROLES:
         raise PreregistrationError(src, f"{path}.role", role,
@@ -131,12 +136,7 @@ def _observation(name: str, table, src: str) -> Observation:
 
 def _panel(name: str, table, src: str) -> Panel:
     path = f"panels.{name}"
-    if not isinstance(table, dict):
-        raise PreregistrationError(src, path, table, "expected a table")
-    unknown = sorted(set(table) - PANEL_KEYS)
-    if unknown:
-        raise PreregistrationError(src, f"{path}.{unknown[0]}", table[unknown[0]],
-                                   f"unknown key (known: {sorted(PANEL_KEYS)})")
+    _check_table(table, PANEL_KEYS, src, path)
     return Panel(name=name, file=_string(table, "file", src, path),
                  split_date=_date(table.get("split_date"), src, f"{path}.split_date"),
                  why=_string(table, "why", src, path))

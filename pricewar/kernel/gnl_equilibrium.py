@@ -249,8 +249,8 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         violation = np.where(shadow > 0, np.abs(pressure - 1.0), np.maximum(pressure - 1.0, 0.0))
         # the shadow price moves so that this step's prices clear capacity (Gauss-Seidel: the
         # prices below carry the new shadow price, not one iteration later)
-        new_mu = _move_shadow(mu, pressure, quantity, price, target, load, load_slope, firm,
-                              n_firms)
+        new_mu = _move_shadow(mu, pressure, quantity, price, target, firm_load, load_slope,
+                              firm, n_firms)
         route_price = price + shoppers.product_price_offset
         # the first-order conditions' residual at this shadow price (a firm at capacity has
         # its prices pinned by it whatever lambda: its lambda is right where this is 0)
@@ -298,9 +298,7 @@ def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_s
     """Raise the prices of firms over capacity until their load is within
     :data:`CLEARING_TOL` of it (at most :data:`CLEARING_ROUNDS` rounds): factor
     ``(L_F/K_F)^(1/eps_F)`` with ``eps_F >= 1`` the firm's load elasticity from the solve."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eps = np.maximum(-np.bincount(firm, load_slope, n_firms) / firm_load, 1.0)
-    eps = np.where(np.isfinite(eps), eps, 1.0)
+    eps = _load_elasticity(firm, load_slope, firm_load, n_firms)
     raised = np.zeros(n_firms, dtype=bool)
     for _ in range(CLEARING_ROUNDS):
         demand_s = demand_c = None  # the last round's demand, freed before this round's
@@ -320,12 +318,20 @@ def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_s
     return price, demand_s, demand_c, quantity, firm_load, raised
 
 
-def _move_shadow(mu, pressure, quantity, price, target, load, load_slope, firm, n_firms):
+def _load_elasticity(firm, load_slope, firm_load, n_firms):
+    """``eps_F``: the elasticity of a firm's load to a uniform rise of its prices
+    (``load_slope`` per product: ``p_a dL_F/dp_a``), at least 1 (1 where the firm has no load)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eps = np.maximum(-np.bincount(firm, load_slope, n_firms) / firm_load, 1.0)
+    return np.where(np.isfinite(eps), eps, 1.0)
+
+
+def _move_shadow(mu, pressure, quantity, price, target, firm_load, load_slope, firm, n_firms):
     """``mu_F <- max(mu_F, 0) + sum_a Q_a (f_F p_a - t_a) / sum_a Q_a l_a``, the shadow price
     ``lambda_F = max(mu_F, 0)``: the change that moves the firm's first-order-condition targets
     ``t_a`` (at the current ``lambda``) to the prices that clear its capacity, ``f_F p_a`` with
-    ``f_F = (L_F / K_F)^(1/eps_F)`` and ``eps_F`` the elasticity of the firm's load to a uniform
-    rise of its prices (``load_slope`` per product: ``p_a dL_F/dp_a``), at least 1.
+    ``f_F = (L_F / K_F)^(1/eps_F)`` (:func:`_load_elasticity`) and ``L_F`` the firm's load
+    ``firm_load``.
 
     A binding firm (``mu > 0``) gets the shadow price whose prices clear its capacity this
     iteration; a firm with slack settles at ``mu < 0``, its slack in price units. So the
@@ -333,9 +339,8 @@ def _move_shadow(mu, pressure, quantity, price, target, load, load_slope, firm, 
     wherever a firm is strictly binding or strictly slack (a semismooth reformulation), and the
     prices carry the new shadow price at once: a step on ``lambda`` alone, with prices following
     one contraction later, overshot and cycled among hosts of one family with capacity."""
-    firm_load = np.bincount(firm, quantity * load, n_firms)
+    eps = _load_elasticity(firm, load_slope, firm_load, n_firms)
     with np.errstate(divide="ignore", invalid="ignore"):
-        eps = np.maximum(-np.bincount(firm, load_slope, n_firms) / firm_load, 1.0)
         factor = np.clip(pressure, _PRESSURE_MIN, _PRESSURE_MAX) ** (1.0 / eps)
         step = np.bincount(firm, quantity * (factor[firm] * price - target), n_firms) / firm_load
     step = np.where(np.isfinite(step), step, 0.0)  # a firm that sells nothing keeps it

@@ -403,6 +403,30 @@ def test_capacity_binds_for_the_firm_whose_demand_exceeds_it_and_not_for_the_oth
     assert (result.price[own] > free.price[own]).all()
 
 
+def test_a_firm_without_capacity_keeps_a_finite_price_and_no_shadow_price():
+    """A host whose fleet is gone this week (capacity 0, e.g. its last cohort retired before it
+    exits) cannot clear its demand by any finite price under logit demand: its prices are not
+    raised (its demand is refused, DESIGN/ODD §6.2d), it gets no shadow price, and the other
+    firms clear as before. (Seen in `calibrated` at market version 3: prices grew 1e89 ->
+    inf over the capacity rounds and the run stopped with a kernel error.)"""
+    case = example_market(0)
+    keywords = dict(load=case["load"], complement_value=case["omega"],
+                    retention_value=case["retention"], review=case["review"],
+                    committed_gap_route=case["gap_route"])
+    free = states_equilibrium(case["shoppers"], case["committed"], case["cost"], **keywords)
+    capacity = free.firm_load * np.array([0.0, 0.5, np.inf])
+    for max_iter in (3, 10_000):  # unconverged (the capacity rounds) and solved
+        result = states_equilibrium(case["shoppers"], case["committed"], case["cost"],
+                                    capacity=capacity, max_iter=max_iter, **keywords)
+        assert np.isfinite(result.price).all() and np.isfinite(result.residual)
+        assert result.shadow_price[0] == 0.0 and not result.binding[0]
+        own = case["shoppers"].product_firm == 0
+        assert (result.price[own] < 10 * free.price[own]).all()
+    assert result.converged
+    assert result.firm_load[1] == pytest.approx(capacity[1], rel=1e-6)
+    assert result.shadow_price[1] > 0
+
+
 # --- properties over the declared parameter box -------------------------------------------------
 #: the declared bounds (pricewar/scenario/parameters.py; eta: the v3 market needs eta > 1 and the
 #: solver's properties of tests/test_kernel_gnl_properties.py hold from 1.05); (low, high, low

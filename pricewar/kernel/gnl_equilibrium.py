@@ -243,9 +243,10 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         load_slope = price * (load * (der_s.own + der_c.own) + both_s.firm_cross[1]
                               + both_c.firm_cross[1])
         firm_load = np.bincount(firm, quantity * load, n_firms)
+        # a firm without capacity (its fleet gone this week) cannot clear by any finite price
+        # under logit demand: no pressure on its prices, its demand is refused (rationed)
         with np.errstate(divide="ignore", invalid="ignore"):
-            pressure = np.where(capacity > 0, firm_load / capacity,
-                                np.where(firm_load > 0, np.inf, 0.0))
+            pressure = np.where(capacity > 0, firm_load / capacity, 0.0)
         violation = np.where(shadow > 0, np.abs(pressure - 1.0), np.maximum(pressure - 1.0, 0.0))
         # the shadow price moves so that this step's prices clear capacity (Gauss-Seidel: the
         # prices below carry the new shadow price, not one iteration later)
@@ -295,7 +296,7 @@ CLEARING_TOL = 1e-3
 
 def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_slope, firm_load,
                        firm, n_firms):
-    """Raise the prices of firms over capacity until their load is within
+    """Raise the prices of firms over their (positive) capacity until their load is within
     :data:`CLEARING_TOL` of it (at most :data:`CLEARING_ROUNDS` rounds): factor
     ``(L_F/K_F)^(1/eps_F)`` with ``eps_F >= 1`` the firm's load elasticity from the solve."""
     eps = _load_elasticity(firm, load_slope, firm_load, n_firms)
@@ -305,8 +306,8 @@ def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_s
         demand_s, demand_c = gnl_demand(shoppers, price), gnl_demand(committed, price)
         quantity = demand_s.product_demand + demand_c.product_demand
         firm_load = np.bincount(firm, quantity * load, n_firms)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            over = firm_load > capacity * (1.0 + CLEARING_TOL)
+        with np.errstate(divide="ignore", invalid="ignore"):  # (no capacity: refused instead)
+            over = (firm_load > capacity * (1.0 + CLEARING_TOL)) & (capacity > 0)
         if not over.any():
             break
         raised |= over

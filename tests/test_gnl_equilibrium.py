@@ -406,7 +406,7 @@ def test_capacity_binds_for_the_firm_whose_demand_exceeds_it_and_not_for_the_oth
 def test_a_firm_without_capacity_keeps_a_finite_price_and_no_shadow_price():
     """A host whose fleet is gone this week (capacity 0, e.g. its last cohort retired before it
     exits) cannot clear its demand by any finite price under logit demand: its prices are not
-    raised (its demand is refused, DESIGN/ODD §6.2d), it gets no shadow price, and the other
+    raised (its demand is refused, docs/ODD.md §6.2d), it gets no shadow price, and the other
     firms clear as before. (Seen in `calibrated` at market version 3: prices grew 1e89 ->
     inf over the capacity rounds and the run stopped with a kernel error.)"""
     case = example_market(0)

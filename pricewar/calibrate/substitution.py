@@ -57,7 +57,8 @@ method. A parameter estimated at a bound of its range (``tier_sigma`` 0, two cla
 coincide) has no normal law there: it is held at its estimate for the others' standard errors
 and its own is NaN.
 
-**Identification** (DESIGN: price effects from what moves prices without moving quality).
+**Identification** (docs/calibration.md, "Stage 1: substitution": price effects from what
+moves prices without moving quality).
 Within a market-period the family effects absorb each model's quality; the price sensitivity
 over the family nest, ``alpha_c / (1 - nest_sigma)``, comes from the same weights sold by
 several hosts at different prices; ``alpha_c / (1 - tier_sigma)`` from families of one tier and

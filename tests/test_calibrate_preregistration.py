@@ -36,7 +36,7 @@ def test_every_row_of_the_targets_file_has_exactly_one_role(prereg):
     for name in targets:
         assert isinstance(raw[name]["role"], str) and raw[name]["role"] in ROLES
         assert prereg.role(name) == raw[name]["role"]
-    assert len(targets) == 23
+    assert len(targets) == 24  # 23, and the entry-exit count since 8 Dec 2026
 
 
 def test_the_issue_s_held_out_observations_and_event_checks_are_registered(prereg):

@@ -131,6 +131,22 @@ def _module_main(module_name: str):
     return lambda args: importlib.import_module(module_name).main(args)
 
 
+def _compare(args: argparse.Namespace) -> int:
+    """``pricewar compare``: its module is in the run layer; ``--draws`` runs go through the
+    sweep (a layer above it), whose runner is handed in here."""
+    from pricewar.runs import compare_cli
+
+    if args.draws is None:
+        return compare_cli.main(args)
+    from pricewar.sweep.draws import run_draws
+
+    return compare_cli.main(args, run_draws=run_draws)
+
+
+#: commands whose function is not their module's ``main`` alone
+COMMAND_FUNCTIONS = {"compare": _compare}
+
+
 def _verbosity_option(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=default,
                         help="log progress messages to stderr (-vv: debug messages)")
@@ -184,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  epilog=getattr(module, "EXAMPLES", None),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(command)
-        command.set_defaults(func=_module_main(module_name))
+        command.set_defaults(func=COMMAND_FUNCTIONS.get(name) or _module_main(module_name))
     return parser
 
 

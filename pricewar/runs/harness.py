@@ -107,11 +107,30 @@ def run_points(points: Sequence[Mapping], seeds: Sequence[int], steps: int,
     return pd.DataFrame(rows)
 
 
-def aggregate(table: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
-    """Mean and min-max band over seeds: columns ``<c>_mean``, ``<c>_lo``, ``<c>_hi``."""
+#: the suffixes of :func:`aggregate`'s columns: centre, band low, band high
+SEED_BAND = ("mean", "lo", "hi")
+#: ... over posterior draws x seeds: median and the 90% interval (quantiles 5% and 95%)
+DRAW_BAND = ("median", "q05", "q95")
+DRAW_QUANTILES = (0.5, 0.05, 0.95)
+
+
+def band_suffixes(over_draws: bool) -> tuple[str, str, str]:
+    """:data:`DRAW_BAND` over draws, else :data:`SEED_BAND`."""
+    return DRAW_BAND if over_draws else SEED_BAND
+
+
+def aggregate(table: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
+              over_draws: bool = False) -> pd.DataFrame:
+    """Mean and min-max band over seeds: columns ``<c>_mean``, ``<c>_lo``, ``<c>_hi``; with
+    ``over_draws`` (rows are posterior draws x seeds) the median and the 90% interval:
+    ``<c>_median``, ``<c>_q05``, ``<c>_q95``."""
     grouped = table.groupby(list(by), sort=True)
     parts = {}
     for column in columns:
+        if over_draws:
+            for suffix, q in zip(DRAW_BAND, DRAW_QUANTILES, strict=True):
+                parts[f"{column}_{suffix}"] = grouped[column].quantile(q)
+            continue
         parts[f"{column}_mean"] = grouped[column].mean()
         parts[f"{column}_lo"] = grouped[column].min()
         parts[f"{column}_hi"] = grouped[column].max()
@@ -138,13 +157,23 @@ def scenario_fields(scenario: str) -> dict:
     return {} if scenario == DEFAULT_SCENARIO else {"scenario": scenario}
 
 
+def draws_text(draws: Sequence, seeds: Sequence[int]) -> str:
+    """``median and 90% interval over N draws x S seeds`` (the legend of a band over draws)."""
+    return f"median and 90% interval over {len(draws)} draws x {len(seeds)} seeds"
+
+
 def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str, data: str = "",
                 bands: str = "lines: mean; bands: min-max",
-                scenario: str = DEFAULT_SCENARIO) -> str:
+                scenario: str = DEFAULT_SCENARIO, draws: Sequence | None = None,
+                draws_file=None) -> str:
     """The source line under a figure: model, scenario, seeds (and how ``bands`` summarise
-    them), consumers, the script, then the data sources."""
+    them; over posterior ``draws`` of ``draws_file``: lines median, bands 90% interval),
+    consumers, the script, then the data sources."""
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else (
         f"seeds {seeds[0]}-{seeds[-1]} ({bands})")
+    if draws:
+        seed_text = (f"{len(draws)} posterior draws ({Path(str(draws_file)).name}) x seeds "
+                     f"{', '.join(map(str, seeds))} (lines: median; bands: 90% interval)")
     check = " Quick check with fewer points, steps and consumers: not the published figure." \
         if quick else ""
     if scenario == DEFAULT_SCENARIO:
@@ -152,6 +181,8 @@ def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str
     else:
         scenario_text = f"scenario {scenario}"
         command = f"experiments/{script}.py --scenario {scenario}"
+    if draws:
+        command += f" --draws {len(draws)}"
     text = (f"Source: pricewar model, {scenario_text}, {seed_text}, {n_consumers} consumers; "
             f"{command}.{check}")
     return f"{text} Data: {data}" if data else text

@@ -269,11 +269,15 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
 def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: pd.DataFrame,
                      tiers: list[str], out_dir: Path, note: str,
                      name: str = "price_war_baseline",
-                     labels: dict[str, str] | None = None) -> list[Path]:
+                     labels: dict[str, str] | None = None,
+                     band: tuple[str, str, str] = ("mean", "lo", "hi"),
+                     legend_title: str | None = None) -> list[Path]:
     """One panel per tier (titled by ``labels[tier]``, e.g. "GPT-3.5 Turbo level on MMLU"): the
-    model's CN and US prices (mean and min-max over seeds) against the observed list prices of
-    the tier's families, with the CN/US ratios under the title. Every panel has its own date
-    ticks; the legend sits above the panels."""
+    model's CN and US prices (line ``<column>_<band[0]>``, band between ``_<band[1]>`` and
+    ``_<band[2]>``: mean and min-max over seeds, or median and 90% interval over draws x seeds,
+    said by ``legend_title``) against the observed list prices of the tier's families, with the
+    CN/US ratios under the title. Every panel has its own date ticks; the legend sits above the
+    panels."""
     labels = labels or {}
     ncols = 3
     nrows = int(np.ceil(len(tiers) / ncols))
@@ -285,10 +289,10 @@ def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: p
         for bloc, region in (("cn", "cn_east"), ("us", "us")):
             column = f"price_{tier}_{bloc}"
             color = region_color(region)
-            ax.plot(dates, series[f"{column}_mean"], color=color,
+            ax.plot(dates, series[f"{column}_{band[0]}"], color=color,
                     label=f"model, hosts in {bloc.upper()}")
-            ax.fill_between(dates, series[f"{column}_lo"], series[f"{column}_hi"], color=color,
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(dates, series[f"{column}_{band[1]}"], series[f"{column}_{band[2]}"],
+                            color=color, alpha=0.15, linewidth=0)
             points = listed[(listed["tier"] == tier) & (listed["region"] == bloc)]
             ax.scatter(pd.to_datetime(points["date"]), points["blended_3to1"], marker="o",
                        s=26, facecolors="none", edgecolors=color, linewidths=1.2,
@@ -319,5 +323,8 @@ def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: p
                  fontsize=11)
     handles, legend_labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, legend_labels, fontsize=8, frameon=False, ncol=len(handles),
-               loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()))
-    return save_figure(fig, out_dir, name, note, top=1 - 0.75 / fig.get_figheight())
+               loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()),
+               **({"title": f"model: {legend_title}", "title_fontsize": 8} if legend_title
+                  else {}))
+    return save_figure(fig, out_dir, name, note, top=1 - (0.95 if legend_title else 0.75)
+                       / fig.get_figheight())

@@ -3,7 +3,10 @@
 A *side* is a scenario (a shipped name or a TOML path, run here at the given seeds) or the output
 folder of ``pricewar run`` (``model.parquet``; a folder of such folders counts as one run per
 seed). :func:`difference_table` compares the sides at their last common step; with several seeds
-the differences are paired by seed and their band is the min-max over seeds.
+the differences are paired by seed and their band is the min-max over seeds. Sides run over
+posterior draws (:func:`draw_side`: frames by ``(draw id, seed)``) are compared pair by pair on
+common draws and seeds (:func:`pair_table`) and summarised by the median and the 90% interval
+(:func:`draw_difference_table`; their bands over time likewise).
 :func:`plot_comparison` draws both sides' headline metrics over time (mean and min-max band)
 and the relative differences at that step. ``pricewar compare`` (:mod:`pricewar.runs.compare_cli`)
 is the command line.

@@ -122,6 +122,15 @@ def test_a_scenario_based_on_one_with_draws_uses_its_bases_draws(tmp_path):
         draws_file(handset)
 
 
+def test_a_latency_set_in_either_direction_counts_as_setting_the_drawn_pair(tmp_path):
+    scenario_with_draws(tmp_path, "draw,hub_latency_ms\n1,30\n")
+    child = tmp_path / "child.toml"
+    child.write_text('base = "x.toml"\n[latency_ms.cn_east]\ncn_west = 50.0\n',
+                     encoding="utf-8")
+    with pytest.raises(DrawsError, match="child.toml: hub_latency_ms: sets a parameter"):
+        draws_file(child)
+
+
 def test_written_draws_read_back_exactly(tmp_path):
     values = [{"electricity_cn_west": 0.1 + 1e-17 * k + k / 3, "n_producers": 20 + k}
               for k in range(3)]
@@ -197,6 +206,18 @@ def test_the_band_over_draws_is_the_median_and_90_percent_interval():
     band = comparison.bands(side, "price_avg")
     assert band["mean"].tolist() == pytest.approx([2.5, 5.0, 7.5])  # the median
     assert band["lo"].iloc[0] == pytest.approx(np.quantile([1, 1, 2, 2, 3, 3, 4, 4], 0.05))
+
+
+def test_draws_with_equal_values_run_once_and_keep_their_ids(tmp_path):
+    """A posterior resampled with replacement repeats rows: the sweep runs each distinct run
+    once and every draw id gets its run."""
+    from pricewar.sweep.draws import run_draws
+
+    frames = run_draws("baseline", [(1, {"wacc": 0.08}), (2, {"wacc": 0.08})], [1],
+                       tmp_path / "sweep", steps=2, fixed=TINY_OVERRIDES, progress=False)
+    assert sorted(frames) == [(1, 1), (2, 1)]
+    pd.testing.assert_frame_equal(frames[(1, 1)], frames[(2, 1)])
+    assert len(list((tmp_path / "sweep" / "results").glob("run-*.parquet"))) == 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -296,6 +317,12 @@ def test_a_scenario_without_draws_fails_before_any_run(tmp_path, capsys, sides):
     assert code == 2
     assert "baseline: draws: no posterior draws" in err and err.count("\n") == 1
     assert not (out / "sweep-A").exists()
+
+
+def test_workers_without_draws_are_refused(tmp_path, capsys):
+    code, _, err = run_cli(["compare", "baseline", "parity", "--workers", "2", "--out",
+                            str(tmp_path / "c"), *TINY], capsys)
+    assert code == 2 and "--workers runs the runs of --draws" in err
 
 
 def test_draws_of_run_folders_are_refused(tmp_path, capsys, baseline_run):

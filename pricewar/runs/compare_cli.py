@@ -63,6 +63,11 @@ def main(args: argparse.Namespace, run_draws: Callable | None = None) -> int:
     by :mod:`pricewar.cli`) runs the sides of ``--draws``."""
     if getattr(args, "draws", None) is not None:
         return _main_over_draws(args, run_draws)
+    if getattr(args, "workers", 1) != 1:
+        from pricewar.errors import PricewarError
+
+        raise PricewarError("compare: --workers runs the runs of --draws; without --draws "
+                            "each side runs in this process")
     from pricewar.atomic_writes import check_output_dir
     from pricewar.runs import comparison
     from pricewar.scenario import parse_override_pairs
@@ -93,7 +98,7 @@ def _main_over_draws(args: argparse.Namespace, run_draws: Callable | None) -> in
     from pricewar.atomic_writes import check_output_dir
     from pricewar.errors import PricewarError
     from pricewar.runs import comparison
-    from pricewar.scenario import parse_override_pairs
+    from pricewar.scenario import load_scenario, parse_override_pairs
     from pricewar.scenario.draws import load_draws
 
     if run_draws is None:
@@ -123,7 +128,8 @@ def _main_over_draws(args: argparse.Namespace, run_draws: Callable | None) -> in
         frames = run_draws(spec, draws.first(len(draws)), args.seeds, out / f"sweep-{side}",
                            steps=args.steps, fixed=overrides, workers=args.workers,
                            progress=not args.quiet, name=f"compare-{side}")
-        sides.append(comparison.draw_side(spec, frames, str(draws.path), overrides))
+        sides.append(comparison.draw_side(load_scenario(spec).name, frames, str(draws.path),
+                                          overrides, spec=spec))
     a, b = sides
     pairs = comparison.pair_table(a, b)
     table = comparison.draw_difference_table(pairs)

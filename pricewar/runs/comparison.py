@@ -101,14 +101,14 @@ def load_side(spec: str, seeds: Sequence[int] = (1,), steps: int | None = None,
     return Side(label, frames, f"scenario {spec}")
 
 
-def draw_side(spec: str, frames: Mapping[tuple[int, int], pd.DataFrame], draws_path: str,
-              overrides: Mapping | None = None) -> Side:
-    """A side of scenario ``spec`` run over posterior draws: model frames by ``(draw id,
-    seed)`` (from :func:`pricewar.sweep.draws.run_draws`), the draws file they came from."""
-    name = Path(spec).stem if str(spec).endswith(".toml") else str(spec)
+def draw_side(name: str, frames: Mapping[tuple[int, int], pd.DataFrame], draws_path: str,
+              overrides: Mapping | None = None, spec: str | None = None) -> Side:
+    """A side of the scenario named ``name`` (given as ``spec``) run over posterior draws: model
+    frames by ``(draw id, seed)`` (from :func:`pricewar.sweep.draws.run_draws`), the draws file
+    they came from, the flat ``overrides`` both had."""
     label = name if not overrides else (
         f"{name} ({', '.join(f'{k}={v}' for k, v in overrides.items())})")
-    return Side(label, dict(frames), f"scenario {spec}", draws=str(draws_path))
+    return Side(label, dict(frames), f"scenario {spec or name}", draws=str(draws_path))
 
 
 def _load_folder_side(spec: str, path: Path) -> Side:

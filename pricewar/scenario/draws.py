@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pricewar.errors import ScenarioError
+from pricewar.limits import MAX_BASE_CHAIN
 from pricewar.scenario.data_files import read_toml
 from pricewar.scenario.loading import _scenario_path, load_scenario
 from pricewar.scenario.overrides import flatten
@@ -98,8 +99,13 @@ def _sets_drawn_parameter(content: Mapping, columns: Sequence[str]) -> str | Non
     """The first of ``columns`` whose scenario key a scenario file's own ``content`` sets."""
     keys = [k.removesuffix(".value") for k in flatten(dict(content))]
     for column in columns:
-        pattern = PARAMETERS[column].path
-        if any(fnmatch.fnmatchcase(k, pattern) or k.startswith(pattern + ".") for k in keys):
+        parameter = PARAMETERS[column]
+        patterns = [parameter.path]
+        if parameter.apply == "symmetric":  # a latency pair: either direction
+            section, a, b = parameter.path.split(".")
+            patterns.append(f"{section}.{b}.{a}")
+        if any(fnmatch.fnmatchcase(k, pattern) or k.startswith(pattern + ".")
+               for k in keys for pattern in patterns):
             return column
     return None
 
@@ -115,7 +121,8 @@ def draws_file(scenario: str | Path) -> Path:
         if found is not None:
             break
         base = read_toml(chain[-1]).get("base")
-        if not isinstance(base, str) or len(chain) > 16:
+        if not isinstance(base, str) or len(chain) >= MAX_BASE_CHAIN:  # (load_scenario
+            # refuses a longer or circular chain with its own message)
             looked = " or ".join(str(p.with_suffix("").with_name(p.stem + DRAWS_SUFFIXES[0]))
                                  for p in chain)
             raise DrawsError(str(scenario), "draws", None,
@@ -138,12 +145,13 @@ def draws_file(scenario: str | Path) -> Path:
 def load_draws(scenario: str | Path, n: int | None = None) -> Draws:
     """The draws of ``scenario`` (see :func:`draws_file`); the first ``n`` (all by default),
     each checked as a whole against the scenario."""
+    resolved = load_scenario(scenario)  # a bad scenario (or base chain) fails as itself first
     path = draws_file(scenario)
     draws = read_draws_file(path)
     if n is not None:
         chosen = draws.first(n)
         draws = Draws(path, tuple(i for i, _ in chosen), tuple(o for _, o in chosen))
-    check_against(draws, load_scenario(scenario))
+    check_against(draws, resolved)
     return draws
 
 

@@ -86,6 +86,9 @@ def _parameters(args: argparse.Namespace) -> int:
     from pricewar.scenario.parameters import text_table
 
     print(text_table())
+    print("\nposterior draws: a file x.draws.csv beside scenario x.toml, columns 'draw' (an id) "
+          "and any of these names (not steps, n_consumers), one row per draw; --draws N runs "
+          "over them (docs/outputs.md, 'Posterior draws')")
     return 0
 
 

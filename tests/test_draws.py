@@ -332,6 +332,15 @@ def test_draws_of_run_folders_are_refused(tmp_path, capsys, baseline_run):
     assert code == 2 and "is not a scenario: --draws runs scenarios" in err
 
 
+def test_sides_with_different_posteriors_are_paired_by_id_and_say_so(tmp_path, capsys):
+    a = scenario_with_draws(tmp_path)
+    b = scenario_with_draws(tmp_path, "draw,wacc\n7,0.1\n3,0.2\n", name="y")
+    code, printed, err = run_cli(["compare", str(a), str(b), "--draws", "2", "--out",
+                                  str(tmp_path / "c"), *TINY], capsys)
+    assert code == 0, err
+    assert "note: A and B draw from different posteriors" in printed
+
+
 def test_sides_with_different_draw_ids_are_refused(tmp_path, capsys):
     a = scenario_with_draws(tmp_path)
     b = scenario_with_draws(tmp_path, "draw,wacc\n1,0.1\n2,0.2\n", name="y")
@@ -396,3 +405,8 @@ def test_figures_without_a_draws_file_fail_before_any_run(tmp_path, capsys):
                            capsys)
     assert code == 2 and "no posterior draws" in err and err.count("\n") == 1
     assert not (tmp_path / "f").exists()
+
+
+def test_pricewar_parameters_says_how_to_make_a_draws_file(capsys):
+    code, printed, _ = run_cli(["parameters"], capsys)
+    assert code == 0 and "x.draws.csv beside scenario x.toml" in printed

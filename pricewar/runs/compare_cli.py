@@ -121,6 +121,9 @@ def _main_over_draws(args: argparse.Namespace, run_draws: Callable | None) -> in
                             f"different ids ({plans[0][2].path}: {list(ids[0][:5])}; "
                             f"{plans[1][2].path}: {list(ids[1][:5])}): paired differences "
                             f"need common draws")
+    if plans[0][2].overrides != plans[1][2].overrides:
+        print(f"note: A and B draw from different posteriors ({plans[0][2].path}, "
+              f"{plans[1][2].path}): pairs share draw ids and seeds, not parameter values")
     sides = []
     for side, (spec, overrides, draws) in zip("AB", plans, strict=True):
         print(f"{side}: {spec}, {len(draws)} draws of {draws.path} x seeds "

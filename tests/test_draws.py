@@ -350,6 +350,39 @@ def test_sides_with_different_draw_ids_are_refused(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------------
+# the experiments' harness over draws
+# ------------------------------------------------------------------------------------------------
+def test_run_points_runs_every_point_at_every_draw_and_seed():
+    from pricewar.runs.harness import run_points
+
+    def observe(model):
+        scenario = model.scenario
+        return {"cn_west": scenario.regions["cn_west"].electricity_usd_per_kwh,
+                "us": scenario.regions["us"].electricity_usd_per_kwh}
+
+    draws = [(7, {"electricity_cn_west": 0.03, "electricity_us": 0.2}),
+             (3, {"electricity_cn_west": 0.4, "electricity_us": 0.3})]
+    table = run_points([{"electricity_cn_west": 0.05}, {"electricity_cn_west": 0.06}], [1, 2],
+                       1, observe, fixed=TINY_OVERRIDES, progress=False, draws=draws)
+    assert len(table) == 2 * 2 * 2
+    assert sorted(set(zip(table["draw"], table["seed"], strict=True))) == [(3, 1), (3, 2),
+                                                                           (7, 1), (7, 2)]
+    assert (table["cn_west"] == table["electricity_cn_west"]).all()  # the point wins
+    assert (table["us"] == table["draw"].map({7: 0.2, 3: 0.3})).all()  # the draw's value
+
+
+def test_a_paired_interval_is_taken_within_each_draw_and_seed():
+    from pricewar.runs.harness import paired_interval
+
+    rows = [{"draw": d, "seed": s, "lever": lever, "y": 10.0 * d + s + 0.5 * lever}
+            for d in range(1, 6) for s in (1, 2) for lever in (0, 1)]
+    table = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # row order must not matter
+    effect = paired_interval(table, ["lever"], "y", {"lever": 0}, {"lever": 1})
+    assert effect == {"median": 0.5, "q05": 0.5, "q95": 0.5, "pairs": 10}
+    assert paired_interval(table, ["lever"], "y", {"lever": 0}, {"lever": 2}) is None
+
+
+# ------------------------------------------------------------------------------------------------
 # pricewar figures --draws
 # ------------------------------------------------------------------------------------------------
 def test_the_headline_figure_over_draws_has_median_and_interval_bands(tmp_path, capsys):
@@ -378,6 +411,7 @@ def test_an_experiment_without_draws_says_so_in_one_line(tmp_path, capsys, monke
     from pricewar.studies import experiments, regenerate
 
     assert experiments.supports_draws("price_war_baseline")
+    assert experiments.supports_draws("energy_gap")
     assert not experiments.supports_draws("cost_waterfall")
     with pytest.raises(ValueError, match="--draws not supported by cost_waterfall"):
         experiments.run_experiment("cost_waterfall", tmp_path, draws=[(1, {"wacc": 0.1})])

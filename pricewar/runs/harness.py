@@ -78,7 +78,8 @@ def run_observed(overrides: Mapping | None, seed: int, steps: int,
 def run_points(points: Sequence[Mapping], seeds: Sequence[int], steps: int,
                observe: Observer = metrics_observer, at_steps: Iterable[int] | None = None, *,
                fixed: Mapping | None = None, scenario: str | Scenario = "baseline",
-               progress: bool = True, desc: str = "runs") -> pd.DataFrame:
+               progress: bool = True, desc: str = "runs",
+               draws: Sequence[tuple[int, Mapping]] | None = None) -> pd.DataFrame:
     """Run every override point with every seed; one row per (point, seed, observed step).
 
     Parameters
@@ -89,22 +90,47 @@ def run_points(points: Sequence[Mapping], seeds: Sequence[int], steps: int,
     observe : ``model -> dict`` of observed quantities
     at_steps : steps at which to observe (default: the last)
     fixed : overrides common to every run (not in the result's columns)
+    draws : posterior draws ``(draw id, overrides)``: every point then runs at every draw x
+        every seed (the same draws and seeds at every point: common random numbers), with a
+        ``draw`` column; a point's and ``fixed``'s values win over a draw's
     """
     if not points or not seeds:
         raise ValueError(f"run_points needs points and seeds (got {len(points)} points, "
                          f"{len(seeds)} seeds)")
     at_steps = list(at_steps) if at_steps is not None else None
+    chosen: Sequence[tuple[int | None, Mapping]] = draws or [(None, {})]
     rows = []
-    bar = tqdm(total=len(points) * len(seeds), desc=desc, unit="run", disable=not progress,
-               leave=False)
+    bar = tqdm(total=len(points) * len(chosen) * len(seeds), desc=desc, unit="run",
+               disable=not progress, leave=False)
     with bar:
         for point in points:
-            for seed in seeds:
-                _, observations = run_observed({**dict(fixed or {}), **point}, seed, steps,
-                                               observe, at_steps, scenario)
-                rows += [{**point, "seed": seed, **o} for o in observations]
-                bar.update()
+            for draw, values in chosen:
+                for seed in seeds:
+                    _, observations = run_observed({**dict(values), **dict(fixed or {}),
+                                                    **point}, seed, steps, observe, at_steps,
+                                                   scenario)
+                    tag = {"draw": draw} if draws else {}
+                    rows += [{**point, **tag, "seed": seed, **o} for o in observations]
+                    bar.update()
     return pd.DataFrame(rows)
+
+
+def paired_interval(table: pd.DataFrame, by: Sequence[str], column: str,
+                    low: Mapping, high: Mapping) -> dict[str, float] | None:
+    """The median and 90% interval over draws x seeds of ``column`` at ``high`` minus at
+    ``low`` (two settings of the ``by`` columns), taken within each (draw, seed): a policy's
+    effect on common draws and seeds. None when a setting is missing."""
+    keyed = table.set_index(["draw", "seed", *by])[column]
+    try:
+        diff = (keyed.xs(tuple(high[b] for b in by), level=list(by))
+                - keyed.xs(tuple(low[b] for b in by), level=list(by)))
+    except KeyError:
+        return None
+    values = diff.dropna().to_numpy(float)
+    if not len(values):
+        return None
+    mid, q05, q95 = np.quantile(values, DRAW_QUANTILES)
+    return {"median": float(mid), "q05": float(q05), "q95": float(q95), "pairs": len(values)}
 
 
 #: the suffixes of :func:`aggregate`'s columns: centre, band low, band high

@@ -150,10 +150,13 @@ def plot_cost_waterfall(table: pd.DataFrame, regions: pd.DataFrame, out_dir: Pat
 # energy gap
 # ------------------------------------------------------------------------------------------------
 def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: float,
-                    out_dir: Path, note: str, name: str = "energy_gap") -> list[Path]:
+                    out_dir: Path, note: str, name: str = "energy_gap",
+                    band: tuple[str, str, str] = ("mean", "lo", "hi"),
+                    legend_title: str | None = None) -> list[Path]:
     """CN-West share, the pooled CN/US price ratio and its power factor vs the CN-West/US
-    electricity price ratio, per chip regime and date. The ratios are plain numbers (no dollar
-    sign); the power factor is on a linear axis spanning at least
+    electricity price ratio, per chip regime and date (line ``<column>_<band[0]>``, band
+    between ``_<band[1]>`` and ``_<band[2]>``, said by ``legend_title``). The ratios are plain
+    numbers (no dollar sign); the power factor is on a linear axis spanning at least
     :data:`POWER_FACTOR_MIN_SPAN` around 1, so a 1% change looks like 1%."""
     fig, axes = new_figure(1, 3, width=15, height=4.8)
     steps = sorted(summary["step"].unique())
@@ -170,8 +173,9 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: floa
         date = pd.Timestamp(part["date"].iloc[0])
         color = matplotlib.colors.to_rgba(REGION_COLORS["cn_west"], shade)
         for ax, (column, _, _) in zip(axes[0], panels, strict=True):
-            values = part[f"{column}_mean"].to_numpy()
-            lo, hi = part[f"{column}_lo"].to_numpy(), part[f"{column}_hi"].to_numpy()
+            values = part[f"{column}_{band[0]}"].to_numpy()
+            lo = part[f"{column}_{band[1]}"].to_numpy()
+            hi = part[f"{column}_{band[2]}"].to_numpy()
             if column == "gap_log_power":
                 values, lo, hi = np.exp(values), np.exp(lo), np.exp(hi)
             ax.plot(part["electricity_ratio"], values, marker="o", markersize=3.5,
@@ -189,12 +193,13 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: floa
             ax.set_yscale("log")
             ratio_axis(ax)
         elif column == "gap_log_power":
-            _power_factor_limits(ax, np.exp(summary[["gap_log_power_lo",
-                                                     "gap_log_power_hi"]].to_numpy()))
+            _power_factor_limits(ax, np.exp(summary[[f"gap_log_power_{band[1]}",
+                                                     f"gap_log_power_{band[2]}"]].to_numpy()))
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, ncol=len(labels),
-               loc="upper center", bbox_to_anchor=(0.5, 1.0))
-    return save_figure(fig, out_dir, name, note, top=0.93)
+               loc="upper center", bbox_to_anchor=(0.5, 1.0),
+               **({"title": legend_title, "title_fontsize": 8} if legend_title else {}))
+    return save_figure(fig, out_dir, name, note, top=0.89 if legend_title else 0.93)
 
 
 #: the power-factor axis spans at least this much around 1 (0.95-1.05)

@@ -406,12 +406,41 @@ def test_the_headline_figure_over_draws_has_median_and_interval_bands(tmp_path, 
         out / "price_war_baseline.svg").read_text()
 
 
+def test_export_controls_over_draws_whisker_each_total_and_say_so(tmp_path, monkeypatch):
+    """The bars stay means (their log contributions add up to the total); each total marker
+    gets its 90% interval over draws x seeds, and the legend says what the figure shows."""
+    from pathlib import Path
+
+    import matplotlib.collections
+
+    from pricewar.studies import gap_plots
+
+    figures = []
+    monkeypatch.setattr(gap_plots, "save_figure",
+                        lambda fig, *args, **kwargs: figures.append(fig) or [])
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "figures" / "export_controls.csv")
+    table = table.assign(gap_log_ratio_q05=table["gap_log_ratio"] - 0.3,
+                         gap_log_ratio_q95=table["gap_log_ratio"] + 0.2)
+    title = "mean over 3 draws x 2 seeds; whiskers: 90% interval of the total"
+    gap_plots.plot_export_controls(table, tmp_path, "note", legend_title=title)
+    (fig,) = figures
+    assert fig.legends[0].get_title().get_text() == title
+    last = table[table["step"] == table["step"].max()]
+    whiskers = [segment for ax in fig.axes for c in ax.collections
+                if isinstance(c, matplotlib.collections.LineCollection)
+                for segment in c.get_segments()]
+    lengths = sorted(round(abs(seg[1][1] - seg[0][1]), 9) for seg in whiskers)
+    # every run's total; the unconstrained run (penalty 0, lag 0, historical) is in all three
+    assert lengths == [0.5] * (len(last) + 2)
+
+
 def test_an_experiment_without_draws_says_so_in_one_line(tmp_path, capsys, monkeypatch):
     from pricewar.runs.harness import ExperimentResult
     from pricewar.studies import experiments, regenerate
 
     assert experiments.supports_draws("price_war_baseline")
     assert experiments.supports_draws("energy_gap")
+    assert experiments.supports_draws("export_controls")
     assert not experiments.supports_draws("cost_waterfall")
     with pytest.raises(ValueError, match="--draws not supported by cost_waterfall"):
         experiments.run_experiment("cost_waterfall", tmp_path, draws=[(1, {"wacc": 0.1})])

@@ -191,15 +191,16 @@ def draws_text(draws: Sequence, seeds: Sequence[int]) -> str:
 def figure_note(quick: bool, seeds: Sequence[int], n_consumers: int, script: str, data: str = "",
                 bands: str = "lines: mean; bands: min-max",
                 scenario: str = DEFAULT_SCENARIO, draws: Sequence | None = None,
-                draws_file=None) -> str:
+                draws_file=None, draws_bands: str = "lines: median; bands: 90% interval"
+                ) -> str:
     """The source line under a figure: model, scenario, seeds (and how ``bands`` summarise
-    them; over posterior ``draws`` of ``draws_file``: lines median, bands 90% interval),
+    them; over posterior ``draws`` of ``draws_file``: how ``draws_bands`` summarise the runs),
     consumers, the script, then the data sources."""
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else (
         f"seeds {seeds[0]}-{seeds[-1]} ({bands})")
     if draws:
         seed_text = (f"{len(draws)} posterior draws ({Path(str(draws_file)).name}) x seeds "
-                     f"{', '.join(map(str, seeds))} (lines: median; bands: 90% interval)")
+                     f"{', '.join(map(str, seeds))} ({draws_bands})")
     check = " Quick check with fewer points, steps and consumers: not the published figure." \
         if quick else ""
     if scenario == DEFAULT_SCENARIO:

@@ -70,8 +70,10 @@ def _factor_axis(ax, values: np.ndarray, axis: str = "x", cover: bool = False) -
 
 
 def _driver_bars(ax, positions: np.ndarray, parts: pd.DataFrame, total: np.ndarray,
-                 horizontal: bool, legend: bool) -> None:
-    """Side-by-side bars of the drivers' log contributions and a marker for their sum."""
+                 horizontal: bool, legend: bool,
+                 total_band: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Side-by-side bars of the drivers' log contributions and a marker for their sum (with
+    whiskers from ``total_band[0]`` to ``total_band[1]`` when given)."""
     width = 0.8 / len(DRIVERS)
     for k, driver in enumerate(DRIVERS):
         offset = positions - 0.4 + width * (k + 0.5)
@@ -85,6 +87,15 @@ def _driver_bars(ax, positions: np.ndarray, parts: pd.DataFrame, total: np.ndarr
     else:
         ax.scatter(positions, total, marker="D", color="black", zorder=3, s=28,
                    label="total: CN/US price ratio" if legend else None)
+    if total_band is not None:
+        low, high = total_band
+        spread = [total - low, high - total]
+        if horizontal:
+            ax.errorbar(total, positions, xerr=spread, fmt="none", ecolor="black",
+                        elinewidth=0.8, capsize=2, zorder=3)
+        else:
+            ax.errorbar(positions, total, yerr=spread, fmt="none", ecolor="black",
+                        elinewidth=0.8, capsize=2, zorder=3)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,9 +231,13 @@ def _power_factor_limits(ax, values: np.ndarray) -> None:
 # export controls
 # ------------------------------------------------------------------------------------------------
 def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
-                         name: str = "export_controls") -> list[Path]:
+                         name: str = "export_controls",
+                         legend_title: str | None = None) -> list[Path]:
     """The CN/US price ratio split into drivers under the penalty alone, the lag alone, both,
-    and the chip regimes (last observed step), with the CN share of volume."""
+    and the chip regimes (last observed step), with the CN share of volume; whiskers on the
+    total from ``gap_log_ratio_q05`` to ``_q95`` when ``means`` has them (runs over draws,
+    said by ``legend_title``)."""
+    band = "gap_log_ratio_q05" in means.columns
     last = means[means["step"] == means["step"].max()]
     groups = (
         ("penalty", "export-control penalty (lag 0)",
@@ -248,7 +263,9 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
         x = np.arange(len(rows))
         parts = rows.rename(columns={f"gap_log_{d}": f"log_{d}" for d in DRIVERS})
         _driver_bars(ax, x, parts, rows["gap_log_ratio"].to_numpy(), horizontal=False,
-                     legend=design == "penalty")
+                     legend=design == "penalty",
+                     total_band=(rows["gap_log_ratio_q05"].to_numpy(),
+                                 rows["gap_log_ratio_q95"].to_numpy()) if band else None)
         ticks = [label(r) for _, r in rows.iterrows()]
         if design == "lag" and len(both):
             ticks[-1] = "2 + penalty 0.5"
@@ -256,7 +273,9 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
         ax.set_xticks(x, [f"{t}\nCN/US ×{r:.2f}\nCN share {s:.1%}" for t, r, s in zip(
             ticks, rows["gap_ratio"], rows["share_cn"], strict=True)], fontsize=7.5)
         ax.set_xlabel(xlabel)
-        _factor_axis(ax, np.append(values, last["gap_log_ratio"]), axis="y", cover=True)
+        totals = last[["gap_log_ratio", "gap_log_ratio_q05", "gap_log_ratio_q95"]
+                      if band else ["gap_log_ratio"]].to_numpy().ravel()
+        _factor_axis(ax, np.append(values, totals), axis="y", cover=True)
     axes[0][0].set_ylabel("factor in the CN/US price ratio at equal tier (log scale)")
     date = pd.Timestamp(last["date"].iloc[0])
     fig.suptitle(f"Export controls: what each lever does to the CN/US price ratio, {date:%Y-%m}",
@@ -264,8 +283,9 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
     # under the title, off the panels: inside the first panel it sat over its bars
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, ncol=len(labels),
-               loc="upper center", bbox_to_anchor=(0.5, 0.955))
-    return save_figure(fig, out_dir, name, note, top=0.9)
+               loc="upper center", bbox_to_anchor=(0.5, 0.955),
+               **({"title": legend_title, "title_fontsize": 8} if legend_title else {}))
+    return save_figure(fig, out_dir, name, note, top=0.86 if legend_title else 0.9)
 
 
 # ------------------------------------------------------------------------------------------------

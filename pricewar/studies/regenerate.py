@@ -7,7 +7,7 @@ headline numbers to ``<out>/headlines.json`` (:data:`HEADLINES_FILE`).
 ``--scenario`` runs every experiment on another scenario than the baseline (a shipped name or a
 TOML path); the figure notes and headlines then name it. ``--draws N`` runs the experiments that
 support it (:func:`~pricewar.studies.experiments.supports_draws`: the README's headline
-``price_war_baseline``, and ``energy_gap``) over the first N posterior draws of the scenario's draws file
+``price_war_baseline``, and the policy answers ``energy_gap`` and ``export_controls``) over the first N posterior draws of the scenario's draws file
 (:mod:`pricewar.scenario.draws`) x the seeds, with median lines and 90% interval bands; the
 others run as without it, each saying so in one line.
 The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name. ``--quick``

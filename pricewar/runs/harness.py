@@ -1,7 +1,9 @@
 """Plumbing shared by the experiments: runs with observations, points x seeds, aggregation, output files.
 
 :func:`run_observed` (one run, observations at chosen steps), :func:`run_points` (a list of override
-points x seeds, with a tqdm progress bar), :func:`aggregate` (mean and min-max band over seeds).
+points x seeds, or x posterior draws x seeds, with a tqdm progress bar), :func:`aggregate` (mean
+and min-max band over seeds; over draws x seeds the median and 90% interval),
+:func:`paired_interval` (a lever's effect within each draw and seed: median and 90% interval).
 """
 
 from __future__ import annotations

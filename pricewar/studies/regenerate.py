@@ -7,9 +7,10 @@ headline numbers to ``<out>/headlines.json`` (:data:`HEADLINES_FILE`).
 ``--scenario`` runs every experiment on another scenario than the baseline (a shipped name or a
 TOML path); the figure notes and headlines then name it. ``--draws N`` runs the experiments that
 support it (:func:`~pricewar.studies.experiments.supports_draws`: the README's headline
-``price_war_baseline``, and the policy answers ``energy_gap`` and ``export_controls``) over the first N posterior draws of the scenario's draws file
-(:mod:`pricewar.scenario.draws`) x the seeds, with median lines and 90% interval bands; the
-others run as without it, each saying so in one line.
+``price_war_baseline`` and the policy answers ``energy_gap`` and ``export_controls``) over the
+first N posterior draws of the scenario's draws file (:mod:`pricewar.scenario.draws`) x the
+seeds, with 90% interval bands and policy effects paired on common draws and seeds; the others
+run as without it, each saying so in one line.
 The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name. ``--quick``
 results go to a scratch folder (:data:`QUICK_OUT`) unless ``--out`` is given, so a quick check
 never overwrites the committed figures in ``figures/``.
@@ -59,8 +60,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                              "calibrated, ...) or a .toml path (default: baseline)")
     parser.add_argument("--draws", type=bounded_int(1, 100_000), default=None, metavar="N",
                         help="run over the first N posterior draws of the scenario's draws file "
-                             "x the seeds (bands: median and 90%% interval); experiments that "
-                             "do not support it say so and run without")
+                             "x the seeds (bands: 90%% intervals; policy effects paired on common "
+                             "draws and seeds); experiments that do not support it say so and "
+                             "run without")
 
 
 def check_scenario(spec: str, draws: int | None = None):

@@ -86,6 +86,9 @@ def _parameters(args: argparse.Namespace) -> int:
     from pricewar.scenario.parameters import text_table
 
     print(text_table())
+    print("\nposterior draws: a file x.draws.csv beside scenario x.toml, columns 'draw' (an id) "
+          "and any of these names (not steps, n_consumers), one row per draw; --draws N runs "
+          "over them (docs/outputs.md, 'Posterior draws')")
     return 0
 
 
@@ -129,6 +132,22 @@ def _module_main(module_name: str):
     """``func(args)`` importing ``module_name`` (and, in its ``main``, what it needs) only when
     its command runs."""
     return lambda args: importlib.import_module(module_name).main(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """``pricewar compare``: its module is in the run layer; ``--draws`` runs go through the
+    sweep (a layer above it), whose runner is handed in here."""
+    from pricewar.runs import compare_cli
+
+    if args.draws is None:
+        return compare_cli.main(args)
+    from pricewar.sweep.draws import run_draws
+
+    return compare_cli.main(args, run_draws=run_draws)
+
+
+#: commands whose function is not their module's ``main`` alone
+COMMAND_FUNCTIONS = {"compare": _compare}
 
 
 def _verbosity_option(parser: argparse.ArgumentParser, default) -> None:
@@ -184,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  epilog=getattr(module, "EXAMPLES", None),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(command)
-        command.set_defaults(func=_module_main(module_name))
+        command.set_defaults(func=COMMAND_FUNCTIONS.get(name) or _module_main(module_name))
     return parser
 
 

@@ -3,7 +3,10 @@
 A *side* is a scenario (a shipped name or a TOML path, run here at the given seeds) or the output
 folder of ``pricewar run`` (``model.parquet``; a folder of such folders counts as one run per
 seed). :func:`difference_table` compares the sides at their last common step; with several seeds
-the differences are paired by seed and their band is the min-max over seeds.
+the differences are paired by seed and their band is the min-max over seeds. Sides run over
+posterior draws (:func:`draw_side`: frames by ``(draw id, seed)``) are compared pair by pair on
+common draws and seeds (:func:`pair_table`) and summarised by the median and the 90% interval
+(:func:`draw_difference_table`; their bands over time likewise).
 :func:`plot_comparison` draws both sides' headline metrics over time (mean and min-max band)
 and the relative differences at that step. ``pricewar compare`` (:mod:`pricewar.runs.compare_cli`)
 is the command line.
@@ -44,17 +47,29 @@ FIGURE_METRICS = ("price_avg", "share_cn_west", "share_us", "served_total", "ler
 SIDE_COLORS = ("#1f77b4", "#d95f02")
 
 
+#: the interval of a comparison over draws: quantiles 5% and 95% (a 90% interval)
+INTERVAL = (0.05, 0.95)
+
+
 @dataclass(frozen=True)
 class Side:
-    """One side of a comparison: its label and its model frames by seed."""
+    """One side of a comparison: its label and its model frames by seed (or, over posterior
+    draws, by ``(draw id, seed)``, with ``draws`` the draws file)."""
 
     label: str
-    frames: dict[int, pd.DataFrame]
+    frames: dict
     origin: str  # "run folder <path>" or "scenario <spec>"
+    draws: str | None = None
 
     @property
     def seeds(self) -> list[int]:
+        if self.draws is not None:
+            return sorted({seed for _, seed in self.frames})
         return sorted(self.frames)
+
+    @property
+    def draw_ids(self) -> list[int]:
+        return sorted({draw for draw, _ in self.frames}) if self.draws is not None else []
 
 
 def _run_folders(path: Path) -> list[Path]:
@@ -84,6 +99,16 @@ def load_side(spec: str, seeds: Sequence[int] = (1,), steps: int | None = None,
     label = scenario.name if not overrides else (
         f"{scenario.name} ({', '.join(f'{k}={v}' for k, v in overrides.items())})")
     return Side(label, frames, f"scenario {spec}")
+
+
+def draw_side(name: str, frames: Mapping[tuple[int, int], pd.DataFrame], draws_path: str,
+              overrides: Mapping | None = None, spec: str | None = None) -> Side:
+    """A side of the scenario named ``name`` (given as ``spec``) run over posterior draws: model
+    frames by ``(draw id, seed)`` (from :func:`pricewar.sweep.draws.run_draws`), the draws file
+    they came from, the flat ``overrides`` both had."""
+    label = name if not overrides else (
+        f"{name} ({', '.join(f'{k}={v}' for k, v in overrides.items())})")
+    return Side(label, dict(frames), f"scenario {spec or name}", draws=str(draws_path))
 
 
 def _load_folder_side(spec: str, path: Path) -> Side:
@@ -189,12 +214,90 @@ def difference_table(a: Side, b: Side, metrics: Sequence[str] | None = None,
 
 
 def bands(side: Side, metric: str) -> pd.DataFrame:
-    """Per step: ``date``, ``mean``, ``lo``, ``hi`` of ``metric`` over the side's seeds."""
+    """Per step: ``date``, ``mean``, ``lo``, ``hi`` of ``metric`` over the side's seeds (over
+    draws x seeds: ``mean`` is the median and ``lo``-``hi`` the 90% interval)."""
     stacked = pd.concat([f[["step", "date", metric]] for f in side.frames.values()])
     grouped = stacked.groupby("step")
+    if side.draws is not None:
+        return pd.DataFrame({"date": pd.to_datetime(grouped["date"].first()),
+                             "mean": grouped[metric].median(),
+                             "lo": grouped[metric].quantile(INTERVAL[0]),
+                             "hi": grouped[metric].quantile(INTERVAL[1])})
     return pd.DataFrame({"date": pd.to_datetime(grouped["date"].first()),
                          "mean": grouped[metric].mean(), "lo": grouped[metric].min(),
                          "hi": grouped[metric].max()})
+
+
+def _checked_pairs(a: Side, b: Side) -> list[tuple[int, int]]:
+    """The common ``(draw id, seed)`` pairs of two sides run over draws (the same on both
+    sides, or a PricewarError)."""
+    if a.draws is None or b.draws is None:
+        raise PricewarError("compare: a comparison over draws needs both sides run over draws")
+    if set(a.frames) != set(b.frames):
+        only = sorted(set(a.frames) ^ set(b.frames))[:3]
+        raise PricewarError(f"compare: the sides ran different (draw, seed) pairs (e.g. "
+                            f"{only}): differences need common draws and seeds")
+    return sorted(a.frames)
+
+
+def pair_table(a: Side, b: Side, metrics: Sequence[str] | None = None,
+               step: int | None = None) -> pd.DataFrame:
+    """One row per ``(draw, seed)`` pair and metric at ``step`` (default: the last common
+    step): ``A``, ``B`` and ``B - A`` of that pair (the same draw and seed on both sides)."""
+    pairs = _checked_pairs(a, b)
+    step = last_common_step(a, b) if step is None else step
+    first = a.frames[pairs[0]]
+    metrics = list(metrics or headline_metrics(first))
+    rows = []
+    for metric in metrics:
+        for draw, seed in pairs:
+            va = _value_at(a.frames[(draw, seed)], step, metric, "A", (draw, seed))
+            vb = _value_at(b.frames[(draw, seed)], step, metric, "B", (draw, seed))
+            rows.append({"metric": metric, "draw": draw, "seed": seed, "A": va, "B": vb,
+                         "B - A": vb - va})
+    table = pd.DataFrame(rows)
+    table.attrs["step"] = step
+    return table
+
+
+def _value_at(frame: pd.DataFrame, step: int, metric: str, side: str, pair) -> float:
+    if metric not in frame.columns:
+        raise PricewarError(f"compare: side {side} (draw, seed) {pair} has no column {metric}: "
+                            f"both sides must record the same metrics")
+    return float(frame.loc[frame["step"] == step, metric].iloc[0])
+
+
+def _median_interval(values: np.ndarray) -> tuple[float, float, float]:
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return (np.nan, np.nan, np.nan)
+    low, mid, high = np.quantile(values, [INTERVAL[0], 0.5, INTERVAL[1]])
+    return float(mid), float(low), float(high)
+
+
+#: the columns of :func:`draw_difference_table` after ``unit``, by quantity
+DRAW_QUANTITIES = ("A", "B", "B - A", "B/A - 1 (%)")
+
+
+def draw_difference_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """One row per metric from :func:`pair_table`: for ``A``, ``B``, the paired difference
+    ``B - A`` and the paired relative difference ``B/A - 1 (%)`` (of each pair; pairs with A = 0
+    left out), the median and the 90% interval over the pairs (columns ``<quantity> median``,
+    ``<quantity> q05``, ``<quantity> q95``); ``unit``; ``pairs`` (draws x seeds)."""
+    rows = []
+    for metric, group in pairs.groupby("metric", sort=False):
+        va, vb = group["A"].to_numpy(float), group["B"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.where(va != 0, 100.0 * (vb / va - 1.0), np.nan)
+        row = {"metric": metric, "unit": _unit(metric)}
+        for name, values in zip(DRAW_QUANTITIES, (va, vb, vb - va, relative), strict=True):
+            mid, low, high = _median_interval(values)
+            row.update({f"{name} median": mid, f"{name} q05": low, f"{name} q95": high})
+        row["pairs"] = len(group)
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("metric")
+    table.attrs["step"] = pairs.attrs.get("step")
+    return table
 
 
 def _unit(metric: str) -> str:
@@ -217,6 +320,7 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
     metrics = [m for m in FIGURE_METRICS if m in columns]
     fig, axes = new_figure(2, 4, width=15, height=7.2)
     labels = distinct_labels(a, b)
+    over_draws = a.draws is not None
     flat = list(axes.flat)
     for ax, metric in zip(flat, metrics, strict=False):
         for side, colour, label in zip((a, b), SIDE_COLORS, labels, strict=True):
@@ -232,7 +336,9 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.set_ylim(bottom=0)
         format_value_axis(ax, _unit(metric))
-    flat[0].legend(fontsize=8, frameon=False, loc="best")
+    flat[0].legend(fontsize=8, frameon=False, loc="best", title_fontsize=7.5,
+                   title=(f"median and 90% interval\nover {len(a.draw_ids)} draws x "
+                          f"{len(a.seeds)} seeds") if over_draws else None)
     _plot_changes(flat[len(metrics)], table)
     for ax in flat[len(metrics) + 1:]:
         ax.set_axis_off()
@@ -240,6 +346,11 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
         f"A {', '.join(map(str, a.seeds))}; B {', '.join(map(str, b.seeds))}")
     band = " Lines: mean over seeds; bands: min-max." if max(len(a.seeds), len(b.seeds)) > 1 \
         else ""
+    if over_draws:
+        files = a.draws if a.draws == b.draws else f"A {a.draws}; B {b.draws}"
+        band = (f" Lines: median; bands: 90% interval over {len(a.draw_ids)} posterior draws "
+                f"({files}) x {len(a.seeds)} seeds, the same draw and seed on both sides; "
+                f"bars: paired difference.")
     note = (f"Source: pricewar model runs. {labels[0]} ({a.origin}); {labels[1]} ({b.origin}); "
             f"seeds {seeds}.{band}")
     fig.suptitle(f"{labels[0]} vs {labels[1]}", fontsize=11)
@@ -247,13 +358,21 @@ def plot_comparison(a: Side, b: Side, table: pd.DataFrame, out_dir: Path,
 
 
 def _plot_changes(ax, table: pd.DataFrame) -> None:
-    """Horizontal bars of ``B/A - 1`` in percent, with the seed band as error bars."""
-    rows = table.dropna(subset=["B/A - 1 (%)"])
+    """Horizontal bars of ``B/A - 1`` in percent, with the seed band as error bars (over draws:
+    the median paired relative difference and its 90% interval)."""
+    over_draws = "B/A - 1 (%) median" in table.columns
+    column = "B/A - 1 (%) median" if over_draws else "B/A - 1 (%)"
+    rows = table.dropna(subset=[column])
     y = np.arange(len(rows))[::-1]
-    change = rows["B/A - 1 (%)"].to_numpy()
+    change = rows[column].to_numpy()
     colours = [SIDE_COLORS[1] if c >= 0 else SIDE_COLORS[0] for c in change]
     ax.barh(y, change, color=colours, height=0.6)
-    if rows["B - A min"].notna().any():
+    if over_draws:
+        lo = rows["B/A - 1 (%) q05"].to_numpy()
+        hi = rows["B/A - 1 (%) q95"].to_numpy()
+        ax.errorbar(change, y, xerr=[change - lo, hi - change], fmt="none", ecolor="black",
+                    elinewidth=0.8, capsize=2)
+    elif rows["B - A min"].notna().any():
         base = rows["A"].to_numpy()
         lo = 100.0 * rows["B - A min"].to_numpy() / base
         hi = 100.0 * rows["B - A max"].to_numpy() / base
@@ -261,5 +380,6 @@ def _plot_changes(ax, table: pd.DataFrame) -> None:
                     elinewidth=0.8, capsize=2)
     ax.axvline(0, color="black", linewidth=0.6)
     ax.set_yticks(y, rows.index, fontsize=7.5)
-    ax.set_xlabel("B relative to A, %")
+    ax.set_xlabel("B relative to A, % (paired)" if over_draws
+                  else "B relative to A, %")
     ax.set_title(f"Difference at step {table.attrs.get('step', '')}", fontsize=9.5)

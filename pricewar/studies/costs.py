@@ -21,9 +21,12 @@ from pricewar.runs.harness import (
     DEFAULT_SCENARIO,
     ExperimentResult,
     aggregate,
+    band_suffixes,
+    draws_text,
     experiment_mode,
     figure_note,
     json_ready,
+    paired_interval,
     run_observed,
     run_points,
     scenario_fields,
@@ -236,8 +239,15 @@ def _energy_observer(model: PriceWarModel) -> dict:
 
 
 def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-               progress: bool = True, scenario: str = DEFAULT_SCENARIO) -> ExperimentResult:
-    """How much do cheaper western Chinese power prices win volume and close the CN/US gap?"""
+               progress: bool = True, scenario: str = DEFAULT_SCENARIO,
+               draws: Sequence[tuple[int, dict]] | None = None, draws_file=None
+               ) -> ExperimentResult:
+    """How much do cheaper western Chinese power prices win volume and close the CN/US gap?
+
+    With ``draws`` every electricity price runs at every draw x seed: the summary is the median
+    and 90% interval (``_median``, ``_q05``, ``_q95``) and the headline's effects of the cheapest
+    power (against ratio 1) are also given as paired differences on common draws and seeds
+    (``..._paired``: median, q05, q95)."""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
     n_consumers = min(n_consumers, GAP_CONSUMERS // 2)
     ratios = (0.2, 0.6, 1.0) if quick else (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -248,13 +258,15 @@ def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None =
     baseline_ratio = base.regions["cn_west"].electricity_usd_per_kwh / us_price
     points = [{"chip_regime": regime, "electricity_cn_west": round(r * us_price, 6)}
               for regime in regimes for r in ratios]
+    over_draws = bool(draws)
+    centre = band_suffixes(over_draws)[0]
     table = run_points(points, seeds, max(at_steps), _energy_observer, at_steps,
                        fixed={"n_consumers": n_consumers}, scenario=scenario, progress=progress,
-                       desc="energy_gap")
+                       desc="energy_gap", draws=draws)
     table.insert(2, "electricity_ratio", (table["electricity_cn_west"] / us_price).round(4))
     summary = aggregate(table, ["chip_regime", "electricity_ratio", "step"],
                         ["share_cn_west", "price_avg", "gap_ratio", "gap_log_power",
-                         "energy_share_of_marginal_cost_cn_west"])
+                         "energy_share_of_marginal_cost_cn_west"], over_draws=over_draws)
     headline: dict = {**scenario_fields(scenario), "mode": "quick" if quick else "full",
                       "seeds": list(seeds), "n_consumers": n_consumers,
                       "us_electricity_usd_per_kwh": us_price,
@@ -263,9 +275,9 @@ def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None =
     for (regime, _step), part in summary.groupby(["chip_regime", "step"]):
         part = part.sort_values("electricity_ratio")
         x = part["electricity_ratio"].to_numpy()
-        share = part["share_cn_west_mean"].to_numpy()
-        price = part["price_avg_mean"].to_numpy()
-        gap = part["gap_ratio_mean"].to_numpy()
+        share = part[f"share_cn_west_{centre}"].to_numpy()
+        price = part[f"price_avg_{centre}"].to_numpy()
+        gap = part[f"gap_ratio_{centre}"].to_numpy()
         date = pd.Timestamp(part["date"].iloc[0]).strftime("%Y-%m")
         headline["cases"][f"{regime}_{date}"] = {
             "share_cn_west_at_lowest_ratio": share[0],
@@ -276,11 +288,24 @@ def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None =
             "price_avg_change_lowest_vs_ratio_1": price[0] / price[-1] - 1.0,
             "cn_us_ratio_at_lowest_ratio": gap[0],
             "cn_us_ratio_at_ratio_1": gap[-1],
-            "power_factor_at_lowest_ratio": float(np.exp(part["gap_log_power_mean"].iloc[0])),
-            "power_factor_at_ratio_1": float(np.exp(part["gap_log_power_mean"].iloc[-1])),
+            "power_factor_at_lowest_ratio": float(np.exp(
+                part[f"gap_log_power_{centre}"].iloc[0])),
+            "power_factor_at_ratio_1": float(np.exp(part[f"gap_log_power_{centre}"].iloc[-1])),
             "energy_share_of_cn_west_marginal_cost_at_baseline": float(np.interp(
-                baseline_ratio, x, part["energy_share_of_marginal_cost_cn_west_mean"])),
+                baseline_ratio, x, part[f"energy_share_of_marginal_cost_cn_west_{centre}"])),
         }
+        if over_draws:  # the cheapest power against ratio 1 within each draw and seed
+            runs = table[(table["chip_regime"] == regime) & (table["step"] == _step)]
+            runs = runs.assign(log_gap_ratio=np.log(runs["gap_ratio"]))
+            settings = ({"electricity_ratio": x[-1]}, {"electricity_ratio": x[0]})
+            headline["cases"][f"{regime}_{date}"].update(
+                share_gain_lowest_vs_ratio_1_paired=paired_interval(
+                    runs, ["electricity_ratio"], "share_cn_west", *settings),
+                log_cn_us_ratio_change_lowest_vs_ratio_1_paired=paired_interval(
+                    runs, ["electricity_ratio"], "log_gap_ratio", *settings))
+    if over_draws:  # the values above are medians over draws x seeds
+        headline.update(band=draws_text(draws, seeds), draws=[d for d, _ in draws],
+                        draws_file=str(draws_file))
     files = [write_table(table, out_dir, "energy_gap")]
     # the scenario's CN-West power price (the marker in the figure)
     cn_west = "baseline" if scenario == DEFAULT_SCENARIO else f"in {scenario}"
@@ -289,6 +314,10 @@ def energy_gap(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None =
                        f"{baseline_ratio * us_price:.3f} before the domestic-chip subsidy (FT Nov "
                        "2025); direct green supply 0.014 ≈ ratio 0.17 (2026 press reports, "
                        "Qingyang). CN/US ratio: tiers pooled by served volume; power factor = "
-                       "exp of the power term of its log decomposition.", scenario=scenario)
-    files += gap_plots.plot_energy_gap(summary, baseline_ratio, us_price, out_dir, note)
+                       "exp of the power term of its log decomposition.", scenario=scenario,
+                       draws=draws, draws_file=draws_file)
+    files += gap_plots.plot_energy_gap(summary, baseline_ratio, us_price, out_dir, note,
+                                       band=band_suffixes(over_draws),
+                                       legend_title=draws_text(draws, seeds) if over_draws
+                                       else None)
     return ExperimentResult("energy_gap", json_ready(headline), table, files)

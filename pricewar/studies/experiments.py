@@ -7,6 +7,7 @@ is imported only when the experiment runs, so ``pricewar --help`` can list the n
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,10 +42,23 @@ def experiment_function(name: str) -> Callable[..., ExperimentResult]:
     return getattr(importlib.import_module(EXPERIMENTS[name]), name)
 
 
+def supports_draws(name: str) -> bool:
+    """Whether the experiment ``name`` runs over posterior draws (takes ``draws``)."""
+    return "draws" in inspect.signature(experiment_function(name)).parameters
+
+
 def run_experiment(name: str, out_dir: Path | str = "figures", quick: bool = False,
                    seeds: Sequence[int] | None = None, progress: bool = True,
-                   scenario: str = "baseline") -> ExperimentResult:
+                   scenario: str = "baseline", draws: Sequence | None = None,
+                   draws_file=None) -> ExperimentResult:
     """Run the experiment ``name`` (see :data:`EXPERIMENTS`) on ``scenario`` (a shipped name or
-    a TOML path); write its outputs to ``out_dir``."""
+    a TOML path); write its outputs to ``out_dir``. ``draws`` (``(draw id, overrides)`` from
+    ``draws_file``) runs it over posterior draws x seeds; ValueError for an experiment that
+    does not (:func:`supports_draws`)."""
+    extra = {}
+    if draws:
+        if not supports_draws(name):
+            raise ValueError(f"--draws not supported by {name}")
+        extra = {"draws": draws, "draws_file": draws_file}
     return experiment_function(name)(Path(out_dir), quick=quick, seeds=seeds, progress=progress,
-                                     scenario=scenario)
+                                     scenario=scenario, **extra)

@@ -25,6 +25,7 @@ from pricewar.runs.harness import (
     experiment_mode,
     figure_note,
     json_ready,
+    paired_interval,
     run_points,
     scenario_fields,
     write_table,
@@ -74,9 +75,20 @@ def lever_points(quick: bool) -> list[dict]:
     return points
 
 
+#: the lever columns of a design point
+LEVERS = ["chip_regime", "export_control_penalty", "export_control_lag_years"]
+
+
 def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                    progress: bool = True, scenario: str = DEFAULT_SCENARIO) -> ExperimentResult:
-    """How much do the export-control penalty, the lag and the chip regime widen the CN/US gap?"""
+                    progress: bool = True, scenario: str = DEFAULT_SCENARIO,
+                    draws: Sequence[tuple[int, dict]] | None = None, draws_file=None
+                    ) -> ExperimentResult:
+    """How much do the export-control penalty, the lag and the chip regime widen the CN/US gap?
+
+    With ``draws`` every lever setting runs at every draw x seed: the bars are means over those
+    runs (the drivers' log contributions add up to the mean total), the total carries its 90%
+    interval, and the headline's log effects are also given as paired differences on common
+    draws and seeds (``..._paired``: median, q05, q95)."""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1,))
     n_consumers = min(n_consumers, GAP_CONSUMERS // 2)
     at_steps = (26, 52) if quick else (52, 104)
@@ -84,7 +96,7 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
     levers = [{k: v for k, v in p.items() if k != "design"} for p in points]
     table = run_points(levers, seeds, max(at_steps), _controls_observer, at_steps,
                        fixed={"n_consumers": n_consumers}, scenario=scenario,
-                       progress=progress, desc="export_controls")
+                       progress=progress, desc="export_controls", draws=draws)
     design = {(p["chip_regime"], p["export_control_penalty"], p["export_control_lag_years"]):
               p["design"] for p in points}
     table.insert(0, "design", [design[k] for k in zip(
@@ -96,6 +108,10 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
         cn_us_cost_ratio=("cn_us_cost_ratio", "mean"), gap_log_ratio=("gap_log_ratio", "mean"),
         **{f"gap_log_{d}": (f"gap_log_{d}", "mean") for d in DRIVERS})
     means["gap_ratio"] = np.exp(means["gap_log_ratio"])
+    if draws:  # the total's 90% interval over draws x seeds
+        grouped = table.groupby(["design", *LEVERS, "step"])["gap_log_ratio"]
+        means["gap_log_ratio_q05"] = grouped.quantile(0.05).to_numpy()
+        means["gap_log_ratio_q95"] = grouped.quantile(0.95).to_numpy()
     headline: dict = {**scenario_fields(scenario), "mode": "quick" if quick else "full",
                       "seeds": list(seeds), "n_consumers": n_consumers, "dates": {}}
     for step, at in means.groupby("step"):
@@ -147,12 +163,37 @@ def export_controls(out_dir: Path, quick: bool = False, seeds: Sequence[int] | N
             "chip_factor_by_regime": {regime: float(np.exp(row(regime)["gap_log_chip"]))
                                       for regime in ("no_controls", "historical", "full_ban")},
         }
+        if draws:  # each lever's log effect within each draw and seed
+            runs = table[table["step"] == step]
+            base = {"chip_regime": "historical", "export_control_penalty": 0.0,
+                    "export_control_lag_years": 0.0}
+
+            def paired(runs=runs, base=base, **setting):
+                return paired_interval(runs, LEVERS, "gap_log_ratio", base,
+                                       {**base, **setting})
+
+            headline["dates"][date].update({
+                "log_effect_penalty_0.5_paired": paired(export_control_penalty=0.5),
+                "log_effect_lag_2_paired": paired(export_control_lag_years=2.0),
+                "log_effect_both_paired": paired(export_control_penalty=0.5,
+                                                 export_control_lag_years=2.0),
+                "log_effect_by_regime_paired": {regime: paired(chip_regime=regime)
+                                                for regime in ("no_controls", "full_ban")}})
+    if draws:  # the values above are means over draws x seeds
+        headline.update(band=f"mean and 90% interval over {len(draws)} draws x {len(seeds)} "
+                             f"seeds", draws=[d for d, _ in draws], draws_file=str(draws_file))
     files = [write_table(table, out_dir, "export_controls")]
     note = figure_note(quick, seeds, n_consumers, "export_controls",
                        "chip availability by bloc: US BIS interim final rules (Oct 2022, 17 Oct "
                        "2023), H20 licence changes 2025, see docs/calibration.md C13; penalty: CN cohorts' "
                        "decode rate / (1 + penalty) (counterfactual, baseline 0); lag: CN "
                        "availability windows start later. Bars: the CN/US price ratio's log split "
-                       "into drivers (tiers pooled by served volume).", scenario=scenario)
-    files += gap_plots.plot_export_controls(means, out_dir, note)
+                       "into drivers (tiers pooled by served volume).",
+                       scenario=scenario, draws=draws, draws_file=draws_file,
+                       draws_bands="bars and markers: means; whiskers: 90% interval of the "
+                                   "total")
+    files += gap_plots.plot_export_controls(
+        means, out_dir, note,
+        legend_title=(f"mean over {len(draws)} draws x {len(seeds)} seeds; whiskers: 90% "
+                      f"interval of the total") if draws else None)
     return ExperimentResult("export_controls", json_ready(headline), table, files)

@@ -70,8 +70,10 @@ def _factor_axis(ax, values: np.ndarray, axis: str = "x", cover: bool = False) -
 
 
 def _driver_bars(ax, positions: np.ndarray, parts: pd.DataFrame, total: np.ndarray,
-                 horizontal: bool, legend: bool) -> None:
-    """Side-by-side bars of the drivers' log contributions and a marker for their sum."""
+                 horizontal: bool, legend: bool,
+                 total_band: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """Side-by-side bars of the drivers' log contributions and a marker for their sum (with
+    whiskers from ``total_band[0]`` to ``total_band[1]`` when given)."""
     width = 0.8 / len(DRIVERS)
     for k, driver in enumerate(DRIVERS):
         offset = positions - 0.4 + width * (k + 0.5)
@@ -85,6 +87,15 @@ def _driver_bars(ax, positions: np.ndarray, parts: pd.DataFrame, total: np.ndarr
     else:
         ax.scatter(positions, total, marker="D", color="black", zorder=3, s=28,
                    label="total: CN/US price ratio" if legend else None)
+    if total_band is not None:
+        low, high = total_band
+        spread = [total - low, high - total]
+        if horizontal:
+            ax.errorbar(total, positions, xerr=spread, fmt="none", ecolor="black",
+                        elinewidth=0.8, capsize=2, zorder=3)
+        else:
+            ax.errorbar(positions, total, yerr=spread, fmt="none", ecolor="black",
+                        elinewidth=0.8, capsize=2, zorder=3)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,10 +161,13 @@ def plot_cost_waterfall(table: pd.DataFrame, regions: pd.DataFrame, out_dir: Pat
 # energy gap
 # ------------------------------------------------------------------------------------------------
 def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: float,
-                    out_dir: Path, note: str, name: str = "energy_gap") -> list[Path]:
+                    out_dir: Path, note: str, name: str = "energy_gap",
+                    band: tuple[str, str, str] = ("mean", "lo", "hi"),
+                    legend_title: str | None = None) -> list[Path]:
     """CN-West share, the pooled CN/US price ratio and its power factor vs the CN-West/US
-    electricity price ratio, per chip regime and date. The ratios are plain numbers (no dollar
-    sign); the power factor is on a linear axis spanning at least
+    electricity price ratio, per chip regime and date (line ``<column>_<band[0]>``, band
+    between ``_<band[1]>`` and ``_<band[2]>``, said by ``legend_title``). The ratios are plain
+    numbers (no dollar sign); the power factor is on a linear axis spanning at least
     :data:`POWER_FACTOR_MIN_SPAN` around 1, so a 1% change looks like 1%."""
     fig, axes = new_figure(1, 3, width=15, height=4.8)
     steps = sorted(summary["step"].unique())
@@ -170,8 +184,9 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: floa
         date = pd.Timestamp(part["date"].iloc[0])
         color = matplotlib.colors.to_rgba(REGION_COLORS["cn_west"], shade)
         for ax, (column, _, _) in zip(axes[0], panels, strict=True):
-            values = part[f"{column}_mean"].to_numpy()
-            lo, hi = part[f"{column}_lo"].to_numpy(), part[f"{column}_hi"].to_numpy()
+            values = part[f"{column}_{band[0]}"].to_numpy()
+            lo = part[f"{column}_{band[1]}"].to_numpy()
+            hi = part[f"{column}_{band[2]}"].to_numpy()
             if column == "gap_log_power":
                 values, lo, hi = np.exp(values), np.exp(lo), np.exp(hi)
             ax.plot(part["electricity_ratio"], values, marker="o", markersize=3.5,
@@ -189,12 +204,13 @@ def plot_energy_gap(summary: pd.DataFrame, baseline_ratio: float, us_price: floa
             ax.set_yscale("log")
             ratio_axis(ax)
         elif column == "gap_log_power":
-            _power_factor_limits(ax, np.exp(summary[["gap_log_power_lo",
-                                                     "gap_log_power_hi"]].to_numpy()))
+            _power_factor_limits(ax, np.exp(summary[[f"gap_log_power_{band[1]}",
+                                                     f"gap_log_power_{band[2]}"]].to_numpy()))
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, ncol=len(labels),
-               loc="upper center", bbox_to_anchor=(0.5, 1.0))
-    return save_figure(fig, out_dir, name, note, top=0.93)
+               loc="upper center", bbox_to_anchor=(0.5, 1.0),
+               **({"title": legend_title, "title_fontsize": 8} if legend_title else {}))
+    return save_figure(fig, out_dir, name, note, top=0.89 if legend_title else 0.93)
 
 
 #: the power-factor axis spans at least this much around 1 (0.95-1.05)
@@ -215,9 +231,13 @@ def _power_factor_limits(ax, values: np.ndarray) -> None:
 # export controls
 # ------------------------------------------------------------------------------------------------
 def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
-                         name: str = "export_controls") -> list[Path]:
+                         name: str = "export_controls",
+                         legend_title: str | None = None) -> list[Path]:
     """The CN/US price ratio split into drivers under the penalty alone, the lag alone, both,
-    and the chip regimes (last observed step), with the CN share of volume."""
+    and the chip regimes (last observed step), with the CN share of volume; whiskers on the
+    total from ``gap_log_ratio_q05`` to ``_q95`` when ``means`` has them (runs over draws,
+    said by ``legend_title``)."""
+    band = "gap_log_ratio_q05" in means.columns
     last = means[means["step"] == means["step"].max()]
     groups = (
         ("penalty", "export-control penalty (lag 0)",
@@ -243,7 +263,9 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
         x = np.arange(len(rows))
         parts = rows.rename(columns={f"gap_log_{d}": f"log_{d}" for d in DRIVERS})
         _driver_bars(ax, x, parts, rows["gap_log_ratio"].to_numpy(), horizontal=False,
-                     legend=design == "penalty")
+                     legend=design == "penalty",
+                     total_band=(rows["gap_log_ratio_q05"].to_numpy(),
+                                 rows["gap_log_ratio_q95"].to_numpy()) if band else None)
         ticks = [label(r) for _, r in rows.iterrows()]
         if design == "lag" and len(both):
             ticks[-1] = "2 + penalty 0.5"
@@ -251,7 +273,9 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
         ax.set_xticks(x, [f"{t}\nCN/US ×{r:.2f}\nCN share {s:.1%}" for t, r, s in zip(
             ticks, rows["gap_ratio"], rows["share_cn"], strict=True)], fontsize=7.5)
         ax.set_xlabel(xlabel)
-        _factor_axis(ax, np.append(values, last["gap_log_ratio"]), axis="y", cover=True)
+        totals = last[["gap_log_ratio", "gap_log_ratio_q05", "gap_log_ratio_q95"]
+                      if band else ["gap_log_ratio"]].to_numpy().ravel()
+        _factor_axis(ax, np.append(values, totals), axis="y", cover=True)
     axes[0][0].set_ylabel("factor in the CN/US price ratio at equal tier (log scale)")
     date = pd.Timestamp(last["date"].iloc[0])
     fig.suptitle(f"Export controls: what each lever does to the CN/US price ratio, {date:%Y-%m}",
@@ -259,8 +283,9 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
     # under the title, off the panels: inside the first panel it sat over its bars
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, frameon=False, ncol=len(labels),
-               loc="upper center", bbox_to_anchor=(0.5, 0.955))
-    return save_figure(fig, out_dir, name, note, top=0.9)
+               loc="upper center", bbox_to_anchor=(0.5, 0.955),
+               **({"title": legend_title, "title_fontsize": 8} if legend_title else {}))
+    return save_figure(fig, out_dir, name, note, top=0.86 if legend_title else 0.9)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,11 +294,15 @@ def plot_export_controls(means: pd.DataFrame, out_dir: Path, note: str,
 def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: pd.DataFrame,
                      tiers: list[str], out_dir: Path, note: str,
                      name: str = "price_war_baseline",
-                     labels: dict[str, str] | None = None) -> list[Path]:
+                     labels: dict[str, str] | None = None,
+                     band: tuple[str, str, str] = ("mean", "lo", "hi"),
+                     legend_title: str | None = None) -> list[Path]:
     """One panel per tier (titled by ``labels[tier]``, e.g. "GPT-3.5 Turbo level on MMLU"): the
-    model's CN and US prices (mean and min-max over seeds) against the observed list prices of
-    the tier's families, with the CN/US ratios under the title. Every panel has its own date
-    ticks; the legend sits above the panels."""
+    model's CN and US prices (line ``<column>_<band[0]>``, band between ``_<band[1]>`` and
+    ``_<band[2]>``: mean and min-max over seeds, or median and 90% interval over draws x seeds,
+    said by ``legend_title``) against the observed list prices of the tier's families, with the
+    CN/US ratios under the title. Every panel has its own date ticks; the legend sits above the
+    panels."""
     labels = labels or {}
     ncols = 3
     nrows = int(np.ceil(len(tiers) / ncols))
@@ -285,10 +314,10 @@ def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: p
         for bloc, region in (("cn", "cn_east"), ("us", "us")):
             column = f"price_{tier}_{bloc}"
             color = region_color(region)
-            ax.plot(dates, series[f"{column}_mean"], color=color,
+            ax.plot(dates, series[f"{column}_{band[0]}"], color=color,
                     label=f"model, hosts in {bloc.upper()}")
-            ax.fill_between(dates, series[f"{column}_lo"], series[f"{column}_hi"], color=color,
-                            alpha=0.15, linewidth=0)
+            ax.fill_between(dates, series[f"{column}_{band[1]}"], series[f"{column}_{band[2]}"],
+                            color=color, alpha=0.15, linewidth=0)
             points = listed[(listed["tier"] == tier) & (listed["region"] == bloc)]
             ax.scatter(pd.to_datetime(points["date"]), points["blended_3to1"], marker="o",
                        s=26, facecolors="none", edgecolors=color, linewidths=1.2,
@@ -319,5 +348,8 @@ def plot_tier_prices(series: pd.DataFrame, observed: pd.DataFrame, comparison: p
                  fontsize=11)
     handles, legend_labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, legend_labels, fontsize=8, frameon=False, ncol=len(handles),
-               loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()))
-    return save_figure(fig, out_dir, name, note, top=1 - 0.75 / fig.get_figheight())
+               loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / fig.get_figheight()),
+               **({"title": f"model: {legend_title}", "title_fontsize": 8} if legend_title
+                  else {}))
+    return save_figure(fig, out_dir, name, note, top=1 - (0.95 if legend_title else 0.75)
+                       / fig.get_figheight())

@@ -17,6 +17,8 @@ from pricewar.runs.harness import (
     DEFAULT_SCENARIO,
     ExperimentResult,
     aggregate,
+    band_suffixes,
+    draws_text,
     experiment_mode,
     figure_note,
     json_ready,
@@ -118,20 +120,21 @@ def _model_at(series: pd.DataFrame, column: str, dates: pd.Series) -> np.ndarray
 
 
 def tier_comparison(series: pd.DataFrame, observed: pd.DataFrame, tiers: list[str],
-                    suffix: str = "") -> pd.DataFrame:
+                    suffix: str = "", centre: str = "mean") -> pd.DataFrame:
     """Per tier: the observed CN/US list-price ratio (geometric means of the CN and the US
     observations), the model's ratio at the same dates (geometric mean of the model's CN price at
     the CN observations' dates over that of its US price at the US observations' dates; points
     where the model serves nothing of the tier are left out), the model's ratio at the last step
     and over the run (geometric mean of the steps where both exist), and the model/observed
-    level of each bloc at the observations' dates."""
+    level of each bloc at the observations' dates. ``centre``: the series' column of the model's
+    value (``mean`` over seeds, ``median`` over draws x seeds)."""
     rows = []
     for tier in tiers:
         row = {"tier": tier}
         logs = {}
         for bloc in ("cn", "us"):
             points = observed[(observed["tier"] == tier) & (observed["region"] == bloc)]
-            model = _model_at(series, f"price_{tier}_{bloc}{suffix}_mean", points["date"])
+            model = _model_at(series, f"price_{tier}_{bloc}{suffix}_{centre}", points["date"])
             both = np.isfinite(model) & (model > 0)
             row[f"observed_{bloc}_points"] = int(len(points))
             row[f"model_{bloc}_points"] = int(both.sum())
@@ -146,8 +149,8 @@ def tier_comparison(series: pd.DataFrame, observed: pd.DataFrame, tiers: list[st
         ok = all(len(logs[b][1]) for b in ("cn", "us"))
         row["model_ratio_at_observed_dates"] = (
             float(np.exp(logs["cn"][1].mean() - logs["us"][1].mean())) if ok else float("nan"))
-        ratio = (series[f"price_{tier}_cn{suffix}_mean"]
-                 / series[f"price_{tier}_us{suffix}_mean"]).to_numpy()
+        ratio = (series[f"price_{tier}_cn{suffix}_{centre}"]
+                 / series[f"price_{tier}_us{suffix}_{centre}"]).to_numpy()
         finite = np.isfinite(ratio) & (ratio > 0)
         row["model_ratio_end"] = float(ratio[-1]) if finite[-1] else float("nan")
         row["model_ratio_run_mean"] = (float(np.exp(np.log(ratio[finite]).mean()))
@@ -158,42 +161,52 @@ def tier_comparison(series: pd.DataFrame, observed: pd.DataFrame, tiers: list[st
 
 
 def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] | None = None,
-                       progress: bool = True, scenario: str = DEFAULT_SCENARIO
+                       progress: bool = True, scenario: str = DEFAULT_SCENARIO,
+                       draws: Sequence[tuple[int, dict]] | None = None, draws_file=None
                        ) -> ExperimentResult:
-    """Do the model's CN and US prices at equal capability match observed list prices?"""
+    """Do the model's CN and US prices at equal capability match observed list prices?
+
+    With ``draws`` (``(draw id, overrides)`` of the scenario's posterior draws, from
+    ``draws_file``) every draw runs with every seed; the series are the median and the 90%
+    interval over those runs (``<column>_median``, ``_q05``, ``_q95``)."""
     seeds, n_consumers = experiment_mode(quick, seeds, (1,), (1, 2, 3))
     n_consumers = min(n_consumers, BASELINE_CONSUMERS)
     steps = 60 if quick else 156
     fit_steps = min(104, steps)
+    over_draws = bool(draws)
+    plan = [(draw, values, seed) for draw, values in draws for seed in seeds] if over_draws \
+        else [(None, {}, seed) for seed in seeds]
     frames = []
-    for seed in tqdm(seeds, desc="price_war_baseline", unit="run", disable=not progress,
-                     leave=False):
+    for draw, values, seed in tqdm(plan, desc="price_war_baseline", unit="run",
+                                   disable=not progress, leave=False):
         rows: list[dict] = []
         model = run_model(scenario, steps=steps, seed=seed,
-                          overrides={"n_consumers": n_consumers}, progress=False,
+                          overrides={**values, "n_consumers": n_consumers}, progress=False,
                           on_step=lambda m, rows=rows: rows.append(_baseline_row(m)))
-        frames.append(pd.DataFrame(rows[1:]).assign(seed=seed))
+        frame = pd.DataFrame(rows[1:]).assign(seed=seed)
+        frames.append(frame.assign(draw=draw) if over_draws else frame)
     runs = pd.concat(frames, ignore_index=True)
+    centre = band_suffixes(over_draws)[0]
     tiers = list(model.tier_names)
     regions = list(PRODUCER_REGIONS)
     price_columns = [c for c in runs.columns if c.startswith("price_") and c.split("_")[1] in
                      {t.split("_")[0] for t in tiers}]
     columns = ["price_avg", *[f"price_{r}" for r in regions], *[f"share_{r}" for r in regions],
                *[f"throughput_{r}" for r in regions], "lerner", "hhi", *price_columns]
-    series = aggregate(runs, ["step"], columns)
+    series = aggregate(runs, ["step"], columns, over_draws=over_draws)
     step_days = model.scenario.step_days
     factors = []
-    for _, run in runs.groupby("seed"):
+    for _, run in runs.groupby(["draw", "seed"] if over_draws else "seed"):
         window = run[run["step"] <= fit_steps]
         factors.append(decline_factor_per_year(window["step"], window["price_avg"], step_days))
     factor = float(np.mean(factors))
     epoch = epoch_results()
     inside = [bool(row.ci_low <= factor <= row.ci_high) for row in epoch.itertuples()]
     observed = observed_tier_prices()
-    comparison = tier_comparison(series, observed, tiers)
-    first_party = tier_comparison(series, observed, tiers, suffix="_owner")
+    comparison = tier_comparison(series, observed, tiers, centre=centre)
+    first_party = tier_comparison(series, observed, tiers, suffix="_owner", centre=centre)
     shown = [t for t in tiers if (observed["tier"] == t).any()
-             or np.isfinite(series[f"price_{t}_cn_mean"]).any()]
+             or np.isfinite(series[f"price_{t}_cn_{centre}"]).any()]
     first, last = series.iloc[0], series.iloc[-1]
 
     def ratios(frame):
@@ -211,15 +224,22 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
         "cn_us_by_tier": ratios(comparison),
         "cn_us_by_tier_owner_hosted": ratios(first_party),
         "decline_factor_per_year": factor,
-        "decline_factor_per_year_seed_range": [min(factors), max(factors)],
-        "price_avg_start": first["price_avg_mean"], "price_avg_end": last["price_avg_mean"],
+        **({"decline_factor_per_year_median_q05_q95": [float(np.quantile(factors, q))
+                                                       for q in (0.5, 0.05, 0.95)]}
+           if over_draws else
+           {"decline_factor_per_year_seed_range": [min(factors), max(factors)]}),
+        "price_avg_start": first[f"price_avg_{centre}"],
+        "price_avg_end": last[f"price_avg_{centre}"],
         "epoch_median_factor_per_year": float(epoch["price_reduction_factor_per_year"].median()),
         "epoch_cis_containing_model": int(sum(inside)), "epoch_cis_total": len(inside),
-        "lerner_start": first["lerner_mean"], "lerner_end": last["lerner_mean"],
-        "hhi_start": first["hhi_mean"], "hhi_end": last["hhi_mean"],
+        "lerner_start": first[f"lerner_{centre}"], "lerner_end": last[f"lerner_{centre}"],
+        "hhi_start": first[f"hhi_{centre}"], "hhi_end": last[f"hhi_{centre}"],
         "exits_total_end": float(runs[runs["step"] == steps]["exits_total"].mean()),
-        "share_end": {r: last[f"share_{r}_mean"] for r in regions},
+        "share_end": {r: last[f"share_{r}_{centre}"] for r in regions},
     }
+    if over_draws:  # the start, end and share values above are medians over draws x seeds
+        headline.update(band=draws_text(draws, seeds), draws=[d for d, _ in draws],
+                        draws_file=str(draws_file))
     files = [write_table(series, out_dir, "price_war_baseline"),
              write_table(pd.concat([comparison.assign(scope="all_hosts"),
                                     first_party.assign(scope="owner_hosted")]),
@@ -232,10 +252,12 @@ def price_war_baseline(out_dir: Path, quick: bool = False, seeds: Sequence[int] 
                        "served-weighted posted price of the tier's products by host location, "
                        f"shown while the location serves >= {MIN_TIER_SHARE:.0%} of the tier's "
                        "tokens; ratios are geometric means (model at the observations' dates).",
-                       scenario=scenario)
+                       scenario=scenario, draws=draws, draws_file=draws_file)
     labels = gap_plots.tier_labels(model.scenario.catalogue, shown)
     files += gap_plots.plot_tier_prices(series, observed, comparison, shown, out_dir, note,
-                                        labels=labels)
+                                        labels=labels, band=band_suffixes(over_draws),
+                                        legend_title=draws_text(draws, seeds) if over_draws
+                                        else None)
     return ExperimentResult("price_war_baseline", json_ready(headline), series, files)
 
 

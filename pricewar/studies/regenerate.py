@@ -5,7 +5,12 @@ Each experiment (:data:`pricewar.studies.experiments.EXPERIMENTS`) writes ``<out
 and ``.csv``; this module runs them in-process, prints one line per experiment and writes their
 headline numbers to ``<out>/headlines.json`` (:data:`HEADLINES_FILE`).
 ``--scenario`` runs every experiment on another scenario than the baseline (a shipped name or a
-TOML path); the figure notes and headlines then name it.
+TOML path); the figure notes and headlines then name it. ``--draws N`` runs the experiments that
+support it (:func:`~pricewar.studies.experiments.supports_draws`: the README's headline
+``price_war_baseline`` and the policy answers ``energy_gap`` and ``export_controls``) over the
+first N posterior draws of the scenario's draws file (:mod:`pricewar.scenario.draws`) x the
+seeds, with 90% interval bands and policy effects paired on common draws and seeds; the others
+run as without it, each saying so in one line.
 The scripts ``experiments/<name>.py`` call :func:`script_main` with their own name. ``--quick``
 results go to a scratch folder (:data:`QUICK_OUT`) unless ``--out`` is given, so a quick check
 never overwrites the committed figures in ``figures/``.
@@ -20,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pricewar.atomic_writes import check_output_dir
+from pricewar.cli_types import bounded_int
 from pricewar.errors import PricewarError
-from pricewar.studies.experiments import EXPERIMENTS, run_experiment
+from pricewar.studies.experiments import EXPERIMENTS, run_experiment, supports_draws
 
 if TYPE_CHECKING:
     from pricewar.runs.harness import ExperimentResult
@@ -36,6 +42,7 @@ EXAMPLES = """examples:
   pricewar figures --quick                 # seconds, into runs/figures-quick/
   pricewar figures --only energy_gap --seeds 1 2 --out /tmp/energy
   pricewar figures --scenario calibrated --out figures/calibrated   # every figure on another scenario
+  pricewar figures --only price_war_baseline --draws 20 --out figures/draws  # posterior bands
 """
 
 
@@ -51,14 +58,35 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", metavar="NAME_OR_PATH", default="baseline",
                         help="scenario to run the experiments on: a shipped name (baseline, "
                              "calibrated, ...) or a .toml path (default: baseline)")
+    parser.add_argument("--draws", type=bounded_int(1, 100_000), default=None, metavar="N",
+                        help="run over the first N posterior draws of the scenario's draws file "
+                             "x the seeds (bands: 90%% intervals; policy effects paired on common "
+                             "draws and seeds); experiments that do not support it say so and "
+                             "run without")
 
 
-def check_scenario(spec: str) -> None:
-    """Load the scenario ``spec`` once before any run, so a bad name or file fails at once
-    (ScenarioError) rather than after the experiments before it have run."""
+def check_scenario(spec: str, draws: int | None = None):
+    """Load the scenario ``spec`` (and its first ``draws`` posterior draws) once before any
+    run, so a bad name or file fails at once (ScenarioError) rather than after the experiments
+    before it have run. Returns the draws (:class:`~pricewar.scenario.draws.Draws`) or None."""
     from pricewar.scenario import load_scenario  # not at import: `pricewar --help` stays light
+    from pricewar.scenario.draws import load_draws
 
     load_scenario(spec)
+    return load_draws(spec, draws) if draws is not None else None
+
+
+def _run(name: str, out: Path, args: argparse.Namespace, draws) -> ExperimentResult:
+    """One experiment, over ``draws`` when it supports them (else it says so and runs
+    without)."""
+    chosen = {}
+    if draws is not None:
+        if supports_draws(name):
+            chosen = {"draws": draws.first(len(draws)), "draws_file": draws.path}
+        else:
+            print(f"{name}: --draws not supported by {name}; ran without draws")
+    return run_experiment(name, out, quick=args.quick, seeds=args.seeds,
+                          progress=not args.quiet, scenario=args.scenario, **chosen)
 
 
 def output_directory(args: argparse.Namespace) -> Path:
@@ -83,7 +111,7 @@ def _report(result: ExperimentResult, seconds: float) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run every experiment (or ``--only`` some), print one line each and write their headline
     numbers to ``<out>/headlines.json`` (one JSON object by experiment name)."""
-    check_scenario(args.scenario)
+    draws = check_scenario(args.scenario, args.draws)
     check_output_dir(output_directory(args))  # a file, inside a file, read-only: before work
     names = args.only or list(EXPERIMENTS)
     out = output_directory(args)
@@ -91,8 +119,7 @@ def main(args: argparse.Namespace) -> int:
     start_all = time.perf_counter()
     for name in names:
         start = time.perf_counter()
-        result = run_experiment(name, out, quick=args.quick, seeds=args.seeds,
-                                progress=not args.quiet, scenario=args.scenario)
+        result = _run(name, out, args, draws)
         _report(result, time.perf_counter() - start)
         headlines[name] = result.headline
     path = out / HEADLINES_FILE
@@ -112,13 +139,12 @@ def script_main(name: str, argv: list[str] | None, description: str | None = Non
     _common_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        check_scenario(args.scenario)
+        draws = check_scenario(args.scenario, args.draws)
         check_output_dir(output_directory(args))
     except PricewarError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     start = time.perf_counter()
-    result = run_experiment(name, output_directory(args), quick=args.quick, seeds=args.seeds,
-                            progress=not args.quiet, scenario=args.scenario)
+    result = _run(name, output_directory(args), args, draws)
     _report(result, time.perf_counter() - start)
     print(json.dumps(result.headline))
     return 0

@@ -159,6 +159,22 @@ def test_builtin_summaries_on_a_known_frame():
                              end="2025-12-29") == pytest.approx(0.5)
 
 
+def test_annualised_flow_and_log_growth_by_hand():
+    f = frame()
+    f["hosts"] = 32.0 * np.exp(0.3 * np.arange(len(f)) * 7.0 / 365.25)
+    call = SUMMARY_REGISTRY
+    # 3 USD a 7-day step is 3 x 365.25 / 7 = 156.5357... a year
+    assert call["per_year_at"](f, reporter="b", date="2024-06-01") == pytest.approx(156.535714,
+                                                                                  rel=1e-6)
+    assert call["log_growth_per_year"](f, reporter="hosts", start="2024-10-03",
+                                       end="2025-11-06") == pytest.approx(0.3, rel=1e-12)
+    f.loc[0, "hosts"] = 0.0  # nothing live at the start: no growth rate
+    assert np.isnan(call["log_growth_per_year"](f, reporter="hosts", start="2024-01-01",
+                                                end="2025-01-01"))
+    assert np.isnan(call["log_growth_per_year"](f, reporter="hosts", start="2025-01-01",
+                                                end="2025-01-02"))  # one step: no time
+
+
 def test_summaries_leave_out_steps_where_a_v2_price_reporter_is_zero():
     """v2's price_cheapest_<tier> and price_tier_<tier>_<bloc> are 0 while no product reaches
     the tier: the fit and the ratios use the priced steps only; nothing priced gives NaN."""

@@ -200,6 +200,27 @@ def change(frame: pd.DataFrame, reporter: str, before, after) -> float:
     return float(frame[reporter].iloc[nearest_step(frame, after)]) / first
 
 
+@summary("per_year_at", reporters=("reporter",), dates=("date",))
+def per_year_at(frame: pd.DataFrame, reporter: str, date) -> float:
+    """A per-step flow at the step nearest ``date``, annualised: ``reporter x 365.25 /
+    step_days`` (e.g. ``api_revenue_usd``, USD/step, against an annual revenue)."""
+    return float(frame[reporter].iloc[nearest_step(frame, date)]) * DAYS_PER_YEAR / \
+        step_days(frame)
+
+
+@summary("log_growth_per_year", reporters=("reporter",), dates=("start", "end"))
+def log_growth_per_year(frame: pd.DataFrame, reporter: str, start, end) -> float:
+    """``ln(reporter(end) / reporter(start))`` per year between the two steps nearest the dates
+    (e.g. the number of live hosts: net entry). NaN when either value is not positive or the
+    steps coincide."""
+    first, last = nearest_step(frame, start), nearest_step(frame, end)
+    before, after = float(frame[reporter].iloc[first]), float(frame[reporter].iloc[last])
+    years = (frame["date"].iloc[last] - frame["date"].iloc[first]).days / DAYS_PER_YEAR
+    if before <= 0 or after <= 0 or years <= 0:
+        return float("nan")
+    return float(np.log(after / before) / years)
+
+
 def bind_arguments(name: str, args: Mapping) -> dict:
     """Check ``args`` against the summary's signature; dates become Timestamps.
 

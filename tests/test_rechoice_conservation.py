@@ -43,17 +43,17 @@ def assert_conserves(market: RouteMarket, price: np.ndarray) -> None:
 def steep_markets(draw):
     """A nested re-choice market (log price form, as the model's) whose shares span the floats.
 
-    Consumers have 1-16 routes to 2-16 producers (each its own host, or sharing one) in 1-3
-    nests (families) with sigma in [0, 0.99] (half the nests drawn from 0.8 up), alpha =
-    (1.01 to 8) x 10^(0 to 6) capped at 1.5e6, eta in (0, 10]. The route values ``v_r = u_r -
-    alpha log(price_r)`` are drawn on the log-share scale: each nest's best route at a level
-    0 to 800 below the consumer's best (nest shares down to e^-800, far below the smallest
-    float), each other route 0 to 800 / (1 - sigma) below its nest's best (within-nest shares
-    as small), on top of a consumer level up to 5 alpha from 0 (the inclusive values of a steep
-    market are large) -- what an alpha up to 1e6 x the baseline's makes of price differences.
-    The outside option lies 0 to 2,000 below the best route, up to 20 above, or is absent.
-    Hosts have no capacity (3 in 10) or 0-1.5 x the mean host load, not tied to their own load,
-    so that refused demand meets hosts whose posted shares underflowed.
+    Consumers have 1-16 routes to 2-16 producers on 1-16 hosts, in 1-3 nests (families) with
+    sigma in [0, 0.99] (half the nests from 0.8 up; one draw in ten all 0, plain logit), alpha
+    = (1.01 to 8) x 10^(0 to 6) capped at 1.5e6, eta in (0, 10]. The route values ``v_r = u_r
+    - alpha log(price_r)`` are drawn on the log-share scale, as an alpha up to 1e6 x the
+    baseline's spreads price differences: each nest's best route 0 to 800 utils below the
+    consumer's best (nest shares down to e^-800, far below the smallest float), each other
+    route 0 to 800 (1 - sigma) below its nest's best (within-nest shares as small), all on a
+    consumer level up to 5 alpha from 0 (large inclusive values). The outside option lies 0 to
+    2,000 utils below the best route or up to 20 above it, or is absent (4 in 10). Hosts have
+    no capacity (3 in 10) or 0-1.5 x the mean host load, not tied to their own load, so that
+    refused demand meets hosts whose posted shares underflowed.
     """
     n_consumers = draw(st.integers(1, 8))
     n_producers = draw(st.integers(2, 16))
@@ -77,6 +77,8 @@ def steep_markets(draw):
     sigma = rng.uniform(0, SIGMA_MAX, n_nests)
     high = rng.random(n_nests) < 0.5
     sigma[high] = rng.uniform(0.8, SIGMA_MAX, high.sum())
+    if draw(st.integers(0, 9)) == 0:  # plain logit (every sigma 0) one draw in ten
+        sigma[:] = 0.0
     eta = ETA_MAX - rng.uniform(0, ETA_MAX, n_consumers)  # (0, 10]
     price = np.exp(rng.uniform(-3, 3, n_producers))
     # values on the log-share scale: nest level, then within the nest (scaled by 1 - sigma)

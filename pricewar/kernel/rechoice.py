@@ -96,11 +96,15 @@ def clear_by_host(market: RouteMarket, demand, max_rounds: int, rel_tol: float) 
                 if exact is not None:
                     log_z[exact["consumers"]] = (exact["logsum"]
                                                  - demand.consumer_logsum[exact["consumers"]])
-                rechosen[movers] *= np.exp(exponent[movers]
-                                           * (log_z[movers] - previous_log_z[movers]))
-                previous_log_z[movers] = log_z[movers]
+                # The choice set only shrinks, so its index IV_R never rises: log_z - previous
+                # <= 0 and rechosen <= pending (a difference of two large inclusive values, or
+                # z rounded up, may say otherwise by a few ulps)
+                log_z = np.minimum(log_z[movers], previous_log_z[movers])
+                rechosen[movers] *= np.exp(exponent[movers] * (log_z - previous_log_z[movers]))
+                previous_log_z[movers] = log_z
             not_bought += pending - rechosen * (1.0 - outside_prob)
-            scale = rechosen / z_safe
+            with np.errstate(over="ignore"):  # (inf only for consumers recomputed: overwritten)
+                scale = rechosen / z_safe
         else:
             weight = act.share
             weight_total = scatter_sum(act.consumer32, weight, n_consumers)
@@ -172,11 +176,16 @@ class _ActiveRoutes:
                 self.share = self.nest_share * self.group_share[self.group]
             else:
                 self.share = self.share[keep]
+                self.floored = self.floored[keep]
         else:
             self.share = self.share[keep]
         if self.rechoice and not self.compacted:
             # Re-choice counts an open route even where its share underflowed: a floor keeps
-            # every open route's share positive (and its consumer recomputed, see _TINY).
+            # every open route's share positive (and its consumer recomputed, see _TINY). A
+            # floored share has no digits: in a nested market its consumer is recomputed too
+            # (``floored``, see _restricted_weights).
+            if self.nested:
+                self.floored = self.share < _FLOOR
             np.maximum(self.share, _FLOOR, out=self.share)
             if self.nested:
                 np.maximum(self.nest_share, _FLOOR, out=self.nest_share)
@@ -197,9 +206,11 @@ def _restricted_weights(market: RouteMarket, demand, act: _ActiveRoutes, active:
     Returns ``(weight, z, stuck, exact)``: route ``r`` is re-chosen with probability
     ``weight_r / z_j`` and the outside option with ``s0_j / z_j``, ``z_j = exp(IV_R - IV)``;
     ``stuck`` marks consumers without an open route. ``exact`` (or None) holds the consumers
-    whose open routes all have shares below ``_TINY`` within their nest or consumer: there the
-    restricted shares are recomputed from utilities (:func:`restricted_choice`), with
-    ``positions`` in the active arrays and ``route_consumer`` for them.
+    whose open routes all have shares below ``_TINY`` within their nest or consumer, or (nested
+    markets) who have an open route whose posted share was floored: there the restricted shares
+    are recomputed from utilities (:func:`restricted_choice`), with ``positions`` in the active
+    arrays and ``route_consumer`` for them. Elsewhere the weights of a consumer's open routes sum
+    to ``z_j - s0_j`` up to rounding, so the re-chosen volume is offered exactly once.
     """
     topo = market.topology
     n_consumers = topo.n_consumers
@@ -218,6 +229,11 @@ def _restricted_weights(market: RouteMarket, demand, act: _ActiveRoutes, active:
         stuck = scatter_sum(groups.group_consumer32, open_part, n_consumers) == 0
         weak = np.zeros(n_consumers, dtype=bool)
         weak[groups.group_consumer[(open_part > 0) & (open_part < _TINY)]] = True
+        # A floored route share (s_r = s_{r|g} s_g below _FLOOR, or underflowed) is multiplied
+        # by o_g^-sigma here but stands for less in z, which sums s_g o_g^(1 - sigma): where
+        # o_g^-sigma is large its weight can outweigh z many times over (a 500x alpha served
+        # 3.8e10 x the demand). Such consumers are recomputed from utilities.
+        weak[act.consumer[act.floored]] = True
     else:
         weight = act.share
         inside = scatter_sum(act.consumer32, weight, n_consumers)

@@ -209,7 +209,8 @@ DECLARATIONS: tuple[Parameter, ...] = (
               "docs/calibration.md C4 (alpha derived, ~1.2; bound: a Lerner index of ~1%)",
               # alpha ~120: a small producer's Lerner index 1 / (alpha (1 - S)) under 1%,
               # against 0.845 from DeepSeek's 545% margin (C4). Was unbounded (1e12): at 500
-              # and 1,000 the re-choice clearing broke conservation (served 1e10-1e15 x demand)
+              # and 1,000 the re-choice clearing broke conservation (served 1e10-1e15 x demand;
+              # fixed in the clearing since: floored shares go to the exact re-choice path)
               0.0, 100.0, strict=True, apply="scale"),
     Parameter("demand_growth", "demand.growth_per_step", float, "1/step",
               "exogenous task growth per step", "docs/calibration.md C6 (derived est. 0-0.05)",

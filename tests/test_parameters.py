@@ -59,8 +59,9 @@ def test_set_help_and_the_parameters_command_list_every_declaration(capsys):
     assert help_text.split("KEY is one of: ")[1].split(" (")[0].split(", ") == list(PARAMETERS)
     assert "pricewar parameters" in run.epilog and "docs/parameters.md" in run.epilog
     assert main(["parameters"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == list(PARAMETERS)
+    table, footer = capsys.readouterr().out.split("\n\n")
+    assert [line.split()[0] for line in table.splitlines()] == list(PARAMETERS)
+    assert footer.startswith("posterior draws: ") and "docs/outputs.md" in footer
     for line, p in zip(lines, DECLARATIONS, strict=True):
         assert p.kind.__name__ in line and p.unit in line and p.description in line
 

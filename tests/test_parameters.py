@@ -60,7 +60,8 @@ def test_set_help_and_the_parameters_command_list_every_declaration(capsys):
     assert "pricewar parameters" in run.epilog and "docs/parameters.md" in run.epilog
     assert main(["parameters"]) == 0
     table, footer = capsys.readouterr().out.split("\n\n")
-    assert [line.split()[0] for line in table.splitlines()] == list(PARAMETERS)
+    lines = table.splitlines()
+    assert [line.split()[0] for line in lines] == list(PARAMETERS)
     assert footer.startswith("posterior draws: ") and "docs/outputs.md" in footer
     for line, p in zip(lines, DECLARATIONS, strict=True):
         assert p.kind.__name__ in line and p.unit in line and p.description in line

@@ -23,6 +23,8 @@ from pricewar.kernel.customer_states import (
     review_hazard,
     shopper_value,
 )
+from pricewar.kernel.gnl import gnl_demand, gnl_market
+from pricewar.kernel.gnl_equilibrium import with_class_volumes
 
 EPS = RAMP_WIDTH  # 0.05
 
@@ -211,3 +213,54 @@ def test_states_after_a_step_conserve_volume_and_gains_never_exceed_shoppers_won
     assert (after - committed <= shoppers * won + 1e-12 * volume).all()  # (rounding)
     assert after.sum() <= volume * (1 + 1e-12)
     assert volume - after.sum() >= -1e-12 * volume  # the shoppers left: T - committed >= 0
+
+
+# --- a release's share path (hand-computed) -----------------------------------------------------
+@pytest.mark.parametrize("hazard, growth", [(0.00223, 0.0), (0.00223, 0.02), (0.05, 0.01),
+                                            (0.5, 0.05)])
+def test_a_releases_share_path_follows_the_review_hazard_and_growth(hazard, growth):
+    """One segment whose task volume grows by ``g`` a week, an incumbent whose customers are
+    all committed in the steady state, and a release (another host) at the same price. Each
+    week the shoppers -- new volume and the committed who review, at hazard ``h`` -- buy with
+    the GNL shares (``s`` for the release) and commit to what they bought (`move_states`).
+    Then the release's share of volume is ``s (1 - rho^t / (1 + g + h))`` with
+    ``rho = (1 - h) / (1 + g)``: it starts at ``s`` times the shoppers' share
+    ``(g + h) / (1 + g + h)`` and closes the gap by ``rho`` a week (by hand: committed share
+    ``k = 1 / (1 + g + h)`` in the steady state, ``c_{t+1} = ((1 - h) c_t + s (1 - k)) /
+    (1 + g)``). With ``h`` = 0.00223 a week (11% of enterprises a year, docs/calibration.md
+    C17) and no growth, the release holds 0.22% of ``s`` in its first week, 0.44% in its second
+    and half of ``s`` after ~310 weeks: the base rate alone makes adoption slow; the price-gap
+    term ``h_1`` is what lets a cheaper release win customers faster.
+    """
+    price = np.array([1.0, 1.0])  # USD/Mtok, the reference prices: committed buy their volume
+    common = dict(product_tier=[0, 0], product_family=[0, 1], tier_sigma=0.3, family_sigma=0.6,
+                  class_alpha=np.array([3.0]), product_firm=[0, 1])
+    # the release is worse (utility 0 against 0.4): s < 1/2
+    shoppers = gnl_market([0, 2], [0, 1], [0.4, 0.0], segment_eta=[1.5], **common)
+    committed = gnl_market([0, 1, 2], [0, 1], [0.4, 0.0], segment_eta=[1.5, 1.5],
+                           **common)  # one segment per host
+
+    def logsum_ref(market):
+        unit = with_class_volumes(market, np.ones((market.n_segments, 1)),
+                                  np.zeros((market.n_segments, 1)))
+        return gnl_demand(unit, price).logsum
+
+    s = gnl_demand(with_class_volumes(shoppers, np.ones((1, 1)), logsum_ref(shoppers)),
+                   price).product_demand[1]
+    assert 0.0 < s < 0.5
+    volume = 100.0  # Mtok/step at week 0
+    ref = np.array([volume / (1.0 + growth + hazard), 0.0])  # incumbent's steady state
+    rho = (1.0 - hazard) / (1.0 + growth)
+    for week in range(60):
+        shopper_volume = volume - ref.sum()
+        bought_s = gnl_demand(with_class_volumes(shoppers, np.array([[shopper_volume]]),
+                                                 logsum_ref(shoppers)), price).product_demand
+        bought_c = gnl_demand(with_class_volumes(committed, ref[:, None], logsum_ref(committed)),
+                              price).product_demand
+        share = (bought_s[1] + bought_c[1]) / volume
+        assert share == pytest.approx(s * (1.0 - rho ** week / (1.0 + growth + hazard)),
+                                      rel=1e-10)
+        assert bought_s.sum() + bought_c.sum() == pytest.approx(volume, rel=1e-12)
+        won = bought_s / shopper_volume
+        ref = move_states(ref, np.full(2, hazard), np.full(2, shopper_volume), won)
+        volume *= 1.0 + growth

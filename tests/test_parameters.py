@@ -262,3 +262,17 @@ def test_the_copy_finder_finds_the_copies_there_were():
     }
     found = [c for path, text in old.items() for c in bound_copies(path, text)]
     assert len(found) == 4, found
+
+
+def test_complement_weight_sets_every_listed_owner_and_is_bounded():
+    """The flat complement weight lands on every owner of complements.toml (a dotted section
+    path), leaves unlisted owners at 0, and is bounded by its declaration."""
+    base = load_scenario("baseline")
+    listed = set(base.complements.owners)
+    assert {"alibaba", "bytedance", "baidu", "google"} <= listed
+    scenario = base.with_overrides(complement_weight=0.3)
+    assert {o: c.complement_weight for o, c in scenario.complements.owners.items()} == \
+        dict.fromkeys(listed, 0.3)
+    assert scenario.complements.weight("openai") == 0.0  # not listed
+    with pytest.raises(ScenarioError, match=r"complement_weight = 6.0: must be >= 0 and <= 5"):
+        base.with_overrides(complement_weight=6.0)

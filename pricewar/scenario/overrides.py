@@ -14,8 +14,15 @@ from pricewar.scenario.parameters import DECLARATIONS, Parameter, check_value, p
 # ------------------------------------------------------------------------------------------------
 # flat overrides
 # ------------------------------------------------------------------------------------------------
+def _groups(data: dict, section: str) -> dict:
+    """The groups of ``section``, a dotted path (``sectors``, ``complements.owners``)."""
+    for name in section.split("."):
+        data = data[name]
+    return data
+
+
 def _set_all(data: dict, section: str, key: str, value) -> None:
-    for group in data[section].values():
+    for group in _groups(data, section).values():
         group[key] = value
 
 
@@ -23,7 +30,7 @@ def _scale_all(section: str, key: str):
     """A computed override: multiplies ``key`` of every group of ``section`` by the value (the
     groups keep their ratios; the scenario's bounds on ``key`` reject a factor <= 0)."""
     def apply(data: dict, value) -> None:
-        for group in data[section].values():
+        for group in _groups(data, section).values():
             group[key] = group[key] * value
     return apply
 
@@ -52,7 +59,7 @@ def _scale_consumers(data: dict, total) -> None:
     data["demand"]["consumers_per_segment"] = max(1, round(total / segments))
 
 
-_SET_ALL = re.compile(r"(\w+)\.\*\.(\w+)")
+_SET_ALL = re.compile(r"([\w.]+)\.\*\.(\w+)")
 
 
 def _applier(parameter: Parameter):

@@ -178,6 +178,14 @@ DECLARATIONS: tuple[Parameter, ...] = (
     Parameter("nest_sigma", "demand.nest_sigma", float, "1",
               "substitution between hosts of one family (nested-logit sigma)",
               "docs/calibration.md C6 (est. 0.4-0.95)", 0.0, 0.99),
+    Parameter("complement_weight", "complements.owners.*.complement_weight", float, "1",
+              "complement weight of every owner listed in complements.toml (forward-looking "
+              "hosts value a Mtok sold at this fraction of its marginal cost beyond the token "
+              "margin: cloud and ecosystem revenue)",
+              "docs/calibration.md C16 (est. 0-0.5 by owner; every default 0)",
+              # 5: ten times the top of the est. range -- a Mtok sold earning five times its
+              # cost again elsewhere, beyond any cloud segment's reported margin
+              0.0, 5.0),
     Parameter("customer_base_kappa", "demand.customer_base_kappa_utils", float, "utils",
               "utility bonus of the hosts a consumer bought from last step at a full share "
               "(0: no customer base)",

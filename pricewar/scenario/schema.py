@@ -216,7 +216,7 @@ class Complement:
     sell something else (cloud, ecosystem; docs/calibration.md C16). Unitless, a fraction of
     marginal cost, >= 0."""
 
-    complement_weight: float = field(metadata=bounds())
+    complement_weight: float = field(metadata=declared("complement_weight"))
 
 
 @dataclass(frozen=True)

@@ -384,12 +384,19 @@ def test_a_demand_that_overflows_is_never_reported_as_converged():
     assert result.converged == (result.residual <= 1e-10)
 
 
-def test_capacity_binds_for_the_firm_whose_demand_exceeds_it_and_not_for_the_other():
+def _example_with_states():
+    """``example_market(0)``, its keywords for :func:`states_equilibrium` (loads, complement and
+    retention values, reviews) and its equilibrium without capacity."""
     case = example_market(0)
     keywords = dict(load=case["load"], complement_value=case["omega"],
                     retention_value=case["retention"], review=case["review"],
                     committed_gap_route=case["gap_route"])
-    free = states_equilibrium(case["shoppers"], case["committed"], case["cost"], **keywords)
+    return case, keywords, states_equilibrium(case["shoppers"], case["committed"], case["cost"],
+                                              **keywords)
+
+
+def test_capacity_binds_for_the_firm_whose_demand_exceeds_it_and_not_for_the_other():
+    case, keywords, free = _example_with_states()
     capacity = free.firm_load * np.array([0.5, 3.0, np.inf])
     result = states_equilibrium(case["shoppers"], case["committed"], case["cost"],
                                 capacity=capacity, **keywords)
@@ -409,11 +416,7 @@ def test_a_firm_without_capacity_keeps_a_finite_price_and_no_shadow_price():
     raised (its demand is refused, docs/ODD.md §6.2d), it gets no shadow price, and the other
     firms clear as before. (Seen in `calibrated` at market version 3: prices grew 1e89 ->
     inf over the capacity rounds and the run stopped with a kernel error.)"""
-    case = example_market(0)
-    keywords = dict(load=case["load"], complement_value=case["omega"],
-                    retention_value=case["retention"], review=case["review"],
-                    committed_gap_route=case["gap_route"])
-    free = states_equilibrium(case["shoppers"], case["committed"], case["cost"], **keywords)
+    case, keywords, free = _example_with_states()
     capacity = free.firm_load * np.array([0.0, 0.5, np.inf])
     for max_iter in (3, 10_000):  # unconverged (the capacity rounds) and solved
         result = states_equilibrium(case["shoppers"], case["committed"], case["cost"],

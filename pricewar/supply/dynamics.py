@@ -54,8 +54,10 @@ def limit_by_group(orders: np.ndarray, group: np.ndarray, headroom: np.ndarray,
     """
     usage = orders * usage_per_unit
     wanted = np.bincount(group, usage, minlength=headroom.size)
+    # a group that wants nothing keeps its (zero) orders, even beyond its headroom (0/0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(wanted > headroom, np.maximum(headroom, 0.0) / wanted, 1.0)
+        scale = np.where((wanted > headroom) & (wanted > 0),
+                         np.maximum(headroom, 0.0) / wanted, 1.0)
     return orders * scale[group]
 
 

@@ -2,8 +2,8 @@
 the full cost of new capacity, within regional power and chip supply (docs/ODD.md §6.5). Orders
 join the fleet as cohorts that come online after the lead time. At market version 3 a host also
 orders when its capacity shadow price is above the cost of adding capacity (the shadow price is
-then bounded by that cost over the lead time, unless power, chip supply or export controls
-block the orders; docs/ODD.md §6.5).
+then bounded by that cost over the investment horizon, a few lead times after a large demand
+jump, unless power, chip supply or export controls block the orders; docs/ODD.md §6.5).
 
 Capacity is in GPU-seconds of the host's current fleet. A new GPU of chip ``c`` adds
 ``step seconds x max utilisation x tps(c, f) / tps_fleet(f)`` of them, ``f`` the host's main
@@ -134,6 +134,7 @@ def _scarcity_orders(s, supply: SupplyCosts, date: dt.date, regions: RegionTable
                      shadow_usd_per_gpu_s: np.ndarray, fleet_tps: np.ndarray,
                      new_tps: np.ndarray, pipeline: np.ndarray,
                      capacity_per_gpu: np.ndarray) -> np.ndarray:
+    """GPUs each host orders on its shadow price (before the limits; in :func:`invest`)."""
     ratio = scarcity_cost_ratio(s, supply, date, regions, producers, products,
                                 shadow_usd_per_gpu_s, fleet_tps, new_tps)
     d = s.dynamics

@@ -1,8 +1,9 @@
 """The capacity shadow price is bounded by the cost of adding capacity over the investment horizon
 (issue #25; docs/ODD.md §6.5): the investment rule responds to the shadow price at market v3
 (pricewar/supply/dynamics.py ``scarcity_orders``, pricewar/model/investment.py), and on a small
-market a demand jump's shadow price falls back below the bound within the lead time plus a few
-weeks unless power caps block the orders.
+market a demand jump's shadow price falls back below the bound within a few lead times (three
+here: each lead time closes the part of the gap unit-elastic demand implies), and stays above it
+when the region's power cap blocks the orders.
 
 Units: the shadow price ``lambda`` is USD per GPU-second of the host's fleet capacity; the bound
 ``lambda_bar`` is the shadow price at which one installed GPU-hour of the host's best chip is

@@ -58,9 +58,10 @@ def scarcity_orders(*, load: np.ndarray, capacity: np.ndarray, pipeline: np.ndar
     marginal cost (marginal cost plus shadow price times load per Mtok, ``c + lambda l``) over
     the one at the bound (``c + lambda_bar l``, the shadow price at the cost of adding
     capacity). At a constant markup over effective cost the price at the bound is
-    ``p / cost_ratio``; with unit elasticity, the least elastic demand of a host pricing where
-    its demand is elastic, the host would sell ``load x cost_ratio`` there (at least that much:
-    the orders never exceed what the demand at the bound needs). It orders ``speed`` times the
+    ``p / cost_ratio``; with unit elasticity, the least elastic constant-elasticity demand of a
+    host pricing where its demand is elastic, the host would sell ``load x cost_ratio`` there
+    (under those assumptions at least that much: the orders do not exceed what the demand at
+    the bound needs). It orders ``speed`` times the
     gap between the capacity serving that demand, grown to the end of the lead time, at
     ``target_load`` and its capacity plus pipeline; while its shadow price stays above the bound
     it orders again as its pipeline comes online. A host whose ``cost_ratio`` is not above 1

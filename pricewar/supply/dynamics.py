@@ -45,6 +45,54 @@ def investment_orders(*, demand: np.ndarray, capacity: np.ndarray, pipeline: np.
     return np.where(wants, speed * gap / capacity_per_gpu, 0.0)
 
 
+def scarcity_orders(*, load: np.ndarray, capacity: np.ndarray, pipeline: np.ndarray,
+                    growth_forecast: np.ndarray, lag_steps: int, target_load: float,
+                    speed: float, cost_ratio: np.ndarray,
+                    capacity_per_gpu: np.ndarray) -> np.ndarray:
+    """GPUs each host orders because its capacity shadow price exceeds the cost of adding
+    capacity (market v3, docs/ODD.md §6.5), before power and chip-supply limits.
+
+    A binding host prices its capacity's scarcity rent into its price and sells exactly its
+    capacity, so its demand at the posted price shows no shortage (the gap of
+    :func:`investment_orders` stays at the planned headroom). ``cost_ratio`` is its effective
+    marginal cost (marginal cost plus shadow price times load per Mtok, ``c + lambda l``) over
+    the one at the bound (``c + lambda_bar l``, the shadow price at the cost of adding
+    capacity). At a constant markup over effective cost the price at the bound is
+    ``p / cost_ratio``; with unit elasticity, the least elastic constant-elasticity demand of a
+    host pricing where its demand is elastic, the host would sell ``load x cost_ratio`` there
+    (under those assumptions at least that much: the orders do not exceed what the demand at
+    the bound needs). It orders ``speed`` times the
+    gap between the capacity serving that demand, grown to the end of the lead time, at
+    ``target_load`` and its capacity plus pipeline; while its shadow price stays above the bound
+    it orders again as its pipeline comes online. A host whose ``cost_ratio`` is not above 1
+    orders nothing by this rule.
+
+    Parameters
+    ----------
+    load, capacity, pipeline : this step's load, online capacity and capacity ordered
+        (capacity units per step, e.g. GPU-seconds of the host's fleet)
+    growth_forecast, lag_steps, target_load, speed : as in :func:`investment_orders`
+    cost_ratio : ``(c + lambda l) / (c + lambda_bar l)`` (dimensionless, >= 1 above the bound)
+    capacity_per_gpu : capacity units per step one new GPU adds
+    """
+    at_bound = np.where(cost_ratio > 1.0, load * cost_ratio, 0.0)
+    forecast = at_bound * (1.0 + np.maximum(growth_forecast, 0.0)) ** lag_steps
+    gap = forecast / target_load - capacity - pipeline
+    return np.where(gap > 0, speed * gap / capacity_per_gpu, 0.0)
+
+
+def scarcity_cost_ratio(*, marginal_cost: np.ndarray, load_per_mtok: np.ndarray,
+                        shadow: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """``cost_ratio`` of :func:`scarcity_orders`: ``(c + lambda l) / (c + min(lambda,
+    lambda_bar) l)`` from a host's marginal cost (USD/Mtok), its load per Mtok (capacity units),
+    its shadow price and the shadow price at the cost of adding capacity (USD per capacity
+    unit); 1 where both are 0."""
+    effective = marginal_cost + shadow * load_per_mtok
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = effective / (marginal_cost + np.minimum(shadow, bound) * load_per_mtok)
+    return np.where(np.isfinite(ratio), ratio, 1.0)
+
+
 def limit_by_group(orders: np.ndarray, group: np.ndarray, headroom: np.ndarray,
                    usage_per_unit: np.ndarray) -> np.ndarray:
     """Scale orders pro rata within each group so total usage stays within the group's headroom.
@@ -54,8 +102,10 @@ def limit_by_group(orders: np.ndarray, group: np.ndarray, headroom: np.ndarray,
     """
     usage = orders * usage_per_unit
     wanted = np.bincount(group, usage, minlength=headroom.size)
+    # a group that wants nothing keeps its (zero) orders, even beyond its headroom (0/0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(wanted > headroom, np.maximum(headroom, 0.0) / wanted, 1.0)
+        scale = np.where((wanted > headroom) & (wanted > 0),
+                         np.maximum(headroom, 0.0) / wanted, 1.0)
     return orders * scale[group]
 
 

@@ -40,7 +40,7 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
     best = (np.inf, x, None)
     points, images = [], []
     accelerate, since_best = True, 0
-    residual, outcome = np.inf, None
+    residual, outcome, iteration = np.inf, None, 0
     for iteration in range(1, max_iter + 1):
         outcome, evaluated = None, x  # the last evaluation's outcome freed before this one's
         image, residual, outcome = step(x)

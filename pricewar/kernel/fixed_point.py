@@ -17,7 +17,8 @@ def _nonnegative(candidate: np.ndarray) -> bool:
 
 
 def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter: int,
-                         admissible: Callable[[np.ndarray], bool] = _nonnegative):
+                         admissible: Callable[[np.ndarray], bool] = _nonnegative,
+                         stall: int | None = None):
     """Iterate ``x <- G(x)`` with Anderson acceleration (Walker & Ni 2011, type II, depth
     :data:`ANDERSON_DEPTH`, least squares weighted by ``1/max(|x|, 1e-12)``).
 
@@ -32,12 +33,14 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
     outcome (or the last one evaluated when none was finite). Only the last evaluation's outcome
     is held (outcomes are the callers' largest arrays): where the best point is an earlier one,
     ``step`` evaluates it once more for its outcome (``step`` must be a function of ``x``).
+    With ``stall``, the iteration also stops (unconverged, at the best point) after ``stall``
+    iterations without a new best residual; ``iterations`` counts the evaluations made.
     """
     x = np.asarray(start, dtype=np.float64).copy()
     best = (np.inf, x, None)
     points, images = [], []
     accelerate, since_best = True, 0
-    residual, outcome = np.inf, None
+    residual, outcome, iteration = np.inf, None, 0
     for iteration in range(1, max_iter + 1):
         outcome, evaluated = None, x  # the last evaluation's outcome freed before this one's
         image, residual, outcome = step(x)
@@ -55,6 +58,8 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
             continue
         if residual < best[0]:
             best, since_best = (residual, x, image), 0
+        elif stall is not None and since_best >= stall:
+            break
         points.append(x)
         images.append(image)
         del points[:-ANDERSON_DEPTH - 1], images[:-ANDERSON_DEPTH - 1]
@@ -70,8 +75,8 @@ def anderson_fixed_point(step: Callable, start: np.ndarray, tol: float, max_iter
                 nxt = candidate
         x = nxt
     if best[2] is None:
-        return x, residual, max_iter, False, outcome
+        return x, residual, iteration, False, outcome
     if best[1] is not evaluated:
         outcome = None
         outcome = step(best[1])[2]
-    return best[1], best[0], max_iter, False, outcome
+    return best[1], best[0], iteration, False, outcome

@@ -22,7 +22,8 @@ effective cost ``m = p - c - lambda l``, the first-order condition of product ``
 
 and the iteration sets ``p = c + lambda l + m`` (the zeta map of Morrow & Skerlos 2011 for two
 markets; a step bounded to halving or doubling) and moves ``lambda_F`` by the price change that
-would clear its capacity at the firm's own-price elasticity ``eps_F``::
+would clear its capacity at the firm's own-price elasticity ``eps_F`` (its load's elasticity
+to a uniform rise of its prices, evaluated at the solve's start point and held)::
 
     lambda_F <- max(0, lambda_F + (cbar_F / lbar_F) log(L_F / K_F) / eps_F)
 
@@ -111,7 +112,10 @@ class StatesEquilibrium:
     and ``committed`` the demand at ``price``; ``product_demand`` (N,) Mtok/step; ``firm_load``
     (F,) load units per step; ``binding`` (F,) firms whose capacity binds (``lambda > 0``);
     ``residual`` the largest of the relative price change of one more iteration and the relative
-    capacity violation; ``iterations``; ``converged``.
+    capacity violation; ``iterations``; ``converged``; ``shadow_state`` (F,) the iteration's
+    ``mu`` (``lambda = max(mu, 0)``; below 0, a firm's slack in price units) and
+    ``solved_price`` (N,) the iteration's prices before any capacity rounds: the next solve's
+    warm start.
     """
 
     price: np.ndarray
@@ -124,6 +128,8 @@ class StatesEquilibrium:
     residual: float
     iterations: int
     converged: bool
+    shadow_state: np.ndarray
+    solved_price: np.ndarray
 
 
 def _check_same_products(shoppers: GNLMarket, committed: GNLMarket) -> None:
@@ -160,7 +166,8 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
                        capacity=None, complement_value=None, retention_value=None,
                        review: Review = Review(), committed_gap_route=None, fixed=None,
                        fixed_price=None, initial_price=None, initial_shadow=None,
-                       tol: float = 1e-10, max_iter: int = 10_000) -> StatesEquilibrium:
+                       tol: float = 1e-10, max_iter: int = 10_000,
+                       stall: int | None = None) -> StatesEquilibrium:
     """Solve the module docstring's first-order conditions with capacity (USD/Mtok).
 
     Parameters (N products, F firms = ``product_firm`` labels)
@@ -174,9 +181,12 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
     review : the hazard's parameters; committed_gap_route : (n_committed,) the shoppers' stored
         route of each committed stored route (same segment and product), for its price gap
     fixed, fixed_price : (N,) products priced elsewhere and their price before capacity
-    initial_price, initial_shadow : starting point (warm start)
+    initial_price, initial_shadow : starting point (warm start); ``initial_shadow`` is ``mu``
+        (``lambda = max(mu, 0)``; a firm with slack may start below 0: ``shadow_state``)
     tol, max_iter : stop when the residual is below ``tol``, or after ``max_iter`` iterations
         (then ``converged`` is False: the caller reports it)
+    stall : also stop (unconverged, at the best point) after ``stall`` iterations without a
+        new best residual (:func:`~pricewar.kernel.fixed_point.anderson_fixed_point`)
     """
     _check_same_products(shoppers, committed)
     n = shoppers.n_products
@@ -204,7 +214,9 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
              else float_array("initial_price", initial_price, n).copy())
     price = np.where(fixed, np.maximum(base_fixed, 1e-12), price)
     shadow = (np.zeros(n_firms) if initial_shadow is None
-              else float_array("initial_shadow", initial_shadow, n_firms, nonneg=True).copy())
+              else float_array("initial_shadow", initial_shadow, n_firms).copy())
+
+    elasticity = [None]  # the firms' load elasticities (_load_elasticity), from the start point
 
     def step(point: np.ndarray):
         """One zeta step and one shadow-price step from ``point = (price, mu)``, ``lambda =
@@ -217,11 +229,17 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         margin = price - effective
         psi = retention * np.maximum(margin, 0.0)  # the value of a customer won
         shopper_margin = margin + psi + omega
-        # one derivative pass per market for the margins' and the loads' sibling terms
-        both_s = gnl_derivatives(shoppers, demand_s, markup=np.stack([shopper_margin, load]))
-        both_c = gnl_derivatives(committed, demand_c, markup=np.stack([margin, load]))
-        der_s = replace(both_s, phi=both_s.phi[0], firm_cross=both_s.firm_cross[0])
-        der_c = replace(both_c, phi=both_c.phi[0], firm_cross=both_c.firm_cross[0])
+        # one derivative pass per market for the margins' sibling terms, and in the first
+        # iteration the loads' (the firms' load elasticities, held for the solve)
+        first = elasticity[0] is None
+        both_s = gnl_derivatives(shoppers, demand_s, markup=np.stack([shopper_margin, load])
+                                 if first else shopper_margin)
+        both_c = gnl_derivatives(committed, demand_c, markup=np.stack([margin, load])
+                                 if first else margin)
+        der_s = replace(both_s, phi=both_s.phi[0], firm_cross=both_s.firm_cross[0]) if first \
+            else both_s
+        der_c = replace(both_c, phi=both_c.phi[0], firm_cross=both_c.firm_cross[0]) if first \
+            else both_c
         # the own route's family-nest term moves from Phi to Lambda (same fixed point): a
         # product alone in its family nest then contracts at 1 - lambda_T eta/alpha a step
         own_s = _own_family_term(shoppers, demand_s)
@@ -238,11 +256,13 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
             target = effective + np.where(positive >= 0, positive, negative)
         target = np.where(lam_s + lam_c > 0, target, price)  # nobody buys: price kept
         target = np.where(fixed, base_fixed + shadow[firm] * load, target)
-        # the firm's load response to a uniform rise of its prices: own and sibling terms,
-        # sum_a p_a dL_F/dp_a with dL_F/dp_a = l_a dQ_a/dp_a + sum_{b != a in F} l_b dQ_b/dp_a
-        load_slope = price * (load * (der_s.own + der_c.own) + both_s.firm_cross[1]
-                              + both_c.firm_cross[1])
         firm_load = np.bincount(firm, quantity * load, n_firms)
+        if first:
+            # the firm's load response to a uniform rise of its prices: own and sibling terms,
+            # sum_a p_a dL_F/dp_a with dL_F/dp_a = l_a dQ_a/dp_a + sum_{b != a in F} l_b dQ_b/dp_a
+            elasticity[0] = _load_elasticity(firm, price * (
+                load * (der_s.own + der_c.own) + both_s.firm_cross[1] + both_c.firm_cross[1]),
+                firm_load, n_firms)
         # a firm without capacity (its fleet gone this week) cannot clear by any finite price
         # under logit demand: no pressure on its prices, its demand is refused (rationed)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -250,8 +270,8 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         violation = np.where(shadow > 0, np.abs(pressure - 1.0), np.maximum(pressure - 1.0, 0.0))
         # the shadow price moves so that this step's prices clear capacity (Gauss-Seidel: the
         # prices below carry the new shadow price, not one iteration later)
-        new_mu = _move_shadow(mu, pressure, quantity, price, target, firm_load, load_slope,
-                              firm, n_firms)
+        new_mu = _move_shadow(mu, pressure, quantity, price, target, firm_load,
+                              elasticity[0], firm, n_firms)
         route_price = price + shoppers.product_price_offset
         # the first-order conditions' residual at this shadow price (a firm at capacity has
         # its prices pinned by it whatever lambda: its lambda is right where this is 0)
@@ -264,16 +284,18 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         # np.max, not max(): a demand that overflowed (NaN load) must not read as converged
         residual = float(np.max(np.r_[np.abs(target - price) / route_price, foc_gap,
                                       np.minimum(violation, 1e300), 0.0]))
-        outcome = (demand_s, demand_c, quantity, firm_load, load_slope)
+        outcome = (demand_s, demand_c, quantity, firm_load)
         return np.concatenate([target, new_mu]), residual, outcome
 
     def admissible(candidate: np.ndarray) -> bool:  # prices >= 0; mu has any sign
         return bool((candidate[:n] >= 0).all())
 
     point, residual, iterations, converged, outcome = anderson_fixed_point(
-        step, np.concatenate([price, shadow]), tol, max_iter, admissible)
-    demand_s, demand_c, quantity, firm_load, load_slope = outcome
-    price, shadow = point[:n], np.maximum(point[n:], 0.0)
+        step, np.concatenate([price, shadow]), tol, max_iter, admissible, stall)
+    demand_s, demand_c, quantity, firm_load = outcome
+    price = solved_price = point[:n]
+    shadow_state = point[n:]
+    shadow = np.maximum(shadow_state, 0.0)
     binding = shadow > 0
     if not converged and np.isfinite(capacity).any():
         # what the iteration left over capacity is priced away: each firm beyond its capacity
@@ -282,11 +304,10 @@ def states_equilibrium(shoppers: GNLMarket, committed: GNLMarket, cost, *, load=
         # the rounds' demand replaces the solve's, freed first
         outcome = demand_s = demand_c = None
         price, demand_s, demand_c, quantity, firm_load, raised = _raise_to_capacity(
-            shoppers, committed, price, fixed, load, capacity, load_slope, firm_load, firm,
-            n_firms)
+            shoppers, committed, price, fixed, load, capacity, elasticity[0], firm, n_firms)
         binding = binding | raised
     return StatesEquilibrium(price, shadow, demand_s, demand_c, quantity, firm_load, binding,
-                             residual, iterations, converged)
+                             residual, iterations, converged, shadow_state, solved_price)
 
 
 #: rounds and relative tolerance of the capacity-clearing price rises after an unconverged solve
@@ -294,12 +315,11 @@ CLEARING_ROUNDS = 20
 CLEARING_TOL = 1e-3
 
 
-def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, load_slope, firm_load,
-                       firm, n_firms):
+def _raise_to_capacity(shoppers, committed, price, fixed, load, capacity, eps, firm, n_firms):
     """Raise the prices of firms over their (positive) capacity until their load is within
     :data:`CLEARING_TOL` of it (at most :data:`CLEARING_ROUNDS` rounds): factor
-    ``(L_F/K_F)^(1/eps_F)`` with ``eps_F >= 1`` the firm's load elasticity from the solve."""
-    eps = _load_elasticity(firm, load_slope, firm_load, n_firms)
+    ``(L_F/K_F)^(1/eps_F)`` with ``eps_F >= 1`` the firm's load elasticity from the solve
+    (:func:`_load_elasticity`)."""
     raised = np.zeros(n_firms, dtype=bool)
     for _ in range(CLEARING_ROUNDS):
         demand_s = demand_c = None  # the last round's demand, freed before this round's
@@ -327,11 +347,12 @@ def _load_elasticity(firm, load_slope, firm_load, n_firms):
     return np.where(np.isfinite(eps), eps, 1.0)
 
 
-def _move_shadow(mu, pressure, quantity, price, target, firm_load, load_slope, firm, n_firms):
+def _move_shadow(mu, pressure, quantity, price, target, firm_load, eps, firm, n_firms):
     """``mu_F <- max(mu_F, 0) + sum_a Q_a (f_F p_a - t_a) / sum_a Q_a l_a``, the shadow price
     ``lambda_F = max(mu_F, 0)``: the change that moves the firm's first-order-condition targets
     ``t_a`` (at the current ``lambda``) to the prices that clear its capacity, ``f_F p_a`` with
-    ``f_F = (L_F / K_F)^(1/eps_F)`` (:func:`_load_elasticity`) and ``L_F`` the firm's load
+    ``f_F = (L_F / K_F)^(1/eps_F)`` (``eps``, :func:`_load_elasticity` at the solve's start
+    point: a step size, not the fixed point) and ``L_F`` the firm's load
     ``firm_load``.
 
     A binding firm (``mu > 0``) gets the shadow price whose prices clear its capacity this
@@ -340,7 +361,6 @@ def _move_shadow(mu, pressure, quantity, price, target, firm_load, load_slope, f
     wherever a firm is strictly binding or strictly slack (a semismooth reformulation), and the
     prices carry the new shadow price at once: a step on ``lambda`` alone, with prices following
     one contraction later, overshot and cycled among hosts of one family with capacity."""
-    eps = _load_elasticity(firm, load_slope, firm_load, n_firms)
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.clip(pressure, _PRESSURE_MIN, _PRESSURE_MAX) ** (1.0 / eps)
         step = np.bincount(firm, quantity * (factor[firm] * price - target), n_firms) / firm_load

@@ -51,6 +51,10 @@ FORWARD_STRATEGIES = ("forward_looking",)
 #: iteration budget per step; a step that stops early is reported (``equilibrium_residual``)
 TOLERANCE = 1e-6
 MAX_ITERATIONS = 30
+#: a step's solve also stops after this many iterations without a new best residual, keeping
+#: the best point (where it stalls, the rest of the budget rarely finds a better one:
+#: docs/performance.md, the v3 market)
+STALL_ITERATIONS = 15
 
 
 def _run_firsts(key: np.ndarray) -> np.ndarray:
@@ -267,11 +271,22 @@ class MarketV3:
         self.shopper_logsum_ref: np.ndarray | None = None
         self.shopper_volume_ratio: np.ndarray | None = None
         self.start_quality: np.ndarray | None = None
-        self.shadow_price: np.ndarray | None = None  # per host, in the order of shadow_uid
+        # per host, in the order of shadow_uid: the solver's mu (lambda = max(mu, 0); a host
+        # with slack carries it below 0)
+        self.shadow_state: np.ndarray | None = None
+        # the last solve's iterate per product id (sorted): margin over marginal cost, USD/Mtok
+        self.solved_id: np.ndarray | None = None
+        self.solved_margin: np.ndarray | None = None
         self.shadow_uid: np.ndarray | None = None
         self.result: StatesEquilibrium | None = None
         self._markets: tuple[GNLMarket, GNLMarket] | None = None  # the result's markets
         self.start_index: np.ndarray | None = None
+
+    @property
+    def shadow_price(self) -> np.ndarray | None:
+        """Each host's capacity shadow price ``lambda = max(mu, 0)`` (USD per GPU-second of its
+        fleet), in the order of ``shadow_uid``; None before the first capacity solve."""
+        return None if self.shadow_state is None else np.maximum(self.shadow_state, 0.0)
 
     # ----------------------------------------------------------------------------------------
     def refresh(self, network, consumers, products, families, host_uid: np.ndarray,
@@ -389,26 +404,44 @@ class MarketV3:
         capacity = producers.capacity_gpu_s.copy() if capacity_clears else None
         m = self.scenario.market
         shadow = None
-        if capacity is not None and self.shadow_price is not None:  # carried by host uid
+        if capacity is not None and self.shadow_state is not None:  # carried by host uid
             shadow = np.zeros(capacity.size)
             known = np.isin(host_uid, self.shadow_uid)
             where = np.searchsorted(self.shadow_uid, host_uid[known])
-            shadow[known] = self.shadow_price[where]
+            shadow[known] = self.shadow_state[where]
+        initial = start_price[live]
+        if capacity is not None and self.solved_id is not None:  # warm start by product id
+            initial = self._warm_start(products, live, initial)
         result = states_equilibrium(
             shoppers, committed, products.marginal_cost[live],
             load=products.load_gpu_s_per_mtok[live], capacity=capacity,
             complement_value=complement_value[live], retention_value=retention_value[live],
             review=Review(m.review_base_per_step, m.review_gap_per_step, m.review_cap_per_step),
             committed_gap_route=topo.committed_gap_route, fixed=fixed[live],
-            fixed_price=strategy_price[live], initial_price=start_price[live],
-            initial_shadow=shadow, tol=TOLERANCE, max_iter=MAX_ITERATIONS)
+            fixed_price=strategy_price[live], initial_price=initial,
+            initial_shadow=shadow, tol=TOLERANCE, max_iter=MAX_ITERATIONS,
+            stall=STALL_ITERATIONS)
         if capacity_clears:
             order = np.argsort(host_uid)
             self.shadow_uid = host_uid[order]
-            self.shadow_price = result.shadow_price[order]
+            self.shadow_state = result.shadow_state[order]
+            ids = products.product_id[live]
+            order = np.argsort(ids)
+            self.solved_id = ids[order]
+            self.solved_margin = (result.solved_price - products.marginal_cost[live])[order]
         self.result = result
         self._markets = (shoppers, committed)
         return result
+
+    def _warm_start(self, products, live: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """The solver's start: last step's iterate for the products it priced (before the
+        capacity rounds that follow a solve stopped early), its margin carried to this step's
+        marginal cost (prices >= 0); ``start`` for the others."""
+        ids = products.product_id[live]
+        where = np.minimum(np.searchsorted(self.solved_id, ids), self.solved_id.size - 1)
+        known = self.solved_id[where] == ids
+        carried = np.maximum(products.marginal_cost[live] + self.solved_margin[where], 0.0)
+        return np.where(known, carried, start)
 
     def outcome(self, network, consumers, products, producers, price: np.ndarray
                 ) -> tuple[MarketDemand, Clearing]:

@@ -6,6 +6,7 @@ Every draws file here is synthetic, made in the test (no shipped scenario ships 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -473,3 +474,17 @@ def test_figures_without_a_draws_file_fail_before_any_run(tmp_path, capsys):
 def test_pricewar_parameters_says_how_to_make_a_draws_file(capsys):
     code, printed, _ = run_cli(["parameters"], capsys)
     assert code == 0 and "x.draws.csv beside scenario x.toml" in printed
+
+
+def test_calibrated_ships_its_v2_posterior_draws():
+    """calibrated.draws.csv: 200 draws of the eight parameters calibrated.toml estimates, every
+    row valid for the scenario, their medians inside each parameter's 90% posterior interval
+    (figures/calibration_v2_parameters.csv, the run the file was resampled from)."""
+    draws = load_draws("calibrated")
+    assert len(draws) == 200 and draws.ids == tuple(range(1, 201))
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / "figures"
+                        / "calibration_v2_parameters.csv").set_index("parameter")
+    assert sorted(draws.columns) == sorted(table.index)
+    for name in table.index:
+        median = float(np.median([row[name] for row in draws.overrides]))
+        assert table.loc[name, "q05"] <= median <= table.loc[name, "q95"], name

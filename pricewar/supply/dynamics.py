@@ -121,8 +121,10 @@ def green_energy_split(flexible_mwh: np.ndarray, producer_region: np.ndarray,
 
 def update_growth_forecast(forecast: np.ndarray, demand: np.ndarray, previous: np.ndarray,
                            smoothing: float) -> np.ndarray:
-    """Exponential smoothing of observed per-step demand growth (dimensionless)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """Exponential smoothing of observed per-step demand growth (dimensionless; each step's
+    observation clipped to [-0.5, 1], so a ratio that overflows from a tiny previous demand
+    counts as 1)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         observed = np.where(previous > 0, demand / previous - 1.0, 0.0)
     observed = np.clip(np.nan_to_num(observed), -0.5, 1.0)
     return (1.0 - smoothing) * forecast + smoothing * observed

@@ -1,5 +1,7 @@
 """Market dynamics (pricewar.supply.dynamics) on hand-computed numbers."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -63,3 +65,13 @@ def test_update_growth_forecast_smooths_observed_growth_clipped_to_its_range():
     # observed: +10%; undefined (no previous demand) -> 0; +200% clipped to +100%; -90% to -50%
     np.testing.assert_allclose(forecast, [0.8 * 0.1 + 0.2 * 0.1, 0.0, 0.8 * 0.1 + 0.2 * 1.0,
                                           0.2 * -0.5])
+
+
+def test_a_growth_ratio_that_overflows_is_clipped_without_a_warning():
+    """A tiny previous demand (a steep scenario's first steps) makes demand / previous overflow:
+    the observation is clipped to +100% like any other, and no RuntimeWarning reaches the user."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forecast = update_growth_forecast(np.zeros(2), demand=np.array([1e300, 1.0]),
+                                          previous=np.array([1e-300, 1.0]), smoothing=0.5)
+    np.testing.assert_array_equal(forecast, [0.5, 0.0])

@@ -6,7 +6,7 @@ Runs ``baseline`` on the v3 market with forward-looking hosts (``market_version 
 and week, at the investment phase (after the market
 cleared, before exit and entry), compares:
 
-- ``lambda``: the host's capacity shadow price (``MarketV3.shadow_price``, USD per GPU-second of
+- ``lambda``: the host's capacity shadow price (``MarketV3.shadow_by_host``, USD per GPU-second of
   the host's fleet that its load uses; capacity is ``GPUs x step seconds x max utilisation``
   and a product uses ``1e6 / tps`` of it per Mtok, ``tps`` the fleet-mean decode rate) as the
   value of one installed GPU-hour of the host's best buyable chip::
@@ -99,7 +99,7 @@ def host_week_rows(model: PriceWarModel) -> dict[str, np.ndarray]:
     s, producers, products = model.scenario, model.producer_arrays, model.product_arrays
     uid = model._host_uid()
     market = model.market_v3
-    lam = investment.host_shadow_prices(market.shadow_uid, market.shadow_price, uid)
+    lam = market.shadow_by_host(uid)
     _, fleet_tps, new_tps = investment.fleet_and_new_rates(
         model.supply, s, model.date, model.regions, model.families, producers, products)
     costs = investment.new_gpu_hour_costs(s, model.supply, model.date, model.regions, producers)

@@ -176,3 +176,16 @@ def test_buyer_groups_give_every_consumer_what_it_would_buy_alone():
     np.testing.assert_allclose(d1.consumer_volume, d2.consumer_volume, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(d1.consumer_price_index, d2.consumer_price_index, rtol=1e-9)
     np.testing.assert_allclose(grouped.committed_share(), alone.committed_share(), rtol=1e-9)
+
+
+def test_shadow_by_host_maps_the_solve_by_host_uid():
+    """The last solve's mu, stored by sorted host uid, is read back per host in any order:
+    signed (the next solve's start) or as lambda = max(mu, 0) (investment); 0 for a host the
+    solve did not price and before any solve."""
+    market = object.__new__(MarketV3)
+    market.shadow_state, market.shadow_uid = None, None
+    np.testing.assert_array_equal(market.shadow_by_host(np.array([3, 1])), [0.0, 0.0])
+    market.shadow_uid, market.shadow_state = np.array([1, 4, 7]), np.array([0.5, -0.2, 2.0])
+    hosts = np.array([7, 2, 4, 1])
+    np.testing.assert_array_equal(market.shadow_by_host(hosts, signed=True), [2.0, 0.0, -0.2, 0.5])
+    np.testing.assert_array_equal(market.shadow_by_host(hosts), [2.0, 0.0, 0.0, 0.5])

@@ -43,19 +43,6 @@ def decode_rates(supply: SupplyCosts, scenario, chip: np.ndarray, family: np.nda
                                serving_efficiency=producers.serving_efficiency[host])
 
 
-def host_shadow_prices(shadow_uid: np.ndarray | None, shadow_price: np.ndarray | None,
-                       host_uid: np.ndarray) -> np.ndarray:
-    """Per host (``host_uid`` order), its capacity shadow price of the last v3 equilibrium
-    (USD per GPU-second of its fleet; ``MarketV3.shadow_uid``/``shadow_price``, sorted by uid);
-    0 for a host the equilibrium did not price."""
-    shadow = np.zeros(host_uid.size)
-    if shadow_uid is None or shadow_price is None or not shadow_uid.size:
-        return shadow
-    known = np.isin(host_uid, shadow_uid)
-    shadow[known] = shadow_price[np.searchsorted(shadow_uid, host_uid[known])]
-    return shadow
-
-
 def fleet_and_new_rates(supply: SupplyCosts, scenario, date: dt.date, regions: RegionTable,
                         families: FamilyTable, producers: ProducerArrays,
                         products: ProductArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -154,7 +141,7 @@ def invest(scenario, supply: SupplyCosts, step: int, years: float, date: dt.date
     ``years`` is the time since the start of the run. Reads the hosts' offered load, capacity,
     pipeline, growth forecast, posted price and full cost of new capacity (served-weighted over
     their products), best chip, region and PUE. At market version 3, ``shadow_usd_per_gpu_s``
-    (per host, :func:`host_shadow_prices`) adds the orders of hosts whose shadow price is above
+    (per host, ``MarketV3.shadow_by_host``) adds the orders of hosts whose shadow price is above
     the full cost of a new GPU-hour (:func:`~pricewar.supply.dynamics.scarcity_orders`). Adds
     the orders to ``fleet``; returns the number of GPUs ordered.
     """

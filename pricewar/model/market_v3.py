@@ -282,11 +282,16 @@ class MarketV3:
         self._markets: tuple[GNLMarket, GNLMarket] | None = None  # the result's markets
         self.start_index: np.ndarray | None = None
 
-    @property
-    def shadow_price(self) -> np.ndarray | None:
-        """Each host's capacity shadow price ``lambda = max(mu, 0)`` (USD per GPU-second of its
-        fleet), in the order of ``shadow_uid``; None before the first capacity solve."""
-        return None if self.shadow_state is None else np.maximum(self.shadow_state, 0.0)
+    def shadow_by_host(self, host_uid: np.ndarray, signed: bool = False) -> np.ndarray:
+        """Per host of ``host_uid`` (in that order), the last capacity solve's ``mu`` (``signed``)
+        or its shadow price ``lambda = max(mu, 0)``, USD per GPU-second of its fleet; 0 for a
+        host that solve did not price (or before the first one)."""
+        shadow = np.zeros(host_uid.size)
+        if self.shadow_state is None or not self.shadow_uid.size:
+            return shadow
+        known = np.isin(host_uid, self.shadow_uid)
+        shadow[known] = self.shadow_state[np.searchsorted(self.shadow_uid, host_uid[known])]
+        return shadow if signed else np.maximum(shadow, 0.0)
 
     # ----------------------------------------------------------------------------------------
     def refresh(self, network, consumers, products, families, host_uid: np.ndarray,
@@ -405,10 +410,7 @@ class MarketV3:
         m = self.scenario.market
         shadow = None
         if capacity is not None and self.shadow_state is not None:  # carried by host uid
-            shadow = np.zeros(capacity.size)
-            known = np.isin(host_uid, self.shadow_uid)
-            where = np.searchsorted(self.shadow_uid, host_uid[known])
-            shadow[known] = self.shadow_state[where]
+            shadow = self.shadow_by_host(host_uid, signed=True)
         initial = start_price[live]
         if capacity is not None and self.solved_id is not None:  # warm start by product id
             initial = self._warm_start(products, live, initial)

@@ -381,8 +381,7 @@ class PriceWarModel(ArrayAttributes, mesa.Model):
         years = phases.years_between(self.start_date, self.date)
         shadow = None
         if self.market_v3 is not None:  # the capacity shadow prices (docs/ODD.md §6.5)
-            shadow = investment.host_shadow_prices(self.market_v3.shadow_uid,
-                                                   self.market_v3.shadow_price, self._host_uid())
+            shadow = self.market_v3.shadow_by_host(self._host_uid())
         self.orders_gpus_this_step = investment.invest(
             self.scenario, self.supply, self.steps, years, self.date, self.regions,
             self.families, self.fleet, self.producer_arrays, self.product_arrays, shadow)

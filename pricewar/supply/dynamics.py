@@ -39,10 +39,17 @@ def investment_orders(*, demand: np.ndarray, capacity: np.ndarray, pipeline: np.
     with np.errstate(divide="ignore", invalid="ignore"):
         pressure = np.where(capacity > 0, demand / capacity, np.inf)
         margin = (price - new_unit_cost) / price
-    forecast = demand * (1.0 + np.maximum(growth_forecast, 0.0)) ** lag_steps
-    gap = forecast / target_load - capacity - pipeline
+    gap = _capacity_gap(demand, capacity, pipeline, growth_forecast, lag_steps, target_load)
     wants = (pressure >= pressure_threshold) & (margin >= min_margin) & (gap > 0)
     return np.where(wants, speed * gap / capacity_per_gpu, 0.0)
+
+
+def _capacity_gap(demand, capacity, pipeline, growth_forecast, lag_steps: int,
+                  target_load: float) -> np.ndarray:
+    """Capacity that would serve ``demand`` grown to the end of the lead time at
+    ``target_load``, less the capacity online and ordered (may be negative)."""
+    forecast = demand * (1.0 + np.maximum(growth_forecast, 0.0)) ** lag_steps
+    return forecast / target_load - capacity - pipeline
 
 
 def scarcity_orders(*, load: np.ndarray, capacity: np.ndarray, pipeline: np.ndarray,
@@ -76,8 +83,7 @@ def scarcity_orders(*, load: np.ndarray, capacity: np.ndarray, pipeline: np.ndar
     capacity_per_gpu : capacity units per step one new GPU adds
     """
     at_bound = np.where(cost_ratio > 1.0, load * cost_ratio, 0.0)
-    forecast = at_bound * (1.0 + np.maximum(growth_forecast, 0.0)) ** lag_steps
-    gap = forecast / target_load - capacity - pipeline
+    gap = _capacity_gap(at_bound, capacity, pipeline, growth_forecast, lag_steps, target_load)
     return np.where(gap > 0, speed * gap / capacity_per_gpu, 0.0)
 
 
